@@ -11,6 +11,7 @@ import re
 
 from .errors import (
     INSTALL_URL,
+    CloudSignInRequiredError,
     ContextOverflowError,
     InsufficientMemoryError,
     ModelNotPulledError,
@@ -183,6 +184,9 @@ def error_from_status(status: int, body: str, *, url: str, model: str | None = N
             "once, or raise OLLAMA_NUM_PARALLEL on the server.",
             **common,  # type: ignore[arg-type]
         )
+    cloud = cloud_refusal(status, body, text, url=url, model=model)
+    if cloud is not None:
+        return cloud
     if status in (401, 403):
         return OllamaAuthenticationError(
             f"The server at {url} refused the request (HTTP {status})"
@@ -222,6 +226,50 @@ def error_from_status(status: int, body: str, *, url: str, model: str | None = N
         f"The Ollama server at {url} answered HTTP {status}: {text or '(empty body)'}",
         hint=hint,
         **common,  # type: ignore[arg-type]
+    )
+
+
+def cloud_refusal(
+    status: int, body: str, text: str, *, url: str, model: str | None
+) -> OllamaError | None:
+    """The server refused to forward to ollama.com: signed out, or cloud turned off.
+
+    Signed out, Ollama answers 401 ``{"error": "unauthorized", "signin_url": ...}`` (v0.12.1+,
+    server/routes.go ChatHandler and server/cloud_proxy.go writeCloudUnauthorized; v0.12.0 sent
+    ``public_key`` instead of the URL). With OLLAMA_NO_CLOUD (v0.17+) it answers 403
+    ``ollama cloud is disabled: ...`` (internal/cloud DisabledError).
+    """
+    name = f"'{model}'" if model else "the model"
+    subject = f"Model '{model}'" if model else "The model"
+    common = {"server_text": text, "status_code": status, "url": url}
+    if status == 403 and text.startswith("ollama cloud is disabled"):
+        return OllamaAuthenticationError(
+            f"The Ollama server at {url} refused {name}: {text}. It is a cloud model, and "
+            "cloud models are turned off on that server.",
+            hint="Pick a local model (`persona-ollama models`).",
+            **common,  # type: ignore[arg-type]
+        )
+    if status != 401:
+        return None
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict) or parsed.get("error") != "unauthorized":
+        return None
+    signin = parsed.get("signin_url")
+    signin_url = signin if isinstance(signin, str) and signin else None
+    if signin_url is None and "public_key" not in parsed:
+        return None  # a plain 401: a reverse proxy, not Ollama's cloud
+    hint = "Run `ollama signin` on the machine where Ollama runs"
+    hint += f" (or open {signin_url})" if signin_url else ""
+    hint += ", or pick a local model (`persona-ollama models`)."
+    return CloudSignInRequiredError(
+        f"{subject} runs on ollama.com, and the Ollama server "
+        f"at {url} is not signed in to it (HTTP 401).",
+        signin_url=signin_url,
+        hint=hint,
+        **common,
     )
 
 

@@ -131,6 +131,9 @@ class OllamaClient:
         self._session.mount("https://", adapter)
         self._session.headers["User-Agent"] = f"persona-ollama/{__version__}"
         self._session.headers.update(headers or {})
+        if endpoint.pinned_name:  # connect to the checked address; the name stays the Host
+            name = endpoint.pinned_name
+            self._session.headers["Host"] = f"{name}:{endpoint.port}"
         # Passed with every request too: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE
         # override the session's setting, even verify=False or an explicit bundle.
         self._session.verify = verify

@@ -9,7 +9,6 @@ from typing import Any
 import click
 
 from ..errors import OllamaError
-from ..names import is_cloud
 from . import common_options, echo, human_bytes, json_option, main, make_provider, print_json
 
 # Older servers lack /api/chat's truncate field (so a long prompt may be cut silently) and
@@ -63,16 +62,32 @@ def collect(host: str | None) -> dict[str, Any]:
                 f"Ollama {report['server']['version']} is old: it may cut long prompts "
                 "silently. Update to 0.12 or newer (https://ollama.com/download)."
             )
+    from ..selection import InstalledModel
+
+    listed = [(m, InstalledModel.from_tags_entry(m)) for m in installed]
     report["models"] = [
-        {"name": m.get("name"), "size": m.get("size"), "capabilities": m.get("capabilities")}
-        for m in installed
+        {
+            "name": m.get("name"),
+            "size": m.get("size"),
+            "capabilities": m.get("capabilities"),
+            "remote": model.placement.remote,
+            "remote_host": model.placement.host,
+        }
+        for m, model in listed
     ]
-    cloud = [str(m.get("name")) for m in installed if is_cloud(str(m.get("name", "")))]
-    if cloud:
+    remote = [model for _, model in listed if model.placement.remote]
+    if remote:
         warnings.append(
-            "Cloud models send prompts to ollama.com: " + ", ".join(cloud) + ". Set "
-            "PERSONA_OLLAMA_LOCAL_ONLY=1 to refuse them."
+            "Remote models send prompts off this machine: "
+            + ", ".join(f"{m.name} (to {m.placement.host_text})" for m in remote)
+            + ". They are never chosen by default; set PERSONA_OLLAMA_LOCAL_ONLY=1 to refuse "
+            "them even when named."
         )
+        if not any(m.can_chat and not m.placement.remote for _, m in listed):
+            warnings.append(
+                "The only installed chat models are remote: pull a local one "
+                "(`persona-ollama recommend` suggests one that fits)."
+            )
     selection = provider.selection()
     configured = os.environ.get("PERSONA_OLLAMA_MODEL")
     default: dict[str, Any] = {
@@ -111,7 +126,11 @@ def render(report: dict[str, Any]) -> None:
         echo(f"Server     {server['url']}  ", nl=False)
         echo(f"not reachable: {server['error']}", fg="red")
     if server["reachable"]:
-        names = ", ".join(str(m["name"]) for m in report["models"]) or "none"
+        names = ", ".join(
+            str(m["name"]) + (f" (remote: {m['remote_host'] or '?'})" if m.get("remote") else "")
+            for m in report["models"]
+        )
+        names = names or "none"
         echo(f"Models     {len(report['models'])} installed: {names}")
     hw = report["hardware"]
     gpus = ", ".join(f"{g['name']} ({human_bytes(g['memory_total_bytes'])})" for g in hw["gpus"])

@@ -30,7 +30,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         default_num_ctx=args.default_num_ctx,
         chunk_size=args.chunk_size,
         parallel=args.parallel,
+        signed_in=not args.signed_out,
     )
+    for alias in args.remote_alias:
+        name, _, source = alias.partition("=")
+        fake.add_remote_alias(name, source or "gpt-oss:120b-cloud")
     if args.first_byte or args.between_chunks:
         fake.latency(args.first_byte, args.between_chunks)
     if args.pull_delay:
@@ -73,6 +77,15 @@ def _parser() -> argparse.ArgumentParser:
     add("--parallel", type=int, default=None, help="generations at once (OLLAMA_NUM_PARALLEL)")
     add("--first-byte", type=float, default=0.0, help="seconds before each generation answers")
     add("--between-chunks", type=float, default=0.0, help="seconds between streamed chunks")
+    add(
+        "--remote-alias",
+        action="append",
+        default=[],
+        metavar="NAME=CLOUD_MODEL",
+        help="install a local alias of a cloud model (repeatable), "
+        "e.g. notes-model=gpt-oss:120b-cloud",
+    )
+    add("--signed-out", action="store_true", help="answer 401 to cloud models (not signed in)")
     add("--pull-delay", type=float, default=0.0, help="seconds between /api/pull progress lines")
     return parser
 

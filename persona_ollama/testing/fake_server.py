@@ -13,7 +13,7 @@ from types import TracebackType
 
 from ._names import parse_name
 from .handler import FakeOllamaServer
-from .models import DEFAULT_MODELS, Answer, FakeModel
+from .models import DEFAULT_MODELS, Answer, FakeModel, as_model, cloud_stub, remote_alias
 from .script import DROP, ERROR_MID_STREAM, MALFORMED, NO_DONE, STATUS, Fault, Latency, ReplyRule
 from .state import RecordedRequest, ServerState, Settings
 
@@ -59,6 +59,7 @@ class FakeOllama:
         default_num_ctx: int = 4096,
         chunk_size: int | None = None,
         parallel: int | None = None,
+        signed_in: bool = True,
     ) -> None:
         if chunk_size is not None and chunk_size < 1:
             raise ValueError(
@@ -66,7 +67,7 @@ class FakeOllama:
             )
         if parallel is not None and parallel < 1:
             raise ValueError(f"parallel must be at least 1 (or None for unlimited), got {parallel}")
-        settings = Settings(version, default_num_ctx, chunk_size, parallel)
+        settings = Settings(version, default_num_ctx, chunk_size, parallel, signed_in)
         self._state = ServerState(settings)
         for model in models:
             self._state.install(model)
@@ -142,6 +143,33 @@ class FakeOllama:
     def remove_model(self, name: str) -> FakeModel:
         """Uninstall (and unload) a model; KeyError when no such model is installed."""
         return self._state.uninstall(name)
+
+    def add_cloud_model(self, name: str, **facts: object) -> FakeModel:
+        """Install the stub ``ollama pull NAME`` leaves for a cloud model (``gpt-oss:120b-cloud``):
+        /api/tags and /api/show report its remote_host (v0.12+), and generation requests are
+        forwarded (see ``forwarded_requests``) instead of answered here."""
+        return self._state.install(cloud_stub(name, **facts))
+
+    def add_remote_alias(self, name: str, of: FakeModel | str, **facts: object) -> FakeModel:
+        """Install a model created ``FROM`` a remote one: a plain name, the same remote_host."""
+        source = self._state.find(of) if isinstance(of, str) else of
+        if source is None:
+            source = as_model(of) if isinstance(of, str) else of
+        return self._state.install(remote_alias(name, source, **facts))
+
+    def sign_out(self) -> None:
+        """Forwarding fails as when the server is signed out of ollama.com: HTTP 401
+        ``unauthorized`` with a ``signin_url`` (v0.12.1+) or a ``public_key`` (v0.12.0)."""
+        self._state.settings.signed_in = False
+
+    def sign_in(self) -> None:
+        self._state.settings.signed_in = True
+
+    @property
+    def forwarded_requests(self) -> list[RecordedRequest]:
+        """Requests the real server would have sent on to a remote model's host (ollama.com or
+        another Ollama), oldest first: a privacy test asserts this stays empty."""
+        return self._state.forwarded()
 
     def pullable(self, model: FakeModel | str) -> FakeModel:
         """Let /api/pull find ``model`` (the built-in LIBRARY is pullable already)."""

@@ -54,6 +54,7 @@ class Settings:
     default_num_ctx: int = 4096
     chunk_size: int | None = None
     parallel: int | None = None
+    signed_in: bool = True  # to ollama.com: whether forwarding a remote model's request works
 
     def at_least(self, *version: int) -> bool:
         """Whether the emulated server is this version or newer (behaviour changed over time)."""
@@ -72,6 +73,7 @@ class ServerState:
         self._library: dict[str, FakeModel] = dict(LIBRARY)
         self._loaded: dict[str, LoadedModel] = {}
         self._records: list[RecordedRequest] = []
+        self._forwarded: list[RecordedRequest] = []
         self._slots = (
             threading.BoundedSemaphore(self.settings.parallel) if self.settings.parallel else None
         )
@@ -154,10 +156,20 @@ class ServerState:
         with self._lock:
             return list(self._records)
 
+    def forward(self, request: RecordedRequest) -> None:
+        """Note a request the real server would have sent on to a remote model's host."""
+        with self._lock:
+            self._forwarded.append(request)
+
+    def forwarded(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._forwarded)
+
     def reset(self) -> None:
         """Forget requests, scripted behaviour and loads; installed models stay."""
         with self._lock:
             self._records.clear()
+            self._forwarded.clear()
             self._loaded.clear()
         self.script.clear()
 

@@ -127,7 +127,10 @@ def test_doctor_warns_about_cloud_models_and_old_servers(runner):
         [FakeModel("llama3.2:3b"), FakeModel("gpt-oss:120b-cloud")], version="0.11.4"
     ) as server:
         result = runner.invoke(main, ["doctor", "--host", server.url])
-    assert "Cloud models send prompts to ollama.com: gpt-oss:120b-cloud" in result.stdout
+    assert (
+        "Remote models send prompts off this machine: gpt-oss:120b-cloud (to https://ollama.com:443)"
+        in result.stdout
+    )
     assert "0.11.4 is old" in result.stdout
 
 
