@@ -503,6 +503,11 @@ class OllamaProvider(LLMProvider):
         checked = validate_options(options)
         if "num_predict" in checked:  # options={"num_predict": n} means max_tokens=n
             max_tokens = checked.pop("num_predict")
+        if self.local_only and FACTS.get(str(self.endpoint), name) is None:
+            try:  # the listing adds the size, which tells a stub on a server that lists no
+                self.installed_tags()  # remote_host (one cached round trip)
+            except OllamaError as error:
+                log.debug("model list unavailable for the local-only check: %s", error.message)
         facts = self._model_facts(name)
         # Then what the server says (remote_host of an alias, a stub's size): still before
         # a byte of the prompt is sent.

@@ -340,7 +340,9 @@ def choose_default(
         )
         return Selection(smallest.name, True, tuple(reasons), (warning,), tuple(ranked))
     if any(model.placement.remote for model in installed):
-        reasons.append("Every installed chat model runs off this machine; none is chosen.")
+        reasons.append(
+            "Every installed chat model runs off this machine, so none counts as installed here."
+        )
     return _pull_suggestion(catalogue, budget, context_tokens, cpu_only, reasons)
 
 

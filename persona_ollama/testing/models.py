@@ -247,10 +247,11 @@ def cloud_stub(name: str, **facts: Any) -> FakeModel:
 def remote_alias(name: str, of: FakeModel, **facts: Any) -> FakeModel:
     """A model created ``FROM`` a remote one (``ollama create notes-model`` with ``FROM
     gpt-oss:120b-cloud``): no cloud suffix, the same remote_host (server/create.go)."""
+    digest = hashlib.sha256(f"fake-ollama-remote:{name}".encode()).hexdigest()
     return replace(
         of,
         name=name,
-        digest="",
+        digest=digest,
         remote_model=of.remote_model or _cloud_base(of.name),
         **facts,
     )
