@@ -45,6 +45,11 @@ class FakeOllama:
     streamed chunk (None: one word per chunk), ``parallel`` the number of generations served
     at once, like OLLAMA_NUM_PARALLEL (None: unlimited; others wait, they never get a 503).
 
+    Cloud models: a ``:cloud``/``-cloud`` name installs a stub (``add_cloud_model``), and
+    ``add_remote_alias`` a local name for one; generation requests for them are recorded in
+    ``forwarded_requests`` (what the real server would send to ollama.com) and answered, or
+    refused with the signed-out 401 when ``signed_in=False`` (``sign_out()``).
+
     The scripting methods (``reply_with``, ``fail_next`` ...) take a ``path``: None means the
     generation endpoints (/api/chat, /api/generate, /v1/chat/completions), ``"*"`` any path.
     """

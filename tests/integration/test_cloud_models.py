@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from persona_ollama import OllamaProvider, hardware
+from persona_ollama import OllamaProvider, hardware, privacy
 from persona_ollama.cli import main
 from persona_ollama.errors import CloudSignInRequiredError, LocalOnlyViolationError
 from persona_ollama.testing import FakeModel, FakeOllama
@@ -153,6 +153,8 @@ def test_local_only_still_sends_to_local_models(fake):
 
 
 def test_local_only_pins_localhost_to_the_checked_address(fake):
+    if "127.0.0.1" not in privacy.system_resolve("localhost", fake.port):
+        pytest.skip("this machine's hosts file does not map localhost to 127.0.0.1")
     url = fake.url.replace("127.0.0.1", "localhost")
     provider = OllamaProvider(base_url=url, local_only=True, environ={})
     assert provider.endpoint.host == "127.0.0.1"

@@ -17,7 +17,8 @@ from persona_ollama.errors import (
 )
 from persona_ollama.facts import CLOUD_HOST, model_info_from_show, placement
 from persona_ollama.privacy import check_server
-from persona_ollama.selection import InstalledModel
+from persona_ollama.catalogue import load_catalogue
+from persona_ollama.selection import InstalledModel, choose_default, recommend
 
 URL = "http://127.0.0.1:11434"
 
@@ -81,6 +82,27 @@ def test_any_cloud_tag_is_remote(base, size):
 @given(host=st.text(min_size=1).filter(str.strip), name=st.text(min_size=1))
 def test_any_remote_host_is_remote(host, name):
     assert placement(name, remote_host=host).remote
+
+
+def test_selection_skips_remote_models_however_large_and_says_why():
+    stub = {
+        "name": "deepseek-v3.1:671b-cloud",
+        "size": 412,
+        "details": {"parameter_size": "671.0B", "quantization_level": "FP8"},
+        "remote_host": CLOUD_HOST,
+        "remote_model": "deepseek-v3.1:671b",
+    }
+    alias = {**stub, "name": "notes-model:latest"}
+    local = {"name": "llama3.2:1b", "size": 1_321_098_329, "details": {"parameter_size": "1.2B"}}
+    installed = [InstalledModel.from_tags_entry(e) for e in (stub, alias, local)]
+    catalogue = load_catalogue({})
+    selection = choose_default(installed, None, catalogue)  # even with the budget unknown
+    assert selection.model == "llama3.2:1b"
+    assert any("notes-model:latest: skipped, it runs on" in r for r in selection.reasons)
+    only_remote = choose_default(installed[:2], 16 << 30, catalogue)
+    assert only_remote.model is not None and not only_remote.installed
+    assert not placement(only_remote.model).remote
+    assert all(not placement(r.spec.name).remote for r in recommend(installed, None, catalogue))
 
 
 # -- local-only trusts addresses -----------------------------------------------------------------
