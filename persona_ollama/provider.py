@@ -503,11 +503,24 @@ class OllamaProvider(LLMProvider):
         checked = validate_options(options)
         if "num_predict" in checked:  # options={"num_predict": n} means max_tokens=n
             max_tokens = checked.pop("num_predict")
-        if self.local_only and FACTS.get(str(self.endpoint), name) is None:
-            try:  # the listing adds the size, which tells a stub on a server that lists no
-                self.installed_tags()  # remote_host (one cached round trip)
+        if self.local_only:
+            # Listed even when facts are cached: those are process-wide for minutes and may
+            # predate `ollama create NAME` FROM a cloud model over a local model of that name.
+            # The listing (one round trip per provider, cached a few seconds) says where the
+            # model runs now, and its size tells a stub on a server that lists no remote_host.
+            try:
+                self.installed_tags()
             except OllamaError as error:
                 log.debug("model list unavailable for the local-only check: %s", error.message)
+            entry = self._known_entry(name)
+            if entry is not None:
+                listed = placement(
+                    name,
+                    remote_host=entry.get("remote_host"),
+                    remote_model=entry.get("remote_model"),
+                    size=entry.get("size"),
+                )
+                check_destination(name, listed, self.endpoint, local_only=True)
         facts = self._model_facts(name)
         # Then what the server says (remote_host of an alias, a stub's size): still before
         # a byte of the prompt is sent.

@@ -163,6 +163,22 @@ def test_local_only_pins_localhost_to_the_checked_address(fake):
     assert fake.last_request("/api/chat").headers["Host"] == f"localhost:{fake.port}"
 
 
+
+@pytest.mark.parametrize("first_local_only", [True, False])
+def test_local_only_sees_a_model_recreated_from_a_cloud_model_under_the_same_name(first_local_only):
+    # `ollama create notes-model` (FROM gpt-oss:120b-cloud) over a local model of that name: the
+    # facts cached for the local one (process-wide, minutes) must not let the prompt through.
+    with FakeOllama(["llama3.2:3b"]) as server:
+        server.add_cloud_model(CLOUD)
+        server.add_model(ALIAS)
+        provider_for(server, local_only=first_local_only).generate("hi", model=ALIAS)
+        server.remove_model(ALIAS)
+        server.add_remote_alias(ALIAS, CLOUD)
+        with pytest.raises(LocalOnlyViolationError, match="https://ollama.com:443"):
+            provider_for(server, local_only=True).generate(PROMPT, model=ALIAS)
+        assert server.forwarded_requests == []
+        assert not any(PROMPT.encode() in request.body for request in server.requests)
+
 # -- without local-only --------------------------------------------------------------------------
 
 
