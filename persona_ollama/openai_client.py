@@ -282,8 +282,36 @@ class OpenAIClient(OllamaClient):
         return f"openai-compatible ({server})" if server else "openai-compatible"
 
     def tags(self) -> list[dict[str, Any]]:
-        """The served models (GET /v1/models), shaped like /api/tags entries."""
-        return [tags_entry(entry) for entry in self._models()]
+        """The served models (GET /v1/models), shaped like /api/tags entries, with the
+        ``remote_host``/``remote_model`` that Ollama's own /api/tags gives (see _remote_fields)."""
+        entries = [tags_entry(entry) for entry in self._models()]
+        remote = self._remote_fields()
+        for entry in entries:
+            entry.update(remote.get(names.canonical(entry["name"]), {}))
+        return entries
+
+    def _remote_fields(self) -> dict[str, dict[str, Any]]:
+        """canonical name -> remote fields, from the same server's native GET /api/tags.
+
+        Ollama's /v1/models does not say which models it forwards elsewhere (openai/openai.go
+        ``Model`` has id, object, created and owned_by only), but its /api/tags does (v0.12+):
+        without it a model created FROM a cloud model could be chosen as the default, and
+        local-only mode would let it through. Other servers answer 404: nothing to add.
+        """
+        try:
+            body = self._json(self._send("GET", "/api/tags", stream=True, retries=0))
+        except OllamaError as error:
+            log.debug("no native /api/tags at %s: %s", self.endpoint, error.message)
+            return {}
+        models = body.get("models") if isinstance(body, dict) else None
+        found: dict[str, dict[str, Any]] = {}
+        for model in models if isinstance(models, list) else ():
+            if not isinstance(model, dict) or not isinstance(model.get("name"), str):
+                continue
+            fields = {k: model[k] for k in ("remote_host", "remote_model") if model.get(k)}
+            if fields:
+                found[names.canonical(model["name"])] = fields
+        return found
 
     def show(self, model: str) -> dict[str, Any]:
         """/api/show-shaped facts: the context length from the server where it says, else

@@ -163,7 +163,6 @@ def test_local_only_pins_localhost_to_the_checked_address(fake):
     assert fake.last_request("/api/chat").headers["Host"] == f"localhost:{fake.port}"
 
 
-
 @pytest.mark.parametrize("first_local_only", [True, False])
 def test_local_only_sees_a_model_recreated_from_a_cloud_model_under_the_same_name(first_local_only):
     # `ollama create notes-model` (FROM gpt-oss:120b-cloud) over a local model of that name: the
@@ -174,10 +173,25 @@ def test_local_only_sees_a_model_recreated_from_a_cloud_model_under_the_same_nam
         provider_for(server, local_only=first_local_only).generate("hi", model=ALIAS)
         server.remove_model(ALIAS)
         server.add_remote_alias(ALIAS, CLOUD)
-        with pytest.raises(LocalOnlyViolationError, match="https://ollama.com:443"):
+        with pytest.raises(LocalOnlyViolationError, match=r"https://ollama\.com:443"):
             provider_for(server, local_only=True).generate(PROMPT, model=ALIAS)
         assert server.forwarded_requests == []
         assert not any(PROMPT.encode() in request.body for request in server.requests)
+
+
+def test_in_v1_mode_a_remote_alias_is_never_the_default_and_local_only_refuses_it():
+    # Ollama's /v1/models says nothing about remote models (openai/openai.go Model: id,
+    # object, created, owned_by): the same server's /api/tags has to say it.
+    with FakeOllama([]) as server:
+        server.add_cloud_model(CLOUD)
+        server.add_remote_alias(ALIAS, CLOUD)
+        provider = provider_for(server, api="openai")
+        assert provider.default_model not in (CLOUD, f"{ALIAS}:latest")
+        with pytest.raises(LocalOnlyViolationError, match=r"https://ollama\.com:443"):
+            provider_for(server, api="openai", local_only=True).generate(PROMPT, model=ALIAS)
+        assert server.forwarded_requests == []
+        assert not prompt_reached_the_server(server)
+
 
 # -- without local-only --------------------------------------------------------------------------
 
