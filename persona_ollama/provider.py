@@ -19,7 +19,7 @@ from . import __version__, names
 from ._persona import LLMProvider, LLMResponse
 from .context import estimate_messages, plan
 from .errors import ConfigurationError, ModelNotPulledError, OllamaError
-from .facts import FACTS, ModelInfo, model_info_from_show, placement
+from .facts import FACTS, ModelInfo, Placement, model_info_from_show, placement
 from .generation import ChatRequest, ChatStream
 from .options import (
     OPTION_TYPES,
@@ -498,8 +498,24 @@ class OllamaProvider(LLMProvider):
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
             raise ConfigurationError(f"temperature must be a number, got {temperature!r}.")
         name = names.check_name(model) if model is not None else self.default_model
+        chosen = model is None and not (self._explicit_model or self._env_model)
+
+        def check(where: Placement) -> None:
+            if chosen and where.remote and not self.local_only:  # local-only refuses below
+                # Selection skips remote models; should one get through anyway (a listing
+                # without remote fields, a stale cache), it is refused, not used with a warning.
+                raise ConfigurationError(
+                    f"The default model '{name}' runs on {where.host_text}, not on the Ollama "
+                    f"server ({where.evidence}), so it was not used: a remote model is used "
+                    "only when you name it.",
+                    hint="Name a local model (model=... or PERSONA_OLLAMA_MODEL); "
+                    "`persona-ollama models` marks remote ones.",
+                    url=str(self.endpoint),
+                )
+            check_destination(name, where, self.endpoint, local_only=self.local_only)
+
         # The name alone first: from v0.18 even /api/show of a cloud name goes to ollama.com.
-        check_destination(name, placement(name), self.endpoint, local_only=self.local_only)
+        check(placement(name))
         checked = validate_options(options)
         if "num_predict" in checked:  # options={"num_predict": n} means max_tokens=n
             max_tokens = checked.pop("num_predict")
@@ -520,11 +536,11 @@ class OllamaProvider(LLMProvider):
                     remote_model=entry.get("remote_model"),
                     size=entry.get("size"),
                 )
-                check_destination(name, listed, self.endpoint, local_only=True)
+                check(listed)
         facts = self._model_facts(name)
         # Then what the server says (remote_host of an alias, a stub's size): still before
         # a byte of the prompt is sent.
-        check_destination(name, facts.placement, self.endpoint, local_only=self.local_only)
+        check(facts.placement)
         messages: list[dict[str, Any]] = []
         if system:
             messages.append({"role": "system", "content": system})

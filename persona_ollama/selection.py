@@ -25,6 +25,7 @@ from .catalogue import (
     runtime_memory_bytes,
 )
 from .facts import Placement, embedding_only, placement
+from .names import canonical
 
 # Without a GPU, each generated token reads every active weight from RAM: above this many
 # active parameters (billions) a model writes only a few tokens a second, so on CPU-only
@@ -298,6 +299,9 @@ def choose_default(
             f"{context_tokens} tokens and runtime overhead."
         ]
     chat: list[Candidate] = []
+    # A catalogue name that an installed remote model holds is not suggested either: until
+    # pulled over, using that name sends the prompt where the remote model runs.
+    remote = frozenset(canonical(m.name) for m in installed if m.placement.remote)
     for model in installed:
         if is_embedding_only(model, catalogue):
             reasons.append(f"{model.name}: skipped, embedding-only (it cannot write text).")
@@ -332,7 +336,7 @@ def choose_default(
         return Selection(best.name, True, tuple(reasons), (), tuple(ranked))
     if chat:
         smallest = min(chat, key=lambda c: (c.memory_bytes or math.inf, c.name))
-        pick = _best_from_catalogue(catalogue, budget, context_tokens, cpu_only)
+        pick = _best_from_catalogue(catalogue, budget, context_tokens, cpu_only, remote)
         advice = f" `ollama pull {pick.name}` gets one that fits." if pick else ""
         warning = (
             f"No installed model fits {format_gib(budget or 0)}; using the smallest, "
@@ -343,23 +347,35 @@ def choose_default(
         reasons.append(
             "Every installed chat model runs off this machine, so none counts as installed here."
         )
-    return _pull_suggestion(catalogue, budget, context_tokens, cpu_only, reasons)
+    return _pull_suggestion(catalogue, budget, context_tokens, cpu_only, reasons, remote)
 
 
 def _catalogue_candidates(
-    catalogue: Catalogue, budget: int | None, context_tokens: int, cpu_only: bool
+    catalogue: Catalogue,
+    budget: int | None,
+    context_tokens: int,
+    cpu_only: bool,
+    taken: frozenset[str] = frozenset(),
 ) -> list[Candidate]:
+    """Catalogue chat models, ranked; ``taken``: canonical names that an installed remote
+    model holds (a suggestion of that name would be the remote model until pulled over)."""
     return _ranked(
         _candidate(spec, catalogue, budget, context_tokens, cpu_only, False)
         for spec in catalogue
-        if not spec.embedding and not placement(spec.name).remote
+        if not spec.embedding
+        and not placement(spec.name).remote
+        and canonical(spec.name) not in taken
     )
 
 
 def _best_from_catalogue(
-    catalogue: Catalogue, budget: int | None, context_tokens: int, cpu_only: bool
+    catalogue: Catalogue,
+    budget: int | None,
+    context_tokens: int,
+    cpu_only: bool,
+    taken: frozenset[str] = frozenset(),
 ) -> Candidate | None:
-    candidates = _catalogue_candidates(catalogue, budget, context_tokens, cpu_only)
+    candidates = _catalogue_candidates(catalogue, budget, context_tokens, cpu_only, taken)
     return next((c for c in candidates if c.fits is not False), None)
 
 
@@ -369,6 +385,7 @@ def _pull_suggestion(
     context_tokens: int,
     cpu_only: bool,
     reasons: list[str],
+    taken: frozenset[str] = frozenset(),
 ) -> Selection:
     assumed = UNKNOWN_BUDGET if budget is None else budget
     if budget is None:
@@ -376,7 +393,7 @@ def _pull_suggestion(
             f"Nothing to choose from: suggesting a model that runs in {format_gib(assumed)}, "
             "which most machines have."
         )
-    candidates = _catalogue_candidates(catalogue, assumed, context_tokens, cpu_only)
+    candidates = _catalogue_candidates(catalogue, assumed, context_tokens, cpu_only, taken)
     best = next((c for c in candidates if c.fits), None)
     if best is None:
         warning = (

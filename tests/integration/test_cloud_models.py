@@ -10,7 +10,11 @@ import pytest
 
 from persona_ollama import OllamaProvider, hardware, privacy
 from persona_ollama.cli import main
-from persona_ollama.errors import CloudSignInRequiredError, LocalOnlyViolationError
+from persona_ollama.errors import (
+    CloudSignInRequiredError,
+    ConfigurationError,
+    LocalOnlyViolationError,
+)
 from persona_ollama.testing import FakeModel, FakeOllama
 
 PROMPT = "Interview 7: the participant described her diagnosis in detail"
@@ -109,6 +113,30 @@ def test_with_only_remote_models_the_default_is_a_local_model_to_pull():
 def test_context_overflow_never_suggests_a_remote_model(fake):
     provider = provider_for(fake)
     assert provider._longer_context_models(1024, "llama3.2:3b") == []
+
+
+def test_the_default_is_never_a_catalogue_name_that_a_remote_model_holds():
+    # `ollama create mistral-small:24b` FROM a cloud model: the name the catalogue would
+    # suggest pulling is taken by a remote model, so suggesting it sends the prompt away.
+    with FakeOllama([]) as server:
+        server.add_cloud_model(CLOUD)
+        server.add_remote_alias("mistral-small:24b", CLOUD)
+        provider = provider_for(server)
+        assert provider.default_model not in ("mistral-small:24b", CLOUD)
+        with pytest.raises(Exception, match="ollama pull"):
+            provider.generate(PROMPT)
+        assert server.forwarded_requests == []
+
+
+def test_a_default_that_turns_out_remote_is_refused_not_used(fake, monkeypatch):
+    # Whatever led selection astray (a listing without remote fields, a stale cache), a model
+    # the caller did not name is not used once the server says it runs elsewhere.
+    monkeypatch.setattr(OllamaProvider, "default_model", property(lambda self: ALIAS))
+    with pytest.raises(ConfigurationError, match="only when you name it") as caught:
+        provider_for(fake).generate(PROMPT)
+    assert "https://ollama.com:443" in caught.value.message
+    assert fake.forwarded_requests == []
+    assert provider_for(fake).generate(PROMPT, model=ALIAS).content  # named: used
 
 
 # -- local-only ----------------------------------------------------------------------------------
