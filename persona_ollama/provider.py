@@ -155,6 +155,7 @@ class OllamaProvider(LLMProvider):
         self._lock = threading.Lock()
         self._tags: _Cached | None = None
         self._selection: _Cached | None = None
+        self._defaulted: str | None = None  # the last model default_model chose (not named)
 
     def __repr__(self) -> str:
         return f"OllamaProvider(base_url={str(self.endpoint)!r}, model={self._explicit_model!r})"
@@ -222,7 +223,8 @@ class OllamaProvider(LLMProvider):
                 f"No installed model fits this machine and no catalogue model does either; "
                 f"falling back to {FALLBACK_MODEL}. Set PERSONA_OLLAMA_MODEL to choose.",
             )
-            return FALLBACK_MODEL
+            model = FALLBACK_MODEL
+        self._defaulted = model
         return model
 
     def selection(self) -> Selection:
@@ -498,7 +500,12 @@ class OllamaProvider(LLMProvider):
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
             raise ConfigurationError(f"temperature must be a number, got {temperature!r}.")
         name = names.check_name(model) if model is not None else self.default_model
-        chosen = model is None and not (self._explicit_model or self._env_model)
+        # Chosen for the caller, not named: also when a host passes default_model back in as
+        # model= (Persona's judge and synthetic pipeline read it, then pass it).
+        chosen = not (self._explicit_model or self._env_model) and (
+            model is None
+            or (self._defaulted is not None and names.same_model(name, self._defaulted))
+        )
 
         def check(where: Placement) -> None:
             if chosen and where.remote and not self.local_only:  # local-only refuses below

@@ -15,6 +15,7 @@ from persona_ollama.errors import (
     ConfigurationError,
     LocalOnlyViolationError,
 )
+from persona_ollama.selection import Selection
 from persona_ollama.testing import FakeModel, FakeOllama
 
 PROMPT = "Interview 7: the participant described her diagnosis in detail"
@@ -128,12 +129,16 @@ def test_the_default_is_never_a_catalogue_name_that_a_remote_model_holds():
         assert server.forwarded_requests == []
 
 
-def test_a_default_that_turns_out_remote_is_refused_not_used(fake, monkeypatch):
+@pytest.mark.parametrize("passed_back", [False, True])
+def test_a_default_that_turns_out_remote_is_refused_not_used(fake, monkeypatch, passed_back):
     # Whatever led selection astray (a listing without remote fields, a stale cache), a model
-    # the caller did not name is not used once the server says it runs elsewhere.
-    monkeypatch.setattr(OllamaProvider, "default_model", property(lambda self: ALIAS))
+    # the caller did not name is not used once the server says it runs elsewhere; also when
+    # the host reads default_model and passes it back as model= (Persona's judge does).
+    astray = Selection(ALIAS, True, ("led astray",))
+    monkeypatch.setattr(OllamaProvider, "selection", lambda self: astray)
+    provider = provider_for(fake)
     with pytest.raises(ConfigurationError, match="only when you name it") as caught:
-        provider_for(fake).generate(PROMPT)
+        provider.generate(PROMPT, model=provider.default_model if passed_back else None)
     assert "https://ollama.com:443" in caught.value.message
     assert fake.forwarded_requests == []
     assert provider_for(fake).generate(PROMPT, model=ALIAS).content  # named: used
