@@ -226,6 +226,26 @@ def test_in_v1_mode_a_remote_alias_is_never_the_default_and_local_only_refuses_i
         assert not prompt_reached_the_server(server)
 
 
+@pytest.mark.parametrize("api", ["native", "openai"])
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_proxy_variables_never_carry_a_loopback_request_off_the_machine(monkeypatch, host, api):
+    # requests reads HTTP(S)_PROXY / ALL_PROXY and on Linux bypasses them only for NO_PROXY:
+    # a corporate proxy would receive every prompt. The "proxy" here is a second double.
+    if host == "localhost" and "127.0.0.1" not in privacy.system_resolve("localhost", 80):
+        pytest.skip("this machine's hosts file does not map localhost to 127.0.0.1")
+    with FakeOllama(["llama3.2:3b"]) as server, FakeOllama(["llama3.2:3b"]) as proxy:
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+            monkeypatch.setenv(name, proxy.url)
+            monkeypatch.setenv(name.lower(), proxy.url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        url = server.url.replace("127.0.0.1", host)
+        provider = OllamaProvider(base_url=url, local_only=True, api=api, environ={})
+        provider.generate(PROMPT, model="llama3.2:3b")
+        assert proxy.request_count() == 0
+        assert prompt_reached_the_server(server)
+
+
 # -- without local-only --------------------------------------------------------------------------
 
 
