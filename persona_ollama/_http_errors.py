@@ -21,6 +21,7 @@ from .errors import (
     OllamaResponseError,
     ServerBusyError,
 )
+from .names import is_cloud
 
 # v0.12+: model 'llama3' not found      <= v0.11: model "llama3" not found, try pulling it first
 # vLLM (/v1): The model `llama3` does not exist.
@@ -259,8 +260,10 @@ def cloud_refusal(
         return None
     signin = parsed.get("signin_url")
     signin_url = signin if isinstance(signin, str) and signin else None
-    if signin_url is None and "public_key" not in parsed:
-        return None  # a plain 401: a reverse proxy, not Ollama's cloud
+    if signin_url is None and "public_key" not in parsed and not (model and is_cloud(model)):
+        # A plain 401: a reverse proxy, not Ollama's cloud. For a cloud name the bare form is
+        # the server's own (v0.18+ server/cloud_proxy.go writeCloudUnauthorized, no link).
+        return None
     hint = "Run `ollama signin` on the machine where Ollama runs"
     hint += f" (or open {signin_url})" if signin_url else ""
     hint += ", or pick a local model (`persona-ollama models`)."

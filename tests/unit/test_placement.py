@@ -216,6 +216,14 @@ def test_a_plain_401_is_still_a_proxy_problem(body):
     assert "reverse proxy" in (error.hint or "")
 
 
+def test_a_bare_unauthorized_for_a_cloud_name_is_the_sign_in_problem():
+    # v0.18+ server/cloud_proxy.go writeCloudUnauthorized sends no link when it cannot build one.
+    error = error_from_status(401, '{"error": "unauthorized"}', url=URL, model="qwen3:cloud")
+    assert isinstance(error, CloudSignInRequiredError)
+    assert error.signin_url is None
+    assert "reverse proxy" not in str(error)
+
+
 def test_cloud_disabled_on_the_server_is_a_403_with_a_local_hint():
     body = json.dumps({"error": "ollama cloud is disabled: remote model is unavailable"})
     error = error_from_status(403, body, url=URL, model="gpt-oss:120b-cloud")
