@@ -2,8 +2,9 @@
 
 Over real sockets against the double, for every server version that matters (before remote
 fields existed, the first with them, the first that forwards cloud names without a stub, the
-newest), whatever mix of local models, cloud stubs and local aliases of them is installed, and
-whichever model the caller names (or none).
+newest), in both APIs (native and /v1), whatever mix of local models, cloud stubs and local
+aliases of them is installed (an alias may carry a name that looks local, even a catalogue one),
+and whichever model the caller names (or none), however it spells it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ cloud_names = st.one_of(
     st.from_regex(r"[a-z][a-z0-9]{2,7}:[1-9]{1,3}b-cloud", fullmatch=True),
     st.from_regex(r"[a-z][a-z0-9]{2,7}:cloud", fullmatch=True),
 )
-alias_names = st.from_regex(r"[a-z]{3,8}-notes:latest", fullmatch=True)
+alias_names = st.one_of(
+    st.from_regex(r"[a-z]{3,8}-notes:latest", fullmatch=True),
+    st.sampled_from(["mistral-small:24b", "qwen2.5:14b", "llama3.1:8b"]),  # catalogue names
+)
 prompts = st.from_regex(r"[A-Za-z][A-Za-z0-9 ]{8,60}", fullmatch=True)
 
 
@@ -47,6 +51,9 @@ def installations(draw):
     models += [remote_alias(name, source) for name in aliases]
     uninstalled_cloud = draw(cloud_names)  # v0.18+ forwards it by name alone
     target = draw(st.sampled_from([None, uninstalled_cloud, *(m.name for m in models)]))
+    if target is not None:  # the same model, spelled as the server would also accept it
+        spell = draw(st.sampled_from([str, str.upper, lambda n: f"registry.ollama.ai/library/{n}"]))
+        target = spell(target)
     return models, target
 
 
@@ -55,8 +62,8 @@ def installations(draw):
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(installed=installations(), prompt=prompts)
-def test_local_only_never_lets_prompt_text_reach_a_remote_model(server, installed, prompt):
+@given(installed=installations(), prompt=prompts, api=st.sampled_from(["native", "openai"]))
+def test_local_only_never_lets_prompt_text_reach_a_remote_model(server, installed, prompt, api):
     models, target = installed
     facts.FACTS.clear()
     privacy.reset_warnings()
@@ -66,7 +73,10 @@ def test_local_only_never_lets_prompt_text_reach_a_remote_model(server, installe
         server.add_model(model)
     try:
         provider = OllamaProvider(
-            base_url=server.url, local_only=True, environ={"PERSONA_OLLAMA_MEMORY_GB": "16"}
+            base_url=server.url,
+            local_only=True,
+            api=api,
+            environ={"PERSONA_OLLAMA_MEMORY_GB": "16"},
         )
         marker = f"ZQX {prompt}"
         try:
@@ -78,12 +88,13 @@ def test_local_only_never_lets_prompt_text_reach_a_remote_model(server, installe
         assert server.forwarded_requests == []
         for request in server.requests:
             if marker.encode() in request.body:
-                assert request.path == "/api/chat"
+                assert request.path in ("/api/chat", "/v1/chat/completions")
                 chosen = server._state.find(request.json["model"])
                 assert chosen is not None and not chosen.is_remote
                 assert chosen.name not in remote
         # Not vacuous: a local model the caller names does get the prompt.
-        if target is not None and target in {m.name for m in models if not m.is_remote}:
+        local = {m.name.lower() for m in models if not m.is_remote}
+        if target is not None and target.lower().split("library/")[-1] in local:
             assert sent
     finally:
         for model in models:
