@@ -11,14 +11,19 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import __version__, names
 from ._persona import LLMProvider, LLMResponse
 from .context import estimate_messages, plan
-from .errors import ConfigurationError, ModelNotPulledError, OllamaError
+from .errors import (
+    ConfigurationError,
+    LocalOnlyViolationError,
+    ModelNotPulledError,
+    OllamaError,
+)
 from .facts import FACTS, ModelInfo, Placement, model_info_from_show, placement
 from .generation import ChatRequest, ChatStream
 from .options import (
@@ -469,9 +474,10 @@ class OllamaProvider(LLMProvider):
             num_ctx=num_ctx,
             options=request_options,
         )
-        return ChatStream(
-            self.client.chat(request.body), request, deadline=self.deadline, url=str(self.endpoint)
+        chunks = _watch_remote(
+            self.client.chat(request.body), request.model, self.endpoint, self.local_only
         )
+        return ChatStream(chunks, request, deadline=self.deadline, url=str(self.endpoint))
 
     def _prepare(
         self,
@@ -600,3 +606,41 @@ class OllamaProvider(LLMProvider):
             if isinstance(length, int) and length > context_length and entry.get("name") != model:
                 longer.append((length, str(entry.get("name"))))
         return [name for _, name in sorted(longer, reverse=True)[:3]]
+
+
+def _watch_remote(
+    chunks: Generator[dict[str, Any], None, None],
+    model: str,
+    endpoint: Endpoint,
+    local_only: bool,
+) -> Generator[dict[str, Any], None, None]:
+    """``chunks``, checked for the ``remote_host`` a forwarded answer carries in every line
+    (api/types.go ChatResponse, v0.12+).
+
+    The checks before sending cannot close every gap: a model replaced (``ollama create``
+    FROM a cloud model) after they ran, or within the few seconds the model list is cached,
+    is forwarded anyway. Then the prompt has left; local-only mode refuses the answer and
+    says so, and otherwise the once-per-process warning names the host.
+    """
+    for chunk in chunks:
+        host = chunk.get("remote_host")
+        if host:
+            upstream = chunk.get("remote_model")
+            if local_only:
+                chunks.close()
+                raise LocalOnlyViolationError(
+                    f"The Ollama server forwarded '{model}' to {host} although local-only mode "
+                    "had checked it: the model was replaced between that check and the request, "
+                    "so the prompt has left this machine. The answer was discarded.",
+                    hint="See what replaced it (`persona-ollama models` marks remote models) "
+                    "and remove or rename it on the Ollama server.",
+                    url=str(endpoint),
+                )
+            where = Placement(
+                True,
+                str(host),
+                str(upstream) if upstream else None,
+                "the server's answer names remote_host",
+            )
+            check_destination(model, where, endpoint, local_only=False)
+        yield chunk

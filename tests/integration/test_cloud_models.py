@@ -226,6 +226,22 @@ def test_in_v1_mode_a_remote_alias_is_never_the_default_and_local_only_refuses_i
         assert not prompt_reached_the_server(server)
 
 
+def test_local_only_reports_a_model_replaced_between_its_check_and_the_request():
+    # One provider reused (a batch): its model list is cached for a few seconds, and no check
+    # can close the gap between checking and sending. The server names the remote host in
+    # every answer line (ChatResponse remote_host, v0.12+): that answer is refused, loudly.
+    with FakeOllama(["llama3.2:3b"]) as server:
+        server.add_cloud_model(CLOUD)
+        server.add_model(ALIAS)
+        provider = provider_for(server, local_only=True)
+        provider.generate("hi", model=ALIAS)
+        server.remove_model(ALIAS)
+        server.add_remote_alias(ALIAS, CLOUD)
+        with pytest.raises(LocalOnlyViolationError, match="left this machine") as caught:
+            provider.generate(PROMPT, model=ALIAS)
+        assert "https://ollama.com:443" in caught.value.message
+
+
 @pytest.mark.parametrize("api", ["native", "openai"])
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
 def test_proxy_variables_never_carry_a_loopback_request_off_the_machine(monkeypatch, host, api):
