@@ -328,8 +328,14 @@ class OllamaProvider(LLMProvider):
         return report
 
     def model_info(self, name: str) -> ModelInfo:
-        """Context length, parameter size, quantisation, capabilities... of an installed model."""
-        return self._model_facts(names.check_name(name))
+        """Context length, parameter size, quantisation, capabilities... of an installed model.
+
+        In local-only mode a ``:cloud``/``-cloud`` name is refused without a request: from
+        v0.18 the server forwards even /api/show of such a name to ollama.com."""
+        model = names.check_name(name)
+        if self.local_only:
+            check_destination(model, placement(model), self.endpoint, local_only=True)
+        return self._model_facts(model)
 
     def _model_facts(self, model: str) -> ModelInfo:
         info = FACTS.get(str(self.endpoint), model)

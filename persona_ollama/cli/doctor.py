@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ..errors import OllamaError
+from ..errors import LocalOnlyViolationError, OllamaError
 from . import common_options, echo, human_bytes, json_option, main, make_provider, print_json
 
 # Older servers lack /api/chat's truncate field (so a long prompt may be cut silently) and
@@ -105,12 +105,29 @@ def collect(host: str | None) -> dict[str, Any]:
         default["reasons"] = ["Set by PERSONA_OLLAMA_MODEL."]
         default["warnings"] = []
         try:
-            provider.model_info(provider.default_model)
+            info = provider.model_info(provider.default_model)
+        except LocalOnlyViolationError as error:  # a cloud name: refused before any request
+            from ..facts import placement
+
+            default["installed"] = False  # not asked: the question itself would be forwarded
+            default["remote"], default["remote_host"] = True, placement(default["model"]).host
+            warnings.append(error.message)
+            report["next_step"] = "Set PERSONA_OLLAMA_MODEL to a local model."
         except OllamaError as error:
             default["installed"] = False
             report["next_step"] = error.hint
         else:
             default["installed"] = True
+            where = info.placement
+            if where.remote:  # named, so used; but never "Ready" without saying where it runs
+                default["remote"], default["remote_host"] = True, where.host
+                text = (
+                    f"The default model {info.name} (PERSONA_OLLAMA_MODEL) runs on "
+                    f"{where.host_text}: prompts leave this machine."
+                )
+                warnings.append(text)
+                if provider.local_only:
+                    report["next_step"] = "Set PERSONA_OLLAMA_MODEL to a local model."
     elif not selection.installed:
         report["next_step"] = f"ollama pull {provider.default_model}"
     report["ready"] = report["next_step"] is None
@@ -142,6 +159,8 @@ def render(report: dict[str, Any]) -> None:
     echo(f"Budget     {hw['budget_reason']}")
     default = report["default_model"]
     state = "installed" if default["installed"] else "not installed"
+    if default.get("remote"):
+        state += f", remote: {default.get('remote_host') or '?'}"
     echo(f"Default    {default['model']} ({state})")
     for reason in default["reasons"]:
         echo(f"           - {reason}", dim=True)

@@ -339,3 +339,30 @@ def test_doctor_warns_when_the_only_chat_models_are_remote(cli_runner):
 def test_a_fake_model_with_a_cloud_name_is_remote_whatever_else_it_says():
     model = FakeModel("qwen3:cloud", size=5_000_000_000)
     assert model.is_remote and model.remote_model == "qwen3"
+
+
+def test_doctor_in_local_only_mode_asks_nothing_about_a_configured_cloud_model(cli_runner):
+    # v0.18+ forwards /api/show of a cloud name to ollama.com: doctor must not ask, and must
+    # not call a setup "Ready" that local-only mode will refuse.
+    with FakeOllama(["llama3.2:3b"], version="0.18.0") as server:
+        env = {"PERSONA_OLLAMA_LOCAL_ONLY": "1", "PERSONA_OLLAMA_MODEL": "kimi-k2:1t-cloud"}
+        result = cli_runner.invoke(main, ["doctor", "--host", server.url], env=env)
+        assert result.exit_code == 1
+        assert "Ready" not in result.stdout
+        assert "remote: https://ollama.com:443" in result.stdout
+        assert "Local-only mode refuses 'kimi-k2:1t-cloud'" in result.stdout
+        assert server.forwarded_requests == []
+
+
+def test_doctor_marks_a_configured_remote_default_as_remote(fake, cli_runner):
+    env = {"PERSONA_OLLAMA_MODEL": ALIAS}
+    report = json.loads(
+        cli_runner.invoke(main, ["doctor", "--json", "--host", fake.url], env=env).stdout
+    )
+    assert report["default_model"]["remote"] is True
+    assert report["default_model"]["remote_host"] == "https://ollama.com:443"
+    assert any("prompts leave this machine" in w for w in report["warnings"])
+    assert report["ready"]  # named, so it is used: but not without saying where it runs
+    env["PERSONA_OLLAMA_LOCAL_ONLY"] = "1"
+    result = cli_runner.invoke(main, ["doctor", "--host", fake.url], env=env)
+    assert result.exit_code == 1 and "Ready" not in result.stdout
