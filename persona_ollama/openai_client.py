@@ -331,11 +331,14 @@ class OpenAIClient(OllamaClient):
         info: dict[str, Any] = {"general.architecture": "openai"}
         if length:
             info["openai.context_length"] = length
+        remote = self._remote_fields().get(names.canonical(entry["id"]), {})
         return {
             "model": entry["id"],
             "details": {},
             "model_info": info,
             "capabilities": capabilities,
+            # So that a named remote model is warned about before the prompt is sent.
+            **{k: v for k, v in remote.items() if k in ("remote_host", "remote_model")},
         }
 
     def ps(self) -> list[dict[str, Any]]:

@@ -278,6 +278,14 @@ def test_without_local_only_a_remote_model_is_used_with_one_warning_naming_the_h
     assert first.raw_response["remote_model"] == "gpt-oss:120b"
 
 
+def test_in_v1_mode_a_named_remote_alias_is_warned_about(fake, caplog):
+    with caplog.at_level(logging.WARNING, logger="persona_ollama"):
+        provider_for(fake, api="openai").generate(PROMPT, model=ALIAS)
+    assert any(
+        ALIAS in r.message and "runs on https://ollama.com:443" in r.message for r in caplog.records
+    )
+
+
 @pytest.mark.parametrize(("version", "has_url"), [("0.33.0", True), ("0.12.0", False)])
 def test_signed_out_cloud_model_says_ollama_signin(version, has_url):
     with FakeOllama(["llama3.2:3b"], version=version, signed_in=False) as server:

@@ -506,7 +506,10 @@ def test_a_new_provider_per_call_still_sends_the_served_id(mocked):
             "hi", model="qwen/qwen3-8b", think=False
         )
 
-    assert len([call for call in mocked.calls if call.request.method == "GET"]) == 1
+    # Once each, for the first provider: /v1/models, and /api/tags (unanswered: not Ollama)
+    # for the remote fields only Ollama's own listing gives.
+    gets = [call.request.url for call in mocked.calls if call.request.method == "GET"]
+    assert gets.count(MODELS) == 1 and len(gets) == 2
     for index in (0, 1):
         assert sent_body(mocked, index)["model"] == VLLM_MODEL
         assert sent_body(mocked, index)["chat_template_kwargs"] == {"enable_thinking": False}
