@@ -19,7 +19,7 @@ from . import __version__, names
 from ._persona import LLMProvider, LLMResponse
 from .context import estimate_messages, plan
 from .errors import ConfigurationError, ModelNotPulledError, OllamaError
-from .facts import FACTS, ModelInfo, model_info_from_show
+from .facts import FACTS, ModelInfo, model_info_from_show, model_info_from_tags
 from .generation import ChatRequest, ChatStream
 from .options import (
     OPTION_TYPES,
@@ -51,6 +51,22 @@ THINKING_BUDGET = 1.0
 # Fallback when nothing is installed and no catalogue model fits: small enough for any laptop,
 # so generate() can say `ollama pull` it.
 FALLBACK_MODEL = "llama3.2:3b"
+
+
+# Before 0.12.6 the runner ignores truncate=false and keeps num_ctx tokens of a longer prompt
+# (docs/reference/ollama-protocol.md, "Context and truncation"): only the estimate protects.
+REFUSES_OVERFLOW_SINCE = (0, 12, 6)
+_VERSIONS_SEEN: set[str] = set()
+_VERSIONS_LOCK = threading.Lock()
+
+
+def _release(version: str) -> tuple[int, ...] | None:
+    """``"0.12.6"`` -> (0, 12, 6); ``"0.33.0-rc2"`` -> (0, 33, 0); None when unreadable."""
+    head = version.strip().lstrip("v").split("-", 1)[0].split("+", 1)[0]
+    parts = head.split(".")
+    if not parts or not all(part.isdigit() for part in parts):
+        return None
+    return tuple(int(part) for part in parts)
 
 
 @dataclass
@@ -328,6 +344,10 @@ class OllamaProvider(LLMProvider):
         info = FACTS.get(str(self.endpoint), model)
         if info is not None:
             return info
+        info = self._facts_from_tags(model)
+        if info is not None:  # v0.30+ lists context length and capabilities: no /api/show
+            FACTS.put(str(self.endpoint), info)
+            return info
         try:
             show = self.client.show(model)
         except ModelNotPulledError:
@@ -335,6 +355,41 @@ class OllamaProvider(LLMProvider):
         info = model_info_from_show(model, show, self._known_digest(model))
         FACTS.put(str(self.endpoint), info)
         return info
+
+    def _facts_from_tags(self, model: str) -> ModelInfo | None:
+        """The facts from an already fetched /api/tags, when it lists all that is needed."""
+        with self._lock:
+            cached = self._tags
+        if cached is None or time.monotonic() - cached.at >= TAGS_TTL:
+            return None
+        key = names.canonical(model)
+        for entry in cached.value:
+            if names.canonical(str(entry.get("name", ""))) == key:
+                return model_info_from_tags(model, entry)
+        return None
+
+    def _warn_if_server_cuts_prompts(self) -> None:
+        """Once per server and process: say so when its version still cuts long prompts."""
+        url = str(self.endpoint)
+        with _VERSIONS_LOCK:
+            if url in _VERSIONS_SEEN:
+                return
+            _VERSIONS_SEEN.add(url)
+        from .client import PROBE_TIMEOUT
+
+        try:
+            version = self.client.version(timeout=PROBE_TIMEOUT)
+        except OllamaError:
+            return  # the chat request itself will say what is wrong
+        release = _release(version)
+        if release is not None and release < REFUSES_OVERFLOW_SINCE:
+            warn_once(
+                f"cuts-prompts:{url}",
+                f"The Ollama server at {url} is version {version}: before 0.12.6 Ollama "
+                "silently cuts a prompt longer than num_ctx instead of refusing it, so only "
+                "persona-ollama's size estimate protects your input. Update Ollama to 0.12.6 "
+                "or later.",
+            )
 
     def _known_digest(self, model: str) -> str | None:
         """The model's digest from an already fetched /api/tags (no extra round trip)."""
@@ -499,6 +554,8 @@ class OllamaProvider(LLMProvider):
         name = names.check_name(model) if model is not None else self.default_model
         check_destination(name, self.endpoint, local_only=self.local_only)
         checked = validate_options(options)
+        if self.api == "native":
+            self._warn_if_server_cuts_prompts()
         if "num_predict" in checked:  # options={"num_predict": n} means max_tokens=n
             max_tokens = checked.pop("num_predict")
         facts = self._model_facts(name)
