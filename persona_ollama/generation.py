@@ -15,7 +15,7 @@ from typing import Any
 
 from ._persona import LLMResponse
 from .context import ContextPlan, truncation_warning
-from .errors import OllamaResponseError, OllamaTimeoutError
+from .errors import ContextOverflowError, OllamaResponseError, OllamaTimeoutError
 from .thinking import ThinkSplitter
 
 log = logging.getLogger("persona_ollama")
@@ -74,6 +74,14 @@ class ChatStream:
     def _read(
         self, request: ChatRequest, deadline: float | None, url: str
     ) -> Generator[str, None, None]:
+        try:
+            yield from self._read_chunks(request, deadline, url)
+        except ContextOverflowError as error:
+            raise with_request_sizes(error, request) from None
+
+    def _read_chunks(
+        self, request: ChatRequest, deadline: float | None, url: str
+    ) -> Generator[str, None, None]:
         chunks = self._chunks
         splitter = ThinkSplitter()
         content: list[str] = []
@@ -121,6 +129,21 @@ class ChatStream:
         self.response = build_response(
             request, final, "".join(content), "".join(thinking), time.perf_counter() - started
         )
+
+
+def with_request_sizes(error: ContextOverflowError, request: ChatRequest) -> ContextOverflowError:
+    """Fill in the sizes a server's overflow refusal left out (v0.12.6 to v0.24 give none):
+    our estimate of the prompt and the num_ctx we sent."""
+    if error.prompt_tokens is None and error.context_length is None:
+        error.prompt_tokens = request.plan.prompt_tokens
+        error.context_length = request.plan.num_ctx
+        error.message = error.message.replace(
+            "; it refused",
+            f" (about {request.plan.prompt_tokens} prompt tokens by our estimate, "
+            f"num_ctx={request.plan.num_ctx}); it refused",
+            1,
+        )
+    return error
 
 
 def build_response(

@@ -30,6 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default_num_ctx=args.default_num_ctx,
         chunk_size=args.chunk_size,
         parallel=args.parallel,
+        vram_gib=args.vram_gib,
     )
     if args.first_byte or args.between_chunks:
         fake.latency(args.first_byte, args.between_chunks)
@@ -68,7 +69,13 @@ def _parser() -> argparse.ArgumentParser:
     add("--port", type=int, default=0, help="port; 0 picks a free one (default)")
     add("--models", default=",".join(DEFAULT_MODELS), help="comma-separated installed models")
     add("--version", default="0.33.0", help="version to report (default: %(default)s)")
-    add("--default-num-ctx", type=int, default=4096, help="server num_ctx default")
+    add(
+        "--default-num-ctx",
+        type=int,
+        default=None,
+        help="OLLAMA_CONTEXT_LENGTH (default: the release's, 4096 with no GPU)",
+    )
+    add("--vram-gib", type=float, default=0.0, help="GPU memory the server sees (default: 0)")
     add("--chunk-size", type=int, default=None, help="characters per chunk (default: words)")
     add("--parallel", type=int, default=None, help="generations at once (OLLAMA_NUM_PARALLEL)")
     add("--first-byte", type=float, default=0.0, help="seconds before each generation answers")

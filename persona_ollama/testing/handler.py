@@ -16,13 +16,24 @@ from urllib.parse import urlsplit
 
 from . import native, openai_compat, pull
 from .native import Call
-from .responses import ApiError, Reply, Response, Stream, json_reply, text_reply
+from .profiles import STREAM_ERROR_STATUS
+from .responses import (
+    ApiError,
+    Reply,
+    Response,
+    RunnerError,
+    Stream,
+    json_reply,
+    runner_error_reply,
+    text_reply,
+)
 from .script import (
     DROP,
     ERROR_MID_STREAM,
     GENERATION_PATHS,
     MALFORMED,
     NO_DONE,
+    RUNNER,
     STATUS,
     STREAM_KINDS,
     Fault,
@@ -180,18 +191,28 @@ class RequestHandler(BaseHTTPRequestHandler):
             if not state.sleep(latency.first_byte):
                 self._hang_up()
                 return
-            fault = state.script.take_fault(record.path, (STATUS,))
-            if fault is not None:
-                response: Response = route.error(fault.status, fault.error)
+            fault = state.script.take_fault(record.path, (STATUS, RUNNER))
+            if fault is not None and fault.kind == RUNNER:
+                response: Response = self._runner_error(route, fault.status, fault.error)
+            elif fault is not None:
+                response = route.error(fault.status, fault.error)
             else:
                 try:
                     response = endpoint(Call(state, record, latency.first_byte))
+                except RunnerError as exc:
+                    response = self._runner_error(route, exc.status, exc.message)
                 except ApiError as exc:
                     response = route.error(exc.status, exc.message)
             if isinstance(response, Stream):
                 self._send_stream(record, response, latency)
             else:
                 self._send_reply(record, response)
+
+    def _runner_error(self, route: Route, status: int, message: str) -> Response:
+        if route.openai:  # the /v1 layer turns every error into its own shape
+            return route.error(status, message)
+        profile = self.server.state.settings.profile
+        return runner_error_reply(status, message, keeps_status=profile.has(STREAM_ERROR_STATUS))
 
     def _send_reply(self, record: RecordedRequest, reply: Reply) -> None:
         body = reply.body

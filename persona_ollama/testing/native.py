@@ -10,6 +10,7 @@ from typing import Any
 
 from ._golang import go_quote, local_rfc3339, rfc3339
 from .generation import Generation, GenerationRequest, run
+from .profiles import CHAT_NOT_FOUND_PLAIN, DONE_CARRIES_CONTENT, TAGS_CONTEXT_LENGTH
 from .responses import ApiError, Response, json_reply, ndjson_stream, text_reply
 from .state import RecordedRequest, ServerState
 from .validation import (
@@ -45,7 +46,7 @@ def version(call: Call) -> Response:
 
 
 def tags(call: Call) -> Response:
-    v030 = call.state.settings.at_least(0, 30)
+    v030 = call.state.settings.profile.has(TAGS_CONTEXT_LENGTH)
     return json_reply({"models": [m.tags_entry(v030=v030) for m in call.state.installed()]})
 
 
@@ -91,7 +92,7 @@ def chat_request(state: ServerState, body: dict[str, Any]) -> GenerationRequest:
     name = parse_model_name(model_arg, empty_status=400, empty_message="model is required")
     model = state.find(name.display)
     if model is None:
-        if state.settings.at_least(0, 12):
+        if state.settings.profile.has(CHAT_NOT_FOUND_PLAIN):
             raise ApiError(404, f"model '{model_arg}' not found")
         raise ApiError(404, f"model {go_quote(model_arg)} not found, try pulling it first")
     return GenerationRequest(
@@ -114,7 +115,8 @@ def chat(call: Call) -> Response:
     body = decode_request(call.record.body, "ChatRequest", CHAT_FIELDS)
     req = chat_request(call.state, body)
     generation = run(call.state, req, call.record, waited_s=call.waited_s)
-    return _respond(req, generation, body, key="message")
+    last_in_done = generation.last_in_done and call.state.settings.profile.has(DONE_CARRIES_CONTENT)
+    return _respond(req, generation, body, key="message", last_in_done=last_in_done)
 
 
 def generate(call: Call) -> Response:
@@ -159,9 +161,17 @@ def _check_top_logprobs(body: dict[str, Any]) -> None:
 
 
 def _respond(
-    req: GenerationRequest, gen: Generation, body: dict[str, Any], *, key: str
+    req: GenerationRequest,
+    gen: Generation,
+    body: dict[str, Any],
+    *,
+    key: str,
+    last_in_done: bool = False,
 ) -> Response:
-    """Frame a generation as /api/chat (``key="message"``) or /api/generate (``"response"``)."""
+    """Frame a generation as /api/chat (``key="message"``) or /api/generate (``"response"``).
+
+    ``last_in_done``: the last piece of the answer rides on the done line (DONE_CARRIES_CONTENT).
+    """
 
     def document(content: str, thinking: str = "", **extra: Any) -> dict[str, Any]:
         doc: dict[str, Any] = {"model": req.model_arg, "created_at": rfc3339(time.time_ns())}
@@ -187,8 +197,10 @@ def _respond(
     if body.get("stream") is False:
         return json_reply(final("".join(gen.content), "".join(gen.thinking)))
     chunks = [document("", piece, done=False) for piece in gen.thinking]
-    chunks += [document(piece, done=False) for piece in gen.content]
-    return ndjson_stream([*chunks, final()])
+    pieces = list(gen.content)
+    last = pieces.pop() if last_in_done and pieces else ""
+    chunks += [document(piece, done=False) for piece in pieces]
+    return ndjson_stream([*chunks, final(last)])
 
 
 def _token_total(metrics: dict[str, int]) -> int:

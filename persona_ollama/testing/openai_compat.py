@@ -15,6 +15,7 @@ from ._golang import go_json, go_quote
 from ._names import parse_name
 from .generation import Generation, run
 from .native import Call, chat_request
+from .profiles import V1_OWN_FINISH_CHUNK
 from .responses import ApiError, Reply, Response, Stream, json_reply
 from .validation import decode_request
 
@@ -177,7 +178,7 @@ def _stream(
     deltas += [{"content": piece} for piece in generation.content]
     # Since v0.32.6 the finish reason has a chunk of its own with an empty delta; before, it
     # came with the (empty) content of the native done line.
-    own_finish_chunk = call.state.settings.at_least(0, 32, 6)
+    own_finish_chunk = call.state.settings.profile.has(V1_OWN_FINISH_CHUNK)
     if not deltas or not own_finish_chunk:
         deltas.append({"content": ""})
     deltas[0] = {"role": "assistant", **deltas[0]}  # the role comes with the first chunk only

@@ -13,13 +13,15 @@ from typing import Callable, TypeVar
 
 from .models import Answer
 
-__all__ = ["ANY_PATH", "GENERATION_PATHS", "Fault", "Latency", "ReplyRule", "Script"]
+__all__ = ["ANY_PATH", "GENERATION_PATHS", "RUNNER", "Fault", "Latency", "ReplyRule", "Script"]
 
 ANY_PATH = "*"
 GENERATION_PATHS = ("/api/chat", "/api/generate", "/v1/chat/completions")
 
-# Fault kinds: "status" answers before any output; the rest change a 200 response.
+# Fault kinds: "status" answers before any output; "runner" too, but as the release's stream
+# writer sends a runner's error (profiles.STREAM_ERROR_STATUS); the rest change a 200 response.
 STATUS = "status"
+RUNNER = "runner"
 ERROR_MID_STREAM = "error_mid_stream"
 DROP = "drop"
 NO_DONE = "no_done"
@@ -54,6 +56,7 @@ class ReplyRule:
     thinking: str | None = None
     done_reason: str | None = None
     remaining: int | None = None
+    last_in_done: bool = False  # the last piece rides on the done line (v0.30+ can do that)
 
 
 @dataclass
