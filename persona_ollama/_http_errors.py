@@ -309,7 +309,10 @@ def error_from_stream_line(text: str, *, url: str, model: str | None) -> OllamaE
     if any(marker in lowered for marker in _CONTEXT_OVERFLOW):
         return context_overflow_from_server(readable, status_code=200, url=url, body=text)
     if _RUNNER_STOPPED in lowered or _RUNNER_FAILED in lowered:
-        return runner_failed(readable, model=model, status_code=200, url=url, started=True)
+        # "unexpectedly stopped" means the request to the runner failed, so nothing had been
+        # generated: servers before 0.12.6 send it as a 200 stream's only line.
+        started = _RUNNER_STOPPED not in lowered
+        return runner_failed(readable, model=model, status_code=200, url=url, started=started)
     return OllamaResponseError(
         f"The server stopped with an error in the middle of the answer: {readable}",
         hint="The partial answer was discarded. Retry; if it repeats, check the server log "

@@ -49,9 +49,11 @@ class ChatStream:
         *,
         deadline: float | None = None,
         url: str = "",
+        fill_sizes: bool = True,
     ) -> None:
         self.response: LLMResponse | None = None
         self._chunks = chunks
+        self._fill_sizes = fill_sizes
         self._pieces = self._read(request, deadline, url)
 
     def __iter__(self) -> Iterator[str]:
@@ -77,6 +79,8 @@ class ChatStream:
         try:
             yield from self._read_chunks(request, deadline, url)
         except ContextOverflowError as error:
+            if not self._fill_sizes:
+                raise
             raise with_request_sizes(error, request) from None
 
     def _read_chunks(

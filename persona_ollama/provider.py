@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 from . import __version__, names
 from ._persona import LLMProvider, LLMResponse
 from .context import estimate_messages, plan
-from .errors import ConfigurationError, ModelNotPulledError, OllamaError
+from .errors import ConfigurationError, ContextOverflowError, ModelNotPulledError, OllamaError
 from .facts import FACTS, ModelInfo, model_info_from_show, model_info_from_tags
-from .generation import ChatRequest, ChatStream
+from .generation import ChatRequest, ChatStream, with_request_sizes
 from .options import (
     OPTION_TYPES,
     validate_format,
@@ -47,6 +47,10 @@ DEFAULT_TIMEOUT = 300.0
 # Extra answer budget for a thinking model's reasoning, as a multiple of max_tokens: the
 # server counts thinking tokens against num_predict, so without it reasoning eats the answer.
 THINKING_BUDGET = 1.0
+
+# At most this many /api/show calls to find longer-context models for an overflow's hint, on
+# servers whose /api/tags does not list context lengths (before v0.30).
+MAX_SHOW_FOR_ALTERNATIVES = 12
 
 # Fallback when nothing is installed and no catalogue model fits: small enough for any laptop,
 # so generate() can say `ollama pull` it.
@@ -521,8 +525,13 @@ class OllamaProvider(LLMProvider):
             num_ctx=num_ctx,
             options=request_options,
         )
+        native = self.api == "native"  # only there is the plan's num_ctx what the server used
+        try:
+            chunks = self.client.chat(request.body)
+        except ContextOverflowError as error:
+            raise (with_request_sizes(error, request) if native else error) from None
         return ChatStream(
-            self.client.chat(request.body), request, deadline=self.deadline, url=str(self.endpoint)
+            chunks, request, deadline=self.deadline, url=str(self.endpoint), fill_sizes=native
         )
 
     def _prepare(
@@ -601,9 +610,19 @@ class OllamaProvider(LLMProvider):
         except OllamaError:
             return []
         longer = []
+        asked = 0
         for entry in tags:
+            name = str(entry.get("name"))
             details = entry.get("details") or {}
             length = details.get("context_length") if isinstance(details, dict) else None
-            if isinstance(length, int) and length > context_length and entry.get("name") != model:
-                longer.append((length, str(entry.get("name"))))
+            if not isinstance(length, int) and asked < MAX_SHOW_FOR_ALTERNATIVES:
+                # Before v0.30 /api/tags lists no context length: ask /api/show (error path only).
+                asked += 1
+                try:
+                    facts = self._model_facts(name)
+                except OllamaError:
+                    continue
+                length = facts.context_length if facts.can_chat else None
+            if isinstance(length, int) and length > context_length and name != model:
+                longer.append((length, name))
         return [name for _, name in sorted(longer, reverse=True)[:3]]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .models import FakeModel
-from .profiles import REFUSES_OVERFLOW, Profile
+from .profiles import LLAMA_SERVER, REFUSES_OVERFLOW, Profile
 from .responses import ApiError, RunnerError
 from .state import RecordedRequest, ServerState
 from .tokens import count_prompt_tokens, count_tokens, split_chunks, truncate_to_tokens
@@ -122,10 +122,12 @@ def _prompt_tokens(req: GenerationRequest, num_ctx: int, profile: Profile) -> in
         # Before v0.12.6 the runner keeps exactly num_ctx tokens, whatever truncate says
         # (runner/ollamarunner/runner.go NewSequence at v0.11.11).
         return num_ctx
-    # Stage 2: the runner keeps about half the window (issue #17427), unless shifting is off.
+    # Stage 2, truncate=true: the runner keeps the first num_keep tokens and the end, num_ctx
+    # in all (NewSequence, v0.12.6-v0.24); llama-server needs one token of room, so num_ctx - 1
+    # (llm/llama_server.go completionPromptForRequest, v0.30+). Refused when shifting is off.
     if not req.shift:
         raise ApiError(400, PROMPT_TOO_LONG)
-    return num_ctx // 2
+    return num_ctx - 1 if profile.has(LLAMA_SERVER) else num_ctx
 
 
 def _answer(

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Union
 
-from ._golang import go_quote, local_rfc3339
+from ._golang import go_float, go_quote, local_rfc3339
 from ._names import ModelName, parse_name
 
 __all__ = ["DEFAULT_MODELS", "LIBRARY", "Answer", "FakeModel", "as_model"]
@@ -180,8 +180,9 @@ def _go_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return go_quote(value)
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
+    if isinstance(value, (int, float)):
+        # Modelfile numbers come back from JSON as float64 (server/routes.go GetModelInfo, %#v).
+        return go_float(value)
     return json.dumps(value)
 
 

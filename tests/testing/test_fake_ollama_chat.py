@@ -462,13 +462,17 @@ def test_num_ctx_is_capped_at_the_trained_length_and_floored(fake_ollama_factory
     assert (capped, floored, vision) == (2048, 4, 2048)
 
 
-def test_overflow_is_silently_truncated_to_half_the_window(fake_ollama: FakeOllama) -> None:
+@pytest.mark.parametrize(("version", "kept"), [("0.24.0", 4096), ("0.33.0-rc2", 4095)])
+def test_overflow_is_silently_truncated_to_the_window(fake_ollama_factory, version, kept) -> None:
+    # truncate=true: the runner keeps num_ctx tokens (runner NewSequence); llama-server one
+    # less (llm/llama_server.go completionPromptForRequest).
+    fake = fake_ollama_factory(version=version)
     long_prompt = "x" * 4 * 5000  # 5000 tokens in a 4096 window
 
-    body = chat_json(fake_ollama, messages=[user(long_prompt)])
+    body = chat_json(fake, messages=[user(long_prompt)])
 
-    assert body["prompt_eval_count"] == 4096 // 2
-    assert fake_ollama.last_request().num_ctx == 4096
+    assert body["prompt_eval_count"] == kept
+    assert fake.last_request().num_ctx == 4096
 
 
 def test_overflow_first_drops_old_messages_keeping_system_and_last(
