@@ -1,4 +1,5 @@
-"""FakeOllama's /api/chat and /api/generate against OLLAMA_API.md sections 1, 2 and 7."""
+"""FakeOllama's /api/chat and /api/generate (docs/reference/ollama-protocol.md, "Chat requests",
+"Generate", "Context and truncation")."""
 
 from __future__ import annotations
 

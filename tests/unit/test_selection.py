@@ -42,7 +42,8 @@ def tags_entry(
     capabilities: tuple[str, ...] | None = ("completion",),
     context_length: int | None = None,
 ) -> dict:
-    """One /api/tags element (OLLAMA_API.md section 3); older servers leave out the last two."""
+    """One /api/tags element (docs/reference/ollama-protocol.md, "Model list"); servers before
+    0.30 leave out the last two."""
     details = {
         "parent_model": "",
         "format": "gguf",
