@@ -12,9 +12,9 @@ from ..errors import OllamaError
 from ..names import is_cloud
 from . import common_options, echo, human_bytes, json_option, main, make_provider, print_json
 
-# Older servers lack /api/chat's truncate field (so a long prompt may be cut silently) and
-# report no context length in /api/tags.
-MINIMUM_VERSION = (0, 12, 0)
+# Older servers ignore /api/chat's truncate field, so a long prompt may be cut silently
+# (docs/reference/ollama-protocol.md, "Context and truncation").
+MINIMUM_VERSION = (0, 12, 6)
 
 
 def _version_tuple(text: str | None) -> tuple[int, ...] | None:
@@ -61,7 +61,7 @@ def collect(host: str | None) -> dict[str, Any]:
         if version is not None and version < MINIMUM_VERSION:
             warnings.append(
                 f"Ollama {report['server']['version']} is old: it may cut long prompts "
-                "silently. Update to 0.12 or newer (https://ollama.com/download)."
+                "silently. Update to 0.12.6 or newer (https://ollama.com/download)."
             )
     report["models"] = [
         {"name": m.get("name"), "size": m.get("size"), "capabilities": m.get("capabilities")}

@@ -180,3 +180,12 @@ def test_unknown_option_reaches_the_server_with_one_warning(provider, fake, capl
         provider.generate("hi", max_tokens=20, options={"mirostat_eta": 0.1})
     assert fake.last_request("/api/chat").json["options"]["mirostat_eta"] == 0.1
     assert sum("'mirostat_eta'" in r.getMessage() for r in caplog.records) == 1
+
+
+@pytest.mark.parametrize(("version", "warned"), [("0.12.5", True), ("0.12.6", False)])
+def test_doctor_names_a_release_that_still_cuts_prompts(cli_runner, version, warned):
+    from persona_ollama.cli import main
+
+    with FakeOllama(version=version) as fake:
+        result = cli_runner.invoke(main, ["doctor", "--host", fake.url])
+    assert (f"Ollama {version} is old" in result.stdout) is warned
