@@ -4,6 +4,7 @@ scripted faults and latency applied."""
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import socket
 import sys
@@ -173,6 +174,9 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _answer(self, state: ServerState, record: RecordedRequest) -> None:
+        if not self._host_allowed():
+            self._send_reply(record, Reply(403, b"", "text/plain", is_json=False))
+            return
         route = find_route(record.path)
         if route is None:
             if record.path in NOT_IMPLEMENTED:
@@ -207,6 +211,13 @@ class RequestHandler(BaseHTTPRequestHandler):
                 self._send_stream(record, response, latency)
             else:
                 self._send_reply(record, response)
+
+    def _host_allowed(self) -> bool:
+        """server/routes.go allowedHostsMiddleware (the same from v0.11 to v0.33): a server
+        listening on loopback answers 403, empty, to a Host header that is not a local name."""
+        if not ipaddress.ip_address(str(self.server.server_address[0])).is_loopback:
+            return True
+        return host_is_local(self.headers.get("Host") or "")
 
     def _runner_error(self, route: Route, status: int, message: str) -> Response:
         if route.openai:  # the /v1 layer turns every error into its own shape
@@ -276,6 +287,25 @@ class RequestHandler(BaseHTTPRequestHandler):
                 return b"".join(parts)
             parts.append(self.rfile.read(size))
             self.rfile.readline()
+
+
+def host_is_local(header: str) -> bool:
+    """allowedHost and the IP checks of allowedHostsMiddleware, for a Host header value."""
+    host = header
+    if header.startswith("["):
+        host = header[1 : header.find("]")] if "]" in header else header
+    elif header.count(":") == 1:
+        host = header.split(":", 1)[0]
+    host = host.lower()
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if address is not None:
+        return address.is_loopback or address.is_private or address.is_unspecified
+    if host in ("", "localhost") or host == socket.gethostname().lower():
+        return True
+    return host.endswith((".localhost", ".local", ".internal"))
 
 
 def _apply_stream_fault(stream: Stream, fault: Fault | None) -> tuple[list[bytes], bool, bool]:

@@ -129,6 +129,13 @@ class FakeModel:
             template=_TEMPLATE,
             details=self.details(with_lengths=False),
             model_info=self.model_info(),
+            # GetModelInfo lists the GGUF's tensors on every release (server/routes.go);
+            # a real model has hundreds, three stand for them here.
+            tensors=[
+                {"name": "token_embd.weight", "type": "Q4_K", "shape": [4096, 128256]},
+                {"name": "blk.0.attn_q.weight", "type": "Q4_K", "shape": [4096, 4096]},
+                {"name": "output_norm.weight", "type": "F32", "shape": [4096]},
+            ],
             capabilities=list(self.capabilities),
             modified_at=self.modified_at_text,
         )

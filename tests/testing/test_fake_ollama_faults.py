@@ -444,7 +444,7 @@ def test_a_client_hanging_up_mid_stream_does_not_hurt_the_server(fake_ollama_fac
     with socket.create_connection(("127.0.0.1", fake.port), timeout=5) as client:
         body = b'{"model": "llama3.2:3b", "messages": [{"role": "user", "content": "x"}]}'
         client.sendall(
-            b"POST /api/chat HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+            b"POST /api/chat HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n\r\n%s"
             % (len(body), body)
         )
         assert client.recv(100).startswith(b"HTTP/1.1 200")
@@ -459,7 +459,7 @@ def test_a_client_resetting_mid_request_is_not_reported_as_an_error(
     fake_ollama: FakeOllama, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with socket.create_connection(("127.0.0.1", fake_ollama.port), timeout=5) as client:
-        client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # headers never finish
+        client.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n")  # headers never finish
         time.sleep(0.05)
         client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET_ON_CLOSE)
     time.sleep(0.1)

@@ -91,3 +91,28 @@ def test_chat_404_text_follows_the_release(fake_ollama_factory, version, text) -
     fake = fake_ollama_factory(version=version)
     response = chat(fake, model="nope:1b")
     assert (response.status_code, response.json()["error"]) == (404, text)
+
+
+def test_show_lists_tensors_as_every_release_does(fake_ollama) -> None:
+    show = requests.post(f"{fake_ollama.url}/api/show", json={"model": "llama3.2:3b"}, timeout=5)
+    tensors = show.json()["tensors"]
+    assert tensors and all({"name", "type", "shape"} <= set(t) for t in tensors)
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed"),
+    [
+        ("localhost:11434", True),
+        ("127.0.0.1", True),
+        ("[::1]:11434", True),
+        ("192.168.1.20:11434", True),
+        ("gpu-box.local", True),
+        ("ollama.internal:8080", True),
+        ("ollama.example.com", False),
+        ("example.com:443", False),
+    ],
+)
+def test_loopback_server_refuses_a_public_host_header(fake_ollama, host, allowed) -> None:
+    # server/routes.go allowedHostsMiddleware: 403 with an empty body.
+    response = requests.get(f"{fake_ollama.url}/api/version", headers={"Host": host}, timeout=5)
+    assert (response.status_code, response.text == "") == ((200, False) if allowed else (403, True))
