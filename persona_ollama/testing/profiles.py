@@ -121,7 +121,7 @@ RULES = (
     Rule(
         V1_OWN_FINISH_CHUNK,
         (0, 32, 6),
-        "openai/openai.go and middleware/openai.go, stream conversion (v0.32.6)",
+        "openai/openai.go FinishChunk, written by middleware/openai.go's chat writer (v0.32.6)",
         "/v1 streams send the finish reason in a chunk of its own",
         "the finish reason rides on the last content chunk",
     ),
