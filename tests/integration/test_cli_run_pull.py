@@ -12,12 +12,13 @@ from persona_ollama.testing import FakeModel, FakeOllama
 
 
 @pytest.fixture
-def fake():
+def fake(server_version):
     with FakeOllama(
         [
             FakeModel("llama3.2:3b"),
             FakeModel("qwen3:8b", capabilities=["completion", "thinking"], thinking="hmm"),
-        ]
+        ],
+        version=server_version,
     ) as server:
         yield server
 
