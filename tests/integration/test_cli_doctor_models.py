@@ -241,3 +241,32 @@ def test_doctor_explains_a_configured_model_by_its_setting(runner, fake, monkeyp
         "reasons": ["Set by PERSONA_OLLAMA_MODEL."],
         "warnings": [],
     }
+
+
+@pytest.mark.parametrize("command", [["models"], ["run", "hi"]])
+def test_json_error_is_an_object_on_stdout_with_the_exit_code(runner, command):
+    with FakeOllama() as stopped:
+        url = stopped.url
+    result = runner.invoke(main, [*command, "--json", "--host", url])
+    assert result.exit_code == 1
+    error = json.loads(result.stdout)
+    assert set(error) == {"error", "hint", "exit_code"}
+    assert error["exit_code"] == 1
+    assert error["error"].startswith("Cannot reach the Ollama server")
+    assert "ollama serve" in error["hint"]
+
+
+def test_json_usage_error_exits_2_with_an_object(runner):
+    result = runner.invoke(main, ["models", "--json", "--colour"], prog_name="persona-ollama")
+    assert result.exit_code == 2
+    error = json.loads(result.stdout)
+    assert error["exit_code"] == 2
+    assert "--colour" in error["error"]
+    assert error["hint"] == "See `persona-ollama models --help`."
+
+
+def test_usage_error_without_json_keeps_clicks_usage_text(runner):
+    result = runner.invoke(main, ["models", "--colour"], prog_name="persona-ollama")
+    assert result.exit_code == 2
+    assert "Usage: persona-ollama models" in result.output
+    assert not result.stdout.lstrip().startswith("{")
