@@ -97,7 +97,7 @@ def collect(host: str | None) -> dict[str, Any]:
         else:
             default["installed"] = True
     elif not selection.installed:
-        report["next_step"] = f"ollama pull {provider.default_model}"
+        report["next_step"] = f"persona-ollama pull {provider.default_model}"
     report["ready"] = report["next_step"] is None
     return report
 
