@@ -502,6 +502,14 @@ class OllamaProvider(LLMProvider):
         if "num_predict" in checked:  # options={"num_predict": n} means max_tokens=n
             max_tokens = checked.pop("num_predict")
         facts = self._model_facts(name)
+        if not facts.can_chat:
+            # Before sizing the context: its warnings would be about a request never served.
+            raise ConfigurationError(
+                f"{name} is an embedding model: it turns text into vectors and cannot write "
+                "text, so it cannot generate.",
+                hint="Pick a chat model: `persona-ollama models` lists the installed ones, "
+                "`persona-ollama recommend` suggests one to pull.",
+            )
         messages: list[dict[str, Any]] = []
         if system:
             messages.append({"role": "system", "content": system})

@@ -290,3 +290,19 @@ def test_recommend_names_our_pull_command(runner, fake):
     result = runner.invoke(main, ["recommend", "--host", fake.url, "-n", "20"])
     assert "[persona-ollama pull " in result.output
     assert "[ollama pull" not in result.output
+
+
+def test_doctor_is_not_ready_with_an_embedding_model_set(runner, fake, monkeypatch):
+    monkeypatch.setenv("PERSONA_OLLAMA_MODEL", "nomic-embed-text")
+    result = runner.invoke(main, ["doctor", "--host", fake.url])
+    assert result.exit_code == 1
+    assert "Ready" not in result.stdout
+    assert "Next step  nomic-embed-text is an embedding model" in result.stdout
+
+
+def test_doctor_is_not_ready_with_a_cloud_model_set(runner, monkeypatch):
+    with FakeOllama([FakeModel("gpt-oss:120b-cloud")]) as server:
+        monkeypatch.setenv("PERSONA_OLLAMA_MODEL", "gpt-oss:120b-cloud")
+        report = json.loads(runner.invoke(main, ["doctor", "--host", server.url, "--json"]).stdout)
+    assert report["ready"] is False
+    assert "cloud model" in report["next_step"]
