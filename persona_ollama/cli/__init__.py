@@ -31,6 +31,7 @@ Examples:
   persona-ollama recommend              the best models for this machine
   persona-ollama pull llama3.2:3b       download a model with a progress bar
   persona-ollama run "Say hello"        try a prompt with the default model
+  persona-ollama persona generate ...   run Persona with this plugin
 """
 
 
@@ -168,5 +169,6 @@ def main() -> None:
 # The commands live in their own modules and register themselves on `main`.
 from . import doctor as doctor  # noqa: E402
 from . import models as models  # noqa: E402
+from . import persona as persona  # noqa: E402
 from . import pull as pull  # noqa: E402
 from . import run as run  # noqa: E402

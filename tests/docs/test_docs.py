@@ -64,6 +64,10 @@ ALLOWED_COMMANDS: dict[str, str] = {
     "pip install tox": "installs from the package index",
     "tox": "runs the whole test suite, this test included",
     "ollama serve": "starts a real Ollama server; the loopback double stands in for it",
+    "persona-ollama persona generate --from examples/interviews.csv --provider ollama "
+    "--model qwen2.5:7b --output personas": "runs Persona's own command line, which is not "
+    "installable from the package index; tests/integration/test_cli_persona_bridge.py runs "
+    "the bridge against Persona-shaped hosts",
     "persona plugin list": "Persona's own command; Persona is not installable from the "
     "package index, so the tests cannot depend on it",
     'TIKTOKEN_CACHE_DIR="$HOME/tiktoken-cache" python -c "import tiktoken; '
