@@ -58,7 +58,7 @@ class OllamaNotRunningError(OllamaError):
 
 
 class ModelNotPulledError(OllamaError, _PersonaModelNotFoundError):
-    """The model is not installed on the server; ``ollama pull`` fixes it."""
+    """The model is not installed on the server; ``persona-ollama pull`` fixes it."""
 
     def __init__(
         self,

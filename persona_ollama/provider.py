@@ -512,6 +512,14 @@ class OllamaProvider(LLMProvider):
         # Then what the server says (remote_host of an alias, a stub's size): still before
         # a byte of the prompt is sent.
         check_destination(name, facts.placement, self.endpoint, local_only=self.local_only)
+        if not facts.can_chat:
+            # Before sizing the context: its warnings would be about a request never served.
+            raise ConfigurationError(
+                f"{name} is an embedding model: it turns text into vectors and cannot write "
+                "text, so it cannot generate.",
+                hint="Pick a chat model: `persona-ollama models` lists the installed ones, "
+                "`persona-ollama recommend` suggests one to pull.",
+            )
         messages: list[dict[str, Any]] = []
         if system:
             messages.append({"role": "system", "content": system})

@@ -264,8 +264,8 @@ class Selection:
 
     @property
     def pull_command(self) -> str | None:
-        """``ollama pull <model>`` when the chosen model still has to be downloaded."""
-        return f"ollama pull {self.model}" if self.model and not self.installed else None
+        """``persona-ollama pull <model>`` when the chosen model still has to be downloaded."""
+        return f"persona-ollama pull {self.model}" if self.model and not self.installed else None
 
 
 def _ranked(candidates: Iterable[Candidate]) -> list[Candidate]:
@@ -333,7 +333,7 @@ def choose_default(
     if chat:
         smallest = min(chat, key=lambda c: (c.memory_bytes or math.inf, c.name))
         pick = _best_from_catalogue(catalogue, budget, context_tokens, cpu_only)
-        advice = f" `ollama pull {pick.name}` gets one that fits." if pick else ""
+        advice = f" `persona-ollama pull {pick.name}` gets one that fits." if pick else ""
         warning = (
             f"No installed model fits {format_gib(budget or 0)}; using the smallest, "
             f"{smallest.describe(budget, context_tokens)}. It may swap or fail to load.{advice}"
@@ -388,7 +388,7 @@ def _pull_suggestion(
         return Selection(None, False, tuple(reasons), (warning + ".",), tuple(candidates))
     reasons.append(
         f"No chat model is installed; the best in the catalogue that fits is "
-        f"{best.describe(assumed, context_tokens)}. Run `ollama pull {best.name}`."
+        f"{best.describe(assumed, context_tokens)}. Run `persona-ollama pull {best.name}`."
     )
     return Selection(best.name, False, tuple(reasons), (), tuple(candidates))
 

@@ -78,7 +78,7 @@ def model_rows(provider: OllamaProvider, include_catalogue: bool) -> list[dict[s
                     "memory_bytes": memory,
                     "fits": fits(memory, budget),
                     "default": canonical(spec.name) == canonical(default),
-                    "pull": f"ollama pull {spec.name}",
+                    "pull": f"persona-ollama pull {spec.name}",
                     "remote": False,
                     "remote_host": None,
                 }
@@ -193,7 +193,7 @@ def recommend(count: int, as_json: bool, host: str | None) -> None:
         echo("No catalogue model fits this budget.", fg="red")
         return
     for rank, pick in enumerate(picks, 1):
-        state = "installed" if pick.installed else f"ollama pull {pick.spec.name}"
+        state = "installed" if pick.installed else f"persona-ollama pull {pick.spec.name}"
         echo(f"{rank}. {pick.spec.name}  ", nl=False, bold=True)
         echo(f"[{state}]", fg="green" if pick.installed else "cyan")
         echo(f"   {pick.reason}", dim=True)

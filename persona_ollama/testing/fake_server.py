@@ -8,7 +8,7 @@ texts, field names and units of OLLAMA_API.md, over real sockets, and records ev
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 
 from ._names import parse_name
@@ -184,6 +184,11 @@ class FakeOllama:
     def loaded_models(self) -> dict[str, int]:
         """Models in memory (as /api/ps shows them) -> the num_ctx each was loaded with."""
         return {loaded.model.name: loaded.num_ctx for loaded in self._state.loaded()}
+
+    def on_request(self, listener: Callable[[RecordedRequest], None]) -> None:
+        """Call ``listener`` with each request once it has been answered (``--log`` of
+        ``python -m persona_ollama.testing``); it runs on the server's thread."""
+        self._state.listen(listener)
 
     # scripting --------------------------------------------------------------------------------
     def reply_with(

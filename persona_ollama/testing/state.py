@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.message import Message
 from typing import Any
@@ -74,6 +74,7 @@ class ServerState:
         self._loaded: dict[str, LoadedModel] = {}
         self._records: list[RecordedRequest] = []
         self._forwarded: list[RecordedRequest] = []
+        self._listeners: list[Callable[[RecordedRequest], None]] = []
         self._slots = (
             threading.BoundedSemaphore(self.settings.parallel) if self.settings.parallel else None
         )
@@ -151,6 +152,17 @@ class ServerState:
         with self._lock:
             self._records.append(request)
         return request
+
+    def listen(self, listener: Callable[[RecordedRequest], None]) -> None:
+        with self._lock:
+            self._listeners.append(listener)
+
+    def notify(self, request: RecordedRequest) -> None:
+        """Tell the listeners about a request once it has been answered."""
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(request)
 
     def records(self) -> list[RecordedRequest]:
         with self._lock:

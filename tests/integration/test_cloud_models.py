@@ -10,7 +10,11 @@ import pytest
 
 from persona_ollama import OllamaProvider, hardware, privacy
 from persona_ollama.cli import main
-from persona_ollama.errors import CloudSignInRequiredError, LocalOnlyViolationError
+from persona_ollama.errors import (
+    CloudSignInRequiredError,
+    LocalOnlyViolationError,
+    ModelNotPulledError,
+)
 from persona_ollama.testing import FakeModel, FakeOllama
 
 PROMPT = "Interview 7: the participant described her diagnosis in detail"
@@ -100,7 +104,7 @@ def test_with_only_remote_models_the_default_is_a_local_model_to_pull():
         assert not selection.installed
         assert provider.default_model not in (CLOUD, ALIAS, f"{ALIAS}:latest")
         assert "cloud" not in provider.default_model
-        with pytest.raises(Exception, match="ollama pull"):
+        with pytest.raises(ModelNotPulledError, match="persona-ollama pull"):
             provider.generate(PROMPT)
         assert server.forwarded_requests == []
         assert not prompt_reached_the_server(server)
@@ -234,7 +238,7 @@ def test_doctor_warns_when_the_only_chat_models_are_remote(cli_runner):
     assert result.exit_code == 1
     assert "The only installed chat models are remote" in result.stdout
     assert "Default    gpt-oss" not in result.stdout
-    assert "Next step  ollama pull" in result.stdout
+    assert "Next step  persona-ollama pull" in result.stdout
 
 
 def test_a_fake_model_with_a_cloud_name_is_remote_whatever_else_it_says():
