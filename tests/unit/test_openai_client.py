@@ -18,11 +18,17 @@ from persona_ollama.errors import (
     ConfigurationError,
     ContextOverflowError,
     ModelNotPulledError,
+    OllamaError,
     OllamaNotRunningError,
     OllamaResponseError,
     ServerBusyError,
 )
-from persona_ollama.openai_client import OpenAIClient, completion_request, native_chunks
+from persona_ollama.openai_client import (
+    OpenAIClient,
+    completion_request,
+    native_chunks,
+    server_kind,
+)
 
 BASE = "http://127.0.0.1:8000"
 CHAT = f"{BASE}/v1/chat/completions"
@@ -533,10 +539,11 @@ def test_an_empty_ollama_model_list_is_null_and_means_no_models(client, mocked):
 
 
 def test_version_names_the_server_and_probes_without_retries(client, mocked):
-    mocked.get(MODELS, json=models_list(), headers={"Server": "uvicorn"})
+    vllm = {"id": "Qwen/Qwen3-8B", "object": "model", "owned_by": "vllm", "max_model_len": 8192}
+    mocked.get(MODELS, json=models_list(vllm), headers={"Server": "uvicorn"})
     mocked.get(MODELS, status=503, json={"error": {"message": "busy"}})
 
-    assert client.version(timeout=1.0) == "openai-compatible (uvicorn)"
+    assert client.version(timeout=1.0) == "vLLM server (OpenAI-compatible API)"
     with pytest.raises(ServerBusyError):
         client.version(timeout=1.0)
     assert len(mocked.calls) == 2  # the busy answer was not retried
@@ -643,3 +650,57 @@ def test_the_native_api_stays_the_default():
 
     assert provider.api == "native"
     assert type(provider.client).__name__ == "OllamaClient"
+
+
+@pytest.mark.parametrize(
+    ("entry", "kind"),
+    [
+        ({"id": "m", "owned_by": "vllm"}, "vLLM"),
+        ({"id": "m", "owned_by": "llamacpp", "meta": {"n_ctx_train": 4096}}, "llama.cpp"),
+        ({"id": "m", "owned_by": "me", "permissions": []}, "llama.cpp"),  # llama-cpp-python
+        ({"id": "m", "owned_by": "organization_owner"}, "LM Studio"),
+        ({"id": "m", "owned_by": "library"}, "Ollama"),
+        ({"id": "m", "owned_by": "openai"}, "OpenAI-compatible server"),
+        ({"id": "m"}, "OpenAI-compatible server"),
+    ],
+)
+def test_the_server_kind_comes_from_the_model_list(entry, kind):
+    assert server_kind(entry) == kind
+
+
+def test_a_llama_cpp_server_gets_the_schema_inside_json_object():
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
+    body = {"model": "m", "messages": [], "format": schema}
+
+    llama, _ = completion_request(body, kind="llama.cpp")
+    vllm, _ = completion_request(body, kind="vLLM")
+
+    assert llama["response_format"] == {"type": "json_object", "schema": schema}
+    assert vllm["response_format"]["type"] == "json_schema"
+    assert vllm["response_format"]["json_schema"]["schema"] == schema
+
+
+def test_a_version_of_a_llama_cpp_server_says_so_by_its_server_header(client, mocked):
+    mocked.get(
+        MODELS, json=models_list({"id": "m", "object": "model"}), headers={"Server": "llama.cpp"}
+    )
+
+    assert client.version() == "llama.cpp server (OpenAI-compatible API)"
+
+
+def test_server_file_paths_are_left_out_of_errors(client, mocked):
+    text = (
+        '1 validation error:\n  bad type\n\n  File "/srv/venv/llama_cpp/server/app.py", '
+        "line 376, in create_chat_completion\n    POST /v1/chat/completions"
+    )
+    mocked.get(MODELS, json=models_list({"id": "m", "owned_by": "me", "permissions": []}))
+    mocked.post(
+        CHAT, status=500, json={"error": {"message": text, "type": "internal_server_error"}}
+    )
+
+    with pytest.raises(OllamaError) as caught:
+        list(client.chat({"model": "m", "messages": [{"role": "user", "content": "hi"}]}))
+
+    shown = str(caught.value) + str(caught.value.server_text)
+    assert "/srv/venv" not in shown and "app.py" not in shown
+    assert "bad type" in shown
