@@ -94,6 +94,19 @@ def server_label(kind: str) -> str:
     return kind if kind == GENERIC else f"{kind} server"
 
 
+def start_advice(kind: str, model: str) -> str:
+    """How to make a server of ``kind`` serve ``model``, in the commands that work there."""
+    return {
+        "vLLM": f"start it with that model: `vllm serve <repo> --served-model-name {model}`",
+        "llama.cpp": f"start it with that model: `llama-server -m <file.gguf> --alias {model}` "
+        f"(llama-cpp-python: `python -m llama_cpp.server --model <file.gguf> "
+        f"--model_alias {model}`)",
+        "LM Studio": "load that model in LM Studio (or `lms load <model>`)",
+        "LiteLLM": f"add '{model}' to the proxy's model_list",
+        "Ollama": f"run `ollama pull {model}` on that machine",
+    }.get(kind, "start the server with that model")
+
+
 def without_paths(text: str) -> str:
     """``text`` without the traceback frames (file paths on the server) some servers add."""
     return re.sub(r"\n{3,}", "\n\n", _FRAME.sub("", text)).strip()
@@ -341,14 +354,28 @@ class OpenAIClient(OllamaClient):
             served: list[str] | None = [entry["id"] for entry in self._models()]
         except OllamaError:
             served = None
-        return model_not_pulled(
-            model,
-            url=str(self.endpoint),
-            server_text=server_text,
-            status_code=status_code,
-            installed=served,
-            api="openai",
+        return self._in_its_words(
+            model_not_pulled(
+                model,
+                url=str(self.endpoint),
+                server_text=server_text,
+                status_code=status_code,
+                installed=served,
+                api="openai",
+            )
         )
+
+    def _in_its_words(self, error: ModelNotPulledError) -> ModelNotPulledError:
+        """The error with advice for this kind of server, not a list of every kind's."""
+        kind = _KINDS.get(str(self.endpoint), GENERIC)
+        label = server_label(kind)
+        error.message = error.message.replace("by the server", f"by the {label}")
+        head, found, _ = (error.hint or "").partition("start the server with that model")
+        if found:
+            error.hint = f"{head.replace('The server', f'The {label}')}" + (
+                start_advice(kind, error.model) + "."
+            )
+        return error
 
     def _models(self) -> list[dict[str, Any]]:
         """The entries of GET /v1/models that have an id (``data`` is null on an empty Ollama)."""
@@ -366,12 +393,14 @@ class OpenAIClient(OllamaClient):
             (e for e in entries if names.canonical(e["id"]) == key), None
         )
         if found is None:
-            raise model_not_pulled(
-                model,
-                url=str(self.endpoint),
-                status_code=404,
-                installed=[entry["id"] for entry in entries],
-                api="openai",
+            raise self._in_its_words(
+                model_not_pulled(
+                    model,
+                    url=str(self.endpoint),
+                    status_code=404,
+                    installed=[entry["id"] for entry in entries],
+                    api="openai",
+                )
             )
         _SERVED[(str(self.endpoint), key)] = found
         return found

@@ -359,9 +359,16 @@ class OllamaProvider(LLMProvider):
             installed: list[str] | None = self.list_available_models()
         except OllamaError:
             installed = None
-        return model_not_pulled(
+        error = model_not_pulled(
             model, url=str(self.endpoint), status_code=404, installed=installed, api=self.api
         )
+        if self.api == "openai":  # advice that works on that kind of server
+            from .openai_client import OpenAIClient
+
+            client = self.client
+            if isinstance(client, OpenAIClient):
+                return client._in_its_words(error)
+        return error
 
     # -- generation --------------------------------------------------------------------
 

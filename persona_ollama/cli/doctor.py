@@ -35,6 +35,7 @@ def collect(host: str | None) -> dict[str, Any]:
     provider = make_provider(host)
     endpoint = provider.endpoint
     report: dict[str, Any] = {"server": provider.health(), "warnings": [], "next_step": None}
+    report["server"]["api"] = provider.api
     report["server"]["source"] = endpoint.source
     warnings: list[str] = report["warnings"]
     if endpoint.bind_address_mapped:
@@ -96,6 +97,12 @@ def collect(host: str | None) -> dict[str, Any]:
             report["next_step"] = error.hint
         else:
             default["installed"] = True
+    elif not selection.installed and provider.api == "openai":
+        # No pulling in /v1 mode: the server loads its models itself.
+        report["next_step"] = (
+            "Start the server with a model (it serves none that fits), or set "
+            "PERSONA_OLLAMA_MODEL to one it serves."
+        )
     elif not selection.installed:
         report["next_step"] = f"ollama pull {provider.default_model}"
     report["ready"] = report["next_step"] is None
@@ -106,7 +113,11 @@ def render(report: dict[str, Any]) -> None:
     server = report["server"]
     if server["reachable"]:
         echo(f"Server     {server['url']}  ", nl=False)
-        echo(f"reachable (Ollama {server['version']}, {server['latency_ms']} ms)", fg="green")
+        # In /v1 mode the version is the kind of server ("llama.cpp server (OpenAI-...)").
+        label = (
+            server["version"] if server.get("api") == "openai" else f"Ollama {server['version']}"
+        )
+        echo(f"reachable ({label}, {server['latency_ms']} ms)", fg="green")
     else:
         echo(f"Server     {server['url']}  ", nl=False)
         echo(f"not reachable: {server['error']}", fg="red")
