@@ -395,7 +395,7 @@ def test_chat_404_for_the_model_raises_not_pulled_naming_the_served_models(
     assert caught.value.model == "llama3"
     assert caught.value.server_text == error_text
     assert caught.value.suggestions == ["llama3:8b"]
-    assert "not served by the server at" in caught.value.message
+    assert "not served by the Ollama server at" in caught.value.message  # owned_by: library
     assert "it serves llama3:8b, qwen3:8b" in caught.value.hint
 
 
