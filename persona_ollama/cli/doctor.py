@@ -123,7 +123,8 @@ def render(report: dict[str, Any]) -> None:
         echo(f"not reachable: {server['error']}", fg="red")
     if server["reachable"]:
         names = ", ".join(str(m["name"]) for m in report["models"]) or "none"
-        echo(f"Models     {len(report['models'])} installed: {names}")
+        have = "served" if server.get("api") == "openai" else "installed"
+        echo(f"Models     {len(report['models'])} {have}: {names}")
     hw = report["hardware"]
     gpus = ", ".join(f"{g['name']} ({human_bytes(g['memory_total_bytes'])})" for g in hw["gpus"])
     echo(
@@ -133,7 +134,8 @@ def render(report: dict[str, Any]) -> None:
     )
     echo(f"Budget     {hw['budget_reason']}")
     default = report["default_model"]
-    state = "installed" if default["installed"] else "not installed"
+    have = "served" if server.get("api") == "openai" else "installed"
+    state = have if default["installed"] else f"not {have}"
     echo(f"Default    {default['model']} ({state})")
     for reason in default["reasons"]:
         echo(f"           - {reason}", dim=True)

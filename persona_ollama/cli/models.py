@@ -40,6 +40,9 @@ def model_rows(provider: OllamaProvider, include_catalogue: bool) -> list[dict[s
             context = provider.model_info(model.name).context_length
         memory = estimate_memory_bytes(model, catalogue=catalogue)
         seen.add(canonical(model.name))
+        # A model of unknown size fits or not: unknown, not "no". A /v1 server loaded its
+        # models itself, so this machine's budget says nothing about them.
+        fit = None if memory is None or provider.api == "openai" else fits(memory, budget)
         rows.append(
             {
                 "name": model.name,
@@ -49,7 +52,7 @@ def model_rows(provider: OllamaProvider, include_catalogue: bool) -> list[dict[s
                 "quantization": model.quantization_level,
                 "context_length": context,
                 "memory_bytes": memory,
-                "fits": fits(memory, budget),
+                "fits": fit,
                 "default": canonical(model.name) == canonical(default),
                 "pull": None,
             }
@@ -74,7 +77,8 @@ def model_rows(provider: OllamaProvider, include_catalogue: bool) -> list[dict[s
                     "memory_bytes": memory,
                     "fits": fits(memory, budget),
                     "default": canonical(spec.name) == canonical(default),
-                    "pull": f"ollama pull {spec.name}",
+                    # A /v1 server cannot pull: it is started with its models.
+                    "pull": f"ollama pull {spec.name}" if provider.api != "openai" else None,
                 }
             )
     return rows
@@ -183,6 +187,8 @@ def recommend(count: int, as_json: bool, host: str | None) -> None:
         return
     for rank, pick in enumerate(picks, 1):
         state = "installed" if pick.installed else f"ollama pull {pick.spec.name}"
+        if provider.api == "openai" and not pick.installed:
+            state = "not served"
         echo(f"{rank}. {pick.spec.name}  ", nl=False, bold=True)
         echo(f"[{state}]", fg="green" if pick.installed else "cyan")
         echo(f"   {pick.reason}", dim=True)

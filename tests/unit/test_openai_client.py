@@ -596,6 +596,8 @@ def test_vllm_max_model_len_refuses_a_too_long_prompt_before_sending(mocked):
 
     assert caught.value.context_length == 8192
     assert all(call.request.method == "GET" for call in mocked.calls)
+    assert "the context the vLLM server states" in caught.value.message
+    assert "Ollama" not in str(caught.value)
 
 
 def test_vllm_max_model_len_caps_the_answer_budget(mocked):
