@@ -415,6 +415,21 @@ class OpenAIClient(OllamaClient):
         settings = _mapping(props.get("default_generation_settings"))
         return _positive_int(settings.get("n_ctx")) or _positive_int(props.get("n_ctx"))
 
+    def _lm_studio_context(self, model: str) -> int | None:
+        """LM Studio's context for ``model`` from its own REST API (GET /api/v0/models/<id>):
+        the length it is loaded with, else the longest it can be loaded with."""
+        from urllib.parse import quote
+
+        try:
+            path = "/api/v0/models/" + quote(model, safe="")
+            entry = self._expect_dict(self._get_json(path), path)
+        except OllamaError as error:
+            log.debug("no LM Studio model entry from %s: %s", self.endpoint, error.message)
+            return None
+        return _positive_int(entry.get("loaded_context_length")) or _positive_int(
+            entry.get("max_context_length")
+        )
+
     # -- API ---------------------------------------------------------------------------
 
     def version(self, *, timeout: float | None = None) -> str:
@@ -445,6 +460,8 @@ class OpenAIClient(OllamaClient):
         length = context_length_of(entry)
         if isinstance(entry.get("meta"), Mapping):  # llama.cpp's server
             length = self._slot_context() or length
+        elif server_kind(entry) == "LM Studio":
+            length = self._lm_studio_context(entry["id"]) or length
         from .catalogue import load_catalogue  # pluggy loads with it, on first use
 
         spec = load_catalogue().get(entry["id"])  # known by its Ollama name, if at all

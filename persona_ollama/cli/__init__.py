@@ -94,10 +94,11 @@ def common_options(func: F) -> F:
     func = click.option(
         "--api",
         type=click.Choice(["native", "openai"]),
+        metavar="API",
         expose_value=False,
         callback=_set_api,
-        help="native: Ollama's /api; openai: an OpenAI-compatible /v1 server (vLLM, llama.cpp, "
-        "LM Studio, LiteLLM). Default: PERSONA_OLLAMA_API, then native.",
+        help="native (Ollama's /api) or openai (a /v1 server: vLLM, llama.cpp, LM Studio, "
+        "LiteLLM) (default: PERSONA_OLLAMA_API, then native).",
     )(func)
     func = click.option(
         "--host",

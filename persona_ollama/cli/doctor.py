@@ -35,7 +35,6 @@ def collect(host: str | None) -> dict[str, Any]:
     provider = make_provider(host)
     endpoint = provider.endpoint
     report: dict[str, Any] = {"server": provider.health(), "warnings": [], "next_step": None}
-    report["server"]["api"] = provider.api
     report["server"]["source"] = endpoint.source
     warnings: list[str] = report["warnings"]
     if endpoint.bind_address_mapped:
@@ -109,21 +108,25 @@ def collect(host: str | None) -> dict[str, Any]:
     return report
 
 
+def _v1(server: dict[str, Any]) -> bool:
+    """Whether the server answered in /v1 mode: its version is then the kind of server
+    (:meth:`OpenAIClient.version`), e.g. "llama.cpp server (OpenAI-compatible API)"."""
+    return "OpenAI-compatible" in str(server.get("version") or "")
+
+
 def render(report: dict[str, Any]) -> None:
     server = report["server"]
     if server["reachable"]:
         echo(f"Server     {server['url']}  ", nl=False)
         # In /v1 mode the version is the kind of server ("llama.cpp server (OpenAI-...)").
-        label = (
-            server["version"] if server.get("api") == "openai" else f"Ollama {server['version']}"
-        )
+        label = server["version"] if _v1(server) else f"Ollama {server['version']}"
         echo(f"reachable ({label}, {server['latency_ms']} ms)", fg="green")
     else:
         echo(f"Server     {server['url']}  ", nl=False)
         echo(f"not reachable: {server['error']}", fg="red")
     if server["reachable"]:
         names = ", ".join(str(m["name"]) for m in report["models"]) or "none"
-        have = "served" if server.get("api") == "openai" else "installed"
+        have = "served" if _v1(server) else "installed"
         echo(f"Models     {len(report['models'])} {have}: {names}")
     hw = report["hardware"]
     gpus = ", ".join(f"{g['name']} ({human_bytes(g['memory_total_bytes'])})" for g in hw["gpus"])
@@ -134,7 +137,7 @@ def render(report: dict[str, Any]) -> None:
     )
     echo(f"Budget     {hw['budget_reason']}")
     default = report["default_model"]
-    have = "served" if server.get("api") == "openai" else "installed"
+    have = "served" if _v1(server) else "installed"
     state = have if default["installed"] else f"not {have}"
     echo(f"Default    {default['model']} ({state})")
     for reason in default["reasons"]:

@@ -706,3 +706,24 @@ def test_server_file_paths_are_left_out_of_errors(client, mocked):
     shown = str(caught.value) + str(caught.value.server_text)
     assert "/srv/venv" not in shown and "app.py" not in shown
     assert "bad type" in shown
+
+
+def test_lm_studio_states_the_loaded_context_in_its_own_api(mocked):
+    card = {"id": "qwen3-8b", "object": "model", "owned_by": "organization_owner"}
+    mocked.get(MODELS, json=models_list(card))
+    mocked.get(
+        f"{BASE}/api/v0/models/qwen3-8b",
+        json={
+            "id": "qwen3-8b",
+            "state": "loaded",
+            "max_context_length": 40960,
+            "loaded_context_length": 4096,
+        },
+    )
+    provider = OllamaProvider(base_url=BASE + "/v1", model="qwen3-8b", api="openai", environ={})
+
+    with pytest.raises(ContextOverflowError) as caught:
+        provider.generate("persona data " * 3000, max_tokens=256)
+
+    assert caught.value.context_length == 4096
+    assert "the context the LM Studio server states" in caught.value.message
