@@ -727,3 +727,63 @@ def test_lm_studio_states_the_loaded_context_in_its_own_api(mocked):
 
     assert caught.value.context_length == 4096
     assert "the context the LM Studio server states" in caught.value.message
+
+
+# -- llama-cpp-python's server: no usage, empty streams -----------------------------------
+
+LLAMA_CPP_PYTHON = {"id": "m", "object": "model", "owned_by": "me", "permissions": []}
+COUNT = f"{BASE}/extras/tokenize/count"
+
+
+def test_without_usage_a_llama_cpp_server_counts_the_answer_with_its_tokenizer(client, mocked):
+    mocked.get(MODELS, json=models_list(LLAMA_CPP_PYTHON))
+    stream_reply(mocked, chunk("Hello there"), chunk(finish="stop"), "[DONE]")
+    mocked.post(COUNT, json={"count": 4})  # BOS + 3 tokens
+    mocked.post(COUNT, json={"count": 1})  # BOS alone
+
+    *_, final = client.chat({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+
+    assert final["eval_count"] == 3
+    assert final["eval_count_source"] == "server tokenizer"
+    assert "prompt_eval_count" not in final  # unknown, not 0
+
+
+def test_without_usage_or_a_tokenizer_the_counts_stay_unknown(client, mocked):
+    mocked.get(MODELS, json=models_list(LLAMA_CPP_PYTHON))
+    stream_reply(mocked, chunk("Hello"), chunk(finish="stop"), "[DONE]")
+    mocked.post(COUNT, status=404, json={"detail": "Not Found"})
+
+    *_, final = client.chat({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+
+    assert "eval_count" not in final and "prompt_eval_count" not in final
+
+
+def test_an_empty_stream_answered_unstreamed_is_the_answer(client, mocked):
+    mocked.get(MODELS, json=models_list({"id": "m", "owned_by": "vllm"}))
+    mocked.post(CHAT, body="", content_type="text/event-stream")
+    completion = {
+        "model": "m",
+        "choices": [{"index": 0, "message": {"content": "ok"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 1},
+    }
+    mocked.post(CHAT, json=completion)
+
+    chunks = list(client.chat({"model": "m", "messages": [{"role": "user", "content": "hi"}]}))
+
+    assert chunks[0]["message"]["content"] == "ok"
+    assert (chunks[-1]["done"], chunks[-1]["prompt_eval_count"], chunks[-1]["eval_count"]) == (
+        True,
+        5,
+        1,
+    )
+    assert sent_body(mocked, -1)["stream"] is False
+    assert "stream_options" not in sent_body(mocked, -1)
+
+
+def test_an_empty_stream_and_an_empty_answer_are_an_error(client, mocked):
+    mocked.get(MODELS, json=models_list({"id": "m", "owned_by": "vllm"}))
+    mocked.post(CHAT, body="", content_type="text/event-stream")
+    mocked.post(CHAT, json={"model": "m", "choices": []})
+
+    with pytest.raises(OllamaResponseError, match="empty answer, twice"):
+        list(client.chat({"model": "m", "messages": [{"role": "user", "content": "hi"}]}))
