@@ -41,11 +41,12 @@ def test_a_short_answer_comes_with_its_real_output_count(provider, llama_server)
 
     assert response.finish_reason in ("stop", "length")
     assert response.model == llama_server.model
-    # The server sends no usage in a stream: the answer is counted by its own tokenizer,
+    # The server sends no usage in a stream: the answer is counted by its own tokenizer (the
+    # text re-tokenised, which for random bytes can differ a little from what was sampled),
     # and the prompt count is unknown (None), not a false 0.
     raw = response.raw_response
-    assert raw["output_tokens"] == response.output_tokens
-    assert 0 < response.output_tokens <= 12
+    assert raw["output_tokens"] == response.output_tokens > 0
+    assert raw["eval_count_source"] == "server tokenizer"
     assert raw["input_tokens"] is None
     assert raw["warnings"] == [] or response.finish_reason == "length"
 
@@ -79,6 +80,8 @@ def test_an_answer_interrupted_by_another_request_is_an_error_not_a_partial_answ
 
     def long_answer() -> None:
         try:
+            # This model rarely ends an answer itself (tiny_model.output_weights): 400 tokens
+            # take about a second, long enough for the second request to arrive.
             chat = provider.stream(PROMPT, max_tokens=400, temperature=1.0)
             for _ in chat:
                 started.set()
@@ -90,7 +93,7 @@ def test_an_answer_interrupted_by_another_request_is_an_error_not_a_partial_answ
 
     thread = threading.Thread(target=long_answer)
     thread.start()
-    assert started.wait(30)
+    assert started.wait(120)
     other = OllamaProvider(base_url=llama_server.url, api="openai", model=llama_server.model)
     other.generate("Hello", max_tokens=4)
     other.close()
