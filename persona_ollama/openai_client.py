@@ -65,8 +65,12 @@ KINDS = {
 # "json_schema" with a 500; llama-server reads both); every other kind takes OpenAI's form.
 SCHEMA_IN_JSON_OBJECT = ("llama.cpp",)
 # The sizes in the context_length_exceeded error of vLLM, llama-cpp-python and OpenAI.
+# The sizes in a context_length_exceeded error: llama-cpp-python, older vLLM and OpenAI say
+# "you requested N tokens (P in the messages, ...)", vLLM since about 0.10 "your request has
+# P input tokens" (its serving layer's input validation).
 _SIZES = re.compile(
-    r"maximum context length is (\d+) tokens.*?requested (\d+) tokens(?: \((\d+) in the messages)?",
+    r"maximum context length is (\d+) tokens.*?"
+    r"(?:requested (\d+) tokens(?: \((\d+) in the messages)?|request has (\d+) input tokens)",
     re.DOTALL,
 )
 # A Python traceback frame in a server's error text (llama-cpp-python puts one in its 500s).
@@ -324,7 +328,7 @@ class OpenAIClient(OllamaClient):
         if match is None:
             return error
         window = int(match.group(1))
-        prompt = int(match.group(3) or match.group(2))
+        prompt = int(match.group(3) or match.group(2) or match.group(4))
         label = server_label(_KINDS.get(str(self.endpoint), GENERIC))
         return ContextOverflowError(
             f"The prompt needs {prompt} tokens, but the {label} at {self.endpoint} gives "

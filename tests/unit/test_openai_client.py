@@ -406,8 +406,24 @@ def test_context_overflow_reported_by_vllm_maps_to_context_overflow(client, mock
     )
     mocked.post(CHAT, json={"error": {"message": text, "type": "BadRequestError"}}, status=400)
 
-    with pytest.raises(ContextOverflowError):
+    with pytest.raises(ContextOverflowError) as caught:
         list(client.chat({"model": "m", "messages": []}))
+
+    assert (caught.value.prompt_tokens, caught.value.context_length) == (5000, 8192)
+
+
+def test_context_overflow_in_newer_vllm_words_gives_both_sizes(client, mocked):
+    text = (
+        "This model's maximum context length is 32768 tokens. However, your request has "
+        "40000 input tokens. Please reduce the length of the input messages."
+    )
+    mocked.post(CHAT, json={"error": {"message": text, "type": "BadRequestError"}}, status=400)
+
+    with pytest.raises(ContextOverflowError) as caught:
+        list(client.chat({"model": "m", "messages": []}))
+
+    assert (caught.value.prompt_tokens, caught.value.context_length) == (40000, 32768)
+    assert "nothing was cut" in caught.value.message
 
 
 def test_flat_error_body_of_older_vllm_is_unwrapped():
