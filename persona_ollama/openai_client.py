@@ -25,6 +25,7 @@ from .errors import (
     ModelNotPulledError,
     OllamaError,
     OllamaResponseError,
+    OllamaTimeoutError,
 )
 from .ndjson import _parse as parse_object
 from .privacy import warn_once
@@ -344,12 +345,24 @@ class OpenAIClient(OllamaClient):
 
     def _not_running(self, reason: str) -> OllamaError:
         error = super()._not_running(reason)
+        label = server_label(_KINDS.get(str(self.endpoint), GENERIC))
+        error.message = error.message.replace("the Ollama server", f"the {label}")
         error.hint = (
             "Start the server (e.g. `vllm serve <model>`, `llama-server -m <file.gguf>`, "
             "LM Studio's server or `ollama serve`), or correct base_url / OLLAMA_HOST: "
             "vLLM listens on http://host:8000/v1 by default."
         )
         return error
+
+    def _timeout(self, timeout: tuple[float, float]) -> OllamaTimeoutError:
+        label = server_label(_KINDS.get(str(self.endpoint), GENERIC))
+        return OllamaTimeoutError(
+            f"The {label} at {self.endpoint} sent nothing for {timeout[1]:g} s.",
+            hint="The server may be loading the model or working through a queue: raise the "
+            "timeout (timeout=600 or PERSONA_OLLAMA_TIMEOUT=600), or send fewer requests at "
+            "once (a smaller pool_size).",
+            url=str(self.endpoint),
+        )
 
     def _not_served(
         self, model: str, *, server_text: str | None = None, status_code: int | None = None
@@ -551,7 +564,7 @@ class OpenAIClient(OllamaClient):
                 "discarded.",
                 hint="llama-cpp-python's server interrupts a running answer when another "
                 "request arrives: start it with --interrupt_requests False, or send one "
-                "request at a time (max_concurrency=1).",
+                "request at a time (pool_size=1).",
                 url=str(self.endpoint),
             ) from None
         except _Empty:
