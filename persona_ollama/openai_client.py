@@ -78,6 +78,14 @@ _SIZES = re.compile(
 _FRAME = re.compile(r'^\s*File "[^"]*", line \d+.*$|^\s*(GET|POST) /\S*\s*$', re.MULTILINE)
 
 
+# What to do about an interrupted answer, where the server kind is known to do it.
+INTERRUPT_HINTS = {
+    "llama.cpp": "llama-cpp-python's server interrupts a running answer when another request "
+    "arrives: start it with --interrupt_requests False, or send one request at a time "
+    "(pool_size=1).",
+}
+
+
 class _Interrupted(Exception):
     """The stream said [DONE] before any choice had a finish reason."""
 
@@ -562,9 +570,7 @@ class OpenAIClient(OllamaClient):
                 f"The {label} at {self.endpoint} ended the answer with [DONE] before it was "
                 "finished (no finish reason): it was interrupted, and the partial answer was "
                 "discarded.",
-                hint="llama-cpp-python's server interrupts a running answer when another "
-                "request arrives: start it with --interrupt_requests False, or send one "
-                "request at a time (pool_size=1).",
+                hint=INTERRUPT_HINTS.get(kind, "Check the server's log, and retry."),
                 url=str(self.endpoint),
             ) from None
         except _Empty:

@@ -36,7 +36,8 @@ def test_done_without_a_finish_reason_is_an_interrupted_answer_not_a_partial_one
 
     assert "interrupted" in caught.value.message
     assert "partial answer was discarded" in caught.value.message
-    assert "--interrupt_requests False" in str(caught.value.hint)
+    assert caught.value.hint  # the double is an Ollama server: no llama.cpp advice
+    assert "--interrupt_requests" not in caught.value.hint
 
 
 def test_a_stream_cut_before_its_chunked_terminator_is_an_error(fake, provider):
