@@ -184,6 +184,10 @@ def build_response(
             "load_seconds": (final.get("load_duration") or 0) / 1e9,
             "wall_seconds": round(wall, 4),
             "warnings": warnings,
+            # None when the server sent no count (some /v1 servers send no usage): the
+            # LLMResponse fields are ints in Persona's contract and then hold 0.
+            "input_tokens": prompt_tokens if "prompt_eval_count" in final else None,
+            "output_tokens": output_tokens if "eval_count" in final else None,
         }
     )
     return LLMResponse(

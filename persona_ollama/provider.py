@@ -261,11 +261,18 @@ class OllamaProvider(LLMProvider):
             log.debug("model list unavailable for selection: %s", error.message)
             tags = []
         profile = probe(server_is_local=self.endpoint.is_loopback, environ=self._environ)
+        server = None
+        if self.api == "openai":
+            from .openai_client import server_label
+
+            kind = getattr(self.client, "kind", "OpenAI-compatible server")
+            server = server_label(kind)
         choice = choose_default(
             [InstalledModel.from_tags_entry(entry) for entry in tags],
             profile.memory_budget_bytes,
             load_catalogue(self._environ),
             cpu_only=profile.cpu_only,
+            server=server,
         )
         with self._lock:
             self._selection = _Cached(choice, time.monotonic())
@@ -419,9 +426,16 @@ class OllamaProvider(LLMProvider):
             installed: list[str] | None = self.list_available_models()
         except OllamaError:
             installed = None
-        return model_not_pulled(
+        error = model_not_pulled(
             model, url=str(self.endpoint), status_code=404, installed=installed, api=self.api
         )
+        if self.api == "openai":  # advice that works on that kind of server
+            from .openai_client import OpenAIClient
+
+            client = self.client
+            if isinstance(client, OpenAIClient):
+                return client._in_its_words(error)
+        return error
 
     # -- generation --------------------------------------------------------------------
 
@@ -593,15 +607,20 @@ class OllamaProvider(LLMProvider):
         thinks = facts.thinks and think is not False
         budget = max_tokens + (int(max_tokens * THINKING_BUDGET) if thinks else 0)
         explicit_ctx = num_ctx if num_ctx is not None else checked.pop("num_ctx", None)
-        context = plan(
-            estimate_messages(messages),
-            budget,
-            context_length=facts.context_length,
-            num_ctx=explicit_ctx,
-            preferred=facts.modelfile_num_ctx,
-            model=name,
-            alternatives=lambda: self._longer_context_models(facts.context_length, name),
-        )
+        try:
+            context = plan(
+                estimate_messages(messages),
+                budget,
+                context_length=facts.context_length,
+                num_ctx=explicit_ctx,
+                preferred=facts.modelfile_num_ctx,
+                model=name,
+                alternatives=lambda: self._longer_context_models(facts.context_length, name),
+            )
+        except ContextOverflowError as error:
+            if self.api == "openai":
+                raise self._in_v1_words(error) from None
+            raise
         for warning in context.warnings:
             log.warning(warning)
         body: dict[str, Any] = {
@@ -618,6 +637,22 @@ class OllamaProvider(LLMProvider):
         if alive is not None:
             body["keep_alive"] = validate_keep_alive(alive)  # top level: ignored in options
         return ChatRequest(body=body, plan=context, model=name)
+
+    def _in_v1_words(self, error: ContextOverflowError) -> ContextOverflowError:
+        """The overflow found before sending, told of the /v1 server rather than of Ollama:
+        its window is what the server states (vLLM's max_model_len, llama.cpp's n_ctx)."""
+        from .openai_client import GENERIC, server_label
+
+        label = server_label(getattr(self.client, "kind", GENERIC))
+        error.message = error.message.replace(
+            "its trained context of", f"the context the {label} states:"
+        ).replace(
+            "Nothing was sent: Ollama would have silently dropped part of the input.",
+            f"Nothing was sent to the {label}.",
+        )
+        if error.hint:
+            error.hint = error.hint.replace("Installed models", "Served models")
+        return error
 
     def _longer_context_models(self, context_length: int | None, model: str) -> list[str]:
         """Installed models known to have a longer trained context, longest first."""

@@ -19,6 +19,7 @@ def _fresh_process_state():
         privacy.reset_warnings,
         openai_client._SERVED.clear,
         provider._VERSIONS_SEEN.clear,
+        openai_client._KINDS.clear,
     )
     for reset in resets:
         reset()

@@ -18,11 +18,15 @@ from .models import DEFAULT_MODELS, Answer, FakeModel, as_model, cloud_stub, rem
 from .profiles import OOM_LLAMA_SERVER, OOM_SCHEDULER, PROFILES, Profile
 from .script import (
     DROP,
+    EMPTY,
     ERROR_MID_STREAM,
+    INTERRUPTED,
     MALFORMED,
     NO_DONE,
+    NO_USAGE,
     RUNNER,
     STATUS,
+    UNSTREAMED_STATUS,
     Fault,
     Latency,
     ReplyRule,
@@ -30,6 +34,8 @@ from .script import (
 from .state import RecordedRequest, ServerState, Settings
 
 __all__ = ["BUSY", "OUT_OF_MEMORY", "PROFILES", "RUNNER_FAILED", "RUNNER_STOPPED", "FakeOllama"]
+
+V1_CHAT = "/v1/chat/completions"
 
 BUSY = "server busy, please try again.  maximum pending requests exceeded"  # two spaces, sic
 OUT_OF_MEMORY = OOM_LLAMA_SERVER
@@ -276,6 +282,27 @@ class FakeOllama:
         over: the stream ends cleanly with neither a done line nor an error (llm/server.go
         Completion, "token repeat limit"; every release)."""
         self.end_stream_without_done_next(n, path=path)
+
+    def interrupt_stream_next(self, after_chunks: int = 2) -> None:
+        """The next /v1 stream sends ``after_chunks`` chunks, then ``[DONE]`` without a finish
+        reason: how llama-cpp-python's server ends a stream another request interrupted."""
+        self._fault(Fault(INTERRUPTED, 1, V1_CHAT, after_chunks=_index(after_chunks)))
+
+    def context_overflow_next(self, context_length: int = 512, prompt_tokens: int = 6000) -> None:
+        """The next streamed /v1 request gets an empty 200 stream, and the next unstreamed one
+        llama-cpp-python's 400 ``context_length_exceeded`` with both sizes."""
+        text = (
+            f"This model's maximum context length is {context_length} tokens. However, you "
+            f"requested {prompt_tokens + 10} tokens ({prompt_tokens} in the messages, 10 in the "
+            "completion). Please reduce the length of the messages or completion."
+        )
+        self._fault(Fault(EMPTY, 1, V1_CHAT))
+        self._fault(Fault(UNSTREAMED_STATUS, 1, V1_CHAT, status=400, error=text))
+
+    def omit_usage_next(self, n: int = 1) -> None:
+        """The next ``n`` /v1 streams have no usage event, whatever stream_options asks (as
+        llama-cpp-python's server)."""
+        self._fault(Fault(NO_USAGE, _positive(n), V1_CHAT))
 
     def malformed_json_next(self, n: int = 1, *, path: str | None = None) -> None:
         """The next ``n`` 200 responses are cut in half: the body, or a stream's first line."""

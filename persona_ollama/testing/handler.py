@@ -30,8 +30,10 @@ from .responses import (
 )
 from .script import (
     DROP,
+    EMPTY,
     ERROR_MID_STREAM,
     GENERATION_PATHS,
+    INTERRUPTED,
     MALFORMED,
     NO_DONE,
     RUNNER,
@@ -329,6 +331,10 @@ def _apply_stream_fault(stream: Stream, fault: Fault | None) -> tuple[list[bytes
         return payloads, True, False
     if fault.kind == NO_DONE:
         return body, False, False
+    if fault.kind == EMPTY:
+        return [], False, False
+    if fault.kind == INTERRUPTED:  # the SSE frame is added by the stream
+        return [*body[: fault.after_chunks], b"[DONE]"], False, False
     cut = body[: fault.after_chunks]
     if fault.kind == ERROR_MID_STREAM:
         return [*cut, stream.error_payload(fault.error)], False, False

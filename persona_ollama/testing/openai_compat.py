@@ -17,6 +17,7 @@ from .generation import Generation, run
 from .native import Call, chat_request, forward
 from .profiles import V1_OWN_FINISH_CHUNK
 from .responses import ApiError, Reply, Response, Stream, json_reply
+from .script import NO_USAGE, UNSTREAMED_STATUS
 from .validation import decode_request
 
 __all__ = ["chat_completions", "error_reply", "models", "retrieve_model"]
@@ -75,6 +76,9 @@ def chat_completions(call: Call) -> Response:
     completion_id = f"chatcmpl-{random.randrange(999)}"
     if body.get("stream") is True:
         return _stream(call, body, req.model_arg, completion_id, generation)
+    fault = call.state.script.take_fault(call.record.path, (UNSTREAMED_STATUS,))
+    if fault is not None:
+        raise ApiError(fault.status, fault.error)
     message: dict[str, Any] = {"role": "assistant", "content": "".join(generation.content)}
     if generation.thinking:
         message["reasoning"] = "".join(generation.thinking)
@@ -190,7 +194,8 @@ def _stream(
     else:
         payloads[-1] = chunk(deltas[-1], generation.done_reason)
     terminal = 2
-    if (body.get("stream_options") or {}).get("include_usage"):
+    omit_usage = call.state.script.take_fault(call.record.path, (NO_USAGE,)) is not None
+    if (body.get("stream_options") or {}).get("include_usage") and not omit_usage:
         payloads.append(chunk({}, usage=_usage(generation)))
         terminal += 1
     payloads.append(b"[DONE]")

@@ -26,7 +26,14 @@ ERROR_MID_STREAM = "error_mid_stream"
 DROP = "drop"
 NO_DONE = "no_done"
 MALFORMED = "malformed"
-STREAM_KINDS = (ERROR_MID_STREAM, DROP, NO_DONE, MALFORMED)
+# What llama-cpp-python's server does, for the /v1 stream: [DONE] without a finish reason when
+# another request interrupts it; an empty 200 stream for an over-long prompt (the error only
+# comes unstreamed); no usage event, whatever stream_options asks.
+INTERRUPTED = "interrupted"
+EMPTY = "empty"
+UNSTREAMED_STATUS = "unstreamed_status"
+NO_USAGE = "no_usage"
+STREAM_KINDS = (ERROR_MID_STREAM, DROP, NO_DONE, MALFORMED, INTERRUPTED, EMPTY)
 
 
 def path_matches(rule_path: str | None, path: str) -> bool:

@@ -279,5 +279,5 @@ def test_health_reports_an_openai_compatible_server(fake):
     report = provider.health()
 
     assert report["reachable"] is True
-    assert report["version"] == "openai-compatible"
+    assert report["version"] == "Ollama server (OpenAI-compatible API)"
     assert report["url"] == fake.url + "/v1"
