@@ -7,6 +7,7 @@ with the server's own text and a hint.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import threading
@@ -20,6 +21,8 @@ from requests.adapters import HTTPAdapter
 
 from . import __version__
 from ._http_errors import (
+    REASON_REFUSED,
+    REASON_UNREACHABLE,
     error_from_pull_line,
     error_from_status,
     error_from_stream_line,
@@ -54,24 +57,47 @@ FINISH_READS = 4
 _RETRY_STATUSES = frozenset({429, 503})
 
 
+# By errno, which says what the socket met: urllib3 wraps every failed connect in a
+# NewConnectionError, whether the port refused it or no route led to the host.
+_UNREACHABLE = frozenset(
+    {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EHOSTDOWN, errno.ENETDOWN, 10051, 10065}
+)
+_REFUSED = frozenset({errno.ECONNREFUSED, 10061})
+
+
 def _transport_reason(error: BaseException) -> str | None:
-    """If ``error`` means nothing listens at the address, a short reason; else None."""
-    seen: set[int] = set()
+    """If ``error`` means nothing answers at the address, a short reason; else None."""
+    chain: list[BaseException] = []
     current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        name = type(current).__name__
-        if name in ("NewConnectionError", "ConnectionRefusedError"):
-            return "connection refused"
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
+        reason = getattr(current, "reason", None)
+        current = reason if isinstance(reason, BaseException) else current.__context__
+    for link in chain:  # the socket's errno first: it is the most precise
+        if isinstance(link, OSError) and link.errno in _UNREACHABLE:
+            return REASON_UNREACHABLE
+        if isinstance(link, OSError) and link.errno in _REFUSED:
+            return REASON_REFUSED
+    for link in chain:
+        name = type(link).__name__
         if name in ("NameResolutionError", "gaierror"):
             return "the host name does not resolve"
         if name in ("ConnectTimeoutError", "ConnectTimeout"):
             return "the connection timed out"
-        if isinstance(current, OSError) and current.errno in (101, 113, 10051, 10065):
-            return "the network or host is unreachable"
-        reason = getattr(current, "reason", None)
-        current = reason if isinstance(reason, BaseException) else current.__context__
+        if name in ("NewConnectionError", "ConnectionRefusedError"):
+            return REASON_REFUSED
     return None
+
+
+# A clean end without a done line and without an error is how Ollama aborts a generation
+# that repeats one token more than 30 times (llm/server.go and llm/llama_server.go,
+# "token repeat limit"; docs/reference/ollama-protocol.md, "Streaming"), not a crash.
+_ENDED_QUIETLY = {
+    "answer": "Ollama ends a stream this way when it stops a model that keeps repeating the "
+    "same token: retry, change the prompt, or raise repeat_penalty or temperature. If every "
+    "request ends like this, check the server log.",
+}
+_ENDED_QUIETLY_OTHER = "The server may have restarted mid-way; check its log and retry."
 
 
 def _finish_body(chunks: Iterator[bytes]) -> None:
@@ -399,9 +425,9 @@ class OllamaClient:
         finally:
             response.close()
         raise OllamaResponseError(
-            f"The {what} from {url} ended before the server said it was done; "
-            "the partial result was discarded.",
-            hint="The server may have crashed or restarted mid-way; check its log and retry.",
+            f"The {what} from {url} ended before the server said it was done, without an "
+            "error; the partial result was discarded.",
+            hint=_ENDED_QUIETLY.get(what, _ENDED_QUIETLY_OTHER),
             url=url,
         )
 

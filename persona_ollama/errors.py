@@ -58,7 +58,7 @@ class OllamaNotRunningError(OllamaError):
 
 
 class ModelNotPulledError(OllamaError, _PersonaModelNotFoundError):
-    """The model is not installed on the server; ``ollama pull`` fixes it."""
+    """The model is not installed on the server; ``persona-ollama pull`` fixes it."""
 
     def __init__(
         self,
@@ -107,6 +107,10 @@ class OllamaResponseError(OllamaError):
     """Any other server failure: an unexpected status, malformed JSON, a cut-off stream."""
 
 
+class ModelRunnerError(OllamaResponseError):
+    """The server's model runner crashed before answering or failed in the middle of it."""
+
+
 class OllamaAuthenticationError(OllamaError, _PersonaAuthenticationError):
     """A reverse proxy in front of Ollama refused the credentials (HTTP 401/403)."""
 
@@ -136,6 +140,7 @@ __all__ = [
     "InsufficientMemoryError",
     "LocalOnlyViolationError",
     "ModelNotPulledError",
+    "ModelRunnerError",
     "OllamaAuthenticationError",
     "OllamaError",
     "OllamaNotRunningError",

@@ -265,8 +265,8 @@ class Selection:
 
     @property
     def pull_command(self) -> str | None:
-        """``ollama pull <model>`` when the chosen model still has to be downloaded."""
-        return f"ollama pull {self.model}" if self.model and not self.installed else None
+        """``persona-ollama pull <model>`` when the chosen model still has to be downloaded."""
+        return f"persona-ollama pull {self.model}" if self.model and not self.installed else None
 
 
 def _ranked(candidates: Iterable[Candidate]) -> list[Candidate]:
@@ -280,13 +280,18 @@ def choose_default(
     *,
     context_tokens: int = TYPICAL_CONTEXT,
     cpu_only: bool = False,
+    server: str | None = None,
 ) -> Selection:
     """The best installed chat model that fits the budget; else the smallest installed chat
     model (with a warning); else the best catalogue model that fits, to be pulled.
 
     ``cpu_only`` (``HardwareProfile.cpu_only``) ranks models too large to run quickly
-    without a GPU after those that are usable.
+    without a GPU after those that are usable. ``server`` names an OpenAI-compatible server
+    ("the llama.cpp server"): its models are already loaded, so no memory check applies and
+    nothing is suggested for pulling.
     """
+    if server is not None:
+        return _choose_served(installed, catalogue, server)
     budget = profile_budget_bytes
     if budget is None:
         reasons = [
@@ -337,7 +342,7 @@ def choose_default(
     if chat:
         smallest = min(chat, key=lambda c: (c.memory_bytes or math.inf, c.name))
         pick = _best_from_catalogue(catalogue, budget, context_tokens, cpu_only, remote)
-        advice = f" `ollama pull {pick.name}` gets one that fits." if pick else ""
+        advice = f" `persona-ollama pull {pick.name}` gets one that fits." if pick else ""
         warning = (
             f"No installed model fits {format_gib(budget or 0)}; using the smallest, "
             f"{smallest.describe(budget, context_tokens)}. It may swap or fail to load.{advice}"
@@ -348,6 +353,38 @@ def choose_default(
             "Every installed chat model runs off this machine, so none counts as installed here."
         )
     return _pull_suggestion(catalogue, budget, context_tokens, cpu_only, reasons, remote)
+
+
+def _choose_served(
+    served: Sequence[InstalledModel], catalogue: Catalogue, server: str
+) -> Selection:
+    """The best chat model an OpenAI-compatible server serves, by quality alone: it loaded
+    them itself, so the memory budget of this machine says nothing about them."""
+    # Ollama's /v1 serves remote models too (its /api/tags says which): never chosen.
+    remote = [model for model in served if model.placement.remote]
+    skipped = tuple(
+        f"{model.name}: skipped, it runs on {model.placement.host_text}, not this server "
+        f"({model.placement.evidence}); name it explicitly to use it."
+        for model in remote
+    )
+    chat = [
+        _candidate(model, catalogue, None, TYPICAL_CONTEXT, False, True)
+        for model in served
+        if not is_embedding_only(model, catalogue) and not model.placement.remote
+    ]
+    if not chat:
+        reason = f"The {server} serves no chat model: start it with one (it cannot pull)."
+        if remote:
+            reason = f"The {server} serves no chat model that runs on it: start it with one."
+        return Selection(None, False, (*skipped, reason), (), ())
+    ranked = sorted(chat, key=lambda c: (-c.quality, c.name))
+    best = ranked[0]
+    reasons = (
+        f"The {server} loaded its models itself, so they are ranked by quality alone.",
+        *skipped,
+        f"Chose {best.name}, the best of {len(ranked)} chat model(s) it serves.",
+    )
+    return Selection(best.name, True, reasons, (), tuple(ranked))
 
 
 def _catalogue_candidates(
@@ -405,7 +442,7 @@ def _pull_suggestion(
         return Selection(None, False, tuple(reasons), (warning + ".",), tuple(candidates))
     reasons.append(
         f"No chat model is installed; the best in the catalogue that fits is "
-        f"{best.describe(assumed, context_tokens)}. Run `ollama pull {best.name}`."
+        f"{best.describe(assumed, context_tokens)}. Run `persona-ollama pull {best.name}`."
     )
     return Selection(best.name, False, tuple(reasons), (), tuple(candidates))
 

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..errors import LocalOnlyViolationError, OllamaError
 from . import common_options, echo, human_bytes, json_option, main, make_provider, print_json
 
-# Older servers lack /api/chat's truncate field (so a long prompt may be cut silently) and
-# report no context length in /api/tags.
-MINIMUM_VERSION = (0, 12, 0)
+if TYPE_CHECKING:
+    from ..facts import ModelInfo
+
+# Older servers ignore /api/chat's truncate field, so a long prompt may be cut silently
+# (docs/reference/ollama-protocol.md, "Context and truncation").
+MINIMUM_VERSION = (0, 12, 6)
 
 
 def _version_tuple(text: str | None) -> tuple[int, ...] | None:
@@ -60,7 +63,7 @@ def collect(host: str | None) -> dict[str, Any]:
         if version is not None and version < MINIMUM_VERSION:
             warnings.append(
                 f"Ollama {report['server']['version']} is old: it may cut long prompts "
-                "silently. Update to 0.12 or newer (https://ollama.com/download)."
+                "silently. Update to 0.12.6 or newer (https://ollama.com/download)."
             )
     from ..selection import InstalledModel
 
@@ -118,27 +121,77 @@ def collect(host: str | None) -> dict[str, Any]:
             report["next_step"] = error.hint
         else:
             default["installed"] = True
-            where = info.placement
-            if where.remote:  # named, so used; but never "Ready" without saying where it runs
-                default["remote"], default["remote_host"] = True, where.host
-                text = (
-                    f"The default model {info.name} (PERSONA_OLLAMA_MODEL) runs on "
-                    f"{where.host_text}: prompts leave this machine."
-                )
-                warnings.append(text)
-                if provider.local_only:
-                    report["next_step"] = "Set PERSONA_OLLAMA_MODEL to a local model."
+            if info.placement.remote:
+                default["remote"], default["remote_host"] = True, info.placement.host
+            report["next_step"] = _unusable(provider.default_model, info)
+    elif not selection.installed and provider.api == "openai":
+        # No pulling in /v1 mode: the server loads its models itself.
+        report["next_step"] = (
+            "Start the server with a chat model (it serves none), or set "
+            "PERSONA_OLLAMA_MODEL to one it serves."
+        )
     elif not selection.installed:
-        report["next_step"] = f"ollama pull {provider.default_model}"
+        report["next_step"] = f"persona-ollama pull {provider.default_model}"
+    # Otherwise the selection chose it: an installed, local chat model (it skips the others).
     report["ready"] = report["next_step"] is None
+    report["host"] = host_section()
     return report
+
+
+def _unusable(model: str, info: ModelInfo) -> str | None:
+    """Why ``model`` will not generate personas here, as the next step; None when it will.
+
+    Ready means a local model that can chat will answer: an embedding-only model cannot write
+    text, and a cloud model sends the data to ollama.com.
+    """
+    if not info.can_chat:
+        return (
+            f"{model} is an embedding model: it cannot write personas. Set "
+            "PERSONA_OLLAMA_MODEL to a chat model (`persona-ollama models` lists the installed "
+            "ones) or unset it to let the plugin choose."
+        )
+    if info.placement.remote:
+        return (
+            f"{model} is a remote model: it runs on {info.placement.host_text}, so prompts "
+            "would leave this machine. Set PERSONA_OLLAMA_MODEL to a local model "
+            "(`persona-ollama models` lists them)."
+        )
+    return None
+
+
+def host_section() -> dict[str, Any]:
+    """The host: is Persona installed here, its version, and which provider its
+    `--provider ollama` resolves to (this plugin or its built-in one), with the next step.
+    Read from metadata and source text: Persona is not imported."""
+    from .._host import detect_host
+
+    return detect_host().as_dict()
+
+
+def render_host(host: dict[str, Any]) -> None:
+    """The Persona line, then what to do when `--provider ollama` does not mean this plugin."""
+    from .._host import PLUGIN, HostInfo
+
+    resolution = host["provider_for_ollama"]
+    info = HostInfo(host["installed"], host["version"], resolution, host["factory"], host["python"])
+    echo(f"Persona    {info.describe()}", fg="green" if resolution == PLUGIN else "yellow")
+    if resolution != PLUGIN:
+        echo(f"           - {info.next_step}")
+
+
+def _v1(server: dict[str, Any]) -> bool:
+    """Whether the server answered in /v1 mode: its version is then the kind of server
+    (:meth:`OpenAIClient.version`), e.g. "llama.cpp server (OpenAI-compatible API)"."""
+    return "OpenAI-compatible" in str(server.get("version") or "")
 
 
 def render(report: dict[str, Any]) -> None:
     server = report["server"]
     if server["reachable"]:
         echo(f"Server     {server['url']}  ", nl=False)
-        echo(f"reachable (Ollama {server['version']}, {server['latency_ms']} ms)", fg="green")
+        # In /v1 mode the version is the kind of server ("llama.cpp server (OpenAI-...)").
+        label = server["version"] if _v1(server) else f"Ollama {server['version']}"
+        echo(f"reachable ({label}, {server['latency_ms']} ms)", fg="green")
     else:
         echo(f"Server     {server['url']}  ", nl=False)
         echo(f"not reachable: {server['error']}", fg="red")
@@ -148,7 +201,8 @@ def render(report: dict[str, Any]) -> None:
             for m in report["models"]
         )
         names = names or "none"
-        echo(f"Models     {len(report['models'])} installed: {names}")
+        have = "served" if _v1(server) else "installed"
+        echo(f"Models     {len(report['models'])} {have}: {names}")
     hw = report["hardware"]
     gpus = ", ".join(f"{g['name']} ({human_bytes(g['memory_total_bytes'])})" for g in hw["gpus"])
     echo(
@@ -158,7 +212,8 @@ def render(report: dict[str, Any]) -> None:
     )
     echo(f"Budget     {hw['budget_reason']}")
     default = report["default_model"]
-    state = "installed" if default["installed"] else "not installed"
+    have = "served" if _v1(server) else "installed"
+    state = have if default["installed"] else f"not {have}"
     if default.get("remote"):
         state += f", remote: {default.get('remote_host') or '?'}"
     echo(f"Default    {default['model']} ({state})")
@@ -166,6 +221,7 @@ def render(report: dict[str, Any]) -> None:
         echo(f"           - {reason}", dim=True)
     for warning in [*default["warnings"], *report["warnings"]]:
         echo(f"Warning    {warning}", fg="yellow")
+    render_host(report["host"])
     if report["ready"]:
         echo(f"Ready: generation with {report['default_model']['model']} will work.", fg="green")
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.message import Message
 from typing import Any
@@ -13,6 +13,7 @@ from typing import Any
 from ._golang import version_tuple
 from ._names import parse_name
 from .models import LIBRARY, FakeModel, as_model
+from .profiles import Profile
 from .script import Script
 
 __all__ = ["LoadedModel", "RecordedRequest", "ServerState", "Settings"]
@@ -60,6 +61,11 @@ class Settings:
         """Whether the emulated server is this version or newer (behaviour changed over time)."""
         return version_tuple(self.version) >= version
 
+    @property
+    def profile(self) -> Profile:
+        """The emulated release's wire rules (profiles.py)."""
+        return Profile(self.version)
+
 
 class ServerState:
     """Thread-safe state; the handlers read and change it only through these methods."""
@@ -74,6 +80,7 @@ class ServerState:
         self._loaded: dict[str, LoadedModel] = {}
         self._records: list[RecordedRequest] = []
         self._forwarded: list[RecordedRequest] = []
+        self._listeners: list[Callable[[RecordedRequest], None]] = []
         self._slots = (
             threading.BoundedSemaphore(self.settings.parallel) if self.settings.parallel else None
         )
@@ -151,6 +158,17 @@ class ServerState:
         with self._lock:
             self._records.append(request)
         return request
+
+    def listen(self, listener: Callable[[RecordedRequest], None]) -> None:
+        with self._lock:
+            self._listeners.append(listener)
+
+    def notify(self, request: RecordedRequest) -> None:
+        """Tell the listeners about a request once it has been answered."""
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(request)
 
     def records(self) -> list[RecordedRequest]:
         with self._lock:

@@ -14,6 +14,7 @@ from persona_ollama.errors import (
     CloudSignInRequiredError,
     ConfigurationError,
     LocalOnlyViolationError,
+    ModelNotPulledError,
 )
 from persona_ollama.selection import Selection
 from persona_ollama.testing import FakeModel, FakeOllama
@@ -105,7 +106,7 @@ def test_with_only_remote_models_the_default_is_a_local_model_to_pull():
         assert not selection.installed
         assert provider.default_model not in (CLOUD, ALIAS, f"{ALIAS}:latest")
         assert "cloud" not in provider.default_model
-        with pytest.raises(Exception, match="ollama pull"):
+        with pytest.raises(ModelNotPulledError, match="persona-ollama pull"):
             provider.generate(PROMPT)
         assert server.forwarded_requests == []
         assert not prompt_reached_the_server(server)
@@ -341,7 +342,7 @@ def test_doctor_warns_when_the_only_chat_models_are_remote(cli_runner):
     assert result.exit_code == 1
     assert "The only installed chat models are remote" in result.stdout
     assert "Default    gpt-oss" not in result.stdout
-    assert "Next step  ollama pull" in result.stdout
+    assert "Next step  persona-ollama pull" in result.stdout
 
 
 def test_a_fake_model_with_a_cloud_name_is_remote_whatever_else_it_says():
@@ -369,8 +370,6 @@ def test_doctor_marks_a_configured_remote_default_as_remote(fake, cli_runner):
     )
     assert report["default_model"]["remote"] is True
     assert report["default_model"]["remote_host"] == "https://ollama.com:443"
-    assert any("prompts leave this machine" in w for w in report["warnings"])
-    assert report["ready"]  # named, so it is used: but not without saying where it runs
-    env["PERSONA_OLLAMA_LOCAL_ONLY"] = "1"
+    assert not report["ready"] and "remote model" in report["next_step"]
     result = cli_runner.invoke(main, ["doctor", "--host", fake.url], env=env)
-    assert result.exit_code == 1 and "Ready" not in result.stdout
+    assert "(installed, remote: https://ollama.com:443)" in result.stdout

@@ -42,7 +42,8 @@ def tags_entry(
     capabilities: tuple[str, ...] | None = ("completion",),
     context_length: int | None = None,
 ) -> dict:
-    """One /api/tags element (OLLAMA_API.md section 3); older servers leave out the last two."""
+    """One /api/tags element (docs/reference/ollama-protocol.md, "Model list"); servers before
+    0.30 leave out the last two."""
     details = {
         "parent_model": "",
         "format": "gguf",
@@ -145,8 +146,8 @@ def test_each_simulated_machine_gets_the_model_a_knowledgeable_person_would_pick
 
     assert budget.reason.startswith(reason)
     assert (selection.model, selection.installed) == (default, False)
-    assert selection.pull_command == f"ollama pull {default}"
-    assert f"Run `ollama pull {default}`" in selection.reasons[-1]
+    assert selection.pull_command == f"persona-ollama pull {default}"
+    assert f"Run `persona-ollama pull {default}`" in selection.reasons[-1]
     assert [r.spec.name for r in recommendations[:3]] == top3
     assert all(r.fits and r.memory_bytes <= budget.bytes for r in recommendations)
     assert not any(r.spec.embedding or r.installed for r in recommendations)
@@ -205,7 +206,7 @@ def test_when_nothing_installed_fits_the_smallest_is_used_with_a_warning(catalog
     assert (selection.model, selection.installed) == ("qwen2.5:7b", True)
     (warning,) = selection.warnings
     assert warning.startswith("No installed model fits 3.0 GiB; using the smallest, qwen2.5:7b")
-    assert "`ollama pull qwen2.5:3b` gets one that fits" in warning
+    assert "`persona-ollama pull qwen2.5:3b` gets one that fits" in warning
 
 
 def test_when_nothing_in_the_catalogue_fits_there_is_no_model(catalogue):
@@ -463,7 +464,7 @@ def test_recommend_with_unknown_budget_lists_the_best_without_claiming_they_fit(
 
 
 def test_selection_pull_command_only_for_models_not_installed():
-    assert Selection("qwen2.5:7b", False, ()).pull_command == "ollama pull qwen2.5:7b"
+    assert Selection("qwen2.5:7b", False, ()).pull_command == "persona-ollama pull qwen2.5:7b"
     assert Selection("qwen2.5:7b", True, ()).pull_command is None
     assert Selection(None, False, ()).pull_command is None
 
@@ -475,3 +476,29 @@ def test_a_reason_without_a_quality_note_is_just_memory_and_score():
     )  # fmt: skip
     (only,) = recommend([], 4 * GiB, Catalogue([plain]))
     assert only.reason == "plain:1: needs 2.0 GiB of 4.0 GiB; quality 40"
+
+
+# -- an OpenAI-compatible server -----------------------------------------------------------
+
+
+def test_a_v1_server_s_models_are_ranked_by_quality_without_a_memory_check(catalogue):
+    served = installed(
+        tags_entry("tiny-llama", None, None),  # llama-cpp-python states no size at all
+        tags_entry("qwen2.5:7b", 4_683_087_332, "7.6B"),
+    )
+
+    selection = choose_default(served, GiB // 2, catalogue, server="llama.cpp server")
+
+    assert (selection.model, selection.installed) == ("qwen2.5:7b", True)
+    assert selection.warnings == ()
+    assert "The llama.cpp server loaded its models itself" in selection.reasons[0]
+    assert not any("pull" in line for line in selection.reasons)
+
+
+def test_a_v1_server_serving_no_chat_model_gives_no_pull_advice(catalogue):
+    selection = choose_default([], 8 * GiB, catalogue, server="vLLM server")
+
+    assert selection.model is None and selection.pull_command is None
+    assert selection.reasons == (
+        "The vLLM server serves no chat model: start it with one (it cannot pull).",
+    )
