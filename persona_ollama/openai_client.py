@@ -476,7 +476,7 @@ class OpenAIClient(OllamaClient):
 
     def tags(self) -> list[dict[str, Any]]:
         """The served models (GET /v1/models), shaped like /api/tags entries, with the
-        ``remote_host``/``remote_model`` and size that Ollama's /api/tags gives (_remote_fields)."""
+        ``remote_host``/``remote_model`` that Ollama's own /api/tags gives (see _remote_fields)."""
         entries = [tags_entry(entry) for entry in self._models()]
         remote = self._remote_fields()
         for entry in entries:
@@ -484,7 +484,7 @@ class OpenAIClient(OllamaClient):
         return entries
 
     def _remote_fields(self) -> dict[str, dict[str, Any]]:
-        """canonical name -> remote fields and size, from the same server's GET /api/tags.
+        """canonical name -> remote fields, from the same server's native GET /api/tags.
 
         Ollama's /v1/models does not say which models it forwards elsewhere (openai/openai.go
         ``Model`` has id, object, created and owned_by only), but its /api/tags does (v0.12+):
@@ -501,9 +501,9 @@ class OpenAIClient(OllamaClient):
         for model in models if isinstance(models, list) else ():
             if not isinstance(model, dict) or not isinstance(model.get("name"), str):
                 continue
-            # The size too: on a server that lists no remote_host, a stub's few hundred
-            # bytes are what tells it (facts.placement).
-            fields = {k: model[k] for k in ("remote_host", "remote_model", "size") if model.get(k)}
+            # Not the size: other /v1 servers may answer an Ollama-style /api/tags too (a
+            # tiny test GGUF would look like a stub), and before v0.12 no stubs existed.
+            fields = {k: model[k] for k in ("remote_host", "remote_model") if model.get(k)}
             if fields:
                 found[names.canonical(model["name"])] = fields
         return found
