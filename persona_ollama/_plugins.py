@@ -15,8 +15,9 @@ from typing import Any
 
 import pluggy
 
-from . import hookspecs
+from . import accelerators, hookspecs
 from .hookspecs import PROJECT
+from .packaged_catalogue import PackagedCatalogue
 
 
 @dataclass(frozen=True)
@@ -40,11 +41,9 @@ class _State:
 
 @functools.cache
 def _state() -> _State:
-    from . import accelerators, catalogue
-
     manager = pluggy.PluginManager(PROJECT)
     manager.add_hookspecs(hookspecs)
-    manager.register(catalogue.PackagedCatalogue(), name="persona_ollama.packaged_catalogue")
+    manager.register(PackagedCatalogue(), name="persona_ollama.packaged_catalogue")
     for name, probe in accelerators.BUILTIN_PROBES.items():
         manager.register(probe, name=f"persona_ollama.{name}")
     return _State(manager, tuple(_load_entry_points(manager)))

@@ -20,11 +20,11 @@ from .catalogue import (
     TYPICAL_CONTEXT,
     Catalogue,
     ModelSpec,
-    format_gib,
     kv_bytes_rule_of_thumb,
     runtime_memory_bytes,
 )
 from .facts import Placement, embedding_only, placement
+from .units import format_gib
 
 # Without a GPU, each generated token reads every active weight from RAM: above this many
 # active parameters (billions) a model writes only a few tokens a second, so on CPU-only
