@@ -262,11 +262,6 @@ class Selection:
     warnings: tuple[str, ...] = ()
     candidates: tuple[Candidate, ...] = ()
 
-    @property
-    def pull_command(self) -> str | None:
-        """``persona-ollama pull <model>`` when the chosen model still has to be downloaded."""
-        return f"persona-ollama pull {self.model}" if self.model and not self.installed else None
-
 
 def _ranked(candidates: Iterable[Candidate]) -> list[Candidate]:
     return sorted(candidates, key=lambda candidate: candidate.rank_key)
