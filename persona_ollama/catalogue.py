@@ -25,6 +25,7 @@ from .packaged_catalogue import packaged_document as packaged_document  # re-exp
 from .settings import PREFIX
 from .units import GiB as GiB  # re-exported: tests and plugins import it from here
 from .units import MiB
+from .units import format_gib as format_gib  # re-exported
 
 CATALOGUE_VARIABLE = f"{PREFIX}CATALOGUE"
 TYPICAL_CONTEXT = 8192
