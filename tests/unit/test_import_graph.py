@@ -65,7 +65,9 @@ def _import_nodes(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
     return found
 
 
-def _targets(module: str, is_package: bool, node: ast.Import | ast.ImportFrom, known: set[str]):
+def _targets(
+    module: str, is_package: bool, node: ast.Import | ast.ImportFrom, known: set[str]
+) -> list[str]:
     """The package modules one import statement depends on."""
     if isinstance(node, ast.Import):
         return [alias.name for alias in node.names if alias.name in known]
