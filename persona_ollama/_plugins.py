@@ -15,8 +15,12 @@ from typing import Any
 
 import pluggy
 
-from . import hookspecs
+from . import accelerators, hookspecs
 from .hookspecs import PROJECT
+from .packaged_catalogue import PackagedCatalogue
+
+# Built-in plugins are registered under names with this prefix; any other name is third-party.
+BUILTIN_PREFIX = f"{PROJECT}."
 
 
 @dataclass(frozen=True)
@@ -40,13 +44,11 @@ class _State:
 
 @functools.cache
 def _state() -> _State:
-    from . import accelerators, catalogue
-
     manager = pluggy.PluginManager(PROJECT)
     manager.add_hookspecs(hookspecs)
-    manager.register(catalogue.PackagedCatalogue(), name="persona_ollama.packaged_catalogue")
+    manager.register(PackagedCatalogue(), name=f"{BUILTIN_PREFIX}packaged_catalogue")
     for name, probe in accelerators.BUILTIN_PROBES.items():
-        manager.register(probe, name=f"persona_ollama.{name}")
+        manager.register(probe, name=f"{BUILTIN_PREFIX}{name}")
     return _State(manager, tuple(_load_entry_points(manager)))
 
 
@@ -88,7 +90,7 @@ def plugin_manager() -> pluggy.PluginManager:
 
 
 def load_problems() -> tuple[str, ...]:
-    """Why any third-party plugin failed to load (empty when all loaded)."""
+    """Why any third-party plugin failed to load (empty when all loaded); doctor shows them."""
     return _state().problems
 
 
@@ -112,7 +114,8 @@ def implementations(hook_name: str) -> list[Implementation]:
 
 
 def plugins() -> list[tuple[str, str | None]]:
-    """(plugin name, "distribution version" or None for built-ins), for doctor."""
+    """(plugin name, "distribution version" or None when not installed from a distribution),
+    built-ins included, sorted by name; doctor lists the third-party ones."""
     manager = plugin_manager()
     origins = {
         id(plugin): f"{dist.project_name} {dist.version}"

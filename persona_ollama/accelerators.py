@@ -12,14 +12,25 @@ import subprocess
 from collections.abc import Sequence
 from typing import Any
 
-from .hardware import GPU, AcceleratorReport, metal_working_set
-from .hookspecs import hookimpl
+from .hookspecs import GPU, AcceleratorReport, hookimpl
+from .units import GiB, MiB
 
-MiB = 1 << 20
+# Apple silicon: the GPU may use about Metal's recommendedMaxWorkingSetSize, roughly 2/3 of
+# RAM below 36 GiB and 3/4 above. Apple documents the property but not the rule, so this is
+# an approximation of it, not a query.
+METAL_SMALL_SHARE = 2 / 3
+METAL_LARGE_SHARE = 3 / 4
+METAL_LARGE_FROM = 36 * GiB
 NVIDIA_ARGS = ("--query-gpu=name,memory.total,memory.free", "--format=csv,noheader,nounits")
 ROCM_ARGS = ("--showproductname", "--showmeminfo", "vram", "--json")
 # rocm-smi has renamed its product-name key between releases; the first one present wins.
 ROCM_NAME_KEYS = ("card series", "card sku", "device name", "card model")
+
+
+def metal_working_set(total_memory_bytes: int) -> int:
+    """The share of unified memory Metal lets the GPU use (see METAL_* above)."""
+    share = METAL_LARGE_SHARE if total_memory_bytes >= METAL_LARGE_FROM else METAL_SMALL_SHARE
+    return int(total_memory_bytes * share)
 
 
 class ToolFailed(Exception):

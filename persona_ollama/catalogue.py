@@ -10,24 +10,23 @@ and ``aliases`` say which tag ``:latest`` points to.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from . import names
 from ._plugins import implementations
 from .errors import ConfigurationError
-from .hookspecs import hookimpl
+from .packaged_catalogue import entries_of
+from .packaged_catalogue import packaged_document as packaged_document  # re-exported
 from .settings import PREFIX
+from .units import GiB as GiB  # re-exported: tests and plugins import it from here
+from .units import MiB
+from .units import format_gib as format_gib  # re-exported
 
-GiB = 1 << 30
-MiB = 1 << 20
-SCHEMA_VERSION = 1
 CATALOGUE_VARIABLE = f"{PREFIX}CATALOGUE"
 TYPICAL_CONTEXT = 8192
 
@@ -40,11 +39,6 @@ OVERHEAD_SHARE = 0.02
 # rounded up. (largest parameter count in billions, bytes per token)
 KV_RULE_OF_THUMB = ((4.0, 128 * 1024), (9.0, 160 * 1024), (16.0, 200 * 1024), (40.0, 256 * 1024))
 KV_LARGEST = 320 * 1024
-
-
-def format_gib(size: float) -> str:
-    """A byte count as people read memory sizes: ``'18.0 GiB'``."""
-    return f"{size / GiB:.1f} GiB"
 
 
 def kv_bytes_rule_of_thumb(parameters_b: float) -> int:
@@ -271,32 +265,6 @@ def _merge(
         aliases.update((names.canonical(alias), name) for alias in spec.aliases)
 
 
-def _entries_of(document: Any, where: str) -> list[Any]:
-    """The list of entries in a catalogue document (``{"models": [...]}`` or a bare list)."""
-    if isinstance(document, Mapping):
-        version = document.get("schema_version", SCHEMA_VERSION)
-        if version != SCHEMA_VERSION:
-            raise ConfigurationError(
-                f"{where}: schema_version {version!r} is not supported.",
-                hint=f"This version of persona-ollama reads schema_version {SCHEMA_VERSION}.",
-            )
-        document = document.get("models")
-    if not isinstance(document, list):
-        raise ConfigurationError(
-            f'{where}: expected a list of models, or an object with a "models" list.',
-            hint='e.g. {"models": [{"name": "llama3.1:8b", "quality": 70}]}',
-        )
-    return document
-
-
-@functools.lru_cache(maxsize=1)
-def packaged_document() -> dict[str, Any]:
-    """The parsed ``data/models.json`` that ships with the package."""
-    text = files("persona_ollama").joinpath("data").joinpath("models.json").read_text("utf-8")
-    document: dict[str, Any] = json.loads(text)
-    return document
-
-
 def read_user_catalogue(path: str) -> list[Any]:
     """The entries of the user's catalogue file; ConfigurationError names the file and line."""
     where = f"{CATALOGUE_VARIABLE}={path}"
@@ -314,15 +282,7 @@ def read_user_catalogue(path: str) -> list[Any]:
             f"{where}: line {error.lineno} column {error.colno}: {error.msg}.",
             hint='The file must be JSON, e.g. {"models": [{"name": "llama3.1:8b", "quality": 70}]}',
         ) from None
-    return _entries_of(document, where)
-
-
-class PackagedCatalogue:
-    """Built-in plugin: the catalogue shipped in ``data/models.json`` (applied first)."""
-
-    @hookimpl(trylast=True)
-    def persona_ollama_catalogue_entries(self) -> list[Any]:
-        return _entries_of(packaged_document(), "data/models.json")
+    return entries_of(document, where)
 
 
 def load_catalogue(environ: Mapping[str, str] | None = None) -> Catalogue:

@@ -53,11 +53,6 @@ class Endpoint:
     # (privacy.check_server) and sends the name as the Host header.
     pinned_name: str | None = None
 
-    @property
-    def display(self) -> str:
-        """The base URL, safe to print."""
-        return self.base_url
-
     def url(self, path: str) -> str:
         """``path`` (e.g. ``"/api/chat"``) joined onto the base URL, keeping any path prefix."""
         return f"{self.base_url}/{path.lstrip('/')}"

@@ -20,8 +20,11 @@ from typing import NamedTuple
 import psutil
 
 from ._plugins import implementations
-from .catalogue import GiB, format_gib
+from .accelerators import metal_working_set as metal_working_set  # re-exported
+from .hookspecs import GPU as GPU  # re-exported: plugins and docs import the hook types here
+from .hookspecs import AcceleratorReport as AcceleratorReport
 from .settings import PREFIX, env_float
+from .units import GiB, format_gib
 
 log = logging.getLogger("persona_ollama")
 
@@ -37,12 +40,6 @@ CPU_MIN_SHARE = 0.5
 # Inside a container limit, the model shares it only with the Ollama server and this
 # process (no desktop), so a larger share is safe.
 CONTAINER_SHARE = 0.85
-# Apple silicon: the GPU may use about Metal's recommendedMaxWorkingSetSize, roughly 2/3 of
-# RAM below 36 GiB and 3/4 above. Apple documents the property but not the rule, so this is
-# an approximation of it, not a query.
-METAL_SMALL_SHARE = 2 / 3
-METAL_LARGE_SHARE = 3 / 4
-METAL_LARGE_FROM = 36 * GiB
 # GPUs reporting less VRAM than this (display adapters, old cards) do not set the budget.
 MIN_GPU_BYTES = 2 * GiB
 
@@ -56,25 +53,6 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_SELF_CGROUP = Path("/proc/self/cgroup")
 # cgroup v1 reports "no limit" as a huge page-aligned number near 2**63.
 _UNLIMITED = 1 << 60
-
-
-@dataclass(frozen=True)
-class GPU:
-    """One accelerator. Memory is None when the tool does not say."""
-
-    name: str
-    vendor: str
-    memory_total_bytes: int | None
-    memory_free_bytes: int | None = None
-
-
-@dataclass(frozen=True)
-class AcceleratorReport:
-    """What one accelerator probe found, and notes on what it tried."""
-
-    gpus: tuple[GPU, ...] = ()
-    notes: tuple[str, ...] = ()
-    unified_memory: bool = False
 
 
 class Budget(NamedTuple):
@@ -109,12 +87,6 @@ class HardwareProfile:
     def cpu_only(self) -> bool:
         """True when models will run on the CPU of this machine (no GPU, no override)."""
         return self.budget_source == "cpu"
-
-
-def metal_working_set(total_memory_bytes: int) -> int:
-    """The share of unified memory Metal lets the GPU use (see METAL_* above)."""
-    share = METAL_LARGE_SHARE if total_memory_bytes >= METAL_LARGE_FROM else METAL_SMALL_SHARE
-    return int(total_memory_bytes * share)
 
 
 def memory_override_bytes(environ: Mapping[str, str]) -> int | None:

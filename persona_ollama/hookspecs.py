@@ -8,8 +8,7 @@ group ``persona_ollama`` and marking its functions with :data:`hookimpl`::
     my_probe = "my_package.probe"
 
     # my_package/probe.py
-    from persona_ollama.hardware import GPU, AcceleratorReport
-    from persona_ollama.hookspecs import hookimpl
+    from persona_ollama.hookspecs import GPU, AcceleratorReport, hookimpl
 
     @hookimpl
     def persona_ollama_probe_accelerators(timeout):
@@ -17,23 +16,47 @@ group ``persona_ollama`` and marking its functions with :data:`hookimpl`::
 
 An implementation may accept any subset of a hook's parameters, by name. The built-in probes
 and catalogue sources are registered through the same plugin manager (see ``_plugins.py``).
+
+This module is the bottom layer of the model-choice code: the hook types live here, the
+built-in plugins (``accelerators``, ``packaged_catalogue``) import them, the plugin manager
+(``_plugins``) registers those, and ``hardware.probe`` / ``catalogue.load_catalogue`` call the
+manager. ``GPU`` and ``AcceleratorReport`` are also importable from ``persona_ollama.hardware``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 if TYPE_CHECKING:
     from .catalogue import ModelSpec
-    from .hardware import AcceleratorReport
 
 PROJECT = "persona_ollama"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@dataclass(frozen=True)
+class GPU:
+    """One accelerator. Memory is None when the tool does not say."""
+
+    name: str
+    vendor: str
+    memory_total_bytes: int | None
+    memory_free_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class AcceleratorReport:
+    """What one accelerator probe found, and notes on what it tried."""
+
+    gpus: tuple[GPU, ...] = ()
+    notes: tuple[str, ...] = ()
+    unified_memory: bool = False
 
 
 @hookspec

@@ -46,10 +46,6 @@ def canonical(name: str) -> str:
     return f"{prefix}{model}:{tag}".lower()
 
 
-def same_model(a: str, b: str) -> bool:
-    return canonical(a) == canonical(b)
-
-
 def is_cloud(name: str) -> bool:
     """True when Ollama would forward requests for ``name`` to its hosted service."""
     tag = split(name.strip())[3].lower()

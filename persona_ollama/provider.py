@@ -602,7 +602,10 @@ class OllamaProvider(LLMProvider):
         # model= (Persona's judge and synthetic pipeline read it, then pass it).
         chosen = not (self._explicit_model or self._env_model) and (
             model is None
-            or (self._defaulted is not None and names.same_model(name, self._defaulted))
+            or (
+                self._defaulted is not None
+                and names.canonical(name) == names.canonical(self._defaulted)
+            )
         )
 
         def check(where: Placement) -> None:

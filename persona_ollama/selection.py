@@ -20,12 +20,12 @@ from .catalogue import (
     TYPICAL_CONTEXT,
     Catalogue,
     ModelSpec,
-    format_gib,
     kv_bytes_rule_of_thumb,
     runtime_memory_bytes,
 )
 from .facts import Placement, embedding_only, placement
 from .names import canonical
+from .units import format_gib
 
 # Without a GPU, each generated token reads every active weight from RAM: above this many
 # active parameters (billions) a model writes only a few tokens a second, so on CPU-only
@@ -262,11 +262,6 @@ class Selection:
     reasons: tuple[str, ...]
     warnings: tuple[str, ...] = ()
     candidates: tuple[Candidate, ...] = ()
-
-    @property
-    def pull_command(self) -> str | None:
-        """``persona-ollama pull <model>`` when the chosen model still has to be downloaded."""
-        return f"persona-ollama pull {self.model}" if self.model and not self.installed else None
 
 
 def _ranked(candidates: Iterable[Candidate]) -> list[Candidate]:

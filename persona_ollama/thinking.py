@@ -68,11 +68,3 @@ def _partial_suffix(text: str, tag: str) -> int:
         if text.endswith(tag[:size]):
             return size
     return 0
-
-
-def split_think(content: str) -> tuple[str, str]:
-    """Split a whole answer into (content, thinking)."""
-    splitter = ThinkSplitter()
-    answer, thought = splitter.feed(content)
-    rest_answer, rest_thought = splitter.finish()
-    return answer + rest_answer, thought + rest_thought

@@ -135,7 +135,39 @@ def collect(host: str | None) -> dict[str, Any]:
     # Otherwise the selection chose it: an installed, local chat model (it skips the others).
     report["ready"] = report["next_step"] is None
     report["host"] = host_section()
+    report["plugins"] = plugin_section()
+    warnings.extend(
+        f"{problem}. Update or uninstall the package that provides it."
+        for problem in report["plugins"]["problems"]
+    )
     return report
+
+
+def plugin_section() -> dict[str, Any]:
+    """Third-party plugins (entry-point group ``persona_ollama``): the ones loaded, with the
+    distribution that provides each, and why any failed to load (such a plugin is skipped)."""
+    from .. import _plugins
+
+    loaded = [
+        {"name": name, "distribution": origin}
+        for name, origin in _plugins.plugins()
+        if not name.startswith(_plugins.BUILTIN_PREFIX)
+    ]
+    return {"loaded": loaded, "problems": list(_plugins.load_problems())}
+
+
+def render_plugins(plugins: dict[str, Any]) -> None:
+    """The Plugins line, only when a third-party plugin is installed (loaded or not)."""
+    if not plugins["loaded"] and not plugins["problems"]:
+        return
+    names = ", ".join(
+        f"{p['name']} ({p['distribution']})" if p["distribution"] else p["name"]
+        for p in plugins["loaded"]
+    )
+    line = names or "none loaded"
+    if plugins["problems"]:
+        line += f"; {len(plugins['problems'])} failed to load (see the warnings)"
+    echo(f"Plugins    {line}", fg="yellow" if plugins["problems"] else None)
 
 
 def _unusable(model: str, info: ModelInfo) -> str | None:
@@ -211,6 +243,7 @@ def render(report: dict[str, Any]) -> None:
         f"{hw['architecture']}, " + (gpus or "no GPU found")
     )
     echo(f"Budget     {hw['budget_reason']}")
+    render_plugins(report["plugins"])
     default = report["default_model"]
     have = "served" if _v1(server) else "installed"
     state = have if default["installed"] else f"not {have}"

@@ -308,7 +308,7 @@ def test_password_never_shows_in_str_repr_or_raw(value: str, raw: str) -> None:
     endpoint = parse_host(value)
 
     assert endpoint.raw == raw
-    for shown in (str(endpoint), repr(endpoint), endpoint.display, endpoint.url("/api/chat")):
+    for shown in (str(endpoint), repr(endpoint), endpoint.base_url, endpoint.url("/api/chat")):
         assert "s3c" not in shown
     assert endpoint.auth is not None
     assert "s3c" in "".join(endpoint.auth)
@@ -353,10 +353,10 @@ def test_url_joins_path_onto_base_url_keeping_prefix(value: str, path: str, url:
     assert parse_host(value).url(path) == url
 
 
-def test_str_and_display_are_the_base_url() -> None:
+def test_str_is_the_base_url() -> None:
     endpoint = parse_host("https://example.com/ollama")
 
-    assert str(endpoint) == endpoint.display == "https://example.com:443/ollama"
+    assert str(endpoint) == endpoint.base_url == "https://example.com:443/ollama"
 
 
 # -- resolve_endpoint -----------------------------------------------------------------------

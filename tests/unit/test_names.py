@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from persona_ollama.errors import ConfigurationError
-from persona_ollama.names import canonical, check_name, is_cloud, same_model, split
+from persona_ollama.names import canonical, check_name, is_cloud, split
 
 
 @pytest.mark.parametrize(
@@ -21,7 +21,7 @@ from persona_ollama.names import canonical, check_name, is_cloud, same_model, sp
 )
 def test_default_registry_namespace_and_tag_name_the_same_model(alias):
     assert canonical(alias) == "llama3:latest"
-    assert same_model(alias, "llama3")
+    assert canonical(alias) == canonical("llama3")
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import textwrap
 
@@ -9,8 +10,10 @@ import pytest
 
 from persona_ollama import _plugins, hardware
 from persona_ollama.catalogue import GiB, load_catalogue
+from persona_ollama.cli import main
 from persona_ollama.hardware import GPU, AcceleratorReport, probe
 from persona_ollama.hookspecs import PROJECT, hookimpl
+from persona_ollama.testing import FakeModel, FakeOllama
 
 TINY_PLUGIN = '''
 """A third-party persona_ollama plugin: one accelerator and one catalogue model."""
@@ -142,6 +145,59 @@ def test_a_plugin_that_fails_to_load_costs_only_itself(site):
     assert problems[0].startswith("plugin 'broken' failed to load: ModuleNotFoundError")
     assert _plugins.plugin_manager().has_plugin("tiny")
     assert _plugins.plugin_manager().is_blocked("broken")
+
+
+# -- doctor lists them ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def doctor(site, monkeypatch, cli_runner):
+    """Run `persona-ollama doctor` against the double, with a fixed memory budget."""
+    for name in (
+        "OLLAMA_HOST",
+        "OLLAMA_BASE_URL",
+        "PERSONA_OLLAMA_MODEL",
+        "PERSONA_OLLAMA_CATALOGUE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PERSONA_OLLAMA_MEMORY_GB", "16")
+    monkeypatch.setenv("NO_COLOR", "1")
+    with FakeOllama([FakeModel("qwen2.5:7b", parameter_size="7.6B")]) as fake:
+        yield lambda *args: cli_runner.invoke(main, ["doctor", "--host", fake.url, *args])
+
+
+def test_doctor_says_nothing_about_plugins_when_only_the_built_ins_are_there(doctor):
+    result = doctor()
+    report = json.loads(doctor("--json").stdout)
+
+    assert result.exit_code == 0, result.output
+    assert "Plugins" not in result.stdout
+    assert report["plugins"] == {"loaded": [], "problems": []}
+
+
+def test_doctor_lists_third_party_plugins_and_why_one_failed_to_load(site, doctor):
+    install_dist(site, "broken-persona-plugin", {"broken": "no_such_module_for_persona_ollama"})
+    install_dist(site, "tiny-persona-plugin", {"tiny": "tiny_persona_plugin"}, TINY_PLUGIN)
+
+    result = doctor()
+    report = json.loads(doctor("--json").stdout)
+
+    assert result.exit_code == 0, result.output  # a broken plugin costs only itself
+    assert "Plugins    tiny (tiny-persona-plugin 0.1); 1 failed to load (see the warnings)" in (
+        result.stdout
+    )
+    assert (
+        "Warning    plugin 'broken' failed to load: ModuleNotFoundError: No module named "
+        "'no_such_module_for_persona_ollama'. Update or uninstall the package that provides it."
+    ) in result.stdout
+    assert report["plugins"]["loaded"] == [
+        {"name": "tiny", "distribution": "tiny-persona-plugin 0.1"}
+    ]
+    (problem,) = report["plugins"]["problems"]
+    assert problem.startswith("plugin 'broken' failed to load: ModuleNotFoundError")
+    assert any(w.startswith(problem) for w in report["warnings"])
+    # The plugin's accelerator is in the hardware section, like a built-in probe's.
+    assert "Tiny NPU" in [gpu["name"] for gpu in report["hardware"]["gpus"]]
 
 
 # -- probes that misbehave ----------------------------------------------------------------

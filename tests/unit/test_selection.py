@@ -17,7 +17,6 @@ from persona_ollama.catalogue import (
 from persona_ollama.hardware import GPU, memory_budget
 from persona_ollama.selection import (
     InstalledModel,
-    Selection,
     choose_default,
     estimate_memory_bytes,
     estimated_quality,
@@ -146,7 +145,6 @@ def test_each_simulated_machine_gets_the_model_a_knowledgeable_person_would_pick
 
     assert budget.reason.startswith(reason)
     assert (selection.model, selection.installed) == (default, False)
-    assert selection.pull_command == f"persona-ollama pull {default}"
     assert f"Run `persona-ollama pull {default}`" in selection.reasons[-1]
     assert [r.spec.name for r in recommendations[:3]] == top3
     assert all(r.fits and r.memory_bytes <= budget.bytes for r in recommendations)
@@ -163,7 +161,7 @@ def test_24_gb_cpu_only_machine_picks_a_7_to_8b_model_never_70b_moe_or_embedding
     budget = memory_budget(total_memory_bytes=24 * GiB, environ={})
     selection = choose_default(seed_models(capabilities), budget.bytes, catalogue, cpu_only=True)
     assert selection.model == "qwen2.5:7b"
-    assert selection.installed and selection.pull_command is None
+    assert selection.installed
     assert selection.warnings == ()
     text = "\n".join(selection.reasons)
     assert "nomic-embed-text:latest: skipped, embedding-only" in text
@@ -211,7 +209,7 @@ def test_when_nothing_installed_fits_the_smallest_is_used_with_a_warning(catalog
 
 def test_when_nothing_in_the_catalogue_fits_there_is_no_model(catalogue):
     selection = choose_default([], GiB // 2, catalogue)
-    assert selection.model is None and selection.pull_command is None
+    assert selection.model is None
     assert selection.warnings[0].startswith(
         "No chat model is installed, and none in the catalogue fits 0.5 GiB; the smallest, "
         "gemma3:1b"
@@ -463,12 +461,6 @@ def test_recommend_with_unknown_budget_lists_the_best_without_claiming_they_fit(
     assert "of" not in recommendations[0].reason.split(";")[0]
 
 
-def test_selection_pull_command_only_for_models_not_installed():
-    assert Selection("qwen2.5:7b", False, ()).pull_command == "persona-ollama pull qwen2.5:7b"
-    assert Selection("qwen2.5:7b", True, ()).pull_command is None
-    assert Selection(None, False, ()).pull_command is None
-
-
 def test_a_reason_without_a_quality_note_is_just_memory_and_score():
     plain = ModelSpec(
         name="plain:1", family="plain", parameters_b=1.0, context_length=8192,
@@ -498,7 +490,7 @@ def test_a_v1_server_s_models_are_ranked_by_quality_without_a_memory_check(catal
 def test_a_v1_server_serving_no_chat_model_gives_no_pull_advice(catalogue):
     selection = choose_default([], 8 * GiB, catalogue, server="vLLM server")
 
-    assert selection.model is None and selection.pull_command is None
+    assert selection.model is None
     assert selection.reasons == (
         "The vLLM server serves no chat model: start it with one (it cannot pull).",
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from persona_ollama.thinking import ThinkSplitter, split_think
+from persona_ollama.thinking import ThinkSplitter
 
 
 def feed_all(pieces: list[str]) -> tuple[str, str]:
@@ -16,6 +16,11 @@ def feed_all(pieces: list[str]) -> tuple[str, str]:
         answer, thought = answer + a, thought + t
     a, t = splitter.finish()
     return answer + a, thought + t
+
+
+def split_think(whole: str) -> tuple[str, str]:
+    """A whole answer fed in one piece."""
+    return feed_all([whole])
 
 
 def test_leading_think_block_is_moved_out_of_the_answer():
