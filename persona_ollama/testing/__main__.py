@@ -30,6 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default_num_ctx=args.default_num_ctx,
         chunk_size=args.chunk_size,
         parallel=args.parallel,
+        load_time=args.load_time,
     )
     if args.first_byte or args.between_chunks:
         fake.latency(args.first_byte, args.between_chunks)
@@ -71,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--default-num-ctx", type=int, default=4096, help="server num_ctx default")
     add("--chunk-size", type=int, default=None, help="characters per chunk (default: words)")
     add("--parallel", type=int, default=None, help="generations at once (OLLAMA_NUM_PARALLEL)")
+    add("--load-time", type=float, default=0.0, help="seconds a model (re)load takes")
     add("--first-byte", type=float, default=0.0, help="seconds before each generation answers")
     add("--between-chunks", type=float, default=0.0, help="seconds between streamed chunks")
     add("--pull-delay", type=float, default=0.0, help="seconds between /api/pull progress lines")

@@ -44,6 +44,9 @@ class FakeOllama:
     ``default_num_ctx`` is the server's context default, ``chunk_size`` the characters per
     streamed chunk (None: one word per chunk), ``parallel`` the number of generations served
     at once, like OLLAMA_NUM_PARALLEL (None: unlimited; others wait, they never get a 503).
+    ``load_time`` is how many seconds loading a model takes: a generation whose runner options
+    (``num_ctx`` among them) differ from the loaded runner's waits for the running ones to finish
+    and then reloads, as Ollama's scheduler does (``loads`` counts loads; see scheduler.py).
 
     The scripting methods (``reply_with``, ``fail_next`` ...) take a ``path``: None means the
     generation endpoints (/api/chat, /api/generate, /v1/chat/completions), ``"*"`` any path.
@@ -59,6 +62,7 @@ class FakeOllama:
         default_num_ctx: int = 4096,
         chunk_size: int | None = None,
         parallel: int | None = None,
+        load_time: float = 0.0,
     ) -> None:
         if chunk_size is not None and chunk_size < 1:
             raise ValueError(
@@ -67,7 +71,10 @@ class FakeOllama:
         if parallel is not None and parallel < 1:
             raise ValueError(f"parallel must be at least 1 (or None for unlimited), got {parallel}")
         settings = Settings(version, default_num_ctx, chunk_size, parallel)
+        if load_time < 0:
+            raise ValueError(f"load_time must be 0 or more seconds, got {load_time}")
         self._state = ServerState(settings)
+        self._state.scheduler.load_time_s = load_time
         for model in models:
             self._state.install(model)
         self._address = (host, port)
@@ -151,6 +158,26 @@ class FakeOllama:
     def loaded_models(self) -> dict[str, int]:
         """Models in memory (as /api/ps shows them) -> the num_ctx each was loaded with."""
         return {loaded.model.name: loaded.num_ctx for loaded in self._state.loaded()}
+
+    @property
+    def loads(self) -> int:
+        """Model loads so far (each reload counts), since the start or the last reset()."""
+        return self._state.scheduler.loads
+
+    def load_count(self, model: str) -> int:
+        """Loads of one model so far."""
+        return self._state.scheduler.loads_of(parse_name(model.strip()).key)
+
+    @property
+    def load_time(self) -> float:
+        """Seconds a model load takes (settable)."""
+        return self._state.scheduler.load_time_s
+
+    @load_time.setter
+    def load_time(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError(f"load_time must be 0 or more seconds, got {seconds}")
+        self._state.scheduler.load_time_s = seconds
 
     # scripting --------------------------------------------------------------------------------
     def reply_with(

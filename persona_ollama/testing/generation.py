@@ -90,7 +90,16 @@ def run(
     options = resolve_options(model, req.options)
     num_ctx = context_size(model, options, state.settings.default_num_ctx)
     record.num_ctx = num_ctx
-    cold = state.load(model, num_ctx, req.keep_alive_s)
+    # usesAutomaticNumCtx (server/routes.go): no num_ctx in the request or the Modelfile.
+    explicit = isinstance(req.options, dict) and req.options.get("num_ctx") is not None
+    cold = state.load(
+        model,
+        num_ctx,
+        req.keep_alive_s,
+        options=options,
+        requested_ctx=int(options.get("num_ctx", state.settings.default_num_ctx)),
+        auto_ctx=not explicit and "num_ctx" not in model.parameters,
+    )
     if not req.messages:
         return Generation("load")
     check_format(req.format)
