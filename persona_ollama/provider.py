@@ -12,12 +12,12 @@ import os
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from . import __version__, names
 from ._persona import LLMProvider, LLMResponse
-from .context import estimate_messages, plan
+from .context import ContextPlan, estimate_messages, plan
 from .errors import ConfigurationError, ModelNotPulledError, OllamaError
 from .facts import FACTS, ModelInfo, model_info_from_show
 from .generation import ChatRequest, ChatStream
@@ -30,6 +30,7 @@ from .options import (
 )
 from .privacy import check_destination, check_server, warn_once
 from .settings import Settings, check_api
+from .windows import WINDOWS
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -194,6 +195,7 @@ class OllamaProvider(LLMProvider):
     def refresh(self) -> None:
         """Forget cached model lists, model facts and the default model."""
         FACTS.forget(str(self.endpoint))
+        WINDOWS.forget(str(self.endpoint))
         with self._lock:
             self._tags = None
             self._selection = None
@@ -518,6 +520,10 @@ class OllamaProvider(LLMProvider):
             model=name,
             alternatives=lambda: self._longer_context_models(facts.context_length, name),
         )
+        if explicit_ctx is None and self.api == "native":
+            window = self._shared_window(name, context, budget)
+            if window != context.num_ctx:
+                context = replace(context, num_ctx=window)
         for warning in context.warnings:
             log.warning(warning)
         body: dict[str, Any] = {
@@ -534,6 +540,52 @@ class OllamaProvider(LLMProvider):
         if alive is not None:
             body["keep_alive"] = validate_keep_alive(alive)  # top level: ignored in options
         return ChatRequest(body=body, plan=context, model=name)
+
+    def _shared_window(self, model: str, context: ContextPlan, budget: int) -> int:
+        """The window to send instead of the prompt's own rung, so that the loaded model is
+        not reloaded for a smaller window (see windows.py)."""
+        url = str(self.endpoint)
+        loaded = WINDOWS.loaded(url, self.client.ps).get(names.canonical(model))
+        return WINDOWS.choose(
+            url,
+            model,
+            needed=context.prompt_tokens + budget,
+            rung=context.num_ctx,
+            loaded=loaded,
+            limit=context.context_length,
+            cap=lambda: self._window_cap(model),
+        )
+
+    def _window_cap(self, model: str) -> int | None:
+        """The largest ladder window with which ``model`` fits the memory budget the default
+        model selection uses; None when the budget or the model's size is unknown."""
+        from .catalogue import load_catalogue
+        from .context import LADDER
+        from .hardware import probe
+        from .selection import InstalledModel, estimate_memory_bytes
+
+        budget = probe(server_is_local=self.endpoint.is_loopback, environ=self._environ)
+        if budget.memory_budget_bytes is None:
+            return None
+        try:
+            tags = self.installed_tags()
+        except OllamaError:
+            return None
+        key = names.canonical(model)
+        entry = next((e for e in tags if names.canonical(str(e.get("name", ""))) == key), None)
+        if entry is None:
+            return None
+        installed = InstalledModel.from_tags_entry(entry)
+        catalogue = load_catalogue(self._environ)
+        fitting = 0
+        for window in LADDER:
+            memory = estimate_memory_bytes(installed, window, catalogue)
+            if memory is None:
+                return None
+            if memory > budget.memory_budget_bytes:
+                break
+            fitting = window
+        return fitting
 
     def _longer_context_models(self, context_length: int | None, model: str) -> list[str]:
         """Installed models known to have a longer trained context, longest first."""

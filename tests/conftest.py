@@ -7,14 +7,19 @@ import inspect
 import pytest
 from click.testing import CliRunner
 
-from persona_ollama import facts, openai_client, privacy
+from persona_ollama import facts, openai_client, privacy, windows
 
 
 @pytest.fixture(autouse=True)
 def _fresh_process_state():
     """Model facts, /v1 model ids and once-per-process warnings are shared by every provider in
     a process (Persona builds one per call); tests must not see each other's."""
-    resets = (facts.FACTS.clear, privacy.reset_warnings, openai_client._SERVED.clear)
+    resets = (
+        facts.FACTS.clear,
+        privacy.reset_warnings,
+        openai_client._SERVED.clear,
+        windows.WINDOWS.clear,
+    )
     for reset in resets:
         reset()
     yield
