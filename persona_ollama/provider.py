@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from . import __version__, names
-from ._persona import LLMProvider, LLMResponse
+from ._persona import LLMProvider, LLMResponse, register_when_loaded
 from .context import ContextPlan, estimate_messages, plan
 from .errors import ConfigurationError, ModelNotPulledError, OllamaError
 from .facts import FACTS, ModelInfo, model_info_from_show
@@ -602,3 +602,8 @@ class OllamaProvider(LLMProvider):
             if isinstance(length, int) and length > context_length and entry.get("name") != model:
                 longer.append((length, str(entry.get("name"))))
         return [name for _, name in sorted(longer, reverse=True)[:3]]
+
+
+# Imported before Persona's provider package (a script, not Persona's plugin loading): still
+# an LLMProvider to isinstance once Persona is imported (see _persona.py).
+register_when_loaded(OllamaProvider)
