@@ -468,9 +468,14 @@ class OllamaProvider(LLMProvider):
             num_ctx=num_ctx,
             options=request_options,
         )
-        return ChatStream(
-            self.client.chat(request.body), request, deadline=self.deadline, url=str(self.endpoint)
-        )
+        if num_ctx is None and "num_ctx" not in request_options and self.api == "native":
+            # The window was chosen by windows.py: send it after smaller ones are answered.
+            window = request.plan.num_ctx
+            with WINDOWS.sending(str(self.endpoint), request.model, window):
+                chunks = self.client.chat(request.body)
+        else:
+            chunks = self.client.chat(request.body)
+        return ChatStream(chunks, request, deadline=self.deadline, url=str(self.endpoint))
 
     def _prepare(
         self,

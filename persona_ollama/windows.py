@@ -12,15 +12,20 @@ the caller passes ``num_ctx``:
 - otherwise the window grows to the prompt's rung (never shrinks below a known window), and
   from then on smaller prompts reuse it;
 - decisions for one model are taken one at a time, so concurrent calls agree on one window;
+- a request for a grown window is sent only once the requests already on their way with a
+  smaller one have been answered (the server has given them the loaded runner): one arriving
+  after the grown window was loaded would make the server reload the smaller window again;
 - a reused window larger than the prompt needs must fit the memory budget the model selection
   uses (``cap``); when it does not, the prompt gets its own rung as before.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +50,8 @@ class Windows:
 
     def __init__(self) -> None:
         self._lock = threading.RLock()  # _known() is also called with it held
+        self._answered = threading.Condition(self._lock)
+        self._sending: dict[tuple[str, str], Counter[int]] = {}
         self._fetch_locks: dict[str, threading.Lock] = {}
         self._ps: dict[str, tuple[float, dict[str, int]]] = {}
         self._sent: dict[tuple[str, str], _Seen] = {}
@@ -113,6 +120,25 @@ class Windows:
             recent = sent.window if sent and time.monotonic() - sent.at < SENT_TTL else 0
         known = max(loaded or 0, recent)
         return 0 if limit is not None and known > limit else known
+
+    @contextlib.contextmanager
+    def sending(self, url: str, model: str, window: int) -> Iterator[None]:
+        """Around sending a request with ``window`` until the server starts answering: waits
+        while requests with a smaller window for the same model are still unanswered."""
+        key = (url, names.canonical(model))
+        with self._answered:
+            on_the_way = self._sending.setdefault(key, Counter())
+            while any(other < window and count > 0 for other, count in on_the_way.items()):
+                self._answered.wait()
+            on_the_way[window] += 1
+        try:
+            yield
+        finally:
+            with self._answered:
+                on_the_way[window] -= 1
+                if on_the_way[window] <= 0:
+                    del on_the_way[window]
+                self._answered.notify_all()
 
     def clear(self) -> None:
         """Forget everything (tests)."""
