@@ -550,13 +550,12 @@ class OllamaProvider(LLMProvider):
         """The window to send instead of the prompt's own rung, so that the loaded model is
         not reloaded for a smaller window (see windows.py)."""
         url = str(self.endpoint)
-        loaded = WINDOWS.loaded(url, self.client.ps).get(names.canonical(model))
         return WINDOWS.choose(
             url,
             model,
             needed=context.prompt_tokens + budget,
             rung=context.num_ctx,
-            loaded=loaded,
+            loaded=lambda: WINDOWS.loaded(url, self.client.ps).get(names.canonical(model)),
             limit=context.context_length,
             cap=lambda: self._window_cap(model),
         )

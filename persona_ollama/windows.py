@@ -21,11 +21,11 @@ the caller passes ``num_ctx``:
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +55,7 @@ class Windows:
         self._fetch_locks: dict[str, threading.Lock] = {}
         self._ps: dict[str, tuple[float, dict[str, int]]] = {}
         self._sent: dict[tuple[str, str], _Seen] = {}
+        self._caps: dict[tuple[str, str], _Seen] = {}
 
     def loaded(self, url: str, fetch: Callable[[], Iterable[Mapping[str, Any]]]) -> dict[str, int]:
         """Loaded models -> their window, from ``fetch`` (/api/ps) at most every PS_TTL s.
@@ -78,7 +79,7 @@ class Windows:
                     name = entry.get("name") or entry.get("model")
                     # Servers before 0.10 do not report context_length: nothing to reuse then.
                     if isinstance(name, str) and isinstance(length, int) and length > 0:
-                        windows[names.canonical(name)] = length
+                        windows[_canonical(name)] = length
             except Exception:  # noqa: BLE001 - a hint only; the generation reports real errors
                 windows = {}
             with self._lock:
@@ -92,21 +93,25 @@ class Windows:
         *,
         needed: int,
         rung: int,
-        loaded: int | None,
+        loaded: int | Callable[[], int | None] | None,
         limit: int | None,
         cap: Callable[[], int | None],
     ) -> int:
         """The window to send: a known one when ``needed`` tokens fit in it, else ``rung``
-        (or the known window, when larger). ``limit`` is the model's trained context; ``cap``
-        (called only when a known window is larger than ``rung``) the largest window that fits
-        the memory budget, None when unknown."""
-        key = (url, names.canonical(model))
-        checked = self._known(key, loaded, limit) > rung
-        fits = cap() if checked else None  # outside the lock: it may read the model list
+        (or the known window, when larger). ``loaded`` is the server's loaded window, or a
+        callable that looks it up (/api/ps), called only when the window this process sent
+        last does not hold ``needed``. ``limit`` is the model's trained context; ``cap``
+        (called only when a known window is larger than ``rung``, and then remembered for
+        SENT_TTL) the largest window that fits the memory budget, None when unknown."""
+        key = (url, _canonical(model))
+        if callable(loaded):
+            # The window sent last is most likely what is loaded: look only when it is too small.
+            loaded = None if self._known(key, None, limit) >= needed else loaded()
+        fits = self._cap(key, cap) if self._known(key, loaded, limit) > rung else None
         with self._lock:
             known = self._known(key, loaded, limit)
-            if known > rung and not checked:
-                fits = cap()  # a concurrent call grew the window meanwhile (rare)
+            if known > rung and fits is None:
+                fits = self._cap(key, cap)  # a concurrent call grew the window meanwhile
             if known > rung and fits is not None and known > fits:
                 known = 0  # it would not fit in memory: better a reload than a spill
             window = known if known >= needed else max(rung, known)
@@ -115,43 +120,68 @@ class Windows:
 
     def _known(self, key: tuple[str, str], loaded: int | None, limit: int | None) -> int:
         """The largest window known to be loaded (0: none), within the trained context."""
-        with self._lock:
-            sent = self._sent.get(key)
-            recent = sent.window if sent and time.monotonic() - sent.at < SENT_TTL else 0
+        sent = self._sent.get(key)  # one dict read: atomic, no lock needed
+        recent = sent.window if sent is not None and time.monotonic() - sent.at < SENT_TTL else 0
         known = max(loaded or 0, recent)
         return 0 if limit is not None and known > limit else known
 
-    @contextlib.contextmanager
-    def sending(self, url: str, model: str, window: int) -> Iterator[None]:
-        """Around sending a request with ``window`` until the server starts answering: waits
-        while requests with a smaller window for the same model are still unanswered."""
-        key = (url, names.canonical(model))
-        with self._answered:
-            on_the_way = self._sending.setdefault(key, Counter())
-            while any(other < window and count > 0 for other, count in on_the_way.items()):
-                self._answered.wait()
-            on_the_way[window] += 1
-        try:
-            yield
-        finally:
-            with self._answered:
-                on_the_way[window] -= 1
-                if on_the_way[window] <= 0:
-                    del on_the_way[window]
-                self._answered.notify_all()
+    def _cap(self, key: tuple[str, str], cap: Callable[[], int | None]) -> int | None:
+        """``cap()``, remembered per model: the budget and the model's size rarely change."""
+        cached = self._caps.get(key)
+        if cached is not None and time.monotonic() - cached.at < SENT_TTL:
+            return cached.window if cached.window >= 0 else None
+        value = cap()
+        self._caps[key] = _Seen(-1 if value is None else value, time.monotonic())
+        return value
+
+    def sending(self, url: str, model: str, window: int) -> _Sending:
+        """A context manager around sending a request with ``window`` until the server starts
+        answering: it waits while requests with a smaller window for the same model are still
+        unanswered."""
+        return _Sending(self, (url, _canonical(model)), window)
 
     def clear(self) -> None:
         """Forget everything (tests)."""
         with self._lock:
             self._ps.clear()
             self._sent.clear()
+            self._caps.clear()
 
     def forget(self, url: str) -> None:
         """Forget what is known about one server (``OllamaProvider.refresh``)."""
         with self._lock:
             self._ps.pop(url, None)
-            for key in [key for key in self._sent if key[0] == url]:
-                del self._sent[key]
+            for table in (self._sent, self._caps):
+                for key in [key for key in table if key[0] == url]:
+                    del table[key]
 
+
+class _Sending:
+    """Registers one request on its way; a class, not a generator: this runs per request."""
+
+    __slots__ = ("_key", "_owner", "_window")
+
+    def __init__(self, owner: Windows, key: tuple[str, str], window: int) -> None:
+        self._owner, self._key, self._window = owner, key, window
+
+    def __enter__(self) -> None:
+        owner, window = self._owner, self._window
+        with owner._answered:
+            on_the_way = owner._sending.setdefault(self._key, Counter())
+            while any(other < window for other in on_the_way):
+                owner._answered.wait()
+            on_the_way[window] += 1
+
+    def __exit__(self, *exc: object) -> None:
+        owner, window = self._owner, self._window
+        with owner._answered:
+            on_the_way = owner._sending[self._key]
+            on_the_way[window] -= 1
+            if on_the_way[window] <= 0:
+                del on_the_way[window]
+                owner._answered.notify_all()  # only a change of windows can release a waiter
+
+
+_canonical = functools.lru_cache(maxsize=256)(names.canonical)
 
 WINDOWS = Windows()
