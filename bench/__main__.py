@@ -110,6 +110,14 @@ class Server:
             self.process.wait()
 
 
+def busy() -> str | None:
+    """Why wall times are not comparable now (None when the machine is not overloaded): then
+    start-up targets are judged on CPU time, which is the wall time on an idle core."""
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    cpus = os.cpu_count() or 1
+    return f"load average {load:.1f} on {cpus} CPUs" if load > cpus else None
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1e3:.1f} ms" if seconds >= 0.01 else f"{seconds * 1e3:.2f} ms"
 
@@ -190,6 +198,8 @@ class Run:
             f"{_version('urllib3')}; ollama {ollama or 'not installed'}."
         )
         self.say(f"Entry point: persona.providers `ollama = {entry}`.")
+        load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
+        self.say(f"Load average at the start: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}.")
         self.say(
             f"Server: bench.server at {server.url}, in another process. Client CPU is "
             "time.thread_time() of the calling thread around the client call only."
@@ -336,13 +346,14 @@ class Run:
             [
                 f"`{cost.statement}`" + (f" after `{cost.prelude}`" if cost.prelude else ""),
                 ms(cost.median),
+                ms(cost.cpu_median),
                 str(len(cost.new_modules)),
                 ", ".join(cost.heavy) or "none",
             ]
             for cost in costs
         ]
         heavy = "of " + ", ".join(fresh.HEAVY)
-        self.say(table(["statement", "median", "modules loaded", heavy], rows))
+        self.say(table(["statement", "median", "CPU", "modules loaded", heavy], rows))
         ours = costs[0]
         self.say(
             "\nThe entry point's largest imports (self time, `-X importtime`): "
@@ -351,15 +362,19 @@ class Run:
             + (", ".join(ours.stdlib) or "none of " + ", ".join(fresh.NOTABLE_STDLIB))
             + "."
         )
+        reason = busy()
         self.target(
             f"import of the entry-point target <= {IMPORT_LIMIT * 1e3:.0f} ms, without "
             "requests/psutil/click/pluggy",
-            f"{ms(ours.median)}; heavy: {', '.join(ours.heavy) or 'none'}",
-            ours.median <= IMPORT_LIMIT and not ours.heavy,
+            f"{ms(ours.median)} ({ms(ours.cpu_median)} CPU); heavy: "
+            + (", ".join(ours.heavy) or "none"),
+            (ours.cpu_median if reason else ours.median) <= IMPORT_LIMIT and not ours.heavy,
+            f"judged on CPU time: {reason}" if reason else "",
         )
         self.figures["imports"] = {
             cost.statement + (f" after {cost.prelude}" if cost.prelude else ""): {
                 "median": cost.median,
+                "cpu": cost.cpu_median,
                 "modules": len(cost.new_modules),
                 "heavy": cost.heavy,
                 "stdlib": cost.stdlib,
@@ -586,10 +601,11 @@ class Run:
              ms(d["help_with_persona_cpu"])],
             ["`persona-ollama --help`, no Persona", ms(d["help_without_persona"]),
              ms(d["help_without_persona_cpu"])],
-            ["`import persona.core.providers` (what every command paid before)",
-             ms(d["persona_package_import"]), ""],
+            ["`import persona.core.providers` (what every command paid before; import only)",
+             ms(d["persona_package_import"]), ms(d["persona_package_import_cpu"])],
             ["entry point `from persona_ollama import OllamaProvider` after the host imported "
-             "Persona's providers (import time only)", ms(d["entry_point_after_persona"]), ""],
+             "Persona's providers (import only)", ms(d["entry_point_after_persona"]),
+             ms(d["entry_point_after_persona_cpu"])],
         ]  # fmt: skip
         self.say(table(["measurement", "wall", "CPU"], rows))
         self.say(
@@ -599,17 +615,22 @@ class Run:
             + ", ".join(d["entry_point_modules"])
             + "."
         )
+        reason = busy()
+        note = f"judged on CPU time: {reason}" if reason else ""
+        suffix = "_cpu" if reason else ""
         self.target(
             f"`persona-ollama --help` <= {HELP_LIMIT * 1e3:.0f} ms with Persona installed, "
             "importing nothing of Persona",
             f"{ms(d['help_with_persona'])} wall, {ms(d['help_with_persona_cpu'])} CPU",
-            d["help_with_persona"] <= HELP_LIMIT and not d["cli_persona_modules"],
+            d["help_with_persona" + suffix] <= HELP_LIMIT and not d["cli_persona_modules"],
+            note,
         )
         self.target(
             f"entry-point import <= {IMPORT_LIMIT * 1e3:.0f} ms inside Persona",
-            f"{ms(d['entry_point_after_persona'])}; heavy: "
-            + (", ".join(d["entry_point_heavy"]) or "none"),
-            d["entry_point_after_persona"] <= IMPORT_LIMIT and not d["entry_point_heavy"],
+            f"{ms(d['entry_point_after_persona'])} ({ms(d['entry_point_after_persona_cpu'])} "
+            "CPU); heavy: " + (", ".join(d["entry_point_heavy"]) or "none"),
+            d["entry_point_after_persona" + suffix] <= IMPORT_LIMIT and not d["entry_point_heavy"],
+            note,
         )
         self.figures["startup_with_persona"] = d
 
@@ -660,7 +681,11 @@ def main(argv: list[str] | None = None) -> int:
     except AssertionError as error:  # a contender did not read the whole answer
         print(f"FAILED: {error}", file=sys.stderr)
         return 1
-    run.say(f"\nTotal time: {time.perf_counter() - started:.0f} s.")
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
+    run.say(
+        f"\nTotal time: {time.perf_counter() - started:.0f} s; load average at the end: "
+        f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}."
+    )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump(run.figures, handle, indent=2)

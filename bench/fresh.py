@@ -31,12 +31,12 @@ _IMPORT_CODE = """\
 import sys, time
 {prelude}
 before = set(sys.modules)
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 {statement}
-elapsed = time.perf_counter() - start
+elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
 new = sorted(set(sys.modules) - before)
 import json
-print(json.dumps({{"seconds": elapsed, "new": new}}))
+print(json.dumps({{"seconds": elapsed, "cpu": cpu, "new": new}}))
 """
 
 _WARM = """\
@@ -123,10 +123,16 @@ class ImportCost:
     seconds: list[float]
     new_modules: list[str]
     slowest: list[tuple[str, float]] = field(default_factory=list)
+    cpu_seconds: list[float] = field(default_factory=list)
 
     @property
     def median(self) -> float:
         return statistics.median(self.seconds)
+
+    @property
+    def cpu_median(self) -> float:
+        """CPU time (user + system) of the import: its wall time on an idle core."""
+        return statistics.median(self.cpu_seconds) if self.cpu_seconds else self.median
 
     @property
     def heavy(self) -> list[str]:
@@ -144,14 +150,16 @@ def import_cost(statement: str, repeats: int, prelude: str = "") -> ImportCost:
     """
     code = _IMPORT_CODE.format(statement=statement, prelude=prelude)
     _run(code)  # compile any stale bytecode first
-    seconds = []
+    seconds, cpu = [], []
     new: list[str] = []
     for _ in range(repeats):
         result, _ = _run(code)
         seconds.append(result["seconds"])
+        cpu.append(result["cpu"])
         new = result["new"]
     result, stderr = _run(code, flags=("-X", "importtime"))
-    return ImportCost(statement, prelude, seconds, new, _slowest(stderr, set(result["new"])))
+    slowest = _slowest(stderr, set(result["new"]))
+    return ImportCost(statement, prelude, seconds, new, slowest, cpu)
 
 
 _IMPORTTIME = re.compile(r"import time:\s+(\d+) \|\s+\d+ \|(\s*)(\S+)")
@@ -264,8 +272,10 @@ def persona_startup(root: str, repeats: int) -> dict[str, Any]:
         PERSONA_PACKAGE_IMPORT, repeats, f"import sys; sys.path.insert(0, {root!r})"
     )
     out["persona_package_import"] = package.median
+    out["persona_package_import_cpu"] = package.cpu_median
     entry = import_cost(ENTRY_POINT_IMPORT, repeats, PERSONA_PRELUDE.format(root=root))
     out["entry_point_after_persona"] = entry.median
+    out["entry_point_after_persona_cpu"] = entry.cpu_median
     out["entry_point_modules"] = entry.new_modules
     out["entry_point_heavy"] = entry.heavy
     return out
