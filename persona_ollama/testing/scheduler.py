@@ -6,11 +6,14 @@ It follows Ollama's server/sched.go (read at v0.12.6 and v0.32.15):
   the request; otherwise the request joins the pending queue, which ``processPending`` serves
   one request at a time.
 - ``needsReload`` compares the runner options (``api.Runner``: num_ctx, num_batch, num_gpu,
-  main_gpu, use_mmap, num_thread, and draft_num_predict from 0.32) of the loaded runner with the
-  request's, field for field. A negative num_gpu on the request matches any. Since 0.30 the
+  main_gpu, use_mmap, num_thread, and draft_num_predict from 0.30) of the loaded runner with the
+  request's, field for field (unchanged in v0.33.0-rc2). A negative num_gpu on the request
+  matches any. Since 0.30 (absent from v0.24.0, the release before) the
   request's num_ctx is first capped at the trained context (``effectiveContext``), and when
   both the runner and the request use the automatic num_ctx (no num_ctx in the request or the
-  Modelfile: ``usesAutomaticNumCtx`` in server/routes.go) the window is not compared at all.
+  Modelfile: ``usesAutomaticNumCtx`` in server/routes.go) the window is not compared at all;
+  a different context shift (the request's ``shift``, else ``supportsContextShift``: off for
+  deepseek2 models) also reloads.
 - A runner that needs reloading is expired: it unloads once its requests have finished (its
   ``refCount`` drops to 0), then the pending request loads a new one. Requests that the old
   runner can still serve keep using it meanwhile, as in ``getRunner``.
@@ -38,7 +41,7 @@ from .models import FakeModel
 
 __all__ = ["Lease", "Runner", "Scheduler", "runner_options"]
 
-# api.Runner's fields besides num_ctx, with api.DefaultOptions' values (api/types.go).
+# api.Runner's fields besides num_ctx, with api.DefaultOptions' values (api/types.go, v0.12.6).
 _RUNNER_DEFAULTS: tuple[tuple[str, Any], ...] = (
     ("num_batch", 512),
     ("num_gpu", -1),
@@ -46,12 +49,21 @@ _RUNNER_DEFAULTS: tuple[tuple[str, Any], ...] = (
     ("use_mmap", None),
     ("num_thread", 0),
 )
-_DRAFT = ("draft_num_predict", 0)  # api.Runner gained it in 0.32
+# Since 0.30 (v0.32.15 alike): main_gpu is a pointer, so an absent main_gpu differs from 0, and
+# draft_num_predict is a runner option too.
+_RUNNER_DEFAULTS_030: tuple[tuple[str, Any], ...] = (
+    ("num_batch", 512),
+    ("num_gpu", -1),
+    ("main_gpu", None),
+    ("use_mmap", None),
+    ("num_thread", 0),
+    ("draft_num_predict", 0),
+)
 
 
-def runner_options(options: Mapping[str, Any], *, v032: bool) -> tuple[tuple[str, Any], ...]:
+def runner_options(options: Mapping[str, Any], *, v030: bool) -> tuple[tuple[str, Any], ...]:
     """The runner options (except num_ctx) a request runs with, defaults filled in."""
-    fields = (*_RUNNER_DEFAULTS, _DRAFT) if v032 else _RUNNER_DEFAULTS
+    fields = _RUNNER_DEFAULTS_030 if v030 else _RUNNER_DEFAULTS
     return tuple((name, options.get(name, default)) for name, default in fields)
 
 
@@ -65,6 +77,7 @@ class Runner:
     auto_ctx: bool  # loaded with the automatic num_ctx
     options: tuple[tuple[str, Any], ...]
     keep_alive_s: float
+    shift: bool = True  # context shift (compared since 0.30)
     refs: int = 0
     loading: bool = True
     expiring: bool = False
@@ -121,9 +134,10 @@ class Scheduler:
         options: tuple[tuple[str, Any], ...],
         keep_alive_s: float,
         v030: bool,
+        shift: bool = True,
     ) -> Lease:
         """A runner that serves this request, loading or reloading one when needed."""
-        wanted = Runner(model, num_ctx, requested_ctx, auto_ctx, options, keep_alive_s)
+        wanted = Runner(model, num_ctx, requested_ctx, auto_ctx, options, keep_alive_s, shift)
         lease = self._use_loaded(wanted, v030)
         if lease is not None:
             return lease
@@ -171,6 +185,8 @@ class Scheduler:
         if new.get("num_gpu", -1) < 0:
             existing["num_gpu"] = new["num_gpu"] = -1
         if v030:
+            if runner.shift != wanted.shift:
+                return True
             # effectiveContext caps at the trained length; two automatic windows always match.
             if runner.auto_ctx and wanted.auto_ctx:
                 return existing != new

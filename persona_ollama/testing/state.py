@@ -124,6 +124,7 @@ class ServerState:
         options: dict[str, Any] | None = None,
         requested_ctx: int | None = None,
         auto_ctx: bool = False,
+        shift: bool = True,
     ) -> bool:
         """Get a runner for ``model`` with ``num_ctx`` and the runner ``options`` for the current
         request (see scheduler.py); True when that needed a (re)load (a cold start).
@@ -137,9 +138,10 @@ class ServerState:
             num_ctx=num_ctx,
             requested_ctx=num_ctx if requested_ctx is None else requested_ctx,
             auto_ctx=auto_ctx,
-            options=runner_options(options or {}, v032=self.settings.at_least(0, 32)),
+            options=runner_options(options or {}, v030=self.settings.at_least(0, 30)),
             keep_alive_s=keep,
             v030=self.settings.at_least(0, 30),
+            shift=shift,
         )
         held: list[Lease] | None = getattr(self._leases, "held", None)
         if held is None:

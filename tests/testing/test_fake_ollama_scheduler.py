@@ -67,6 +67,29 @@ def test_runner_options_other_than_num_ctx(
     assert fake_ollama.loads == (2 if reloads else 1)
 
 
+@pytest.mark.parametrize(("version", "reloads"), [("0.12.6", False), ("0.32.15", True)])
+def test_an_explicit_main_gpu_0_differs_from_none_since_0_30(
+    fake_ollama_factory: Any, version: str, reloads: bool
+) -> None:
+    # api.Runner.MainGPU became a pointer in 0.30: absent (nil) and 0 are different options.
+    fake = fake_ollama_factory(["llama3.2:3b"], version=version)
+    chat(fake, options={"num_ctx": 4096, "main_gpu": 0})
+    chat(fake, options={"num_ctx": 4096})
+    assert fake.loads == (2 if reloads else 1)
+
+
+@pytest.mark.parametrize(("version", "reloads"), [("0.12.6", False), ("0.32.15", True)])
+def test_a_different_context_shift_reloads_since_0_30(
+    fake_ollama_factory: Any, version: str, reloads: bool
+) -> None:
+    fake = fake_ollama_factory(["llama3.2:3b"], version=version)
+    chat(fake, options={"num_ctx": 4096})
+    chat(fake, options={"num_ctx": 4096}, shift=True)  # what an absent shift means here
+    assert fake.loads == 1
+    chat(fake, options={"num_ctx": 4096}, shift=False)
+    assert fake.loads == (2 if reloads else 1)
+
+
 def test_windows_above_the_trained_context_match_since_0_30(fake_ollama_factory: Any) -> None:
     # effectiveContext caps the request's num_ctx before needsReload compares (v0.32.15)...
     new = fake_ollama_factory(["llama3.2:3b"], version="0.32.15")
