@@ -11,6 +11,7 @@ import re
 
 from .errors import (
     INSTALL_URL,
+    CloudSignInRequiredError,
     ContextOverflowError,
     InsufficientMemoryError,
     ModelNotPulledError,
@@ -68,7 +69,8 @@ def server_text_of(body: str) -> str:
 
 
 def pull_hint(model: str) -> str:
-    return f"Run `ollama pull {model}` (or `persona-ollama pull {model}`), then try again."
+    """The one pull command the plugin advises everywhere: ours, which shows progress."""
+    return f"Run `persona-ollama pull {model}` to download it, then try again."
 
 
 def model_not_pulled(
@@ -80,7 +82,8 @@ def model_not_pulled(
     installed: list[str] | None = None,
     api: str = "native",
 ) -> ModelNotPulledError:
-    """The error for a missing model, naming the pull command and the closest installed tags.
+    """The error for a missing model: the closest installed names first (a typo is likelier
+    than a model never pulled), then the pull command.
 
     With ``api="openai"`` the server is any OpenAI-compatible one (vLLM, llama.cpp ...), which
     loads its models at start-up: the hint names the models it serves instead.
@@ -88,10 +91,15 @@ def model_not_pulled(
     suggestions = closest_models(model, installed or [])
     if api == "openai":
         return _not_served(model, suggestions, installed, url, server_text, status_code)
-    hint = pull_hint(model)
     if suggestions:
-        hint += " Installed models with a similar name: " + ", ".join(suggestions) + "."
-    elif installed == []:
+        if len(suggestions) == 1:
+            hint = f"Did you mean {suggestions[0]}? It is installed and has a similar name."
+        else:
+            hint = "Did you mean one of these installed models? " + ", ".join(suggestions) + "."
+        hint += f" To use '{model}' itself, run `persona-ollama pull {model}` first."
+    else:
+        hint = pull_hint(model)
+    if installed == []:
         hint += " No model is installed yet: `persona-ollama recommend` suggests one."
     where = f" on the Ollama server at {url}" if url else ""
     return ModelNotPulledError(
@@ -128,7 +136,7 @@ def _not_served(
         suggestions=suggestions,
         hint=f"The server does not serve '{model}' ({listing}). Pass a name it serves, or "
         f"start the server with that model (vLLM: `vllm serve <repo> --served-model-name "
-        f"{model}`; Ollama: `ollama pull {model}`).",
+        f"{model}`; Ollama: `persona-ollama pull {model}`).",
         server_text=server_text,
         status_code=status_code,
         url=url,
@@ -183,6 +191,9 @@ def error_from_status(status: int, body: str, *, url: str, model: str | None = N
             "once, or raise OLLAMA_NUM_PARALLEL on the server.",
             **common,  # type: ignore[arg-type]
         )
+    cloud = cloud_refusal(status, body, text, url=url, model=model)
+    if cloud is not None:
+        return cloud
     if status in (401, 403):
         return OllamaAuthenticationError(
             f"The server at {url} refused the request (HTTP {status})"
@@ -198,7 +209,12 @@ def error_from_status(status: int, body: str, *, url: str, model: str | None = N
             "Check the address: a reverse proxy path must be part of OLLAMA_BASE_URL "
             "(e.g. https://host/ollama); `persona-ollama doctor` checks the set-up."
         )
-        if url.rstrip("/").endswith("/v1"):  # pasted from an OpenAI-compatible set-up
+        if url.rstrip("/").endswith("/api"):  # the API path is added to the base URL
+            address_hint = (
+                f"The address ends in /api: drop /api (use {url.rstrip('/')[: -len('/api')]}). "
+                "The plugin adds /api/... itself."
+            )
+        elif url.rstrip("/").endswith("/v1"):  # pasted from an OpenAI-compatible set-up
             address_hint = (
                 "The address ends in /v1, the OpenAI-compatible API: drop /v1 to use Ollama's "
                 "native API, or pass api='openai' (PERSONA_OLLAMA_API=openai)."
@@ -222,6 +238,50 @@ def error_from_status(status: int, body: str, *, url: str, model: str | None = N
         f"The Ollama server at {url} answered HTTP {status}: {text or '(empty body)'}",
         hint=hint,
         **common,  # type: ignore[arg-type]
+    )
+
+
+def cloud_refusal(
+    status: int, body: str, text: str, *, url: str, model: str | None
+) -> OllamaError | None:
+    """The server refused to forward to ollama.com: signed out, or cloud turned off.
+
+    Signed out, Ollama answers 401 ``{"error": "unauthorized", "signin_url": ...}`` (v0.12.1+,
+    server/routes.go ChatHandler and server/cloud_proxy.go writeCloudUnauthorized; v0.12.0 sent
+    ``public_key`` instead of the URL). With OLLAMA_NO_CLOUD (v0.17+) it answers 403
+    ``ollama cloud is disabled: ...`` (internal/cloud DisabledError).
+    """
+    name = f"'{model}'" if model else "the model"
+    subject = f"Model '{model}'" if model else "The model"
+    common = {"server_text": text, "status_code": status, "url": url}
+    if status == 403 and text.startswith("ollama cloud is disabled"):
+        return OllamaAuthenticationError(
+            f"The Ollama server at {url} refused {name}: {text}. It is a cloud model, and "
+            "cloud models are turned off on that server.",
+            hint="Pick a local model (`persona-ollama models`).",
+            **common,  # type: ignore[arg-type]
+        )
+    if status != 401:
+        return None
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict) or parsed.get("error") != "unauthorized":
+        return None
+    signin = parsed.get("signin_url")
+    signin_url = signin if isinstance(signin, str) and signin else None
+    if signin_url is None and "public_key" not in parsed:
+        return None  # a plain 401: a reverse proxy, not Ollama's cloud
+    hint = "Run `ollama signin` on the machine where Ollama runs"
+    hint += f" (or open {signin_url})" if signin_url else ""
+    hint += ", or pick a local model (`persona-ollama models`)."
+    return CloudSignInRequiredError(
+        f"{subject} runs on ollama.com, and the Ollama server "
+        f"at {url} is not signed in to it (HTTP 401).",
+        signin_url=signin_url,
+        hint=hint,
+        **common,
     )
 
 
@@ -279,15 +339,32 @@ def out_of_memory(
     )
 
 
+REASON_REFUSED = "connection refused"
+REASON_UNREACHABLE = "the network or host is unreachable"
+
+
 def not_running(
     url: str, reason: str, *, bind_address_mapped: bool = False
 ) -> OllamaNotRunningError:
-    """Nothing answers at ``url``: name the URL, how to start Ollama, and how to point at it."""
-    hint = (
-        "Start the server with `ollama serve` (or open the Ollama app). Not installed? See "
-        f"{INSTALL_URL}. If Ollama runs on another machine or port, set OLLAMA_HOST "
-        "(e.g. OLLAMA_HOST=gpu-box:11434)."
-    )
+    """Nothing answers at ``url``: name the URL and lead with the likeliest fix for ``reason``.
+
+    A refused connection reached the machine, so Ollama is not running there; an unreachable
+    host, a name that does not resolve or a timeout means the address or the network is wrong,
+    and starting Ollama here would not help.
+    """
+    if reason == REASON_REFUSED:
+        hint = (
+            "Start the server with `ollama serve` (or open the Ollama app). Not installed? See "
+            f"{INSTALL_URL}. If Ollama runs on another machine or port, set OLLAMA_HOST "
+            "(e.g. OLLAMA_HOST=gpu-box:11434)."
+        )
+    else:
+        hint = (
+            f"Check the address in OLLAMA_HOST (or OLLAMA_BASE_URL, or --host): {url} is not "
+            "reachable from this machine. Check that the server is switched on and on a network "
+            "this machine can reach (VPN, firewall). If Ollama runs here, set "
+            "OLLAMA_HOST=127.0.0.1:11434 and start it with `ollama serve`."
+        )
     if bind_address_mapped:
         hint += (
             " OLLAMA_HOST holds a bind address (0.0.0.0 or [::]); it was read as this "

@@ -7,6 +7,7 @@ with the server's own text and a hint.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import threading
@@ -20,6 +21,8 @@ from requests.adapters import HTTPAdapter
 
 from . import __version__
 from ._http_errors import (
+    REASON_REFUSED,
+    REASON_UNREACHABLE,
     error_from_pull_line,
     error_from_status,
     error_from_stream_line,
@@ -54,23 +57,35 @@ FINISH_READS = 4
 _RETRY_STATUSES = frozenset({429, 503})
 
 
+# By errno, which says what the socket met: urllib3 wraps every failed connect in a
+# NewConnectionError, whether the port refused it or no route led to the host.
+_UNREACHABLE = frozenset(
+    {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EHOSTDOWN, errno.ENETDOWN, 10051, 10065}
+)
+_REFUSED = frozenset({errno.ECONNREFUSED, 10061})
+
+
 def _transport_reason(error: BaseException) -> str | None:
-    """If ``error`` means nothing listens at the address, a short reason; else None."""
-    seen: set[int] = set()
+    """If ``error`` means nothing answers at the address, a short reason; else None."""
+    chain: list[BaseException] = []
     current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        name = type(current).__name__
-        if name in ("NewConnectionError", "ConnectionRefusedError"):
-            return "connection refused"
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
+        reason = getattr(current, "reason", None)
+        current = reason if isinstance(reason, BaseException) else current.__context__
+    for link in chain:  # the socket's errno first: it is the most precise
+        if isinstance(link, OSError) and link.errno in _UNREACHABLE:
+            return REASON_UNREACHABLE
+        if isinstance(link, OSError) and link.errno in _REFUSED:
+            return REASON_REFUSED
+    for link in chain:
+        name = type(link).__name__
         if name in ("NameResolutionError", "gaierror"):
             return "the host name does not resolve"
         if name in ("ConnectTimeoutError", "ConnectTimeout"):
             return "the connection timed out"
-        if isinstance(current, OSError) and current.errno in (101, 113, 10051, 10065):
-            return "the network or host is unreachable"
-        reason = getattr(current, "reason", None)
-        current = reason if isinstance(reason, BaseException) else current.__context__
+        if name in ("NewConnectionError", "ConnectionRefusedError"):
+            return REASON_REFUSED
     return None
 
 
@@ -131,6 +146,9 @@ class OllamaClient:
         self._session.mount("https://", adapter)
         self._session.headers["User-Agent"] = f"persona-ollama/{__version__}"
         self._session.headers.update(headers or {})
+        if endpoint.pinned_name:  # connect to the checked address; the name stays the Host
+            name = endpoint.pinned_name
+            self._session.headers["Host"] = f"{name}:{endpoint.port}"
         # Passed with every request too: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE
         # override the session's setting, even verify=False or an explicit bundle.
         self._session.verify = verify

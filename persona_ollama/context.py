@@ -155,9 +155,11 @@ def overflow(
         hint_parts.append("Raise num_ctx or leave it unset.")
     if alternatives:
         hint_parts.append(
-            "Installed models with a longer context: " + ", ".join(alternatives) + "."
+            "Use an installed model with a longer context: " + ", ".join(alternatives) + "."
         )
-    hint_parts.append("Or shorten the input (fewer or shorter documents per run).")
+    # A sentence that stands alone: "Or ..." only after another way out.
+    shorten = "shorten the input (fewer or shorter documents per run)."
+    hint_parts.append(f"Otherwise, {shorten}" if hint_parts else shorten.capitalize())
     return ContextOverflowError(
         f"The prompt needs about {prompt_tokens} tokens plus room for an answer, but "
         f"{model} can take {window} ({limit_reason}). Nothing was sent: Ollama would have "

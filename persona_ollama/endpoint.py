@@ -49,6 +49,9 @@ class Endpoint:
     raw: str
     bind_address_mapped: bool
     is_loopback: bool
+    # Local-only mode connects to the loopback address this name was checked to resolve to
+    # (privacy.check_server) and sends the name as the Host header.
+    pinned_name: str | None = None
 
     @property
     def display(self) -> str:

@@ -58,7 +58,7 @@ class OllamaNotRunningError(OllamaError):
 
 
 class ModelNotPulledError(OllamaError, _PersonaModelNotFoundError):
-    """The model is not installed on the server; ``ollama pull`` fixes it."""
+    """The model is not installed on the server; ``persona-ollama pull`` fixes it."""
 
     def __init__(
         self,
@@ -111,6 +111,15 @@ class OllamaAuthenticationError(OllamaError, _PersonaAuthenticationError):
     """A reverse proxy in front of Ollama refused the credentials (HTTP 401/403)."""
 
 
+class CloudSignInRequiredError(OllamaAuthenticationError):
+    """A cloud (remote) model was asked for while the Ollama server is signed out of ollama.com
+    (HTTP 401 ``unauthorized``); ``signin_url`` is the link the server gave, if any."""
+
+    def __init__(self, message: str, *, signin_url: str | None = None, **kwargs: object) -> None:
+        self.signin_url = signin_url
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
 class ConfigurationError(OllamaError, ValueError):
     """A bad URL, option or setting, reported when it is given, before anything is sent."""
 
@@ -121,6 +130,7 @@ class LocalOnlyViolationError(ConfigurationError):
 
 __all__ = [
     "INSTALL_URL",
+    "CloudSignInRequiredError",
     "ConfigurationError",
     "ContextOverflowError",
     "InsufficientMemoryError",

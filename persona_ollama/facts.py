@@ -18,6 +18,13 @@ from . import names
 from .context import modelfile_num_ctx, trained_context_length
 
 FACTS_TTL = 600.0  # seconds; /api/show facts change only when a model is re-pulled
+# Where Ollama forwards a cloud model's requests: the remote_host of every cloud stub since
+# v0.12.0, and the default of OLLAMA_CLOUD_BASE_URL (server/cloud_proxy.go,
+# defaultCloudProxyBaseURL) since v0.18.0, which forwards any ":cloud"/"-cloud" name.
+CLOUD_HOST = "https://ollama.com:443"
+# A model whose files on the server total less than this holds no weights: it is a stub whose
+# requests go elsewhere (a cloud stub is a few hundred bytes; the smallest real GGUF is ~50 MB).
+STUB_MAX_BYTES = 1 << 20
 # Servers before v0.30 list no capabilities: then the name is the only clue to an embedder.
 EMBEDDING_NAME = re.compile(r"embed|minilm|(^|[/_.-])(bge|e5|gte)([-_.:]|$)", re.IGNORECASE)
 
@@ -28,6 +35,56 @@ def embedding_only(capabilities: Iterable[str] | None, name: str) -> bool:
     if caps:
         return "completion" not in caps and "embedding" in caps
     return bool(EMBEDDING_NAME.search(name))
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a model runs: on the Ollama server itself, or elsewhere (``remote``).
+
+    ``host`` is the URL the server forwards prompts to (None when unknown or local),
+    ``remote_model`` the name it asks for there, and ``evidence`` says how we know.
+    """
+
+    remote: bool = False
+    host: str | None = None
+    remote_model: str | None = None
+    evidence: str = ""
+
+    @property
+    def host_text(self) -> str:
+        """The destination, for messages: the host, or a description when it is unknown."""
+        return self.host or "a host the server does not name"
+
+
+LOCAL = Placement()
+
+
+def placement(
+    name: str,
+    *,
+    remote_host: Any = None,
+    remote_model: Any = None,
+    size: Any = None,
+) -> Placement:
+    """Where ``name`` runs, from everything the server says about it.
+
+    ``remote_host``/``remote_model`` are the fields of /api/tags and /api/show (v0.12.0+:
+    api/types.go ListModelResponse and ShowResponse; the server forwards chat to a model that
+    has them, server/routes.go ChatHandler). A ``:cloud``/``-cloud`` name is forwarded to
+    ollama.com whatever the server lists (v0.18.0+ proxies it even with no stub installed).
+    ``size`` (from /api/tags) below STUB_MAX_BYTES means no weights are on the server.
+    """
+    host = remote_host.strip() if isinstance(remote_host, str) else ""
+    upstream = remote_model.strip() if isinstance(remote_model, str) else ""
+    if host or upstream:
+        return Placement(True, host or None, upstream or None, "the server reports remote_host")
+    if names.is_cloud(name):
+        return Placement(
+            True, CLOUD_HOST, None, "Ollama forwards ':cloud' and '-cloud' models to ollama.com"
+        )
+    if isinstance(size, int) and not isinstance(size, bool) and 0 < size < STUB_MAX_BYTES:
+        return Placement(True, None, None, f"the server holds only {size} bytes for it, no weights")
+    return LOCAL
 
 
 @dataclass(frozen=True)
@@ -43,6 +100,7 @@ class ModelInfo:
     size_bytes: int | None = None
     modelfile_num_ctx: int | None = None
     digest: str | None = None
+    placement: Placement = LOCAL
 
     @property
     def thinks(self) -> bool:
@@ -53,8 +111,15 @@ class ModelInfo:
         return not embedding_only(self.capabilities, self.name)
 
 
-def model_info_from_show(name: str, show: Mapping[str, Any], digest: str | None) -> ModelInfo:
-    """Read a /api/show answer (fields may be missing on old servers)."""
+def model_info_from_show(
+    name: str,
+    show: Mapping[str, Any],
+    digest: str | None,
+    tags_entry: Mapping[str, Any] | None = None,
+) -> ModelInfo:
+    """Read a /api/show answer (fields may be missing on old servers); ``tags_entry``, the
+    model's /api/tags element when known, adds its size and remote fields."""
+    entry = tags_entry or {}
     details = show.get("details")
     if not isinstance(details, dict):
         details = {}
@@ -68,6 +133,13 @@ def model_info_from_show(name: str, show: Mapping[str, Any], digest: str | None)
         capabilities=tuple(c for c in caps if isinstance(c, str)) if isinstance(caps, list) else (),
         modelfile_num_ctx=modelfile_num_ctx(show),
         digest=digest,
+        size_bytes=entry.get("size") if isinstance(entry.get("size"), int) else None,
+        placement=placement(
+            name,
+            remote_host=show.get("remote_host") or entry.get("remote_host"),
+            remote_model=show.get("remote_model") or entry.get("remote_model"),
+            size=entry.get("size"),
+        ),
     )
 
 

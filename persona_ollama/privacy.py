@@ -8,15 +8,22 @@ one per call).
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
 import logging
+import socket
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Callable
 
 from . import names
 from .errors import LocalOnlyViolationError
 
 if TYPE_CHECKING:
     from .endpoint import Endpoint
+    from .facts import Placement
+
+Resolver = Callable[[str, int], Sequence[str]]
 
 log = logging.getLogger("persona_ollama")
 
@@ -39,9 +46,36 @@ def reset_warnings() -> None:
         _WARNED.clear()
 
 
-def check_server(endpoint: Endpoint, *, local_only: bool) -> None:
-    """Refuse a server that is not on this machine when ``local_only`` is set."""
-    if local_only and not endpoint.is_loopback:
+def system_resolve(host: str, port: int) -> list[str]:
+    """Every address the system resolver (hosts file, then DNS) gives for ``host``."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+def _loopback_address(text: str) -> bool:
+    try:
+        address = ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def check_server(
+    endpoint: Endpoint, *, local_only: bool, resolve: Resolver | None = None
+) -> Endpoint:
+    """The endpoint to connect to; in local-only mode, refuse one that is not on this machine.
+
+    Local-only trusts addresses, not spellings: a literal loopback address passes as it is;
+    a name that claims loopback (``localhost``, ``*.localhost``, ``localhost.``) passes only
+    if every address it resolves to is loopback, and the connection is then pinned to one of
+    those addresses (the name is kept as the Host header), so a second resolver answer cannot
+    redirect it. Any other name is refused without being looked up.
+    """
+    if not local_only:
+        return endpoint
+    if not endpoint.is_loopback:
         raise LocalOnlyViolationError(
             f"Local-only mode refuses the server at {endpoint}: it is not on this "
             "machine, so prompts would leave it.",
@@ -49,22 +83,78 @@ def check_server(endpoint: Endpoint, *, local_only: bool) -> None:
             "PERSONA_OLLAMA_LOCAL_ONLY (local_only=False).",
             url=str(endpoint),
         )
+    if _loopback_address(endpoint.host):
+        return endpoint  # a literal address: nothing to resolve
+    return _pin(endpoint, resolve or system_resolve)
 
 
-def check_destination(model: str, endpoint: Endpoint, *, local_only: bool) -> None:
-    """Refuse (local-only) or warn once about a model or server that takes data elsewhere."""
-    if names.is_cloud(model):
+def _pin(endpoint: Endpoint, resolve: Resolver) -> Endpoint:
+    name = endpoint.host
+    hint = (
+        f"Use the address itself, e.g. OLLAMA_HOST=127.0.0.1:{endpoint.port}, or unset "
+        "PERSONA_OLLAMA_LOCAL_ONLY (local_only=False)."
+    )
+    try:
+        addresses = list(resolve(name, endpoint.port))
+    except (OSError, UnicodeError) as error:
+        raise LocalOnlyViolationError(
+            f"Local-only mode refuses the server at {endpoint}: the name {name!r} does not "
+            f"resolve ({error}), so it cannot be checked to lead to this machine.",
+            hint=hint,
+            url=str(endpoint),
+        ) from None
+    elsewhere = sorted({a for a in addresses if not _loopback_address(a)})
+    if not addresses or elsewhere:
+        where = ", ".join(elsewhere) if elsewhere else "no address"
+        raise LocalOnlyViolationError(
+            f"Local-only mode refuses the server at {endpoint}: the name {name!r} resolves "
+            f"to {where}, not only to this machine, so prompts could leave it.",
+            hint=hint,
+            url=str(endpoint),
+        )
+    if endpoint.scheme == "https":
+        # The certificate is checked against the name, so the connection cannot be pinned to
+        # the checked address without turning that check off.
+        raise LocalOnlyViolationError(
+            f"Local-only mode refuses the server at {endpoint}: an https name cannot be "
+            "pinned to the loopback address it was checked to resolve to.",
+            hint=f"Use https://127.0.0.1:{endpoint.port} (a certificate for that address), "
+            "or plain http on loopback.",
+            url=str(endpoint),
+        )
+    # Ollama's default listens on 127.0.0.1, so an IPv4 answer goes first.
+    address = sorted(addresses, key=lambda a: ":" in a)[0].split("%", 1)[0]
+    netloc = f"[{address}]:{endpoint.port}" if ":" in address else f"{address}:{endpoint.port}"
+    return dataclasses.replace(
+        endpoint,
+        host=address,
+        base_url=f"{endpoint.scheme}://{netloc}{endpoint.path_prefix}",
+        pinned_name=name,
+    )
+
+
+def check_destination(
+    model: str, where: Placement, endpoint: Endpoint, *, local_only: bool
+) -> None:
+    """Refuse (local-only) or warn once about a model or server that takes data elsewhere.
+
+    ``where`` is the model's placement (facts.placement): a remote model is refused whatever
+    its name, naming the host the server forwards to.
+    """
+    if where.remote:
         if local_only:
             raise LocalOnlyViolationError(
-                f"Local-only mode refuses '{model}': Ollama forwards ':cloud' and '-cloud' "
-                "models to its hosted service, so the prompt would leave this machine.",
-                hint="Pick a local model (`persona-ollama models`), or unset "
-                "PERSONA_OLLAMA_LOCAL_ONLY to allow hosted models.",
+                f"Local-only mode refuses '{model}': it runs on {where.host_text}, not on "
+                f"the Ollama server ({where.evidence}), so the prompt would leave this machine.",
+                hint="Pick a model that runs locally (`persona-ollama models` marks remote "
+                "ones), or unset PERSONA_OLLAMA_LOCAL_ONLY (local_only=False) to allow it.",
+                url=str(endpoint),
             )
         warn_once(
-            f"cloud:{model}",
-            f"'{model}' is a cloud model: Ollama sends its prompts to ollama.com. Set "
-            "PERSONA_OLLAMA_LOCAL_ONLY=1 to refuse such models.",
+            f"remote:{names.canonical(model)}",
+            f"'{model}' runs on {where.host_text} ({where.evidence}): Ollama sends its "
+            "prompts there, off this machine. Set PERSONA_OLLAMA_LOCAL_ONLY=1 to refuse "
+            "such models.",
         )
     if not endpoint.is_loopback and endpoint.scheme == "http":
         warn_once(

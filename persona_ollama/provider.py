@@ -19,7 +19,7 @@ from . import __version__, names
 from ._persona import LLMProvider, LLMResponse, register_when_loaded
 from .context import ContextPlan, estimate_messages, plan
 from .errors import ConfigurationError, ModelNotPulledError, OllamaError
-from .facts import FACTS, ModelInfo, model_info_from_show
+from .facts import FACTS, ModelInfo, model_info_from_show, placement
 from .generation import ChatRequest, ChatStream
 from .options import (
     OPTION_TYPES,
@@ -132,7 +132,7 @@ class OllamaProvider(LLMProvider):
         self.keep_alive = validate_keep_alive(keep_alive) if keep_alive is not None else None
         self._api_key = api_key or settings.api_key
         self.local_only = bool(local_only if local_only is not None else settings.local_only)
-        check_server(self.endpoint, local_only=self.local_only)
+        self.endpoint = check_server(self.endpoint, local_only=self.local_only)
         if deadline is not None and not deadline > 0:
             raise ConfigurationError(
                 f"deadline must be a positive number of seconds, got {deadline!r}.",
@@ -334,12 +334,14 @@ class OllamaProvider(LLMProvider):
             show = self.client.show(model)
         except ModelNotPulledError:
             raise self._not_pulled(model) from None
-        info = model_info_from_show(model, show, self._known_digest(model))
+        entry = self._known_entry(model)
+        digest = entry.get("digest") if entry else None
+        info = model_info_from_show(model, show, str(digest) if digest else None, entry)
         FACTS.put(str(self.endpoint), info)
         return info
 
-    def _known_digest(self, model: str) -> str | None:
-        """The model's digest from an already fetched /api/tags (no extra round trip)."""
+    def _known_entry(self, model: str) -> dict[str, Any] | None:
+        """The model's element of an already fetched /api/tags (no extra round trip)."""
         with self._lock:
             cached = self._tags
         if cached is None:
@@ -347,8 +349,7 @@ class OllamaProvider(LLMProvider):
         key = names.canonical(model)
         for entry in cached.value:
             if names.canonical(str(entry.get("name", ""))) == key:
-                digest = entry.get("digest")
-                return str(digest) if digest else None
+                return entry  # type: ignore[no-any-return]
         return None
 
     def _not_pulled(self, model: str) -> ModelNotPulledError:
@@ -504,11 +505,28 @@ class OllamaProvider(LLMProvider):
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
             raise ConfigurationError(f"temperature must be a number, got {temperature!r}.")
         name = names.check_name(model) if model is not None else self.default_model
-        check_destination(name, self.endpoint, local_only=self.local_only)
+        # The name alone first: from v0.18 even /api/show of a cloud name goes to ollama.com.
+        check_destination(name, placement(name), self.endpoint, local_only=self.local_only)
         checked = validate_options(options)
         if "num_predict" in checked:  # options={"num_predict": n} means max_tokens=n
             max_tokens = checked.pop("num_predict")
+        if self.local_only and FACTS.get(str(self.endpoint), name) is None:
+            try:  # the listing adds the size, which tells a stub on a server that lists no
+                self.installed_tags()  # remote_host (one cached round trip)
+            except OllamaError as error:
+                log.debug("model list unavailable for the local-only check: %s", error.message)
         facts = self._model_facts(name)
+        # Then what the server says (remote_host of an alias, a stub's size): still before
+        # a byte of the prompt is sent.
+        check_destination(name, facts.placement, self.endpoint, local_only=self.local_only)
+        if not facts.can_chat:
+            # Before sizing the context: its warnings would be about a request never served.
+            raise ConfigurationError(
+                f"{name} is an embedding model: it turns text into vectors and cannot write "
+                "text, so it cannot generate.",
+                hint="Pick a chat model: `persona-ollama models` lists the installed ones, "
+                "`persona-ollama recommend` suggests one to pull.",
+            )
         messages: list[dict[str, Any]] = []
         if system:
             messages.append({"role": "system", "content": system})
@@ -599,8 +617,12 @@ class OllamaProvider(LLMProvider):
             tags = self.installed_tags()
         except OllamaError:
             return []
+        from .selection import InstalledModel
+
         longer = []
         for entry in tags:
+            if InstalledModel.from_tags_entry(entry).placement.remote:
+                continue  # never suggested: only a caller who names it sends data there
             details = entry.get("details") or {}
             length = details.get("context_length") if isinstance(details, dict) else None
             if isinstance(length, int) and length > context_length and entry.get("name") != model:

@@ -24,7 +24,7 @@ from .catalogue import (
     kv_bytes_rule_of_thumb,
     runtime_memory_bytes,
 )
-from .facts import embedding_only
+from .facts import Placement, embedding_only, placement
 
 # Without a GPU, each generated token reads every active weight from RAM: above this many
 # active parameters (billions) a model writes only a few tokens a second, so on CPU-only
@@ -63,6 +63,8 @@ class InstalledModel:
     family: str | None = None
     capabilities: tuple[str, ...] | None = None
     context_length: int | None = None
+    remote_host: str | None = None
+    remote_model: str | None = None
 
     @classmethod
     def from_tags_entry(cls, entry: Mapping[str, Any]) -> InstalledModel:
@@ -80,6 +82,18 @@ class InstalledModel:
                 tuple(str(c) for c in capabilities) if isinstance(capabilities, list) else None
             ),
             context_length=_positive_int(details.get("context_length")),
+            remote_host=_text(entry.get("remote_host")),
+            remote_model=_text(entry.get("remote_model")),
+        )
+
+    @property
+    def placement(self) -> Placement:
+        """Where this model runs (facts.placement over what /api/tags says)."""
+        return placement(
+            self.name,
+            remote_host=self.remote_host,
+            remote_model=self.remote_model,
+            size=self.size,
         )
 
     @property
@@ -250,8 +264,8 @@ class Selection:
 
     @property
     def pull_command(self) -> str | None:
-        """``ollama pull <model>`` when the chosen model still has to be downloaded."""
-        return f"ollama pull {self.model}" if self.model and not self.installed else None
+        """``persona-ollama pull <model>`` when the chosen model still has to be downloaded."""
+        return f"persona-ollama pull {self.model}" if self.model and not self.installed else None
 
 
 def _ranked(candidates: Iterable[Candidate]) -> list[Candidate]:
@@ -288,6 +302,13 @@ def choose_default(
         if is_embedding_only(model, catalogue):
             reasons.append(f"{model.name}: skipped, embedding-only (it cannot write text).")
             continue
+        where = model.placement
+        if where.remote:  # never chosen: only a caller who names it sends data there
+            reasons.append(
+                f"{model.name}: skipped, it runs on {where.host_text}, not this server "
+                f"({where.evidence}); name it explicitly to use it."
+            )
+            continue
         chat.append(_candidate(model, catalogue, budget, context_tokens, cpu_only, True))
     ranked = _ranked(chat)
     usable = [candidate for candidate in ranked if candidate.fits is not False]
@@ -312,12 +333,16 @@ def choose_default(
     if chat:
         smallest = min(chat, key=lambda c: (c.memory_bytes or math.inf, c.name))
         pick = _best_from_catalogue(catalogue, budget, context_tokens, cpu_only)
-        advice = f" `ollama pull {pick.name}` gets one that fits." if pick else ""
+        advice = f" `persona-ollama pull {pick.name}` gets one that fits." if pick else ""
         warning = (
             f"No installed model fits {format_gib(budget or 0)}; using the smallest, "
             f"{smallest.describe(budget, context_tokens)}. It may swap or fail to load.{advice}"
         )
         return Selection(smallest.name, True, tuple(reasons), (warning,), tuple(ranked))
+    if any(model.placement.remote for model in installed):
+        reasons.append(
+            "Every installed chat model runs off this machine, so none counts as installed here."
+        )
     return _pull_suggestion(catalogue, budget, context_tokens, cpu_only, reasons)
 
 
@@ -327,7 +352,7 @@ def _catalogue_candidates(
     return _ranked(
         _candidate(spec, catalogue, budget, context_tokens, cpu_only, False)
         for spec in catalogue
-        if not spec.embedding
+        if not spec.embedding and not placement(spec.name).remote
     )
 
 
@@ -363,7 +388,7 @@ def _pull_suggestion(
         return Selection(None, False, tuple(reasons), (warning + ".",), tuple(candidates))
     reasons.append(
         f"No chat model is installed; the best in the catalogue that fits is "
-        f"{best.describe(assumed, context_tokens)}. Run `ollama pull {best.name}`."
+        f"{best.describe(assumed, context_tokens)}. Run `persona-ollama pull {best.name}`."
     )
     return Selection(best.name, False, tuple(reasons), (), tuple(candidates))
 
@@ -391,7 +416,7 @@ def recommend(
 ) -> list[Recommendation]:
     """The ``n`` best catalogue chat models that fit the budget (all of them, when the budget
     is unknown), best first, each saying whether it is installed."""
-    have = {catalogue.get(model.name) for model in installed}
+    have = {catalogue.get(model.name) for model in installed if not model.placement.remote}
     candidates = _catalogue_candidates(catalogue, budget_bytes, context_tokens, cpu_only)
     recommendations = []
     for candidate in candidates:

@@ -1,8 +1,9 @@
 """The `persona-ollama` command: check the set-up, list and pull models, try a prompt.
 
 Every command takes --host (else OLLAMA_BASE_URL / OLLAMA_HOST); those that print data take
---json for scripts. Errors become a message with its hint and exit code 1; --debug shows the
-traceback instead.
+--json for scripts. Errors become a message with its hint and exit code 1 (2 for a usage error,
+130 when interrupted); with --json, that error is a JSON object on standard output instead.
+--debug shows the traceback.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ Examples:
   persona-ollama recommend              the best models for this machine
   persona-ollama pull llama3.2:3b       download a model with a progress bar
   persona-ollama run "Say hello"        try a prompt with the default model
+  persona-ollama persona generate ...   run Persona with this plugin
 """
 
 
@@ -44,8 +46,37 @@ def echo(text: str = "", *, err: bool = False, nl: bool = True, **style: Any) ->
     click.echo(text, err=err, nl=nl, color=use_color())
 
 
+EXIT_ERROR = 1
+EXIT_USAGE = 2  # click's own status for a usage error
+EXIT_INTERRUPTED = 130
+
+
+def report_error(ctx: click.Context, message: str, hint: str | None, exit_code: int) -> None:
+    """Tell the user what went wrong and exit: ``Error:``/``Hint:`` lines on standard error, or,
+    when the command was given --json, one JSON object on standard output, so that a script
+    reading it (``| jq``) sees the failure and not an empty success."""
+    if ctx.meta.get("persona_ollama.json"):
+        click.echo(json.dumps({"error": message, "hint": hint, "exit_code": exit_code}, indent=2))
+    else:
+        echo(f"Error: {message}", err=True, fg="red", bold=True)
+        if hint:
+            echo(f"Hint: {hint}", err=True, fg="yellow")
+    ctx.exit(exit_code)
+
+
+def _wants_json(args: list[str]) -> bool:
+    """--json among the options (an argument after ``--`` is not one)."""
+    options = args[: args.index("--")] if "--" in args else args
+    return "--json" in options
+
+
 class _Group(click.Group):
     """Turns the plugin's errors into a message and a hint instead of a traceback."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # Read before click parses anything: a usage error is raised before --json is.
+        ctx.meta["persona_ollama.json"] = _wants_json(list(args))
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -53,13 +84,19 @@ class _Group(click.Group):
         except OllamaError as error:
             if ctx.meta.get("persona_ollama.debug"):
                 raise
-            echo(f"Error: {error.message}", err=True, fg="red", bold=True)
-            if error.hint:
-                echo(f"Hint: {error.hint}", err=True, fg="yellow")
-            ctx.exit(1)
+            report_error(ctx, error.message, error.hint, EXIT_ERROR)
+        except click.UsageError as error:
+            if not ctx.meta.get("persona_ollama.json"):
+                raise  # click prints the usage and the message, and exits 2
+            hint = None
+            if error.ctx is not None:
+                hint = f"See `{error.ctx.command_path} --help`."
+            report_error(ctx, error.format_message(), hint, EXIT_USAGE)
         except KeyboardInterrupt:
+            if ctx.meta.get("persona_ollama.json"):
+                report_error(ctx, "Interrupted.", None, EXIT_INTERRUPTED)
             echo("\nInterrupted.", err=True)
-            ctx.exit(130)
+            ctx.exit(EXIT_INTERRUPTED)
 
 
 def _set_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
@@ -132,5 +169,6 @@ def main() -> None:
 # The commands live in their own modules and register themselves on `main`.
 from . import doctor as doctor  # noqa: E402
 from . import models as models  # noqa: E402
+from . import persona as persona  # noqa: E402
 from . import pull as pull  # noqa: E402
 from . import run as run  # noqa: E402

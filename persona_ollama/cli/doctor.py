@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..errors import OllamaError
-from ..names import is_cloud
 from . import common_options, echo, human_bytes, json_option, main, make_provider, print_json
+
+if TYPE_CHECKING:
+    from ..facts import ModelInfo
 
 # Older servers lack /api/chat's truncate field (so a long prompt may be cut silently) and
 # report no context length in /api/tags.
@@ -63,16 +65,32 @@ def collect(host: str | None) -> dict[str, Any]:
                 f"Ollama {report['server']['version']} is old: it may cut long prompts "
                 "silently. Update to 0.12 or newer (https://ollama.com/download)."
             )
+    from ..selection import InstalledModel
+
+    listed = [(m, InstalledModel.from_tags_entry(m)) for m in installed]
     report["models"] = [
-        {"name": m.get("name"), "size": m.get("size"), "capabilities": m.get("capabilities")}
-        for m in installed
+        {
+            "name": m.get("name"),
+            "size": m.get("size"),
+            "capabilities": m.get("capabilities"),
+            "remote": model.placement.remote,
+            "remote_host": model.placement.host,
+        }
+        for m, model in listed
     ]
-    cloud = [str(m.get("name")) for m in installed if is_cloud(str(m.get("name", "")))]
-    if cloud:
+    remote = [model for _, model in listed if model.placement.remote]
+    if remote:
         warnings.append(
-            "Cloud models send prompts to ollama.com: " + ", ".join(cloud) + ". Set "
-            "PERSONA_OLLAMA_LOCAL_ONLY=1 to refuse them."
+            "Remote models send prompts off this machine: "
+            + ", ".join(f"{m.name} (to {m.placement.host_text})" for m in remote)
+            + ". They are never chosen by default; set PERSONA_OLLAMA_LOCAL_ONLY=1 to refuse "
+            "them even when named."
         )
+        if not any(m.can_chat and not m.placement.remote for _, m in listed):
+            warnings.append(
+                "The only installed chat models are remote: pull a local one "
+                "(`persona-ollama recommend` suggests one that fits)."
+            )
     selection = provider.selection()
     configured = os.environ.get("PERSONA_OLLAMA_MODEL")
     default: dict[str, Any] = {
@@ -90,16 +108,59 @@ def collect(host: str | None) -> dict[str, Any]:
         default["reasons"] = ["Set by PERSONA_OLLAMA_MODEL."]
         default["warnings"] = []
         try:
-            provider.model_info(provider.default_model)
+            info = provider.model_info(provider.default_model)
         except OllamaError as error:
             default["installed"] = False
             report["next_step"] = error.hint
         else:
             default["installed"] = True
+            report["next_step"] = _unusable(provider.default_model, info)
     elif not selection.installed:
-        report["next_step"] = f"ollama pull {provider.default_model}"
+        report["next_step"] = f"persona-ollama pull {provider.default_model}"
+    # Otherwise the selection chose it: an installed, local chat model (it skips the others).
     report["ready"] = report["next_step"] is None
+    report["host"] = host_section()
     return report
+
+
+def _unusable(model: str, info: ModelInfo) -> str | None:
+    """Why ``model`` will not generate personas here, as the next step; None when it will.
+
+    Ready means a local model that can chat will answer: an embedding-only model cannot write
+    text, and a cloud model sends the data to ollama.com.
+    """
+    if not info.can_chat:
+        return (
+            f"{model} is an embedding model: it cannot write personas. Set "
+            "PERSONA_OLLAMA_MODEL to a chat model (`persona-ollama models` lists the installed "
+            "ones) or unset it to let the plugin choose."
+        )
+    if info.placement.remote:
+        return (
+            f"{model} is a remote model: it runs on {info.placement.host_text}, so prompts "
+            "would leave this machine. Set PERSONA_OLLAMA_MODEL to a local model (`persona-ollama models` lists them)."
+        )
+    return None
+
+
+def host_section() -> dict[str, Any]:
+    """The host: is Persona installed here, its version, and which provider its
+    `--provider ollama` resolves to (this plugin or its built-in one), with the next step.
+    Read from metadata and source text: Persona is not imported."""
+    from .._host import detect_host
+
+    return detect_host().as_dict()
+
+
+def render_host(host: dict[str, Any]) -> None:
+    """The Persona line, then what to do when `--provider ollama` does not mean this plugin."""
+    from .._host import PLUGIN, HostInfo
+
+    resolution = host["provider_for_ollama"]
+    info = HostInfo(host["installed"], host["version"], resolution, host["factory"], host["python"])
+    echo(f"Persona    {info.describe()}", fg="green" if resolution == PLUGIN else "yellow")
+    if resolution != PLUGIN:
+        echo(f"           - {info.next_step}")
 
 
 def render(report: dict[str, Any]) -> None:
@@ -111,7 +172,11 @@ def render(report: dict[str, Any]) -> None:
         echo(f"Server     {server['url']}  ", nl=False)
         echo(f"not reachable: {server['error']}", fg="red")
     if server["reachable"]:
-        names = ", ".join(str(m["name"]) for m in report["models"]) or "none"
+        names = ", ".join(
+            str(m["name"]) + (f" (remote: {m['remote_host'] or '?'})" if m.get("remote") else "")
+            for m in report["models"]
+        )
+        names = names or "none"
         echo(f"Models     {len(report['models'])} installed: {names}")
     hw = report["hardware"]
     gpus = ", ".join(f"{g['name']} ({human_bytes(g['memory_total_bytes'])})" for g in hw["gpus"])
@@ -128,6 +193,7 @@ def render(report: dict[str, Any]) -> None:
         echo(f"           - {reason}", dim=True)
     for warning in [*default["warnings"], *report["warnings"]]:
         echo(f"Warning    {warning}", fg="yellow")
+    render_host(report["host"])
     if report["ready"]:
         echo(f"Ready: generation with {report['default_model']['model']} will work.", fg="green")
     else:

@@ -35,10 +35,12 @@ def model_rows(provider: OllamaProvider, include_catalogue: bool) -> list[dict[s
         model = InstalledModel.from_tags_entry(entry)
         if not model.can_chat:
             continue
+        where = model.placement
         context = model.context_length
-        if context is None:  # servers before v0.30 leave it out of /api/tags
+        if context is None and not where.remote:  # servers before v0.30 leave it out of /api/tags
             context = provider.model_info(model.name).context_length
-        memory = estimate_memory_bytes(model, catalogue=catalogue)
+        # A remote model uses no memory here: whether it "fits" means nothing.
+        memory = None if where.remote else estimate_memory_bytes(model, catalogue=catalogue)
         seen.add(canonical(model.name))
         rows.append(
             {
@@ -49,9 +51,11 @@ def model_rows(provider: OllamaProvider, include_catalogue: bool) -> list[dict[s
                 "quantization": model.quantization_level,
                 "context_length": context,
                 "memory_bytes": memory,
-                "fits": fits(memory, budget),
+                "fits": None if where.remote else fits(memory, budget),
                 "default": canonical(model.name) == canonical(default),
                 "pull": None,
+                "remote": where.remote,
+                "remote_host": where.host,
             }
         )
     if include_catalogue:
@@ -74,7 +78,9 @@ def model_rows(provider: OllamaProvider, include_catalogue: bool) -> list[dict[s
                     "memory_bytes": memory,
                     "fits": fits(memory, budget),
                     "default": canonical(spec.name) == canonical(default),
-                    "pull": f"ollama pull {spec.name}",
+                    "pull": f"persona-ollama pull {spec.name}",
+                    "remote": False,
+                    "remote_host": None,
                 }
             )
     return rows
@@ -88,7 +94,7 @@ def render_table(rows: list[dict[str, Any]]) -> None:
             row["parameters"] or "?",
             row["quantization"] or "?",
             str(row["context_length"] or "?"),
-            _fits_text(row["fits"]),
+            "-" if row.get("remote") else _fits_text(row["fits"]),
             "*" if row["default"] else "",
         )
         for row in rows
@@ -99,6 +105,8 @@ def render_table(rows: list[dict[str, Any]]) -> None:
         text = "  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
         if row["pull"]:
             text += f"  ({row['pull']})"
+        if row.get("remote"):
+            text += f"  (remote: runs on {row['remote_host'] or 'a host the server does not name'})"
         echo(text, dim=not row["installed"], fg="red" if row["fits"] is False else None)
 
 
@@ -110,6 +118,9 @@ def render_table(rows: list[dict[str, Any]]) -> None:
 @common_options
 def models(include_catalogue: bool, as_json: bool, host: str | None) -> None:
     """List installed chat models: size, parameters, quantisation, context, fit, default (*).
+
+    A model that runs off this machine (a cloud model, or an alias of one) is marked
+    "(remote: runs on HOST)"; it is never the default.
 
     \b
     Examples:
@@ -182,7 +193,15 @@ def recommend(count: int, as_json: bool, host: str | None) -> None:
         echo("No catalogue model fits this budget.", fg="red")
         return
     for rank, pick in enumerate(picks, 1):
-        state = "installed" if pick.installed else f"ollama pull {pick.spec.name}"
+        state = "installed" if pick.installed else f"persona-ollama pull {pick.spec.name}"
         echo(f"{rank}. {pick.spec.name}  ", nl=False, bold=True)
         echo(f"[{state}]", fg="green" if pick.installed else "cyan")
         echo(f"   {pick.reason}", dim=True)
+    for model in installed:
+        where = model.placement
+        if where.remote:
+            echo(
+                f"Not recommended: {model.name} is installed but remote (runs on "
+                f"{where.host_text}); prompts sent to it leave this machine.",
+                fg="yellow",
+            )

@@ -93,4 +93,21 @@ def pull(model: str, host: str | None) -> None:
         echo(f"Pull of {name} interrupted; run the same command to resume.", err=True)
         raise click.exceptions.Exit(130) from None
     progress._finish_bar()
-    echo(f'{name} is ready: persona-ollama run --model {name} "Say hello"', fg="green")
+    if _can_chat(provider, name):
+        echo(f'{name} is ready: persona-ollama run --model {name} "Say hello"', fg="green")
+    else:
+        echo(
+            f"{name} is ready. It is an embedding model: it cannot write personas; "
+            "`persona-ollama recommend` suggests a chat model.",
+            fg="yellow",
+        )
+
+
+def _can_chat(provider: Any, name: str) -> bool:
+    """Whether the pulled model can write text (an embedding model cannot); True if unknown."""
+    from ..errors import OllamaError
+
+    try:
+        return bool(provider.model_info(name).can_chat)
+    except OllamaError:
+        return True  # the pull succeeded; the suggestion is only a suggestion

@@ -1,7 +1,10 @@
 """``python -m persona_ollama.testing``: run a FakeOllama as its own process (benchmarks, demos).
 
-The first line on stdout is the URL. The server runs until SIGINT/SIGTERM, or, when stdin is a
-pipe, until the pipe closes, so a parent that dies takes the double with it.
+It serves the demo configuration (persona_ollama/testing/demo.py): catalogue facts for every
+catalogue model it serves or pulls, personas as JSON to a request for JSON. The first line on
+stdout is the URL; ``--log`` writes one line per request to stderr. The server runs until
+SIGINT/SIGTERM, or, when stdin is a pipe, until the pipe closes, so a parent that dies takes
+the double with it.
 """
 
 from __future__ import annotations
@@ -13,17 +16,19 @@ import stat
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from .fake_server import FakeOllama
-from .models import DEFAULT_MODELS
+from .demo import DEMO_MODELS, demo_server
+from .state import RecordedRequest
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     models = [name for name in args.models.split(",") if name.strip()]
-    fake = FakeOllama(
+    fake = demo_server(
         models,
+        reply_file=args.reply,
         host=args.host,
         port=args.port,
         version=args.version,
@@ -31,7 +36,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         chunk_size=args.chunk_size,
         parallel=args.parallel,
         load_time=args.load_time,
+        signed_in=not args.signed_out,
     )
+    for alias in args.remote_alias:
+        name, _, source = alias.partition("=")
+        fake.add_remote_alias(name, source or "gpt-oss:120b-cloud")
+    if args.log:
+        fake.on_request(_log)
     if args.first_byte or args.between_chunks:
         fake.latency(args.first_byte, args.between_chunks)
     if args.pull_delay:
@@ -43,12 +54,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with fake:
             print(fake.url, flush=True)
+            print(
+                "FakeOllama from persona_ollama.testing: a test double of the Ollama server, "
+                "not Ollama. Its answers are canned; see docs/try-without-ollama.md.",
+                file=sys.stderr,
+                flush=True,
+            )
             stop.wait()  # a signal handler or the stdin watcher sets it; Ctrl-C interrupts it
     except KeyboardInterrupt:
         pass  # Ctrl-C is the normal way to stop an interactive demo
     finally:
         signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def log_line(request: RecordedRequest) -> str:
+    """One line about one request: who called (user agent), what, with which model and
+    context size, and the status the double answered with."""
+    body = request.json if isinstance(request.json, dict) else {}
+    options = body.get("options")
+    if not isinstance(options, dict):
+        options = {}
+    model = body.get("model") or body.get("name") or "-"
+    requested = options.get("num_ctx", "-")
+    used = request.num_ctx if request.num_ctx is not None else "-"
+    agent = request.headers.get("User-Agent") or "-"
+    return (
+        f"{request.method} {request.path} {request.status or '-'} agent={agent} "
+        f"model={model} num_ctx={requested} (ran with {used})"
+    )
+
+
+def _log(request: RecordedRequest) -> None:
+    print(log_line(request), file=sys.stderr, flush=True)
 
 
 def _wait_for_eof(stop: threading.Event) -> None:
@@ -67,7 +105,16 @@ def _parser() -> argparse.ArgumentParser:
     add: Any = parser.add_argument
     add("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     add("--port", type=int, default=0, help="port; 0 picks a free one (default)")
-    add("--models", default=",".join(DEFAULT_MODELS), help="comma-separated installed models")
+    add("--models", default=",".join(DEMO_MODELS), help="comma-separated installed models")
+    add("--log", action="store_true", help="one line per request on stderr")
+    add(
+        "--reply",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="answer every generation with this file's text (default: personas as JSON to a "
+        "request for JSON, else a greeting)",
+    )
     add("--version", default="0.33.0", help="version to report (default: %(default)s)")
     add("--default-num-ctx", type=int, default=4096, help="server num_ctx default")
     add("--chunk-size", type=int, default=None, help="characters per chunk (default: words)")
@@ -75,6 +122,15 @@ def _parser() -> argparse.ArgumentParser:
     add("--load-time", type=float, default=0.0, help="seconds a model (re)load takes")
     add("--first-byte", type=float, default=0.0, help="seconds before each generation answers")
     add("--between-chunks", type=float, default=0.0, help="seconds between streamed chunks")
+    add(
+        "--remote-alias",
+        action="append",
+        default=[],
+        metavar="NAME=CLOUD_MODEL",
+        help="install a local alias of a cloud model (repeatable), "
+        "e.g. notes-model=gpt-oss:120b-cloud",
+    )
+    add("--signed-out", action="store_true", help="answer 401 to cloud models (not signed in)")
     add("--pull-delay", type=float, default=0.0, help="seconds between /api/pull progress lines")
     return parser
 

@@ -8,12 +8,12 @@ texts, field names and units of OLLAMA_API.md, over real sockets, and records ev
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 
 from ._names import parse_name
 from .handler import FakeOllamaServer
-from .models import DEFAULT_MODELS, Answer, FakeModel
+from .models import DEFAULT_MODELS, Answer, FakeModel, as_model, cloud_stub, remote_alias
 from .script import DROP, ERROR_MID_STREAM, MALFORMED, NO_DONE, STATUS, Fault, Latency, ReplyRule
 from .state import RecordedRequest, ServerState, Settings
 
@@ -48,6 +48,11 @@ class FakeOllama:
     (``num_ctx`` among them) differ from the loaded runner's waits for the running ones to finish
     and then reloads, as Ollama's scheduler does (``loads`` counts loads; see scheduler.py).
 
+    Cloud models: a ``:cloud``/``-cloud`` name installs a stub (``add_cloud_model``), and
+    ``add_remote_alias`` a local name for one; generation requests for them are recorded in
+    ``forwarded_requests`` (what the real server would send to ollama.com) and answered, or
+    refused with the signed-out 401 when ``signed_in=False`` (``sign_out()``).
+
     The scripting methods (``reply_with``, ``fail_next`` ...) take a ``path``: None means the
     generation endpoints (/api/chat, /api/generate, /v1/chat/completions), ``"*"`` any path.
     """
@@ -62,6 +67,7 @@ class FakeOllama:
         default_num_ctx: int = 4096,
         chunk_size: int | None = None,
         parallel: int | None = None,
+        signed_in: bool = True,
         load_time: float = 0.0,
     ) -> None:
         if chunk_size is not None and chunk_size < 1:
@@ -70,9 +76,9 @@ class FakeOllama:
             )
         if parallel is not None and parallel < 1:
             raise ValueError(f"parallel must be at least 1 (or None for unlimited), got {parallel}")
-        settings = Settings(version, default_num_ctx, chunk_size, parallel)
         if load_time < 0:
             raise ValueError(f"load_time must be 0 or more seconds, got {load_time}")
+        settings = Settings(version, default_num_ctx, chunk_size, parallel, signed_in)
         self._state = ServerState(settings)
         self._state.scheduler.load_time_s = load_time
         for model in models:
@@ -150,6 +156,33 @@ class FakeOllama:
         """Uninstall (and unload) a model; KeyError when no such model is installed."""
         return self._state.uninstall(name)
 
+    def add_cloud_model(self, name: str, **facts: object) -> FakeModel:
+        """Install the stub ``ollama pull NAME`` leaves for a cloud model (``gpt-oss:120b-cloud``):
+        /api/tags and /api/show report its remote_host (v0.12+), and generation requests are
+        forwarded (see ``forwarded_requests``) instead of answered here."""
+        return self._state.install(cloud_stub(name, **facts))
+
+    def add_remote_alias(self, name: str, of: FakeModel | str, **facts: object) -> FakeModel:
+        """Install a model created ``FROM`` a remote one: a plain name, the same remote_host."""
+        source = self._state.find(of) if isinstance(of, str) else of
+        if source is None:
+            source = as_model(of) if isinstance(of, str) else of
+        return self._state.install(remote_alias(name, source, **facts))
+
+    def sign_out(self) -> None:
+        """Forwarding fails as when the server is signed out of ollama.com: HTTP 401
+        ``unauthorized`` with a ``signin_url`` (v0.12.1+) or a ``public_key`` (v0.12.0)."""
+        self._state.settings.signed_in = False
+
+    def sign_in(self) -> None:
+        self._state.settings.signed_in = True
+
+    @property
+    def forwarded_requests(self) -> list[RecordedRequest]:
+        """Requests the real server would have sent on to a remote model's host (ollama.com or
+        another Ollama), oldest first: a privacy test asserts this stays empty."""
+        return self._state.forwarded()
+
     def pullable(self, model: FakeModel | str) -> FakeModel:
         """Let /api/pull find ``model`` (the built-in LIBRARY is pullable already)."""
         return self._state.add_pullable(model)
@@ -178,6 +211,11 @@ class FakeOllama:
         if seconds < 0:
             raise ValueError(f"load_time must be 0 or more seconds, got {seconds}")
         self._state.scheduler.load_time_s = seconds
+
+    def on_request(self, listener: Callable[[RecordedRequest], None]) -> None:
+        """Call ``listener`` with each request once it has been answered (``--log`` of
+        ``python -m persona_ollama.testing``); it runs on the server's thread."""
+        self._state.listen(listener)
 
     # scripting --------------------------------------------------------------------------------
     def reply_with(

@@ -76,6 +76,11 @@ NOT_IMPLEMENTED = frozenset(
 )
 
 
+DOUBLE_HEADER = "X-Fake-Ollama"
+"""A response header the real server never sends: the live tests skip when they see it."""
+DOUBLE_NAME = "persona_ollama.testing"
+
+
 def find_route(path: str) -> Route | None:
     if path.startswith("/v1/models/") and len(path) > len("/v1/models/"):
         return _MODEL_ROUTE
@@ -141,9 +146,12 @@ class RequestHandler(BaseHTTPRequestHandler):
         """Quiet: a test double should not write to stderr for every request."""
 
     def send_response(self, code: int, message: str | None = None) -> None:
-        # Like the Go server: a Date header but no "Server: BaseHTTP/..." one.
+        # Like the Go server: a Date header but no "Server: BaseHTTP/..." one. The double
+        # names itself in a header of its own, so that a client (the live tests, a curious
+        # user) can tell it from a real server.
         self.send_response_only(code, message)
         self.send_header("Date", self.date_time_string())
+        self.send_header(DOUBLE_HEADER, DOUBLE_NAME)
 
     def do_GET(self) -> None:
         self._dispatch()
@@ -160,6 +168,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._answer(state, record)
         except (ConnectionError, TimeoutError):
             self.close_connection = True
+        finally:
+            state.notify(record)
 
     def _answer(self, state: ServerState, record: RecordedRequest) -> None:
         route = find_route(record.path)

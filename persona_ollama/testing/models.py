@@ -11,7 +11,17 @@ from typing import Any, Callable, Union
 from ._golang import go_quote, local_rfc3339
 from ._names import ModelName, parse_name
 
-__all__ = ["DEFAULT_MODELS", "LIBRARY", "Answer", "FakeModel", "as_model"]
+__all__ = [
+    "CLOUD_HOST",
+    "DEFAULT_MODELS",
+    "LIBRARY",
+    "Answer",
+    "FakeModel",
+    "as_model",
+    "cloud_stub",
+    "is_cloud_name",
+    "remote_alias",
+]
 
 Answer = Union[str, Callable[[Any], str]]
 """A canned answer: the text itself, or a function of the request JSON that returns it."""
@@ -31,6 +41,10 @@ _TEMPLATE = (
     "{{- range .Messages }}<|start_header_id|>{{ .Role }}<|end_header_id|>\n\n"
     "{{ .Content }}<|eot_id|>{{ end }}<|start_header_id|>assistant<|end_header_id|>\n\n"
 )
+# A cloud stub's remote_host (server/create.go remoteURL turns "ollama.com" into this) and
+# its size in /api/tags: a config blob and a few small layers, no weights.
+CLOUD_HOST = "https://ollama.com:443"
+STUB_SIZE = 384
 _FILE_TYPES = {"F32": 0, "F16": 1, "Q4_0": 2, "Q8_0": 7, "Q4_K_M": 15, "Q5_K_M": 17, "Q6_K": 18}
 
 
@@ -59,6 +73,8 @@ class FakeModel:
     thinking: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     embedding_length: int = 3072
+    remote_host: str = ""
+    remote_model: str = ""
 
     def __post_init__(self) -> None:
         parsed = parse_name(self.name.strip())
@@ -73,6 +89,14 @@ class FakeModel:
             raise ValueError(f"unknown capabilities {unknown}; expected some of {CAPABILITIES}")
         if not self.digest:
             self.digest = hashlib.sha256(f"fake-ollama:{self.name}".encode()).hexdigest()
+        if is_cloud_name(self.name) and not self.remote_host:
+            # Whatever else it says, a ":cloud"/"-cloud" model runs on ollama.com.
+            self.remote_host, self.remote_model = CLOUD_HOST, _cloud_base(self.name)
+
+    @property
+    def is_remote(self) -> bool:
+        """The server forwards this model's requests (server/routes.go ChatHandler)."""
+        return bool(self.remote_host and self.remote_model)
 
     @property
     def parsed_name(self) -> ModelName:
@@ -102,36 +126,53 @@ class FakeModel:
             details["embedding_length"] = self.embedding_length
         return details
 
-    def tags_entry(self, *, v030: bool) -> dict[str, Any]:
-        """One element of ``/api/tags`` ``models``."""
-        entry: dict[str, Any] = {
-            "name": self.name,
-            "model": self.name,
-            "modified_at": self.modified_at_text,
-            "size": self.size,
-            "digest": self.digest,
-            "details": self.details(with_lengths=v030),
-        }
+    def tags_entry(self, *, v030: bool, remote_fields: bool = True) -> dict[str, Any]:
+        """One element of ``/api/tags`` ``models``; ``remote_fields``: the server has them
+        (v0.12.0+, api/types.go ListModelResponse, omitted when empty)."""
+        entry: dict[str, Any] = {"name": self.name, "model": self.name}
+        if remote_fields:
+            entry.update(self.remote_fields())
+        entry.update(
+            {
+                "modified_at": self.modified_at_text,
+                "size": self.size,
+                "digest": self.digest,
+                "details": self.details(with_lengths=v030),
+            }
+        )
         if v030 and self.capabilities:
             entry["capabilities"] = list(self.capabilities)
         return entry
+
+    def remote_fields(self) -> dict[str, Any]:
+        """``remote_model`` and ``remote_host``, in the order Go writes them, when set."""
+        fields: dict[str, Any] = {}
+        if self.remote_model:
+            fields["remote_model"] = self.remote_model
+        if self.remote_host:
+            fields["remote_host"] = self.remote_host
+        return fields
 
     @property
     def modified_at_text(self) -> str:
         return local_rfc3339(int(self.modified_at * 1e9))
 
-    def show_response(self) -> dict[str, Any]:
-        """The ``/api/show`` body."""
+    def show_response(self, *, remote_fields: bool = True) -> dict[str, Any]:
+        """The ``/api/show`` body. A remote model's has ``remote_model``/``remote_host`` and only
+        the architecture and lengths in ``model_info`` (server/routes.go GetModelInfo, v0.12+)."""
         response: dict[str, Any] = {"modelfile": self.modelfile()}
         if self.parameters:
             response["parameters"] = self.parameters_text()
-        response.update(
-            template=_TEMPLATE,
-            details=self.details(with_lengths=False),
-            model_info=self.model_info(),
-            capabilities=list(self.capabilities),
-            modified_at=self.modified_at_text,
-        )
+        response.update(template=_TEMPLATE, details=self.details(with_lengths=False))
+        if self.remote_host and remote_fields:
+            response.update(self.remote_fields())
+            info: dict[str, Any] = {"general.architecture": self.family}
+            if self.context_length:
+                info[f"{self.family}.context_length"] = self.context_length
+            response["model_info"] = info
+        else:
+            response["model_info"] = self.model_info()
+        response.update(capabilities=list(self.capabilities), modified_at=self.modified_at_text)
         return response
 
     def model_info(self) -> dict[str, Any]:
@@ -173,6 +214,47 @@ class FakeModel:
             for item in value if isinstance(value, list) else [value]:
                 lines.append(f"PARAMETER {key} {item}")
         return "\n".join(lines) + "\n"
+
+
+def is_cloud_name(name: str) -> bool:
+    """A ``:cloud`` tag or one ending in ``-cloud`` (internal/modelref parseSourceSuffix)."""
+    tag = parse_name(name.strip()).tag.lower()
+    return tag == "cloud" or tag.endswith("-cloud")
+
+
+def _cloud_base(name: str) -> str:
+    parsed = parse_name(name.strip())
+    base = parsed.display.rsplit(":", 1)[0]
+    tag = parsed.tag.lower()
+    return base if tag == "cloud" else f"{base}:{parsed.tag[: -len('-cloud')]}"
+
+
+def cloud_stub(name: str, **facts: Any) -> FakeModel:
+    """What ``ollama pull NAME-cloud`` installs: a few hundred bytes whose requests the server
+    forwards to ollama.com (``remote_host``), asking there for ``remote_model``."""
+    defaults: dict[str, Any] = {
+        "family": "gptoss",
+        "parameter_size": "116.8B",
+        "quantization_level": "MXFP4",
+        "size": STUB_SIZE,
+        "capabilities": ["completion", "tools", "thinking"],
+        "remote_host": CLOUD_HOST,
+        "remote_model": _cloud_base(name),
+    }
+    return FakeModel(name, **{**defaults, **facts})
+
+
+def remote_alias(name: str, of: FakeModel, **facts: Any) -> FakeModel:
+    """A model created ``FROM`` a remote one (``ollama create notes-model`` with ``FROM
+    gpt-oss:120b-cloud``): no cloud suffix, the same remote_host (server/create.go)."""
+    digest = hashlib.sha256(f"fake-ollama-remote:{name}".encode()).hexdigest()
+    return replace(
+        of,
+        name=name,
+        digest=digest,
+        remote_model=of.remote_model or _cloud_base(of.name),
+        **facts,
+    )
 
 
 def _go_value(value: Any) -> str:
@@ -259,4 +341,6 @@ def as_model(model: FakeModel | str, library: dict[str, FakeModel] | None = None
     if isinstance(model, FakeModel):
         return model
     known = (LIBRARY if library is None else library).get(parse_name(model.strip()).key)
-    return replace(known) if known else FakeModel(model)
+    if known:
+        return replace(known)
+    return cloud_stub(model) if is_cloud_name(model) else FakeModel(model)

@@ -10,6 +10,7 @@ from typing import Any
 
 from ._golang import go_quote, local_rfc3339, rfc3339
 from .generation import Generation, GenerationRequest, run
+from .models import FakeModel, cloud_stub, is_cloud_name
 from .responses import ApiError, Response, json_reply, ndjson_stream, text_reply
 from .state import RecordedRequest, ServerState
 from .validation import (
@@ -46,7 +47,9 @@ def version(call: Call) -> Response:
 
 def tags(call: Call) -> Response:
     v030 = call.state.settings.at_least(0, 30)
-    return json_reply({"models": [m.tags_entry(v030=v030) for m in call.state.installed()]})
+    remote = call.state.settings.at_least(0, 12)  # remote_host/remote_model since v0.12.0
+    models = [m.tags_entry(v030=v030, remote_fields=remote) for m in call.state.installed()]
+    return json_reply({"models": models})
 
 
 def ps(call: Call) -> Response:
@@ -76,10 +79,47 @@ def show(call: Call) -> Response:
     body = decode_request(call.record.body, "ShowRequest", SHOW_FIELDS)
     raw = body.get("model") or body.get("name")
     name = parse_model_name(raw, empty_status=400, empty_message="model is required")
-    model = call.state.find(name.display)
+    model = _find(call.state, name.display, str(raw))
     if model is None:
         raise ApiError(404, f"model '{name.display}' not found")
-    return json_reply(model.show_response())
+    if _proxied_by_name(call.state, str(raw)):
+        # v0.18+ hands the whole request to ollama.com (server/routes.go ShowHandler): what it
+        # answers is not in Ollama's source; the double describes the model, no remote fields.
+        call.state.forward(call.record)
+        return json_reply(model.show_response(remote_fields=False))
+    return json_reply(model.show_response(remote_fields=call.state.settings.at_least(0, 12)))
+
+
+def _proxied_by_name(state: ServerState, model_arg: str) -> bool:
+    """From v0.18 a ":cloud"/"-cloud" name goes to ollama.com before any local lookup."""
+    return state.settings.at_least(0, 18) and is_cloud_name(model_arg)
+
+
+def _find(state: ServerState, display: str, model_arg: str) -> FakeModel | None:
+    model = state.find(display)
+    if model is None and _proxied_by_name(state, model_arg):
+        model = cloud_stub(display)  # no stub needed: the name alone is forwarded
+    return model
+
+
+def signin_url() -> str:
+    """The link a signed-out server sends (server/routes.go signinURL: host name, public key)."""
+    return "https://ollama.com/connect?name=fake-ollama&key=c3NoLWVkMjU1MTkgQUFBQUMzTnphQzFsWkRJMU5URTVBQUFBSUZha2U"
+
+
+def forward(call: Call, req: GenerationRequest) -> Response | None:
+    """Answer for a remote model as the real server does: record what it would have sent on,
+    then 401 when signed out of ollama.com, else None (generate, adding the remote fields)."""
+    if not req.model.is_remote:
+        return None
+    state = call.state
+    state.forward(call.record)
+    if state.settings.signed_in:
+        return None
+    if state.settings.at_least(0, 12, 1):
+        return json_reply({"error": "unauthorized", "signin_url": signin_url()}, 401)
+    # v0.12.0 sent the server's public key instead of a link.
+    return json_reply({"error": "unauthorized", "public_key": "ssh-ed25519 AAAAC3Nz fake"}, 401)
 
 
 def chat_request(state: ServerState, body: dict[str, Any]) -> GenerationRequest:
@@ -89,7 +129,7 @@ def chat_request(state: ServerState, body: dict[str, Any]) -> GenerationRequest:
     _check_top_logprobs(body)
     model_arg = body.get("model") or ""
     name = parse_model_name(model_arg, empty_status=400, empty_message="model is required")
-    model = state.find(name.display)
+    model = _find(state, name.display, str(model_arg))
     if model is None:
         if state.settings.at_least(0, 12):
             raise ApiError(404, f"model '{model_arg}' not found")
@@ -113,8 +153,11 @@ def chat_request(state: ServerState, body: dict[str, Any]) -> GenerationRequest:
 def chat(call: Call) -> Response:
     body = decode_request(call.record.body, "ChatRequest", CHAT_FIELDS)
     req = chat_request(call.state, body)
+    refused = forward(call, req)
+    if refused is not None:
+        return refused
     generation = run(call.state, req, call.record, waited_s=call.waited_s)
-    return _respond(req, generation, body, key="message")
+    return _respond(req, generation, body, key="message", state=call.state)
 
 
 def generate(call: Call) -> Response:
@@ -125,7 +168,7 @@ def generate(call: Call) -> Response:
     model_arg = body.get("model") or ""
     not_found = f"model '{model_arg}' not found"
     name = parse_model_name(model_arg, empty_status=404, empty_message=not_found)
-    model = call.state.find(name.display)
+    model = _find(call.state, name.display, str(model_arg))
     if model is None:
         raise ApiError(404, not_found)
     if body.get("raw") and (body.get("template") or body.get("system") or body.get("context")):
@@ -149,8 +192,11 @@ def generate(call: Call) -> Response:
         shift=body.get("shift") is not False,
         capabilities=("insert",) if body.get("suffix") else (),
     )
+    refused = forward(call, req)
+    if refused is not None:
+        return refused
     generation = run(call.state, req, call.record, waited_s=call.waited_s)
-    return _respond(req, generation, body, key="response")
+    return _respond(req, generation, body, key="response", state=call.state)
 
 
 def _check_top_logprobs(body: dict[str, Any]) -> None:
@@ -159,12 +205,22 @@ def _check_top_logprobs(body: dict[str, Any]) -> None:
 
 
 def _respond(
-    req: GenerationRequest, gen: Generation, body: dict[str, Any], *, key: str
+    req: GenerationRequest,
+    gen: Generation,
+    body: dict[str, Any],
+    *,
+    key: str,
+    state: ServerState | None = None,
 ) -> Response:
-    """Frame a generation as /api/chat (``key="message"``) or /api/generate (``"response"``)."""
+    """Frame a generation as /api/chat (``key="message"``) or /api/generate (``"response"``).
+    A forwarded answer names the remote model and host in every line (v0.12+)."""
+    remote = req.model.remote_fields() if req.model.is_remote else {}
+    if state is None or not state.settings.at_least(0, 12):
+        remote = {}
 
     def document(content: str, thinking: str = "", **extra: Any) -> dict[str, Any]:
-        doc: dict[str, Any] = {"model": req.model_arg, "created_at": rfc3339(time.time_ns())}
+        doc: dict[str, Any] = {"model": req.model_arg, **remote}
+        doc["created_at"] = rfc3339(time.time_ns())
         if key == "message":
             doc["message"] = {"role": "assistant", "content": content}
             if thinking:

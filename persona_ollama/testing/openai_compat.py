@@ -14,7 +14,7 @@ from urllib.parse import unquote
 from ._golang import go_json, go_quote
 from ._names import parse_name
 from .generation import Generation, run
-from .native import Call, chat_request
+from .native import Call, chat_request, forward
 from .responses import ApiError, Reply, Response, Stream, json_reply
 from .validation import decode_request
 
@@ -68,6 +68,8 @@ def chat_completions(call: Call) -> Response:
     if not body.get("messages"):
         raise ApiError(400, "[] is too short - 'messages'")
     req = chat_request(call.state, _to_native(body))
+    if forward(call, req) is not None:  # signed out of ollama.com
+        raise ApiError(401, "unauthorized")
     generation = run(call.state, req, call.record, waited_s=call.waited_s)
     completion_id = f"chatcmpl-{random.randrange(999)}"
     if body.get("stream") is True:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.message import Message
 from typing import Any
@@ -55,6 +55,7 @@ class Settings:
     default_num_ctx: int = 4096
     chunk_size: int | None = None
     parallel: int | None = None
+    signed_in: bool = True  # to ollama.com: whether forwarding a remote model's request works
 
     def at_least(self, *version: int) -> bool:
         """Whether the emulated server is this version or newer (behaviour changed over time)."""
@@ -74,6 +75,8 @@ class ServerState:
         self.scheduler = Scheduler(self.stopping)
         self._leases = threading.local()  # the runners the current request thread holds
         self._records: list[RecordedRequest] = []
+        self._forwarded: list[RecordedRequest] = []
+        self._listeners: list[Callable[[RecordedRequest], None]] = []
         self._slots = (
             threading.BoundedSemaphore(self.settings.parallel) if self.settings.parallel else None
         )
@@ -174,14 +177,35 @@ class ServerState:
             self._records.append(request)
         return request
 
+    def listen(self, listener: Callable[[RecordedRequest], None]) -> None:
+        with self._lock:
+            self._listeners.append(listener)
+
+    def notify(self, request: RecordedRequest) -> None:
+        """Tell the listeners about a request once it has been answered."""
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(request)
+
     def records(self) -> list[RecordedRequest]:
         with self._lock:
             return list(self._records)
+
+    def forward(self, request: RecordedRequest) -> None:
+        """Note a request the real server would have sent on to a remote model's host."""
+        with self._lock:
+            self._forwarded.append(request)
+
+    def forwarded(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._forwarded)
 
     def reset(self) -> None:
         """Forget requests, scripted behaviour and loads; installed models stay."""
         with self._lock:
             self._records.clear()
+            self._forwarded.clear()
         self.scheduler.reset()
         self.script.clear()
 

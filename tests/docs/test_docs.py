@@ -50,7 +50,7 @@ from docs_harness import (
 
 from persona_ollama import privacy
 from persona_ollama.catalogue import load_catalogue
-from persona_ollama.testing import FakeModel, FakeOllama
+from persona_ollama.testing.demo import DEMO_MODELS, demo_server
 
 pytest_plugins = ["pytester"]
 
@@ -64,6 +64,10 @@ ALLOWED_COMMANDS: dict[str, str] = {
     "pip install tox": "installs from the package index",
     "tox": "runs the whole test suite, this test included",
     "ollama serve": "starts a real Ollama server; the loopback double stands in for it",
+    "persona-ollama persona generate --from examples/interviews.csv --provider ollama "
+    "--model qwen2.5:7b --output personas": "runs Persona's own command line, which is not "
+    "installable from the package index; tests/integration/test_cli_persona_bridge.py runs "
+    "the bridge against Persona-shaped hosts",
     "persona plugin list": "Persona's own command; Persona is not installable from the "
     "package index, so the tests cannot depend on it",
     'TIKTOKEN_CACHE_DIR="$HOME/tiktoken-cache" python -c "import tiktoken; '
@@ -126,79 +130,11 @@ ALLOWED_BLOCKS: dict[tuple[str, str, str], str] = {
     ): "starts llama.cpp's server",
 }
 
-DOCS_MODELS = ("llama3.2:3b", "qwen2.5:7b")  # what the docs' double has installed by default
+DOCS_MODELS = DEMO_MODELS  # what the docs' double has installed by default
 DOCS_MEMORY_GB = "16"  # so that model advice does not depend on the machine running the test
 PERSONA_FIELDS = ("id", "name", "demographics", "goals", "pain_points", "behaviours", "quotes")
 ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 HOST_SCRIPT = REPO / "tests" / "contract" / "reference_host" / "persona_host.py"
-
-# What the docs' double answers to a request for personas: three personas grounded in
-# examples/interviews.csv, quotes verbatim from it.
-PERSONAS = [
-    {
-        "id": "compliance-bound-researcher",
-        "name": "Dana, the compliance-bound researcher",
-        "demographics": {
-            "role": "UX researcher",
-            "sector": "Healthcare",
-            "experience": "6-14 years",
-        },
-        "goals": ["Analyse interviews without sending data off the network"],
-        "pain_points": ["Cloud AI tools are blocked; synthesis by hand takes a week"],
-        "behaviours": ["Codes transcripts in spreadsheets", "Reviews every artefact for PII"],
-        "quotes": [
-            "Anything with patient context is protected health information. It stays on our "
-            "network or it doesn't get analysed."
-        ],
-    },
-    {
-        "id": "evidence-first-lead",
-        "name": "Sam, the evidence-first design lead",
-        "demographics": {"role": "Design lead", "sector": "Media", "experience": "12 years"},
-        "goals": ["Personas that trace every trait back to a session"],
-        "pain_points": ["Confident prose hides thin evidence"],
-        "behaviours": ["Challenges unsupported claims in readouts"],
-        "quotes": [
-            "A persona that sounds sure of itself on thin evidence is worse than having no "
-            "persona at all."
-        ],
-    },
-    {
-        "id": "scripting-analyst",
-        "name": "Kai, the scripting analyst",
-        "demographics": {"role": "Data analyst", "sector": "Insurance", "experience": "7 years"},
-        "goals": ["Repeatable, scriptable runs over many studies"],
-        "pain_points": ["Hosted tools need procurement and logins"],
-        "behaviours": ["Works from CSV files and the command line"],
-        "quotes": ["Give me a CSV and a command line and I'm happy."],
-    },
-]
-
-
-def docs_reply(request: Any) -> str:
-    """Personas for a persona prompt (the reference host's, the README's), else a greeting."""
-    prompt = str(request["messages"][-1]["content"]).lower()
-    if "persona" in prompt and "json" in prompt:
-        return json.dumps({"personas": PERSONAS})
-    return "Hello from your local model."
-
-
-def catalogue_model(name: str, modified_at: float = 1_760_000_000.0) -> FakeModel:
-    """A model for the double with the catalogue's facts (size, context, parameters)."""
-    spec = load_catalogue({}).get(name)
-    if spec is None:
-        return FakeModel(name=name, modified_at=modified_at)
-    capabilities = ["completion", "tools"] + (["thinking"] if spec.thinking else [])
-    return FakeModel(
-        name=spec.name,
-        family=spec.family,
-        parameter_size=f"{spec.parameters_b:.1f}B",
-        quantization_level=spec.quantization,
-        context_length=spec.context_length,
-        size=spec.download_bytes,
-        capabilities=["embedding"] if spec.embedding else capabilities,
-        modified_at=modified_at,
-    )
 
 
 @contextlib.contextmanager
@@ -207,12 +143,9 @@ def docs_double(options: dict[str, str]) -> Iterator[str]:
     server=, version=, fault=, latency=); with server=down nothing listens at the URL."""
     listed = options.get("models")
     names = DOCS_MODELS if listed is None else [n for n in listed.split(",") if n and n != "none"]
-    models = [catalogue_model(name, 1_760_000_000.0 - n) for n, name in enumerate(names)]
-    with FakeOllama(models, version=options.get("version", "0.33.0")) as fake:
-        for spec in load_catalogue({}):
-            if not spec.embedding:
-                fake.pullable(catalogue_model(spec.name))
-        fake.reply_with(docs_reply)
+    # The demo server's own configuration (python -m persona_ollama.testing): the outputs
+    # the docs show are the ones it produces.
+    with demo_server(names, version=options.get("version", "0.33.0")) as fake:
         script_faults(fake, options)
         url = fake.url
         if options.get("server", "up") == "up":
@@ -249,7 +182,7 @@ def importable(directory: Path) -> Iterator[None]:
                 del sys.modules[name]
 
 
-def script_faults(fake: FakeOllama, options: dict[str, str]) -> None:
+def script_faults(fake: Any, options: dict[str, str]) -> None:
     """docs-test options fault= (what goes wrong with the next generation) and latency=
     (seconds before every generation answers)."""
     faults = {

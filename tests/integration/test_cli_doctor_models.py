@@ -104,7 +104,7 @@ def test_doctor_with_nothing_installed_names_the_model_to_pull(runner):
         result = runner.invoke(main, ["doctor", "--host", empty.url, "--json"])
     assert result.exit_code == 1
     report = json.loads(result.stdout)
-    assert report["next_step"].startswith("ollama pull ")
+    assert report["next_step"].startswith("persona-ollama pull ")
     assert report["default_model"]["installed"] is False
 
 
@@ -112,7 +112,7 @@ def test_doctor_with_a_configured_model_that_is_missing_says_pull_it(runner, fak
     monkeypatch.setenv("PERSONA_OLLAMA_MODEL", "mistral:7b")
     result = runner.invoke(main, ["doctor", "--host", fake.url])
     assert result.exit_code == 1
-    assert "ollama pull mistral:7b" in result.stdout
+    assert "persona-ollama pull mistral:7b" in result.stdout
 
 
 def test_doctor_warns_about_a_bind_address(runner, fake, monkeypatch):
@@ -127,7 +127,10 @@ def test_doctor_warns_about_cloud_models_and_old_servers(runner):
         [FakeModel("llama3.2:3b"), FakeModel("gpt-oss:120b-cloud")], version="0.11.4"
     ) as server:
         result = runner.invoke(main, ["doctor", "--host", server.url])
-    assert "Cloud models send prompts to ollama.com: gpt-oss:120b-cloud" in result.stdout
+    assert (
+        "Remote models send prompts off this machine: gpt-oss:120b-cloud (to https://ollama.com:443)"
+        in result.stdout
+    )
     assert "0.11.4 is old" in result.stdout
 
 
@@ -166,8 +169,8 @@ def test_models_lists_chat_models_with_fit_and_default_marker(runner, fake):
 def test_models_all_adds_catalogue_models_with_the_pull_command(runner, fake):
     result = runner.invoke(main, ["models", "--all", "--host", fake.url])
     assert result.exit_code == 0, result.output
-    assert "(ollama pull mistral:7b)" in result.stdout
-    assert "(ollama pull qwen2.5:7b)" not in result.stdout  # installed already
+    assert "(persona-ollama pull mistral:7b)" in result.stdout
+    assert "(persona-ollama pull qwen2.5:7b)" not in result.stdout  # installed already
 
 
 def test_models_json_parses(runner, fake):
@@ -175,7 +178,7 @@ def test_models_json_parses(runner, fake):
     rows = json.loads(result.stdout)
     installed = [r for r in rows if r["installed"]]
     assert {r["name"] for r in installed} == {"llama3.2:3b", "qwen2.5:7b", "llama3:70b"}
-    assert any(r["pull"] == "ollama pull mixtral:8x7b" for r in rows)
+    assert any(r["pull"] == "persona-ollama pull mixtral:8x7b" for r in rows)
 
 
 def test_models_with_nothing_installed_suggests_recommend(runner):
@@ -241,3 +244,68 @@ def test_doctor_explains_a_configured_model_by_its_setting(runner, fake, monkeyp
         "reasons": ["Set by PERSONA_OLLAMA_MODEL."],
         "warnings": [],
     }
+
+
+@pytest.mark.parametrize("command", [["models"], ["run", "hi"]])
+def test_json_error_is_an_object_on_stdout_with_the_exit_code(runner, command):
+    with FakeOllama() as stopped:
+        url = stopped.url
+    result = runner.invoke(main, [*command, "--json", "--host", url])
+    assert result.exit_code == 1
+    error = json.loads(result.stdout)
+    assert set(error) == {"error", "hint", "exit_code"}
+    assert error["exit_code"] == 1
+    assert error["error"].startswith("Cannot reach the Ollama server")
+    assert "ollama serve" in error["hint"]
+
+
+def test_json_usage_error_exits_2_with_an_object(runner):
+    result = runner.invoke(main, ["models", "--json", "--colour"], prog_name="persona-ollama")
+    assert result.exit_code == 2
+    error = json.loads(result.stdout)
+    assert error["exit_code"] == 2
+    assert "--colour" in error["error"]
+    assert error["hint"] == "See `persona-ollama models --help`."
+
+
+def test_usage_error_without_json_keeps_clicks_usage_text(runner):
+    result = runner.invoke(main, ["models", "--colour"], prog_name="persona-ollama")
+    assert result.exit_code == 2
+    assert "Usage: persona-ollama models" in result.output
+    assert not result.stdout.lstrip().startswith("{")
+
+
+def test_a_base_url_ending_in_api_is_told_to_drop_it(runner, fake):
+    result = runner.invoke(main, ["models", "--host", fake.url + "/api"])
+    assert result.exit_code == 1
+    assert f"Hint: The address ends in /api: drop /api (use {fake.url})." in result.output
+
+
+def test_a_mistyped_model_leads_with_the_installed_name(runner, fake):
+    result = runner.invoke(main, ["run", "--host", fake.url, "--model", "qwen2.5:7", "hi"])
+    assert result.exit_code == 1
+    hint = result.output.split("Hint: ", 1)[1]
+    assert hint.startswith("Did you mean qwen2.5:7b?")
+    assert "`persona-ollama pull qwen2.5:7`" in hint
+
+
+def test_recommend_names_our_pull_command(runner, fake):
+    result = runner.invoke(main, ["recommend", "--host", fake.url, "-n", "20"])
+    assert "[persona-ollama pull " in result.output
+    assert "[ollama pull" not in result.output
+
+
+def test_doctor_is_not_ready_with_an_embedding_model_set(runner, fake, monkeypatch):
+    monkeypatch.setenv("PERSONA_OLLAMA_MODEL", "nomic-embed-text")
+    result = runner.invoke(main, ["doctor", "--host", fake.url])
+    assert result.exit_code == 1
+    assert "Ready" not in result.stdout
+    assert "Next step  nomic-embed-text is an embedding model" in result.stdout
+
+
+def test_doctor_is_not_ready_with_a_cloud_model_set(runner, monkeypatch):
+    with FakeOllama([FakeModel("gpt-oss:120b-cloud")]) as server:
+        monkeypatch.setenv("PERSONA_OLLAMA_MODEL", "gpt-oss:120b-cloud")
+        report = json.loads(runner.invoke(main, ["doctor", "--host", server.url, "--json"]).stdout)
+    assert report["ready"] is False
+    assert "remote model: it runs on https://ollama.com:443" in report["next_step"]

@@ -163,10 +163,10 @@ def test_version_and_help(runner):
     result = runner.invoke(main, ["--version"])
     assert result.exit_code == 0
     assert "persona-ollama" in result.output
-    assert set(main.commands) == {"doctor", "models", "recommend", "pull", "run"}
+    assert set(main.commands) == {"doctor", "models", "recommend", "pull", "run", "persona"}
     help_text = runner.invoke(main, ["--help"]).output
     assert "Examples" in help_text
-    for command in main.commands:
+    for command in set(main.commands) - {"persona"}:  # its --help is Persona's
         sub_help = runner.invoke(main, [command, "--help"]).output
         assert "--host" in sub_help
         assert "Examples" in sub_help
@@ -188,3 +188,23 @@ def test_pull_failing_midway_exits_1_with_the_reason(runner, fake):
     assert result.exit_code == 1
     assert "Pulling 'phi4:14b' failed: unexpected EOF" in result.stderr
     assert "phi4:14b" not in [m.name for m in fake.models]
+
+
+def test_run_with_an_embedding_model_is_a_clear_error_without_a_context_warning(runner):
+    embedder = FakeModel("nomic-embed-text", capabilities=["embedding"], context_length=2048)
+    with FakeOllama([embedder]) as server:
+        result = runner.invoke(main, ["run", "--host", server.url, "-m", "nomic-embed-text", "hi"])
+        assert server.request_count("/api/chat") == 0  # refused before sending
+    assert result.exit_code == 1
+    assert "Error: nomic-embed-text is an embedding model" in result.stderr
+    assert "persona-ollama models" in result.stderr
+    assert "window" not in result.stderr  # no warning about a context never used
+
+
+def test_pull_of_an_embedding_model_does_not_suggest_running_it(runner):
+    with FakeOllama([]) as server:
+        server.pullable(FakeModel("nomic-embed-text", capabilities=["embedding"]))
+        result = runner.invoke(main, ["pull", "--host", server.url, "nomic-embed-text"])
+    assert result.exit_code == 0, result.output
+    assert "persona-ollama run" not in result.output
+    assert "It is an embedding model: it cannot write personas" in result.output

@@ -22,7 +22,23 @@ def provider() -> OllamaProvider:
     health = provider.health()
     if not health["reachable"]:
         pytest.skip(f"no Ollama server answers at {health['url']}: {health['error']}")
+    if is_the_double(health["url"]):
+        pytest.skip(f"{health['url']} is persona_ollama.testing's double, not a real Ollama")
     return provider
+
+
+def is_the_double(url: str) -> bool:
+    """The double names itself in a response header that the real server never sends."""
+    import requests
+
+    from persona_ollama.testing.handler import DOUBLE_HEADER
+
+    return DOUBLE_HEADER in requests.get(url.rstrip("/") + "/api/version", timeout=5).headers
+
+
+def test_the_double_is_recognised(fake_ollama):
+    """Not live itself: the check above must hold, or the live tests would pass against it."""
+    assert is_the_double(fake_ollama.url)
 
 
 @pytest.fixture(scope="module")

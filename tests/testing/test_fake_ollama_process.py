@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -127,3 +128,65 @@ def test_factory_fixture_stops_every_server_it_started(fake_ollama_factory) -> N
 
     assert requests.get(first.url + "/api/tags", timeout=5).json() == {"models": []}
     assert [m.name for m in second.models] == ["qwen3:0.6b"]
+
+
+def test_the_demo_serves_catalogue_facts_logs_requests_and_names_itself() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "persona_ollama.testing", "--log", *("--models", "llama3.2:3b")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    with process:
+        assert process.stdout is not None and process.stdin is not None
+        url = process.stdout.readline().strip()
+        tags = requests.get(url + "/api/tags", timeout=5)
+        pulled = requests.post(url + "/api/pull", json={"model": "qwen2.5:7b"}, timeout=5)
+        chat = requests.post(
+            url + "/api/chat",
+            json={
+                "model": "qwen2.5:7b",  # pulled above
+                "messages": [{"role": "user", "content": "Two personas, please"}],
+                "format": "json",
+                "stream": False,
+                "options": {"num_ctx": 8192},
+            },
+            headers={"User-Agent": "demo-test/1"},
+            timeout=5,
+        )
+        after = requests.get(url + "/api/tags", timeout=5).json()["models"]
+        process.stdin.close()
+        assert process.wait(timeout=10) == 0
+        log = process.stderr.read() if process.stderr else ""
+    llama = next(m for m in tags.json()["models"] if m["name"] == "llama3.2:3b")
+    # The catalogue's facts (persona_ollama/data/models.json), not the double's defaults.
+    assert llama["details"]["parameter_size"] == "3.2B"
+    assert llama["details"]["context_length"] == 131072
+    assert pulled.status_code == 200
+    qwen = next(m for m in after if m["name"] == "qwen2.5:7b")
+    assert qwen["details"]["parameter_size"] == "7.6B"  # not the double's default 3.2B
+    assert qwen["details"]["context_length"] == 32768
+    assert qwen["size"] == 4_683_087_332
+    personas = json.loads(chat.json()["message"]["content"])["personas"]
+    assert [p["id"] for p in personas] == ["compliance-bound-researcher", "evidence-first-lead"]
+    assert tags.headers["X-Fake-Ollama"] == "persona_ollama.testing"
+    line = next(line for line in log.splitlines() if line.startswith("POST /api/chat"))
+    assert "agent=demo-test/1" in line
+    assert "model=qwen2.5:7b" in line
+    assert "num_ctx=8192" in line
+
+
+def test_the_demo_answers_with_a_reply_file(tmp_path: Path) -> None:
+    from persona_ollama.testing.demo import demo_server
+
+    reply = tmp_path / "reply.json"
+    reply.write_text('{"personas": []}', encoding="utf-8")
+    with demo_server(["llama3.2:3b"], reply_file=reply) as fake:
+        answer = requests.post(
+            fake.url + "/api/chat",
+            json={"model": "llama3.2:3b", "messages": [{"role": "user", "content": "x"}]},
+            timeout=5,
+        )
+    lines = [json.loads(line) for line in answer.text.splitlines()]
+    assert "".join(line["message"]["content"] for line in lines) == '{"personas": []}'

@@ -85,7 +85,7 @@ def test_chat_raises_model_not_pulled_on_404_in_old_and_new_wording(client, mock
         list(client.chat({"model": "llama3", "messages": []}))
     assert caught.value.status_code == 404
     assert caught.value.server_text == error_text
-    assert "ollama pull llama3" in str(caught.value)
+    assert "persona-ollama pull llama3" in str(caught.value)
 
 
 def test_503_is_retried_with_backoff_until_it_succeeds(client, mocked):
@@ -403,3 +403,24 @@ def test_a_v1_address_on_the_native_api_says_drop_v1_or_use_openai_mode(mocked):
         client.tags()
     assert "drop /v1" in caught.value.hint
     assert "api='openai'" in caught.value.hint
+
+
+def test_no_route_to_host_is_unreachable_not_refused(monkeypatch):
+    """urllib3 wraps every failed connect in NewConnectionError: the errno tells them apart."""
+    import errno
+
+    import urllib3.util.connection
+
+    def no_route(*args, **kwargs):
+        raise OSError(errno.EHOSTUNREACH, "No route to host")
+
+    monkeypatch.setattr(urllib3.util.connection, "create_connection", no_route)
+    with (
+        OllamaClient(resolve_endpoint("http://127.0.0.1:9", {}), backoff=0) as client,
+        pytest.raises(OllamaNotRunningError) as caught,
+    ):
+        client.tags()
+    assert caught.value.message.endswith("the network or host is unreachable.")
+    # Starting Ollama here would not help: the hint leads with the address.
+    assert caught.value.hint is not None
+    assert caught.value.hint.startswith("Check the address")

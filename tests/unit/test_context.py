@@ -117,3 +117,15 @@ def test_modelfile_num_ctx_is_read_from_the_parameters_text():
     assert modelfile_num_ctx(show) == 16384
     assert modelfile_num_ctx({"parameters": "num_ctx big"}) is None
     assert modelfile_num_ctx({}) is None
+
+
+def test_overflow_hint_without_alternatives_does_not_begin_with_or():
+    from persona_ollama.context import overflow
+
+    alone = overflow("m", prompt_tokens=9000, window=4096, limit_reason="its context").hint
+    assert alone is not None and alone.startswith("Shorten the input")
+    both = overflow(
+        "m", prompt_tokens=9000, window=4096, limit_reason="x", alternatives=["big:8b"]
+    ).hint
+    assert both is not None and both.startswith("Use an installed model with a longer context")
+    assert "Otherwise, shorten the input" in both

@@ -66,7 +66,7 @@ def test_local_only_from_the_environment(mocked):
 @pytest.mark.parametrize("model", ["gpt-oss:120b-cloud", "deepseek-v3.1:671b-cloud", "qwen3:cloud"])
 def test_local_only_refuses_cloud_models_without_sending_a_byte(mocked, model):
     provider = OllamaProvider(base_url=BASE, local_only=True, environ={})
-    with pytest.raises(LocalOnlyViolationError, match="hosted service"):
+    with pytest.raises(LocalOnlyViolationError, match=r"runs on https://ollama\.com:443"):
         provider.generate("interview notes", model=model)
     assert len(mocked.calls) == 0
 
@@ -96,7 +96,7 @@ def test_cloud_model_is_warned_about_once(mocked, caplog):
     with caplog.at_level(logging.WARNING, logger="persona_ollama"):
         provider.generate("hi", model="gpt-oss:120b-cloud")
         provider.generate("hi", model="gpt-oss:120b-cloud")
-    assert sum("cloud model" in r.message for r in caplog.records) == 1
+    assert sum("runs on https://ollama.com:443" in r.message for r in caplog.records) == 1
 
 
 def test_loopback_generates_without_privacy_warnings(mocked, caplog):

@@ -224,7 +224,7 @@ def test_missing_model_raises_model_not_pulled_with_the_closest_installed_tags(m
     assert isinstance(error, ModelNotFoundError)
     assert isinstance(error, ProviderError)
     assert error.suggestions == ["llama3:8b"]
-    assert "ollama pull llama3" in str(error)
+    assert "persona-ollama pull llama3" in str(error)
 
 
 def test_model_facts_are_cached_so_generate_makes_one_round_trip(provider, mocked):

@@ -145,8 +145,8 @@ def test_each_simulated_machine_gets_the_model_a_knowledgeable_person_would_pick
 
     assert budget.reason.startswith(reason)
     assert (selection.model, selection.installed) == (default, False)
-    assert selection.pull_command == f"ollama pull {default}"
-    assert f"Run `ollama pull {default}`" in selection.reasons[-1]
+    assert selection.pull_command == f"persona-ollama pull {default}"
+    assert f"Run `persona-ollama pull {default}`" in selection.reasons[-1]
     assert [r.spec.name for r in recommendations[:3]] == top3
     assert all(r.fits and r.memory_bytes <= budget.bytes for r in recommendations)
     assert not any(r.spec.embedding or r.installed for r in recommendations)
@@ -205,7 +205,7 @@ def test_when_nothing_installed_fits_the_smallest_is_used_with_a_warning(catalog
     assert (selection.model, selection.installed) == ("qwen2.5:7b", True)
     (warning,) = selection.warnings
     assert warning.startswith("No installed model fits 3.0 GiB; using the smallest, qwen2.5:7b")
-    assert "`ollama pull qwen2.5:3b` gets one that fits" in warning
+    assert "`persona-ollama pull qwen2.5:3b` gets one that fits" in warning
 
 
 def test_when_nothing_in_the_catalogue_fits_there_is_no_model(catalogue):
@@ -463,7 +463,7 @@ def test_recommend_with_unknown_budget_lists_the_best_without_claiming_they_fit(
 
 
 def test_selection_pull_command_only_for_models_not_installed():
-    assert Selection("qwen2.5:7b", False, ()).pull_command == "ollama pull qwen2.5:7b"
+    assert Selection("qwen2.5:7b", False, ()).pull_command == "persona-ollama pull qwen2.5:7b"
     assert Selection("qwen2.5:7b", True, ()).pull_command is None
     assert Selection(None, False, ()).pull_command is None
 

@@ -1,0 +1,246 @@
+"""Cloud and remote models against the loopback double: never chosen, refused in local-only mode
+before the prompt is sent, warned about once otherwise, shown as remote by the CLI."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from persona_ollama import OllamaProvider, hardware, privacy
+from persona_ollama.cli import main
+from persona_ollama.errors import (
+    CloudSignInRequiredError,
+    LocalOnlyViolationError,
+    ModelNotPulledError,
+)
+from persona_ollama.testing import FakeModel, FakeOllama
+
+PROMPT = "Interview 7: the participant described her diagnosis in detail"
+CLOUD = "gpt-oss:120b-cloud"
+ALIAS = "notes-model"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    for name in ("OLLAMA_HOST", "OLLAMA_BASE_URL", "PERSONA_OLLAMA_MODEL", "NO_COLOR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("PERSONA_OLLAMA_LOCAL_ONLY", raising=False)
+    monkeypatch.setenv("PERSONA_OLLAMA_MEMORY_GB", "16")  # choices independent of this machine
+    hardware.clear_cache()
+    yield
+    hardware.clear_cache()
+
+
+@pytest.fixture
+def fake():
+    """A local model, a cloud stub and a local alias of the stub (no cloud suffix)."""
+    with FakeOllama(["llama3.2:3b"]) as server:
+        server.add_cloud_model(CLOUD)
+        server.add_remote_alias(ALIAS, CLOUD)
+        yield server
+
+
+def prompt_reached_the_server(fake: FakeOllama) -> bool:
+    return any(PROMPT.encode() in request.body for request in fake.requests)
+
+
+def provider_for(fake: FakeOllama, **kwargs: object) -> OllamaProvider:
+    return OllamaProvider(base_url=fake.url, environ={"PERSONA_OLLAMA_MEMORY_GB": "16"}, **kwargs)
+
+
+# -- the double speaks like the real server ------------------------------------------------------
+
+
+def test_the_double_lists_remote_fields_from_0_12_like_the_real_server(fake):
+    tags = {m["name"]: m for m in provider_for(fake).installed_tags()}
+    assert tags[f"{ALIAS}:latest"]["remote_host"] == "https://ollama.com:443"
+    assert tags[f"{ALIAS}:latest"]["remote_model"] == "gpt-oss:120b"
+    assert tags[CLOUD]["size"] < 1024  # a stub holds no weights
+    assert "remote_host" not in tags["llama3.2:3b"]
+    show = provider_for(fake).client.show(ALIAS)
+    assert show["remote_host"] == "https://ollama.com:443"
+    with FakeOllama([CLOUD], version="0.11.4") as old:
+        assert "remote_host" not in provider_for(old).installed_tags()[0]
+
+
+def test_the_double_forwards_cloud_names_without_a_stub_from_0_18(fake):
+    with FakeOllama(["llama3.2:3b"], version="0.18.0") as newer:
+        answer = provider_for(newer).generate("hi", model="kimi-k2:1t-cloud")
+        assert len(newer.forwarded_requests) == 2  # /api/show and /api/chat both go on
+        assert answer.raw_response["remote_host"] == "https://ollama.com:443"
+    with FakeOllama(["llama3.2:3b"], version="0.17.0") as older:
+        with pytest.raises(Exception, match="not installed"):
+            provider_for(older).generate("hi", model="kimi-k2:1t-cloud")
+        assert older.forwarded_requests == []
+
+
+# -- selection -----------------------------------------------------------------------------------
+
+
+def test_default_model_never_names_a_remote_model_and_generate_sends_nothing_there(fake):
+    provider = provider_for(fake)
+    assert provider.default_model == "llama3.2:3b"
+    reasons = " ".join(provider.selection().reasons)
+    assert f"{CLOUD}: skipped, it runs on https://ollama.com:443" in reasons
+    assert f"{ALIAS}:latest: skipped" in reasons
+    provider.generate(PROMPT)
+    assert fake.last_request("/api/chat").json["model"] == "llama3.2:3b"
+    assert fake.forwarded_requests == []
+
+
+def test_a_huge_cloud_model_does_not_win_on_its_parameter_count():
+    with FakeOllama(["llama3.2:1b"]) as server:
+        server.add_cloud_model("deepseek-v3.1:671b-cloud", parameter_size="671.0B")
+        assert provider_for(server).default_model == "llama3.2:1b"
+
+
+def test_with_only_remote_models_the_default_is_a_local_model_to_pull():
+    with FakeOllama([CLOUD]) as server:
+        server.add_remote_alias(ALIAS, CLOUD)
+        provider = provider_for(server)
+        selection = provider.selection()
+        assert not selection.installed
+        assert provider.default_model not in (CLOUD, ALIAS, f"{ALIAS}:latest")
+        assert "cloud" not in provider.default_model
+        with pytest.raises(ModelNotPulledError, match="persona-ollama pull"):
+            provider.generate(PROMPT)
+        assert server.forwarded_requests == []
+        assert not prompt_reached_the_server(server)
+
+
+def test_context_overflow_never_suggests_a_remote_model(fake):
+    provider = provider_for(fake)
+    assert provider._longer_context_models(1024, "llama3.2:3b") == []
+
+
+# -- local-only ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", [ALIAS, CLOUD, "qwen3-coder:480b-cloud"])
+def test_local_only_refuses_a_remote_model_before_the_prompt_is_sent(fake, model):
+    provider = provider_for(fake, local_only=True)
+    with pytest.raises(LocalOnlyViolationError) as caught:
+        provider.generate(PROMPT, model=model)
+    error = caught.value
+    assert f"'{model}'" in error.message
+    assert "https://ollama.com:443" in error.message
+    assert "persona-ollama models" in error.hint and "PERSONA_OLLAMA_LOCAL_ONLY" in error.hint
+    assert fake.request_count("/api/chat") == 0
+    assert fake.forwarded_requests == []
+    assert not prompt_reached_the_server(fake)
+
+
+def test_local_only_refuses_a_cloud_name_without_any_request(fake):
+    provider = provider_for(fake, local_only=True)
+    with pytest.raises(LocalOnlyViolationError):
+        provider.generate(PROMPT, model=CLOUD)
+    assert fake.request_count() == 0  # not even /api/show, which v0.18+ forwards by name
+
+
+def test_local_only_refuses_a_stub_by_its_size_on_a_server_that_lists_no_remote_fields():
+    with FakeOllama(["llama3.2:3b"], version="0.11.4") as server:
+        server.add_remote_alias(ALIAS, CLOUD)
+        provider = provider_for(server, local_only=True)
+        with pytest.raises(LocalOnlyViolationError, match="holds only 384 bytes"):
+            provider.generate(PROMPT, model=ALIAS)
+        assert server.request_count("/api/chat") == 0
+        assert provider.generate("hi", model="llama3.2:3b").content
+
+
+def test_local_only_still_sends_to_local_models(fake):
+    provider = provider_for(fake, local_only=True)
+    assert provider.generate(PROMPT).content
+    assert fake.last_request("/api/chat").json["model"] == "llama3.2:3b"
+    assert fake.forwarded_requests == []
+
+
+def test_local_only_pins_localhost_to_the_checked_address(fake):
+    if "127.0.0.1" not in privacy.system_resolve("localhost", fake.port):
+        pytest.skip("this machine's hosts file does not map localhost to 127.0.0.1")
+    url = fake.url.replace("127.0.0.1", "localhost")
+    provider = OllamaProvider(base_url=url, local_only=True, environ={})
+    assert provider.endpoint.host == "127.0.0.1"
+    assert provider.endpoint.pinned_name == "localhost"
+    provider.generate("hi", model="llama3.2:3b")
+    assert fake.last_request("/api/chat").headers["Host"] == f"localhost:{fake.port}"
+
+
+# -- without local-only --------------------------------------------------------------------------
+
+
+def test_without_local_only_a_remote_model_is_used_with_one_warning_naming_the_host(fake, caplog):
+    provider = provider_for(fake)
+    with caplog.at_level(logging.WARNING, logger="persona_ollama"):
+        first = provider.generate(PROMPT, model=ALIAS)
+        provider_for(fake).generate(PROMPT, model=ALIAS)  # Persona builds one per call
+    warnings = [r.message for r in caplog.records if ALIAS in r.message]
+    assert len(warnings) == 1
+    assert "runs on https://ollama.com:443" in warnings[0]
+    assert "PERSONA_OLLAMA_LOCAL_ONLY=1" in warnings[0]
+    assert len([r for r in fake.forwarded_requests if r.path == "/api/chat"]) == 2
+    assert first.raw_response["remote_model"] == "gpt-oss:120b"
+
+
+@pytest.mark.parametrize(("version", "has_url"), [("0.33.0", True), ("0.12.0", False)])
+def test_signed_out_cloud_model_says_ollama_signin(version, has_url):
+    with FakeOllama(["llama3.2:3b"], version=version, signed_in=False) as server:
+        server.add_cloud_model(CLOUD)
+        with pytest.raises(CloudSignInRequiredError) as caught:
+            provider_for(server).generate("hi", model=CLOUD)
+    error = caught.value
+    assert error.status_code == 401
+    assert "`ollama signin`" in error.hint and "local model" in error.hint
+    assert (error.signin_url or "").startswith("https://ollama.com/connect") is has_url
+    if has_url:
+        assert error.signin_url in error.hint
+    assert "reverse proxy" not in str(error)
+
+
+# -- the CLI -------------------------------------------------------------------------------------
+
+
+def test_models_marks_remote_models_with_their_host(fake, cli_runner):
+    result = cli_runner.invoke(main, ["models", "--host", fake.url])
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
+    assert "(remote: runs on https://ollama.com:443)" in lines[CLOUD]
+    assert "(remote: runs on https://ollama.com:443)" in lines[f"{ALIAS}:latest"]
+    assert "remote" not in lines["llama3.2:3b"] and lines["llama3.2:3b"].rstrip().endswith("*")
+    rows = json.loads(cli_runner.invoke(main, ["models", "--json", "--host", fake.url]).stdout)
+    remote = {row["name"]: row["remote_host"] for row in rows if row["remote"]}
+    assert remote == {CLOUD: "https://ollama.com:443", f"{ALIAS}:latest": "https://ollama.com:443"}
+
+
+def test_recommend_never_recommends_a_remote_model_and_says_why(fake, cli_runner):
+    result = cli_runner.invoke(main, ["recommend", "--host", fake.url])
+    assert result.exit_code == 0, result.output
+    ranked = [line for line in result.stdout.splitlines() if line[:1].isdigit()]
+    assert ranked and not any("cloud" in line or ALIAS in line for line in ranked)
+    assert f"Not recommended: {CLOUD} is installed but remote" in result.stdout
+
+
+def test_doctor_default_is_local_and_remote_models_are_marked(fake, cli_runner):
+    result = cli_runner.invoke(main, ["doctor", "--json", "--host", fake.url])
+    report = json.loads(result.stdout)
+    assert report["default_model"]["model"] == "llama3.2:3b"
+    remote = {m["name"] for m in report["models"] if m["remote"]}
+    assert remote == {CLOUD, f"{ALIAS}:latest"}
+    text = cli_runner.invoke(main, ["doctor", "--host", fake.url]).stdout
+    assert f"{CLOUD} (remote: https://ollama.com:443)" in text
+    assert "The only installed chat models are remote" not in text
+
+
+def test_doctor_warns_when_the_only_chat_models_are_remote(cli_runner):
+    with FakeOllama([CLOUD, "nomic-embed-text:latest"]) as server:
+        result = cli_runner.invoke(main, ["doctor", "--host", server.url])
+    assert result.exit_code == 1
+    assert "The only installed chat models are remote" in result.stdout
+    assert "Default    gpt-oss" not in result.stdout
+    assert "Next step  persona-ollama pull" in result.stdout
+
+
+def test_a_fake_model_with_a_cloud_name_is_remote_whatever_else_it_says():
+    model = FakeModel("qwen3:cloud", size=5_000_000_000)
+    assert model.is_remote and model.remote_model == "qwen3"
