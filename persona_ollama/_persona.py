@@ -155,24 +155,55 @@ else:
 def register_when_loaded(cls: type) -> None:
     """Make ``cls`` (built on the stand-in ``LLMProvider``) count as Persona's ``LLMProvider``
     if Persona's provider package is imported later: ``LLMProvider`` is an ABC, so
-    ``LLMProvider.register(cls)`` makes ``isinstance`` and ``issubclass`` hold. Errors cannot
-    be fixed this way (``except`` ignores virtual subclasses)."""
+    ``LLMProvider.register(cls)`` makes ``isinstance`` and ``issubclass`` hold."""
     base = host_base()
     if base is not None:
         if not issubclass(cls, base.LLMProvider):
             base.LLMProvider.register(cls)
         return
     _pending.append(cls)
+    _watch()
+
+
+def adopt_errors_when_loaded() -> None:
+    """If Persona's provider package is imported after the errors were defined on the stand-in
+    bases, move them onto Persona's error classes then (``__bases__`` assignment: both are
+    plain Exception subclasses), so that ``except ProviderError`` in the host catches them
+    (``except`` ignores ABC registration, so registering would not do)."""
+    if host_base() is None:
+        _watch()
+
+
+def _watch() -> None:
     if not any(isinstance(finder, _AfterBaseImport) for finder in sys.meta_path):
         sys.meta_path.insert(0, _AfterBaseImport())
 
 
 _pending: list[type] = []
+_ERRORS = ("ProviderError", "AuthenticationError", "RateLimitError", "ModelNotFoundError")
+
+
+def _adopt(module: ModuleType) -> None:
+    """Persona's base module has just run: register pending providers, rebase our errors."""
+    provider = getattr(module, "LLMProvider", None)
+    while _pending and isinstance(provider, type) and hasattr(provider, "register"):
+        provider.register(_pending.pop())
+    if not all(isinstance(getattr(module, name, None), type) for name in _ERRORS):
+        return  # an older or unrelated Persona: keep the stand-ins
+    stand_ins = {globals()[f"_{name}"]: getattr(module, name) for name in _ERRORS}
+    for stand_in, persona in stand_ins.items():
+        for cls in stand_in.__subclasses__():
+            if cls in stand_ins:
+                continue  # the stand-in hierarchy itself
+            try:
+                cls.__bases__ = tuple(persona if b is stand_in else b for b in cls.__bases__)
+            except TypeError:  # pragma: no cover - a layout CPython refuses; keep the stand-in
+                continue
 
 
 class _AfterBaseImport:
     """A meta path finder that only watches for Persona's base module being imported, lets the
-    other finders find it, and registers the pending classes once it has run."""
+    other finders find it, and adopts Persona's classes (``_adopt``) once it has run."""
 
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
         if fullname != _BASE:
@@ -194,9 +225,7 @@ class _AfterBaseImport:
             run(module)
             with contextlib.suppress(ValueError):
                 sys.meta_path.remove(self)
-            provider = getattr(module, "LLMProvider", None)
-            while _pending and isinstance(provider, type) and hasattr(provider, "register"):
-                provider.register(_pending.pop())
+            _adopt(module)
 
         loader.exec_module = exec_module  # type: ignore[method-assign]
         return spec
@@ -210,6 +239,7 @@ __all__: Sequence[str] = (
     "ModelNotFoundError",
     "ProviderError",
     "RateLimitError",
+    "adopt_errors_when_loaded",
     "host_base",
     "register_when_loaded",
 )

@@ -108,6 +108,37 @@ def test_the_watcher_ignores_other_modules_and_a_missing_persona(tmp_path: Path)
     assert watcher.find_spec("persona.core.providers.base", [str(tmp_path)]) is None
 
 
+def test_errors_defined_before_persona_move_onto_its_classes(persona_on_path: Path) -> None:
+    class Error(_persona._ProviderError):
+        pass
+
+    class Denied(Error, _persona._AuthenticationError):
+        pass
+
+    _persona.adopt_errors_when_loaded()
+    from persona.core.providers import base
+
+    assert issubclass(Denied, base.AuthenticationError)
+    with pytest.raises(base.ProviderError):
+        raise Denied("no")
+    # The plugin's own errors moved too (the autouse fixture puts them back afterwards).
+    from persona_ollama.errors import ModelNotPulledError, OllamaError
+
+    assert issubclass(OllamaError, base.ProviderError)
+    assert issubclass(ModelNotPulledError, base.ModelNotFoundError)
+
+
+def test_an_older_persona_keeps_the_stand_in_errors(
+    persona_on_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Error(_persona._ProviderError):
+        pass
+
+    module = type(sys)("persona.core.providers.base")
+    _persona._adopt(module)  # no error classes at all
+    assert Error.__bases__ == (_persona._ProviderError,)
+
+
 def test_unknown_names_are_attribute_errors() -> None:
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         _persona.Nope  # noqa: B018

@@ -135,14 +135,18 @@ def test_imported_before_persona_the_provider_still_counts_as_persona_s(
         from persona.core.providers.base import LLMProvider, ProviderError
         out["isinstance"] = isinstance(OllamaProvider(api_key=None), LLMProvider)
         out["issubclass"] = issubclass(OllamaProvider, LLMProvider)
-        # Documented: errors keep the stand-in base in this order (except ignores registration).
         out["errors"] = issubclass(OllamaError, ProviderError)
+        try:
+            from persona_ollama import ModelNotPulledError
+            raise ModelNotPulledError("gone", model="m")
+        except ProviderError:
+            out["caught"] = True
         """,
         tmp_path,
     )
     assert out["loaded_before"] == []
     assert out["isinstance"] and out["issubclass"]
-    assert out["errors"] is False
+    assert out["errors"] is True and out["caught"] is True
 
 
 def test_without_persona_the_stand_ins_are_used(tmp_path: Path) -> None:
