@@ -119,6 +119,14 @@ class ProviderPluginRegistry:
 '''
 
 
+# Standard-library modules the real provider package has loaded by then (checked against
+# Persona 1.11.1 with its SDKs installed: 465 modules, these among them).
+_SDK_STDLIB = (
+    "import __future__, atexit, dataclasses, inspect, json, logging, math, re, string\n"
+    "import textwrap, threading, traceback, typing\n"
+)
+
+
 def _sdk_module(index: int, classes: int) -> str:
     """One stand-in SDK module: typed classes with methods and properties, like a client."""
     parts = [f'"""Stand-in SDK module {index}."""\n\nimport dataclasses\nimport typing\n']
@@ -158,7 +166,8 @@ def build(root: str, *, modules: int = 24, classes: int = 30) -> str:
         "persona/core/providers/vendors.py": _VENDORS.format(sdk=SDK_PACKAGE),
         "persona/core/plugins/__init__.py": "",
         "persona/core/plugins/registries.py": _REGISTRY,
-        f"{SDK_PACKAGE}/__init__.py": "".join(f"from . import m{i}\n" for i in range(modules))
+        f"{SDK_PACKAGE}/__init__.py": _SDK_STDLIB
+        + "".join(f"from . import m{i}\n" for i in range(modules))
         + f"MODULES = {modules}\n",
     }
     for index in range(modules):
