@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ENTRY_POINT_IMPORT = "from persona_ollama import OllamaProvider"
-# Modules a provider's import must not pull in (DESIGN.md "Import cost").
+# Modules a provider's import must not pull in (docs/benchmarks.md, "Method", item 3).
 HEAVY = ("requests", "urllib3", "psutil", "click", "pluggy", "persona_ollama.client")
 # Standard-library modules worth knowing about: each costs milliseconds on first import.
 NOTABLE_STDLIB = ("asyncio", "dataclasses", "inspect", "json", "logging", "threading", "typing")

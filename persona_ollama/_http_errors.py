@@ -1,7 +1,8 @@
 """Turn what the server said (status and body, or an ``{"error": ...}`` line) into our errors.
 
-Pure functions, table-tested: Ollama's wording has changed between versions (OLLAMA_API.md
-section 7), so every known variant is matched here and nowhere else.
+Pure functions, table-tested: Ollama's wording has changed between versions
+(docs/reference/ollama-protocol.md, "Errors"), so every known variant is matched here and
+nowhere else.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from .errors import (
     ContextOverflowError,
     InsufficientMemoryError,
     ModelNotPulledError,
+    ModelRunnerError,
     OllamaAuthenticationError,
     OllamaError,
     OllamaNotRunningError,
@@ -27,16 +29,30 @@ from .errors import (
 _MODEL_NOT_FOUND = re.compile(r"""model\s+['"`]([^'"`]*)['"`]\s+(?:not found|does not exist)""")
 _CONTEXT_OVERFLOW = (
     "prompt is longer than the context length",
-    "exceeds the available context",  # also llama.cpp's server
+    # v0.12.6 and later with truncate=false: runner/*/runner.go errorInputTooLong
+    "input length exceeds the context length",
+    "exceeds the available context",  # llama.cpp's server (Ollama v0.30+ passes it through)
+    "exceed_context_size_error",
     "maximum context length",  # vLLM, OpenAI: "This model's maximum context length is ..."
     "longer than the maximum model length",  # vLLM
 )
+# llama-server's overflow error (Ollama v0.30+ embeds its JSON body in the "error" string):
+# {"error":{"code":400,"message":"request (5000 tokens) exceeds the available context size
+# (4096 tokens), try increasing it","type":"exceed_context_size_error","n_prompt_tokens":5000,
+# "n_ctx":4096}}; older llama.cpp builds leave the numbers out of the message.
+_PROMPT_TOKENS_FIELD = re.compile(r'n_prompt_tokens\\?"\s*:\s*(\d+)')
+_N_CTX_FIELD = re.compile(r'n_ctx\\?"\s*:\s*(\d+)')
+_SIZES_IN_MESSAGE = re.compile(
+    r"\((\d+) tokens\) exceeds the available context size \((\d+) tokens\)"
+)
+# llm/server.go (v0.11-v0.24) and llm/llama_server.go (v0.30+): the runner process died.
 _RUNNER_STOPPED = "model runner has unexpectedly stopped"
+# The same files: an error line after output started ("...while running the model: <why>").
+_RUNNER_FAILED = "error was encountered while running the model"
 _OUT_OF_MEMORY = (
-    "out-of-memory",
+    "out-of-memory",  # v0.30+: "llama-server reported out-of-memory during startup"
     "out of memory",
-    "requires more system memory",
-    _RUNNER_STOPPED,
+    "requires more system memory",  # v0.11-v0.24 scheduler: the model does not fit at all
     "unable to allocate",
     "insufficient memory",
     "cudamalloc failed",
@@ -63,6 +79,8 @@ def server_text_of(body: str) -> str:
                 error = parsed.get("message")
             if isinstance(error, str):
                 text = error
+                if text.lstrip().startswith("{"):  # v0.30+: llama-server's body inside
+                    text = server_text_of(text)
     if len(text) > MAX_SERVER_TEXT:
         text = text[:MAX_SERVER_TEXT] + "..."
     return text
@@ -158,14 +176,65 @@ def closest_models(model: str, installed: list[str], limit: int = 3) -> list[str
     return ordered[:limit]
 
 
+def overflow_sizes(body: str) -> tuple[int | None, int | None]:
+    """(prompt tokens, context length) from an overflow error body, where the server gives them.
+
+    Ollama v0.30+ passes llama-server's JSON error through (fields ``n_prompt_tokens`` and
+    ``n_ctx``, escaped or not); the message also names both. Older texts carry neither.
+    """
+    prompt = _PROMPT_TOKENS_FIELD.search(body)
+    window = _N_CTX_FIELD.search(body)
+    if prompt and window:
+        return int(prompt.group(1)), int(window.group(1))
+    sizes = _SIZES_IN_MESSAGE.search(body)
+    if sizes:
+        return int(sizes.group(1)), int(sizes.group(2))
+    return None, None
+
+
 def context_overflow_from_server(
-    server_text: str, *, status_code: int | None, url: str | None
+    server_text: str,
+    *,
+    status_code: int | None,
+    url: str | None,
+    body: str | None = None,
 ) -> ContextOverflowError:
+    """The error for a prompt the server refused for length, with both sizes when it gave them."""
+    prompt_tokens, context_length = overflow_sizes(body if body is not None else server_text)
+    sizes = ""
+    if prompt_tokens is not None and context_length is not None:
+        sizes = f" ({prompt_tokens} prompt tokens, context of {context_length})"
     return ContextOverflowError(
-        "The prompt is longer than the context the server made available to the model; "
-        "it refused the request rather than cut the input.",
+        "The prompt is longer than the context the server made available to the model"
+        f"{sizes}; it refused the request rather than cut the input.",
+        prompt_tokens=prompt_tokens,
+        context_length=context_length,
         hint="Use a model with a longer context, pass a larger num_ctx, or shorten the input.",
         server_text=server_text,
+        status_code=status_code,
+        url=url,
+    )
+
+
+def _is_out_of_memory(lowered: str) -> bool:
+    return any(marker in lowered for marker in _OUT_OF_MEMORY)
+
+
+def runner_failed(
+    text: str, *, model: str | None, status_code: int | None, url: str | None, started: bool
+) -> ModelRunnerError:
+    """The model's runner process died (before output) or failed mid-answer."""
+    name = f"'{model}'" if model else "the model"
+    if started:
+        message = f"The server's runner for {name} failed in the middle of the answer: {text}"
+    else:
+        message = f"The server's runner for {name} stopped before answering: {text}"
+    return ModelRunnerError(
+        message,
+        hint="Ollama's runner process crashed or was killed; the partial answer (if any) was "
+        "discarded. Retry; if it repeats, read the server log (`ollama serve` output or "
+        "~/.ollama/logs/server.log), update Ollama, or try a lower num_ctx or another model.",
+        server_text=text,
         status_code=status_code,
         url=url,
     )
@@ -181,9 +250,11 @@ def error_from_status(status: int, body: str, *, url: str, model: str | None = N
     if status == 404 and match:
         return model_not_pulled(model or match.group(1), **common)  # type: ignore[arg-type]
     if any(marker in lowered for marker in _CONTEXT_OVERFLOW):
-        return context_overflow_from_server(text, status_code=status, url=url)
-    if any(marker in lowered for marker in _OUT_OF_MEMORY):
+        return context_overflow_from_server(text, status_code=status, url=url, body=body)
+    if _is_out_of_memory(lowered):
         return out_of_memory(text, model=model, status_code=status, url=url)
+    if _RUNNER_STOPPED in lowered or _RUNNER_FAILED in lowered:
+        return runner_failed(text, model=model, status_code=status, url=url, started=False)
     if status in (429, 503) or _BUSY in lowered:
         return ServerBusyError(
             f"The Ollama server at {url} is busy and kept refusing the request (HTTP {status}).",
@@ -288,20 +359,25 @@ def cloud_refusal(
 def error_from_stream_line(text: str, *, url: str, model: str | None) -> OllamaError:
     """An ``{"error": ...}`` line after output had started (the status stayed 200).
 
-    A runner that stops mid-answer crashed; only an explicit memory message means the
-    model did not fit (at load time, before any output, a stopped runner usually does).
+    A runner that stops mid-answer crashed or failed; only an explicit memory message means
+    the model ran out of memory.
     """
+    readable = server_text_of(json.dumps({"error": text}))
     lowered = text.lower()
-    memory = [marker for marker in _OUT_OF_MEMORY if marker != _RUNNER_STOPPED]
-    if any(marker in lowered for marker in memory):
-        return out_of_memory(text, model=model, status_code=200, url=url)
+    if _is_out_of_memory(lowered):
+        return out_of_memory(readable, model=model, status_code=200, url=url)
     if any(marker in lowered for marker in _CONTEXT_OVERFLOW):
-        return context_overflow_from_server(text, status_code=200, url=url)
+        return context_overflow_from_server(readable, status_code=200, url=url, body=text)
+    if _RUNNER_STOPPED in lowered or _RUNNER_FAILED in lowered:
+        # "unexpectedly stopped" means the request to the runner failed, so nothing had been
+        # generated: servers before 0.12.6 send it as a 200 stream's only line.
+        started = _RUNNER_STOPPED not in lowered
+        return runner_failed(readable, model=model, status_code=200, url=url, started=started)
     return OllamaResponseError(
-        f"The server stopped with an error in the middle of the answer: {text}",
+        f"The server stopped with an error in the middle of the answer: {readable}",
         hint="The partial answer was discarded. Retry; if it repeats, check the server log "
         "(`ollama serve` output or ~/.ollama/logs/server.log).",
-        server_text=text,
+        server_text=readable,
         status_code=200,
         url=url,
     )

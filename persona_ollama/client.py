@@ -89,6 +89,17 @@ def _transport_reason(error: BaseException) -> str | None:
     return None
 
 
+# A clean end without a done line and without an error is how Ollama aborts a generation
+# that repeats one token more than 30 times (llm/server.go and llm/llama_server.go,
+# "token repeat limit"; docs/reference/ollama-protocol.md, "Streaming"), not a crash.
+_ENDED_QUIETLY = {
+    "answer": "Ollama ends a stream this way when it stops a model that keeps repeating the "
+    "same token: retry, change the prompt, or raise repeat_penalty or temperature. If every "
+    "request ends like this, check the server log.",
+}
+_ENDED_QUIETLY_OTHER = "The server may have restarted mid-way; check its log and retry."
+
+
 def _finish_body(chunks: Iterator[bytes]) -> None:
     """Read the end of a finished stream, so that its connection goes back to the pool.
 
@@ -414,9 +425,9 @@ class OllamaClient:
         finally:
             response.close()
         raise OllamaResponseError(
-            f"The {what} from {url} ended before the server said it was done; "
-            "the partial result was discarded.",
-            hint="The server may have crashed or restarted mid-way; check its log and retry.",
+            f"The {what} from {url} ended before the server said it was done, without an "
+            "error; the partial result was discarded.",
+            hint=_ENDED_QUIETLY.get(what, _ENDED_QUIETLY_OTHER),
             url=url,
         )
 

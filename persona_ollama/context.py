@@ -1,9 +1,10 @@
 """Size ``num_ctx`` so that a prompt is never silently cut.
 
-Ollama drops most of an over-long prompt and still answers 200 (OLLAMA_API.md section 7),
-so the client estimates the prompt's size, picks a window from a fixed ladder (a changed
-``num_ctx`` makes the server reload the model, so it should not drift between calls), and
-refuses before sending when the prompt cannot fit the model's trained context.
+Before v0.12.6 Ollama cuts an over-long prompt to ``num_ctx`` tokens and still answers 200
+(docs/reference/ollama-protocol.md, "Context and truncation"), so the client estimates the
+prompt's size, picks a window from a fixed ladder (a changed ``num_ctx`` makes the server
+reload the model, so it should not drift between calls), and refuses before sending when the
+prompt cannot fit the model's trained context.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ TOKENS_PER_PROMPT = 32
 MIN_USEFUL_ANSWER = 256
 # Below this share of the estimate, prompt_eval_count means the server dropped input.
 TRUNCATION_RATIO = 0.5
+# A prompt_eval_count this close to num_ctx means the prompt filled the whole window: the
+# plan always leaves room for an answer, so a prompt that really fitted cannot do that.
+FULL_WINDOW_SLACK = 1
 
 
 def estimate_tokens(text: str) -> int:
@@ -172,13 +176,26 @@ def overflow(
 
 
 def truncation_warning(estimated: int, prompt_eval_count: int, num_ctx: int) -> str | None:
-    """A warning when the server evidently evaluated much less of the prompt than was sent.
+    """A warning when the server evidently evaluated less of the prompt than was sent.
 
-    ``prompt_eval_count`` also excludes cached prefix tokens on some versions, so only a
-    drop to about half the window (what Ollama's truncation leaves) with a much larger
-    estimate counts as evidence.
+    Two signs, one per way a server cuts a prompt. Ollama's runners before v0.12.6 ignore
+    ``truncate: false`` and keep exactly ``num_ctx`` tokens (the first ``num_keep`` and the
+    end: runner/ollamarunner/runner.go NewSequence), so a prompt that filled the whole window
+    was cut. A server that ignores ``num_ctx`` (Ollama's /v1) keeps its own, smaller window:
+    then the count drops far below the estimate. ``prompt_eval_count`` excludes cached prefix
+    tokens on some versions, so a drop counts only down to about half the window.
     """
-    if prompt_eval_count <= 0 or estimated <= num_ctx // 2:
+    if prompt_eval_count <= 0:
+        return None
+    if prompt_eval_count >= num_ctx - FULL_WINDOW_SLACK:
+        return (
+            f"The server evaluated {prompt_eval_count} prompt tokens, the whole window "
+            f"(num_ctx={num_ctx}; our estimate was {estimated}): an Ollama server older than "
+            "0.12.6 cuts a longer prompt to fit, so part of the input was probably dropped. "
+            "Pass a larger num_ctx, use a model with a longer context, or update Ollama "
+            "(0.12.6 and later refuse instead of cutting)."
+        )
+    if estimated <= num_ctx // 2:
         return None
     if prompt_eval_count < estimated * TRUNCATION_RATIO and prompt_eval_count <= num_ctx // 2 + 64:
         return (
@@ -205,15 +222,32 @@ def trained_context_length(show: Mapping[str, Any]) -> int | None:
 
 
 def modelfile_num_ctx(show: Mapping[str, Any]) -> int | None:
-    """A ``PARAMETER num_ctx`` the model's Modelfile sets, if any (/api/show "parameters")."""
+    """A ``PARAMETER num_ctx`` the model's Modelfile sets, if any (/api/show "parameters").
+
+    The server prints each value with Go's ``%#v`` (server/routes.go GetModelInfo); a value
+    read back from JSON is a float there, so 1,000,000 and more come out as ``1.048576e+06``.
+    """
     text = show.get("parameters")
     if not isinstance(text, str):
         return None
     for line in text.splitlines():
         key, _, value = line.strip().partition(" ")
         if key == "num_ctx":
-            try:
-                return int(value.strip())
-            except ValueError:
-                return None
+            return go_integer(value.strip())
     return None
+
+
+def go_integer(text: str) -> int | None:
+    """An integer printed by Go's ``%v``/``%#v``: ``8192``, ``8192.0`` or ``1.048576e+06``."""
+    text = text.strip().strip('"')
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    if not math.isfinite(number) or number != int(number):
+        return None
+    return int(number)

@@ -134,10 +134,15 @@ def _parse(value: str, source: str) -> Endpoint:
             raise _Invalid("the scheme separator is malformed; write http:// or https://")
         scheme, rest, default_port = "http", text, DEFAULT_PORT
     else:
-        scheme, rest = text[:separator].lower(), text[separator + 3 :]
+        written, rest = text[:separator], text[separator + 3 :]
+        scheme = written.lower()
         if scheme not in _SCHEME_PORTS:
             raise _Invalid(_scheme_problem(scheme))
-        default_port = _SCHEME_PORTS[scheme]
+        # envconfig.Host (all tags from v0.11 to v0.33) picks port 80/443 only for a scheme
+        # written exactly "http"/"https"; "HTTP://host" keeps 11434, and Ollama's client then
+        # lowercases the scheme when it re-parses the URL (docs/reference/ollama-protocol.md,
+        # "Server address").
+        default_port = _SCHEME_PORTS[scheme] if written == scheme else DEFAULT_PORT
 
     auth: tuple[str, str] | None = None
     at = rest.rfind("@")  # the last one: an unencoded "@" in a password is forgiven

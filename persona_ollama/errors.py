@@ -107,6 +107,10 @@ class OllamaResponseError(OllamaError):
     """Any other server failure: an unexpected status, malformed JSON, a cut-off stream."""
 
 
+class ModelRunnerError(OllamaResponseError):
+    """The server's model runner crashed before answering or failed in the middle of it."""
+
+
 class OllamaAuthenticationError(OllamaError, _PersonaAuthenticationError):
     """A reverse proxy in front of Ollama refused the credentials (HTTP 401/403)."""
 
@@ -136,6 +140,7 @@ __all__ = [
     "InsufficientMemoryError",
     "LocalOnlyViolationError",
     "ModelNotPulledError",
+    "ModelRunnerError",
     "OllamaAuthenticationError",
     "OllamaError",
     "OllamaNotRunningError",

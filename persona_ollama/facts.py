@@ -143,6 +143,42 @@ def model_info_from_show(
     )
 
 
+def model_info_from_tags(name: str, entry: Mapping[str, Any]) -> ModelInfo | None:
+    """Facts from one /api/tags entry, or None when it lacks what /api/show would give.
+
+    Since v0.30 the list carries ``details.context_length`` and ``capabilities`` (api/types.go
+    ListModelResponse, ModelDetails), enough to plan a request without /api/show. The
+    Modelfile's own num_ctx is not listed there: the ladder alone sizes the window then.
+    """
+    details = entry.get("details")
+    caps = entry.get("capabilities")
+    if not isinstance(details, dict) or not isinstance(caps, list):
+        return None
+    length = details.get("context_length")
+    if not isinstance(length, int) or isinstance(length, bool) or length <= 0:
+        return None
+    size = entry.get("size")
+    where = placement(
+        name,
+        remote_host=entry.get("remote_host"),
+        remote_model=entry.get("remote_model"),
+        size=size,
+    )
+    if where.remote:  # a cloud or remote model: /api/show says more about where it runs
+        return None
+    digest = entry.get("digest")
+    return ModelInfo(
+        name=name,
+        family=details.get("family"),
+        parameter_size=details.get("parameter_size"),
+        quantization_level=details.get("quantization_level"),
+        context_length=length,
+        capabilities=tuple(c for c in caps if isinstance(c, str)),
+        size_bytes=size if isinstance(size, int) else None,
+        digest=str(digest) if digest else None,
+    )
+
+
 class FactsCache:
     """Thread-safe (server URL, model) -> ModelInfo with expiry."""
 

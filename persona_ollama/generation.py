@@ -15,7 +15,7 @@ from typing import Any
 
 from ._persona import LLMResponse
 from .context import ContextPlan, truncation_warning
-from .errors import OllamaResponseError, OllamaTimeoutError
+from .errors import ContextOverflowError, OllamaResponseError, OllamaTimeoutError
 from .thinking import ThinkSplitter
 
 log = logging.getLogger("persona_ollama")
@@ -49,9 +49,11 @@ class ChatStream:
         *,
         deadline: float | None = None,
         url: str = "",
+        fill_sizes: bool = True,
     ) -> None:
         self.response: LLMResponse | None = None
         self._chunks = chunks
+        self._fill_sizes = fill_sizes
         self._pieces = self._read(request, deadline, url)
 
     def __iter__(self) -> Iterator[str]:
@@ -72,6 +74,16 @@ class ChatStream:
         self.close()
 
     def _read(
+        self, request: ChatRequest, deadline: float | None, url: str
+    ) -> Generator[str, None, None]:
+        try:
+            yield from self._read_chunks(request, deadline, url)
+        except ContextOverflowError as error:
+            if not self._fill_sizes:
+                raise
+            raise with_request_sizes(error, request) from None
+
+    def _read_chunks(
         self, request: ChatRequest, deadline: float | None, url: str
     ) -> Generator[str, None, None]:
         chunks = self._chunks
@@ -123,6 +135,21 @@ class ChatStream:
         )
 
 
+def with_request_sizes(error: ContextOverflowError, request: ChatRequest) -> ContextOverflowError:
+    """Fill in the sizes a server's overflow refusal left out (v0.12.6 to v0.24 give none):
+    our estimate of the prompt and the num_ctx we sent."""
+    if error.prompt_tokens is None and error.context_length is None:
+        error.prompt_tokens = request.plan.prompt_tokens
+        error.context_length = request.plan.num_ctx
+        error.message = error.message.replace(
+            "; it refused",
+            f" (about {request.plan.prompt_tokens} prompt tokens by our estimate, "
+            f"num_ctx={request.plan.num_ctx}); it refused",
+            1,
+        )
+    return error
+
+
 def build_response(
     request: ChatRequest, final: dict[str, Any], content: str, thinking: str, wall: float
 ) -> LLMResponse:
@@ -157,6 +184,10 @@ def build_response(
             "load_seconds": (final.get("load_duration") or 0) / 1e9,
             "wall_seconds": round(wall, 4),
             "warnings": warnings,
+            # None when the server sent no count (some /v1 servers send no usage): the
+            # LLMResponse fields are ints in Persona's contract and then hold 0.
+            "input_tokens": prompt_tokens if "prompt_eval_count" in final else None,
+            "output_tokens": output_tokens if "eval_count" in final else None,
         }
     )
     return LLMResponse(

@@ -1,7 +1,7 @@
 """Ollama model names: the grammar, the canonical form, and the cloud suffixes.
 
 ``llama3``, ``llama3:latest``, ``library/llama3`` and ``registry.ollama.ai/library/llama3:latest``
-name one model, looked up case-insensitively (OLLAMA_API.md section 10).
+name one model, looked up case-insensitively (docs/reference/ollama-protocol.md, "Model names").
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,14 @@ from . import names
 from ._http_errors import error_from_stream_line, model_not_pulled, server_text_of
 from .client import OllamaClient
 from .endpoint import v1_endpoint
-from .errors import ConfigurationError, ModelNotPulledError, OllamaError
+from .errors import (
+    ConfigurationError,
+    ContextOverflowError,
+    ModelNotPulledError,
+    OllamaError,
+    OllamaResponseError,
+    OllamaTimeoutError,
+)
 from .ndjson import _parse as parse_object
 from .privacy import warn_once
 from .sse import DONE, iter_sse_data
@@ -43,20 +51,102 @@ FINISH_REASONS = {"stop": "stop", "length": "length", "tool_calls": "stop", "fun
 CONTEXT_KEYS = ("max_model_len", "context_length")
 OLLAMA_FINGERPRINT = "fp_ollama"
 
+# What each server says in /v1/models' owned_by: vLLM (ModelCard's default), llama.cpp's
+# llama-server, LM Studio, Ollama (the namespace of a library model); llama-cpp-python's
+# server says "me" (with an empty "permissions" list), LiteLLM passes through "openai".
+GENERIC = "OpenAI-compatible server"
+KINDS = {
+    "vllm": "vLLM",
+    "llamacpp": "llama.cpp",
+    "organization_owner": "LM Studio",
+    "library": "Ollama",
+    "litellm": "LiteLLM",
+}
+# llama.cpp's JSON-schema output takes the schema inside json_object (llama-cpp-python refuses
+# "json_schema" with a 500; llama-server reads both); every other kind takes OpenAI's form.
+SCHEMA_IN_JSON_OBJECT = ("llama.cpp",)
+# The sizes in the context_length_exceeded error of vLLM, llama-cpp-python and OpenAI.
+# The sizes in a context_length_exceeded error: llama-cpp-python, older vLLM and OpenAI say
+# "you requested N tokens (P in the messages, ...)", vLLM since about 0.10 "your request has
+# P input tokens" (its serving layer's input validation).
+_SIZES = re.compile(
+    r"maximum context length is (\d+) tokens.*?"
+    r"(?:requested (\d+) tokens(?: \((\d+) in the messages)?|request has (\d+) input tokens)",
+    re.DOTALL,
+)
+# A Python traceback frame in a server's error text (llama-cpp-python puts one in its 500s).
+_FRAME = re.compile(r'^\s*File "[^"]*", line \d+.*$|^\s*(GET|POST) /\S*\s*$', re.MULTILINE)
+
+
+# What to do about an interrupted answer, where the server kind is known to do it.
+INTERRUPT_HINTS = {
+    "llama.cpp": "llama-cpp-python's server interrupts a running answer when another request "
+    "arrives: start it with --interrupt_requests False, or send one request at a time "
+    "(pool_size=1).",
+}
+
+
+class _Interrupted(Exception):
+    """The stream said [DONE] before any choice had a finish reason."""
+
+
+class _Empty(Exception):
+    """A 200 stream that ended without a single event."""
+
+
 # (server root, canonical name asked for) -> the /v1/models entry serving it: vLLM needs its
 # exact id, and owned_by says which server it is. Process-wide, like the provider's model
 # facts, because Persona builds a new provider (and client) for every call.
 _SERVED: dict[tuple[str, str], Mapping[str, Any]] = {}
+# server root -> server_kind() of its /v1/models entries, for the same reason.
+_KINDS: dict[str, str] = {}
+
+
+def server_label(kind: str) -> str:
+    """How messages name a server of ``kind``: "the llama.cpp server", "the vLLM server"."""
+    return kind if kind == GENERIC else f"{kind} server"
+
+
+def start_advice(kind: str, model: str) -> str:
+    """How to make a server of ``kind`` serve ``model``, in the commands that work there."""
+    return {
+        "vLLM": f"start it with that model: `vllm serve <repo> --served-model-name {model}`",
+        "llama.cpp": f"start it with that model: `llama-server -m <file.gguf> --alias {model}` "
+        f"(llama-cpp-python: `python -m llama_cpp.server --model <file.gguf> "
+        f"--model_alias {model}`)",
+        "LM Studio": "load that model in LM Studio (or `lms load <model>`)",
+        "LiteLLM": f"add '{model}' to the proxy's model_list",
+        "Ollama": f"run `ollama pull {model}` on that machine",
+    }.get(kind, "start the server with that model")
+
+
+def without_paths(text: str) -> str:
+    """``text`` without the traceback frames (file paths on the server) some servers add."""
+    return re.sub(r"\n{3,}", "\n\n", _FRAME.sub("", text)).strip()
+
+
+def server_kind(entry: Mapping[str, Any]) -> str:
+    """Which server a /v1/models entry comes from: "vLLM", "llama.cpp", "LM Studio",
+    "LiteLLM", "Ollama", or "OpenAI-compatible server" when it does not say."""
+    owner = entry.get("owned_by")
+    if isinstance(owner, str) and owner.lower() in KINDS:
+        return KINDS[owner.lower()]
+    if isinstance(entry.get("meta"), Mapping):  # llama-server's GGUF metadata
+        return "llama.cpp"
+    if owner == "me" and entry.get("permissions") == []:  # llama-cpp-python's server
+        return "llama.cpp"
+    return GENERIC
 
 
 def completion_request(
-    body: Mapping[str, Any], *, server: str | None = None
+    body: Mapping[str, Any], *, server: str | None = None, kind: str = GENERIC
 ) -> tuple[dict[str, Any], list[str]]:
     """Translate a native /api/chat body into a streaming /v1/chat/completions request.
 
     Returns the request and the names of options a /v1 server cannot take (dropped).
     ``server`` is the model's ``owned_by`` from /v1/models: vLLM refuses reasoning_effort
-    "none", so thinking is switched off there through the chat template instead.
+    "none", so thinking is switched off there through the chat template instead. ``kind``
+    (:func:`server_kind`) chooses the form of a JSON-schema ``format``.
     """
     options = dict(body.get("options") or {})
     request: dict[str, Any] = {
@@ -80,6 +170,8 @@ def completion_request(
     form = body.get("format")
     if form == "json":
         request["response_format"] = {"type": "json_object"}
+    elif isinstance(form, Mapping) and kind in SCHEMA_IN_JSON_OBJECT:
+        request["response_format"] = {"type": "json_object", "schema": dict(form)}
     elif isinstance(form, Mapping):
         schema = {"name": "response", "schema": dict(form)}
         request["response_format"] = {"type": "json_schema", "json_schema": schema}
@@ -100,15 +192,22 @@ def native_chunks(chunks: Iterable[bytes], *, model: str) -> Iterator[dict[str, 
     ``[DONE]`` (or the end of a stream that gave a finish reason) the final chunk carries
     ``done_reason`` and the token counts of the usage event. An error event becomes an
     ``{"error": text}`` chunk. A stream that ends with neither simply stops: the caller
-    raises, as it does for a native stream without ``done``.
+    raises, as it does for a native stream without ``done``. ``[DONE]`` before any finish
+    reason raises ``_Interrupted`` (llama-cpp-python's server ends an earlier stream that way
+    when another request arrives), and a stream without a single event raises ``_Empty``
+    (its answer to a prompt longer than its context).
     """
     finish: str | None = None
     usage: Mapping[str, Any] = {}
     timings: Mapping[str, Any] = {}
     fingerprint = None
     finished = False
+    events = 0
     for data in iter_sse_data(chunks):
+        events += 1
         if data.strip() == DONE:
+            if finish is None:
+                raise _Interrupted
             finished = True
             break
         event = parse_object(data)
@@ -129,6 +228,8 @@ def native_chunks(chunks: Iterable[bytes], *, model: str) -> Iterator[dict[str, 
                 message["thinking"] = thinking
             yield {"model": model, "message": message, "done": False}
             finish = choice.get("finish_reason") or finish
+    if not events:
+        raise _Empty
     if not finished and finish is None:
         return
     if fingerprint == OLLAMA_FINGERPRINT:
@@ -205,21 +306,71 @@ class OpenAIClient(OllamaClient):
 
     # -- plumbing ----------------------------------------------------------------------
 
+    @property
+    def kind(self) -> str:
+        """The kind of server (:func:`server_kind`), asked of /v1/models once per process."""
+        key = str(self.endpoint)
+        if key not in _KINDS:
+            try:
+                self._models()
+            except OllamaError:
+                return GENERIC
+        return _KINDS.get(key, GENERIC)
+
     def _status_error(self, response: requests.Response, *, model: str | None) -> OllamaError:
         error = super()._status_error(response, model=model)
         if isinstance(error, ModelNotPulledError) and model is not None:
             _SERVED.pop((str(self.endpoint), names.canonical(model)), None)
             return self._not_served(model, server_text=error.server_text, status_code=404)
+        # The base class speaks of Ollama; a server's traceback frames name files on it.
+        label = server_label(_KINDS.get(str(self.endpoint), GENERIC))
+        error.message = without_paths(error.message.replace("Ollama server", label))
+        if error.server_text:
+            error.server_text = without_paths(error.server_text)
+        if isinstance(error, ContextOverflowError):
+            return self._overflow(error)
         return error
+
+    def _overflow(self, error: ContextOverflowError) -> ContextOverflowError:
+        """The server's context_length_exceeded, with the sizes its text gives."""
+        match = _SIZES.search(error.server_text or "")
+        if match is None:
+            return error
+        window = int(match.group(1))
+        prompt = int(match.group(3) or match.group(2) or match.group(4))
+        label = server_label(_KINDS.get(str(self.endpoint), GENERIC))
+        return ContextOverflowError(
+            f"The prompt needs {prompt} tokens, but the {label} at {self.endpoint} gives "
+            f"the model a context of {window}; it refused the request, nothing was cut.",
+            prompt_tokens=prompt,
+            context_length=window,
+            hint="Shorten the input (fewer or shorter documents per run), or restart the "
+            "server with a longer context (llama.cpp: --n_ctx / -c; vLLM: --max-model-len).",
+            server_text=error.server_text,
+            status_code=error.status_code,
+            url=error.url,
+        )
 
     def _not_running(self, reason: str) -> OllamaError:
         error = super()._not_running(reason)
+        label = server_label(_KINDS.get(str(self.endpoint), GENERIC))
+        error.message = error.message.replace("the Ollama server", f"the {label}")
         error.hint = (
             "Start the server (e.g. `vllm serve <model>`, `llama-server -m <file.gguf>`, "
             "LM Studio's server or `ollama serve`), or correct base_url / OLLAMA_HOST: "
             "vLLM listens on http://host:8000/v1 by default."
         )
         return error
+
+    def _timeout(self, timeout: tuple[float, float]) -> OllamaTimeoutError:
+        label = server_label(_KINDS.get(str(self.endpoint), GENERIC))
+        return OllamaTimeoutError(
+            f"The {label} at {self.endpoint} sent nothing for {timeout[1]:g} s.",
+            hint="The server may be loading the model or working through a queue: raise the "
+            "timeout (timeout=600 or PERSONA_OLLAMA_TIMEOUT=600), or send fewer requests at "
+            "once (a smaller pool_size).",
+            url=str(self.endpoint),
+        )
 
     def _not_served(
         self, model: str, *, server_text: str | None = None, status_code: int | None = None
@@ -228,19 +379,36 @@ class OpenAIClient(OllamaClient):
             served: list[str] | None = [entry["id"] for entry in self._models()]
         except OllamaError:
             served = None
-        return model_not_pulled(
-            model,
-            url=str(self.endpoint),
-            server_text=server_text,
-            status_code=status_code,
-            installed=served,
-            api="openai",
+        return self._in_its_words(
+            model_not_pulled(
+                model,
+                url=str(self.endpoint),
+                server_text=server_text,
+                status_code=status_code,
+                installed=served,
+                api="openai",
+            )
         )
+
+    def _in_its_words(self, error: ModelNotPulledError) -> ModelNotPulledError:
+        """The error with advice for this kind of server, not a list of every kind's."""
+        kind = _KINDS.get(str(self.endpoint), GENERIC)
+        label = server_label(kind)
+        error.message = error.message.replace("by the server", f"by the {label}")
+        head, found, _ = (error.hint or "").partition("start the server with that model")
+        if found:
+            error.hint = f"{head.replace('The server', f'The {label}')}" + (
+                start_advice(kind, error.model) + "."
+            )
+        return error
 
     def _models(self) -> list[dict[str, Any]]:
         """The entries of GET /v1/models that have an id (``data`` is null on an empty Ollama)."""
         data = self._expect_dict(self._get_json("/v1/models"), "/v1/models").get("data") or []
-        return [e for e in data if isinstance(e, dict) and isinstance(e.get("id"), str)]
+        entries = [e for e in data if isinstance(e, dict) and isinstance(e.get("id"), str)]
+        if entries:
+            _KINDS[str(self.endpoint)] = server_kind(entries[0])
+        return entries
 
     def _entry(self, model: str) -> Mapping[str, Any]:
         """The /v1/models entry serving ``model``: the exact id, else the same Ollama name."""
@@ -250,12 +418,14 @@ class OpenAIClient(OllamaClient):
             (e for e in entries if names.canonical(e["id"]) == key), None
         )
         if found is None:
-            raise model_not_pulled(
-                model,
-                url=str(self.endpoint),
-                status_code=404,
-                installed=[entry["id"] for entry in entries],
-                api="openai",
+            raise self._in_its_words(
+                model_not_pulled(
+                    model,
+                    url=str(self.endpoint),
+                    status_code=404,
+                    installed=[entry["id"] for entry in entries],
+                    api="openai",
+                )
             )
         _SERVED[(str(self.endpoint), key)] = found
         return found
@@ -270,16 +440,39 @@ class OpenAIClient(OllamaClient):
         settings = _mapping(props.get("default_generation_settings"))
         return _positive_int(settings.get("n_ctx")) or _positive_int(props.get("n_ctx"))
 
+    def _lm_studio_context(self, model: str) -> int | None:
+        """LM Studio's context for ``model`` from its own REST API (GET /api/v0/models/<id>):
+        the length it is loaded with, else the longest it can be loaded with."""
+        from urllib.parse import quote
+
+        try:
+            path = "/api/v0/models/" + quote(model, safe="")
+            entry = self._expect_dict(self._get_json(path), path)
+        except OllamaError as error:
+            log.debug("no LM Studio model entry from %s: %s", self.endpoint, error.message)
+            return None
+        return _positive_int(entry.get("loaded_context_length")) or _positive_int(
+            entry.get("max_context_length")
+        )
+
     # -- API ---------------------------------------------------------------------------
 
     def version(self, *, timeout: float | None = None) -> str:
-        """What answers GET /v1/models: "openai-compatible", with its Server header if any."""
+        """What answers GET /v1/models: the kind of server (:func:`server_kind`), e.g.
+        "llama.cpp server (OpenAI-compatible API)"; a llama.cpp Server header also says it."""
         limits = (timeout, timeout) if timeout else None
         retries = 0 if limits else None
         response = self._send("GET", "/v1/models", stream=True, timeout=limits, retries=retries)
-        server = response.headers.get("Server")
-        self._expect_dict(self._json(response), "/v1/models")
-        return f"openai-compatible ({server})" if server else "openai-compatible"
+        server = response.headers.get("Server") or ""
+        data = self._expect_dict(self._json(response), "/v1/models").get("data") or []
+        entries = [e for e in data if isinstance(e, Mapping)]
+        kind = server_kind(entries[0]) if entries else GENERIC
+        if kind == GENERIC and server.lower().startswith("llama.cpp"):
+            kind = "llama.cpp"
+        _KINDS[str(self.endpoint)] = kind
+        if kind == GENERIC:
+            return GENERIC
+        return f"{server_label(kind)} (OpenAI-compatible API)"
 
     def tags(self) -> list[dict[str, Any]]:
         """The served models (GET /v1/models), shaped like /api/tags entries."""
@@ -292,6 +485,8 @@ class OpenAIClient(OllamaClient):
         length = context_length_of(entry)
         if isinstance(entry.get("meta"), Mapping):  # llama.cpp's server
             length = self._slot_context() or length
+        elif server_kind(entry) == "LM Studio":
+            length = self._lm_studio_context(entry["id"]) or length
         from .catalogue import load_catalogue  # pluggy loads with it, on first use
 
         spec = load_catalogue().get(entry["id"])  # known by its Ollama name, if at all
@@ -327,8 +522,9 @@ class OpenAIClient(OllamaClient):
         entry = _SERVED.get((str(self.endpoint), names.canonical(model)), {})
         served = str(entry.get("id") or model)
         owner = entry.get("owned_by")
+        kind = server_kind(entry) if entry else self.kind
         request, dropped = completion_request(
-            {**body, "model": served}, server=owner if isinstance(owner, str) else None
+            {**body, "model": served}, server=owner if isinstance(owner, str) else None, kind=kind
         )
         for name in dropped:
             warn_once(
@@ -340,10 +536,95 @@ class OpenAIClient(OllamaClient):
             "POST", "/v1/chat/completions", request, stream=True, model=model or None
         )
         decode = functools.partial(native_chunks, model=served)
-        return self._stream(
+        stream = self._stream(
             response,
             model=model or None,
             what="answer",
             on_error=error_from_stream_line,
             decode=decode,
         )
+        return self._checked(stream, request, model=model or None, kind=kind)
+
+    def _checked(
+        self,
+        stream: Iterator[dict[str, Any]],
+        request: dict[str, Any],
+        *,
+        model: str | None,
+        kind: str,
+    ) -> Generator[dict[str, Any], None, None]:
+        """``stream``, with the ends that only a /v1 server has turned into typed errors:
+        [DONE] without a finish reason, and an empty 200 stream (asked again, unstreamed,
+        so that the server says why). Counts the server left out are counted if it can."""
+        label = server_label(kind)
+        content: list[str] = []
+        try:
+            for chunk in stream:
+                if chunk.get("done") is True:
+                    chunk = self._with_counts(chunk, "".join(content), request, kind)
+                else:
+                    content.append(str(_mapping(chunk.get("message")).get("content") or ""))
+                yield chunk
+        except _Interrupted:
+            raise OllamaResponseError(
+                f"The {label} at {self.endpoint} ended the answer with [DONE] before it was "
+                "finished (no finish reason): it was interrupted, and the partial answer was "
+                "discarded.",
+                hint=INTERRUPT_HINTS.get(kind, "Check the server's log, and retry."),
+                url=str(self.endpoint),
+            ) from None
+        except _Empty:
+            yield from self._unstreamed(request, model=model, label=label)
+
+    def _unstreamed(
+        self, request: dict[str, Any], *, model: str | None, label: str
+    ) -> Iterator[dict[str, Any]]:
+        """Ask again without streaming: llama-cpp-python answers an over-long prompt with an
+        empty 200 stream, and only an unstreamed request gets its 400 (raised from here)."""
+        retry = {key: value for key, value in request.items() if key != "stream_options"}
+        retry["stream"] = False
+        answer = self._post_json("/v1/chat/completions", retry, model=model)
+        body = self._expect_dict(answer, "/v1/chat/completions")
+        choices = [c for c in body.get("choices") or () if isinstance(c, Mapping)]
+        if not choices:
+            raise OllamaResponseError(
+                f"The {label} at {self.endpoint} sent an empty answer, twice.",
+                hint="Check the server's log; a prompt longer than its context is one cause.",
+                url=str(self.endpoint),
+            )
+        message = _mapping(choices[0].get("message"))
+        served = str(body.get("model") or request.get("model") or "")
+        text = str(message.get("content") or "")
+        yield {"model": served, "message": {"role": "assistant", "content": text}, "done": False}
+        final = _final_chunk(
+            served, choices[0].get("finish_reason"), _mapping(body.get("usage")), {}
+        )
+        yield self._with_counts(final, text, request, GENERIC)
+
+    def _with_counts(
+        self, final: dict[str, Any], content: str, request: Mapping[str, Any], kind: str
+    ) -> dict[str, Any]:
+        """The final chunk, with the answer's token count when the server sent no usage but
+        has a tokenizer endpoint (llama-cpp-python: /extras/tokenize/count); else unchanged:
+        an absent count is reported as unknown, never as 0."""
+        if "eval_count" in final or not content or kind != "llama.cpp":
+            return final
+        counted = self._count_tokens(content, str(request.get("model") or ""))
+        if counted is not None:
+            final = {**final, "eval_count": counted, "eval_count_source": "server tokenizer"}
+        return final
+
+    def _count_tokens(self, text: str, model: str) -> int | None:
+        """Tokens in ``text`` by the server's own tokenizer, where it has one we know."""
+        try:
+            whole = self._post_json("/extras/tokenize/count", {"input": text, "model": model})
+            empty = self._post_json("/extras/tokenize/count", {"input": "", "model": model})
+        except OllamaError as error:
+            log.debug("no token count from %s: %s", self.endpoint, error.message)
+            return None
+        if not (isinstance(whole, Mapping) and isinstance(empty, Mapping)):
+            return None
+        count, overhead = whole.get("count"), empty.get("count")
+        if not isinstance(count, int) or not isinstance(overhead, int):
+            return None
+        return max(count - overhead, 0)  # the tokenizer adds its BOS token to both

@@ -1,7 +1,10 @@
 """Check request options before they are sent.
 
-Ollama silently drops unknown option names and answers 500 for a value of the wrong type
-(OLLAMA_API.md section 1), so both are caught here with a message that lists what is valid.
+Ollama answers an error for a known option given a value of the wrong type, so types are
+checked here with a message that shows a good value. A name we do not know may be one a newer
+server accepts (``draft_num_predict`` arrived in v0.30; api/types.go Options and Runner): it
+is passed through with one warning, since an older server silently ignores it
+(docs/reference/ollama-protocol.md, "Options").
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import ConfigurationError
+from .privacy import warn_once
 
 _INT = ("an integer", (int,))
 _NUMBER = ("a number", (int, float))
@@ -27,6 +31,7 @@ OPTION_TYPES: dict[str, tuple[str, tuple[type, ...]]] = {
     "num_gpu": _INT,
     "main_gpu": _INT,
     "num_thread": _INT,
+    "draft_num_predict": _INT,
     "temperature": _NUMBER,
     "top_p": _NUMBER,
     "min_p": _NUMBER,
@@ -44,15 +49,27 @@ _DURATION = re.compile(
 
 
 def validate_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """Return a copy of ``options`` after checking every name and value type."""
+    """Return a copy of ``options`` after checking the value type of every known name.
+
+    An unknown name is passed through with a once-per-process warning.
+    """
     checked: dict[str, Any] = {}
     for name, value in options.items():
+        if not isinstance(name, str) or not name:
+            raise ConfigurationError(f"Option names must be text, got {name!r}.")
         expected = OPTION_TYPES.get(name)
         if expected is None:
-            raise ConfigurationError(
-                f"Unknown Ollama option {name!r}.",
-                hint="Valid options: " + ", ".join(sorted(OPTION_TYPES)) + ".",
+            import difflib
+
+            close = difflib.get_close_matches(name, OPTION_TYPES, 1, 0.8)
+            guess = f" Did you mean {close[0]!r}?" if close else ""
+            warn_once(
+                f"option:{name}",
+                f"Option {name!r} is not one persona-ollama knows; it is sent as given, and an "
+                f"Ollama server that does not know it ignores it silently.{guess}",
             )
+            checked[name] = value
+            continue
         label, types = expected
         ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
         if ok and name == "stop":

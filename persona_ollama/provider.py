@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 from . import __version__, names
 from ._persona import LLMProvider, LLMResponse, register_when_loaded
 from .context import ContextPlan, estimate_messages, plan
-from .errors import ConfigurationError, ModelNotPulledError, OllamaError
-from .facts import FACTS, ModelInfo, model_info_from_show, placement
-from .generation import ChatRequest, ChatStream
+from .errors import ConfigurationError, ContextOverflowError, ModelNotPulledError, OllamaError
+from .facts import FACTS, ModelInfo, model_info_from_show, model_info_from_tags, placement
+from .generation import ChatRequest, ChatStream, with_request_sizes
 from .options import (
     OPTION_TYPES,
     validate_format,
@@ -49,9 +49,29 @@ DEFAULT_TIMEOUT = 300.0
 # server counts thinking tokens against num_predict, so without it reasoning eats the answer.
 THINKING_BUDGET = 1.0
 
+# At most this many /api/show calls to find longer-context models for an overflow's hint, on
+# servers whose /api/tags does not list context lengths (before v0.30).
+MAX_SHOW_FOR_ALTERNATIVES = 12
+
 # Fallback when nothing is installed and no catalogue model fits: small enough for any laptop,
 # so generate() can say `ollama pull` it.
 FALLBACK_MODEL = "llama3.2:3b"
+
+
+# Before 0.12.6 the runner ignores truncate=false and keeps num_ctx tokens of a longer prompt
+# (docs/reference/ollama-protocol.md, "Context and truncation"): only the estimate protects.
+REFUSES_OVERFLOW_SINCE = (0, 12, 6)
+_VERSIONS_SEEN: set[str] = set()
+_VERSIONS_LOCK = threading.Lock()
+
+
+def _release(version: str) -> tuple[int, ...] | None:
+    """``"0.12.6"`` -> (0, 12, 6); ``"0.33.0-rc2"`` -> (0, 33, 0); None when unreadable."""
+    head = version.strip().lstrip("v").split("-", 1)[0].split("+", 1)[0]
+    parts = head.split(".")
+    if not parts or not all(part.isdigit() for part in parts):
+        return None
+    return tuple(int(part) for part in parts)
 
 
 @dataclass
@@ -243,11 +263,18 @@ class OllamaProvider(LLMProvider):
             log.debug("model list unavailable for selection: %s", error.message)
             tags = []
         profile = probe(server_is_local=self.endpoint.is_loopback, environ=self._environ)
+        server = None
+        if self.api == "openai":
+            from .openai_client import server_label
+
+            kind = getattr(self.client, "kind", "OpenAI-compatible server")
+            server = server_label(kind)
         choice = choose_default(
             [InstalledModel.from_tags_entry(entry) for entry in tags],
             profile.memory_budget_bytes,
             load_catalogue(self._environ),
             cpu_only=profile.cpu_only,
+            server=server,
         )
         with self._lock:
             self._selection = _Cached(choice, time.monotonic())
@@ -330,6 +357,10 @@ class OllamaProvider(LLMProvider):
         info = FACTS.get(str(self.endpoint), model)
         if info is not None:
             return info
+        info = self._facts_from_tags(model)
+        if info is not None:  # v0.30+ lists context length and capabilities: no /api/show
+            FACTS.put(str(self.endpoint), info)
+            return info
         try:
             show = self.client.show(model)
         except ModelNotPulledError:
@@ -339,6 +370,41 @@ class OllamaProvider(LLMProvider):
         info = model_info_from_show(model, show, str(digest) if digest else None, entry)
         FACTS.put(str(self.endpoint), info)
         return info
+
+    def _facts_from_tags(self, model: str) -> ModelInfo | None:
+        """The facts from an already fetched /api/tags, when it lists all that is needed."""
+        with self._lock:
+            cached = self._tags
+        if cached is None or time.monotonic() - cached.at >= TAGS_TTL:
+            return None
+        key = names.canonical(model)
+        for entry in cached.value:
+            if names.canonical(str(entry.get("name", ""))) == key:
+                return model_info_from_tags(model, entry)
+        return None
+
+    def _warn_if_server_cuts_prompts(self) -> None:
+        """Once per server and process: say so when its version still cuts long prompts."""
+        url = str(self.endpoint)
+        with _VERSIONS_LOCK:
+            if url in _VERSIONS_SEEN:
+                return
+            _VERSIONS_SEEN.add(url)
+        from .client import PROBE_TIMEOUT
+
+        try:
+            version = self.client.version(timeout=PROBE_TIMEOUT)
+        except OllamaError:
+            return  # the chat request itself will say what is wrong
+        release = _release(version)
+        if release is not None and release < REFUSES_OVERFLOW_SINCE:
+            warn_once(
+                f"cuts-prompts:{url}",
+                f"The Ollama server at {url} is version {version}: before 0.12.6 Ollama "
+                "silently cuts a prompt longer than num_ctx instead of refusing it, so only "
+                "persona-ollama's size estimate protects your input. Update Ollama to 0.12.6 "
+                "or later.",
+            )
 
     def _known_entry(self, model: str) -> dict[str, Any] | None:
         """The model's element of an already fetched /api/tags (no extra round trip)."""
@@ -362,9 +428,16 @@ class OllamaProvider(LLMProvider):
             installed: list[str] | None = self.list_available_models()
         except OllamaError:
             installed = None
-        return model_not_pulled(
+        error = model_not_pulled(
             model, url=str(self.endpoint), status_code=404, installed=installed, api=self.api
         )
+        if self.api == "openai":  # advice that works on that kind of server
+            from .openai_client import OpenAIClient
+
+            client = self.client
+            if isinstance(client, OpenAIClient):
+                return client._in_its_words(error)
+        return error
 
     # -- generation --------------------------------------------------------------------
 
@@ -469,14 +542,19 @@ class OllamaProvider(LLMProvider):
             num_ctx=num_ctx,
             options=request_options,
         )
-        if num_ctx is None and "num_ctx" not in request_options and self.api == "native":
-            # The window was chosen by windows.py: send it after smaller ones are answered.
-            window = request.plan.num_ctx
-            with WINDOWS.sending(str(self.endpoint), request.model, window):
+        native = self.api == "native"  # only there is the plan's num_ctx what the server used
+        try:
+            if native and num_ctx is None and "num_ctx" not in request_options:
+                # The window was chosen by windows.py: sent after smaller ones are answered.
+                with WINDOWS.sending(str(self.endpoint), request.model, request.plan.num_ctx):
+                    chunks = self.client.chat(request.body)
+            else:
                 chunks = self.client.chat(request.body)
-        else:
-            chunks = self.client.chat(request.body)
-        return ChatStream(chunks, request, deadline=self.deadline, url=str(self.endpoint))
+        except ContextOverflowError as error:
+            raise (with_request_sizes(error, request) if native else error) from None
+        return ChatStream(
+            chunks, request, deadline=self.deadline, url=str(self.endpoint), fill_sizes=native
+        )
 
     def _prepare(
         self,
@@ -508,6 +586,8 @@ class OllamaProvider(LLMProvider):
         # The name alone first: from v0.18 even /api/show of a cloud name goes to ollama.com.
         check_destination(name, placement(name), self.endpoint, local_only=self.local_only)
         checked = validate_options(options)
+        if self.api == "native":
+            self._warn_if_server_cuts_prompts()
         if "num_predict" in checked:  # options={"num_predict": n} means max_tokens=n
             max_tokens = checked.pop("num_predict")
         if self.local_only and FACTS.get(str(self.endpoint), name) is None:
@@ -534,15 +614,20 @@ class OllamaProvider(LLMProvider):
         thinks = facts.thinks and think is not False
         budget = max_tokens + (int(max_tokens * THINKING_BUDGET) if thinks else 0)
         explicit_ctx = num_ctx if num_ctx is not None else checked.pop("num_ctx", None)
-        context = plan(
-            estimate_messages(messages),
-            budget,
-            context_length=facts.context_length,
-            num_ctx=explicit_ctx,
-            preferred=facts.modelfile_num_ctx,
-            model=name,
-            alternatives=lambda: self._longer_context_models(facts.context_length, name),
-        )
+        try:
+            context = plan(
+                estimate_messages(messages),
+                budget,
+                context_length=facts.context_length,
+                num_ctx=explicit_ctx,
+                preferred=facts.modelfile_num_ctx,
+                model=name,
+                alternatives=lambda: self._longer_context_models(facts.context_length, name),
+            )
+        except ContextOverflowError as error:
+            if self.api == "openai":
+                raise self._in_v1_words(error) from None
+            raise
         if explicit_ctx is None and self.api == "native":
             window = self._shared_window(name, context, budget)
             if window != context.num_ctx:
@@ -609,6 +694,22 @@ class OllamaProvider(LLMProvider):
             fitting = window
         return fitting
 
+    def _in_v1_words(self, error: ContextOverflowError) -> ContextOverflowError:
+        """The overflow found before sending, told of the /v1 server rather than of Ollama:
+        its window is what the server states (vLLM's max_model_len, llama.cpp's n_ctx)."""
+        from .openai_client import GENERIC, server_label
+
+        label = server_label(getattr(self.client, "kind", GENERIC))
+        error.message = error.message.replace(
+            "its trained context of", f"the context the {label} states:"
+        ).replace(
+            "Nothing was sent: Ollama would have silently dropped part of the input.",
+            f"Nothing was sent to the {label}.",
+        )
+        if error.hint:
+            error.hint = error.hint.replace("Installed models", "Served models")
+        return error
+
     def _longer_context_models(self, context_length: int | None, model: str) -> list[str]:
         """Installed models known to have a longer trained context, longest first."""
         if context_length is None:
@@ -620,13 +721,23 @@ class OllamaProvider(LLMProvider):
         from .selection import InstalledModel
 
         longer = []
+        asked = 0
         for entry in tags:
             if InstalledModel.from_tags_entry(entry).placement.remote:
                 continue  # never suggested: only a caller who names it sends data there
+            name = str(entry.get("name"))
             details = entry.get("details") or {}
             length = details.get("context_length") if isinstance(details, dict) else None
-            if isinstance(length, int) and length > context_length and entry.get("name") != model:
-                longer.append((length, str(entry.get("name"))))
+            if not isinstance(length, int) and asked < MAX_SHOW_FOR_ALTERNATIVES:
+                # Before v0.30 /api/tags lists no context length: ask /api/show (error path only).
+                asked += 1
+                try:
+                    facts = self._model_facts(name)
+                except OllamaError:
+                    continue
+                length = facts.context_length if facts.can_chat else None
+            if isinstance(length, int) and length > context_length and name != model:
+                longer.append((length, name))
         return [name for _, name in sorted(longer, reverse=True)[:3]]
 
 

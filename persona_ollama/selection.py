@@ -279,13 +279,18 @@ def choose_default(
     *,
     context_tokens: int = TYPICAL_CONTEXT,
     cpu_only: bool = False,
+    server: str | None = None,
 ) -> Selection:
     """The best installed chat model that fits the budget; else the smallest installed chat
     model (with a warning); else the best catalogue model that fits, to be pulled.
 
     ``cpu_only`` (``HardwareProfile.cpu_only``) ranks models too large to run quickly
-    without a GPU after those that are usable.
+    without a GPU after those that are usable. ``server`` names an OpenAI-compatible server
+    ("the llama.cpp server"): its models are already loaded, so no memory check applies and
+    nothing is suggested for pulling.
     """
+    if server is not None:
+        return _choose_served(installed, catalogue, server)
     budget = profile_budget_bytes
     if budget is None:
         reasons = [
@@ -344,6 +349,28 @@ def choose_default(
             "Every installed chat model runs off this machine, so none counts as installed here."
         )
     return _pull_suggestion(catalogue, budget, context_tokens, cpu_only, reasons)
+
+
+def _choose_served(
+    served: Sequence[InstalledModel], catalogue: Catalogue, server: str
+) -> Selection:
+    """The best chat model an OpenAI-compatible server serves, by quality alone: it loaded
+    them itself, so the memory budget of this machine says nothing about them."""
+    chat = [
+        _candidate(model, catalogue, None, TYPICAL_CONTEXT, False, True)
+        for model in served
+        if not is_embedding_only(model, catalogue)
+    ]
+    if not chat:
+        reason = f"The {server} serves no chat model: start it with one (it cannot pull)."
+        return Selection(None, False, (reason,), (), ())
+    ranked = sorted(chat, key=lambda c: (-c.quality, c.name))
+    best = ranked[0]
+    reasons = (
+        f"The {server} loaded its models itself, so they are ranked by quality alone.",
+        f"Chose {best.name}, the best of {len(ranked)} chat model(s) it serves.",
+    )
+    return Selection(best.name, True, reasons, (), tuple(ranked))
 
 
 def _catalogue_candidates(

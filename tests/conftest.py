@@ -8,7 +8,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from persona_ollama import _persona, facts, openai_client, privacy, windows
+from persona_ollama import _persona, facts, openai_client, privacy, provider, windows
 
 
 @pytest.fixture(autouse=True)
@@ -20,6 +20,8 @@ def _fresh_process_state():
         privacy.reset_warnings,
         openai_client._SERVED.clear,
         windows.WINDOWS.clear,
+        provider._VERSIONS_SEEN.clear,
+        openai_client._KINDS.clear,
     )
     for reset in resets:
         reset()

@@ -120,8 +120,23 @@ def debug_option(func: F) -> F:
     )(func)
 
 
+def _set_api(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value:
+        ctx.meta["persona_ollama.api"] = value
+    return value
+
+
 def common_options(func: F) -> F:
-    """--host and --debug, accepted by every command."""
+    """--host, --api and --debug, accepted by every command."""
+    func = click.option(
+        "--api",
+        type=click.Choice(["native", "openai"]),
+        metavar="API",
+        expose_value=False,
+        callback=_set_api,
+        help="native (Ollama's /api) or openai (a /v1 server: vLLM, llama.cpp, LM Studio, "
+        "LiteLLM) (default: PERSONA_OLLAMA_API, then native).",
+    )(func)
     func = click.option(
         "--host",
         metavar="URL",
@@ -138,7 +153,9 @@ def json_option(func: F) -> F:
 def make_provider(host: str | None, model: str | None = None) -> OllamaProvider:
     from ..provider import OllamaProvider
 
-    return OllamaProvider(base_url=host, model=model)
+    context = click.get_current_context(silent=True)
+    api = context.meta.get("persona_ollama.api") if context is not None else None
+    return OllamaProvider(base_url=host, model=model, api=api)
 
 
 def print_json(data: Any) -> None:

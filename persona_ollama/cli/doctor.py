@@ -14,9 +14,9 @@ from . import common_options, echo, human_bytes, json_option, main, make_provide
 if TYPE_CHECKING:
     from ..facts import ModelInfo
 
-# Older servers lack /api/chat's truncate field (so a long prompt may be cut silently) and
-# report no context length in /api/tags.
-MINIMUM_VERSION = (0, 12, 0)
+# Older servers ignore /api/chat's truncate field, so a long prompt may be cut silently
+# (docs/reference/ollama-protocol.md, "Context and truncation").
+MINIMUM_VERSION = (0, 12, 6)
 
 
 def _version_tuple(text: str | None) -> tuple[int, ...] | None:
@@ -63,7 +63,7 @@ def collect(host: str | None) -> dict[str, Any]:
         if version is not None and version < MINIMUM_VERSION:
             warnings.append(
                 f"Ollama {report['server']['version']} is old: it may cut long prompts "
-                "silently. Update to 0.12 or newer (https://ollama.com/download)."
+                "silently. Update to 0.12.6 or newer (https://ollama.com/download)."
             )
     from ..selection import InstalledModel
 
@@ -115,6 +115,12 @@ def collect(host: str | None) -> dict[str, Any]:
         else:
             default["installed"] = True
             report["next_step"] = _unusable(provider.default_model, info)
+    elif not selection.installed and provider.api == "openai":
+        # No pulling in /v1 mode: the server loads its models itself.
+        report["next_step"] = (
+            "Start the server with a chat model (it serves none), or set "
+            "PERSONA_OLLAMA_MODEL to one it serves."
+        )
     elif not selection.installed:
         report["next_step"] = f"persona-ollama pull {provider.default_model}"
     # Otherwise the selection chose it: an installed, local chat model (it skips the others).
@@ -138,7 +144,8 @@ def _unusable(model: str, info: ModelInfo) -> str | None:
     if info.placement.remote:
         return (
             f"{model} is a remote model: it runs on {info.placement.host_text}, so prompts "
-            "would leave this machine. Set PERSONA_OLLAMA_MODEL to a local model (`persona-ollama models` lists them)."
+            "would leave this machine. Set PERSONA_OLLAMA_MODEL to a local model "
+            "(`persona-ollama models` lists them)."
         )
     return None
 
@@ -163,11 +170,19 @@ def render_host(host: dict[str, Any]) -> None:
         echo(f"           - {info.next_step}")
 
 
+def _v1(server: dict[str, Any]) -> bool:
+    """Whether the server answered in /v1 mode: its version is then the kind of server
+    (:meth:`OpenAIClient.version`), e.g. "llama.cpp server (OpenAI-compatible API)"."""
+    return "OpenAI-compatible" in str(server.get("version") or "")
+
+
 def render(report: dict[str, Any]) -> None:
     server = report["server"]
     if server["reachable"]:
         echo(f"Server     {server['url']}  ", nl=False)
-        echo(f"reachable (Ollama {server['version']}, {server['latency_ms']} ms)", fg="green")
+        # In /v1 mode the version is the kind of server ("llama.cpp server (OpenAI-...)").
+        label = server["version"] if _v1(server) else f"Ollama {server['version']}"
+        echo(f"reachable ({label}, {server['latency_ms']} ms)", fg="green")
     else:
         echo(f"Server     {server['url']}  ", nl=False)
         echo(f"not reachable: {server['error']}", fg="red")
@@ -177,7 +192,8 @@ def render(report: dict[str, Any]) -> None:
             for m in report["models"]
         )
         names = names or "none"
-        echo(f"Models     {len(report['models'])} installed: {names}")
+        have = "served" if _v1(server) else "installed"
+        echo(f"Models     {len(report['models'])} {have}: {names}")
     hw = report["hardware"]
     gpus = ", ".join(f"{g['name']} ({human_bytes(g['memory_total_bytes'])})" for g in hw["gpus"])
     echo(
@@ -187,7 +203,8 @@ def render(report: dict[str, Any]) -> None:
     )
     echo(f"Budget     {hw['budget_reason']}")
     default = report["default_model"]
-    state = "installed" if default["installed"] else "not installed"
+    have = "served" if _v1(server) else "installed"
+    state = have if default["installed"] else f"not {have}"
     echo(f"Default    {default['model']} ({state})")
     for reason in default["reasons"]:
         echo(f"           - {reason}", dim=True)

@@ -42,6 +42,9 @@ def model_rows(provider: OllamaProvider, include_catalogue: bool) -> list[dict[s
         # A remote model uses no memory here: whether it "fits" means nothing.
         memory = None if where.remote else estimate_memory_bytes(model, catalogue=catalogue)
         seen.add(canonical(model.name))
+        # A model of unknown size fits or not: unknown, not "no". A /v1 server loaded its
+        # models itself, so this machine's budget says nothing about them.
+        fit = None if memory is None or provider.api == "openai" else fits(memory, budget)
         rows.append(
             {
                 "name": model.name,
@@ -51,7 +54,7 @@ def model_rows(provider: OllamaProvider, include_catalogue: bool) -> list[dict[s
                 "quantization": model.quantization_level,
                 "context_length": context,
                 "memory_bytes": memory,
-                "fits": None if where.remote else fits(memory, budget),
+                "fits": fit,
                 "default": canonical(model.name) == canonical(default),
                 "pull": None,
                 "remote": where.remote,
@@ -78,7 +81,10 @@ def model_rows(provider: OllamaProvider, include_catalogue: bool) -> list[dict[s
                     "memory_bytes": memory,
                     "fits": fits(memory, budget),
                     "default": canonical(spec.name) == canonical(default),
-                    "pull": f"persona-ollama pull {spec.name}",
+                    # A /v1 server cannot pull: it is started with its models.
+                    "pull": f"persona-ollama pull {spec.name}"
+                    if provider.api != "openai"
+                    else None,
                     "remote": False,
                     "remote_host": None,
                 }
@@ -194,6 +200,8 @@ def recommend(count: int, as_json: bool, host: str | None) -> None:
         return
     for rank, pick in enumerate(picks, 1):
         state = "installed" if pick.installed else f"persona-ollama pull {pick.spec.name}"
+        if provider.api == "openai" and not pick.installed:
+            state = "not served"
         echo(f"{rank}. {pick.spec.name}  ", nl=False, bold=True)
         echo(f"[{state}]", fg="green" if pick.installed else "cyan")
         echo(f"   {pick.reason}", dim=True)

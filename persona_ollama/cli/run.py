@@ -84,8 +84,12 @@ def run(
     click.echo()
     raw = response.raw_response
     rate = raw.get("tokens_per_second")
+    counts = [
+        "?" if raw.get(key, 0) is None else str(getattr(response, key))
+        for key in ("input_tokens", "output_tokens")
+    ]  # "?": the server sent no count (a /v1 server without usage)
     summary = (
-        f"{response.model}: {response.input_tokens} tokens in, {response.output_tokens} out"
+        f"{response.model}: {counts[0]} tokens in, {counts[1]} out"
         + (f", {rate:.1f} tokens/s" if rate else "")
         + f", load {raw.get('load_seconds', 0):.1f} s, {raw.get('wall_seconds', 0):.1f} s total"
     )

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from .fake_server import BUSY, OUT_OF_MEMORY, RUNNER_STOPPED, FakeOllama
+    from .fake_server import BUSY, OUT_OF_MEMORY, RUNNER_FAILED, RUNNER_STOPPED, FakeOllama
     from .models import DEFAULT_MODELS, LIBRARY, FakeModel
+    from .profiles import PROFILES, Profile
     from .pull import PULL_NOT_FOUND
     from .script import ANY_PATH, GENERATION_PATHS
     from .state import RecordedRequest
@@ -37,11 +38,14 @@ _LAZY = {
     "LIBRARY": "models",
     "MESSAGE_OVERHEAD_TOKENS": "tokens",
     "OUT_OF_MEMORY": "fake_server",
+    "PROFILES": "profiles",
     "PROMPT_TOO_LONG": "validation",
     "PULL_NOT_FOUND": "pull",
+    "RUNNER_FAILED": "fake_server",
     "RUNNER_STOPPED": "fake_server",
     "FakeModel": "models",
     "FakeOllama": "fake_server",
+    "Profile": "profiles",
     "RecordedRequest": "state",
     "count_prompt_tokens": "tokens",
     "count_tokens": "tokens",
@@ -60,11 +64,14 @@ __all__ = [
     "LIBRARY",
     "MESSAGE_OVERHEAD_TOKENS",
     "OUT_OF_MEMORY",
+    "PROFILES",
     "PROMPT_TOO_LONG",
     "PULL_NOT_FOUND",
+    "RUNNER_FAILED",
     "RUNNER_STOPPED",
     "FakeModel",
     "FakeOllama",
+    "Profile",
     "RecordedRequest",
     "count_prompt_tokens",
     "count_tokens",

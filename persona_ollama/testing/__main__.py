@@ -36,6 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         chunk_size=args.chunk_size,
         parallel=args.parallel,
         load_time=args.load_time,
+        vram_gib=args.vram_gib,
         signed_in=not args.signed_out,
     )
     for alias in args.remote_alias:
@@ -116,7 +117,13 @@ def _parser() -> argparse.ArgumentParser:
         "request for JSON, else a greeting)",
     )
     add("--version", default="0.33.0", help="version to report (default: %(default)s)")
-    add("--default-num-ctx", type=int, default=4096, help="server num_ctx default")
+    add(
+        "--default-num-ctx",
+        type=int,
+        default=None,
+        help="OLLAMA_CONTEXT_LENGTH (default: the release's, 4096 with no GPU)",
+    )
+    add("--vram-gib", type=float, default=0.0, help="GPU memory the server sees (default: 0)")
     add("--chunk-size", type=int, default=None, help="characters per chunk (default: words)")
     add("--parallel", type=int, default=None, help="generations at once (OLLAMA_NUM_PARALLEL)")
     add("--load-time", type=float, default=0.0, help="seconds a model (re)load takes")

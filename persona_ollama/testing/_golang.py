@@ -16,6 +16,7 @@ from typing import Any
 __all__ = [
     "DecodeError",
     "decode_json",
+    "go_float",
     "go_json",
     "go_quote",
     "local_rfc3339",
@@ -46,6 +47,23 @@ _HTML_ESCAPES = (
     ("\u2028", "\\u2028"),
     ("\u2029", "\\u2029"),
 )
+
+
+def go_float(value: float) -> str:
+    """A float64 as Go's ``%v``/``%#v`` prints it: the shortest digits, in exponent form from
+    1e+06 on and below 1e-04 (strconv 'g' with the shortest precision); ``1048576`` becomes
+    ``1.048576e+06``. /api/show's ``parameters`` prints Modelfile numbers this way."""
+    from decimal import Decimal
+
+    if value == 0:
+        return "0"
+    number = Decimal(repr(float(value))).normalize()
+    sign, digits, _ = number.as_tuple()
+    exponent = number.adjusted()
+    if -4 <= exponent < 6:
+        return format(number, "f")
+    mantissa = str(digits[0]) + ("." + "".join(map(str, digits[1:])) if len(digits) > 1 else "")
+    return f"{'-' if sign else ''}{mantissa}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
 
 
 def go_quote(text: str) -> str:

@@ -1,4 +1,4 @@
-"""Model names as the server parses them (OLLAMA_API.md section 10).
+"""Model names as the server parses them (docs/reference/ollama-protocol.md, "Model names").
 
 The double implements the grammar on its own rather than reusing ``persona_ollama.names``: a test
 double that shares the client's parser would agree with the client's bugs.

@@ -2,7 +2,8 @@
 
 It answers the endpoints a client uses (/, /api/version, /api/tags, /api/show, /api/ps,
 /api/chat, /api/generate, /api/pull, /v1/chat/completions, /v1/models) with the status codes,
-texts, field names and units of OLLAMA_API.md, over real sockets, and records every request.
+texts, field names and units of the real server (docs/reference/ollama-protocol.md), as the
+emulated release sends them (profiles.py), over real sockets, and records every request.
 """
 
 from __future__ import annotations
@@ -14,18 +15,34 @@ from types import TracebackType
 from ._names import parse_name
 from .handler import FakeOllamaServer
 from .models import DEFAULT_MODELS, Answer, FakeModel, as_model, cloud_stub, remote_alias
-from .script import DROP, ERROR_MID_STREAM, MALFORMED, NO_DONE, STATUS, Fault, Latency, ReplyRule
+from .profiles import OOM_LLAMA_SERVER, OOM_SCHEDULER, PROFILES, Profile
+from .script import (
+    DROP,
+    EMPTY,
+    ERROR_MID_STREAM,
+    INTERRUPTED,
+    MALFORMED,
+    NO_DONE,
+    NO_USAGE,
+    RUNNER,
+    STATUS,
+    UNSTREAMED_STATUS,
+    Fault,
+    Latency,
+    ReplyRule,
+)
 from .state import RecordedRequest, ServerState, Settings
 
-__all__ = ["BUSY", "OUT_OF_MEMORY", "RUNNER_STOPPED", "FakeOllama"]
+__all__ = ["BUSY", "OUT_OF_MEMORY", "PROFILES", "RUNNER_FAILED", "RUNNER_STOPPED", "FakeOllama"]
+
+V1_CHAT = "/v1/chat/completions"
 
 BUSY = "server busy, please try again.  maximum pending requests exceeded"  # two spaces, sic
-OUT_OF_MEMORY = (
-    "llama-server reported out-of-memory during startup: cudaMalloc failed: out of memory"
-)
-OUT_OF_MEMORY_BEFORE_0_25 = (
-    "model requires more system memory (5.6 GiB) than is available (3.1 GiB)"
-)
+OUT_OF_MEMORY = OOM_LLAMA_SERVER
+OUT_OF_MEMORY_BEFORE_0_30 = OOM_SCHEDULER
+# The error line of a runner that fails mid-answer (llm/server.go, llm/llama_server.go).
+RUNNER_FAILED = Profile.runner_failed_text()
+# A runner that died before answering (the same files: the request to it failed).
 RUNNER_STOPPED = (
     "model runner has unexpectedly stopped, this may be due to resource limitations or an "
     "internal error, check ollama server logs for details"
@@ -37,12 +54,14 @@ class FakeOllama:
     """A started-on-demand fake Ollama server on ``host``:``port`` (0 picks a free port).
 
     Use it as a context manager (``with FakeOllama() as fake:``) or call start()/stop().
-    ``version`` is what /api/version reports; a few behaviours follow it: before 0.30 /api/tags
-    has no context_length/capabilities, before 0.12 a missing chat model is
-    ``model "x" not found, try pulling it first``, before 0.25 the OOM text is the old one, and
-    before 0.32.6 /v1 streams carry the finish reason on the last content chunk.
-    ``default_num_ctx`` is the server's context default, ``chunk_size`` the characters per
-    streamed chunk (None: one word per chunk), ``parallel`` the number of generations served
+    ``version`` is what /api/version reports, and the wire follows that release where it
+    changed (the rules and their sources are in :mod:`persona_ollama.testing.profiles`;
+    ``PROFILES`` lists one release on each side of every change): /api/tags fields, the 404
+    text, overflow with ``truncate: false``, how a runner error is sent, the OOM text, the
+    done line's content, the default context, /v1 finish chunks.
+    ``default_num_ctx`` is OLLAMA_CONTEXT_LENGTH (None: the release's default, which since
+    0.15.5 depends on ``vram_gib``, the GPU memory the server sees), ``chunk_size`` the
+    characters per streamed chunk (None: one word per chunk), ``parallel`` the generations served
     at once, like OLLAMA_NUM_PARALLEL (None: unlimited; others wait, they never get a 503).
     ``load_time`` is how many seconds loading a model takes: a generation whose runner options
     (``num_ctx`` among them) differ from the loaded runner's waits for the running ones to finish
@@ -64,9 +83,10 @@ class FakeOllama:
         host: str = "127.0.0.1",
         port: int = 0,
         version: str = "0.33.0",
-        default_num_ctx: int = 4096,
+        default_num_ctx: int | None = None,
         chunk_size: int | None = None,
         parallel: int | None = None,
+        vram_gib: float = 0.0,
         signed_in: bool = True,
         load_time: float = 0.0,
     ) -> None:
@@ -78,7 +98,10 @@ class FakeOllama:
             raise ValueError(f"parallel must be at least 1 (or None for unlimited), got {parallel}")
         if load_time < 0:
             raise ValueError(f"load_time must be 0 or more seconds, got {load_time}")
-        settings = Settings(version, default_num_ctx, chunk_size, parallel, signed_in)
+        if default_num_ctx is not None and default_num_ctx < 1:
+            raise ValueError(f"default_num_ctx must be at least 1, got {default_num_ctx}")
+        num_ctx = Profile(version).default_num_ctx(default_num_ctx, int(vram_gib * 1024**3))
+        settings = Settings(version, num_ctx, chunk_size, parallel, signed_in)
         self._state = ServerState(settings)
         self._state.scheduler.load_time_s = load_time
         for model in models:
@@ -226,6 +249,7 @@ class FakeOllama:
         thinking: str | None = None,
         done_reason: str | None = None,
         times: int | None = None,
+        last_in_done: bool = False,
     ) -> None:
         """Answer generation requests (for ``model``, or any) with ``answer``.
 
@@ -235,10 +259,12 @@ class FakeOllama:
         the rule serves that many requests, in the order such rules were added; without it,
         it serves every request until reset() or a newer open-ended rule. ``thinking`` is the
         reasoning a thinking model emits first; ``done_reason`` overrides "stop"/"length".
+        ``last_in_done``: the last piece of the answer comes on the done line, as llama-server's
+        final chunk can bring it since 0.30 (profiles.DONE_CARRIES_CONTENT; ignored before).
         """
         key = parse_name(model.strip()).key if model is not None else None
         self._state.script.add_reply(
-            ReplyRule(answer, key, thinking, done_reason, _count(times, "times"))
+            ReplyRule(answer, key, thinking, done_reason, _count(times, "times"), last_in_done)
         )
 
     def fail_next(
@@ -249,13 +275,21 @@ class FakeOllama:
 
     def out_of_memory_next(self, n: int = 1, *, path: str | None = None) -> None:
         """The next ``n`` matching requests fail to load the model: a 500 with the OOM text."""
-        text = OUT_OF_MEMORY if self._state.settings.at_least(0, 25) else OUT_OF_MEMORY_BEFORE_0_25
-        self.fail_next(n, 500, text, path=path)
+        self.fail_next(n, 500, self._state.settings.profile.out_of_memory_text, path=path)
+
+    def runner_stopped_next(
+        self, n: int = 1, error: str = RUNNER_STOPPED, *, path: str | None = None
+    ) -> None:
+        """The next ``n`` matching requests find the model runner dead before any output: a
+        500 from 0.12.6 on, a 200 stream of one error line before (profiles.STREAM_ERROR_STATUS)."""
+        self._fault(Fault(RUNNER, _positive(n), path, status=500, error=error))
 
     def error_mid_stream_next(
-        self, error: str = RUNNER_STOPPED, after_chunks: int = 2, *, path: str | None = None
+        self, error: str = RUNNER_FAILED, after_chunks: int = 2, *, path: str | None = None
     ) -> None:
-        """The next stream sends ``after_chunks`` chunks, then ``{"error": ...}``, and no done."""
+        """The next stream sends ``after_chunks`` chunks, then ``{"error": ...}``, and no done.
+
+        The default text is the server's for a runner that fails mid-answer."""
         self._fault(
             Fault(ERROR_MID_STREAM, 1, path, error=error, after_chunks=_index(after_chunks))
         )
@@ -269,6 +303,33 @@ class FakeOllama:
     def end_stream_without_done_next(self, n: int = 1, *, path: str | None = None) -> None:
         """The next ``n`` streams end cleanly but without their done line (or [DONE])."""
         self._fault(Fault(NO_DONE, _positive(n), path))
+
+    def repetition_abort_next(self, n: int = 1, *, path: str | None = None) -> None:
+        """The next ``n`` streams stop as the server stops a model repeating one token over and
+        over: the stream ends cleanly with neither a done line nor an error (llm/server.go
+        Completion, "token repeat limit"; every release)."""
+        self.end_stream_without_done_next(n, path=path)
+
+    def interrupt_stream_next(self, after_chunks: int = 2) -> None:
+        """The next /v1 stream sends ``after_chunks`` chunks, then ``[DONE]`` without a finish
+        reason: how llama-cpp-python's server ends a stream another request interrupted."""
+        self._fault(Fault(INTERRUPTED, 1, V1_CHAT, after_chunks=_index(after_chunks)))
+
+    def context_overflow_next(self, context_length: int = 512, prompt_tokens: int = 6000) -> None:
+        """The next streamed /v1 request gets an empty 200 stream, and the next unstreamed one
+        llama-cpp-python's 400 ``context_length_exceeded`` with both sizes."""
+        text = (
+            f"This model's maximum context length is {context_length} tokens. However, you "
+            f"requested {prompt_tokens + 10} tokens ({prompt_tokens} in the messages, 10 in the "
+            "completion). Please reduce the length of the messages or completion."
+        )
+        self._fault(Fault(EMPTY, 1, V1_CHAT))
+        self._fault(Fault(UNSTREAMED_STATUS, 1, V1_CHAT, status=400, error=text))
+
+    def omit_usage_next(self, n: int = 1) -> None:
+        """The next ``n`` /v1 streams have no usage event, whatever stream_options asks (as
+        llama-cpp-python's server)."""
+        self._fault(Fault(NO_USAGE, _positive(n), V1_CHAT))
 
     def malformed_json_next(self, n: int = 1, *, path: str | None = None) -> None:
         """The next ``n`` 200 responses are cut in half: the body, or a stream's first line."""

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .models import FakeModel
-from .responses import ApiError
+from .profiles import LLAMA_SERVER, REFUSES_OVERFLOW, Profile
+from .responses import ApiError, RunnerError
 from .state import RecordedRequest, ServerState
 from .tokens import count_prompt_tokens, count_tokens, split_chunks, truncate_to_tokens
 from .validation import PROMPT_TOO_LONG, check_format, resolve_options
@@ -53,6 +54,7 @@ class Generation:
     thinking: list[str] = field(default_factory=list)
     content: list[str] = field(default_factory=list)
     metrics: dict[str, int] = field(default_factory=dict)
+    last_in_done: bool = False  # the reply asked for the last piece on the done line
 
     @property
     def is_trick(self) -> bool:
@@ -104,7 +106,7 @@ def run(
     if not req.messages:
         return Generation("load")
     check_format(req.format)
-    prompt_tokens = _prompt_tokens(req, num_ctx)
+    prompt_tokens = _prompt_tokens(req, num_ctx, state.settings.profile)
     return _answer(state, req, options, think, num_ctx, prompt_tokens, cold, waited_s)
 
 
@@ -115,14 +117,17 @@ def _context_shift(req: GenerationRequest) -> bool:
     return asked if isinstance(asked, bool) else req.model.family != "deepseek2"
 
 
-def _prompt_tokens(req: GenerationRequest, num_ctx: int) -> int:
-    """Tokens evaluated, after Ollama's two silent truncation stages (OLLAMA_API.md section 7)."""
+def _prompt_tokens(req: GenerationRequest, num_ctx: int, profile: Profile) -> int:
+    """Tokens evaluated, after Ollama's two silent truncation stages
+    (docs/reference/ollama-protocol.md, "Context and truncation")."""
     messages = list(req.messages)
     tokens = count_prompt_tokens(messages, req.tools)
     if tokens <= num_ctx:
         return tokens
-    if not req.truncate:
-        raise ApiError(400, PROMPT_TOO_LONG)
+    refuses = profile.has(REFUSES_OVERFLOW)
+    if refuses and not req.truncate:
+        # The runner refuses (v0.12.6+), or llama-server does (v0.30+): profiles.py.
+        raise RunnerError(400, profile.overflow_text(tokens, num_ctx))
     # Stage 1: drop the oldest messages, keeping system messages and the last message.
     droppable = [i for i, m in enumerate(messages[:-1]) if m.get("role") != "system"]
     for index in droppable:
@@ -130,10 +135,16 @@ def _prompt_tokens(req: GenerationRequest, num_ctx: int) -> int:
         tokens = count_prompt_tokens([m for m in messages if m], req.tools)
         if tokens <= num_ctx:
             return tokens
-    # Stage 2: the runner keeps about half the window (issue #17427), unless shifting is off.
+    if not refuses:
+        # Before v0.12.6 the runner keeps exactly num_ctx tokens, whatever truncate says
+        # (runner/ollamarunner/runner.go NewSequence at v0.11.11).
+        return num_ctx
+    # Stage 2, truncate=true: the runner keeps the first num_keep tokens and the end, num_ctx
+    # in all (NewSequence, v0.12.6-v0.24); llama-server needs one token of room, so num_ctx - 1
+    # (llm/llama_server.go completionPromptForRequest, v0.30+). Refused when shifting is off.
     if not req.shift:
         raise ApiError(400, PROMPT_TOO_LONG)
-    return num_ctx // 2
+    return num_ctx - 1 if profile.has(LLAMA_SERVER) else num_ctx
 
 
 def _answer(
@@ -182,6 +193,7 @@ def _answer(
     size = state.settings.chunk_size
     return Generation(
         done_reason=rule.done_reason if rule and rule.done_reason else done_reason,
+        last_in_done=bool(rule and rule.last_in_done),
         thinking=split_chunks(kept_thinking, size),
         content=split_chunks(content, size),
         # Ollama leaves out every metric that is zero.

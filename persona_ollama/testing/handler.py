@@ -4,6 +4,7 @@ scripted faults and latency applied."""
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import socket
 import sys
@@ -16,13 +17,26 @@ from urllib.parse import urlsplit
 
 from . import native, openai_compat, pull
 from .native import Call
-from .responses import ApiError, Reply, Response, Stream, json_reply, text_reply
+from .profiles import STREAM_ERROR_STATUS
+from .responses import (
+    ApiError,
+    Reply,
+    Response,
+    RunnerError,
+    Stream,
+    json_reply,
+    runner_error_reply,
+    text_reply,
+)
 from .script import (
     DROP,
+    EMPTY,
     ERROR_MID_STREAM,
     GENERATION_PATHS,
+    INTERRUPTED,
     MALFORMED,
     NO_DONE,
+    RUNNER,
     STATUS,
     STREAM_KINDS,
     Fault,
@@ -172,6 +186,9 @@ class RequestHandler(BaseHTTPRequestHandler):
             state.notify(record)
 
     def _answer(self, state: ServerState, record: RecordedRequest) -> None:
+        if not self._host_allowed():
+            self._send_reply(record, Reply(403, b"", "text/plain", is_json=False))
+            return
         route = find_route(record.path)
         if route is None:
             if record.path in NOT_IMPLEMENTED:
@@ -192,18 +209,35 @@ class RequestHandler(BaseHTTPRequestHandler):
             if not state.sleep(latency.first_byte):
                 self._hang_up()
                 return
-            fault = state.script.take_fault(record.path, (STATUS,))
-            if fault is not None:
-                response: Response = route.error(fault.status, fault.error)
+            fault = state.script.take_fault(record.path, (STATUS, RUNNER))
+            if fault is not None and fault.kind == RUNNER:
+                response: Response = self._runner_error(route, fault.status, fault.error)
+            elif fault is not None:
+                response = route.error(fault.status, fault.error)
             else:
                 try:
                     response = endpoint(Call(state, record, latency.first_byte))
+                except RunnerError as exc:
+                    response = self._runner_error(route, exc.status, exc.message)
                 except ApiError as exc:
                     response = route.error(exc.status, exc.message)
             if isinstance(response, Stream):
                 self._send_stream(record, response, latency)
             else:
                 self._send_reply(record, response)
+
+    def _host_allowed(self) -> bool:
+        """server/routes.go allowedHostsMiddleware (the same from v0.11 to v0.33): a server
+        listening on loopback answers 403, empty, to a Host header that is not a local name."""
+        if not ipaddress.ip_address(str(self.server.server_address[0])).is_loopback:
+            return True
+        return host_is_local(self.headers.get("Host") or "")
+
+    def _runner_error(self, route: Route, status: int, message: str) -> Response:
+        if route.openai:  # the /v1 layer turns every error into its own shape
+            return route.error(status, message)
+        profile = self.server.state.settings.profile
+        return runner_error_reply(status, message, keeps_status=profile.has(STREAM_ERROR_STATUS))
 
     def _send_reply(self, record: RecordedRequest, reply: Reply) -> None:
         body = reply.body
@@ -272,6 +306,25 @@ class RequestHandler(BaseHTTPRequestHandler):
             self.rfile.readline()
 
 
+def host_is_local(header: str) -> bool:
+    """allowedHost and the IP checks of allowedHostsMiddleware, for a Host header value."""
+    host = header
+    if header.startswith("["):
+        host = header[1 : header.find("]")] if "]" in header else header
+    elif header.count(":") == 1:
+        host = header.split(":", 1)[0]
+    host = host.lower()
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if address is not None:
+        return address.is_loopback or address.is_private or address.is_unspecified
+    if host in ("", "localhost") or host == socket.gethostname().lower():
+        return True
+    return host.endswith((".localhost", ".local", ".internal"))
+
+
 def _apply_stream_fault(stream: Stream, fault: Fault | None) -> tuple[list[bytes], bool, bool]:
     """(payloads to write, whether the stream ends normally, whether to hang up at the end)."""
     payloads = list(stream.payloads)
@@ -283,6 +336,10 @@ def _apply_stream_fault(stream: Stream, fault: Fault | None) -> tuple[list[bytes
         return payloads, True, False
     if fault.kind == NO_DONE:
         return body, False, False
+    if fault.kind == EMPTY:
+        return [], False, False
+    if fault.kind == INTERRUPTED:  # the SSE frame is added by the stream
+        return [*body[: fault.after_chunks], b"[DONE]"], False, False
     cut = body[: fault.after_chunks]
     if fault.kind == ERROR_MID_STREAM:
         return [*cut, stream.error_payload(fault.error)], False, False

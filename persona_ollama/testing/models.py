@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Union
 
-from ._golang import go_quote, local_rfc3339
+from ._golang import go_float, go_quote, local_rfc3339
 from ._names import ModelName, parse_name
 
 __all__ = [
@@ -172,6 +172,13 @@ class FakeModel:
             response["model_info"] = info
         else:
             response["model_info"] = self.model_info()
+            # GetModelInfo lists the GGUF's tensors on every release (server/routes.go), but
+            # not for a remote model; a real model has hundreds, three stand for them here.
+            response["tensors"] = [
+                {"name": "token_embd.weight", "type": "Q4_K", "shape": [4096, 128256]},
+                {"name": "blk.0.attn_q.weight", "type": "Q4_K", "shape": [4096, 4096]},
+                {"name": "output_norm.weight", "type": "F32", "shape": [4096]},
+            ]
         response.update(capabilities=list(self.capabilities), modified_at=self.modified_at_text)
         return response
 
@@ -262,8 +269,9 @@ def _go_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return go_quote(value)
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
+    if isinstance(value, (int, float)):
+        # Modelfile numbers come back from JSON as float64 (server/routes.go GetModelInfo, %#v).
+        return go_float(value)
     return json.dumps(value)
 
 

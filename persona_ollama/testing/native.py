@@ -11,6 +11,7 @@ from typing import Any
 from ._golang import go_quote, local_rfc3339, rfc3339
 from .generation import Generation, GenerationRequest, run
 from .models import FakeModel, cloud_stub, is_cloud_name
+from .profiles import CHAT_NOT_FOUND_PLAIN, DONE_CARRIES_CONTENT, TAGS_CONTEXT_LENGTH
 from .responses import ApiError, Response, json_reply, ndjson_stream, text_reply
 from .state import RecordedRequest, ServerState
 from .validation import (
@@ -46,7 +47,7 @@ def version(call: Call) -> Response:
 
 
 def tags(call: Call) -> Response:
-    v030 = call.state.settings.at_least(0, 30)
+    v030 = call.state.settings.profile.has(TAGS_CONTEXT_LENGTH)
     remote = call.state.settings.at_least(0, 12)  # remote_host/remote_model since v0.12.0
     models = [m.tags_entry(v030=v030, remote_fields=remote) for m in call.state.installed()]
     return json_reply({"models": models})
@@ -131,7 +132,7 @@ def chat_request(state: ServerState, body: dict[str, Any]) -> GenerationRequest:
     name = parse_model_name(model_arg, empty_status=400, empty_message="model is required")
     model = _find(state, name.display, str(model_arg))
     if model is None:
-        if state.settings.at_least(0, 12):
+        if state.settings.profile.has(CHAT_NOT_FOUND_PLAIN):
             raise ApiError(404, f"model '{model_arg}' not found")
         raise ApiError(404, f"model {go_quote(model_arg)} not found, try pulling it first")
     return GenerationRequest(
@@ -157,7 +158,10 @@ def chat(call: Call) -> Response:
     if refused is not None:
         return refused
     generation = run(call.state, req, call.record, waited_s=call.waited_s)
-    return _respond(req, generation, body, key="message", state=call.state)
+    last_in_done = generation.last_in_done and call.state.settings.profile.has(DONE_CARRIES_CONTENT)
+    return _respond(
+        req, generation, body, key="message", state=call.state, last_in_done=last_in_done
+    )
 
 
 def generate(call: Call) -> Response:
@@ -211,9 +215,12 @@ def _respond(
     *,
     key: str,
     state: ServerState | None = None,
+    last_in_done: bool = False,
 ) -> Response:
     """Frame a generation as /api/chat (``key="message"``) or /api/generate (``"response"``).
-    A forwarded answer names the remote model and host in every line (v0.12+)."""
+    A forwarded answer names the remote model and host in every line (v0.12+).
+    ``last_in_done``: the last piece of the answer rides on the done line (DONE_CARRIES_CONTENT).
+    """
     remote = req.model.remote_fields() if req.model.is_remote else {}
     if state is None or not state.settings.at_least(0, 12):
         remote = {}
@@ -243,8 +250,10 @@ def _respond(
     if body.get("stream") is False:
         return json_reply(final("".join(gen.content), "".join(gen.thinking)))
     chunks = [document("", piece, done=False) for piece in gen.thinking]
-    chunks += [document(piece, done=False) for piece in gen.content]
-    return ndjson_stream([*chunks, final()])
+    pieces = list(gen.content)
+    last = pieces.pop() if last_in_done and pieces else ""
+    chunks += [document(piece, done=False) for piece in pieces]
+    return ndjson_stream([*chunks, final(last)])
 
 
 def _token_total(metrics: dict[str, int]) -> int:

@@ -15,7 +15,9 @@ from ._golang import go_json, go_quote
 from ._names import parse_name
 from .generation import Generation, run
 from .native import Call, chat_request, forward
+from .profiles import V1_OWN_FINISH_CHUNK
 from .responses import ApiError, Reply, Response, Stream, json_reply
+from .script import NO_USAGE, UNSTREAMED_STATUS
 from .validation import decode_request
 
 __all__ = ["chat_completions", "error_reply", "models", "retrieve_model"]
@@ -74,6 +76,9 @@ def chat_completions(call: Call) -> Response:
     completion_id = f"chatcmpl-{random.randrange(999)}"
     if body.get("stream") is True:
         return _stream(call, body, req.model_arg, completion_id, generation)
+    fault = call.state.script.take_fault(call.record.path, (UNSTREAMED_STATUS,))
+    if fault is not None:
+        raise ApiError(fault.status, fault.error)
     message: dict[str, Any] = {"role": "assistant", "content": "".join(generation.content)}
     if generation.thinking:
         message["reasoning"] = "".join(generation.thinking)
@@ -179,7 +184,7 @@ def _stream(
     deltas += [{"content": piece} for piece in generation.content]
     # Since v0.32.6 the finish reason has a chunk of its own with an empty delta; before, it
     # came with the (empty) content of the native done line.
-    own_finish_chunk = call.state.settings.at_least(0, 32, 6)
+    own_finish_chunk = call.state.settings.profile.has(V1_OWN_FINISH_CHUNK)
     if not deltas or not own_finish_chunk:
         deltas.append({"content": ""})
     deltas[0] = {"role": "assistant", **deltas[0]}  # the role comes with the first chunk only
@@ -189,7 +194,8 @@ def _stream(
     else:
         payloads[-1] = chunk(deltas[-1], generation.done_reason)
     terminal = 2
-    if (body.get("stream_options") or {}).get("include_usage"):
+    omit_usage = call.state.script.take_fault(call.record.path, (NO_USAGE,)) is not None
+    if (body.get("stream_options") or {}).get("include_usage") and not omit_usage:
         payloads.append(chunk({}, usage=_usage(generation)))
         terminal += 1
     payloads.append(b"[DONE]")

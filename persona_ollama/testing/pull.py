@@ -1,4 +1,5 @@
-"""POST /api/pull: progress lines as in OLLAMA_API.md section 6, then the model is installed.
+"""POST /api/pull: progress lines as the server sends them (docs/reference/ollama-protocol.md,
+"Pulling models"), then the model is installed.
 
 Only models the double knows can be pulled: the built-in LIBRARY and whatever
 ``FakeOllama.pullable()`` registered. To see a progress bar move, script a delay between lines

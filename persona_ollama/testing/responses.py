@@ -13,6 +13,7 @@ __all__ = [
     "ApiError",
     "Reply",
     "Response",
+    "RunnerError",
     "Stream",
     "json_reply",
     "ndjson_stream",
@@ -30,6 +31,14 @@ class ApiError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+class RunnerError(ApiError):
+    """An error from the model runner, after the request was scheduled but before any output.
+
+    The server sends it through its stream writer, so how it looks depends on the release
+    (profiles.STREAM_ERROR_STATUS): see :func:`runner_error_reply`.
+    """
 
 
 @dataclass
@@ -85,4 +94,22 @@ def ndjson_stream(
         error_payload=lambda message: go_json({"error": message}),
         terminal=terminal,
         on_complete=on_complete,
+    )
+
+
+def runner_error_reply(status: int, message: str, *, keeps_status: bool) -> Response:
+    """A runner's error before any output, as server/routes.go streamResponse sends it.
+
+    From v0.12.6 (``keeps_status``): the status and ``{"error": ...}`` with the Content-Type
+    streamResponse set, ``application/json`` without a charset. Before: a 200 NDJSON stream
+    whose only line is the error.
+    """
+    if keeps_status:
+        return json_reply({"error": message}, status, content_type="application/json")
+    return Stream(
+        NDJSON,
+        [go_json({"error": message})],
+        frame=lambda payload: payload + b"\n",
+        error_payload=lambda text: go_json({"error": text}),
+        terminal=1,
     )

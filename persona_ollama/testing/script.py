@@ -13,18 +13,27 @@ from typing import Callable, TypeVar
 
 from .models import Answer
 
-__all__ = ["ANY_PATH", "GENERATION_PATHS", "Fault", "Latency", "ReplyRule", "Script"]
+__all__ = ["ANY_PATH", "GENERATION_PATHS", "RUNNER", "Fault", "Latency", "ReplyRule", "Script"]
 
 ANY_PATH = "*"
 GENERATION_PATHS = ("/api/chat", "/api/generate", "/v1/chat/completions")
 
-# Fault kinds: "status" answers before any output; the rest change a 200 response.
+# Fault kinds: "status" answers before any output; "runner" too, but as the release's stream
+# writer sends a runner's error (profiles.STREAM_ERROR_STATUS); the rest change a 200 response.
 STATUS = "status"
+RUNNER = "runner"
 ERROR_MID_STREAM = "error_mid_stream"
 DROP = "drop"
 NO_DONE = "no_done"
 MALFORMED = "malformed"
-STREAM_KINDS = (ERROR_MID_STREAM, DROP, NO_DONE, MALFORMED)
+# What llama-cpp-python's server does, for the /v1 stream: [DONE] without a finish reason when
+# another request interrupts it; an empty 200 stream for an over-long prompt (the error only
+# comes unstreamed); no usage event, whatever stream_options asks.
+INTERRUPTED = "interrupted"
+EMPTY = "empty"
+UNSTREAMED_STATUS = "unstreamed_status"
+NO_USAGE = "no_usage"
+STREAM_KINDS = (ERROR_MID_STREAM, DROP, NO_DONE, MALFORMED, INTERRUPTED, EMPTY)
 
 
 def path_matches(rule_path: str | None, path: str) -> bool:
@@ -54,6 +63,7 @@ class ReplyRule:
     thinking: str | None = None
     done_reason: str | None = None
     remaining: int | None = None
+    last_in_done: bool = False  # the last piece rides on the done line (v0.30+ can do that)
 
 
 @dataclass

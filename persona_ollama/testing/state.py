@@ -13,6 +13,7 @@ from typing import Any
 from ._golang import version_tuple
 from ._names import parse_name
 from .models import LIBRARY, FakeModel, as_model
+from .profiles import Profile
 from .scheduler import Lease, Scheduler, runner_options
 from .script import Script
 
@@ -60,6 +61,11 @@ class Settings:
     def at_least(self, *version: int) -> bool:
         """Whether the emulated server is this version or newer (behaviour changed over time)."""
         return version_tuple(self.version) >= version
+
+    @property
+    def profile(self) -> Profile:
+        """The emulated release's wire rules (profiles.py)."""
+        return Profile(self.version)
 
 
 class ServerState:

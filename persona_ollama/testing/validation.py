@@ -1,4 +1,5 @@
-"""Request checks, with the server's status codes and texts (OLLAMA_API.md sections 0, 1, 7).
+"""Request checks, with the server's status codes and texts (docs/reference/ollama-protocol.md,
+"Routing and error bodies", "Chat requests", "Context and truncation").
 
 Each function raises ApiError with what the real server would answer.
 """

@@ -128,6 +128,12 @@ ALLOWED_BLOCKS: dict[tuple[str, str, str], str] = {
         "bash",
         "# 4 parallel slots; on builds that split the cache, 16k tokens each",
     ): "starts llama.cpp's server",
+    (
+        "docs/scaling.md",
+        "bash",
+        'pip install --find-links ../shared/wheels "llama-cpp-python[server]==0.3.36" gguf',
+    ): "installs and starts llama-cpp-python's server; tests/realserver (tox -e realserver) "
+    "runs the same steps",
 }
 
 DOCS_MODELS = DEMO_MODELS  # what the docs' double has installed by default

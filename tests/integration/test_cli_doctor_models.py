@@ -53,8 +53,8 @@ def clean_env(monkeypatch):
 
 
 @pytest.fixture
-def fake():
-    with FakeOllama(INSTALLED) as server:
+def fake(server_version):
+    with FakeOllama(INSTALLED, version=server_version) as server:
         yield server
 
 

@@ -12,12 +12,13 @@ from persona_ollama.testing import FakeModel, FakeOllama
 
 
 @pytest.fixture
-def fake():
+def fake(server_version):
     with FakeOllama(
         [
             FakeModel("llama3.2:3b"),
             FakeModel("qwen3:8b", capabilities=["completion", "thinking"], thinking="hmm"),
-        ]
+        ],
+        version=server_version,
     ) as server:
         yield server
 
@@ -178,7 +179,7 @@ def test_an_error_mid_answer_starts_on_its_own_line(runner, fake):
     result = runner.invoke(main, ["run", "hi", "-m", "llama3.2:3b", "--host", fake.url])
     assert result.exit_code == 1
     assert result.stdout.endswith("\n")
-    assert result.stderr.startswith("Error: The server stopped with an error")
+    assert result.stderr.startswith("Error: The server's runner for 'llama3.2:3b' failed")
 
 
 def test_pull_failing_midway_exits_1_with_the_reason(runner, fake):

@@ -16,7 +16,8 @@ from persona_ollama.errors import (
     OllamaResponseError,
     OllamaTimeoutError,
 )
-from persona_ollama.testing import FakeModel, FakeOllama, count_prompt_tokens
+from persona_ollama.testing import FakeModel, FakeOllama, Profile, count_prompt_tokens
+from persona_ollama.testing.profiles import LLAMA_SERVER, REFUSES_OVERFLOW
 
 INTERVIEW_ROW = (
     'P07,Product designer,Mid-size SaaS,"I lose track of which quotes came from which call"\n'
@@ -31,7 +32,7 @@ def long_prompt(tokens: int) -> str:
 
 
 @pytest.fixture
-def fake():
+def fake(server_version):
     models = [
         FakeModel("llama3.2:3b", context_length=131072),
         FakeModel("llama3:8b", context_length=8192, parameter_size="8.0B"),
@@ -44,7 +45,7 @@ def fake():
         ),
         FakeModel("nomic-embed-text:latest", family="nomic-bert", capabilities=["embedding"]),
     ]
-    with FakeOllama(models) as server:
+    with FakeOllama(models, version=server_version) as server:
         yield server
 
 
@@ -81,8 +82,18 @@ def test_server_refusal_of_an_over_long_prompt_maps_to_context_overflow(provider
         "options": {"num_ctx": 1024},
         "truncate": False,
     }
-    with pytest.raises(ContextOverflowError):
+    if not Profile(fake.version).has(REFUSES_OVERFLOW):
+        # Before 0.12.6 truncate is ignored: the runner keeps num_ctx tokens and answers 200.
+        *_, done = provider.client.chat(body)
+        assert done["prompt_eval_count"] == 1024
+        return
+    with pytest.raises(ContextOverflowError) as caught:
         list(provider.client.chat(body))
+    assert caught.value.status_code == 400
+    assert not caught.value.server_text.startswith("{")  # readable, not llama-server's JSON
+    if Profile(fake.version).has(LLAMA_SERVER):  # llama-server's error names both sizes
+        assert caught.value.context_length == 1024
+        assert caught.value.prompt_tokens == count_prompt_tokens(body["messages"])
 
 
 def test_missing_model_names_pull_command_and_installed_alternatives(provider, fake):

@@ -1,4 +1,5 @@
-"""FakeOllama's /api/chat and /api/generate against OLLAMA_API.md sections 1, 2 and 7."""
+"""FakeOllama's /api/chat and /api/generate (docs/reference/ollama-protocol.md, "Chat requests",
+"Generate", "Context and truncation")."""
 
 from __future__ import annotations
 
@@ -462,13 +463,17 @@ def test_num_ctx_is_capped_at_the_trained_length_and_floored(fake_ollama_factory
     assert (capped, floored, vision) == (2048, 4, 2048)
 
 
-def test_overflow_is_silently_truncated_to_half_the_window(fake_ollama: FakeOllama) -> None:
+@pytest.mark.parametrize(("version", "kept"), [("0.24.0", 4096), ("0.33.0-rc2", 4095)])
+def test_overflow_is_silently_truncated_to_the_window(fake_ollama_factory, version, kept) -> None:
+    # truncate=true: the runner keeps num_ctx tokens (runner NewSequence); llama-server one
+    # less (llm/llama_server.go completionPromptForRequest).
+    fake = fake_ollama_factory(version=version)
     long_prompt = "x" * 4 * 5000  # 5000 tokens in a 4096 window
 
-    body = chat_json(fake_ollama, messages=[user(long_prompt)])
+    body = chat_json(fake, messages=[user(long_prompt)])
 
-    assert body["prompt_eval_count"] == 4096 // 2
-    assert fake_ollama.last_request().num_ctx == 4096
+    assert body["prompt_eval_count"] == kept
+    assert fake.last_request().num_ctx == 4096
 
 
 def test_overflow_first_drops_old_messages_keeping_system_and_last(
@@ -505,10 +510,43 @@ def test_a_message_without_a_role_is_accepted(fake_ollama: FakeOllama) -> None:
     assert chat(fake_ollama, stream=False, messages=[{"content": "hi"}]).status_code == 200
 
 
-def test_overflow_with_truncate_false_is_400(fake_ollama: FakeOllama) -> None:
-    response = chat(fake_ollama, messages=[user("x" * 4 * 5000)], truncate=False)
+@pytest.mark.parametrize("version", ["0.30.0", "0.33.0-rc2"])
+def test_overflow_with_truncate_false_is_llama_servers_error(fake_ollama_factory, version) -> None:
+    # llm/llama_server.go: llama-server's JSON body becomes Ollama's error string.
+    fake = fake_ollama_factory(version=version)
+    messages = [user("x" * 4 * 5000)]
+    response = chat(fake, messages=messages, truncate=False)
 
-    assert error(response) == (400, PROMPT_TOO_LONG)
+    status, text = error(response)
+    assert status == 400
+    assert response.headers["Content-Type"] == "application/json"  # streamResponse's, no charset
+    inner = json.loads(text)["error"]
+    assert inner["type"] == "exceed_context_size_error"
+    assert (inner["n_prompt_tokens"], inner["n_ctx"]) == (count_prompt_tokens(messages), 4096)
+    assert f"request ({inner['n_prompt_tokens']} tokens) exceeds" in inner["message"]
+
+
+@pytest.mark.parametrize("version", ["0.12.6", "0.24.0"])
+def test_overflow_with_truncate_false_is_the_runners_400(fake_ollama_factory, version) -> None:
+    # runner/*/runner.go errorInputTooLong, from v0.12.6
+    fake = fake_ollama_factory(version=version)
+    response = chat(fake, messages=[user("x" * 4 * 5000)], truncate=False)
+
+    assert error(response) == (400, "the input length exceeds the context length")
+
+
+def test_before_0_12_6_truncate_false_is_ignored_and_num_ctx_tokens_kept(
+    fake_ollama_factory,
+) -> None:
+    # v0.11.11: no truncate field; the runner keeps exactly num_ctx tokens (NewSequence).
+    fake = fake_ollama_factory(version="0.11.11")
+    body = chat_json(fake, messages=[user("x" * 4 * 5000)], truncate=False)
+
+    assert body["prompt_eval_count"] == 4096
+
+
+def test_prompt_too_long_text_is_the_servers() -> None:
+    # llm/llama_server.go completionPromptForRequest (v0.33): truncation with context shift off.
     assert PROMPT_TOO_LONG == (
         "the prompt is longer than the context length currently available to the model; "
         "shorten the prompt, adjust the context length in settings, or use a model with a "

@@ -14,7 +14,13 @@ from typing import Any
 import pytest
 import requests
 
-from persona_ollama.testing import BUSY, OUT_OF_MEMORY, RUNNER_STOPPED, FakeOllama
+from persona_ollama.testing import (
+    BUSY,
+    OUT_OF_MEMORY,
+    RUNNER_FAILED,
+    RUNNER_STOPPED,
+    FakeOllama,
+)
 
 RESET_ON_CLOSE = struct.pack("ii", 1, 0)  # SO_LINGER on with 0 s: close() sends a TCP RST
 
@@ -101,7 +107,58 @@ def test_error_mid_stream_keeps_200_and_ends_without_done(fake_ollama: FakeOllam
     chunks = lines(response)
     assert len(chunks) == 3
     assert all(chunk["done"] is False for chunk in chunks[:2])
-    assert chunks[2] == {"error": RUNNER_STOPPED}
+    # llm/server.go and llm/llama_server.go: the text of a runner failing mid-answer
+    assert chunks[2] == {"error": RUNNER_FAILED}
+    assert RUNNER_FAILED == "an error was encountered while running the model: unexpected EOF"
+
+
+@pytest.mark.parametrize(
+    ("version", "status", "content_type", "body"),
+    [
+        # server/routes.go streamResponse: from v0.12.6 an error before output keeps its status
+        ("0.12.6", 500, "application/json", {"error": RUNNER_STOPPED}),
+        ("0.33.0-rc2", 500, "application/json", {"error": RUNNER_STOPPED}),
+        # before, it is the only line of a 200 NDJSON stream
+        ("0.11.11", 200, "application/x-ndjson", {"error": RUNNER_STOPPED}),
+    ],
+)
+def test_runner_stopped_before_output_is_sent_as_the_release_does(
+    fake_ollama_factory, version, status, content_type, body
+) -> None:
+    fake = fake_ollama_factory(version=version)
+    fake.runner_stopped_next()
+
+    response = chat(fake)
+
+    assert response.status_code == status
+    assert response.headers["Content-Type"] == content_type
+    assert json.loads(response.text) == body
+    assert chat(fake).status_code == 200  # one request only
+
+
+@pytest.mark.parametrize(
+    ("version", "text"),
+    [
+        ("0.24.0", "model requires more system memory (5.6 GiB) than is available (3.1 GiB)"),
+        ("0.30.0", OUT_OF_MEMORY),
+    ],
+)
+def test_out_of_memory_text_follows_the_release(fake_ollama_factory, version, text) -> None:
+    fake = fake_ollama_factory(version=version)
+    fake.out_of_memory_next()
+
+    response = chat(fake)
+
+    assert (response.status_code, response.json()["error"]) == (500, text)
+
+
+def test_repetition_abort_ends_the_stream_with_neither_done_nor_error(fake_ollama) -> None:
+    fake_ollama.reply_with("again again again")
+    fake_ollama.repetition_abort_next()
+
+    chunks = lines(chat(fake_ollama))
+
+    assert chunks and not any(c.get("done") or "error" in c for c in chunks)
 
 
 def test_error_mid_stream_after_everything_still_omits_done(fake_ollama: FakeOllama) -> None:
@@ -387,7 +444,7 @@ def test_a_client_hanging_up_mid_stream_does_not_hurt_the_server(fake_ollama_fac
     with socket.create_connection(("127.0.0.1", fake.port), timeout=5) as client:
         body = b'{"model": "llama3.2:3b", "messages": [{"role": "user", "content": "x"}]}'
         client.sendall(
-            b"POST /api/chat HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+            b"POST /api/chat HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n\r\n%s"
             % (len(body), body)
         )
         assert client.recv(100).startswith(b"HTTP/1.1 200")
@@ -402,7 +459,7 @@ def test_a_client_resetting_mid_request_is_not_reported_as_an_error(
     fake_ollama: FakeOllama, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with socket.create_connection(("127.0.0.1", fake_ollama.port), timeout=5) as client:
-        client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # headers never finish
+        client.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n")  # headers never finish
         time.sleep(0.05)
         client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET_ON_CLOSE)
     time.sleep(0.1)

@@ -1,4 +1,5 @@
-"""FakeOllama against OLLAMA_API.md sections 0, 3, 4, 5 and 10: routing, errors, listings."""
+"""FakeOllama: routing, errors, listings (docs/reference/ollama-protocol.md, "Routing and error
+bodies", "Model list", "Model facts", "Loaded models", "Model names")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""FakeOllama's OpenAI-compatible endpoints against OLLAMA_API.md section 9."""
+"""FakeOllama's OpenAI-compatible endpoints against docs/reference/ollama-protocol.md,
+"OpenAI-compatible endpoints"."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""FakeOllama's /api/pull against OLLAMA_API.md section 6."""
+"""FakeOllama's /api/pull against docs/reference/ollama-protocol.md, "Pulling models"."""
 
 from __future__ import annotations
 

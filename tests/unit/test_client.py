@@ -17,6 +17,7 @@ from persona_ollama.errors import (
     ContextOverflowError,
     InsufficientMemoryError,
     ModelNotPulledError,
+    ModelRunnerError,
     OllamaAuthenticationError,
     OllamaNotRunningError,
     OllamaResponseError,
@@ -166,8 +167,11 @@ def test_out_of_memory_line_mid_stream_raises_insufficient_memory(client, mocked
 
 def test_stream_that_ends_without_done_raises(client, mocked):
     mocked.post(f"{BASE}/api/chat", body=ndjson(chunk("Hel"), chunk("lo")))
-    with pytest.raises(OllamaResponseError, match="ended before the server said it was done"):
+    with pytest.raises(OllamaResponseError, match="ended before the server said it was done") as e:
         list(client.chat({"model": "m", "messages": []}))
+    # Ollama's repetition abort (llm/server.go "token repeat limit") ends a stream this way.
+    assert "keeps repeating the same token" in (e.value.hint or "")
+    assert "crash" not in (e.value.hint or "")
 
 
 def test_malformed_line_in_stream_raises_with_the_bad_text(client, mocked):
@@ -188,13 +192,21 @@ def test_json_that_is_not_an_object_raises(client, mocked):
         client.tags()
 
 
+RUNNER_STOPPED = (
+    "model runner has unexpectedly stopped, this may be due to resource limitations or an "
+    "internal error, check ollama server logs for details"
+)
+
+
 @pytest.mark.parametrize(
     "text",
     [
+        # llm/llama_server.go (v0.30+) startup
         "llama-server reported out-of-memory during startup: cudaMalloc failed",
-        "model runner has unexpectedly stopped, this may be due to resource limitations or an "
-        "internal error, check ollama server logs for details",
+        # llm/server.go (v0.11-v0.24) scheduler
         "model requires more system memory (48.0 GiB) than is available (15.2 GiB)",
+        # v0.30+ appends the runner's last error line to the crash text
+        RUNNER_STOPPED + ": ggml_backend_cuda_buffer_type_alloc_buffer: out of memory",
     ],
 )
 def test_load_failures_raise_insufficient_memory(client, mocked, text):
@@ -203,6 +215,87 @@ def test_load_failures_raise_insufficient_memory(client, mocked, text):
         list(client.chat({"model": "big", "messages": []}))
     assert "smaller model" in caught.value.hint
     assert caught.value.status_code == 500
+
+
+@pytest.mark.parametrize("text", [RUNNER_STOPPED, RUNNER_STOPPED + ": signal: segmentation fault"])
+def test_runner_crash_is_not_called_a_memory_problem(client, mocked, text):
+    mocked.post(f"{BASE}/api/chat", status=500, json={"error": text})
+    with pytest.raises(ModelRunnerError, match="stopped before answering") as caught:
+        list(client.chat({"model": "big", "messages": []}))
+    assert not isinstance(caught.value, InsufficientMemoryError)
+    assert "server log" in caught.value.hint
+    assert caught.value.server_text == text
+
+
+def test_runner_error_mid_stream_is_named_a_runner_failure(client, mocked):
+    text = "an error was encountered while running the model: GGML_ASSERT(n_tokens > 0) failed"
+    mocked.post(f"{BASE}/api/chat", body=ndjson(chunk("Hal"), {"error": text}))
+    with pytest.raises(ModelRunnerError, match="middle of the answer") as caught:
+        list(client.chat({"model": "m", "messages": []}))
+    assert caught.value.status_code == 200
+    assert caught.value.server_text == text
+
+
+# Overflow with truncate=false, as each version words it (docs/reference/ollama-protocol.md).
+LLAMA_SERVER_BODY = json.dumps(
+    {
+        "error": {
+            "code": 400,
+            "message": "request (5000 tokens) exceeds the available context size "
+            "(4096 tokens), try increasing it",
+            "type": "exceed_context_size_error",
+            "n_prompt_tokens": 5000,
+            "n_ctx": 4096,
+        }
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("error", "sizes", "readable"),
+    [
+        # v0.12.6 - v0.24: runner/*/runner.go errorInputTooLong
+        (
+            "the input length exceeds the context length",
+            (None, None),
+            "the input length exceeds the context length",
+        ),
+        # v0.30+: llama-server's JSON body inside Ollama's error string
+        (
+            LLAMA_SERVER_BODY,
+            (5000, 4096),
+            "request (5000 tokens) exceeds the available context size (4096 tokens), "
+            "try increasing it",
+        ),
+        # older llama.cpp builds: no numbers in the message, only in the fields
+        (
+            json.dumps(
+                {
+                    "error": {
+                        "code": 400,
+                        "message": "the request exceeds the available context size, try "
+                        "increasing it",
+                        "type": "exceed_context_size_error",
+                        "n_prompt_tokens": 19293,
+                        "n_ctx": 4608,
+                    }
+                }
+            ),
+            (19293, 4608),
+            "the request exceeds the available context size, try increasing it",
+        ),
+    ],
+)
+def test_overflow_refusal_of_each_version_is_read_with_its_sizes(
+    client, mocked, error, sizes, readable
+):
+    mocked.post(f"{BASE}/api/chat", status=400, json={"error": error})
+    with pytest.raises(ContextOverflowError) as caught:
+        list(client.chat({"model": "m", "messages": []}))
+    assert (caught.value.prompt_tokens, caught.value.context_length) == sizes
+    assert caught.value.server_text == readable
+    if sizes[0] is not None:
+        assert f"{sizes[0]} prompt tokens, context of {sizes[1]}" in caught.value.message
 
 
 def test_prompt_refused_for_length_raises_context_overflow(client, mocked):

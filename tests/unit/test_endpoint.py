@@ -47,7 +47,10 @@ GOOD = [
     # an explicit scheme brings its own default port
     ("http://1.2.3.4", "http://1.2.3.4:80", False, False, None),
     ("https://1.2.3.4", "https://1.2.3.4:443", False, False, None),
-    ("HTTPS://Example.com", "https://Example.com:443", False, False, None),
+    # envconfig.Host compares the scheme case-sensitively: only "http"/"https" change the port
+    ("HTTPS://Example.com", "https://Example.com:11434", False, False, None),
+    ("HTTP://gpu-box", "http://gpu-box:11434", False, False, None),
+    ("Http://gpu-box:8080", "http://gpu-box:8080", False, False, None),
     ("http://gpu-box:11434", "http://gpu-box:11434", False, False, None),
     ("http://[fe80::1]:8080", "http://[fe80::1]:8080", False, False, None),
     ("http://localhost.:8080", "http://localhost.:8080", True, False, None),
@@ -93,6 +96,66 @@ GOOD = [
     ("http://@gpu-box", "http://gpu-box:80", False, False, None),
     ("alice:s3cret@:1234", "http://127.0.0.1:1234", True, True, ("alice", "s3cret")),
 ]
+
+
+# Every case of Ollama's own table tests, envconfig/config_test.go TestHost and
+# TestConnectableHost (v0.33.0-rc2; v0.11 lacks only "ollama.com"): the value, what
+# envconfig.Host (or ConnectableHost) makes of it, and what we connect to. A None means we
+# refuse the value where Ollama quietly repairs it (a bad port becomes the default port); a
+# different URL is a bind address we map to loopback, as ConnectableHost does.
+ENVCONFIG_CASES = [
+    ("", "http://127.0.0.1:11434", None),  # blank counts as unset: resolve_endpoint's default
+    ("1.2.3.4", "http://1.2.3.4:11434", "http://1.2.3.4:11434"),
+    (":1234", "http://:1234", "http://127.0.0.1:1234"),
+    ("1.2.3.4:1234", "http://1.2.3.4:1234", "http://1.2.3.4:1234"),
+    ("example.com", "http://example.com:11434", "http://example.com:11434"),
+    ("example.com:1234", "http://example.com:1234", "http://example.com:1234"),
+    (":0", "http://:0", None),
+    (":66000", "http://:11434", None),
+    (":-1", "http://:11434", None),
+    ("[::1]", "http://[::1]:11434", "http://[::1]:11434"),
+    ("[::]", "http://[::]:11434", "http://[::1]:11434"),
+    ("::1", "http://[::1]:11434", "http://[::1]:11434"),
+    ("[::1]:1337", "http://[::1]:1337", "http://[::1]:1337"),
+    (" 1.2.3.4 ", "http://1.2.3.4:11434", "http://1.2.3.4:11434"),
+    ('"1.2.3.4"', "http://1.2.3.4:11434", "http://1.2.3.4:11434"),
+    (' " 1.2.3.4 " ', "http://1.2.3.4:11434", "http://1.2.3.4:11434"),
+    ("'1.2.3.4'", "http://1.2.3.4:11434", "http://1.2.3.4:11434"),
+    ("http://1.2.3.4", "http://1.2.3.4:80", "http://1.2.3.4:80"),
+    ("http://1.2.3.4:4321", "http://1.2.3.4:4321", "http://1.2.3.4:4321"),
+    ("https://1.2.3.4", "https://1.2.3.4:443", "https://1.2.3.4:443"),
+    ("https://1.2.3.4:4321", "https://1.2.3.4:4321", "https://1.2.3.4:4321"),
+    (
+        "https://example.com/ollama",
+        "https://example.com:443/ollama",
+        "https://example.com:443/ollama",
+    ),
+    ("ollama.com", "https://ollama.com:443", "https://ollama.com:443"),
+    # TestConnectableHost
+    ("127.0.0.1", "http://127.0.0.1:11434", "http://127.0.0.1:11434"),
+    ("127.0.0.1:1234", "http://127.0.0.1:1234", "http://127.0.0.1:1234"),
+    ("0.0.0.0", "http://127.0.0.1:11434", "http://127.0.0.1:11434"),
+    ("0.0.0.0:1234", "http://127.0.0.1:1234", "http://127.0.0.1:1234"),
+    ("[::]:1234", "http://[::1]:1234", "http://[::1]:1234"),
+    ("[::1]:1234", "http://[::1]:1234", "http://[::1]:1234"),
+    ("192.168.1.5", "http://192.168.1.5:11434", "http://192.168.1.5:11434"),
+    ("192.168.1.5:8080", "http://192.168.1.5:8080", "http://192.168.1.5:8080"),
+    ("https://0.0.0.0:4321", "https://127.0.0.1:4321", "https://127.0.0.1:4321"),
+]
+
+
+@pytest.mark.parametrize(("value", "ollama", "ours"), ENVCONFIG_CASES)
+def test_every_envconfig_test_case(value: str, ollama: str, ours: str | None) -> None:
+    if value.strip(" \"'") == "":
+        assert resolve_endpoint(environ={"OLLAMA_HOST": value}).base_url == ollama
+    elif ours is None:
+        with pytest.raises(ConfigurationError, match="port"):
+            parse_host(value, source="OLLAMA_HOST")
+    else:
+        assert parse_host(value, source="OLLAMA_HOST").base_url == ours
+        # Where we connect differs from Ollama's bind address only for 0.0.0.0, [::] and ":port".
+        if ours != ollama:
+            assert parse_host(value, source="OLLAMA_HOST").bind_address_mapped
 
 
 @pytest.mark.parametrize(("value", "base_url", "is_loopback", "mapped", "auth"), GOOD)

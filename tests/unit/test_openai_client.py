@@ -18,11 +18,17 @@ from persona_ollama.errors import (
     ConfigurationError,
     ContextOverflowError,
     ModelNotPulledError,
+    OllamaError,
     OllamaNotRunningError,
     OllamaResponseError,
     ServerBusyError,
 )
-from persona_ollama.openai_client import OpenAIClient, completion_request, native_chunks
+from persona_ollama.openai_client import (
+    OpenAIClient,
+    completion_request,
+    native_chunks,
+    server_kind,
+)
 
 BASE = "http://127.0.0.1:8000"
 CHAT = f"{BASE}/v1/chat/completions"
@@ -389,7 +395,7 @@ def test_chat_404_for_the_model_raises_not_pulled_naming_the_served_models(
     assert caught.value.model == "llama3"
     assert caught.value.server_text == error_text
     assert caught.value.suggestions == ["llama3:8b"]
-    assert "not served by the server at" in caught.value.message
+    assert "not served by the Ollama server at" in caught.value.message  # owned_by: library
     assert "it serves llama3:8b, qwen3:8b" in caught.value.hint
 
 
@@ -400,8 +406,24 @@ def test_context_overflow_reported_by_vllm_maps_to_context_overflow(client, mock
     )
     mocked.post(CHAT, json={"error": {"message": text, "type": "BadRequestError"}}, status=400)
 
-    with pytest.raises(ContextOverflowError):
+    with pytest.raises(ContextOverflowError) as caught:
         list(client.chat({"model": "m", "messages": []}))
+
+    assert (caught.value.prompt_tokens, caught.value.context_length) == (5000, 8192)
+
+
+def test_context_overflow_in_newer_vllm_words_gives_both_sizes(client, mocked):
+    text = (
+        "This model's maximum context length is 32768 tokens. However, your request has "
+        "40000 input tokens. Please reduce the length of the input messages."
+    )
+    mocked.post(CHAT, json={"error": {"message": text, "type": "BadRequestError"}}, status=400)
+
+    with pytest.raises(ContextOverflowError) as caught:
+        list(client.chat({"model": "m", "messages": []}))
+
+    assert (caught.value.prompt_tokens, caught.value.context_length) == (40000, 32768)
+    assert "nothing was cut" in caught.value.message
 
 
 def test_flat_error_body_of_older_vllm_is_unwrapped():
@@ -533,10 +555,11 @@ def test_an_empty_ollama_model_list_is_null_and_means_no_models(client, mocked):
 
 
 def test_version_names_the_server_and_probes_without_retries(client, mocked):
-    mocked.get(MODELS, json=models_list(), headers={"Server": "uvicorn"})
+    vllm = {"id": "Qwen/Qwen3-8B", "object": "model", "owned_by": "vllm", "max_model_len": 8192}
+    mocked.get(MODELS, json=models_list(vllm), headers={"Server": "uvicorn"})
     mocked.get(MODELS, status=503, json={"error": {"message": "busy"}})
 
-    assert client.version(timeout=1.0) == "openai-compatible (uvicorn)"
+    assert client.version(timeout=1.0) == "vLLM server (OpenAI-compatible API)"
     with pytest.raises(ServerBusyError):
         client.version(timeout=1.0)
     assert len(mocked.calls) == 2  # the busy answer was not retried
@@ -589,6 +612,8 @@ def test_vllm_max_model_len_refuses_a_too_long_prompt_before_sending(mocked):
 
     assert caught.value.context_length == 8192
     assert all(call.request.method == "GET" for call in mocked.calls)
+    assert "the context the vLLM server states" in caught.value.message
+    assert "Ollama" not in str(caught.value)
 
 
 def test_vllm_max_model_len_caps_the_answer_budget(mocked):
@@ -643,3 +668,138 @@ def test_the_native_api_stays_the_default():
 
     assert provider.api == "native"
     assert type(provider.client).__name__ == "OllamaClient"
+
+
+@pytest.mark.parametrize(
+    ("entry", "kind"),
+    [
+        ({"id": "m", "owned_by": "vllm"}, "vLLM"),
+        ({"id": "m", "owned_by": "llamacpp", "meta": {"n_ctx_train": 4096}}, "llama.cpp"),
+        ({"id": "m", "owned_by": "me", "permissions": []}, "llama.cpp"),  # llama-cpp-python
+        ({"id": "m", "owned_by": "organization_owner"}, "LM Studio"),
+        ({"id": "m", "owned_by": "library"}, "Ollama"),
+        ({"id": "m", "owned_by": "openai"}, "OpenAI-compatible server"),
+        ({"id": "m"}, "OpenAI-compatible server"),
+    ],
+)
+def test_the_server_kind_comes_from_the_model_list(entry, kind):
+    assert server_kind(entry) == kind
+
+
+def test_a_llama_cpp_server_gets_the_schema_inside_json_object():
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
+    body = {"model": "m", "messages": [], "format": schema}
+
+    llama, _ = completion_request(body, kind="llama.cpp")
+    vllm, _ = completion_request(body, kind="vLLM")
+
+    assert llama["response_format"] == {"type": "json_object", "schema": schema}
+    assert vllm["response_format"]["type"] == "json_schema"
+    assert vllm["response_format"]["json_schema"]["schema"] == schema
+
+
+def test_a_version_of_a_llama_cpp_server_says_so_by_its_server_header(client, mocked):
+    mocked.get(
+        MODELS, json=models_list({"id": "m", "object": "model"}), headers={"Server": "llama.cpp"}
+    )
+
+    assert client.version() == "llama.cpp server (OpenAI-compatible API)"
+
+
+def test_server_file_paths_are_left_out_of_errors(client, mocked):
+    text = (
+        '1 validation error:\n  bad type\n\n  File "/srv/venv/llama_cpp/server/app.py", '
+        "line 376, in create_chat_completion\n    POST /v1/chat/completions"
+    )
+    mocked.get(MODELS, json=models_list({"id": "m", "owned_by": "me", "permissions": []}))
+    mocked.post(
+        CHAT, status=500, json={"error": {"message": text, "type": "internal_server_error"}}
+    )
+
+    with pytest.raises(OllamaError) as caught:
+        list(client.chat({"model": "m", "messages": [{"role": "user", "content": "hi"}]}))
+
+    shown = str(caught.value) + str(caught.value.server_text)
+    assert "/srv/venv" not in shown and "app.py" not in shown
+    assert "bad type" in shown
+
+
+def test_lm_studio_states_the_loaded_context_in_its_own_api(mocked):
+    card = {"id": "qwen3-8b", "object": "model", "owned_by": "organization_owner"}
+    mocked.get(MODELS, json=models_list(card))
+    mocked.get(
+        f"{BASE}/api/v0/models/qwen3-8b",
+        json={
+            "id": "qwen3-8b",
+            "state": "loaded",
+            "max_context_length": 40960,
+            "loaded_context_length": 4096,
+        },
+    )
+    provider = OllamaProvider(base_url=BASE + "/v1", model="qwen3-8b", api="openai", environ={})
+
+    with pytest.raises(ContextOverflowError) as caught:
+        provider.generate("persona data " * 3000, max_tokens=256)
+
+    assert caught.value.context_length == 4096
+    assert "the context the LM Studio server states" in caught.value.message
+
+
+# -- llama-cpp-python's server: no usage, empty streams -----------------------------------
+
+LLAMA_CPP_PYTHON = {"id": "m", "object": "model", "owned_by": "me", "permissions": []}
+COUNT = f"{BASE}/extras/tokenize/count"
+
+
+def test_without_usage_a_llama_cpp_server_counts_the_answer_with_its_tokenizer(client, mocked):
+    mocked.get(MODELS, json=models_list(LLAMA_CPP_PYTHON))
+    stream_reply(mocked, chunk("Hello there"), chunk(finish="stop"), "[DONE]")
+    mocked.post(COUNT, json={"count": 4})  # BOS + 3 tokens
+    mocked.post(COUNT, json={"count": 1})  # BOS alone
+
+    *_, final = client.chat({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+
+    assert final["eval_count"] == 3
+    assert final["eval_count_source"] == "server tokenizer"
+    assert "prompt_eval_count" not in final  # unknown, not 0
+
+
+def test_without_usage_or_a_tokenizer_the_counts_stay_unknown(client, mocked):
+    mocked.get(MODELS, json=models_list(LLAMA_CPP_PYTHON))
+    stream_reply(mocked, chunk("Hello"), chunk(finish="stop"), "[DONE]")
+    mocked.post(COUNT, status=404, json={"detail": "Not Found"})
+
+    *_, final = client.chat({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+
+    assert "eval_count" not in final and "prompt_eval_count" not in final
+
+
+def test_an_empty_stream_answered_unstreamed_is_the_answer(client, mocked):
+    mocked.get(MODELS, json=models_list({"id": "m", "owned_by": "vllm"}))
+    mocked.post(CHAT, body="", content_type="text/event-stream")
+    completion = {
+        "model": "m",
+        "choices": [{"index": 0, "message": {"content": "ok"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 1},
+    }
+    mocked.post(CHAT, json=completion)
+
+    chunks = list(client.chat({"model": "m", "messages": [{"role": "user", "content": "hi"}]}))
+
+    assert chunks[0]["message"]["content"] == "ok"
+    assert (chunks[-1]["done"], chunks[-1]["prompt_eval_count"], chunks[-1]["eval_count"]) == (
+        True,
+        5,
+        1,
+    )
+    assert sent_body(mocked, -1)["stream"] is False
+    assert "stream_options" not in sent_body(mocked, -1)
+
+
+def test_an_empty_stream_and_an_empty_answer_are_an_error(client, mocked):
+    mocked.get(MODELS, json=models_list({"id": "m", "owned_by": "vllm"}))
+    mocked.post(CHAT, body="", content_type="text/event-stream")
+    mocked.post(CHAT, json={"model": "m", "choices": []})
+
+    with pytest.raises(OllamaResponseError, match="empty answer, twice"):
+        list(client.chat({"model": "m", "messages": [{"role": "user", "content": "hi"}]}))

@@ -28,13 +28,32 @@ def test_valid_options_pass_through():
         ({"stop": "x"}, "list of strings"),
         ({"stop": [1]}, "list of strings"),
         ({"use_mmap": 1}, "true or false"),
-        ({"num_ctxx": 1}, "Unknown Ollama option"),
     ],
 )
 def test_wrong_names_and_types_are_refused_with_the_valid_form(options, message):
     with pytest.raises(ConfigurationError, match=message) as caught:
         validate_options(options)
     assert caught.value.hint
+
+
+def test_unknown_option_is_sent_with_one_warning(caplog):
+    from persona_ollama.privacy import reset_warnings
+
+    reset_warnings()
+    with caplog.at_level("WARNING", logger="persona_ollama"):
+        assert validate_options({"mirostat_tau": 5.0}) == {"mirostat_tau": 5.0}
+        assert validate_options({"mirostat_tau": 4.0}) == {"mirostat_tau": 4.0}
+        assert validate_options({"num_ctxx": 1}) == {"num_ctxx": 1}
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("'mirostat_tau' is not one persona-ollama knows" in m for m in messages) == 1
+    assert any("Did you mean 'num_ctx'?" in m for m in messages)
+
+
+def test_newer_server_option_is_known_and_type_checked():
+    # draft_num_predict: api/types.go Runner since v0.30
+    assert validate_options({"draft_num_predict": 4}) == {"draft_num_predict": 4}
+    with pytest.raises(ConfigurationError, match="must be an integer"):
+        validate_options({"draft_num_predict": "4"})
 
 
 @pytest.mark.parametrize("good", [0, -1, 300, 1.5, "5m", "1h30m", "-1m", "250ms", ".5h"])

@@ -42,7 +42,8 @@ def tags_entry(
     capabilities: tuple[str, ...] | None = ("completion",),
     context_length: int | None = None,
 ) -> dict:
-    """One /api/tags element (OLLAMA_API.md section 3); older servers leave out the last two."""
+    """One /api/tags element (docs/reference/ollama-protocol.md, "Model list"); servers before
+    0.30 leave out the last two."""
     details = {
         "parent_model": "",
         "format": "gguf",
@@ -475,3 +476,29 @@ def test_a_reason_without_a_quality_note_is_just_memory_and_score():
     )  # fmt: skip
     (only,) = recommend([], 4 * GiB, Catalogue([plain]))
     assert only.reason == "plain:1: needs 2.0 GiB of 4.0 GiB; quality 40"
+
+
+# -- an OpenAI-compatible server -----------------------------------------------------------
+
+
+def test_a_v1_server_s_models_are_ranked_by_quality_without_a_memory_check(catalogue):
+    served = installed(
+        tags_entry("tiny-llama", None, None),  # llama-cpp-python states no size at all
+        tags_entry("qwen2.5:7b", 4_683_087_332, "7.6B"),
+    )
+
+    selection = choose_default(served, GiB // 2, catalogue, server="llama.cpp server")
+
+    assert (selection.model, selection.installed) == ("qwen2.5:7b", True)
+    assert selection.warnings == ()
+    assert "The llama.cpp server loaded its models itself" in selection.reasons[0]
+    assert not any("pull" in line for line in selection.reasons)
+
+
+def test_a_v1_server_serving_no_chat_model_gives_no_pull_advice(catalogue):
+    selection = choose_default([], 8 * GiB, catalogue, server="vLLM server")
+
+    assert selection.model is None and selection.pull_command is None
+    assert selection.reasons == (
+        "The vLLM server serves no chat model: start it with one (it cannot pull).",
+    )

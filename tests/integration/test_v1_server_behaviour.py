@@ -1,0 +1,107 @@
+"""The fast counterparts of the real-server group (tests/realserver): the /v1 double scripted
+to behave as llama-cpp-python's server does, against the provider and the CLI over sockets."""
+
+from __future__ import annotations
+
+import pytest
+
+from persona_ollama import OllamaProvider
+from persona_ollama.cli import main
+from persona_ollama.errors import ContextOverflowError, OllamaResponseError
+from persona_ollama.testing import FakeModel, FakeOllama
+
+MODEL = "llama3.2:3b"
+
+
+@pytest.fixture
+def fake():
+    with FakeOllama([FakeModel(MODEL, context_length=131072)]) as server:
+        yield server
+
+
+@pytest.fixture
+def provider(fake):
+    p = OllamaProvider(base_url=fake.url + "/v1", model=MODEL, api="openai", environ={})
+    p.client.backoff = 0
+    yield p
+    p.close()
+
+
+def test_done_without_a_finish_reason_is_an_interrupted_answer_not_a_partial_one(fake, provider):
+    fake.reply_with("one two three four five six seven eight")
+    fake.interrupt_stream_next(after_chunks=3)
+
+    with pytest.raises(OllamaResponseError) as caught:
+        provider.generate("Hello", max_tokens=64)
+
+    assert "interrupted" in caught.value.message
+    assert "partial answer was discarded" in caught.value.message
+    assert caught.value.hint  # the double is an Ollama server: no llama.cpp advice
+    assert "--interrupt_requests" not in caught.value.hint
+
+
+def test_a_stream_cut_before_its_chunked_terminator_is_an_error(fake, provider):
+    fake.reply_with("one two three four five six seven eight")
+    fake.drop_connection_mid_stream_next(after_chunks=3)
+
+    with pytest.raises(OllamaResponseError) as caught:
+        provider.generate("Hello", max_tokens=64)
+
+    assert "partial result was discarded" in caught.value.message
+
+
+def test_an_empty_stream_is_asked_again_and_the_overflow_comes_with_both_sizes(fake, provider):
+    fake.context_overflow_next(context_length=512, prompt_tokens=6827)
+
+    with pytest.raises(ContextOverflowError) as caught:
+        provider.generate("Hello", max_tokens=8)
+
+    error = caught.value
+    assert (error.context_length, error.prompt_tokens) == (512, 6827)
+    assert "silently dropped" not in str(error)
+    bodies = [r.json for r in fake.requests if r.path == "/v1/chat/completions"]
+    assert [body["stream"] for body in bodies] == [True, False]
+
+
+def test_without_usage_the_counts_are_unknown_not_zero(fake, provider, cli_runner):
+    fake.omit_usage_next()
+
+    response = provider.generate("Hello", max_tokens=16)
+
+    assert response.content
+    assert response.raw_response["input_tokens"] is None
+    assert response.raw_response["output_tokens"] is None
+
+    fake.omit_usage_next()
+    result = cli_runner.invoke(
+        main,
+        ["run", "Hello", "--host", fake.url, "--api", "openai", "--model", MODEL],
+    )
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "? tokens in, ? out" in result.stderr
+
+
+def test_usage_gives_real_counts(fake, provider):
+    response = provider.generate("Hello", max_tokens=16)
+
+    assert response.input_tokens > 0 and response.output_tokens > 0
+    assert response.raw_response["output_tokens"] == response.output_tokens
+
+
+def test_a_server_traceback_is_not_shown(fake, provider):
+    fake.fail_next(
+        status=500,
+        error='bad request\n\n  File "/srv/app/server.py", line 376, in create\n    POST /v1/x',
+    )
+
+    with pytest.raises(OllamaResponseError) as caught:
+        provider.generate("Hello", max_tokens=8)
+
+    shown = str(caught.value) + str(caught.value.server_text)
+    assert "/srv/app" not in shown and "bad request" in shown
+
+
+def test_the_cli_doctor_names_the_server_kind(fake, cli_runner):
+    result = cli_runner.invoke(main, ["doctor", "--host", fake.url, "--api", "openai"])
+
+    assert "Ollama server (OpenAI-compatible API)" in result.output, result.output
