@@ -14,6 +14,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,12 +31,12 @@ _IMPORT_CODE = """\
 import sys, time
 {prelude}
 before = set(sys.modules)
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 {statement}
-elapsed = time.perf_counter() - start
+elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
 new = sorted(set(sys.modules) - before)
 import json
-print(json.dumps({{"seconds": elapsed, "new": new}}))
+print(json.dumps({{"seconds": elapsed, "cpu": cpu, "new": new}}))
 """
 
 _WARM = """\
@@ -122,10 +123,16 @@ class ImportCost:
     seconds: list[float]
     new_modules: list[str]
     slowest: list[tuple[str, float]] = field(default_factory=list)
+    cpu_seconds: list[float] = field(default_factory=list)
 
     @property
     def median(self) -> float:
         return statistics.median(self.seconds)
+
+    @property
+    def cpu_median(self) -> float:
+        """CPU time (user + system) of the import: its wall time on an idle core."""
+        return statistics.median(self.cpu_seconds) if self.cpu_seconds else self.median
 
     @property
     def heavy(self) -> list[str]:
@@ -143,14 +150,16 @@ def import_cost(statement: str, repeats: int, prelude: str = "") -> ImportCost:
     """
     code = _IMPORT_CODE.format(statement=statement, prelude=prelude)
     _run(code)  # compile any stale bytecode first
-    seconds = []
+    seconds, cpu = [], []
     new: list[str] = []
     for _ in range(repeats):
         result, _ = _run(code)
         seconds.append(result["seconds"])
+        cpu.append(result["cpu"])
         new = result["new"]
     result, stderr = _run(code, flags=("-X", "importtime"))
-    return ImportCost(statement, prelude, seconds, new, _slowest(stderr, set(result["new"])))
+    slowest = _slowest(stderr, set(result["new"]))
+    return ImportCost(statement, prelude, seconds, new, slowest, cpu)
 
 
 _IMPORTTIME = re.compile(r"import time:\s+(\d+) \|\s+\d+ \|(\s*)(\S+)")
@@ -186,3 +195,87 @@ def _median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
+
+
+# -- start-up with Persona installed (issue 15) --------------------------------------------
+
+# What Persona has done before it loads provider entry points: imported its provider package
+# (ProviderPluginRegistry imports the built-in providers first). Untimed: the host's own cost.
+PERSONA_PRELUDE = "import sys; sys.path.insert(0, {root!r}); import persona.core.providers"
+PERSONA_PACKAGE_IMPORT = "import persona.core.providers"
+
+
+def _script(name: str) -> str:
+    """The console script next to this interpreter (the venv's bin/)."""
+    candidate = os.path.join(os.path.dirname(sys.executable), name)
+    return candidate if os.path.exists(candidate) else name
+
+
+def process_wall(argv: list[str], repeats: int, env: dict[str, str]) -> tuple[float, float, str]:
+    """Median wall time of a whole process (interpreter start-up included), the median CPU
+    time (user + system) it used, and its stdout. CPU time hardly moves when other processes
+    share the machine; wall time does."""
+    import resource
+
+    walls, cpus = [], []
+    output = ""
+    with tempfile.TemporaryDirectory() as cwd:
+        subprocess.run(argv, capture_output=True, cwd=cwd, env=env, timeout=60, check=False)
+        for _ in range(repeats):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            done = subprocess.run(
+                argv, capture_output=True, text=True, cwd=cwd, env=env, timeout=60, check=False
+            )
+            walls.append(time.perf_counter() - start)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+            if done.returncode != 0:
+                raise RuntimeError(f"{' '.join(argv)} failed: {done.stderr.strip()[-200:]}")
+            output = done.stdout
+    return statistics.median(walls), statistics.median(cpus), output
+
+
+_CLI_MODULES = """\
+import sys, io, contextlib, json
+sys.path.insert(0, {root!r})
+from persona_ollama.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    try:
+        main(["--help"])
+    except SystemExit:
+        pass
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def persona_startup(root: str, repeats: int) -> dict[str, Any]:
+    """Start-up figures next to the Persona-shaped stand-in built under ``root``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PERSONA_OLLAMA_")}
+    with_persona = {**env, "PYTHONPATH": root}
+    out: dict[str, Any] = {}
+    bare = process_wall([sys.executable, "-c", "pass"], repeats, env)
+    out["python_bare"], out["python_bare_cpu"] = bare[:2]
+    cli = _script("persona-ollama")
+    wall, cpu, text = process_wall([cli, "--help"], repeats, with_persona)
+    if "Usage" not in text:
+        raise RuntimeError("persona-ollama --help printed no usage")
+    out["help_with_persona"], out["help_with_persona_cpu"] = wall, cpu
+    out["help_without_persona"], out["help_without_persona_cpu"], _ = process_wall(
+        [cli, "--help"], repeats, env
+    )
+    modules, _ = _run(_CLI_MODULES.format(root=root))
+    out["cli_persona_modules"] = [
+        m for m in modules if m == "persona" or m.startswith(("persona.", "persona_sdk"))
+    ]
+    package = import_cost(
+        PERSONA_PACKAGE_IMPORT, repeats, f"import sys; sys.path.insert(0, {root!r})"
+    )
+    out["persona_package_import"] = package.median
+    out["persona_package_import_cpu"] = package.cpu_median
+    entry = import_cost(ENTRY_POINT_IMPORT, repeats, PERSONA_PRELUDE.format(root=root))
+    out["entry_point_after_persona"] = entry.median
+    out["entry_point_after_persona_cpu"] = entry.cpu_median
+    out["entry_point_modules"] = entry.new_modules
+    out["entry_point_heavy"] = entry.heavy
+    return out

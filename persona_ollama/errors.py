@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from ._persona import AuthenticationError as _PersonaAuthenticationError
 from ._persona import ModelNotFoundError as _PersonaModelNotFoundError
-from ._persona import ProviderError
+from ._persona import ProviderError, adopt_errors_when_loaded
 
 INSTALL_URL = "https://ollama.com/download"
 
@@ -148,3 +148,8 @@ __all__ = [
     "OllamaTimeoutError",
     "ServerBusyError",
 ]
+
+
+# Defined before Persona's provider package was imported (the CLI, or a script that imports
+# the plugin first): move onto Persona's error classes if it is imported later (_persona.py).
+adopt_errors_when_loaded()

@@ -12,12 +12,12 @@ import os
 import threading
 import time
 from collections.abc import Generator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from . import __version__, names
-from ._persona import LLMProvider, LLMResponse
-from .context import estimate_messages, plan
+from ._persona import LLMProvider, LLMResponse, register_when_loaded
+from .context import ContextPlan, estimate_messages, plan
 from .errors import (
     ConfigurationError,
     ContextOverflowError,
@@ -43,6 +43,7 @@ from .options import (
 )
 from .privacy import check_destination, check_server, warn_once
 from .settings import Settings, check_api
+from .windows import WINDOWS
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -228,6 +229,7 @@ class OllamaProvider(LLMProvider):
     def refresh(self) -> None:
         """Forget cached model lists, model facts and the default model."""
         FACTS.forget(str(self.endpoint))
+        WINDOWS.forget(str(self.endpoint))
         with self._lock:
             self._tags = None
             self._selection = None
@@ -563,7 +565,12 @@ class OllamaProvider(LLMProvider):
         )
         native = self.api == "native"  # only there is the plan's num_ctx what the server used
         try:
-            chunks = self.client.chat(request.body)
+            if native and num_ctx is None and "num_ctx" not in request_options:
+                # The window was chosen by windows.py: sent after smaller ones are answered.
+                with WINDOWS.sending(str(self.endpoint), request.model, request.plan.num_ctx):
+                    chunks = self.client.chat(request.body)
+            else:
+                chunks = self.client.chat(request.body)
         except ContextOverflowError as error:
             raise (with_request_sizes(error, request) if native else error) from None
         chunks = _watch_remote(chunks, request.model, self.endpoint, self.local_only)
@@ -680,6 +687,10 @@ class OllamaProvider(LLMProvider):
             if self.api == "openai":
                 raise self._in_v1_words(error) from None
             raise
+        if explicit_ctx is None and self.api == "native":
+            window = self._shared_window(name, context, budget)
+            if window != context.num_ctx:
+                context = replace(context, num_ctx=window)
         for warning in context.warnings:
             log.warning(warning)
         body: dict[str, Any] = {
@@ -696,6 +707,51 @@ class OllamaProvider(LLMProvider):
         if alive is not None:
             body["keep_alive"] = validate_keep_alive(alive)  # top level: ignored in options
         return ChatRequest(body=body, plan=context, model=name)
+
+    def _shared_window(self, model: str, context: ContextPlan, budget: int) -> int:
+        """The window to send instead of the prompt's own rung, so that the loaded model is
+        not reloaded for a smaller window (see windows.py)."""
+        url = str(self.endpoint)
+        return WINDOWS.choose(
+            url,
+            model,
+            needed=context.prompt_tokens + budget,
+            rung=context.num_ctx,
+            loaded=lambda: WINDOWS.loaded(url, self.client.ps).get(names.canonical(model)),
+            limit=context.context_length,
+            cap=lambda: self._window_cap(model),
+        )
+
+    def _window_cap(self, model: str) -> int | None:
+        """The largest ladder window with which ``model`` fits the memory budget the default
+        model selection uses; None when the budget or the model's size is unknown."""
+        from .catalogue import load_catalogue
+        from .context import LADDER
+        from .hardware import probe
+        from .selection import InstalledModel, estimate_memory_bytes
+
+        budget = probe(server_is_local=self.endpoint.is_loopback, environ=self._environ)
+        if budget.memory_budget_bytes is None:
+            return None
+        try:
+            tags = self.installed_tags()
+        except OllamaError:
+            return None
+        key = names.canonical(model)
+        entry = next((e for e in tags if names.canonical(str(e.get("name", ""))) == key), None)
+        if entry is None:
+            return None
+        installed = InstalledModel.from_tags_entry(entry)
+        catalogue = load_catalogue(self._environ)
+        fitting = 0
+        for window in LADDER:
+            memory = estimate_memory_bytes(installed, window, catalogue)
+            if memory is None:
+                return None
+            if memory > budget.memory_budget_bytes:
+                break
+            fitting = window
+        return fitting
 
     def _in_v1_words(self, error: ContextOverflowError) -> ContextOverflowError:
         """The overflow found before sending, told of the /v1 server rather than of Ollama:
@@ -782,3 +838,8 @@ def _watch_remote(
         yield chunk
         break
     yield from chunks  # the rest at C speed: the per-chunk path stays as cheap as it was
+
+
+# Imported before Persona's provider package (a script, not Persona's plugin loading): still
+# an LLMProvider to isinstance once Persona is imported (see _persona.py).
+register_when_loaded(OllamaProvider)

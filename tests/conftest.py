@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import inspect
+import sys
 
 import pytest
 from click.testing import CliRunner
 
-from persona_ollama import facts, openai_client, privacy, provider
+from persona_ollama import _persona, facts, openai_client, privacy, provider, windows
 
 
 @pytest.fixture(autouse=True)
@@ -18,6 +19,7 @@ def _fresh_process_state():
         facts.FACTS.clear,
         privacy.reset_warnings,
         openai_client._SERVED.clear,
+        windows.WINDOWS.clear,
         provider._VERSIONS_SEEN.clear,
         openai_client._KINDS.clear,
     )
@@ -35,3 +37,22 @@ def cli_runner() -> CliRunner:
     if "mix_stderr" in inspect.signature(CliRunner.__init__).parameters:
         return CliRunner(mix_stderr=False)  # type: ignore[call-arg]
     return CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _error_bases():
+    """A test that imports a Persona-shaped package after the errors were defined moves them
+    onto its classes (_persona._adopt); later tests must see the stand-in bases again."""
+    stand_ins = (
+        _persona._ProviderError,
+        _persona._AuthenticationError,
+        _persona._RateLimitError,
+        _persona._ModelNotFoundError,
+    )
+    saved = {cls: cls.__bases__ for base in stand_ins for cls in base.__subclasses__()}
+    meta_path = list(sys.meta_path)
+    yield
+    for cls, bases in saved.items():
+        if cls.__bases__ != bases:
+            cls.__bases__ = bases
+    sys.meta_path[:] = meta_path

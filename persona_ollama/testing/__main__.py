@@ -35,6 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default_num_ctx=args.default_num_ctx,
         chunk_size=args.chunk_size,
         parallel=args.parallel,
+        load_time=args.load_time,
         vram_gib=args.vram_gib,
         signed_in=not args.signed_out,
     )
@@ -125,6 +126,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--vram-gib", type=float, default=0.0, help="GPU memory the server sees (default: 0)")
     add("--chunk-size", type=int, default=None, help="characters per chunk (default: words)")
     add("--parallel", type=int, default=None, help="generations at once (OLLAMA_NUM_PARALLEL)")
+    add("--load-time", type=float, default=0.0, help="seconds a model (re)load takes")
     add("--first-byte", type=float, default=0.0, help="seconds before each generation answers")
     add("--between-chunks", type=float, default=0.0, help="seconds between streamed chunks")
     add(

@@ -63,6 +63,9 @@ class FakeOllama:
     0.15.5 depends on ``vram_gib``, the GPU memory the server sees), ``chunk_size`` the
     characters per streamed chunk (None: one word per chunk), ``parallel`` the generations served
     at once, like OLLAMA_NUM_PARALLEL (None: unlimited; others wait, they never get a 503).
+    ``load_time`` is how many seconds loading a model takes: a generation whose runner options
+    (``num_ctx`` among them) differ from the loaded runner's waits for the running ones to finish
+    and then reloads, as Ollama's scheduler does (``loads`` counts loads; see scheduler.py).
 
     Cloud models: a ``:cloud``/``-cloud`` name installs a stub (``add_cloud_model``), and
     ``add_remote_alias`` a local name for one; generation requests for them are recorded in
@@ -85,6 +88,7 @@ class FakeOllama:
         parallel: int | None = None,
         vram_gib: float = 0.0,
         signed_in: bool = True,
+        load_time: float = 0.0,
     ) -> None:
         if chunk_size is not None and chunk_size < 1:
             raise ValueError(
@@ -92,11 +96,14 @@ class FakeOllama:
             )
         if parallel is not None and parallel < 1:
             raise ValueError(f"parallel must be at least 1 (or None for unlimited), got {parallel}")
+        if load_time < 0:
+            raise ValueError(f"load_time must be 0 or more seconds, got {load_time}")
         if default_num_ctx is not None and default_num_ctx < 1:
             raise ValueError(f"default_num_ctx must be at least 1, got {default_num_ctx}")
         num_ctx = Profile(version).default_num_ctx(default_num_ctx, int(vram_gib * 1024**3))
         settings = Settings(version, num_ctx, chunk_size, parallel, signed_in)
         self._state = ServerState(settings)
+        self._state.scheduler.load_time_s = load_time
         for model in models:
             self._state.install(model)
         self._address = (host, port)
@@ -207,6 +214,26 @@ class FakeOllama:
     def loaded_models(self) -> dict[str, int]:
         """Models in memory (as /api/ps shows them) -> the num_ctx each was loaded with."""
         return {loaded.model.name: loaded.num_ctx for loaded in self._state.loaded()}
+
+    @property
+    def loads(self) -> int:
+        """Model loads so far (each reload counts), since the start or the last reset()."""
+        return self._state.scheduler.loads
+
+    def load_count(self, model: str) -> int:
+        """Loads of one model so far."""
+        return self._state.scheduler.loads_of(parse_name(model.strip()).key)
+
+    @property
+    def load_time(self) -> float:
+        """Seconds a model load takes (settable)."""
+        return self._state.scheduler.load_time_s
+
+    @load_time.setter
+    def load_time(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError(f"load_time must be 0 or more seconds, got {seconds}")
+        self._state.scheduler.load_time_s = seconds
 
     def on_request(self, listener: Callable[[RecordedRequest], None]) -> None:
         """Call ``listener`` with each request once it has been answered (``--log`` of

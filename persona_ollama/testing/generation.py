@@ -92,12 +92,29 @@ def run(
     options = resolve_options(model, req.options)
     num_ctx = context_size(model, options, state.settings.default_num_ctx)
     record.num_ctx = num_ctx
-    cold = state.load(model, num_ctx, req.keep_alive_s)
+    # usesAutomaticNumCtx (server/routes.go): no num_ctx in the request or the Modelfile.
+    explicit = isinstance(req.options, dict) and req.options.get("num_ctx") is not None
+    cold = state.load(
+        model,
+        num_ctx,
+        req.keep_alive_s,
+        options=options,
+        requested_ctx=int(options.get("num_ctx", state.settings.default_num_ctx)),
+        auto_ctx=not explicit and "num_ctx" not in model.parameters,
+        shift=_context_shift(req),
+    )
     if not req.messages:
         return Generation("load")
     check_format(req.format)
     prompt_tokens = _prompt_tokens(req, num_ctx, state.settings.profile)
     return _answer(state, req, options, think, num_ctx, prompt_tokens, cold, waited_s)
+
+
+def _context_shift(req: GenerationRequest) -> bool:
+    """resolveContextShift (server/sched.go): the request's shift, else whether the model
+    supports shifting (not deepseek2 models)."""
+    asked = req.raw.get("shift") if isinstance(req.raw, dict) else None
+    return asked if isinstance(asked, bool) else req.model.family != "deepseek2"
 
 
 def _prompt_tokens(req: GenerationRequest, num_ctx: int, profile: Profile) -> int:

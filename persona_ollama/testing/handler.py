@@ -203,7 +203,9 @@ class RequestHandler(BaseHTTPRequestHandler):
             return
         latency = state.script.take_latency(record.path)
         slot = state.slot() if record.path in GENERATION_PATHS else contextlib.nullcontext()
-        with slot:
+        with slot, contextlib.ExitStack() as request:
+            # Whatever happens, the runners this request holds are released at its end.
+            request.callback(state.finish_request)
             if not state.sleep(latency.first_byte):
                 self._hang_up()
                 return
@@ -239,6 +241,7 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def _send_reply(self, record: RecordedRequest, reply: Reply) -> None:
         body = reply.body
+        self.server.state.finish_request()  # the generation is over before its reply is sent
         script = self.server.state.script
         if reply.status == 200 and reply.is_json and script.take_fault(record.path, (MALFORMED,)):
             body = body[: len(body) // 2]  # a body cut off half-way: not JSON any more
@@ -256,6 +259,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             if index and not state.sleep(latency.between_chunks):
                 hang_up = True
                 break
+            if index == body_count:
+                state.finish_request()  # the runner is free before the final chunk goes out
             if complete and index == body_count and stream.on_complete is not None:
                 stream.on_complete()
             framed = stream.frame(payload)

@@ -14,6 +14,7 @@ from ._golang import version_tuple
 from ._names import parse_name
 from .models import LIBRARY, FakeModel, as_model
 from .profiles import Profile
+from .scheduler import Lease, Scheduler, runner_options
 from .script import Script
 
 __all__ = ["LoadedModel", "RecordedRequest", "ServerState", "Settings"]
@@ -77,7 +78,8 @@ class ServerState:
         self._lock = threading.RLock()
         self._installed: dict[str, FakeModel] = {}
         self._library: dict[str, FakeModel] = dict(LIBRARY)
-        self._loaded: dict[str, LoadedModel] = {}
+        self.scheduler = Scheduler(self.stopping)
+        self._leases = threading.local()  # the runners the current request thread holds
         self._records: list[RecordedRequest] = []
         self._forwarded: list[RecordedRequest] = []
         self._listeners: list[Callable[[RecordedRequest], None]] = []
@@ -94,8 +96,8 @@ class ServerState:
 
     def uninstall(self, name: str) -> FakeModel:
         key = parse_name(name.strip()).key
+        self.scheduler.forget(key)
         with self._lock:
-            self._loaded.pop(key, None)
             try:
                 return self._installed.pop(key)
             except KeyError:
@@ -122,36 +124,58 @@ class ServerState:
             return self._library.get(parse_name(name).key)
 
     # loads ------------------------------------------------------------------------------------
-    def load(self, model: FakeModel, num_ctx: int, keep_alive_s: float | None) -> bool:
-        """Load ``model`` with ``num_ctx``; True when that needed a (re)load (a cold start).
+    def load(
+        self,
+        model: FakeModel,
+        num_ctx: int,
+        keep_alive_s: float | None,
+        *,
+        options: dict[str, Any] | None = None,
+        requested_ctx: int | None = None,
+        auto_ctx: bool = False,
+        shift: bool = True,
+    ) -> bool:
+        """Get a runner for ``model`` with ``num_ctx`` and the runner ``options`` for the current
+        request (see scheduler.py); True when that needed a (re)load (a cold start).
 
-        A keep_alive of 0 unloads the model after the request, so it is not kept in the table.
+        The request holds the runner until :meth:`finish_request`; a keep_alive of 0 unloads
+        the model then.
         """
         keep = DEFAULT_KEEP_ALIVE_S if keep_alive_s is None else keep_alive_s
-        with self._lock:
-            current = self._live().get(model.key)
-            cold = current is None or current.num_ctx != num_ctx
-            if keep == 0:
-                self._loaded.pop(model.key, None)
-            else:
-                self._loaded[model.key] = LoadedModel(model, num_ctx, time.time() + keep)
-        return cold
+        lease = self.scheduler.acquire(
+            model,
+            num_ctx=num_ctx,
+            requested_ctx=num_ctx if requested_ctx is None else requested_ctx,
+            auto_ctx=auto_ctx,
+            options=runner_options(options or {}, v030=self.settings.at_least(0, 30)),
+            keep_alive_s=keep,
+            v030=self.settings.at_least(0, 30),
+            shift=shift,
+        )
+        held: list[Lease] | None = getattr(self._leases, "held", None)
+        if held is None:
+            held = self._leases.held = []
+        held.append(lease)
+        return lease.cold
+
+    def finish_request(self) -> None:
+        """The current request's generation is over: release the runners it holds."""
+        held: list[Lease] = getattr(self._leases, "held", None) or []
+        while held:
+            self.scheduler.release(held.pop())
 
     def unload(self, model: FakeModel) -> None:
-        with self._lock:
-            self._loaded.pop(model.key, None)
+        self.scheduler.unload(model)
 
     def loaded(self) -> list[LoadedModel]:
-        """Models still in memory, the longest remaining keep-alive first (like /api/ps)."""
-        with self._lock:
-            live = list(self._live().values())
-        return sorted(live, key=lambda loaded: loaded.expires_at, reverse=True)
-
-    def _live(self) -> dict[str, LoadedModel]:
+        """Models in memory, the longest remaining keep-alive first (like /api/ps)."""
         now = time.time()
-        for key in [k for k, v in self._loaded.items() if v.expires_at <= now]:
-            del self._loaded[key]
-        return self._loaded
+        live = [
+            # A busy runner's keep-alive clock has not started: it expires a session after now.
+            LoadedModel(r.model, r.num_ctx, now + r.keep_alive_s if r.refs > 0 else r.expires_at)
+            for r in self.scheduler.loaded()
+        ]
+        return sorted(live, key=lambda loaded: loaded.expires_at, reverse=True)
 
     # records ----------------------------------------------------------------------------------
     def record(self, request: RecordedRequest) -> RecordedRequest:
@@ -188,7 +212,7 @@ class ServerState:
         with self._lock:
             self._records.clear()
             self._forwarded.clear()
-            self._loaded.clear()
+        self.scheduler.reset()
         self.script.clear()
 
     # time and concurrency ---------------------------------------------------------------------

@@ -23,8 +23,17 @@ def test_quick_bench_runs_every_section_and_reports_the_targets(tmp_path):
     )
 
     assert done.returncode == 0, done.stderr
-    for heading in ("## 1.", "## 2.", "## 3.", "## 4.", "## 5.", "## Targets"):
+    for heading in ("## 1.", "## 2.", "## 3.", "## 4.", "## 5.", "## 6.", "## 7.", "## Targets"):
         assert heading in done.stdout
     report = json.loads(figures.read_text())
-    assert {"per_request", "per_chunk", "imports", "concurrency", "targets"} <= set(report)
+    assert {
+        "per_request",
+        "per_chunk",
+        "imports",
+        "concurrency",
+        "batch",
+        "startup_with_persona",
+        "targets",
+    } <= set(report)
+    assert report["startup_with_persona"]["cli_persona_modules"] == []
     assert report["per_request_server"]["other"] == 0  # no extra round trip per generate

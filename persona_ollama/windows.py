@@ -1,0 +1,187 @@
+"""One context window per loaded model, so that a batch does not reload it.
+
+Ollama reloads a model whenever a request's runner options differ from the loaded runner's,
+``num_ctx`` included (``runnerRef.needsReload`` in server/sched.go, v0.12.6 to v0.32.15), and a
+load takes seconds for a 7B model, a minute for a 70B one. Sizing ``num_ctx`` per prompt from
+the ladder alone makes a batch whose prompts straddle a rung reload on every flip. So, unless
+the caller passes ``num_ctx``:
+
+- a window that is already loaded (``context_length`` in /api/ps, looked up at most every
+  :data:`PS_TTL` seconds) or that this process sent for the model recently is reused when the
+  prompt and its answer fit in it;
+- otherwise the window grows to the prompt's rung (never shrinks below a known window), and
+  from then on smaller prompts reuse it;
+- decisions for one model are taken one at a time, so concurrent calls agree on one window;
+- a request for a grown window is sent only once the requests already on their way with a
+  smaller one have been answered (the server has given them the loaded runner): one arriving
+  after the grown window was loaded would make the server reload the smaller window again;
+- a reused window larger than the prompt needs must fit the memory budget the model selection
+  uses (``cap``); when it does not, the prompt gets its own rung as before.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import names
+
+__all__ = ["PS_TTL", "SENT_TTL", "WINDOWS", "Windows"]
+
+# /api/ps is a cheap local call, but one per generation is still one too many in a batch.
+PS_TTL = 2.0
+# How long a window this process sent is assumed to be loaded: OLLAMA_KEEP_ALIVE's default.
+SENT_TTL = 300.0
+
+
+@dataclass
+class _Seen:
+    window: int
+    at: float
+
+
+class Windows:
+    """Per (server, model): the loaded window (from /api/ps) and the window last sent."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()  # _known() is also called with it held
+        self._answered = threading.Condition(self._lock)
+        self._sending: dict[tuple[str, str], Counter[int]] = {}
+        self._fetch_locks: dict[str, threading.Lock] = {}
+        self._ps: dict[str, tuple[float, dict[str, int]]] = {}
+        self._sent: dict[tuple[str, str], _Seen] = {}
+        self._caps: dict[tuple[str, str], _Seen] = {}
+
+    def loaded(self, url: str, fetch: Callable[[], Iterable[Mapping[str, Any]]]) -> dict[str, int]:
+        """Loaded models -> their window, from ``fetch`` (/api/ps) at most every PS_TTL s.
+
+        Concurrent callers share one fetch. A failing fetch counts as "nothing known".
+        """
+        with self._lock:
+            cached = self._ps.get(url)
+            if cached is not None and time.monotonic() - cached[0] < PS_TTL:
+                return cached[1]
+            fetching = self._fetch_locks.setdefault(url, threading.Lock())
+        with fetching:
+            with self._lock:
+                cached = self._ps.get(url)
+                if cached is not None and time.monotonic() - cached[0] < PS_TTL:
+                    return cached[1]
+            windows: dict[str, int] = {}
+            try:
+                for entry in fetch():
+                    length = entry.get("context_length")
+                    name = entry.get("name") or entry.get("model")
+                    # Servers before 0.10 do not report context_length: nothing to reuse then.
+                    if isinstance(name, str) and isinstance(length, int) and length > 0:
+                        windows[_canonical(name)] = length
+            except Exception:  # noqa: BLE001 - a hint only; the generation reports real errors
+                windows = {}
+            with self._lock:
+                self._ps[url] = (time.monotonic(), windows)
+            return windows
+
+    def choose(
+        self,
+        url: str,
+        model: str,
+        *,
+        needed: int,
+        rung: int,
+        loaded: int | Callable[[], int | None] | None,
+        limit: int | None,
+        cap: Callable[[], int | None],
+    ) -> int:
+        """The window to send: a known one when ``needed`` tokens fit in it, else ``rung``
+        (or the known window, when larger). ``loaded`` is the server's loaded window, or a
+        callable that looks it up (/api/ps), called only when the window this process sent
+        last does not hold ``needed``. ``limit`` is the model's trained context; ``cap``
+        (called only when a known window is larger than ``rung``, and then remembered for
+        SENT_TTL) the largest window that fits the memory budget, None when unknown."""
+        key = (url, _canonical(model))
+        if callable(loaded):
+            # The window sent last is most likely what is loaded: look only when it is too small.
+            loaded = None if self._known(key, None, limit) >= needed else loaded()
+        fits = self._cap(key, cap) if self._known(key, loaded, limit) > rung else None
+        with self._lock:
+            known = self._known(key, loaded, limit)
+            if known > rung and fits is None:
+                fits = self._cap(key, cap)  # a concurrent call grew the window meanwhile
+            if known > rung and fits is not None and known > fits:
+                known = 0  # it would not fit in memory: better a reload than a spill
+            window = known if known >= needed else max(rung, known)
+            self._sent[key] = _Seen(window, time.monotonic())
+            return window
+
+    def _known(self, key: tuple[str, str], loaded: int | None, limit: int | None) -> int:
+        """The largest window known to be loaded (0: none), within the trained context."""
+        sent = self._sent.get(key)  # one dict read: atomic, no lock needed
+        recent = sent.window if sent is not None and time.monotonic() - sent.at < SENT_TTL else 0
+        known = max(loaded or 0, recent)
+        return 0 if limit is not None and known > limit else known
+
+    def _cap(self, key: tuple[str, str], cap: Callable[[], int | None]) -> int | None:
+        """``cap()``, remembered per model: the budget and the model's size rarely change."""
+        cached = self._caps.get(key)
+        if cached is not None and time.monotonic() - cached.at < SENT_TTL:
+            return cached.window if cached.window >= 0 else None
+        value = cap()
+        self._caps[key] = _Seen(-1 if value is None else value, time.monotonic())
+        return value
+
+    def sending(self, url: str, model: str, window: int) -> _Sending:
+        """A context manager around sending a request with ``window`` until the server starts
+        answering: it waits while requests with a smaller window for the same model are still
+        unanswered."""
+        return _Sending(self, (url, _canonical(model)), window)
+
+    def clear(self) -> None:
+        """Forget everything (tests)."""
+        with self._lock:
+            self._ps.clear()
+            self._sent.clear()
+            self._caps.clear()
+
+    def forget(self, url: str) -> None:
+        """Forget what is known about one server (``OllamaProvider.refresh``)."""
+        with self._lock:
+            self._ps.pop(url, None)
+            for table in (self._sent, self._caps):
+                for key in [key for key in table if key[0] == url]:
+                    del table[key]
+
+
+class _Sending:
+    """Registers one request on its way; a class, not a generator: this runs per request."""
+
+    __slots__ = ("_key", "_owner", "_window")
+
+    def __init__(self, owner: Windows, key: tuple[str, str], window: int) -> None:
+        self._owner, self._key, self._window = owner, key, window
+
+    def __enter__(self) -> None:
+        owner, window = self._owner, self._window
+        with owner._answered:
+            on_the_way = owner._sending.setdefault(self._key, Counter())
+            while any(other < window for other in on_the_way):
+                owner._answered.wait()
+            on_the_way[window] += 1
+
+    def __exit__(self, *exc: object) -> None:
+        owner, window = self._owner, self._window
+        with owner._answered:
+            on_the_way = owner._sending[self._key]
+            on_the_way[window] -= 1
+            if on_the_way[window] <= 0:
+                del on_the_way[window]
+                owner._answered.notify_all()  # only a change of windows can release a waiter
+
+
+_canonical = functools.lru_cache(maxsize=256)(names.canonical)
+
+WINDOWS = Windows()
