@@ -1,0 +1,232 @@
+"""Reading a response body in bounded pieces: bounded memory and time against any server.
+
+``requests``' ``iter_content(None)`` hands over whatever urllib3 read in one go: a whole
+HTTP chunk however large, or the whole body when the server does not use chunked encoding
+(so streaming silently becomes buffering), and a compressed body is inflated without a cap.
+:class:`BodyReader` reads the socket instead with ``read1`` (one system call, at most
+:data:`PIECE_BYTES`), inflates gzip/deflate incrementally with the same cap on every piece,
+counts the decoded bytes against a budget, and, when the caller has a deadline, shortens the
+socket's timeout so that no wait outlives it.
+
+Errors: a body over its budget, an unknown or corrupt ``Content-Encoding`` raise
+:class:`~persona_ollama.errors.OllamaResponseError`; a timeout comes out as
+``socket.timeout`` (also when the deadline passes between two pieces), and a broken
+connection as ``OSError`` / ``http.client.HTTPException``: the client maps those.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+import zlib
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any, Callable
+
+from .errors import OllamaResponseError
+
+if TYPE_CHECKING:
+    import requests
+
+log = logging.getLogger(__name__)
+
+# The most one read may return, and the most one inflation step may produce: a 64 KiB piece
+# holds hundreds of Ollama lines, so a fast stream costs one read per line as before.
+PIECE_BYTES = 64 * 1024
+# After a stream's last line, the end of the body (the chunked terminator) is waited for this
+# long at most, so that the connection can be reused; a server that does not end the body in
+# time loses the connection instead, and the answer is returned either way.
+FINISH_WAIT = 0.05
+FINISH_BYTES = 64 * 1024
+ENCODINGS = ("identity", "gzip", "x-gzip", "deflate")
+
+
+class _Deflate:
+    """zlib's "deflate" as servers send it: with the zlib header (RFC 9110), or raw."""
+
+    def __init__(self) -> None:
+        self._inner = zlib.decompressobj()
+        self._started = False
+
+    def decompress(self, data: bytes, max_length: int) -> bytes:
+        if not self._started:
+            self._started = True
+            try:
+                return self._inner.decompress(data, max_length)
+            except zlib.error:
+                self._inner = zlib.decompressobj(-zlib.MAX_WBITS)
+        return self._inner.decompress(data, max_length)
+
+    @property
+    def unconsumed_tail(self) -> bytes:
+        return self._inner.unconsumed_tail
+
+    @property
+    def eof(self) -> bool:
+        return self._inner.eof
+
+
+def _decoder(encoding: str | None, url: str) -> Any:
+    name = (encoding or "identity").strip().lower()
+    if name in ("", "identity"):
+        return None
+    if name in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if name == "deflate":
+        return _Deflate()
+    shown = (encoding or "")[:40].encode("ascii", "backslashreplace").decode()
+    raise OllamaResponseError(
+        f"The server at {url} sent a body with Content-Encoding {shown!r}, which this client "
+        f"cannot decode (it asks for {', '.join(ENCODINGS[:-1])} or deflate only).",
+        hint="A proxy in front of the server may be re-encoding answers; check its settings.",
+        url=url,
+    )
+
+
+def _socket_of(raw: Any) -> socket.socket | None:
+    connection = getattr(raw, "_connection", None)
+    sock = getattr(connection, "sock", None)
+    return sock if isinstance(sock, socket.socket) else None
+
+
+class BodyReader:
+    """The decoded body of ``response`` in pieces of at most :data:`PIECE_BYTES`.
+
+    ``limit`` caps the decoded bytes of the whole body (None: no cap); ``deadline`` is a
+    ``time.monotonic()`` instant no read may wait past; ``read_timeout`` is the socket's
+    current timeout (the client's read timeout). Iterate :meth:`pieces` once.
+    """
+
+    def __init__(
+        self,
+        response: requests.Response,
+        *,
+        limit: int | None,
+        deadline: float | None,
+        read_timeout: float,
+        url: str,
+        what: str = "answer",
+    ) -> None:
+        self._response = response
+        raw = response.raw
+        fp = getattr(raw, "_fp", None)
+        read1: Callable[[int], bytes] | None = getattr(fp, "read1", None)
+        if read1 is None:  # not urllib3 over http.client: read what the object offers
+            read1 = lambda amount: raw.read(amount, decode_content=False)  # noqa: E731
+        self._read1: Callable[[int], bytes] = read1
+        self._decoder = _decoder(response.headers.get("Content-Encoding"), url)
+        self._limit = limit
+        self._deadline = deadline
+        self._timeout = read_timeout
+        self._sock = _socket_of(raw) if deadline is not None else None
+        self._url = url
+        self._what = what
+        self.total = 0
+        self.ended = False
+
+    def _wait_bound(self) -> None:
+        """Shorten the socket's timeout to what is left before the deadline."""
+        remaining = self._deadline - time.monotonic()  # type: ignore[operator]
+        if remaining <= 0:
+            raise socket.timeout("deadline")
+        if remaining < self._timeout:
+            if self._sock is None:
+                self._sock = _socket_of(self._response.raw)
+            if self._sock is not None:
+                self._sock.settimeout(remaining)
+            self._timeout = remaining
+
+    def pieces(self) -> Generator[bytes, None, None]:
+        """Yield the decoded body as it arrives; at its end, release the connection."""
+        read1 = self._read1
+        decoder = self._decoder
+        limit = self._limit
+        while True:
+            if self._deadline is not None:
+                self._wait_bound()
+            data = read1(PIECE_BYTES)
+            if not data:
+                break
+            if decoder is None:
+                self.total += len(data)
+                if limit is not None and self.total > limit:
+                    raise self._too_large()
+                yield data
+                continue
+            while data:
+                try:
+                    out = decoder.decompress(data, PIECE_BYTES)
+                except zlib.error:
+                    raise self._corrupt() from None
+                data = decoder.unconsumed_tail
+                if out:
+                    self.total += len(out)
+                    if limit is not None and self.total > limit:
+                        raise self._too_large()
+                    yield out
+                if decoder.eof:
+                    break
+        if decoder is not None and not decoder.eof:
+            raise self._corrupt()
+        self.ended = True
+        self._release()
+
+    def read_all(self) -> bytes:
+        """The whole body (still within ``limit``)."""
+        return b"".join(self.pieces())
+
+    def read_upto(self, size: int) -> bytes:
+        """At most ``size`` decoded bytes of the body; the rest is left unread."""
+        kept: list[bytes] = []
+        count = 0
+        for piece in self.pieces():
+            kept.append(piece[: size - count])
+            count += len(kept[-1])
+            if count >= size:
+                break
+        return b"".join(kept)
+
+    def finish(self) -> None:
+        """After the last line: read the end of the body if it comes at once, so that the
+        connection goes back to the pool; otherwise leave it to be closed."""
+        if self.ended:
+            return
+        sock = _socket_of(self._response.raw)
+        if sock is not None:
+            sock.settimeout(FINISH_WAIT)
+        self._deadline = None
+        self._limit = self.total + FINISH_BYTES
+        try:
+            for _ in self.pieces():
+                pass
+        except Exception as error:  # noqa: BLE001
+            # Whatever the server does after its last line, the answer is complete.
+            log.debug("connection not reused after the last line: %s", type(error).__name__)
+
+    def _release(self) -> None:
+        release = getattr(self._response.raw, "release_conn", None)
+        if release is not None:
+            release()
+
+    def _too_large(self) -> OllamaResponseError:
+        return OllamaResponseError(
+            f"The {self._what} from {self._url} is larger than {_size(self._limit or 0)}; "
+            "stopped reading it and discarded it.",
+            hint="A broken or hostile server sends more than any answer needs; check what "
+            "answers at this address (`persona-ollama doctor`). For a very long answer, the "
+            "budget grows with max_tokens.",
+            url=self._url,
+        )
+
+    def _corrupt(self) -> OllamaResponseError:
+        return OllamaResponseError(
+            f"The compressed {self._what} from {self._url} is corrupt or cut off.",
+            hint="A proxy in front of the server may be breaking compressed answers.",
+            url=self._url,
+        )
+
+
+def _size(count: int) -> str:
+    if count >= 1024 * 1024:
+        return f"{count / (1024 * 1024):g} MiB"
+    return f"{count} bytes"
