@@ -559,7 +559,9 @@ class OllamaClient:
         The response (and its pool slot) is closed however the stream ends: exhausted,
         raised, closed early, or dropped unread.
         """
-        items = self._items(response, model, what, on_error, final, decode, limit)
+        # The deadline is read now: the items are read later, outside the caller's scope.
+        deadline = CALL_DEADLINE.get()
+        items = self._items(response, model, what, on_error, final, decode, limit, deadline)
         return ResponseStream(self, response, items)
 
     def _items(
@@ -571,9 +573,9 @@ class OllamaClient:
         final: str | None,
         decode: Callable[[Iterator[bytes]], Iterator[dict[str, Any]]],
         limit: int | None,
+        deadline: float | None,
     ) -> Generator[dict[str, Any], None, None]:
         url = str(self.endpoint)
-        deadline = CALL_DEADLINE.get()
         reader = BodyReader(
             response,
             limit=limit,
