@@ -33,7 +33,7 @@ from ._http_errors import (
 )
 from .errors import ConfigurationError, OllamaError, OllamaResponseError, OllamaTimeoutError
 from .ndjson import iter_ndjson, loads_strict
-from .reader import BodyReader
+from .reader import BodyReader, printable
 from .settings import check_ca_bundle, check_secret
 
 if TYPE_CHECKING:
@@ -670,14 +670,3 @@ def _encode(body: Mapping[str, Any]) -> bytes:
             hint="Options, format and messages must hold only JSON values: text, finite "
             "numbers, true/false, null, lists and dicts (no sets, bytes or NaN).",
         ) from None
-
-
-_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
-def printable(text: str) -> str:
-    """``text`` with control characters (terminal escape sequences...) shown escaped;
-    newlines and tabs are kept."""
-    if not _UNPRINTABLE.search(text):
-        return text
-    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)

@@ -17,6 +17,7 @@ connection as ``OSError`` / ``http.client.HTTPException``: the client maps those
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import time
 import zlib
@@ -230,3 +231,16 @@ def _size(count: int) -> str:
     if count >= 1024 * 1024:
         return f"{count / (1024 * 1024):g} MiB"
     return f"{count} bytes"
+
+
+# Control characters (terminal escape sequences, carriage returns, bidirectional overrides)
+# in text that came from a server; newlines and tabs are kept.
+_UNPRINTABLE = re.compile("[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f\\u202a-\\u202e\\u2066-\\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control sequences shown escaped (``\\x1b``), so that a server cannot move
+    the cursor, retitle the window or hide text in the terminal."""
+    if not _UNPRINTABLE.search(text):
+        return text
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -16,6 +17,7 @@ import click
 
 from .. import __version__
 from ..errors import OllamaError
+from ..reader import printable
 
 if TYPE_CHECKING:
     from ..provider import OllamaProvider
@@ -38,14 +40,35 @@ def use_color() -> bool | None:
     return False if os.environ.get("NO_COLOR") else None
 
 
+# What may be secret in the text of an unexpected exception: header values, URL passwords,
+# and the configured key itself.
+_SECRETS = (
+    re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(bearer\s+|basic\s+)?[^'\",}\s]+"),
+    re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"),
+    re.compile(r"(://[^/@\s:]*:)[^/@\s]*@"),
+)
+
+
+def redact(text: str) -> str:
+    """``text`` without credentials: the API key, Authorization values, URL passwords."""
+    key = (os.environ.get("PERSONA_OLLAMA_API_KEY") or "").strip()
+    if len(key) >= 4:
+        text = text.replace(key, "[redacted]")
+    text = _SECRETS[0].sub(lambda m: m.group(1) + "[redacted]", text)
+    text = _SECRETS[1].sub(lambda m: m.group(1) + " [redacted]", text)
+    return _SECRETS[2].sub(lambda m: m.group(1) + "[redacted]@", text)
+
+
 def echo(text: str = "", *, err: bool = False, nl: bool = True, **style: Any) -> None:
+    text = printable(text)
     if style:
         text = click.style(text, **style)
     click.echo(text, err=err, nl=nl, color=use_color())
 
 
 class _Group(click.Group):
-    """Turns the plugin's errors into a message and a hint instead of a traceback."""
+    """Turns every error into a message and a hint instead of a traceback: the plugin's own,
+    and (redacted: no key, no password) any other; --debug shows the traceback instead."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -53,13 +76,27 @@ class _Group(click.Group):
         except OllamaError as error:
             if ctx.meta.get("persona_ollama.debug"):
                 raise
-            echo(f"Error: {error.message}", err=True, fg="red", bold=True)
+            echo(f"Error: {redact(error.message)}", err=True, fg="red", bold=True)
             if error.hint:
-                echo(f"Hint: {error.hint}", err=True, fg="yellow")
+                echo(f"Hint: {redact(error.hint)}", err=True, fg="yellow")
             ctx.exit(1)
         except KeyboardInterrupt:
             echo("\nInterrupted.", err=True)
             ctx.exit(130)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as error:
+            if ctx.meta.get("persona_ollama.debug"):
+                raise
+            text = redact(str(error))[:500]
+            echo(f"Error: unexpected {type(error).__name__}: {text}", err=True, fg="red", bold=True)
+            echo(
+                "Hint: this is a bug or an unusual set-up; run the command again with --debug "
+                "for the traceback, and report it.",
+                err=True,
+                fg="yellow",
+            )
+            ctx.exit(1)
 
 
 def _set_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:

@@ -7,7 +7,7 @@ import sys
 import click
 
 from ..errors import OllamaError
-from . import common_options, echo, json_option, main, make_provider, print_json
+from . import common_options, echo, json_option, main, make_provider, print_json, printable
 
 
 @main.command()
@@ -60,7 +60,7 @@ def run(
     try:
         for piece in chat:
             if not as_json:
-                click.echo(piece, nl=False)
+                click.echo(printable(piece), nl=False)
                 sys.stdout.flush()
                 printed = True
     except OllamaError:
