@@ -7,7 +7,8 @@ import sys
 import click
 
 from ..errors import OllamaError
-from . import common_options, echo, json_option, main, make_provider, print_json, printable
+from ..reader import printable
+from . import common_options, echo, json_option, main, make_provider, print_json
 
 
 @main.command()
