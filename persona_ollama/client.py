@@ -108,6 +108,15 @@ def answer_budget(body: Mapping[str, Any]) -> int:
     return ANSWER_BASE_BYTES + ANSWER_BYTES_PER_TOKEN * tokens
 
 
+class _Session(requests.Session):
+    """A session that never follows redirects: with allow_redirects=False, requests still
+    reads the whole body of a 3xx answer to prepare the next request (a 1 GB redirect body
+    would be held in memory); here the redirect is only reported, unread."""
+
+    def resolve_redirects(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        return iter(())
+
+
 class _KeepHeaders(requests.auth.AuthBase):
     """Credentials already in the headers: set as the session's auth, so that requests does
     not look up ~/.netrc, whose entry for the host would replace the bearer token."""
@@ -180,7 +189,7 @@ class OllamaClient:
         self._silent_at: float | None = None
         self.retries = retries
         self.backoff = backoff
-        self._session = requests.Session()
+        self._session = _Session()
         # pool_block: threads beyond the pool wait for a connection instead of opening one
         # that is thrown away afterwards ("Connection pool is full" warnings).
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, pool_block=True)

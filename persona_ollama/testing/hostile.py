@@ -90,7 +90,7 @@ def http_head(
     """A status line and headers, ending with the blank line."""
     items = headers.items() if isinstance(headers, Mapping) else headers
     lines = [f"HTTP/1.1 {status} {reason}".encode()]
-    lines += [f"{name}: {value}".encode("latin-1") for name, value in items]
+    lines += [f"{name}: {value}".encode("utf-8", "surrogatepass") for name, value in items]
     return CRLF.join(lines) + CRLF + CRLF
 
 

@@ -602,3 +602,21 @@ def test_the_cli_refuses_a_key_with_a_newline_without_showing_it(monkeypatch):
     result = CliRunner().invoke(main, ["run", "hi", "--host", "http://127.0.0.1:1"])
     assert result.exit_code == 1
     assert "sk-abc" not in result.output and "control character" in result.output
+
+
+def test_a_redirect_with_a_huge_body_is_reported_unread_and_escaped():
+    filler = b"r" * (64 * 1024)
+
+    def route(request, conn):
+        head = {"Location": "http://evil/\x1b[2J", "Content-Length": str(1024 * MiB)}
+        conn.send(http_head(301, head, reason="Moved"))
+        return send_repeated(conn, filler, 1024 * MiB)
+
+    with HostileServer({"/api/chat": route}) as server:
+        provider = provider_for(server)
+        provider.model_info("m")
+        with peak_memory() as memory, pytest.raises(OllamaResponseError) as caught:
+            provider.generate("hi")
+    assert memory["peak"] < 4 * MiB  # bound: 4 MiB, although requests reads 3xx bodies whole
+    assert "\x1b" not in caught.value.message and "\\x1b[2J" in caught.value.message
+    assert in_use(provider) == 0
