@@ -94,6 +94,7 @@ class OllamaProvider(LLMProvider):
         options: Mapping[str, Any] | None = None,
         retries: int | None = None,
         pool_size: int | None = None,
+        pool_timeout: float | None = None,
         connect_timeout: float | None = None,
         verify: bool | str | None = None,
         local_only: bool | None = None,
@@ -151,6 +152,7 @@ class OllamaProvider(LLMProvider):
             "timeout": self.timeout,
             "retries": retries,
             "pool_size": pool_size,
+            "pool_timeout": pool_timeout,
             "connect_timeout": connect_timeout,
             "verify": verify if verify is not None else (settings.ca_bundle or True),
         }

@@ -62,13 +62,18 @@ json_values = st.recursive(
     | st.integers(-(2**70), 2**70)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
     max_leaves=6,
 )
 texts = st.text(max_size=30) | st.sampled_from(["<think>", "</think>", "\x1b[2J", "\ud83d\ude00"])
-messages = st.fixed_dictionaries(
-    {"role": st.just("assistant"), "content": texts}, optional={"thinking": texts}
-) | json_values
+messages = (
+    st.fixed_dictionaries(
+        {"role": st.just("assistant"), "content": texts}, optional={"thinking": texts}
+    )
+    | json_values
+)
 counts = st.integers(0, 10_000) | json_values | st.just(1e400)
 
 
@@ -255,9 +260,7 @@ def listing_lines():
         optional={"details": json_values, "capabilities": json_values, "size": json_values},
     )
     document = st.fixed_dictionaries({"models": st.lists(entry, max_size=4) | json_values})
-    return (document | json_values).map(lambda v: json.dumps(v).encode()) | st.binary(
-        max_size=40
-    )
+    return (document | json_values).map(lambda v: json.dumps(v).encode()) | st.binary(max_size=40)
 
 
 @fuzz(JSON_CASES)

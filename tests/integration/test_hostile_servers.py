@@ -620,3 +620,24 @@ def test_a_redirect_with_a_huge_body_is_reported_unread_and_escaped():
     assert memory["peak"] < 4 * MiB  # bound: 4 MiB, although requests reads 3xx bodies whole
     assert "\x1b" not in caught.value.message and "\\x1b[2J" in caught.value.message
     assert in_use(provider) == 0
+
+
+def test_an_endless_v1_event_stream_stops_at_the_answer_budget():
+    from persona_ollama.testing.hostile import json_route
+
+    event = b'data: {"choices":[{"index":0,"delta":{"content":"' + b"v" * 30_000 + b'"}}]}\n\n'
+    models = {"object": "list", "data": [{"id": "m", "object": "model", "owned_by": "x"}]}
+
+    def route(request, conn):
+        head = {"Content-Type": "text/event-stream", "Connection": "close"}
+        conn.send(http_head(200, head))
+        return send_repeated(conn, event, 1024 * MiB)
+
+    routes = {"/v1/chat/completions": route, "/v1/models": json_route(models)}
+    with HostileServer(routes) as server:
+        provider = provider_for(server, api="openai")
+        provider.model_info("m")
+        with peak_memory() as memory, pytest.raises(OllamaResponseError, match="larger than"):
+            provider.generate("hi", max_tokens=256)
+    assert memory["peak"] < 16 * MiB  # bound: 16 MiB for a 1 GB event stream
+    assert in_use(provider) == 0
