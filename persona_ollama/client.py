@@ -16,7 +16,6 @@ import re
 import socket
 import threading
 import time
-import weakref
 from collections.abc import Callable, Generator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -571,7 +570,10 @@ class OllamaClient:
         # The deadline is read now: the items are read later, outside the caller's scope.
         deadline = CALL_DEADLINE.get()
         items = self._items(response, model, what, on_error, final, decode, limit, deadline)
-        return ResponseStream(self, response, items)
+        # Started at once (to its first yield), so that closing it, or dropping it unread,
+        # runs its `finally` and closes the response.
+        next(items)
+        return items
 
     def _items(
         self,
@@ -585,15 +587,16 @@ class OllamaClient:
         deadline: float | None,
     ) -> Generator[dict[str, Any], None, None]:
         url = str(self.endpoint)
-        reader = BodyReader(
-            response,
-            limit=limit,
-            deadline=deadline,
-            read_timeout=self.timeout[1],
-            url=url,
-            what=what,
-        )
         try:
+            reader = BodyReader(
+                response,
+                limit=limit,
+                deadline=deadline,
+                read_timeout=self.timeout[1],
+                url=url,
+                what=what,
+            )
+            yield {}  # the priming step of _stream: nothing is read before the first next()
             for item in decode(reader.pieces()):
                 error = item.get("error")
                 if error is not None:
@@ -633,32 +636,6 @@ class OllamaClient:
             hint="The server may have crashed or restarted mid-way; check its log and retry.",
             url=str(self.endpoint),
         )
-
-
-class ResponseStream(Generator[dict[str, Any], None, None]):
-    """The items of one streamed response; closing it (or dropping it, even unread) closes
-    the response and gives its pooled connection back."""
-
-    def __init__(
-        self,
-        client: OllamaClient,
-        response: requests.Response,
-        items: Generator[dict[str, Any], None, None],
-    ) -> None:
-        self._items = items
-        self._finalizer = weakref.finalize(self, client._close, response)
-
-    def send(self, value: None) -> dict[str, Any]:
-        return self._items.send(value)
-
-    def throw(self, *args: Any) -> dict[str, Any]:
-        return self._items.throw(*args)
-
-    def close(self) -> None:
-        try:
-            self._items.close()
-        finally:
-            self._finalizer()
 
 
 def _encode(body: Mapping[str, Any]) -> bytes:

@@ -79,73 +79,68 @@ class ChatStream:
         self, request: ChatRequest, deadline: float | None, ends_at: float | None, url: str
     ) -> Generator[str, None, None]:
         try:
-            yield from self._answer(request, deadline, ends_at, url)
+            chunks = self._chunks
+            splitter = ThinkSplitter()
+            content: list[str] = []
+            thinking: list[str] = []
+            final: dict[str, Any] = {}
+            started = time.perf_counter()
+            limit = request.plan.num_predict + request.plan.num_predict // 10 + RUNAWAY_MARGIN
+            for count, chunk in enumerate(chunks, 1):
+                if count > limit:
+                    chunks.close()
+                    raise OllamaResponseError(
+                        f"The server kept streaming past num_predict={request.plan.num_predict} "
+                        f"({count} chunks); the answer was discarded.",
+                        hint="The server ignores num_predict: check it is Ollama and up to date.",
+                        url=url,
+                    )
+                if ends_at is not None and time.monotonic() > ends_at:
+                    chunks.close()
+                    raise OllamaTimeoutError(
+                        f"No complete answer within the deadline of {deadline:g} s; the partial "
+                        "answer was discarded.",
+                        hint="Raise deadline=, lower max_tokens, or use a faster model.",
+                        url=url,
+                    )
+                message = chunk.get("message")
+                if type(message) is not dict:
+                    raise wrong_shape("message", "an object", message, url)
+                thought = message.get("thinking")
+                if thought is not None and type(thought) is not str:
+                    raise wrong_shape("message.thinking", "text", thought, url)
+                if thought:
+                    thinking.append(thought)
+                piece = message.get("content")
+                if piece is not None and type(piece) is not str:
+                    raise wrong_shape("message.content", "text", piece, url)
+                if piece:
+                    answer, inline_thought = splitter.feed(piece)
+                    if inline_thought:
+                        thinking.append(inline_thought)
+                    if answer:
+                        content.append(answer)
+                        yield answer
+                if chunk.get("done"):
+                    final = chunk
+            answer, inline_thought = splitter.finish()
+            if inline_thought:
+                thinking.append(inline_thought)
+            if answer:
+                content.append(answer)
+                yield answer
+            self.response = build_response(
+                request,
+                final,
+                "".join(content),
+                "".join(thinking),
+                time.perf_counter() - started,
+                url=url,
+            )
         finally:
             # Whatever stopped the answer (a wrong-shape chunk, the deadline, the caller
             # closing), the connection is closed and its pool slot given back.
             self._chunks.close()
-
-    def _answer(
-        self, request: ChatRequest, deadline: float | None, ends_at: float | None, url: str
-    ) -> Generator[str, None, None]:
-        chunks = self._chunks
-        splitter = ThinkSplitter()
-        content: list[str] = []
-        thinking: list[str] = []
-        final: dict[str, Any] = {}
-        started = time.perf_counter()
-        limit = request.plan.num_predict + request.plan.num_predict // 10 + RUNAWAY_MARGIN
-        for count, chunk in enumerate(chunks, 1):
-            if count > limit:
-                chunks.close()
-                raise OllamaResponseError(
-                    f"The server kept streaming past num_predict={request.plan.num_predict} "
-                    f"({count} chunks); the answer was discarded.",
-                    hint="The server ignores num_predict: check it is Ollama and up to date.",
-                    url=url,
-                )
-            if ends_at is not None and time.monotonic() > ends_at:
-                chunks.close()
-                raise OllamaTimeoutError(
-                    f"No complete answer within the deadline of {deadline:g} s; the partial "
-                    "answer was discarded.",
-                    hint="Raise deadline=, lower max_tokens, or use a faster model.",
-                    url=url,
-                )
-            message = chunk.get("message")
-            if type(message) is not dict:
-                raise wrong_shape("message", "an object", message, url)
-            thought = message.get("thinking")
-            if thought is not None and type(thought) is not str:
-                raise wrong_shape("message.thinking", "text", thought, url)
-            if thought:
-                thinking.append(thought)
-            piece = message.get("content")
-            if piece is not None and type(piece) is not str:
-                raise wrong_shape("message.content", "text", piece, url)
-            if piece:
-                answer, inline_thought = splitter.feed(piece)
-                if inline_thought:
-                    thinking.append(inline_thought)
-                if answer:
-                    content.append(answer)
-                    yield answer
-            if chunk.get("done"):
-                final = chunk
-        answer, inline_thought = splitter.finish()
-        if inline_thought:
-            thinking.append(inline_thought)
-        if answer:
-            content.append(answer)
-            yield answer
-        self.response = build_response(
-            request,
-            final,
-            "".join(content),
-            "".join(thinking),
-            time.perf_counter() - started,
-            url=url,
-        )
 
 
 def wrong_shape(field: str, expected: str, value: Any, url: str = "") -> OllamaResponseError:

@@ -3,10 +3,11 @@
 ``requests``' ``iter_content(None)`` hands over whatever urllib3 read in one go: a whole
 HTTP chunk however large, or the whole body when the server does not use chunked encoding
 (so streaming silently becomes buffering), and a compressed body is inflated without a cap.
-:class:`BodyReader` reads the socket instead with ``read1`` (one system call, at most
-:data:`PIECE_BYTES`), inflates gzip/deflate incrementally with the same cap on every piece,
-counts the decoded bytes against a budget, and, when the caller has a deadline, shortens the
-socket's timeout so that no wait outlives it.
+:class:`BodyReader` reads the connection instead with ``read1`` (one system call, at most
+:data:`PIECE_BYTES`), parses the chunked framing itself, inflates gzip/deflate
+incrementally with the same cap on every piece, counts the decoded bytes against a budget,
+and, when the caller has a deadline, shortens the socket's timeout so that no wait
+outlives it.
 
 Errors: a body over its budget, an unknown or corrupt ``Content-Encoding`` raise
 :class:`~persona_ollama.errors.OllamaResponseError`; a timeout comes out as
@@ -16,13 +17,14 @@ connection as ``OSError`` / ``http.client.HTTPException``: the client maps those
 
 from __future__ import annotations
 
+import http.client
 import logging
 import re
 import socket
 import time
 import zlib
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from .errors import OllamaResponseError
 
@@ -40,6 +42,8 @@ PIECE_BYTES = 64 * 1024
 FINISH_WAIT = 0.05
 FINISH_BYTES = 64 * 1024
 ENCODINGS = ("identity", "gzip", "x-gzip", "deflate")
+_MAX_SIZE_LINE = 1024  # a chunk-size line (hex digits and extensions)
+_MAX_TRAILERS = 100
 
 
 class _Deflate:
@@ -110,11 +114,6 @@ class BodyReader:
     ) -> None:
         self._response = response
         raw = response.raw
-        fp = getattr(raw, "_fp", None)
-        read1: Callable[[int], bytes] | None = getattr(fp, "read1", None)
-        if read1 is None:  # not urllib3 over http.client: read what the object offers
-            read1 = lambda amount: raw.read(amount, decode_content=False)  # noqa: E731
-        self._read1: Callable[[int], bytes] = read1
         self._decoder = _decoder(response.headers.get("Content-Encoding"), url)
         self._limit = limit
         self._deadline = deadline
@@ -122,7 +121,6 @@ class BodyReader:
         self._sock = _socket_of(raw) if deadline is not None else None
         self._url = url
         self._what = what
-        self.total = 0
         self.ended = False
 
     def _wait_bound(self) -> None:
@@ -139,38 +137,111 @@ class BodyReader:
 
     def pieces(self) -> Generator[bytes, None, None]:
         """Yield the decoded body as it arrives; at its end, release the connection."""
-        read1 = self._read1
-        decoder = self._decoder
-        limit = self._limit
-        while True:
-            if self._deadline is not None:
-                self._wait_bound()
-            data = read1(PIECE_BYTES)
-            if not data:
-                break
-            if decoder is None:
-                self.total += len(data)
-                if limit is not None and self.total > limit:
+        active = self._wire(self._limit) if self._decoder is None else self._inflate()
+        self._active: Generator[bytes, None, None] | None = active
+        return active
+
+    def _wire(self, limit: int | None) -> Generator[bytes, None, None]:
+        """The body's bytes, its framing removed, in pieces of at most PIECE_BYTES.
+
+        HTTP/1.1 chunks are parsed here from the connection's buffered reader, with one
+        ``read1`` (at most one system call) per piece: the cheapest way to read a stream
+        of small chunks in Python, and a chunk of any declared size costs no more memory
+        than one piece. Locals, not attributes, in the loops: they run once per line.
+        """
+        head = getattr(self._response.raw, "_fp", None)
+        fp = getattr(head, "fp", None)
+        if not isinstance(head, http.client.HTTPResponse) or fp is None:
+            yield from self._other(limit)
+            return
+        cap = limit if limit is not None else 1 << 62
+        bounded = self._deadline is not None
+        read1 = fp.read1
+        total = 0
+        if head.chunked:
+            readline = fp.readline
+            while True:
+                if bounded:
+                    self._wait_bound()
+                line = readline(_MAX_SIZE_LINE)
+                try:
+                    size = int(line.split(b";", 1)[0], 16)
+                except ValueError:
+                    raise http.client.IncompleteRead(line[:40]) from None
+                if size < 0 or not line.endswith(b"\n"):
+                    raise http.client.IncompleteRead(line[:40])
+                if size == 0:
+                    for _ in range(_MAX_TRAILERS):  # trailers, up to the blank line
+                        if readline(_MAX_SIZE_LINE) in (b"\r\n", b"\n", b""):
+                            break
+                    break
+                while size:
+                    if bounded:
+                        self._wait_bound()
+                    data = read1(size if size < PIECE_BYTES else PIECE_BYTES)
+                    if not data:
+                        raise http.client.IncompleteRead(b"", size)
+                    size -= len(data)
+                    total += len(data)
+                    if total > cap:
+                        raise self._too_large()
+                    yield data
+                fp.read(2)  # the CRLF after the chunk's data
+        else:
+            left = head.length  # None: the body ends when the server closes the connection
+            while left is None or left > 0:
+                if bounded:
+                    self._wait_bound()
+                data = read1(PIECE_BYTES if left is None or left > PIECE_BYTES else left)
+                if not data:
+                    if left is not None:
+                        raise http.client.IncompleteRead(b"", left)
+                    break
+                if left is not None:
+                    left -= len(data)
+                total += len(data)
+                if total > cap:
                     raise self._too_large()
                 yield data
-                continue
-            while data:
+        # What http.client does at the end of a body: the connection can then be reused.
+        head._close_conn()  # type: ignore[attr-defined]
+        self.ended = True
+        self._release()
+
+    def _other(self, limit: int | None) -> Generator[bytes, None, None]:
+        """The body of a response that is not urllib3 over http.client (a test double)."""
+        raw = self._response.raw
+        total = 0
+        while True:
+            data = raw.read(PIECE_BYTES, decode_content=False)
+            if not data:
+                break
+            total += len(data)
+            if limit is not None and total > limit:
+                raise self._too_large()
+            yield data
+        self.ended = True
+        self._release()
+
+    def _inflate(self) -> Generator[bytes, None, None]:
+        """The decoded body: each piece inflated in steps of at most PIECE_BYTES."""
+        decoder = self._decoder
+        cap = self._limit if self._limit is not None else 1 << 62
+        total = 0
+        for data in self._wire(self._limit):
+            while data and not decoder.eof:
                 try:
                     out = decoder.decompress(data, PIECE_BYTES)
                 except zlib.error:
                     raise self._corrupt() from None
                 data = decoder.unconsumed_tail
                 if out:
-                    self.total += len(out)
-                    if limit is not None and self.total > limit:
+                    total += len(out)
+                    if total > cap:
                         raise self._too_large()
                     yield out
-                if decoder.eof:
-                    break
-        if decoder is not None and not decoder.eof:
+        if not decoder.eof:
             raise self._corrupt()
-        self.ended = True
-        self._release()
 
     def read_all(self) -> bytes:
         """The whole body (still within ``limit``)."""
@@ -190,16 +261,21 @@ class BodyReader:
     def finish(self) -> None:
         """After the last line: read the end of the body if it comes at once, so that the
         connection goes back to the pool; otherwise leave it to be closed."""
-        if self.ended:
+        active = getattr(self, "_active", None)
+        if self.ended or active is None:
             return
         sock = _socket_of(self._response.raw)
         if sock is not None:
             sock.settimeout(FINISH_WAIT)
-        self._deadline = None
-        self._limit = self.total + FINISH_BYTES
+        self._timeout = FINISH_WAIT
+        if self._deadline is not None:
+            self._deadline = time.monotonic() + FINISH_WAIT
+        count = 0
         try:
-            for _ in self.pieces():
-                pass
+            for piece in active:
+                count += len(piece)
+                if count > FINISH_BYTES:
+                    return
         except Exception as error:  # noqa: BLE001
             # Whatever the server does after its last line, the answer is complete.
             log.debug("connection not reused after the last line: %s", type(error).__name__)
