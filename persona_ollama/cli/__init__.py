@@ -49,13 +49,15 @@ _SECRETS = (
 )
 
 
-def redact(text: str) -> str:
-    """``text`` without credentials: the API key, Authorization values, URL passwords."""
+def redact(text: str, *, headers: bool = True) -> str:
+    """``text`` without credentials: the API key, URL passwords and (``headers``, for the
+    text of an unexpected exception) Authorization values."""
     key = (os.environ.get("PERSONA_OLLAMA_API_KEY") or "").strip()
     if len(key) >= 4:
         text = text.replace(key, "[redacted]")
-    text = _SECRETS[0].sub(lambda m: m.group(1) + "[redacted]", text)
-    text = _SECRETS[1].sub(lambda m: m.group(1) + " [redacted]", text)
+    if headers:
+        text = _SECRETS[0].sub(lambda m: m.group(1) + "[redacted]", text)
+        text = _SECRETS[1].sub(lambda m: m.group(1) + " [redacted]", text)
     return _SECRETS[2].sub(lambda m: m.group(1) + "[redacted]@", text)
 
 
@@ -76,9 +78,10 @@ class _Group(click.Group):
         except OllamaError as error:
             if ctx.meta.get("persona_ollama.debug"):
                 raise
-            echo(f"Error: {redact(error.message)}", err=True, fg="red", bold=True)
+            # The plugin's own messages hold no secret by design; the server's text might.
+            echo(f"Error: {redact(error.message, headers=False)}", err=True, fg="red", bold=True)
             if error.hint:
-                echo(f"Hint: {redact(error.hint)}", err=True, fg="yellow")
+                echo(f"Hint: {redact(error.hint, headers=False)}", err=True, fg="yellow")
             ctx.exit(1)
         except KeyboardInterrupt:
             echo("\nInterrupted.", err=True)

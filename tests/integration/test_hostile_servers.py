@@ -641,3 +641,41 @@ def test_an_endless_v1_event_stream_stops_at_the_answer_budget():
             provider.generate("hi", max_tokens=256)
     assert memory["peak"] < 16 * MiB  # bound: 16 MiB for a 1 GB event stream
     assert in_use(provider) == 0
+
+
+@pytest.mark.parametrize("after", ["junk", "reset", "more lines"])
+def test_whatever_follows_the_done_line_the_answer_is_complete(after):
+    def route(request, conn):
+        conn.send(http_head(200, CHUNKED) + chunk(chat_line("Hello")) + chunk(done_line()))
+        if after == "junk":
+            conn.send(b"zz\r\nnot a chunk\r\n")
+        elif after == "more lines":
+            for _ in range(1000):
+                if not conn.send(chunk(chat_line("extra"))):
+                    break
+        return False  # the server hangs up (without the terminating chunk)
+
+    with HostileServer({"/api/chat": route}) as server:
+        provider = provider_for(server)
+        provider.model_info("m")
+        with within(1.0):
+            assert provider.generate("hi").content == "Hello"
+        assert in_use(provider) == 0
+        server.routes["/api/chat"] = _valid
+        assert provider.generate("hi").content == "Hi"  # a new connection, no cross-talk
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [b"zz\r\n", b"5\r\nab", b"-1\r\n", b"1" * 2000 + b"\r\n", b"3;ext=1\r\nabc\r\n0\r\n\r\n"],
+)
+def test_broken_chunked_framing_is_a_typed_error(framing):
+    def route(request, conn):
+        conn.send(http_head(200, CHUNKED) + chunk(chat_line("Hello")) + framing)
+        return False
+
+    with HostileServer({"/api/chat": route}) as server:
+        provider = provider_for(server)
+        with pytest.raises(OllamaResponseError):
+            provider.generate("hi")
+        assert in_use(provider) == 0
