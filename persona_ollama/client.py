@@ -186,6 +186,7 @@ class OllamaClient:
         # urllib3's blocking pool would wait forever, this waits pool_timeout at most.
         self._slots = threading.BoundedSemaphore(pool_size)
         self._silent_at: float | None = None
+        self._silent_for = timeout
         self.retries = retries
         self.backoff = backoff
         self._session = _Session()
@@ -358,8 +359,8 @@ class OllamaClient:
         silent = self._silent_at
         if silent is not None and time.monotonic() - silent < SILENT_MEMORY:
             raise OllamaTimeoutError(
-                f"The Ollama server at {self.endpoint} sent nothing to the previous request "
-                "within its timeout a moment ago; not waiting for it again.",
+                f"The Ollama server at {self.endpoint} sent nothing for {self._silent_for:g} s "
+                "to the previous request, a moment ago; not waiting for it again.",
                 hint="Check the server (`persona-ollama doctor`): it accepts connections but "
                 "does not answer. If it is loading a large model, raise the timeout "
                 "(PERSONA_OLLAMA_TIMEOUT=600).",
@@ -379,6 +380,7 @@ class OllamaClient:
         if deadline is not None and time.monotonic() >= deadline - 0.01:
             return self._deadline_error()
         self._silent_at = time.monotonic()
+        self._silent_for = limits[1]
         return self._timeout(limits)
 
     def _deadline_error(self) -> OllamaTimeoutError:
