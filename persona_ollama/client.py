@@ -107,6 +107,57 @@ def answer_budget(body: Mapping[str, Any]) -> int:
     return ANSWER_BASE_BYTES + ANSWER_BYTES_PER_TOKEN * tokens
 
 
+_WATCHED = threading.local()  # the connections the current thread's request took
+
+
+class _Pool(urllib3.HTTPConnectionPool):
+    """A connection pool that records the connection each request takes (for _Watchdog)."""
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        conn = super()._get_conn(timeout)
+        taken = getattr(_WATCHED, "taken", None)
+        if taken is not None:
+            taken.append(conn)
+        return conn
+
+
+class _TLSPool(urllib3.HTTPSConnectionPool):
+    _get_conn = _Pool._get_conn
+
+
+class _Watchdog:
+    """Shuts down the connection of a request still waiting for its headers at the deadline.
+
+    The socket timeout bounds each wait; this bounds them all, so a server that sends its
+    status line and headers a byte at a time cannot hold a call past its deadline. It only
+    runs while the headers are awaited: after that, every read of the body is bounded.
+    """
+
+    def __init__(self, delay: float) -> None:
+        self.taken: list[Any] = []
+        _WATCHED.taken = self.taken
+        self._timer = threading.Timer(delay, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    @classmethod
+    def start(cls, deadline: float | None) -> _Watchdog | None:
+        if deadline is None:
+            return None
+        return cls(max(0.0, deadline - time.monotonic()))
+
+    def _fire(self) -> None:
+        for conn in list(self.taken):
+            sock = getattr(conn, "sock", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def stop(self) -> None:
+        self._timer.cancel()
+        _WATCHED.taken = None
+
+
 class _Session(requests.Session):
     """A session that never follows redirects: with allow_redirects=False, requests still
     reads the whole body of a 3xx answer to prepare the next request (a 1 GB redirect body
@@ -193,6 +244,8 @@ class OllamaClient:
         # pool_block: threads beyond the pool wait for a connection instead of opening one
         # that is thrown away afterwards ("Connection pool is full" warnings).
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, pool_block=True)
+        # Pools that tell a deadline's watchdog which connection a request got.
+        adapter.poolmanager.pool_classes_by_scheme = {"http": _Pool, "https": _TLSPool}
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
         self._session.headers["User-Agent"] = f"persona-ollama/{__version__}"
@@ -253,6 +306,7 @@ class OllamaClient:
             last = attempt == attempts - 1
             limits = self._limits(timeout or self.timeout)
             self._acquire()
+            watchdog = _Watchdog.start(CALL_DEADLINE.get())
             try:
                 response = self._session.request(
                     method,
@@ -265,6 +319,8 @@ class OllamaClient:
                     verify=self._verify,
                 )
             except BaseException as error:
+                if watchdog is not None:
+                    watchdog.stop()
                 self._slots.release()
                 if not isinstance(error, requests.exceptions.RequestException):
                     raise
@@ -273,6 +329,8 @@ class OllamaClient:
                     self._sleep(attempt, None)
                     continue
                 raise failure from None
+            if watchdog is not None:
+                watchdog.stop()
             response.__dict__["_persona_slot"] = True
             self._silent_at = None
             status = response.status_code
@@ -290,6 +348,8 @@ class OllamaClient:
         self, error: requests.exceptions.RequestException, limits: tuple[float, float], last: bool
     ) -> OllamaError | None:
         """The error to raise for a failed request; None when it is worth another try."""
+        if self._past_deadline():  # the watchdog cut the connection, or a wait ran out
+            return self._deadline_error()
         if isinstance(error, requests.exceptions.ConnectTimeout):
             if self._past_deadline():
                 return self._deadline_error()

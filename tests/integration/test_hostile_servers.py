@@ -211,6 +211,23 @@ def test_deadline_covers_a_line_dripped_byte_by_byte():
         assert in_use(provider) == 0
 
 
+def test_deadline_covers_headers_dripped_byte_by_byte():
+    def drip(request, conn):
+        head = http_head(200, {"Content-Type": "application/x-ndjson", "X-Pad": "p" * 400})
+        for byte in head:
+            if not conn.send(bytes([byte])):
+                return False
+            time.sleep(0.05)
+        return False
+
+    with HostileServer({"/api/chat": drip}) as server:
+        provider = provider_for(server, deadline=2)
+        provider.model_info("m")
+        with within(3.0), pytest.raises(OllamaTimeoutError, match="deadline"):
+            provider.generate("hi")  # bound: deadline 2 s + 1 s (each byte comes in 0.05 s)
+        assert in_use(provider) == 0
+
+
 def test_deadline_covers_the_model_facts_too():
     with HostileServer({"/api/show": silent}) as server:
         provider = provider_for(server, deadline=1.5)
