@@ -7,9 +7,14 @@ with the server's own text and a hint.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import errno
+import http.client
 import json
 import logging
+import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping
@@ -29,7 +34,9 @@ from ._http_errors import (
     not_running,
 )
 from .errors import ConfigurationError, OllamaError, OllamaResponseError, OllamaTimeoutError
-from .ndjson import iter_ndjson
+from .ndjson import iter_ndjson, loads_strict
+from .reader import BodyReader, printable
+from .settings import check_ca_bundle, check_secret
 
 if TYPE_CHECKING:
     from .endpoint import Endpoint
@@ -49,12 +56,126 @@ POOL_SIZE = 32
 RETRIES = 3
 BACKOFF = 0.5  # seconds before the first retry, doubled for each next one
 MAX_RETRY_AFTER = 30.0
-MAX_JSON_BODY = 64 * 1024 * 1024  # a /api/tags listing is < 1 MiB even with hundreds of models
+MAX_JSON_BODY = 16 * 1024 * 1024  # a /api/tags listing is < 1 MiB even with hundreds of models
 MAX_ERROR_BODY = 64 * 1024
-# Reads allowed after a stream's last line to reach its end (one is enough for Ollama).
-FINISH_READS = 4
+# The byte budget of one streamed answer (decoded): ANSWER_BASE_BYTES plus
+# ANSWER_BYTES_PER_TOKEN for every token num_predict allows. An Ollama line per token is about
+# 150 bytes and an OpenAI-compatible event about 400, so this is ten times what a real server
+# sends (9 MiB for max_tokens=4096), and a hostile one cannot fill memory.
+ANSWER_BASE_BYTES = 1024 * 1024
+ANSWER_BYTES_PER_TOKEN = 2048
+# How long a call waits for one of the pool_size connections when all are in use, before it
+# raises OllamaTimeoutError (a deadline shortens it).
+POOL_TIMEOUT = 600.0
+# After a request got no byte for a whole read timeout, the next requests of the same client
+# within this many seconds fail at once instead of waiting again: one call (a default model
+# chosen from /api/tags, then /api/show) or one CLI command never waits twice for a silent
+# server.
+SILENT_MEMORY = 10.0
 
 _RETRY_STATUSES = frozenset({429, 503})
+# Retry-After in seconds: ASCII digits only ("²".isdigit() is true, float("²") fails).
+_SECONDS = re.compile(r"[0-9]{1,9}(\.[0-9]{1,9})?")
+
+# The time.monotonic() instant by which the current call must be over (None: no deadline);
+# set by the provider around everything one generate() does, read by every request it makes.
+CALL_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "persona_ollama_call_deadline", default=None
+)
+
+
+@contextlib.contextmanager
+def call_deadline(seconds: float | None) -> Iterator[float | None]:
+    """Within the block, every request ends by ``seconds`` from now (None: no change)."""
+    if seconds is None:
+        yield CALL_DEADLINE.get()
+        return
+    end = time.monotonic() + seconds
+    current = CALL_DEADLINE.get()
+    if current is not None:
+        end = min(end, current)
+    token = CALL_DEADLINE.set(end)
+    try:
+        yield end
+    finally:
+        CALL_DEADLINE.reset(token)
+
+
+def answer_budget(body: Mapping[str, Any]) -> int:
+    """The byte budget of the streamed answer to ``body`` (from its options.num_predict)."""
+    options = body.get("options")
+    tokens = options.get("num_predict") if isinstance(options, Mapping) else None
+    if not isinstance(tokens, int) or tokens <= 0:
+        tokens = 4096
+    return ANSWER_BASE_BYTES + ANSWER_BYTES_PER_TOKEN * tokens
+
+
+_WATCHED = threading.local()  # the connections the current thread's request took
+
+
+class _Pool(urllib3.HTTPConnectionPool):
+    """A connection pool that records the connection each request takes (for _Watchdog)."""
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        conn = super()._get_conn(timeout)
+        taken = getattr(_WATCHED, "taken", None)
+        if taken is not None:
+            taken.append(conn)
+        return conn
+
+
+class _TLSPool(urllib3.HTTPSConnectionPool):
+    _get_conn = _Pool._get_conn
+
+
+class _Watchdog:
+    """Shuts down the connection of a request still waiting for its headers at the deadline.
+
+    The socket timeout bounds each wait; this bounds them all, so a server that sends its
+    status line and headers a byte at a time cannot hold a call past its deadline. It only
+    runs while the headers are awaited: after that, every read of the body is bounded.
+    """
+
+    def __init__(self, delay: float) -> None:
+        self.taken: list[Any] = []
+        _WATCHED.taken = self.taken
+        self._timer = threading.Timer(delay, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    @classmethod
+    def start(cls, deadline: float | None) -> _Watchdog | None:
+        if deadline is None:
+            return None
+        return cls(max(0.0, deadline - time.monotonic()))
+
+    def _fire(self) -> None:
+        for conn in list(self.taken):
+            sock = getattr(conn, "sock", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def stop(self) -> None:
+        self._timer.cancel()
+        _WATCHED.taken = None
+
+
+class _Session(requests.Session):
+    """A session that never follows redirects: with allow_redirects=False, requests still
+    reads the whole body of a 3xx answer to prepare the next request (a 1 GB redirect body
+    would be held in memory); here the redirect is only reported, unread."""
+
+    def resolve_redirects(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        return iter(())
+
+
+class _KeepHeaders(requests.auth.AuthBase):
+    """Credentials already in the headers: set as the session's auth, so that requests does
+    not look up ~/.netrc, whose entry for the host would replace the bearer token."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
 
 
 # By errno, which says what the socket met: urllib3 wraps every failed connect in a
@@ -100,28 +221,12 @@ _ENDED_QUIETLY = {
 _ENDED_QUIETLY_OTHER = "The server may have restarted mid-way; check its log and retry."
 
 
-def _finish_body(chunks: Iterator[bytes]) -> None:
-    """Read the end of a finished stream, so that its connection goes back to the pool.
-
-    Stopping at the last line would leave the chunked terminator unread, and closing the
-    response would then close the connection: a new TCP connection for every request. A
-    server that keeps sending after its last line, or breaks the connection there, loses the
-    connection instead (it is closed with the response); the answer is complete either way.
-    """
-    try:
-        for _ in range(FINISH_READS):
-            next(chunks)
-    except StopIteration:
-        return
-    except (requests.exceptions.RequestException, OSError):
-        log.debug("connection not reused: the stream did not end cleanly after its last line")
-
-
 class OllamaClient:
     """A thin, thread-safe client for one Ollama server.
 
     ``timeout`` is the read timeout (seconds without a byte); ``retries`` applies to
-    connection resets and to 429/503 "server busy" answers, never to other 4xx.
+    connection resets and to 429/503 "server busy" answers, never to other 4xx;
+    ``pool_timeout`` is how long a call waits for a free pooled connection.
     """
 
     def __init__(
@@ -135,8 +240,9 @@ class OllamaClient:
         pool_size: int = POOL_SIZE,
         headers: Mapping[str, str] | None = None,
         verify: bool | str = True,
+        pool_timeout: float = POOL_TIMEOUT,
     ) -> None:
-        if timeout <= 0 or connect_timeout <= 0:
+        if not timeout > 0 or not connect_timeout > 0 or not pool_timeout > 0:
             raise ConfigurationError(
                 f"timeout must be a positive number of seconds, got {timeout!r}.",
                 hint="Pass e.g. timeout=300 (PERSONA_OLLAMA_TIMEOUT=300).",
@@ -145,14 +251,27 @@ class OllamaClient:
             raise ConfigurationError(
                 f"retries must be >= 0 and pool_size >= 1 (got {retries!r}, {pool_size!r}).",
             )
+        for name, value in (headers or {}).items():
+            check_secret(value, f"the {name} header")
+        if isinstance(verify, str):
+            check_ca_bundle(verify)
         self.endpoint = endpoint
         self.timeout = (connect_timeout, timeout)
+        self.pool_timeout = pool_timeout
+        self.pool_size = pool_size
+        # One slot per pooled connection, held from the request until its response is closed:
+        # urllib3's blocking pool would wait forever, this waits pool_timeout at most.
+        self._slots = threading.BoundedSemaphore(pool_size)
+        self._silent_at: float | None = None
+        self._silent_for = timeout
         self.retries = retries
         self.backoff = backoff
-        self._session = requests.Session()
+        self._session = _Session()
         # pool_block: threads beyond the pool wait for a connection instead of opening one
         # that is thrown away afterwards ("Connection pool is full" warnings).
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, pool_block=True)
+        # Pools that tell a deadline's watchdog which connection a request got.
+        adapter.poolmanager.pool_classes_by_scheme = {"http": _Pool, "https": _TLSPool}
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
         self._session.headers["User-Agent"] = f"persona-ollama/{__version__}"
@@ -164,8 +283,10 @@ class OllamaClient:
         # override the session's setting, even verify=False or an explicit bundle.
         self._session.verify = verify
         self._verify = verify
-        if endpoint.auth is not None and "Authorization" not in self._session.headers:
-            # A bearer token (api_key) wins over user:password@ from the URL.
+        if "Authorization" in self._session.headers:
+            # A bearer token (api_key) wins over user:password@ from the URL, and over netrc.
+            self._session.auth = _KeepHeaders()
+        elif endpoint.auth is not None:
             self._session.auth = endpoint.auth
         # A loopback server never needs a proxy; HTTP(S)_PROXY from the environment would
         # otherwise send research data to a corporate proxy.
@@ -198,16 +319,23 @@ class OllamaClient:
         retries: int | None = None,
         model: str | None = None,
     ) -> requests.Response:
-        """Send one request, retrying resets and busy answers; return a 2xx response."""
+        """Send one request, retrying resets and busy answers; return a 2xx response.
+
+        The response holds one of the pool's slots until :meth:`_close` closes it.
+        """
         url = self.endpoint.url(path)
         data = None
         headers = None
         if body is not None:
-            data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+            data = _encode(body)
             headers = {"Content-Type": "application/json"}
+        self._check_silent()
         attempts = 1 + (self.retries if retries is None else retries)
         for attempt in range(attempts):
             last = attempt == attempts - 1
+            limits = self._limits(timeout or self.timeout)
+            self._acquire()
+            watchdog = _Watchdog.start(CALL_DEADLINE.get())
             try:
                 response = self._session.request(
                     method,
@@ -215,53 +343,159 @@ class OllamaClient:
                     data=data,
                     headers=headers,
                     stream=stream,
-                    timeout=timeout or self.timeout,
+                    timeout=limits,
                     allow_redirects=False,  # never replay a prompt to another address
                     verify=self._verify,
                 )
-            except requests.exceptions.ConnectTimeout:
-                raise self._not_running("the connection timed out") from None
-            except requests.exceptions.ReadTimeout:
-                raise self._timeout(timeout or self.timeout) from None
-            except requests.exceptions.SSLError as error:
-                raise self._tls_error(error) from None
-            except requests.exceptions.ConnectionError as error:
-                reason = _transport_reason(error)
-                if reason is not None:
-                    raise self._not_running(reason) from None
-                if last:
-                    raise OllamaResponseError(
-                        f"The connection to {self.endpoint} broke before an answer arrived "
-                        f"({type(error).__name__}).",
-                        hint="The server may have crashed or restarted; check its log.",
-                        url=str(self.endpoint),
-                    ) from error
-                self._sleep(attempt, None)
-                continue
+            except BaseException as error:
+                if watchdog is not None:
+                    watchdog.stop()
+                self._slots.release()
+                if not isinstance(error, requests.exceptions.RequestException):
+                    raise
+                failure = self._request_error(error, limits, last)
+                if failure is None:
+                    self._sleep(attempt, None)
+                    continue
+                raise failure from None
+            if watchdog is not None:
+                watchdog.stop()
+            response.__dict__["_persona_slot"] = True
+            self._silent_at = None
             status = response.status_code
             if status < 300:
                 return response
             if status in _RETRY_STATUSES and not last:
                 retry_after = response.headers.get("Retry-After")
-                response.close()
+                self._close(response)
                 self._sleep(attempt, retry_after)
                 continue
             raise self._status_error(response, model=model)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _request_error(
+        self, error: requests.exceptions.RequestException, limits: tuple[float, float], last: bool
+    ) -> OllamaError | None:
+        """The error to raise for a failed request; None when it is worth another try."""
+        if self._past_deadline():  # the watchdog cut the connection, or a wait ran out
+            return self._deadline_error()
+        if isinstance(error, requests.exceptions.ConnectTimeout):
+            if self._past_deadline():
+                return self._deadline_error()
+            return self._not_running("the connection timed out")
+        if isinstance(error, requests.exceptions.ReadTimeout):
+            return self._timed_out(limits)
+        if isinstance(error, requests.exceptions.SSLError):
+            return self._tls_error(error)
+        if isinstance(error, requests.exceptions.ConnectionError):
+            reason = _transport_reason(error)
+            if reason is not None:
+                return self._not_running(reason)
+            if last:
+                return OllamaResponseError(
+                    f"The connection to {self.endpoint} broke before an answer arrived "
+                    f"({type(error).__name__}).",
+                    hint="The server may have crashed or restarted; check its log.",
+                    url=str(self.endpoint),
+                )
+            return None
+        return OllamaResponseError(
+            f"The request to {self.endpoint} failed ({type(error).__name__}).",
+            hint="Check the server address (`persona-ollama doctor`).",
+            url=str(self.endpoint),
+        )
+
+    def _limits(self, timeout: tuple[float, float]) -> tuple[float, float]:
+        """(connect, read) timeouts, shortened to what is left of the call's deadline."""
+        deadline = CALL_DEADLINE.get()
+        if deadline is None:
+            return timeout
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise self._deadline_error()
+        return (min(timeout[0], remaining), min(timeout[1], remaining))
+
+    def _acquire(self) -> None:
+        """Take a pool slot, waiting pool_timeout (or until the deadline) at most."""
+        if self._slots.acquire(blocking=False):
+            return
+        wait = self.pool_timeout
+        deadline = CALL_DEADLINE.get()
+        if deadline is not None:
+            wait = max(0.0, min(wait, deadline - time.monotonic()))
+        if not self._slots.acquire(timeout=wait):
+            raise OllamaTimeoutError(
+                f"All {self.pool_size} connections to {self.endpoint} stayed in use for "
+                f"{wait:g} s; the request was not sent.",
+                hint="Too many calls at once for the pool: raise pool_size, or run fewer "
+                "generations concurrently.",
+                url=str(self.endpoint),
+            )
+
+    def _close(self, response: requests.Response) -> None:
+        """Close ``response`` and give its pool slot back (once, whatever the path)."""
+        try:
+            response.close()
+        finally:
+            if response.__dict__.pop("_persona_slot", False):
+                self._slots.release()
+
+    def connections_in_use(self) -> int:
+        """How many pool slots are held by requests or responses not yet closed."""
+        return self.pool_size - self._slots._value
+
+    def _check_silent(self) -> None:
+        silent = self._silent_at
+        if silent is not None and time.monotonic() - silent < SILENT_MEMORY:
+            raise OllamaTimeoutError(
+                f"The Ollama server at {self.endpoint} sent nothing for {self._silent_for:g} s "
+                "to the previous request, a moment ago; not waiting for it again.",
+                hint="Check the server (`persona-ollama doctor`): it accepts connections but "
+                "does not answer. If it is loading a large model, raise the timeout "
+                "(PERSONA_OLLAMA_TIMEOUT=600).",
+                url=str(self.endpoint),
+            )
+
+    def _past_deadline(self) -> bool:
+        deadline = CALL_DEADLINE.get()
+        return deadline is not None and time.monotonic() >= deadline - 0.01
+
+    def _timed_out(
+        self, limits: tuple[float, float], deadline: float | None = None
+    ) -> OllamaTimeoutError:
+        """The error for a read that timed out: the deadline's, or the read timeout's."""
+        if deadline is None:
+            deadline = CALL_DEADLINE.get()
+        if deadline is not None and time.monotonic() >= deadline - 0.01:
+            return self._deadline_error()
+        self._silent_at = time.monotonic()
+        self._silent_for = limits[1]
+        return self._timeout(limits)
+
+    def _deadline_error(self) -> OllamaTimeoutError:
+        return OllamaTimeoutError(
+            f"No complete answer from {self.endpoint} within the deadline; the partial "
+            "answer, if any, was discarded.",
+            hint="Raise deadline=, lower max_tokens, or use a faster model.",
+            url=str(self.endpoint),
+        )
+
     def _sleep(self, attempt: int, retry_after: str | None) -> None:
         delay = self.backoff * (2**attempt)
-        if retry_after and retry_after.strip().replace(".", "", 1).isdigit():
-            # Seconds; an HTTP-date keeps our own backoff.
+        if retry_after and _SECONDS.fullmatch(retry_after.strip()):
+            # Seconds; an HTTP-date (or anything else) keeps our own backoff.
             delay = min(float(retry_after), MAX_RETRY_AFTER)
+        deadline = CALL_DEADLINE.get()
+        if deadline is not None:
+            delay = min(delay, max(0.0, deadline - time.monotonic()))
         log.debug("retrying %s in %.2f s", self.endpoint, delay)
         if delay > 0:
             time.sleep(delay)
 
     def _status_error(self, response: requests.Response, *, model: str | None) -> OllamaError:
         if 300 <= response.status_code < 400:
-            target = response.headers.get("Location", "?")
-            response.close()
+            target = printable(response.headers.get("Location", "?")[:500])
+            self._close(response)
             return OllamaResponseError(
                 f"The server at {self.endpoint} redirected to {target}; the request was not "
                 "repeated there, so the prompt did not follow the redirect.",
@@ -270,12 +504,12 @@ class OllamaClient:
                 url=str(self.endpoint),
             )
         try:
-            raw = response.raw.read(MAX_ERROR_BODY, decode_content=True) or b""
-        except (requests.exceptions.RequestException, OSError):
+            raw = self._reader(response, MAX_ERROR_BODY + 1, what="error").read_upto(MAX_ERROR_BODY)
+        except (OSError, ValueError, http.client.HTTPException, OllamaError):
             raw = b""
         finally:
-            response.close()
-        body = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+            self._close(response)
+        body = raw.decode("utf-8", "replace")
         return error_from_status(response.status_code, body, url=str(self.endpoint), model=model)
 
     def _not_running(self, reason: str) -> OllamaError:
@@ -304,24 +538,33 @@ class OllamaClient:
             f"The TLS connection to {self.endpoint} failed.", hint=hint, url=str(self.endpoint)
         )
 
+    def _reader(self, response: requests.Response, limit: int | None, what: str) -> BodyReader:
+        return BodyReader(
+            response,
+            limit=limit,
+            deadline=CALL_DEADLINE.get(),
+            read_timeout=self.timeout[1],
+            url=str(self.endpoint),
+            what=what,
+        )
+
     def _json(self, response: requests.Response) -> Any:
         try:
-            raw = response.raw.read(MAX_JSON_BODY + 1, decode_content=True)
-        except requests.exceptions.RequestException as error:
+            raw = self._reader(response, MAX_JSON_BODY, what="answer").read_all()
+        except socket.timeout:
+            raise self._timed_out(self.timeout) from None
+        except (OSError, ValueError, http.client.HTTPException) as error:
             raise OllamaResponseError(
                 f"The answer from {self.endpoint} was cut off ({type(error).__name__}).",
                 url=str(self.endpoint),
-            ) from error
+            ) from None
         finally:
-            response.close()
-        if len(raw) > MAX_JSON_BODY:
-            raise OllamaResponseError(
-                f"The answer from {self.endpoint} is larger than {MAX_JSON_BODY} bytes; "
-                "refusing to read it.",
-                url=str(self.endpoint),
-            )
+            self._close(response)
         try:
-            return json.loads(raw)
+            return loads_strict(raw)
+        except OllamaResponseError as error:
+            error.url = str(self.endpoint)
+            raise
         except ValueError:
             snippet = raw[:200].decode("utf-8", "replace")
             raise OllamaResponseError(
@@ -382,7 +625,13 @@ class OllamaClient:
         response = self._send(
             "POST", "/api/chat", {**body, "stream": True}, stream=True, model=model
         )
-        return self._stream(response, model=model, what="answer", on_error=error_from_stream_line)
+        return self._stream(
+            response,
+            model=model,
+            what="answer",
+            on_error=error_from_stream_line,
+            limit=answer_budget(body),
+        )
 
     def pull(self, model: str) -> Generator[dict[str, Any], None, None]:
         """Stream POST /api/pull progress lines until ``{"status": "success"}``."""
@@ -400,30 +649,70 @@ class OllamaClient:
         on_error: Callable[..., OllamaError],
         final: str | None = None,
         decode: Callable[[Iterator[bytes]], Iterator[dict[str, Any]]] = iter_ndjson,
+        limit: int | None = None,
     ) -> Generator[dict[str, Any], None, None]:
         """Yield ``decode``'s items (native-shaped: ``done``, ``error``) from ``response``;
-        ``on_error`` maps an ``{"error": ...}`` item onto the exception to raise."""
+        ``on_error`` maps an ``{"error": ...}`` item onto the exception to raise; ``limit``
+        caps the decoded bytes of the whole body.
+
+        The response (and its pool slot) is closed however the stream ends: exhausted,
+        raised, closed early, or dropped unread.
+        """
+        # The deadline is read now: the items are read later, outside the caller's scope.
+        deadline = CALL_DEADLINE.get()
+        items = self._items(response, model, what, on_error, final, decode, limit, deadline)
+        # Started at once (to its first yield), so that closing it, or dropping it unread,
+        # runs its `finally` and closes the response.
+        next(items)
+        return items
+
+    def _items(
+        self,
+        response: requests.Response,
+        model: str | None,
+        what: str,
+        on_error: Callable[..., OllamaError],
+        final: str | None,
+        decode: Callable[[Iterator[bytes]], Iterator[dict[str, Any]]],
+        limit: int | None,
+        deadline: float | None,
+    ) -> Generator[dict[str, Any], None, None]:
         url = str(self.endpoint)
-        chunks = response.iter_content(chunk_size=None)
         try:
-            for item in decode(chunks):
+            reader = BodyReader(
+                response,
+                limit=limit,
+                deadline=deadline,
+                read_timeout=self.timeout[1],
+                url=url,
+                what=what,
+            )
+            yield {}  # the priming step of _stream: nothing is read before the first next()
+            for item in decode(reader.pieces()):
                 error = item.get("error")
                 if error is not None:
                     raise on_error(str(error), url=url, model=model)
                 if item.get("done") is True or (final and item.get("status") == final):
-                    _finish_body(chunks)
+                    reader.finish()
+                    self._close(response)
                     yield item
                     return
                 yield item
+        except socket.timeout:
+            raise self._timed_out(self.timeout, deadline) from None
         except requests.exceptions.ConnectionError as error:
             # requests wraps a read timeout between chunks in a ConnectionError.
             if error.args and isinstance(error.args[0], urllib3.exceptions.ReadTimeoutError):
-                raise self._timeout(self.timeout) from None
+                raise self._timed_out(self.timeout, deadline) from None
             raise self._cut_off(what, error) from None
-        except requests.exceptions.ChunkedEncodingError as error:
+        except (
+            requests.exceptions.ChunkedEncodingError,
+            http.client.HTTPException,
+            OSError,
+        ) as error:
             raise self._cut_off(what, error) from None
         finally:
-            response.close()
+            self._close(response)
         raise OllamaResponseError(
             f"The {what} from {url} ended before the server said it was done, without an "
             "error; the partial result was discarded.",
@@ -438,3 +727,23 @@ class OllamaClient:
             hint="The server may have crashed or restarted mid-way; check its log and retry.",
             url=str(self.endpoint),
         )
+
+
+def _encode(body: Mapping[str, Any]) -> bytes:
+    """The JSON of a request body; text that is not valid Unicode, NaN or a value JSON cannot
+    hold is a ConfigurationError here, before anything is sent."""
+    try:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    except UnicodeEncodeError as error:
+        raise ConfigurationError(
+            "The request holds text that is not valid Unicode (a lone surrogate, "
+            f"{error.object[error.start : error.end]!r}); it was not sent.",
+            hint="Clean the text first, e.g. text.encode('utf-8', 'replace').decode('utf-8'); "
+            "such text often comes from decoding bytes with errors='surrogateescape'.",
+        ) from None
+    except (TypeError, ValueError) as error:
+        raise ConfigurationError(
+            f"The request cannot be sent as JSON: {error}.",
+            hint="Options, format and messages must hold only JSON values: text, finite "
+            "numbers, true/false, null, lists and dicts (no sets, bytes or NaN).",
+        ) from None

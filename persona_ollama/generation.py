@@ -8,6 +8,7 @@ server's counts, durations and any warnings. Blocking and streaming calls share 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
@@ -49,12 +50,15 @@ class ChatStream:
         *,
         deadline: float | None = None,
         url: str = "",
+        ends_at: float | None = None,
         fill_sizes: bool = True,
     ) -> None:
         self.response: LLMResponse | None = None
         self._chunks = chunks
         self._fill_sizes = fill_sizes
-        self._pieces = self._read(request, deadline, url)
+        if ends_at is None and deadline is not None:
+            ends_at = time.monotonic() + deadline
+        self._pieces = self._read(request, deadline, ends_at, url)
 
     def __iter__(self) -> Iterator[str]:
         return self
@@ -74,17 +78,21 @@ class ChatStream:
         self.close()
 
     def _read(
-        self, request: ChatRequest, deadline: float | None, url: str
+        self, request: ChatRequest, deadline: float | None, ends_at: float | None, url: str
     ) -> Generator[str, None, None]:
         try:
-            yield from self._read_chunks(request, deadline, url)
+            yield from self._read_chunks(request, deadline, ends_at, url)
         except ContextOverflowError as error:
             if not self._fill_sizes:
                 raise
             raise with_request_sizes(error, request) from None
+        finally:
+            # Whatever stopped the answer (a wrong-shape chunk, the deadline, the caller
+            # closing), the connection is closed and its pool slot given back.
+            self._chunks.close()
 
     def _read_chunks(
-        self, request: ChatRequest, deadline: float | None, url: str
+        self, request: ChatRequest, deadline: float | None, ends_at: float | None, url: str
     ) -> Generator[str, None, None]:
         chunks = self._chunks
         splitter = ThinkSplitter()
@@ -102,7 +110,7 @@ class ChatStream:
                     hint="The server ignores num_predict: check it is Ollama and up to date.",
                     url=url,
                 )
-            if deadline is not None and time.perf_counter() - started > deadline:
+            if ends_at is not None and time.monotonic() > ends_at:
                 chunks.close()
                 raise OllamaTimeoutError(
                     f"No complete answer within the deadline of {deadline:g} s; the partial "
@@ -110,11 +118,17 @@ class ChatStream:
                     hint="Raise deadline=, lower max_tokens, or use a faster model.",
                     url=url,
                 )
-            message = chunk.get("message") or {}
+            message = chunk.get("message")
+            if type(message) is not dict:
+                raise wrong_shape("message", "an object", message, url)
             thought = message.get("thinking")
+            if thought is not None and type(thought) is not str:
+                raise wrong_shape("message.thinking", "text", thought, url)
             if thought:
                 thinking.append(thought)
             piece = message.get("content")
+            if piece is not None and type(piece) is not str:
+                raise wrong_shape("message.content", "text", piece, url)
             if piece:
                 answer, inline_thought = splitter.feed(piece)
                 if inline_thought:
@@ -131,8 +145,50 @@ class ChatStream:
             content.append(answer)
             yield answer
         self.response = build_response(
-            request, final, "".join(content), "".join(thinking), time.perf_counter() - started
+            request,
+            final,
+            "".join(content),
+            "".join(thinking),
+            time.perf_counter() - started,
+            url=url,
         )
+
+
+def wrong_shape(field: str, expected: str, value: Any, url: str = "") -> OllamaResponseError:
+    """The error for a server answer whose ``field`` is not ``expected``."""
+    shown = repr(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return OllamaResponseError(
+        f"The server's answer has {field} = {shown} ({type(value).__name__}) where "
+        f"{expected} was expected; the answer was discarded.",
+        hint="Check that the URL points at an Ollama server (or an OpenAI-compatible one with "
+        "api='openai'), and that it is up to date.",
+        url=url or None,
+    )
+
+
+def _count(final: dict[str, Any], field: str, url: str) -> int:
+    """A count or a duration (ns) of the final chunk: a finite number >= 0, else an error."""
+    value = final.get(field)
+    if value is None:
+        return 0
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+        or value > 2**63
+    ):
+        raise wrong_shape(field, "a whole number >= 0", value, url)
+    return int(value)
+
+
+def _text(final: dict[str, Any], field: str, url: str) -> str | None:
+    value = final.get(field)
+    if value is not None and not isinstance(value, str):
+        raise wrong_shape(field, "text", value, url)
+    return value or None
 
 
 def with_request_sizes(error: ContextOverflowError, request: ChatRequest) -> ContextOverflowError:
@@ -151,17 +207,40 @@ def with_request_sizes(error: ContextOverflowError, request: ChatRequest) -> Con
 
 
 def build_response(
-    request: ChatRequest, final: dict[str, Any], content: str, thinking: str, wall: float
+    request: ChatRequest,
+    final: dict[str, Any],
+    content: str,
+    thinking: str,
+    wall: float,
+    *,
+    url: str = "",
 ) -> LLMResponse:
-    """Persona's LLMResponse from the final chunk: counts, reason, timings and warnings."""
-    prompt_tokens = int(final.get("prompt_eval_count") or 0)
-    output_tokens = int(final.get("eval_count") or 0)
+    """Persona's LLMResponse from the final chunk: counts, reason, timings and warnings.
+
+    Every field used is checked first: a wrong shape raises OllamaResponseError naming it.
+    """
+    prompt_tokens = _count(final, "prompt_eval_count", url)
+    output_tokens = _count(final, "eval_count", url)
+    eval_ns = _count(final, "eval_duration", url)
+    prompt_ns = _count(final, "prompt_eval_duration", url)
+    load_ns = _count(final, "load_duration", url)
+    done_reason = _text(final, "done_reason", url)
+    model = _text(final, "model", url)
     warnings = list(request.plan.warnings)
     truncated = truncation_warning(request.plan.prompt_tokens, prompt_tokens, request.plan.num_ctx)
     if truncated:
         log.warning(truncated)
         warnings.append(truncated)
-    if final.get("done_reason") == "length":
+    if not content:
+        empty = "The server's answer is empty" + (
+            ": everything it sent was reasoning (thinking, or an unclosed <think> block)."
+            if thinking
+            else "."
+        )
+        empty += " Check the model and the prompt; raise max_tokens if it stopped early."
+        log.warning(empty)
+        warnings.append(empty)
+    if done_reason == "length":
         stopped = (
             f"The answer stopped at the token limit (num_predict={request.plan.num_predict}) "
             "and may be cut off: raise max_tokens."
@@ -169,8 +248,6 @@ def build_response(
         log.warning(stopped)
         warnings.append(stopped)
     raw = {key: value for key, value in final.items() if key != "message"}
-    eval_ns = int(final.get("eval_duration") or 0)
-    prompt_ns = int(final.get("prompt_eval_duration") or 0)
     raw.update(
         {
             "thinking": thinking or None,
@@ -181,7 +258,7 @@ def build_response(
             "prompt_tokens_per_second": (
                 round(prompt_tokens / (prompt_ns / 1e9), 2) if prompt_ns else None
             ),
-            "load_seconds": (final.get("load_duration") or 0) / 1e9,
+            "load_seconds": load_ns / 1e9,
             "wall_seconds": round(wall, 4),
             "warnings": warnings,
             # None when the server sent no count (some /v1 servers send no usage): the
@@ -192,9 +269,9 @@ def build_response(
     )
     return LLMResponse(
         content=content,
-        model=str(final.get("model") or request.model),
+        model=model or request.model,
         input_tokens=prompt_tokens,
         output_tokens=output_tokens,
-        finish_reason=str(final.get("done_reason") or "stop"),
+        finish_reason=done_reason or "stop",
         raw_response=raw,
     )

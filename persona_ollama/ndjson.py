@@ -8,6 +8,7 @@ may fall anywhere, though (proxies re-chunk), so partial lines are buffered.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -16,7 +17,9 @@ from .errors import OllamaResponseError
 _NEWLINE = 0x0A  # b"\n"
 # No line of Ollama's is near this: the final line of a chat carries only counts. A larger one
 # comes from a broken or hostile server and would otherwise grow in memory without end.
-MAX_LINE_BYTES = 16 * 1024 * 1024
+# Checked as the pieces of a line arrive (at most 64 KiB each, see reader.py), so a longer line
+# costs no more than this much memory. Ollama's longest line, the last of a chat, is < 1 KiB.
+MAX_LINE_BYTES = 1024 * 1024
 # json.loads on bytes sniffs the encoding and matches whitespace with two regexes: a third of
 # the cost of a short line. Ollama's lines are UTF-8 objects without leading blanks, so they
 # are decoded directly; any other line goes to json.loads, which judges it as before.
@@ -24,20 +27,57 @@ _scan = json.JSONDecoder().raw_decode
 
 
 def _loads(line: bytes) -> Any:
-    """``json.loads(line)``, with a shortcut for the common case."""
+    """``json.loads(line)``, with a shortcut for the common case; the text must be UTF-8
+    (json.loads would accept encoded surrogates, and UTF-16) and hold no lone surrogate."""
     try:
-        text = line.decode("utf-8", "surrogatepass")
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise _not_utf8(line, error) from None
+    try:
         value, end = _scan(text)
-    except ValueError:  # not UTF-8, leading blanks, a BOM, or not JSON
-        return json.loads(line)
-    if end < len(text) and not text[end:].isspace():
-        return json.loads(line)  # extra data after the value: json.loads raises
+    except ValueError:  # leading blanks, a BOM, or not JSON
+        value = json.loads(text)
+    else:
+        if end < len(text) and not text[end:].isspace():
+            return json.loads(text)  # extra data after the value: json.loads raises
+    if b"\\u" in line and _SURROGATE_ESCAPE.search(line):
+        _check_surrogates(value)
     return value
+
+
+def loads_strict(data: bytes) -> Any:
+    """A whole JSON document: as :func:`_loads`, with OllamaResponseError for bad text."""
+    return _loads(data)
+
+
+# A JSON escape of a surrogate: valid only as a high/low pair, which json decodes into one
+# character; a lone one gives a str that cannot be encoded (printed, sent or saved) later.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _check_surrogates(value: Any) -> None:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise OllamaResponseError(
+            "The server sent text with a lone surrogate escape (not valid Unicode).",
+            hint="Check that the URL points at an Ollama server.",
+        ) from None
+
+
+def _not_utf8(line: bytes, error: UnicodeDecodeError) -> OllamaResponseError:
+    return OllamaResponseError(
+        f"The server sent a line that is not valid UTF-8 (byte {error.start}: "
+        f"{line[error.start : error.start + 4]!r}).",
+        hint="Check that the URL points at an Ollama server and not at a proxy's error page.",
+    )
 
 
 def _parse(line: bytes) -> dict[str, Any]:
     try:
         value = _loads(line)
+    except OllamaResponseError:
+        raise
     except ValueError:
         text = line[:200].decode("utf-8", "replace")
         raise OllamaResponseError(

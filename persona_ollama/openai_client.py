@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import names
 from ._http_errors import error_from_stream_line, model_not_pulled, server_text_of
-from .client import OllamaClient
+from .client import OllamaClient, answer_budget
 from .endpoint import v1_endpoint
 from .errors import (
     ConfigurationError,
@@ -27,6 +27,7 @@ from .errors import (
     OllamaResponseError,
     OllamaTimeoutError,
 )
+from .generation import wrong_shape
 from .ndjson import _parse as parse_object
 from .privacy import warn_once
 from .sse import DONE, iter_sse_data
@@ -227,7 +228,10 @@ def native_chunks(chunks: Iterable[bytes], *, model: str) -> Iterator[dict[str, 
             if thinking:
                 message["thinking"] = thinking
             yield {"model": model, "message": message, "done": False}
-            finish = choice.get("finish_reason") or finish
+            reason = choice.get("finish_reason")
+            if reason is not None and not isinstance(reason, str):  # validated at the edge
+                raise wrong_shape("choices[0].finish_reason", "text", reason)
+            finish = reason or finish
     if not events:
         raise _Empty
     if not finished and finish is None:
@@ -261,8 +265,9 @@ def _final_chunk(
         ("prompt_ms", "prompt_eval_duration"),
         ("predicted_ms", "eval_duration"),
     ):
-        if isinstance(timings.get(source), (int, float)):
-            final[target] = int(timings[source] * 1_000_000)  # native durations are ns
+        value = timings.get(source)
+        if isinstance(value, (int, float)) and 0 <= value < 1e12:  # finite, not absurd
+            final[target] = int(value * 1_000_000)  # native durations are ns
     return final
 
 
@@ -575,6 +580,7 @@ class OpenAIClient(OllamaClient):
             what="answer",
             on_error=error_from_stream_line,
             decode=decode,
+            limit=answer_budget(body),  # the byte budget of one answer (client.py)
         )
         return self._checked(stream, request, model=model or None, kind=kind)
 

@@ -128,6 +128,7 @@ class OllamaProvider(LLMProvider):
         options: Mapping[str, Any] | None = None,
         retries: int | None = None,
         pool_size: int | None = None,
+        pool_timeout: float | None = None,
         connect_timeout: float | None = None,
         verify: bool | str | None = None,
         local_only: bool | None = None,
@@ -164,6 +165,10 @@ class OllamaProvider(LLMProvider):
         self.default_options = validate_options({**(options or {}), **extra_options})
         self.keep_alive = validate_keep_alive(keep_alive) if keep_alive is not None else None
         self._api_key = api_key or settings.api_key
+        if self._api_key is not None:
+            from .settings import check_secret
+
+            check_secret(self._api_key, "api_key" if api_key else "PERSONA_OLLAMA_API_KEY")
         self.local_only = bool(local_only if local_only is not None else settings.local_only)
         self.endpoint = check_server(self.endpoint, local_only=self.local_only)
         if deadline is not None and not deadline > 0:
@@ -181,9 +186,14 @@ class OllamaProvider(LLMProvider):
             "timeout": self.timeout,
             "retries": retries,
             "pool_size": pool_size,
+            "pool_timeout": pool_timeout,
             "connect_timeout": connect_timeout,
             "verify": verify if verify is not None else (settings.ca_bundle or True),
         }
+        if isinstance(self._client_args["verify"], str):
+            from .settings import check_ca_bundle
+
+            check_ca_bundle(self._client_args["verify"])
         self._client: OllamaClient | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
@@ -476,9 +486,13 @@ class OllamaProvider(LLMProvider):
         """
         on_token = kwargs.pop("on_token", None)
         chat = self.stream(prompt, model, max_tokens, temperature, **kwargs)
-        for piece in chat:
-            if on_token is not None:
-                on_token(piece)
+        try:
+            for piece in chat:
+                if on_token is not None:
+                    on_token(piece)
+        finally:
+            # on_token raising (or Ctrl-C inside it) must not keep the connection checked out.
+            chat.close()
         assert chat.response is not None
         return chat.response
 
@@ -551,31 +565,41 @@ class OllamaProvider(LLMProvider):
                 request_options[key] = kwargs.pop(key)
         for key in kwargs:
             warn_once(f"kwarg:{key}", f"OllamaProvider ignores the argument {key!r}.")
-        request = self._prepare(
-            prompt,
-            model,
-            max_tokens,
-            temperature,
-            system=system,
-            format=format,
-            think=think,
-            keep_alive=keep_alive,
-            num_ctx=num_ctx,
-            options=request_options,
-        )
+        from .client import call_deadline
+
         native = self.api == "native"  # only there is the plan's num_ctx what the server used
-        try:
-            if native and num_ctx is None and "num_ctx" not in request_options:
-                # The window was chosen by windows.py: sent after smaller ones are answered.
-                with WINDOWS.sending(str(self.endpoint), request.model, request.plan.num_ctx):
+        # The deadline covers everything the call does: model facts, waiting for the headers
+        # and every read of the answer.
+        with call_deadline(self.deadline) as ends_at:
+            request = self._prepare(
+                prompt,
+                model,
+                max_tokens,
+                temperature,
+                system=system,
+                format=format,
+                think=think,
+                keep_alive=keep_alive,
+                num_ctx=num_ctx,
+                options=request_options,
+            )
+            try:
+                if native and num_ctx is None and "num_ctx" not in request_options:
+                    # The window was chosen by windows.py: sent after smaller ones are answered.
+                    with WINDOWS.sending(str(self.endpoint), request.model, request.plan.num_ctx):
+                        chunks = self.client.chat(request.body)
+                else:
                     chunks = self.client.chat(request.body)
-            else:
-                chunks = self.client.chat(request.body)
-        except ContextOverflowError as error:
-            raise (with_request_sizes(error, request) if native else error) from None
+            except ContextOverflowError as error:
+                raise (with_request_sizes(error, request) if native else error) from None
         chunks = _watch_remote(chunks, request.model, self.endpoint, self.local_only)
         return ChatStream(
-            chunks, request, deadline=self.deadline, url=str(self.endpoint), fill_sizes=native
+            chunks,
+            request,
+            deadline=self.deadline,
+            ends_at=ends_at,
+            url=str(self.endpoint),
+            fill_sizes=native,
         )
 
     def _prepare(
@@ -602,8 +626,16 @@ class OllamaProvider(LLMProvider):
         for label, value in (("max_tokens", max_tokens), ("num_ctx", num_ctx)):
             if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
                 raise ConfigurationError(f"{label} must be an integer, got {value!r}.")
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
-            raise ConfigurationError(f"temperature must be a number, got {temperature!r}.")
+        if (
+            isinstance(temperature, bool)
+            or not isinstance(temperature, (int, float))
+            or temperature != temperature  # NaN
+            or temperature in (float("inf"), float("-inf"))
+        ):
+            raise ConfigurationError(
+                f"temperature must be a finite number, got {temperature!r}.",
+                hint="e.g. temperature=0.7 (0 for the most repeatable answers).",
+            )
         name = names.check_name(model) if model is not None else self.default_model
         # Chosen for the caller, not named: also when a host passes default_model back in as
         # model= (Persona's judge and synthetic pipeline read it, then pass it).

@@ -91,3 +91,53 @@ class Settings:
             ca_bundle=_get(env, "CA_BUNDLE"),
             api=check_api(api, PREFIX + "API") if (api := _get(env, "API")) else None,
         )
+
+
+def check_secret(value: object, name: str) -> str:
+    """``value`` as a header-safe secret; else ConfigurationError, which never shows it.
+
+    A key read from a file often keeps its trailing newline, and requests would then put the
+    whole key in the text of its exception; a key outside latin-1 cannot go in a header.
+    """
+    if not isinstance(value, str):
+        raise ConfigurationError(f"{name} must be text (str), got {type(value).__name__}.")
+    bad = next((c for c in value if ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F), None)
+    if bad is not None:
+        where = "ends with" if value.endswith(bad) else "contains"
+        raise ConfigurationError(
+            f"{name} {where} a control character ({bad.encode('unicode_escape').decode()}); "
+            "it was not sent.",
+            hint="A key read from a file keeps its newline: strip it, e.g. "
+            "open(path).read().strip().",
+        )
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError as error:
+        raise ConfigurationError(
+            f"{name} contains a character that an HTTP header cannot carry "
+            f"(position {error.start}, outside latin-1); it was not sent.",
+            hint="Copy the key again from where it was issued: keys are plain ASCII.",
+        ) from None
+    return value
+
+
+def check_ca_bundle(path: str) -> str:
+    """``path`` as a CA bundle (a PEM file, or a directory of them) that TLS can load."""
+    import ssl
+
+    if os.path.isdir(path):
+        return path
+    if not os.path.isfile(path):
+        raise ConfigurationError(
+            f"The CA bundle {path!r} does not exist.",
+            hint="Point PERSONA_OLLAMA_CA_BUNDLE (or verify=) at a PEM file of CA certificates.",
+        )
+    try:
+        ssl.create_default_context(cafile=path)
+    except (ssl.SSLError, OSError, ValueError) as error:
+        raise ConfigurationError(
+            f"The CA bundle {path!r} cannot be loaded ({type(error).__name__}): it is not a "
+            "readable PEM file of certificates.",
+            hint="Point PERSONA_OLLAMA_CA_BUNDLE (or verify=) at a PEM file of CA certificates.",
+        ) from None
+    return path

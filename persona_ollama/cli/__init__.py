@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -17,6 +18,7 @@ import click
 
 from .. import __version__
 from ..errors import OllamaError
+from ..reader import printable
 
 if TYPE_CHECKING:
     from ..provider import OllamaProvider
@@ -40,7 +42,29 @@ def use_color() -> bool | None:
     return False if os.environ.get("NO_COLOR") else None
 
 
+# What may be secret in the text of an unexpected exception: header values, URL passwords,
+# and the configured key itself.
+_SECRETS = (
+    re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)(bearer\s+|basic\s+)?[^'\",}\s]+"),
+    re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"),
+    re.compile(r"(://[^/@\s:]*:)[^/@\s]*@"),
+)
+
+
+def redact(text: str, *, headers: bool = True) -> str:
+    """``text`` without credentials: the API key, URL passwords and (``headers``, for the
+    text of an unexpected exception) Authorization values."""
+    key = (os.environ.get("PERSONA_OLLAMA_API_KEY") or "").strip()
+    if len(key) >= 4:
+        text = text.replace(key, "[redacted]")
+    if headers:
+        text = _SECRETS[0].sub(lambda m: m.group(1) + "[redacted]", text)
+        text = _SECRETS[1].sub(lambda m: m.group(1) + " [redacted]", text)
+    return _SECRETS[2].sub(lambda m: m.group(1) + "[redacted]@", text)
+
+
 def echo(text: str = "", *, err: bool = False, nl: bool = True, **style: Any) -> None:
+    text = printable(text)
     if style:
         text = click.style(text, **style)
     click.echo(text, err=err, nl=nl, color=use_color())
@@ -71,7 +95,8 @@ def _wants_json(args: list[str]) -> bool:
 
 
 class _Group(click.Group):
-    """Turns the plugin's errors into a message and a hint instead of a traceback."""
+    """Turns every error into a message and a hint instead of a traceback: the plugin's own,
+    and (redacted: no key, no password) any other; --debug shows the traceback instead."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         # Read before click parses anything: a usage error is raised before --json is.
@@ -84,7 +109,9 @@ class _Group(click.Group):
         except OllamaError as error:
             if ctx.meta.get("persona_ollama.debug"):
                 raise
-            report_error(ctx, error.message, error.hint, EXIT_ERROR)
+            # The plugin's own messages hold no secret by design; the server's text might.
+            hint = redact(error.hint, headers=False) if error.hint else None
+            report_error(ctx, redact(error.message, headers=False), hint, EXIT_ERROR)
         except click.UsageError as error:
             if not ctx.meta.get("persona_ollama.json"):
                 raise  # click prints the usage and the message, and exits 2
@@ -97,6 +124,19 @@ class _Group(click.Group):
                 report_error(ctx, "Interrupted.", None, EXIT_INTERRUPTED)
             echo("\nInterrupted.", err=True)
             ctx.exit(EXIT_INTERRUPTED)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as error:
+            if ctx.meta.get("persona_ollama.debug"):
+                raise
+            text = redact(str(error))[:500]
+            report_error(
+                ctx,
+                f"unexpected {type(error).__name__}: {text}",
+                "This is a bug or an unusual set-up: run the command again with --debug for the "
+                "traceback, and report it.",
+                EXIT_ERROR,
+            )
 
 
 def _set_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:

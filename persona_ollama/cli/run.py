@@ -7,6 +7,7 @@ import sys
 import click
 
 from ..errors import OllamaError
+from ..reader import printable
 from . import common_options, echo, json_option, main, make_provider, print_json
 
 
@@ -60,7 +61,7 @@ def run(
     try:
         for piece in chat:
             if not as_json:
-                click.echo(piece, nl=False)
+                click.echo(printable(piece), nl=False)
                 sys.stdout.flush()
                 printed = True
     except OllamaError:

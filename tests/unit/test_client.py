@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 
+import certifi
 import pytest
 import requests
 import responses
@@ -481,10 +482,11 @@ def test_pull_failing_midway_says_retry(client, mocked):
 
 def test_explicit_verify_wins_over_ca_bundle_variables(mocked, monkeypatch):
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/bundle.pem")
+    bundle = certifi.where()  # a real bundle: the path is checked at construction
     route = mocked.get("https://gpu-box:443/api/tags", json={"models": []})
-    with OllamaClient(resolve_endpoint("https://gpu-box", {}), verify="/etc/our-ca.pem") as c:
+    with OllamaClient(resolve_endpoint("https://gpu-box", {}), verify=bundle) as c:
         c.tags()
-    assert route.calls[0].request.req_kwargs["verify"] == "/etc/our-ca.pem"
+    assert route.calls[0].request.req_kwargs["verify"] == bundle
 
 
 def test_a_v1_address_on_the_native_api_says_drop_v1_or_use_openai_mode(mocked):
