@@ -208,3 +208,22 @@ def test_pull_of_an_embedding_model_does_not_suggest_running_it(runner):
     assert result.exit_code == 0, result.output
     assert "persona-ollama run" not in result.output
     assert "It is an embedding model: it cannot write personas" in result.output
+
+
+def test_the_demo_knows_untagged_library_names_as_the_real_server_does(runner):
+    """`ollama pull llama3.2` installs llama3.2:latest; the demo must accept and serve that name,
+    with the catalogue's facts, not rename it to llama3.2:3b or fail the pull."""
+    from persona_ollama.testing.demo import demo_server
+
+    with demo_server(["nomic-embed-text", "qwen2.5"]) as demo:
+        pulled = runner.invoke(main, ["pull", "llama3.2", "--host", demo.url])
+        assert pulled.exit_code == 0, pulled.output
+        names = [m.name for m in demo.models]
+        assert "llama3.2:latest" in names
+        assert "qwen2.5:latest" in names and "nomic-embed-text:latest" in names
+        listed = runner.invoke(main, ["models", "--json", "--host", demo.url])
+        ran = runner.invoke(main, ["run", "hi", "-m", "qwen2.5", "--host", demo.url])
+    rows = {row["name"]: row for row in json.loads(listed.stdout)}
+    assert rows["llama3.2:latest"]["parameters"] == "3.2B"  # the catalogue's llama3.2:3b
+    assert rows["qwen2.5:latest"]["context_length"] == 32768
+    assert ran.exit_code == 0, ran.output
