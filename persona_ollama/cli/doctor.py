@@ -138,7 +138,8 @@ def _unusable(model: str, info: ModelInfo) -> str | None:
     if info.placement.remote:
         return (
             f"{model} is a remote model: it runs on {info.placement.host_text}, so prompts "
-            "would leave this machine. Set PERSONA_OLLAMA_MODEL to a local model (`persona-ollama models` lists them)."
+            "would leave this machine. Set PERSONA_OLLAMA_MODEL to a local model "
+            "(`persona-ollama models` lists them)."
         )
     return None
 
