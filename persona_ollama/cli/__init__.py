@@ -120,11 +120,26 @@ def debug_option(func: F) -> F:
     )(func)
 
 
+def _check_host(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """A malformed --host is a bad option value (exit 2, click's "Invalid value for '--host'"),
+    worded for the option the user typed, not the Python API's ``base_url=``."""
+    if value is None or not value.strip():
+        return value  # blank counts as unset, as for OLLAMA_HOST
+    from ..endpoint import parse_host
+
+    try:
+        parse_host(value, source="--host")
+    except OllamaError as error:
+        raise click.BadParameter(error.message) from None
+    return value
+
+
 def common_options(func: F) -> F:
     """--host and --debug, accepted by every command."""
     func = click.option(
         "--host",
         metavar="URL",
+        callback=_check_host,
         help="Ollama server, e.g. 127.0.0.1:11434 or https://gpu-box/ollama "
         "(default: OLLAMA_BASE_URL, then OLLAMA_HOST, then http://127.0.0.1:11434).",
     )(func)

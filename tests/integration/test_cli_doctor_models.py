@@ -146,11 +146,25 @@ def test_doctor_says_local_hardware_is_no_guide_to_a_remote_server(runner, fake,
     assert "hardware says nothing" in result.stdout
 
 
-def test_doctor_with_an_invalid_host_is_an_error_not_a_traceback(runner):
+def test_doctor_with_an_invalid_host_is_a_usage_error_not_a_traceback(runner):
     result = runner.invoke(main, ["doctor", "--host", "http://:99999"])
-    assert result.exit_code == 1
-    assert "Error:" in result.stderr
+    assert result.exit_code == 2  # a bad option value, as docs/cli.md says
+    assert "Invalid value for '--host'" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("command", ["doctor", "models", "recommend", "run"])
+def test_a_malformed_host_is_named_as_the_option_the_user_typed(runner, command):
+    """Not `base_url=...` (the Python argument): the CLI user typed --host. No password shown."""
+    args = [command, "--json", "--host", "http://me:s3cret@gpu box:11434"]
+    result = runner.invoke(main, args + (["hi"] if command == "run" else []))
+    assert result.exit_code == 2
+    error = json.loads(result.stdout)
+    assert error["exit_code"] == 2
+    assert error["error"].startswith("Invalid value for '--host': ")
+    assert "base_url" not in error["error"] + str(error["hint"])
+    assert "--host 127.0.0.1:11434" in error["error"]
+    assert "s3cret" not in result.stdout + result.stderr
 
 
 def test_models_lists_chat_models_with_fit_and_default_marker(runner, fake):

@@ -118,7 +118,8 @@ def test_run_with_a_model_not_pulled_names_the_pull_command(runner, fake):
 
 def test_run_with_an_invalid_host_names_the_setting(runner):
     result = runner.invoke(main, ["run", "hi", "--host", "htp://x"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a bad option value
+    assert "Invalid value for '--host'" in result.stderr
     assert "unsupported scheme" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
 
