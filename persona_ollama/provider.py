@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__, names
 from ._persona import LLMProvider, LLMResponse
-from .context import estimate_messages, plan
+from .context import MIN_USEFUL_ANSWER, estimate_messages, plan
 from .errors import ConfigurationError, ModelNotPulledError, OllamaError
 from .facts import FACTS, ModelInfo, model_info_from_show, placement
 from .generation import ChatRequest, ChatStream
@@ -527,14 +527,17 @@ class OllamaProvider(LLMProvider):
         thinks = facts.thinks and think is not False
         budget = max_tokens + (int(max_tokens * THINKING_BUDGET) if thinks else 0)
         explicit_ctx = num_ctx if num_ctx is not None else checked.pop("num_ctx", None)
+        prompt_tokens = estimate_messages(messages)
+        # A model the overflow hint names must hold what plan() requires of this one.
+        holds = prompt_tokens + min(budget, MIN_USEFUL_ANSWER)
         context = plan(
-            estimate_messages(messages),
+            prompt_tokens,
             budget,
             context_length=facts.context_length,
             num_ctx=explicit_ctx,
             preferred=facts.modelfile_num_ctx,
             model=name,
-            alternatives=lambda: self._longer_context_models(facts.context_length, name),
+            alternatives=lambda: self._longer_context_models(facts.context_length, name, holds),
         )
         for warning in context.warnings:
             log.warning(warning)
@@ -553,8 +556,11 @@ class OllamaProvider(LLMProvider):
             body["keep_alive"] = validate_keep_alive(alive)  # top level: ignored in options
         return ChatRequest(body=body, plan=context, model=name)
 
-    def _longer_context_models(self, context_length: int | None, model: str) -> list[str]:
-        """Installed models known to have a longer trained context, longest first."""
+    def _longer_context_models(
+        self, context_length: int | None, model: str, holds: int = 0
+    ) -> list[str]:
+        """Installed models known to have a longer trained context, of at least ``holds``
+        tokens (one still too short is no way out), longest first."""
         if context_length is None:
             return []
         try:
@@ -569,6 +575,11 @@ class OllamaProvider(LLMProvider):
                 continue  # never suggested: only a caller who names it sends data there
             details = entry.get("details") or {}
             length = details.get("context_length") if isinstance(details, dict) else None
-            if isinstance(length, int) and length > context_length and entry.get("name") != model:
+            if (
+                isinstance(length, int)
+                and length > context_length
+                and length >= holds
+                and entry.get("name") != model
+            ):
                 longer.append((length, str(entry.get("name"))))
         return [name for _, name in sorted(longer, reverse=True)[:3]]

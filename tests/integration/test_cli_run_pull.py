@@ -228,3 +228,21 @@ def test_the_demo_knows_untagged_library_names_as_the_real_server_does(runner):
     assert rows["llama3.2:latest"]["parameters"] == "3.2B"  # the catalogue's llama3.2:3b
     assert rows["qwen2.5:latest"]["context_length"] == 32768
     assert ran.exit_code == 0, ran.output
+
+
+def test_the_overflow_hint_names_only_models_that_can_hold_the_prompt(runner):
+    """A model with a longer context that is still too short is no way out: naming it only
+    leads to the same error."""
+    models = [
+        FakeModel("qwen2.5:7b", context_length=32768),
+        FakeModel("llama3.2:3b", context_length=131072),
+    ]
+    with FakeOllama(models) as server:
+        args = ["run", "-m", "qwen2.5:7b", "--host", server.url]
+        medium = runner.invoke(main, args, input="word " * 30_000)  # ~50K tokens
+        huge = runner.invoke(main, args, input="word " * 200_000)  # ~330K tokens
+        assert server.request_count("/api/chat") == 0
+    assert medium.exit_code == 1 and huge.exit_code == 1
+    assert "with a longer context: llama3.2:3b" in medium.stderr
+    assert "llama3.2:3b" not in huge.stderr
+    assert "Hint: Shorten the input" in huge.stderr
