@@ -323,3 +323,16 @@ def test_doctor_is_not_ready_with_a_cloud_model_set(runner, monkeypatch):
         report = json.loads(runner.invoke(main, ["doctor", "--host", server.url, "--json"]).stdout)
     assert report["ready"] is False
     assert "remote model: it runs on https://ollama.com:443" in report["next_step"]
+
+
+@pytest.mark.parametrize("name", ["mxbai-embed-large", "bge-m3:567m"])
+def test_a_missing_embedding_model_is_not_worth_pulling(runner, fake, monkeypatch, name):
+    """The catalogue knows it cannot write personas: pulling it (hundreds of MB) only leads to
+    "it is an embedding model" afterwards, so the first answer says so."""
+    monkeypatch.setenv("PERSONA_OLLAMA_MODEL", name)
+    doctor = runner.invoke(main, ["doctor", "--host", fake.url])
+    ran = runner.invoke(main, ["run", "hi", "--host", fake.url])
+    assert doctor.exit_code == 1 and ran.exit_code == 1
+    for output in (doctor.stdout, ran.stderr):
+        assert "is an embedding model" in output
+        assert f"persona-ollama pull {name}" not in output
