@@ -103,6 +103,21 @@ def collect(host: str | None) -> dict[str, Any]:
     report["default_model"] = default
     if not report["server"]["reachable"]:
         report["next_step"] = report["server"]["hint"]
+        # The selection saw no model list and reads that as "none installed"; say what is
+        # known instead, and no pull command for a server that does not answer.
+        default["installed"] = None
+        if configured:
+            default["reasons"] = ["Set by PERSONA_OLLAMA_MODEL."]
+            default["warnings"] = []
+        else:
+            unknown = "No chat model is installed"
+            default["reasons"] = [r for r in default["reasons"] if not r.startswith(unknown)]
+            default["warnings"] = [w for w in default["warnings"] if not w.startswith(unknown)]
+            default["reasons"].append(
+                "The server did not answer, so which models it has is unknown; with none "
+                f"installed, {provider.default_model} is the catalogue's best fit for this "
+                "machine."
+            )
     elif configured:
         # The selection's reasons are about a model that is not used: say why this one is.
         default["reasons"] = ["Set by PERSONA_OLLAMA_MODEL."]
@@ -188,7 +203,9 @@ def render(report: dict[str, Any]) -> None:
     )
     echo(f"Budget     {hw['budget_reason']}")
     default = report["default_model"]
-    state = "installed" if default["installed"] else "not installed"
+    state = {True: "installed", False: "not installed"}.get(
+        default["installed"], "unknown: the server did not answer"
+    )
     echo(f"Default    {default['model']} ({state})")
     for reason in default["reasons"]:
         echo(f"           - {reason}", dim=True)

@@ -97,6 +97,24 @@ def test_doctor_with_the_server_down_exits_1_with_the_next_step(runner):
     assert "not reachable" in result.stdout
     assert "Next step" in result.stdout
     assert "ollama serve" in result.stdout
+    # Nothing is known about its models: no claim that none is installed, no pull to run
+    # against a server that does not answer.
+    assert "No chat model is installed" not in result.stdout
+    assert "persona-ollama pull" not in result.stdout
+    assert "(unknown: the server did not answer)" in result.stdout
+    report = json.loads(runner.invoke(main, ["doctor", "--host", url, "--json"]).stdout)
+    assert report["default_model"]["installed"] is None
+
+
+def test_doctor_with_the_server_down_explains_a_configured_model_by_its_setting(
+    runner, monkeypatch
+):
+    monkeypatch.setenv("PERSONA_OLLAMA_MODEL", "llama3.2:3b")
+    result = runner.invoke(main, ["doctor", "--host", free_url()])
+    assert result.exit_code == 1
+    assert "Default    llama3.2:3b (unknown: the server did not answer)" in result.stdout
+    assert "- Set by PERSONA_OLLAMA_MODEL." in result.stdout
+    assert "persona-ollama pull" not in result.stdout  # not a pull of another model
 
 
 def test_doctor_with_nothing_installed_names_the_model_to_pull(runner):
