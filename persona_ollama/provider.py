@@ -49,7 +49,7 @@ DEFAULT_TIMEOUT = 300.0
 THINKING_BUDGET = 1.0
 
 # Fallback when nothing is installed and no catalogue model fits: small enough for any laptop,
-# so generate() can say `ollama pull` it.
+# so generate() can say `persona-ollama pull` it.
 FALLBACK_MODEL = "llama3.2:3b"
 
 
