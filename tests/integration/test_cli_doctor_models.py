@@ -249,6 +249,16 @@ def test_recommend_works_without_a_server(runner):
     assert "1. " in result.stdout
 
 
+def test_recommend_json_without_a_server_does_not_claim_models_are_missing(runner):
+    """Whether a model is installed is unknown when the server does not answer: null, not
+    false (a script would pull what may be there), and the note still goes to stderr."""
+    result = runner.invoke(main, ["recommend", "--json", "--host", free_url()])
+    assert result.exit_code == 0
+    picks = json.loads(result.stdout)
+    assert picks and all(pick["installed"] is None for pick in picks)
+    assert "catalogue only" in result.stderr
+
+
 def test_no_color_removes_ansi_even_when_colour_is_forced(runner, fake, monkeypatch):
     coloured = runner.invoke(main, ["doctor", "--host", fake.url], color=True)
     assert "\x1b[" in coloured.stdout
