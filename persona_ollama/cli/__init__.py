@@ -76,7 +76,16 @@ class _Group(click.Group):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         # Read before click parses anything: a usage error is raised before --json is.
         ctx.meta["persona_ollama.json"] = _wants_json(list(args))
-        return super().parse_args(ctx, args)
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as error:
+            # A usage error of the group itself (`persona-ollama --json doctor`) is raised
+            # here, before invoke(): it too is JSON when --json was asked for.
+            if not ctx.meta["persona_ollama.json"]:
+                raise
+            hint = f"See `{ctx.command_path} --help`."
+            report_error(ctx, error.format_message(), hint, EXIT_USAGE)
+            raise  # not reached: report_error exits
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

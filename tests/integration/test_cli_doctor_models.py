@@ -364,3 +364,13 @@ def test_a_missing_embedding_model_is_not_worth_pulling(runner, fake, monkeypatc
     for output in (doctor.stdout, ran.stderr):
         assert "is an embedding model" in output
         assert f"persona-ollama pull {name}" not in output
+
+
+@pytest.mark.parametrize("args", [["--json", "doctor"], ["--json"], ["--jsn", "models", "--json"]])
+def test_json_before_the_command_still_gets_a_json_usage_error(runner, args):
+    """`persona-ollama --json doctor | jq` must see the failure, wherever --json was put."""
+    result = runner.invoke(main, args)
+    assert result.exit_code == 2
+    error = json.loads(result.stdout)
+    assert error["exit_code"] == 2
+    assert error["hint"].endswith(" --help`.")  # the program name: `main` under CliRunner
