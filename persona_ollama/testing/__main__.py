@@ -10,6 +10,7 @@ the double with it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import stat
@@ -58,6 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    except KeyboardInterrupt:  # Ctrl-C while starting: stop as quietly as while serving
+        with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C while stopping
+            fake.stop()
+        return 0
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     if stat.S_ISFIFO(os.fstat(sys.stdin.fileno()).st_mode):
