@@ -38,7 +38,19 @@ exc  # the *exc of __exit__, required by the protocol
 _.reset
 _.reset_warnings
 
-# In flight, see issue 15/13: other work changes or starts using these.
-_.ps  # OllamaClient.ps, OpenAIClient.ps
+# requests and urllib3 call or read these: Session.resolve_redirects (overridden so that a
+# redirect's body is never read), PoolManager.pool_classes_by_scheme (our pools, which tell the
+# deadline's watchdog which connection a request got).
+_.resolve_redirects
+_.pool_classes_by_scheme
+
+# The pool state that the hostile-server tests and the end-to-end fuzzing bound (no connection
+# left checked out): a diagnostic on the client, read by those tests.
+_.connections_in_use
+
+# Module attribute resolved by _persona.__getattr__ (PEP 562): whether Persona's classes were
+# in use; read by the tests of both import orders (test_persona_bases.py, test_startup.py).
 _.PERSONA_AVAILABLE
-_.size_bytes  # ModelInfo.size_bytes
+
+# Public: model_info() reports a model's size (the /api/tags entry's), for callers and hosts.
+_.size_bytes

@@ -230,6 +230,16 @@ def console_script() -> Callable[[], Any]:
     )
 
 
+def _not_importable(host: HostInfo, error: ImportError) -> BridgeError:
+    """Persona is installed but does not import (a dependency missing, a Python it does not
+    support): say which module, not a traceback."""
+    return BridgeError(
+        f"Persona {host.version} could not be imported in this environment ({host.python}): "
+        f"{error}.",
+        hint=f"Reinstall Persona beside the plugin (Python 3.12+): {INSTALL}",
+    )
+
+
 def run_persona(args: Sequence[str], host: HostInfo | None = None) -> int:
     """Run Persona's command line with ``args`` in this process, its factory resolving
     provider plugins first; return its exit status."""
@@ -247,7 +257,10 @@ def run_persona(args: Sequence[str], host: HostInfo | None = None) -> int:
             hint=host.next_step,
         )
     if host.resolution == BUILT_IN:
-        module = importlib.import_module(FACTORY_MODULE)
+        try:
+            module = importlib.import_module(FACTORY_MODULE)
+        except ImportError as error:
+            raise _not_importable(host, error) from None
         factory_class = getattr(module, "ProviderFactory", None)
         if factory_class is None:
             raise BridgeError(
@@ -255,7 +268,10 @@ def run_persona(args: Sequence[str], host: HostInfo | None = None) -> int:
                 hint=HostInfo(True, host.version, UNKNOWN, host.factory, host.python).next_step,
             )
         resolve_entry_points_first(factory_class)
-    command = console_script()
+    try:
+        command = console_script()
+    except ImportError as error:
+        raise _not_importable(host, error) from None
     saved = sys.argv
     sys.argv = ["persona", *args]  # click, typer and argparse commands all read sys.argv
     try:

@@ -110,7 +110,14 @@ def model_not_pulled(
     suggestions = closest_models(model, installed or [])
     if api == "openai":
         return _not_served(model, suggestions, installed, url, server_text, status_code)
-    if suggestions:
+    if _is_embedding_model(model):
+        # Pulling it (hundreds of MB) would only end in "it is an embedding model".
+        hint = (
+            f"{model} is an embedding model: it turns text into vectors and cannot write "
+            "personas, so pulling it would not help. Pick a chat model: `persona-ollama models` "
+            "lists the installed ones, `persona-ollama recommend` suggests one to pull."
+        )
+    elif suggestions:
         if len(suggestions) == 1:
             hint = f"Did you mean {suggestions[0]}? It is installed and has a similar name."
         else:
@@ -130,6 +137,18 @@ def model_not_pulled(
         status_code=status_code,
         url=url,
     )
+
+
+def _is_embedding_model(model: str) -> bool:
+    """The packaged catalogue knows ``model`` as embedding-only (a user's catalogue is not read
+    here: a malformed one must not turn this error into another)."""
+    from .catalogue import load_catalogue
+
+    try:
+        spec = load_catalogue({}).get(model)
+    except OllamaError:
+        return False
+    return spec is not None and spec.embedding
 
 
 def _not_served(

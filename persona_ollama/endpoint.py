@@ -304,6 +304,14 @@ def _mask(value: str) -> str:
 
 
 def _configuration_error(value: str, source: str, reason: str) -> ConfigurationError:
+    if source == "--host":  # the CLI's option: the message follows click's "Invalid value for"
+        return ConfigurationError(
+            f"{_mask(value)!r} is not a valid Ollama address: {reason}. Expected host, "
+            "host:port or http(s)://host:port/path, e.g. --host 127.0.0.1:11434 or "
+            "--host https://gpu-box.example/ollama.",
+            hint="Correct --host, or leave it out to use OLLAMA_BASE_URL, OLLAMA_HOST or the "
+            f"default http://{DEFAULT_HOST}:{DEFAULT_PORT}.",
+        )
     if source == "argument":
         shown = f"base_url={_mask(value)!r}"
         example = "base_url='http://127.0.0.1:11434' or base_url='https://gpu-box.example/ollama'"

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__, names
 from ._persona import LLMProvider, LLMResponse, register_when_loaded
-from .context import ContextPlan, estimate_messages, plan
+from .context import MIN_USEFUL_ANSWER, ContextPlan, estimate_messages, plan
 from .errors import (
     ConfigurationError,
     ContextOverflowError,
@@ -67,7 +67,7 @@ THINKING_BUDGET = 1.0
 MAX_SHOW_FOR_ALTERNATIVES = 12
 
 # Fallback when nothing is installed and no catalogue model fits: small enough for any laptop,
-# so generate() can say `ollama pull` it.
+# so generate() can say `persona-ollama pull` it.
 FALLBACK_MODEL = "llama3.2:3b"
 
 
@@ -705,15 +705,18 @@ class OllamaProvider(LLMProvider):
         thinks = facts.thinks and think is not False
         budget = max_tokens + (int(max_tokens * THINKING_BUDGET) if thinks else 0)
         explicit_ctx = num_ctx if num_ctx is not None else checked.pop("num_ctx", None)
+        prompt_tokens = estimate_messages(messages)
+        # A model the overflow hint names must hold what plan() requires of this one.
+        holds = prompt_tokens + min(budget, MIN_USEFUL_ANSWER)
         try:
             context = plan(
-                estimate_messages(messages),
+                prompt_tokens,
                 budget,
                 context_length=facts.context_length,
                 num_ctx=explicit_ctx,
                 preferred=facts.modelfile_num_ctx,
                 model=name,
-                alternatives=lambda: self._longer_context_models(facts.context_length, name),
+                alternatives=lambda: self._longer_context_models(facts.context_length, name, holds),
             )
         except ContextOverflowError as error:
             if self.api == "openai":
@@ -801,8 +804,11 @@ class OllamaProvider(LLMProvider):
             error.hint = error.hint.replace("Installed models", "Served models")
         return error
 
-    def _longer_context_models(self, context_length: int | None, model: str) -> list[str]:
-        """Installed models known to have a longer trained context, longest first."""
+    def _longer_context_models(
+        self, context_length: int | None, model: str, holds: int = 0
+    ) -> list[str]:
+        """Installed models known to have a longer trained context, of at least ``holds``
+        tokens (one still too short is no way out), longest first."""
         if context_length is None:
             return []
         try:
@@ -827,7 +833,12 @@ class OllamaProvider(LLMProvider):
                 except OllamaError:
                     continue
                 length = facts.context_length if facts.can_chat else None
-            if isinstance(length, int) and length > context_length and name != model:
+            if (
+                isinstance(length, int)
+                and length > context_length
+                and length >= holds
+                and name != model
+            ):
                 longer.append((length, name))
         return [name for _, name in sorted(longer, reverse=True)[:3]]
 

@@ -101,7 +101,16 @@ class _Group(click.Group):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         # Read before click parses anything: a usage error is raised before --json is.
         ctx.meta["persona_ollama.json"] = _wants_json(list(args))
-        return super().parse_args(ctx, args)
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as error:
+            # A usage error of the group itself (`persona-ollama --json doctor`) is raised
+            # here, before invoke(): it too is JSON when --json was asked for.
+            if not ctx.meta["persona_ollama.json"]:
+                raise
+            hint = f"See `{ctx.command_path} --help`."
+            report_error(ctx, error.format_message(), hint, EXIT_USAGE)
+            raise  # not reached: report_error exits
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -166,6 +175,20 @@ def _set_api(ctx: click.Context, _param: click.Parameter, value: str | None) -> 
     return value
 
 
+def _check_host(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """A malformed --host is a bad option value (exit 2, click's "Invalid value for '--host'"),
+    worded for the option the user typed, not the Python API's ``base_url=``."""
+    if value is None or not value.strip():
+        return value  # blank counts as unset, as for OLLAMA_HOST
+    from ..endpoint import parse_host
+
+    try:
+        parse_host(value, source="--host")
+    except OllamaError as error:
+        raise click.BadParameter(error.message) from None
+    return value
+
+
 def common_options(func: F) -> F:
     """--host, --api and --debug, accepted by every command."""
     func = click.option(
@@ -180,6 +203,7 @@ def common_options(func: F) -> F:
     func = click.option(
         "--host",
         metavar="URL",
+        callback=_check_host,
         help="Ollama server, e.g. 127.0.0.1:11434 or https://gpu-box/ollama "
         "(default: OLLAMA_BASE_URL, then OLLAMA_HOST, then http://127.0.0.1:11434).",
     )(func)

@@ -103,6 +103,21 @@ def collect(host: str | None) -> dict[str, Any]:
     report["default_model"] = default
     if not report["server"]["reachable"]:
         report["next_step"] = report["server"]["hint"]
+        # The selection saw no model list and reads that as "none installed"; say what is
+        # known instead, and no pull command for a server that does not answer.
+        default["installed"] = None
+        if configured:
+            default["reasons"] = ["Set by PERSONA_OLLAMA_MODEL."]
+            default["warnings"] = []
+        else:
+            unknown = "No chat model is installed"
+            default["reasons"] = [r for r in default["reasons"] if not r.startswith(unknown)]
+            default["warnings"] = [w for w in default["warnings"] if not w.startswith(unknown)]
+            default["reasons"].append(
+                "The server did not answer, so which models it has is unknown; with none "
+                f"installed, {provider.default_model} is the catalogue's best fit for this "
+                "machine."
+            )
     elif configured:
         # The selection's reasons are about a model that is not used: say why this one is.
         default["reasons"] = ["Set by PERSONA_OLLAMA_MODEL."]
@@ -246,7 +261,9 @@ def render(report: dict[str, Any]) -> None:
     render_plugins(report["plugins"])
     default = report["default_model"]
     have = "served" if _v1(server) else "installed"
-    state = have if default["installed"] else f"not {have}"
+    state = {True: have, False: f"not {have}"}.get(
+        default["installed"], "unknown: the server did not answer"
+    )
     if default.get("remote"):
         state += f", remote: {default.get('remote_host') or '?'}"
     echo(f"Default    {default['model']} ({state})")

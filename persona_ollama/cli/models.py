@@ -164,12 +164,13 @@ def recommend(count: int, as_json: bool, host: str | None) -> None:
     from ..selection import recommend as recommend_models
 
     provider = make_provider(host)
+    known = True  # whether the server said which models it has
     try:
         installed = [InstalledModel.from_tags_entry(e) for e in provider.installed_tags()]
     except OllamaError as error:
-        installed = []
-        if not as_json:
-            echo(f"(server not reachable, showing the catalogue only: {error.message})", err=True)
+        installed, known = [], False
+        # On stderr, so --json's standard output stays one JSON document.
+        echo(f"(server not reachable, showing the catalogue only: {error.message})", err=True)
     profile = probe(server_is_local=provider.endpoint.is_loopback)
     picks = recommend_models(
         installed,
@@ -183,7 +184,7 @@ def recommend(count: int, as_json: bool, host: str | None) -> None:
             [
                 {
                     "name": r.spec.name,
-                    "installed": r.installed,
+                    "installed": r.installed if known else None,  # unknown, not missing
                     "fits": r.fits,
                     "memory_bytes": r.memory_bytes,
                     "download_bytes": r.spec.download_bytes,

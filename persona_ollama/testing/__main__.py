@@ -10,6 +10,7 @@ the double with it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import stat
@@ -24,7 +25,10 @@ from .state import RecordedRequest
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.reply is not None and not args.reply.is_file():
+        parser.error(f"--reply: {args.reply} is not a readable file")
     models = [name for name in args.models.split(",") if name.strip()]
     fake = demo_server(
         models,
@@ -48,24 +52,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         fake.latency(args.first_byte, args.between_chunks)
     if args.pull_delay:
         fake.latency(between_chunks=args.pull_delay, path="/api/pull")
+    try:
+        fake.start()
+    except OSError as error:  # the port is taken: by Ollama itself, or a demo already running
+        print(
+            f"error: cannot listen on {args.host}:{args.port}: {error.strerror or error}. "
+            "Is Ollama, or another demo server, using it? --port 0 picks a free port.",
+            file=sys.stderr,
+        )
+        return 1
+    except KeyboardInterrupt:  # Ctrl-C while starting: stop as quietly as while serving
+        with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C while stopping
+            fake.stop()
+        return 0
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     if stat.S_ISFIFO(os.fstat(sys.stdin.fileno()).st_mode):
         threading.Thread(target=_wait_for_eof, args=(stop,), daemon=True).start()
     try:
-        with fake:
-            print(fake.url, flush=True)
-            print(
-                "FakeOllama from persona_ollama.testing: a test double of the Ollama server, "
-                "not Ollama. Its answers are canned; see docs/try-without-ollama.md.",
-                file=sys.stderr,
-                flush=True,
-            )
-            stop.wait()  # a signal handler or the stdin watcher sets it; Ctrl-C interrupts it
+        print(fake.url, flush=True)
+        print(
+            "FakeOllama from persona_ollama.testing: a test double of the Ollama server, "
+            "not Ollama. Its answers are canned; see docs/try-without-ollama.md.",
+            file=sys.stderr,
+            flush=True,
+        )
+        stop.wait()  # a signal handler or the stdin watcher sets it; Ctrl-C interrupts it
     except KeyboardInterrupt:
         pass  # Ctrl-C is the normal way to stop an interactive demo
     finally:
         signal.signal(signal.SIGTERM, previous)
+        fake.stop()
     return 0
 
 

@@ -87,7 +87,10 @@ _COUNT = re.compile(
 
 
 def catalogue_model(name: str, modified_at: float = 1_760_000_000.0) -> FakeModel:
-    """A model for the double with the catalogue's facts; LIBRARY's (or defaults) otherwise."""
+    """A model for the double with the catalogue's facts; LIBRARY's (or defaults) otherwise.
+
+    The model keeps the name asked for: ``llama3.2`` is served as ``llama3.2:latest`` with the
+    facts of ``llama3.2:3b`` (the catalogue's alias), as `ollama pull llama3.2` installs it."""
     from ..catalogue import load_catalogue
 
     spec = load_catalogue({}).get(name)
@@ -97,7 +100,7 @@ def catalogue_model(name: str, modified_at: float = 1_760_000_000.0) -> FakeMode
         return model
     capabilities = ["completion", "tools"] + (["thinking"] if spec.thinking else [])
     return FakeModel(
-        name=spec.name,
+        name=name,
         family=spec.family,
         parameter_size=f"{spec.parameters_b:.1f}B",
         quantization_level=spec.quantization,
@@ -147,7 +150,8 @@ def demo_server(
         **settings,
     )
     if pullable is None:
-        pullable = [spec.name for spec in load_catalogue({})]
+        # Every tag the registry answers to, the ``:latest`` aliases included (`pull llama3.2`).
+        pullable = [name for spec in load_catalogue({}) for name in (spec.name, *spec.aliases)]
     for name in pullable:
         fake.pullable(catalogue_model(name))
     if reply_file is not None:

@@ -97,6 +97,24 @@ def test_doctor_with_the_server_down_exits_1_with_the_next_step(runner):
     assert "not reachable" in result.stdout
     assert "Next step" in result.stdout
     assert "ollama serve" in result.stdout
+    # Nothing is known about its models: no claim that none is installed, no pull to run
+    # against a server that does not answer.
+    assert "No chat model is installed" not in result.stdout
+    assert "persona-ollama pull" not in result.stdout
+    assert "(unknown: the server did not answer)" in result.stdout
+    report = json.loads(runner.invoke(main, ["doctor", "--host", url, "--json"]).stdout)
+    assert report["default_model"]["installed"] is None
+
+
+def test_doctor_with_the_server_down_explains_a_configured_model_by_its_setting(
+    runner, monkeypatch
+):
+    monkeypatch.setenv("PERSONA_OLLAMA_MODEL", "llama3.2:3b")
+    result = runner.invoke(main, ["doctor", "--host", free_url()])
+    assert result.exit_code == 1
+    assert "Default    llama3.2:3b (unknown: the server did not answer)" in result.stdout
+    assert "- Set by PERSONA_OLLAMA_MODEL." in result.stdout
+    assert "persona-ollama pull" not in result.stdout  # not a pull of another model
 
 
 def test_doctor_with_nothing_installed_names_the_model_to_pull(runner):
@@ -146,11 +164,25 @@ def test_doctor_says_local_hardware_is_no_guide_to_a_remote_server(runner, fake,
     assert "hardware says nothing" in result.stdout
 
 
-def test_doctor_with_an_invalid_host_is_an_error_not_a_traceback(runner):
+def test_doctor_with_an_invalid_host_is_a_usage_error_not_a_traceback(runner):
     result = runner.invoke(main, ["doctor", "--host", "http://:99999"])
-    assert result.exit_code == 1
-    assert "Error:" in result.stderr
+    assert result.exit_code == 2  # a bad option value, as docs/cli.md says
+    assert "Invalid value for '--host'" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("command", ["doctor", "models", "recommend", "run"])
+def test_a_malformed_host_is_named_as_the_option_the_user_typed(runner, command):
+    """Not `base_url=...` (the Python argument): the CLI user typed --host. No password shown."""
+    args = [command, "--json", "--host", "http://me:s3cret@gpu box:11434"]
+    result = runner.invoke(main, args + (["hi"] if command == "run" else []))
+    assert result.exit_code == 2
+    error = json.loads(result.stdout)
+    assert error["exit_code"] == 2
+    assert error["error"].startswith("Invalid value for '--host': ")
+    assert "base_url" not in error["error"] + str(error["hint"])
+    assert "--host 127.0.0.1:11434" in error["error"]
+    assert "s3cret" not in result.stdout + result.stderr
 
 
 def test_models_lists_chat_models_with_fit_and_default_marker(runner, fake):
@@ -215,6 +247,16 @@ def test_recommend_works_without_a_server(runner):
     assert result.exit_code == 0
     assert "catalogue only" in result.stderr
     assert "1. " in result.stdout
+
+
+def test_recommend_json_without_a_server_does_not_claim_models_are_missing(runner):
+    """Whether a model is installed is unknown when the server does not answer: null, not
+    false (a script would pull what may be there), and the note still goes to stderr."""
+    result = runner.invoke(main, ["recommend", "--json", "--host", free_url()])
+    assert result.exit_code == 0
+    picks = json.loads(result.stdout)
+    assert picks and all(pick["installed"] is None for pick in picks)
+    assert "catalogue only" in result.stderr
 
 
 def test_no_color_removes_ansi_even_when_colour_is_forced(runner, fake, monkeypatch):
@@ -309,3 +351,26 @@ def test_doctor_is_not_ready_with_a_cloud_model_set(runner, monkeypatch):
         report = json.loads(runner.invoke(main, ["doctor", "--host", server.url, "--json"]).stdout)
     assert report["ready"] is False
     assert "remote model: it runs on https://ollama.com:443" in report["next_step"]
+
+
+@pytest.mark.parametrize("name", ["mxbai-embed-large", "bge-m3:567m"])
+def test_a_missing_embedding_model_is_not_worth_pulling(runner, fake, monkeypatch, name):
+    """The catalogue knows it cannot write personas: pulling it (hundreds of MB) only leads to
+    "it is an embedding model" afterwards, so the first answer says so."""
+    monkeypatch.setenv("PERSONA_OLLAMA_MODEL", name)
+    doctor = runner.invoke(main, ["doctor", "--host", fake.url])
+    ran = runner.invoke(main, ["run", "hi", "--host", fake.url])
+    assert doctor.exit_code == 1 and ran.exit_code == 1
+    for output in (doctor.stdout, ran.stderr):
+        assert "is an embedding model" in output
+        assert f"persona-ollama pull {name}" not in output
+
+
+@pytest.mark.parametrize("args", [["--json", "doctor"], ["--json"], ["--jsn", "models", "--json"]])
+def test_json_before_the_command_still_gets_a_json_usage_error(runner, args):
+    """`persona-ollama --json doctor | jq` must see the failure, wherever --json was put."""
+    result = runner.invoke(main, args)
+    assert result.exit_code == 2
+    error = json.loads(result.stdout)
+    assert error["exit_code"] == 2
+    assert error["hint"].endswith(" --help`.")  # the program name: `main` under CliRunner

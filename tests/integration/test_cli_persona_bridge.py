@@ -205,3 +205,19 @@ def test_the_bridge_without_persona_says_how_to_install_it(cli_runner, monkeypat
     result = cli_runner.invoke(main, ["persona", "--help"])
     assert result.exit_code == 1
     assert "Persona is not installed in this environment" in result.stderr
+
+
+@pytest.mark.parametrize("broken", ["factory", "cli"])
+def test_the_bridge_reports_a_persona_that_cannot_be_imported(cli_runner, site, broken):
+    """A half-installed Persona (a dependency missing, the wrong Python) is a message naming the
+    missing module and how to reinstall, not a traceback."""
+    make_persona(site, BUILTIN_FIRST)
+    relative = "core/providers/factory.py" if broken == "factory" else "ui/cli.py"
+    module = site / "persona" / relative
+    module.write_text("import persona_sdk_not_installed\n" + module.read_text(), encoding="utf-8")
+    result = cli_runner.invoke(main, ["persona", "generate", "--provider", "ollama"])
+    assert result.exit_code == 1, (result.output, result.exception)
+    assert not isinstance(result.exception, ImportError)
+    assert "Persona 1.11.1 could not be imported" in result.stderr
+    assert "persona_sdk_not_installed" in result.stderr
+    assert "pip install" in result.stderr

@@ -119,7 +119,8 @@ def test_run_with_a_model_not_pulled_names_the_pull_command(runner, fake):
 
 def test_run_with_an_invalid_host_names_the_setting(runner):
     result = runner.invoke(main, ["run", "hi", "--host", "htp://x"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a bad option value
+    assert "Invalid value for '--host'" in result.stderr
     assert "unsupported scheme" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
 
@@ -209,3 +210,40 @@ def test_pull_of_an_embedding_model_does_not_suggest_running_it(runner):
     assert result.exit_code == 0, result.output
     assert "persona-ollama run" not in result.output
     assert "It is an embedding model: it cannot write personas" in result.output
+
+
+def test_the_demo_knows_untagged_library_names_as_the_real_server_does(runner):
+    """`ollama pull llama3.2` installs llama3.2:latest; the demo must accept and serve that name,
+    with the catalogue's facts, not rename it to llama3.2:3b or fail the pull."""
+    from persona_ollama.testing.demo import demo_server
+
+    with demo_server(["nomic-embed-text", "qwen2.5"]) as demo:
+        pulled = runner.invoke(main, ["pull", "llama3.2", "--host", demo.url])
+        assert pulled.exit_code == 0, pulled.output
+        names = [m.name for m in demo.models]
+        assert "llama3.2:latest" in names
+        assert "qwen2.5:latest" in names and "nomic-embed-text:latest" in names
+        listed = runner.invoke(main, ["models", "--json", "--host", demo.url])
+        ran = runner.invoke(main, ["run", "hi", "-m", "qwen2.5", "--host", demo.url])
+    rows = {row["name"]: row for row in json.loads(listed.stdout)}
+    assert rows["llama3.2:latest"]["parameters"] == "3.2B"  # the catalogue's llama3.2:3b
+    assert rows["qwen2.5:latest"]["context_length"] == 32768
+    assert ran.exit_code == 0, ran.output
+
+
+def test_the_overflow_hint_names_only_models_that_can_hold_the_prompt(runner):
+    """A model with a longer context that is still too short is no way out: naming it only
+    leads to the same error."""
+    models = [
+        FakeModel("qwen2.5:7b", context_length=32768),
+        FakeModel("llama3.2:3b", context_length=131072),
+    ]
+    with FakeOllama(models) as server:
+        args = ["run", "-m", "qwen2.5:7b", "--host", server.url]
+        medium = runner.invoke(main, args, input="word " * 30_000)  # ~50K tokens
+        huge = runner.invoke(main, args, input="word " * 200_000)  # ~330K tokens
+        assert server.request_count("/api/chat") == 0
+    assert medium.exit_code == 1 and huge.exit_code == 1
+    assert "with a longer context: llama3.2:3b" in medium.stderr
+    assert "llama3.2:3b" not in huge.stderr
+    assert "Hint: Shorten the input" in huge.stderr

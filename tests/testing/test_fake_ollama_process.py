@@ -190,3 +190,25 @@ def test_the_demo_answers_with_a_reply_file(tmp_path: Path) -> None:
         )
     lines = [json.loads(line) for line in answer.text.splitlines()]
     assert "".join(line["message"]["content"] for line in lines) == '{"personas": []}'
+
+
+def test_the_demo_on_a_busy_port_says_so_without_a_traceback(capsys) -> None:
+    """Port 11434 taken (a real Ollama, or the demo started twice) is the likeliest failure."""
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["--port", str(port)]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err
+    assert "--port 0" in err
+    assert "Traceback" not in err
+
+
+def test_the_demo_with_a_missing_reply_file_is_a_usage_error(tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["--reply", str(tmp_path / "missing.json")])
+    assert stopped.value.code == 2
+    assert "--reply" in capsys.readouterr().err
