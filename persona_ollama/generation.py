@@ -32,6 +32,8 @@ class ChatRequest:
     body: dict[str, Any]
     plan: ContextPlan
     model: str
+    # False when the server is known to refuse an over-long prompt: no truncation check then.
+    server_may_cut: bool = True
 
 
 class ChatStream:
@@ -157,7 +159,11 @@ def build_response(
     prompt_tokens = int(final.get("prompt_eval_count") or 0)
     output_tokens = int(final.get("eval_count") or 0)
     warnings = list(request.plan.warnings)
-    truncated = truncation_warning(request.plan.prompt_tokens, prompt_tokens, request.plan.num_ctx)
+    truncated = None
+    if request.server_may_cut:
+        truncated = truncation_warning(
+            request.plan.prompt_tokens, prompt_tokens, request.plan.num_ctx
+        )
     if truncated:
         log.warning(truncated)
         warnings.append(truncated)

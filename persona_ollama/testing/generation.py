@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .models import FakeModel
-from .profiles import LLAMA_SERVER, REFUSES_OVERFLOW, Profile
+from .profiles import LLAMA_SERVER, PROMPT_EVAL_SKIPS_CACHE, REFUSES_OVERFLOW, Profile
 from .responses import ApiError, RunnerError
 from .state import RecordedRequest, ServerState
 from .tokens import count_prompt_tokens, count_tokens, split_chunks, truncate_to_tokens
@@ -97,6 +97,8 @@ def run(
         return Generation("load")
     check_format(req.format)
     prompt_tokens = _prompt_tokens(req, num_ctx, state.settings.profile)
+    if state.settings.profile.has(PROMPT_EVAL_SKIPS_CACHE):
+        prompt_tokens = _uncached(state, req, prompt_tokens)
     return _answer(state, req, options, think, num_ctx, prompt_tokens, cold, waited_s)
 
 
@@ -128,6 +130,17 @@ def _prompt_tokens(req: GenerationRequest, num_ctx: int, profile: Profile) -> in
     if not req.shift:
         raise ApiError(400, PROMPT_TOO_LONG)
     return num_ctx - 1 if profile.has(LLAMA_SERVER) else num_ctx
+
+
+def _uncached(state: ServerState, req: GenerationRequest, prompt_tokens: int) -> int:
+    """llama-server's timings.prompt_n: the tokens it evaluated, after the prefix it reused
+    from the previous prompt (whole messages here); at least one is always evaluated."""
+    prompt = tuple(json.dumps(message, sort_keys=True) for message in req.messages)
+    same = state.reuse_prompt(req.model, prompt)
+    if same == 0:
+        return prompt_tokens
+    reused = count_prompt_tokens(list(req.messages)[:same])
+    return max(1, prompt_tokens - reused)
 
 
 def _answer(

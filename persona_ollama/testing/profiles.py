@@ -22,6 +22,7 @@ __all__ = [
     "DONE_CARRIES_CONTENT",
     "LLAMA_SERVER",
     "PROFILES",
+    "PROMPT_EVAL_SKIPS_CACHE",
     "REFUSES_OVERFLOW",
     "RULES",
     "STREAM_ERROR_STATUS",
@@ -55,6 +56,7 @@ VRAM_DEFAULT_CONTEXT = "vram_default_context"
 TAGS_CONTEXT_LENGTH = "tags_context_length"
 LLAMA_SERVER = "llama_server"
 DONE_CARRIES_CONTENT = "done_carries_content"
+PROMPT_EVAL_SKIPS_CACHE = "prompt_eval_skips_cache"
 V1_OWN_FINISH_CHUNK = "v1_own_finish_chunk"
 
 RULES = (
@@ -117,6 +119,15 @@ RULES = (
         "keeps its message (v0.30.0)",
         "the done line may carry the last piece of the answer",
         "the done line's content is empty",
+    ),
+    Rule(
+        PROMPT_EVAL_SKIPS_CACHE,
+        (0, 30, 0),
+        "llm/llama_server.go Completion and Chat: PromptEvalCount is llama-server's "
+        "timings.prompt_n; llamaServerChatRequest sends cache_prompt (= shift, on by default) "
+        "(v0.30.0)",
+        "prompt_eval_count leaves out the prefix reused from the previous request's cache",
+        "prompt_eval_count is every prompt token the runner kept (NewSequence numPromptInputs)",
     ),
     Rule(
         V1_OWN_FINISH_CHUNK,

@@ -47,6 +47,8 @@ class LoadedModel:
     model: FakeModel
     num_ctx: int
     expires_at: float  # Unix seconds; inf for a model kept alive forever
+    # The last prompt's messages: llama-server reuses their common prefix (v0.30+).
+    cached: tuple[str, ...] = ()
 
 
 @dataclass
@@ -134,8 +136,24 @@ class ServerState:
             if keep == 0:
                 self._loaded.pop(model.key, None)
             else:
-                self._loaded[model.key] = LoadedModel(model, num_ctx, time.time() + keep)
+                cached = () if cold or current is None else current.cached
+                self._loaded[model.key] = LoadedModel(model, num_ctx, time.time() + keep, cached)
         return cold
+
+    def reuse_prompt(self, model: FakeModel, prompt: tuple[str, ...]) -> int:
+        """How many leading items of ``prompt`` the loaded model's cache holds from the last
+        prompt; ``prompt`` is cached in their place."""
+        with self._lock:
+            loaded = self._live().get(model.key)
+            if loaded is None:
+                return 0
+            same = 0
+            for before, now in zip(loaded.cached, prompt):
+                if before != now:
+                    break
+                same += 1
+            loaded.cached = prompt
+        return same
 
     def unload(self, model: FakeModel) -> None:
         with self._lock:
