@@ -193,6 +193,14 @@ class Profile:
     def out_of_memory_text(self) -> str:
         return OOM_LLAMA_SERVER if self.has(LLAMA_SERVER) else OOM_SCHEDULER
 
+    @property
+    def runner_terminated_text(self) -> str:
+        """A runner that died while loading (llm/server.go WaitUntilRunning before v0.30,
+        llm/llama_server.go after), answered as 500 by routes.go handleScheduleError."""
+        if self.has(LLAMA_SERVER):
+            return "llama-server process has terminated: exit status 1: error loading model"
+        return "llama runner process has terminated: exit status 2"
+
     @staticmethod
     def runner_failed_text(reason: str = "unexpected EOF") -> str:
         """The mid-stream error line's text (llm/server.go, llm/llama_server.go; all releases)."""

@@ -137,6 +137,16 @@ def test_runner_that_died_before_answering_is_a_runner_error(provider, fake, pro
     assert caught.value.status_code == (500 if profile.has(STREAM_ERROR_STATUS) else 200)
 
 
+def test_runner_that_died_while_loading_is_a_runner_error(provider, fake, profile):
+    # The scheduler's load error reaches the client as 500 {"error": "... process has
+    # terminated: ..."} on every release (server/routes.go handleScheduleError).
+    fake.fail_next(status=500, error=profile.runner_terminated_text)
+    with pytest.raises(ModelRunnerError, match="stopped before answering") as caught:
+        provider.generate("hi")
+    assert not isinstance(caught.value, InsufficientMemoryError)
+    assert caught.value.server_text == profile.runner_terminated_text
+
+
 def test_runner_failing_mid_answer_is_a_runner_error_and_nothing_partial_returns(provider, fake):
     fake.reply_with("one two three four five six")
     fake.error_mid_stream_next(after_chunks=2)
