@@ -114,9 +114,10 @@ RULES = (
     ),
     Rule(
         DONE_CARRIES_CONTENT,
-        (0, 30, 0),
-        "server/routes.go handleNativeChat and llm/llama_server.go Chat: the final response "
-        "keeps its message (v0.30.0)",
+        (0, 13, 3),
+        "model/parsers/olmo3.go Olmo3Parser.Add drains held-back text when done (v0.13.3; "
+        "gemma4.go and lfm2.go by v0.20.0), put on the done line by server/routes.go "
+        "ChatHandler; from v0.30.0 also llm/llama_server.go Chat's final chunk",
         "the done line may carry the last piece of the answer",
         "the done line's content is empty",
     ),

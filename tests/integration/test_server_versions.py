@@ -174,7 +174,7 @@ def test_repetition_abort_is_not_called_a_crash(provider, fake):
 
 
 def test_content_on_the_done_line_is_kept(provider, fake):
-    # v0.30+ can put the last piece on the done line; before, the double ignores the request.
+    # v0.13.3+ can put the last piece on the done line; before, the double ignores the request.
     fake.reply_with("one two three", last_in_done=True)
     assert provider.generate("hi").content == "one two three"
 

@@ -56,8 +56,12 @@ def test_ollama_context_length_wins_over_the_vram_tier(fake_ollama_factory) -> N
     assert fake.last_request().num_ctx == 8192
 
 
-@pytest.mark.parametrize(("version", "in_done"), [("0.24.0", False), ("0.30.0", True)])
-def test_done_line_carries_the_last_piece_only_from_0_30(
+# A parser that holds text back drains it into the done line from 0.13.3 (olmo3; gemma4 and
+# lfm2 later); llama-server's final chunk brings text from 0.30.
+@pytest.mark.parametrize(
+    ("version", "in_done"), [("0.12.6", False), ("0.24.0", True), ("0.30.0", True)]
+)
+def test_done_line_can_carry_the_last_piece_from_0_13_3(
     fake_ollama_factory, version, in_done
 ) -> None:
     fake = fake_ollama_factory(version=version)
