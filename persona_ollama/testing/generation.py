@@ -107,7 +107,11 @@ def _prompt_tokens(req: GenerationRequest, num_ctx: int, profile: Profile) -> in
     (docs/reference/ollama-protocol.md, "Context and truncation")."""
     messages = list(req.messages)
     tokens = count_prompt_tokens(messages, req.tools)
-    if tokens <= num_ctx:
+    # llama-server needs one free position: it refuses a prompt that fills the slot
+    # (n_tokens >= n_ctx), and Ollama truncates to num_ctx - 1 for it (llm/llama_server.go
+    # completionPromptForRequest, v0.30+). The runners before keep up to num_ctx.
+    limit = num_ctx - 1 if profile.has(LLAMA_SERVER) else num_ctx
+    if tokens <= limit:
         return tokens
     refuses = profile.has(REFUSES_OVERFLOW)
     if refuses and not req.truncate:
@@ -118,8 +122,10 @@ def _prompt_tokens(req: GenerationRequest, num_ctx: int, profile: Profile) -> in
     for index in droppable:
         messages[index] = {}
         tokens = count_prompt_tokens([m for m in messages if m], req.tools)
-        if tokens <= num_ctx:
-            return tokens
+        if tokens <= num_ctx:  # server/prompt.go chatPrompt compares with num_ctx itself
+            break
+    if tokens <= limit:
+        return tokens
     if not refuses:
         # Before v0.12.6 the runner keeps exactly num_ctx tokens, whatever truncate says
         # (runner/ollamarunner/runner.go NewSequence at v0.11.11).
@@ -129,7 +135,7 @@ def _prompt_tokens(req: GenerationRequest, num_ctx: int, profile: Profile) -> in
     # (llm/llama_server.go completionPromptForRequest, v0.30+). Refused when shifting is off.
     if not req.shift:
         raise ApiError(400, PROMPT_TOO_LONG)
-    return num_ctx - 1 if profile.has(LLAMA_SERVER) else num_ctx
+    return limit
 
 
 def _uncached(state: ServerState, req: GenerationRequest, prompt_tokens: int) -> int:

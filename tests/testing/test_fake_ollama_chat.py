@@ -526,6 +526,25 @@ def test_overflow_with_truncate_false_is_llama_servers_error(fake_ollama_factory
     assert f"request ({inner['n_prompt_tokens']} tokens) exceeds" in inner["message"]
 
 
+@pytest.mark.parametrize(("version", "refused"), [("0.24.0", False), ("0.30.0", True)])
+def test_a_prompt_that_fills_the_window_exactly(fake_ollama_factory, version, refused) -> None:
+    # The runner refuses only more than num_ctx tokens (NewSequence, v0.12.6-v0.24);
+    # llama-server refuses a prompt that fills the slot (n_tokens >= n_ctx), as Ollama notes
+    # in llm/llama_server.go completionPromptForRequest (v0.30).
+    fake = fake_ollama_factory(version=version)
+    messages = [user("x" * 4 * (4096 - count_prompt_tokens([user("")])))]
+    assert count_prompt_tokens(messages) == 4096
+
+    response = chat(fake, messages=messages, truncate=False, stream=False)
+
+    if refused:
+        status, text = error(response)
+        assert status == 400
+        assert json.loads(text)["error"]["n_prompt_tokens"] == 4096
+    else:
+        assert response.json()["prompt_eval_count"] == 4096
+
+
 @pytest.mark.parametrize("version", ["0.12.6", "0.24.0"])
 def test_overflow_with_truncate_false_is_the_runners_400(fake_ollama_factory, version) -> None:
     # runner/*/runner.go errorInputTooLong, from v0.12.6
