@@ -114,6 +114,13 @@ def test_show_lists_tensors_as_every_release_does(fake_ollama) -> None:
         ("ollama.internal:8080", True),
         ("ollama.example.com", False),
         ("example.com:443", False),
+        # Go's netip IsPrivate is RFC 1918 and fc00::/7 only: link-local and documentation
+        # addresses are refused (unless an interface has them: isLocalIP, not emulated).
+        ("169.254.10.1:11434", False),
+        ("192.0.2.7:11434", False),
+        ("[fd00::1]:11434", True),
+        # Without a port net.SplitHostPort fails, and "[::1]" is no address or local name.
+        ("[::1]", False),
     ],
 )
 def test_loopback_server_refuses_a_public_host_header(fake_ollama, host, allowed) -> None:
