@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .models import FakeModel
-from .profiles import LLAMA_SERVER, PROMPT_EVAL_SKIPS_CACHE, REFUSES_OVERFLOW, Profile
+from .profiles import (
+    LLAMA_SERVER,
+    PROMPT_EVAL_SKIPS_CACHE,
+    REFUSES_OVERFLOW,
+    SHIFT_OFF_REFUSES,
+    Profile,
+)
 from .responses import ApiError, RunnerError
 from .state import RecordedRequest, ServerState
 from .tokens import count_prompt_tokens, count_tokens, split_chunks, truncate_to_tokens
@@ -132,8 +138,9 @@ def _prompt_tokens(req: GenerationRequest, num_ctx: int, profile: Profile) -> in
         return num_ctx
     # Stage 2, truncate=true: the runner keeps the first num_keep tokens and the end, num_ctx
     # in all (NewSequence, v0.12.6-v0.24); llama-server needs one token of room, so num_ctx - 1
-    # (llm/llama_server.go completionPromptForRequest, v0.30+). Refused when shifting is off.
-    if not req.shift:
+    # (llm/llama_server.go completionPromptForRequest, v0.30+). Refused when shifting is off,
+    # from v0.30.9 (SHIFT_OFF_REFUSES); before, shift only mattered while generating.
+    if not req.shift and profile.has(SHIFT_OFF_REFUSES):
         raise ApiError(400, PROMPT_TOO_LONG)
     return limit
 

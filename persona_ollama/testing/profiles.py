@@ -25,6 +25,7 @@ __all__ = [
     "PROMPT_EVAL_SKIPS_CACHE",
     "REFUSES_OVERFLOW",
     "RULES",
+    "SHIFT_OFF_REFUSES",
     "STREAM_ERROR_STATUS",
     "TAGS_CONTEXT_LENGTH",
     "V1_OWN_FINISH_CHUNK",
@@ -57,6 +58,7 @@ TAGS_CONTEXT_LENGTH = "tags_context_length"
 LLAMA_SERVER = "llama_server"
 DONE_CARRIES_CONTENT = "done_carries_content"
 PROMPT_EVAL_SKIPS_CACHE = "prompt_eval_skips_cache"
+SHIFT_OFF_REFUSES = "shift_off_refuses"
 V1_OWN_FINISH_CHUNK = "v1_own_finish_chunk"
 
 RULES = (
@@ -129,6 +131,15 @@ RULES = (
         "(v0.30.0)",
         "prompt_eval_count leaves out the prefix reused from the previous request's cache",
         "prompt_eval_count is every prompt token the runner kept (NewSequence numPromptInputs)",
+    ),
+    Rule(
+        SHIFT_OFF_REFUSES,
+        (0, 30, 9),
+        "llm/llama_server.go completionPromptForRequest, launch config ContextShift from "
+        "server/sched.go resolveContextShift (v0.30.9)",
+        "truncate=true, shift=false and a prompt over the window: 400 `the prompt is longer "
+        "than the context length currently available to the model; ...`",
+        "the prompt is cut to fit all the same (shift only governs shifting while generating)",
     ),
     Rule(
         V1_OWN_FINISH_CHUNK,

@@ -579,6 +579,16 @@ def test_overflow_with_shift_false_is_400_after_dropping_history(fake_ollama: Fa
     assert error(response) == (400, PROMPT_TOO_LONG)
 
 
+@pytest.mark.parametrize(("version", "kept"), [("0.24.0", 4096), ("0.30.0", 4095)])
+def test_before_0_30_9_shift_false_still_cuts_the_prompt(fake_ollama_factory, version, kept):
+    # The runners use shift only while generating (runner/ollamarunner/runner.go, v0.24.0);
+    # llama_server.go refuses with shift off only from v0.30.9.
+    fake = fake_ollama_factory(version=version)
+    body = chat_json(fake, messages=[user("x" * 4 * 5000)], shift=False)
+
+    assert body["prompt_eval_count"] == kept
+
+
 def test_a_prompt_that_fits_is_not_truncated(fake_ollama: FakeOllama) -> None:
     messages = [user("x" * 4 * 4000)]
 
