@@ -50,6 +50,10 @@ _SIZES_IN_MESSAGE = re.compile(
 _RUNNER_STOPPED = "model runner has unexpectedly stopped"
 # The same files: an error line after output started ("...while running the model: <why>").
 _RUNNER_FAILED = "error was encountered while running the model"
+# The same files, WaitUntilRunning: the runner died while loading ("llama runner process has
+# terminated: exit status 2", v0.30+ "llama-server process has terminated: ..."), sent as 500
+# by server/routes.go handleScheduleError.
+_RUNNER_DIED = ("process has terminated", "process no longer running")
 _OUT_OF_MEMORY = (
     "out-of-memory",  # v0.30+: "llama-server reported out-of-memory during startup"
     "out of memory",
@@ -273,7 +277,8 @@ def error_from_status(status: int, body: str, *, url: str, model: str | None = N
         return context_overflow_from_server(text, status_code=status, url=url, body=body)
     if _is_out_of_memory(lowered):
         return out_of_memory(text, model=model, status_code=status, url=url)
-    if _RUNNER_STOPPED in lowered or _RUNNER_FAILED in lowered:
+    died = any(marker in lowered for marker in _RUNNER_DIED)
+    if _RUNNER_STOPPED in lowered or _RUNNER_FAILED in lowered or died:
         return runner_failed(text, model=model, status_code=status, url=url, started=False)
     if status in (429, 503) or _BUSY in lowered:
         return ServerBusyError(

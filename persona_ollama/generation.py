@@ -33,6 +33,8 @@ class ChatRequest:
     body: dict[str, Any]
     plan: ContextPlan
     model: str
+    # False when the server is known to refuse an over-long prompt: no truncation check then.
+    server_may_cut: bool = True
 
 
 class ChatStream:
@@ -227,7 +229,11 @@ def build_response(
     done_reason = _text(final, "done_reason", url)
     model = _text(final, "model", url)
     warnings = list(request.plan.warnings)
-    truncated = truncation_warning(request.plan.prompt_tokens, prompt_tokens, request.plan.num_ctx)
+    truncated = None
+    if request.server_may_cut:
+        truncated = truncation_warning(
+            request.plan.prompt_tokens, prompt_tokens, request.plan.num_ctx
+        )
     if truncated:
         log.warning(truncated)
         warnings.append(truncated)

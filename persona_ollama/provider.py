@@ -74,7 +74,8 @@ FALLBACK_MODEL = "llama3.2:3b"
 # Before 0.12.6 the runner ignores truncate=false and keeps num_ctx tokens of a longer prompt
 # (docs/reference/ollama-protocol.md, "Context and truncation"): only the estimate protects.
 REFUSES_OVERFLOW_SINCE = (0, 12, 6)
-_VERSIONS_SEEN: set[str] = set()
+# Server URL -> its release, None when /api/version failed or was unreadable.
+_VERSIONS_SEEN: dict[str, tuple[int, ...] | None] = {}
 _VERSIONS_LOCK = threading.Lock()
 
 
@@ -414,13 +415,21 @@ class OllamaProvider(LLMProvider):
                 return model_info_from_tags(model, entry)
         return None
 
+    def _server_may_cut(self) -> bool:
+        """False when the server is known to refuse an over-long prompt (0.12.6+) rather than
+        cut it: then no count it reports is a sign of a cut, and from 0.30 a low one only
+        means a prefix came from the cache (docs/reference/ollama-protocol.md)."""
+        with _VERSIONS_LOCK:
+            release = _VERSIONS_SEEN.get(str(self.endpoint))
+        return release is None or release < REFUSES_OVERFLOW_SINCE
+
     def _warn_if_server_cuts_prompts(self) -> None:
         """Once per server and process: say so when its version still cuts long prompts."""
         url = str(self.endpoint)
         with _VERSIONS_LOCK:
             if url in _VERSIONS_SEEN:
                 return
-            _VERSIONS_SEEN.add(url)
+            _VERSIONS_SEEN[url] = None
         from .client import PROBE_TIMEOUT
 
         try:
@@ -428,6 +437,8 @@ class OllamaProvider(LLMProvider):
         except OllamaError:
             return  # the chat request itself will say what is wrong
         release = _release(version)
+        with _VERSIONS_LOCK:
+            _VERSIONS_SEEN[url] = release
         if release is not None and release < REFUSES_OVERFLOW_SINCE:
             warn_once(
                 f"cuts-prompts:{url}",
@@ -741,7 +752,8 @@ class OllamaProvider(LLMProvider):
         alive = keep_alive if keep_alive is not None else self.keep_alive
         if alive is not None:
             body["keep_alive"] = validate_keep_alive(alive)  # top level: ignored in options
-        return ChatRequest(body=body, plan=context, model=name)
+        may_cut = self._server_may_cut() if self.api == "native" else True
+        return ChatRequest(body=body, plan=context, model=name, server_may_cut=may_cut)
 
     def _shared_window(self, model: str, context: ContextPlan, budget: int) -> int:
         """The window to send instead of the prompt's own rung, so that the loaded model is

@@ -259,8 +259,9 @@ class FakeOllama:
         the rule serves that many requests, in the order such rules were added; without it,
         it serves every request until reset() or a newer open-ended rule. ``thinking`` is the
         reasoning a thinking model emits first; ``done_reason`` overrides "stop"/"length".
-        ``last_in_done``: the last piece of the answer comes on the done line, as llama-server's
-        final chunk can bring it since 0.30 (profiles.DONE_CARRIES_CONTENT; ignored before).
+        ``last_in_done``: the last piece of the answer comes on the done line, as an output
+        parser's held-back text can since 0.13.3, and llama-server's final chunk since 0.30
+        (profiles.DONE_CARRIES_CONTENT; ignored before).
         """
         key = parse_name(model.strip()).key if model is not None else None
         self._state.script.add_reply(

@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .models import FakeModel
-from .profiles import LLAMA_SERVER, REFUSES_OVERFLOW, Profile
+from .profiles import (
+    LLAMA_SERVER,
+    PROMPT_EVAL_SKIPS_CACHE,
+    REFUSES_OVERFLOW,
+    SHIFT_OFF_REFUSES,
+    Profile,
+)
 from .responses import ApiError, RunnerError
 from .state import RecordedRequest, ServerState
 from .tokens import count_prompt_tokens, count_tokens, split_chunks, truncate_to_tokens
@@ -107,6 +113,8 @@ def run(
         return Generation("load")
     check_format(req.format)
     prompt_tokens = _prompt_tokens(req, num_ctx, state.settings.profile)
+    if state.settings.profile.has(PROMPT_EVAL_SKIPS_CACHE):
+        prompt_tokens = _uncached(state, req, prompt_tokens)
     return _answer(state, req, options, think, num_ctx, prompt_tokens, cold, waited_s)
 
 
@@ -122,7 +130,11 @@ def _prompt_tokens(req: GenerationRequest, num_ctx: int, profile: Profile) -> in
     (docs/reference/ollama-protocol.md, "Context and truncation")."""
     messages = list(req.messages)
     tokens = count_prompt_tokens(messages, req.tools)
-    if tokens <= num_ctx:
+    # llama-server needs one free position: it refuses a prompt that fills the slot
+    # (n_tokens >= n_ctx), and Ollama truncates to num_ctx - 1 for it (llm/llama_server.go
+    # completionPromptForRequest, v0.30+). The runners before keep up to num_ctx.
+    limit = num_ctx - 1 if profile.has(LLAMA_SERVER) else num_ctx
+    if tokens <= limit:
         return tokens
     refuses = profile.has(REFUSES_OVERFLOW)
     if refuses and not req.truncate:
@@ -133,18 +145,32 @@ def _prompt_tokens(req: GenerationRequest, num_ctx: int, profile: Profile) -> in
     for index in droppable:
         messages[index] = {}
         tokens = count_prompt_tokens([m for m in messages if m], req.tools)
-        if tokens <= num_ctx:
-            return tokens
+        if tokens <= num_ctx:  # server/prompt.go chatPrompt compares with num_ctx itself
+            break
+    if tokens <= limit:
+        return tokens
     if not refuses:
         # Before v0.12.6 the runner keeps exactly num_ctx tokens, whatever truncate says
         # (runner/ollamarunner/runner.go NewSequence at v0.11.11).
         return num_ctx
     # Stage 2, truncate=true: the runner keeps the first num_keep tokens and the end, num_ctx
     # in all (NewSequence, v0.12.6-v0.24); llama-server needs one token of room, so num_ctx - 1
-    # (llm/llama_server.go completionPromptForRequest, v0.30+). Refused when shifting is off.
-    if not req.shift:
+    # (llm/llama_server.go completionPromptForRequest, v0.30+). Refused when shifting is off,
+    # from v0.30.9 (SHIFT_OFF_REFUSES); before, shift only mattered while generating.
+    if not req.shift and profile.has(SHIFT_OFF_REFUSES):
         raise ApiError(400, PROMPT_TOO_LONG)
-    return num_ctx - 1 if profile.has(LLAMA_SERVER) else num_ctx
+    return limit
+
+
+def _uncached(state: ServerState, req: GenerationRequest, prompt_tokens: int) -> int:
+    """llama-server's timings.prompt_n: the tokens it evaluated, after the prefix it reused
+    from the previous prompt (whole messages here); at least one is always evaluated."""
+    prompt = tuple(json.dumps(message, sort_keys=True) for message in req.messages)
+    same = state.reuse_prompt(req.model, prompt)
+    if same == 0:
+        return prompt_tokens
+    reused = count_prompt_tokens(list(req.messages)[:same])
+    return max(1, prompt_tokens - reused)
 
 
 def _answer(

@@ -22,8 +22,10 @@ __all__ = [
     "DONE_CARRIES_CONTENT",
     "LLAMA_SERVER",
     "PROFILES",
+    "PROMPT_EVAL_SKIPS_CACHE",
     "REFUSES_OVERFLOW",
     "RULES",
+    "SHIFT_OFF_REFUSES",
     "STREAM_ERROR_STATUS",
     "TAGS_CONTEXT_LENGTH",
     "V1_OWN_FINISH_CHUNK",
@@ -55,6 +57,8 @@ VRAM_DEFAULT_CONTEXT = "vram_default_context"
 TAGS_CONTEXT_LENGTH = "tags_context_length"
 LLAMA_SERVER = "llama_server"
 DONE_CARRIES_CONTENT = "done_carries_content"
+PROMPT_EVAL_SKIPS_CACHE = "prompt_eval_skips_cache"
+SHIFT_OFF_REFUSES = "shift_off_refuses"
 V1_OWN_FINISH_CHUNK = "v1_own_finish_chunk"
 
 RULES = (
@@ -112,11 +116,30 @@ RULES = (
     ),
     Rule(
         DONE_CARRIES_CONTENT,
-        (0, 30, 0),
-        "server/routes.go handleNativeChat and llm/llama_server.go Chat: the final response "
-        "keeps its message (v0.30.0)",
+        (0, 13, 3),
+        "model/parsers/olmo3.go Olmo3Parser.Add drains held-back text when done (v0.13.3; "
+        "gemma4.go and lfm2.go by v0.20.0), put on the done line by server/routes.go "
+        "ChatHandler; from v0.30.0 also llm/llama_server.go Chat's final chunk",
         "the done line may carry the last piece of the answer",
         "the done line's content is empty",
+    ),
+    Rule(
+        PROMPT_EVAL_SKIPS_CACHE,
+        (0, 30, 0),
+        "llm/llama_server.go Completion and Chat: PromptEvalCount is llama-server's "
+        "timings.prompt_n; llamaServerChatRequest sends cache_prompt (= shift, on by default) "
+        "(v0.30.0)",
+        "prompt_eval_count leaves out the prefix reused from the previous request's cache",
+        "prompt_eval_count is every prompt token the runner kept (NewSequence numPromptInputs)",
+    ),
+    Rule(
+        SHIFT_OFF_REFUSES,
+        (0, 30, 9),
+        "llm/llama_server.go completionPromptForRequest, launch config ContextShift from "
+        "server/sched.go resolveContextShift (v0.30.9)",
+        "truncate=true, shift=false and a prompt over the window: 400 `the prompt is longer "
+        "than the context length currently available to the model; ...`",
+        "the prompt is cut to fit all the same (shift only governs shifting while generating)",
     ),
     Rule(
         V1_OWN_FINISH_CHUNK,
@@ -181,6 +204,14 @@ class Profile:
     @property
     def out_of_memory_text(self) -> str:
         return OOM_LLAMA_SERVER if self.has(LLAMA_SERVER) else OOM_SCHEDULER
+
+    @property
+    def runner_terminated_text(self) -> str:
+        """A runner that died while loading (llm/server.go WaitUntilRunning before v0.30,
+        llm/llama_server.go after), answered as 500 by routes.go handleScheduleError."""
+        if self.has(LLAMA_SERVER):
+            return "llama-server process has terminated: exit status 1: error loading model"
+        return "llama runner process has terminated: exit status 2"
 
     @staticmethod
     def runner_failed_text(reason: str = "unexpected EOF") -> str:

@@ -83,6 +83,8 @@ class Runner:
     expiring: bool = False
     expires_at: float = math.inf  # Unix seconds once idle
     ready: threading.Event = field(default_factory=threading.Event)
+    # The last prompt's messages: llama-server reuses their common prefix (v0.30+).
+    cached: tuple[str, ...] = ()
 
 
 @dataclass

@@ -164,6 +164,22 @@ class ServerState:
         while held:
             self.scheduler.release(held.pop())
 
+    def reuse_prompt(self, model: FakeModel, prompt: tuple[str, ...]) -> int:
+        """How many leading items of ``prompt`` the current request's runner holds in its cache
+        from its last prompt; ``prompt`` is cached in their place (a reload starts empty)."""
+        held: list[Lease] = getattr(self._leases, "held", None) or []
+        runner = next((h.runner for h in reversed(held) if h.runner.model.key == model.key), None)
+        if runner is None:
+            return 0
+        with self._lock:
+            same = 0
+            for before, now in zip(runner.cached, prompt):
+                if before != now:
+                    break
+                same += 1
+            runner.cached = prompt
+        return same
+
     def unload(self, model: FakeModel) -> None:
         self.scheduler.unload(model)
 

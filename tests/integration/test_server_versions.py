@@ -29,6 +29,7 @@ from persona_ollama.testing import (
 )
 from persona_ollama.testing.profiles import (
     LLAMA_SERVER,
+    PROMPT_EVAL_SKIPS_CACHE,
     REFUSES_OVERFLOW,
     STREAM_ERROR_STATUS,
     TAGS_CONTEXT_LENGTH,
@@ -136,6 +137,16 @@ def test_runner_that_died_before_answering_is_a_runner_error(provider, fake, pro
     assert caught.value.status_code == (500 if profile.has(STREAM_ERROR_STATUS) else 200)
 
 
+def test_runner_that_died_while_loading_is_a_runner_error(provider, fake, profile):
+    # The scheduler's load error reaches the client as 500 {"error": "... process has
+    # terminated: ..."} on every release (server/routes.go handleScheduleError).
+    fake.fail_next(status=500, error=profile.runner_terminated_text)
+    with pytest.raises(ModelRunnerError, match="stopped before answering") as caught:
+        provider.generate("hi")
+    assert not isinstance(caught.value, InsufficientMemoryError)
+    assert caught.value.server_text == profile.runner_terminated_text
+
+
 def test_runner_failing_mid_answer_is_a_runner_error_and_nothing_partial_returns(provider, fake):
     fake.reply_with("one two three four five six")
     fake.error_mid_stream_next(after_chunks=2)
@@ -163,7 +174,7 @@ def test_repetition_abort_is_not_called_a_crash(provider, fake):
 
 
 def test_content_on_the_done_line_is_kept(provider, fake):
-    # v0.30+ can put the last piece on the done line; before, the double ignores the request.
+    # v0.13.3+ can put the last piece on the done line; before, the double ignores the request.
     fake.reply_with("one two three", last_in_done=True)
     assert provider.generate("hi").content == "one two three"
 
@@ -189,3 +200,22 @@ def test_doctor_names_a_release_that_still_cuts_prompts(cli_runner, version, war
     with FakeOllama(version=version) as fake:
         result = cli_runner.invoke(main, ["doctor", "--host", fake.url])
     assert (f"Ollama {version} is old" in result.stdout) is warned
+
+
+def test_a_prompt_prefix_reused_from_the_cache_is_not_taken_for_a_cut(provider, profile, caplog):
+    # Persona sends the same long research data with each request. From 0.30 llama-server
+    # reuses the cached prefix and prompt_eval_count counts only the rest (timings.prompt_n),
+    # far below our estimate: that is not a cut, and on 0.12.6+ a cut cannot happen at all
+    # (truncate=false is refused). Before 0.12.6 the count is every token kept.
+    data = "participant,quote\n" * 700
+    with caplog.at_level(logging.WARNING, "persona_ollama"):
+        first = provider.generate("Persona 1 of 2.", system=data, max_tokens=200)
+        second = provider.generate("Persona 2 of 2.", system=data, max_tokens=200)
+    assert first.input_tokens > 2000
+    if profile.has(PROMPT_EVAL_SKIPS_CACHE):
+        assert second.input_tokens < first.input_tokens // 10
+    else:
+        assert second.input_tokens == first.input_tokens
+    for response in (first, second):
+        assert not [w for w in response.raw_response["warnings"] if "dropped" in w]
+    assert not [r for r in caplog.records if "dropped" in r.getMessage()]

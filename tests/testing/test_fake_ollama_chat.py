@@ -526,6 +526,25 @@ def test_overflow_with_truncate_false_is_llama_servers_error(fake_ollama_factory
     assert f"request ({inner['n_prompt_tokens']} tokens) exceeds" in inner["message"]
 
 
+@pytest.mark.parametrize(("version", "refused"), [("0.24.0", False), ("0.30.0", True)])
+def test_a_prompt_that_fills_the_window_exactly(fake_ollama_factory, version, refused) -> None:
+    # The runner refuses only more than num_ctx tokens (NewSequence, v0.12.6-v0.24);
+    # llama-server refuses a prompt that fills the slot (n_tokens >= n_ctx), as Ollama notes
+    # in llm/llama_server.go completionPromptForRequest (v0.30).
+    fake = fake_ollama_factory(version=version)
+    messages = [user("x" * 4 * (4096 - count_prompt_tokens([user("")])))]
+    assert count_prompt_tokens(messages) == 4096
+
+    response = chat(fake, messages=messages, truncate=False, stream=False)
+
+    if refused:
+        status, text = error(response)
+        assert status == 400
+        assert json.loads(text)["error"]["n_prompt_tokens"] == 4096
+    else:
+        assert response.json()["prompt_eval_count"] == 4096
+
+
 @pytest.mark.parametrize("version", ["0.12.6", "0.24.0"])
 def test_overflow_with_truncate_false_is_the_runners_400(fake_ollama_factory, version) -> None:
     # runner/*/runner.go errorInputTooLong, from v0.12.6
@@ -558,6 +577,16 @@ def test_overflow_with_shift_false_is_400_after_dropping_history(fake_ollama: Fa
     response = chat(fake_ollama, messages=[user("x" * 4 * 5000)], shift=False)
 
     assert error(response) == (400, PROMPT_TOO_LONG)
+
+
+@pytest.mark.parametrize(("version", "kept"), [("0.24.0", 4096), ("0.30.0", 4095)])
+def test_before_0_30_9_shift_false_still_cuts_the_prompt(fake_ollama_factory, version, kept):
+    # The runners use shift only while generating (runner/ollamarunner/runner.go, v0.24.0);
+    # llama_server.go refuses with shift off only from v0.30.9.
+    fake = fake_ollama_factory(version=version)
+    body = chat_json(fake, messages=[user("x" * 4 * 5000)], shift=False)
+
+    assert body["prompt_eval_count"] == kept
 
 
 def test_a_prompt_that_fits_is_not_truncated(fake_ollama: FakeOllama) -> None:

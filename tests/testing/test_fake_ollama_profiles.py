@@ -56,8 +56,12 @@ def test_ollama_context_length_wins_over_the_vram_tier(fake_ollama_factory) -> N
     assert fake.last_request().num_ctx == 8192
 
 
-@pytest.mark.parametrize(("version", "in_done"), [("0.24.0", False), ("0.30.0", True)])
-def test_done_line_carries_the_last_piece_only_from_0_30(
+# A parser that holds text back drains it into the done line from 0.13.3 (olmo3; gemma4 and
+# lfm2 later); llama-server's final chunk brings text from 0.30.
+@pytest.mark.parametrize(
+    ("version", "in_done"), [("0.12.6", False), ("0.24.0", True), ("0.30.0", True)]
+)
+def test_done_line_can_carry_the_last_piece_from_0_13_3(
     fake_ollama_factory, version, in_done
 ) -> None:
     fake = fake_ollama_factory(version=version)
@@ -110,6 +114,13 @@ def test_show_lists_tensors_as_every_release_does(fake_ollama) -> None:
         ("ollama.internal:8080", True),
         ("ollama.example.com", False),
         ("example.com:443", False),
+        # Go's netip IsPrivate is RFC 1918 and fc00::/7 only: link-local and documentation
+        # addresses are refused (unless an interface has them: isLocalIP, not emulated).
+        ("169.254.10.1:11434", False),
+        ("192.0.2.7:11434", False),
+        ("[fd00::1]:11434", True),
+        # Without a port net.SplitHostPort fails, and "[::1]" is no address or local name.
+        ("[::1]", False),
     ],
 )
 def test_loopback_server_refuses_a_public_host_header(fake_ollama, host, allowed) -> None:

@@ -218,7 +218,18 @@ def test_load_failures_raise_insufficient_memory(client, mocked, text):
     assert caught.value.status_code == 500
 
 
-@pytest.mark.parametrize("text", [RUNNER_STOPPED, RUNNER_STOPPED + ": signal: segmentation fault"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        RUNNER_STOPPED,
+        RUNNER_STOPPED + ": signal: segmentation fault",
+        # died while loading: llm/server.go WaitUntilRunning (v0.11-v0.24) and its status
+        # poll, llm/llama_server.go (v0.30+); routes.go handleScheduleError answers 500
+        "llama runner process has terminated: exit status 2",
+        "llama runner process no longer running: 2 error loading model",
+        "llama-server process has terminated: exit status 1: error loading model",
+    ],
+)
 def test_runner_crash_is_not_called_a_memory_problem(client, mocked, text):
     mocked.post(f"{BASE}/api/chat", status=500, json={"error": text})
     with pytest.raises(ModelRunnerError, match="stopped before answering") as caught:
