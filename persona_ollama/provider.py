@@ -568,7 +568,11 @@ class OllamaProvider(LLMProvider):
             if native and num_ctx is None and "num_ctx" not in request_options:
                 # The window was chosen by windows.py: sent after smaller ones are answered.
                 with WINDOWS.sending(str(self.endpoint), request.model, request.plan.num_ctx):
-                    chunks = self.client.chat(request.body)
+                    try:
+                        chunks = self.client.chat(request.body)
+                    except OllamaError:
+                        WINDOWS.failed(str(self.endpoint), request.model, request.plan.num_ctx)
+                        raise
             else:
                 chunks = self.client.chat(request.body)
         except ContextOverflowError as error:
