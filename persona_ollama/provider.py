@@ -746,7 +746,13 @@ class OllamaProvider(LLMProvider):
         if entry is None:
             return None
         installed = InstalledModel.from_tags_entry(entry)
-        catalogue = load_catalogue(self._environ)
+        try:
+            catalogue = load_catalogue(self._environ)
+        except ConfigurationError as error:
+            # Only a hint for reusing a window: a broken catalogue is reported where it is
+            # needed (model selection, `persona-ollama models`), not by failing a generation.
+            log.debug("memory check of the window skipped: %s", error.message)
+            return None
         fitting = 0
         for window in LADDER:
             memory = estimate_memory_bytes(installed, window, catalogue)
