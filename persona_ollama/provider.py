@@ -734,7 +734,11 @@ class OllamaProvider(LLMProvider):
         from .hardware import probe
         from .selection import InstalledModel, estimate_memory_bytes
 
-        budget = probe(server_is_local=self.endpoint.is_loopback, environ=self._environ)
+        try:
+            budget = probe(server_is_local=self.endpoint.is_loopback, environ=self._environ)
+        except ConfigurationError as error:  # a bad PERSONA_OLLAMA_MEMORY_GB: as the catalogue
+            log.debug("memory check of the window skipped: %s", error.message)
+            return None
         if budget.memory_budget_bytes is None:
             return None
         try:

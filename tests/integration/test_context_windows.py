@@ -167,15 +167,21 @@ def test_a_window_that_failed_to_load_is_not_reused_for_smaller_prompts(fake: Fa
     assert sent_windows(fake)[-1] == 4096
 
 
-def test_a_broken_catalogue_does_not_fail_a_generation_that_reuses_a_window(
-    fake: FakeOllama, tmp_path: Any
+@pytest.mark.parametrize("setting", ["catalogue", "memory"])
+def test_a_broken_setting_does_not_fail_a_generation_that_reuses_a_window(
+    fake: FakeOllama, tmp_path: Any, setting: str
 ) -> None:
-    # The memory check of a reused window reads the catalogue; the model is named, so the
-    # generation itself never needed it. Before: the second, smaller prompt raised the
-    # catalogue's ConfigurationError while the first had worked.
+    # The memory check of a reused window reads the catalogue and the memory budget; the model
+    # is named, so the generation itself never needed them. Before: the second, smaller
+    # prompt raised their ConfigurationError while the first had worked.
     broken = tmp_path / "catalogue.json"
     broken.write_text("not json", encoding="utf-8")
-    provider = provider_for(fake, PERSONA_OLLAMA_CATALOGUE=str(broken))
+    environ = (
+        {"PERSONA_OLLAMA_CATALOGUE": str(broken)}
+        if setting == "catalogue"
+        else {"PERSONA_OLLAMA_MEMORY_GB": "lots"}
+    )
+    provider = provider_for(fake, **environ)
     provider.generate(prompt_of(MEDIUM), max_tokens=1000)
     provider.generate(prompt_of(SMALL), max_tokens=1000)
     assert sent_windows(fake) == [8192, 8192]
