@@ -598,7 +598,11 @@ class OllamaProvider(LLMProvider):
                 if native and num_ctx is None and "num_ctx" not in request_options:
                     # The window was chosen by windows.py: sent after smaller ones are answered.
                     with WINDOWS.sending(str(self.endpoint), request.model, request.plan.num_ctx):
-                        chunks = self.client.chat(request.body)
+                        try:
+                            chunks = self.client.chat(request.body)
+                        except OllamaError:
+                            WINDOWS.failed(str(self.endpoint), request.model, request.plan.num_ctx)
+                            raise
                 else:
                     chunks = self.client.chat(request.body)
             except ContextOverflowError as error:
@@ -777,7 +781,11 @@ class OllamaProvider(LLMProvider):
         from .hardware import probe
         from .selection import InstalledModel, estimate_memory_bytes
 
-        budget = probe(server_is_local=self.endpoint.is_loopback, environ=self._environ)
+        try:
+            budget = probe(server_is_local=self.endpoint.is_loopback, environ=self._environ)
+        except ConfigurationError as error:  # a bad PERSONA_OLLAMA_MEMORY_GB: as the catalogue
+            log.debug("memory check of the window skipped: %s", error.message)
+            return None
         if budget.memory_budget_bytes is None:
             return None
         try:
@@ -789,7 +797,13 @@ class OllamaProvider(LLMProvider):
         if entry is None:
             return None
         installed = InstalledModel.from_tags_entry(entry)
-        catalogue = load_catalogue(self._environ)
+        try:
+            catalogue = load_catalogue(self._environ)
+        except ConfigurationError as error:
+            # Only a hint for reusing a window: a broken catalogue is reported where it is
+            # needed (model selection, `persona-ollama models`), not by failing a generation.
+            log.debug("memory check of the window skipped: %s", error.message)
+            return None
         fitting = 0
         for window in LADDER:
             memory = estimate_memory_bytes(installed, window, catalogue)

@@ -140,6 +140,17 @@ class Windows:
         unanswered."""
         return _Sending(self, (url, _canonical(model)), window)
 
+    def failed(self, url: str, model: str, window: int) -> None:
+        """A request sent with ``window`` failed before the server answered: the window may
+        never have loaded (out of memory, a crashed runner), so it is no longer assumed loaded;
+        reused for smaller prompts, it would fail them too for SENT_TTL."""
+        key = (url, _canonical(model))
+        with self._lock:
+            sent = self._sent.get(key)
+            if sent is not None and sent.window == window:
+                del self._sent[key]
+            self._ps.pop(url, None)
+
     def clear(self) -> None:
         """Forget everything (tests)."""
         with self._lock:

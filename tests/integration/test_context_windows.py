@@ -152,3 +152,36 @@ def test_two_threads_on_two_models_keep_their_own_windows() -> None:
             thread.join(30)
         assert fake.loaded_models == {MODEL: 16384, "qwen3:8b": 4096}
         assert fake.loads == 2
+
+
+def test_a_window_that_failed_to_load_is_not_reused_for_smaller_prompts(fake: FakeOllama) -> None:
+    from persona_ollama import InsufficientMemoryError
+
+    provider = provider_for(fake)
+    fake.out_of_memory_next(path="/api/chat")
+    with pytest.raises(InsufficientMemoryError):
+        provider.generate(prompt_of(LARGE), max_tokens=1000)
+    # The server could not load 16384: a smaller prompt gets its own rung, not the window
+    # that just failed (which would fail again, every time, for minutes).
+    provider.generate(prompt_of(SMALL), max_tokens=1000)
+    assert sent_windows(fake)[-1] == 4096
+
+
+@pytest.mark.parametrize("setting", ["catalogue", "memory"])
+def test_a_broken_setting_does_not_fail_a_generation_that_reuses_a_window(
+    fake: FakeOllama, tmp_path: Any, setting: str
+) -> None:
+    # The memory check of a reused window reads the catalogue and the memory budget; the model
+    # is named, so the generation itself never needed them. Before: the second, smaller
+    # prompt raised their ConfigurationError while the first had worked.
+    broken = tmp_path / "catalogue.json"
+    broken.write_text("not json", encoding="utf-8")
+    environ = (
+        {"PERSONA_OLLAMA_CATALOGUE": str(broken)}
+        if setting == "catalogue"
+        else {"PERSONA_OLLAMA_MEMORY_GB": "lots"}
+    )
+    provider = provider_for(fake, **environ)
+    provider.generate(prompt_of(MEDIUM), max_tokens=1000)
+    provider.generate(prompt_of(SMALL), max_tokens=1000)
+    assert sent_windows(fake) == [8192, 8192]

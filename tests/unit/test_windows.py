@@ -123,3 +123,13 @@ def test_equal_or_smaller_windows_do_not_wait() -> None:
         for model, window in (("qwen3:8b", 16384), ("qwen3:8b", 16384), ("qwen3:8b", 8192)):
             stack.enter_context(w.sending(URL, model, window))
         stack.enter_context(w.sending(URL, "other:1b", 65536))
+
+
+def test_a_failed_window_is_forgotten_but_not_a_newer_one() -> None:
+    w = Windows()
+    assert choose(w, 10000, 16384) == 16384
+    w.failed(URL, "qwen3:8b", 16384)  # e.g. out of memory while loading it
+    assert choose(w, 3000, 4096) == 4096
+    assert choose(w, 20000, 32768) == 32768
+    w.failed(URL, "qwen3:8b", 4096)  # an older, smaller request failing keeps the newer window
+    assert choose(w, 3000, 4096) == 32768
