@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import re
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -218,16 +219,18 @@ def native_chunks(chunks: Iterable[bytes], *, model: str) -> Iterator[dict[str, 
         fingerprint = event.get("system_fingerprint") or fingerprint
         usage = _mapping(event.get("usage")) or usage
         timings = _mapping(event.get("timings")) or timings  # llama.cpp's server adds these
-        for choice in event.get("choices") or ():
+        choices = event.get("choices")
+        for choice in choices if isinstance(choices, list) else ():
             if not isinstance(choice, Mapping) or choice.get("index", 0) != 0:
                 continue
             delta = _mapping(choice.get("delta"))
-            message = {"role": "assistant", "content": delta.get("content") or ""}
-            thinking = delta.get("reasoning") or delta.get("reasoning_content")  # vLLM < 0.10
+            message = {"role": "assistant", "content": _text(delta.get("content"), "content")}
+            # vLLM < 0.10 says reasoning_content.
+            thinking = _text(delta.get("reasoning") or delta.get("reasoning_content"), "reasoning")
             if thinking:
                 message["thinking"] = thinking
             yield {"model": model, "message": message, "done": False}
-            finish = choice.get("finish_reason") or finish
+            finish = _text(choice.get("finish_reason"), "finish_reason") or finish
     if not events:
         raise _Empty
     if not finished and finish is None:
@@ -255,15 +258,37 @@ def _final_chunk(
         ("prompt_tokens", "prompt_eval_count"),
         ("completion_tokens", "eval_count"),
     ):
-        if isinstance(usage.get(source), int):
-            final[target] = usage[source]
+        count = usage.get(source)
+        # A bool is an int to Python, and a negative count is no count: both are left out
+        # (reported as unknown), like a count sent as a string.
+        if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
+            final[target] = count
     for source, target in (
         ("prompt_ms", "prompt_eval_duration"),
         ("predicted_ms", "eval_duration"),
     ):
-        if isinstance(timings.get(source), (int, float)):
-            final[target] = int(timings[source] * 1_000_000)  # native durations are ns
+        value = timings.get(source)
+        # NaN and infinity are valid JSON to Python's parser, not durations.
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if math.isfinite(value) and value >= 0:
+            final[target] = int(value * 1_000_000)  # native durations are ns
     return final
+
+
+_JSON_TYPES = {bool: "boolean", int: "number", float: "number", list: "array", dict: "object"}
+
+
+def _text(value: Any, field: str) -> str:
+    """A string field of an event: "" when absent; any other type is a malformed event."""
+    if value is None or isinstance(value, str):
+        return value or ""
+    raise OllamaResponseError(
+        f"The server sent {field!r} as a JSON {_JSON_TYPES.get(type(value), 'value')} in a "
+        "streamed answer, where a string was expected.",
+        hint="Check that the URL points at an OpenAI-compatible server, not at a proxy that "
+        "rewrites its answers.",
+    )
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

@@ -353,6 +353,58 @@ def test_stream_with_a_finish_reason_but_no_done_marker_is_complete(client, mock
     assert list(client.chat({"model": "m", "messages": []}))[-1]["done_reason"] == "length"
 
 
+@pytest.mark.parametrize(
+    "event",
+    [
+        chunk("a", finish=["stop"]),  # type: ignore[arg-type]
+        chunk("a", finish={"why": "stop"}),  # type: ignore[arg-type]
+        chunk(5, finish="stop"),  # type: ignore[arg-type]
+        chunk(["a"], finish="stop"),  # type: ignore[arg-type]
+        chunk("", reasoning={"text": "Hmm"}),
+        chunk("", reasoning_content=7),
+    ],
+    ids=["finish-list", "finish-object", "content-number", "content-list", "reasoning-object",
+         "reasoning-number"],
+)  # fmt: skip
+def test_a_field_of_the_wrong_type_is_a_typed_error_not_a_type_error(client, mocked, event):
+    stream_reply(mocked, event, chunk("b", finish="stop"), "[DONE]")
+
+    with pytest.raises(OllamaResponseError, match="where a string was expected"):
+        list(client.chat({"model": "m", "messages": []}))
+
+
+@pytest.mark.parametrize(
+    ("counts", "timings"),
+    [
+        ({"prompt_tokens": "5", "completion_tokens": "2"}, {"prompt_ms": "1"}),
+        ({"prompt_tokens": True, "completion_tokens": False}, {"prompt_ms": True}),
+        ({"prompt_tokens": -5, "completion_tokens": -1}, {"prompt_ms": -1.0}),
+    ],
+    ids=["strings", "booleans", "negative"],
+)
+def test_counts_and_timings_that_are_not_counts_are_unknown_not_numbers(counts, timings):
+    events = [chunk("a", finish="stop"), {"choices": [], "usage": counts, "timings": timings}]
+    final = list(native_chunks([sse(*events, "[DONE]").encode()], model="m"))[-1]
+
+    assert final["done"] is True
+    assert not {"prompt_eval_count", "eval_count", "prompt_eval_duration"} & set(final)
+
+
+def test_non_finite_timings_and_choices_that_are_not_a_list_are_ignored():
+    # NaN and Infinity are accepted by Python's JSON parser; int() of them raises.
+    data = (
+        sse({"choices": 5}, chunk("a", finish="stop"), "[DONE]")
+        .replace(
+            '"choices": 5', '"choices": 5, "timings": {"prompt_ms": NaN, "predicted_ms": 1e400}'
+        )
+        .encode()
+    )
+    chunks = list(native_chunks([data], model="m"))
+
+    assert [c["message"]["content"] for c in chunks] == ["a", ""]
+    assert "prompt_eval_duration" not in chunks[-1] and "eval_duration" not in chunks[-1]
+
+
 def test_malformed_event_data_raises(client, mocked):
     stream_reply(mocked, '{"id": "chatcmpl-1", "obj')
 
