@@ -667,8 +667,14 @@ class OpenAIClient(OllamaClient):
         an absent count is reported as unknown, never as 0."""
         if "eval_count" in final or not content or kind != "llama.cpp":
             return final
+        limit = _positive_int(request.get("max_tokens"))
+        if limit and final.get("done_reason") == "length":
+            # Stopped at the limit: exactly that many tokens were sampled, whereas the text
+            # re-tokenised can count more (9 "out" of a max_tokens of 8, with random bytes).
+            return {**final, "eval_count": limit, "eval_count_source": "max_tokens"}
         counted = self._count_tokens(content, str(request.get("model") or ""))
         if counted is not None:
+            counted = min(counted, limit) if limit else counted
             final = {**final, "eval_count": counted, "eval_count_source": "server tokenizer"}
         return final
 

@@ -69,20 +69,23 @@ def run(
         raise
     response = chat.response
     assert response is not None
+    raw = response.raw_response
     if as_json:
         print_json(
             {
                 "model": response.model,
                 "content": response.content,
-                "input_tokens": response.input_tokens,
-                "output_tokens": response.output_tokens,
+                # null where the server sent no count (raw_response says so): never a false 0.
+                **{
+                    key: None if raw.get(key, 0) is None else getattr(response, key)
+                    for key in ("input_tokens", "output_tokens")
+                },
                 "finish_reason": response.finish_reason,
                 "raw_response": response.raw_response,
             }
         )
         return
     click.echo()
-    raw = response.raw_response
     rate = raw.get("tokens_per_second")
     counts = [
         "?" if raw.get(key, 0) is None else str(getattr(response, key))

@@ -819,6 +819,29 @@ def test_without_usage_a_llama_cpp_server_counts_the_answer_with_its_tokenizer(c
     assert "prompt_eval_count" not in final  # unknown, not 0
 
 
+def test_without_usage_an_answer_stopped_at_the_limit_counts_exactly_the_limit(client, mocked):
+    mocked.get(MODELS, json=models_list(LLAMA_CPP_PYTHON))
+    stream_reply(mocked, chunk("x y z"), chunk(finish="length"), "[DONE]")
+    # No tokenizer call is mocked: re-tokenising could count more than was sampled.
+    body = {"model": "m", "messages": [], "options": {"num_predict": 8}}
+
+    *_, final = client.chat(body)
+
+    assert (final["eval_count"], final["eval_count_source"]) == (8, "max_tokens")
+
+
+def test_a_re_tokenised_count_is_never_more_than_the_limit(client, mocked):
+    mocked.get(MODELS, json=models_list(LLAMA_CPP_PYTHON))
+    stream_reply(mocked, chunk("x y z"), chunk(finish="stop"), "[DONE]")
+    mocked.post(COUNT, json={"count": 10})
+    mocked.post(COUNT, json={"count": 1})
+    body = {"model": "m", "messages": [], "options": {"num_predict": 8}}
+
+    *_, final = client.chat(body)
+
+    assert final["eval_count"] == 8
+
+
 def test_without_usage_or_a_tokenizer_the_counts_stay_unknown(client, mocked):
     mocked.get(MODELS, json=models_list(LLAMA_CPP_PYTHON))
     stream_reply(mocked, chunk("Hello"), chunk(finish="stop"), "[DONE]")
