@@ -87,6 +87,38 @@ INTERRUPT_HINTS = {
 }
 
 
+# Hints of the shared error mappers that only hold for Ollama (its log, its runner, its way
+# of ending a stream), each with what to say instead: {label} is server_label(kind).
+_OLLAMA_HINTS = (
+    (
+        "points at an Ollama server",
+        "Check that the URL points at an OpenAI-compatible server (`persona-ollama doctor "
+        "--api openai`), not at a proxy's error page.",
+    ),
+    (
+        "Ollama ends a stream this way",
+        "The {label} ended the stream with neither a finish reason nor [DONE]: retry; if "
+        "every request ends like this, check its log.",
+    ),
+    (
+        "ollama serve",
+        "The partial answer (if any) was discarded. Retry; if it repeats, check the {label}'s log.",
+    ),
+)
+
+
+def in_v1_words(error: OllamaError, kind: str) -> OllamaError:
+    """``error`` with a hint that holds for a server of ``kind``, where the shared mappers
+    gave one that only holds for Ollama (unchanged when ``kind`` is Ollama)."""
+    if kind == "Ollama" or not error.hint:
+        return error
+    for marker, hint in _OLLAMA_HINTS:
+        if marker in error.hint:
+            error.hint = hint.format(label=server_label(kind))
+            break
+    return error
+
+
 class _Interrupted(Exception):
     """The stream said [DONE] before any choice had a finish reason."""
 
@@ -343,7 +375,9 @@ class OpenAIClient(OllamaClient):
         return _KINDS.get(key, GENERIC)
 
     def _status_error(self, response: requests.Response, *, model: str | None) -> OllamaError:
-        error = super()._status_error(response, model=model)
+        error = in_v1_words(
+            super()._status_error(response, model=model), _KINDS.get(str(self.endpoint), GENERIC)
+        )
         if isinstance(error, ModelNotPulledError) and model is not None:
             _SERVED.pop((str(self.endpoint), names.canonical(model)), None)
             return self._not_served(model, server_text=error.server_text, status_code=404)
@@ -633,6 +667,9 @@ class OpenAIClient(OllamaClient):
             ) from None
         except _Empty:
             yield from self._unstreamed(request, model=model, label=label)
+        except OllamaError as error:
+            in_v1_words(error, kind)
+            raise
 
     def _unstreamed(
         self, request: dict[str, Any], *, model: str | None, label: str

@@ -405,6 +405,39 @@ def test_non_finite_timings_and_choices_that_are_not_a_list_are_ignored():
     assert "prompt_eval_duration" not in chunks[-1] and "eval_duration" not in chunks[-1]
 
 
+@pytest.mark.parametrize(
+    ("events", "expected"),
+    [
+        ([chunk("a"), {"error": {"message": "boom"}}], "check the llama.cpp server's log"),
+        ([chunk("a")], "neither a finish reason nor [DONE]"),
+        (["[1, 2]"], "points at an OpenAI-compatible server"),
+        (["{bad"], "points at an OpenAI-compatible server"),
+    ],
+    ids=["error-event", "no-end", "not-an-object", "not-json"],
+)
+def test_stream_errors_from_a_server_that_is_not_ollama_give_no_ollama_advice(
+    client, mocked, events, expected
+):
+    mocked.get(MODELS, json=models_list(LLAMA_CPP_PYTHON))
+    stream_reply(mocked, *events)
+
+    with pytest.raises(OllamaResponseError) as caught:
+        list(client.chat({"model": "m", "messages": [{"role": "user", "content": "hi"}]}))
+
+    assert expected in str(caught.value.hint)
+    assert "ollama" not in str(caught.value.hint).replace("persona-ollama", "").lower()
+
+
+def test_stream_errors_from_ollama_behind_v1_keep_the_ollama_advice(client, mocked):
+    mocked.get(MODELS, json=models_list(ollama_card("llama3.2:3b")))
+    stream_reply(mocked, chunk("a"), {"error": {"message": "boom"}})
+
+    with pytest.raises(OllamaResponseError) as caught:
+        list(client.chat({"model": "llama3.2:3b", "messages": []}))
+
+    assert "ollama serve" in str(caught.value.hint)
+
+
 def test_malformed_event_data_raises(client, mocked):
     stream_reply(mocked, '{"id": "chatcmpl-1", "obj')
 
