@@ -131,7 +131,12 @@ class ChatStream:
             content.append(answer)
             yield answer
         self.response = build_response(
-            request, final, "".join(content), "".join(thinking), time.perf_counter() - started
+            request,
+            final,
+            "".join(content),
+            "".join(thinking),
+            time.perf_counter() - started,
+            native=self._fill_sizes,  # only the native API sends the plan's num_ctx
         )
 
 
@@ -151,13 +156,22 @@ def with_request_sizes(error: ContextOverflowError, request: ChatRequest) -> Con
 
 
 def build_response(
-    request: ChatRequest, final: dict[str, Any], content: str, thinking: str, wall: float
+    request: ChatRequest,
+    final: dict[str, Any],
+    content: str,
+    thinking: str,
+    wall: float,
+    *,
+    native: bool = True,
 ) -> LLMResponse:
-    """Persona's LLMResponse from the final chunk: counts, reason, timings and warnings."""
+    """Persona's LLMResponse from the final chunk: counts, reason, timings and warnings.
+    ``native`` False: the /v1 mode, where the plan's num_ctx was not sent."""
     prompt_tokens = int(final.get("prompt_eval_count") or 0)
     output_tokens = int(final.get("eval_count") or 0)
     warnings = list(request.plan.warnings)
-    truncated = truncation_warning(request.plan.prompt_tokens, prompt_tokens, request.plan.num_ctx)
+    truncated = truncation_warning(
+        request.plan.prompt_tokens, prompt_tokens, request.plan.num_ctx, num_ctx_sent=native
+    )
     if truncated:
         log.warning(truncated)
         warnings.append(truncated)

@@ -704,6 +704,20 @@ def test_vllm_max_model_len_refuses_a_too_long_prompt_before_sending(mocked):
     assert "Ollama" not in str(caught.value)
 
 
+def test_a_v1_prompt_count_past_the_planned_window_is_not_called_a_cut(mocked):
+    # num_ctx is not sent in /v1 mode: vLLM evaluated the whole prompt in its own 32K window,
+    # and its count passing our plan's 4096 (a poor estimate) means nothing was dropped.
+    mocked.get(MODELS, json=models_list(vllm_card(max_model_len=32768)))
+    mocked.get(f"{BASE}/api/tags", status=404)
+    stream_reply(mocked, chunk("ok", finish="stop", model=VLLM_MODEL), usage(6000, 1), "[DONE]")
+
+    response = vllm_provider().generate("研究 " * 1000, max_tokens=16)
+
+    assert response.raw_response["num_ctx"] < 6000
+    assert response.input_tokens == 6000
+    assert response.raw_response["warnings"] == []
+
+
 def test_vllm_max_model_len_caps_the_answer_budget(mocked):
     mocked.get(MODELS, json=models_list(vllm_card(max_model_len=8192)))
     stream_reply(
