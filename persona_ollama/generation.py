@@ -195,7 +195,10 @@ def build_response(
             "prompt_tokens_per_second": (
                 round(prompt_tokens / (prompt_ns / 1e9), 2) if prompt_ns else None
             ),
-            "load_seconds": (final.get("load_duration") or 0) / 1e9,
+            # None where the server states no load time (/v1 servers): unknown, not 0.
+            "load_seconds": final["load_duration"] / 1e9
+            if isinstance(final.get("load_duration"), (int, float))
+            else None,
             "wall_seconds": round(wall, 4),
             "warnings": warnings,
             # None when the server sent no count (some /v1 servers send no usage): the

@@ -94,7 +94,8 @@ def run(
     summary = (
         f"{response.model}: {counts[0]} tokens in, {counts[1]} out"
         + (f", {rate:.1f} tokens/s" if rate else "")
-        + f", load {raw.get('load_seconds', 0):.1f} s, {raw.get('wall_seconds', 0):.1f} s total"
+        + (f", load {load:.1f} s" if (load := raw.get("load_seconds")) is not None else "")
+        + f", {raw.get('wall_seconds', 0):.1f} s total"
     )
     if response.finish_reason == "length":
         summary += " (stopped at the token limit: raise --max-tokens)"
