@@ -689,11 +689,17 @@ class OpenAIClient(OllamaClient):
             )
         message = _mapping(choices[0].get("message"))
         served = str(body.get("model") or request.get("model") or "")
-        text = str(message.get("content") or "")
+        text = _text(message.get("content"), "content")
+        finish = _text(choices[0].get("finish_reason"), "finish_reason")
+        if not finish:  # an answer that does not say it ended is not passed off as complete
+            raise OllamaResponseError(
+                f"The {label} at {self.endpoint} sent an answer without a finish reason; the "
+                "partial answer was discarded.",
+                hint="Retry; if it repeats, check the server's log.",
+                url=str(self.endpoint),
+            )
         yield {"model": served, "message": {"role": "assistant", "content": text}, "done": False}
-        final = _final_chunk(
-            served, choices[0].get("finish_reason"), _mapping(body.get("usage")), {}
-        )
+        final = _final_chunk(served, finish, _mapping(body.get("usage")), {})
         yield self._with_counts(final, text, request, GENERIC)
 
     def _with_counts(

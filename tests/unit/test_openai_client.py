@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 import pytest
@@ -919,6 +920,27 @@ def test_an_empty_stream_answered_unstreamed_is_the_answer(client, mocked):
     )
     assert sent_body(mocked, -1)["stream"] is False
     assert "stream_options" not in sent_body(mocked, -1)
+
+
+@pytest.mark.parametrize(
+    ("finish", "content", "expected"),
+    [
+        (None, "partial", "without a finish reason"),
+        (["stop"], "ok", "where a string was expected"),
+        ("stop", {"text": "ok"}, "where a string was expected"),
+    ],
+    ids=["no-finish", "finish-list", "content-object"],
+)
+def test_an_unstreamed_answer_that_is_not_well_formed_is_a_typed_error(
+    client, mocked, finish, content, expected
+):
+    mocked.get(MODELS, json=models_list({"id": "m", "owned_by": "vllm"}))
+    mocked.post(CHAT, body="", content_type="text/event-stream")
+    choice = {"index": 0, "message": {"content": content}, "finish_reason": finish}
+    mocked.post(CHAT, json={"model": "m", "choices": [choice]})
+
+    with pytest.raises(OllamaResponseError, match=re.escape(expected)):
+        list(client.chat({"model": "m", "messages": [{"role": "user", "content": "hi"}]}))
 
 
 def test_an_empty_stream_and_an_empty_answer_are_an_error(client, mocked):
