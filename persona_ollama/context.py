@@ -175,7 +175,9 @@ def overflow(
     )
 
 
-def truncation_warning(estimated: int, prompt_eval_count: int, num_ctx: int) -> str | None:
+def truncation_warning(
+    estimated: int, prompt_eval_count: int, num_ctx: int, *, num_ctx_sent: bool = True
+) -> str | None:
     """A warning when the server evidently evaluated less of the prompt than was sent.
 
     Two signs, one per way a server cuts a prompt. Ollama's runners before v0.12.6 ignore
@@ -184,10 +186,12 @@ def truncation_warning(estimated: int, prompt_eval_count: int, num_ctx: int) -> 
     was cut. A server that ignores ``num_ctx`` (Ollama's /v1) keeps its own, smaller window:
     then the count drops far below the estimate. ``prompt_eval_count`` excludes cached prefix
     tokens on some versions, so a drop counts only down to about half the window.
+    ``num_ctx_sent`` False (the /v1 mode): the server never got ``num_ctx``, so a count that
+    fills or passes it says nothing about a cut (vLLM and llama.cpp refuse instead).
     """
     if prompt_eval_count <= 0:
         return None
-    if prompt_eval_count >= num_ctx - FULL_WINDOW_SLACK:
+    if num_ctx_sent and prompt_eval_count >= num_ctx - FULL_WINDOW_SLACK:
         return (
             f"The server evaluated {prompt_eval_count} prompt tokens, the whole window "
             f"(num_ctx={num_ctx}; our estimate was {estimated}): an Ollama server older than "

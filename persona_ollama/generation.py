@@ -153,6 +153,7 @@ class ChatStream:
             "".join(thinking),
             time.perf_counter() - started,
             url=url,
+            native=self._fill_sizes,  # only the native API sends the plan's num_ctx
         )
 
 
@@ -216,10 +217,12 @@ def build_response(
     wall: float,
     *,
     url: str = "",
+    native: bool = True,
 ) -> LLMResponse:
     """Persona's LLMResponse from the final chunk: counts, reason, timings and warnings.
 
     Every field used is checked first: a wrong shape raises OllamaResponseError naming it.
+    ``native`` False: the /v1 mode, where the plan's num_ctx was not sent.
     """
     prompt_tokens = _count(final, "prompt_eval_count", url)
     output_tokens = _count(final, "eval_count", url)
@@ -232,7 +235,10 @@ def build_response(
     truncated = None
     if request.server_may_cut:
         truncated = truncation_warning(
-            request.plan.prompt_tokens, prompt_tokens, request.plan.num_ctx
+            request.plan.prompt_tokens,
+            prompt_tokens,
+            request.plan.num_ctx,
+            num_ctx_sent=native,
         )
     if truncated:
         log.warning(truncated)
@@ -264,7 +270,8 @@ def build_response(
             "prompt_tokens_per_second": (
                 round(prompt_tokens / (prompt_ns / 1e9), 2) if prompt_ns else None
             ),
-            "load_seconds": load_ns / 1e9,
+            # None where the server states no load time (/v1 servers): unknown, not 0.
+            "load_seconds": load_ns / 1e9 if final.get("load_duration") is not None else None,
             "wall_seconds": round(wall, 4),
             "warnings": warnings,
             # None when the server sent no count (some /v1 servers send no usage): the

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import re
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -85,6 +86,38 @@ INTERRUPT_HINTS = {
     "arrives: start it with --interrupt_requests False, or send one request at a time "
     "(pool_size=1).",
 }
+
+
+# Hints of the shared error mappers that only hold for Ollama (its log, its runner, its way
+# of ending a stream), each with what to say instead: {label} is server_label(kind).
+_OLLAMA_HINTS = (
+    (
+        "points at an Ollama server",
+        "Check that the URL points at an OpenAI-compatible server (`persona-ollama doctor "
+        "--api openai`), not at a proxy's error page.",
+    ),
+    (
+        "Ollama ends a stream this way",
+        "The {label} ended the stream with neither a finish reason nor [DONE]: retry; if "
+        "every request ends like this, check its log.",
+    ),
+    (
+        "ollama serve",
+        "The partial answer (if any) was discarded. Retry; if it repeats, check the {label}'s log.",
+    ),
+)
+
+
+def in_v1_words(error: OllamaError, kind: str) -> OllamaError:
+    """``error`` with a hint that holds for a server of ``kind``, where the shared mappers
+    gave one that only holds for Ollama (unchanged when ``kind`` is Ollama)."""
+    if kind == "Ollama" or not error.hint:
+        return error
+    for marker, hint in _OLLAMA_HINTS:
+        if marker in error.hint:
+            error.hint = hint.format(label=server_label(kind))
+            break
+    return error
 
 
 class _Interrupted(Exception):
@@ -219,19 +252,18 @@ def native_chunks(chunks: Iterable[bytes], *, model: str) -> Iterator[dict[str, 
         fingerprint = event.get("system_fingerprint") or fingerprint
         usage = _mapping(event.get("usage")) or usage
         timings = _mapping(event.get("timings")) or timings  # llama.cpp's server adds these
-        for choice in event.get("choices") or ():
+        choices = event.get("choices")
+        for choice in choices if isinstance(choices, list) else ():
             if not isinstance(choice, Mapping) or choice.get("index", 0) != 0:
                 continue
             delta = _mapping(choice.get("delta"))
-            message = {"role": "assistant", "content": delta.get("content") or ""}
-            thinking = delta.get("reasoning") or delta.get("reasoning_content")  # vLLM < 0.10
+            message = {"role": "assistant", "content": _text(delta.get("content"), "content")}
+            # vLLM < 0.10 says reasoning_content.
+            thinking = _text(delta.get("reasoning") or delta.get("reasoning_content"), "reasoning")
             if thinking:
                 message["thinking"] = thinking
             yield {"model": model, "message": message, "done": False}
-            reason = choice.get("finish_reason")
-            if reason is not None and not isinstance(reason, str):  # validated at the edge
-                raise wrong_shape("choices[0].finish_reason", "text", reason)
-            finish = reason or finish
+            finish = _text(choice.get("finish_reason"), "choices[0].finish_reason") or finish
     if not events:
         raise _Empty
     if not finished and finish is None:
@@ -259,16 +291,29 @@ def _final_chunk(
         ("prompt_tokens", "prompt_eval_count"),
         ("completion_tokens", "eval_count"),
     ):
-        if isinstance(usage.get(source), int):
-            final[target] = usage[source]
+        count = usage.get(source)
+        # A bool is an int to Python, and a negative count is no count: both are left out
+        # (reported as unknown), like a count sent as a string.
+        if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
+            final[target] = count
     for source, target in (
         ("prompt_ms", "prompt_eval_duration"),
         ("predicted_ms", "eval_duration"),
     ):
         value = timings.get(source)
-        if isinstance(value, (int, float)) and 0 <= value < 1e12:  # finite, not absurd
+        # NaN and infinity are valid JSON to Python's parser, not durations.
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if math.isfinite(value) and 0 <= value < 1e12:  # not absurd either
             final[target] = int(value * 1_000_000)  # native durations are ns
     return final
+
+
+def _text(value: Any, field: str) -> str:
+    """A string field of an event: "" when absent; any other type is a malformed event."""
+    if value is None or isinstance(value, str):
+        return value or ""
+    raise wrong_shape(field, "text", value)
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
@@ -323,7 +368,9 @@ class OpenAIClient(OllamaClient):
         return _KINDS.get(key, GENERIC)
 
     def _status_error(self, response: requests.Response, *, model: str | None) -> OllamaError:
-        error = super()._status_error(response, model=model)
+        error = in_v1_words(
+            super()._status_error(response, model=model), _KINDS.get(str(self.endpoint), GENERIC)
+        )
         if isinstance(error, ModelNotPulledError) and model is not None:
             _SERVED.pop((str(self.endpoint), names.canonical(model)), None)
             return self._not_served(model, server_text=error.server_text, status_code=404)
@@ -614,6 +661,9 @@ class OpenAIClient(OllamaClient):
             ) from None
         except _Empty:
             yield from self._unstreamed(request, model=model, label=label)
+        except OllamaError as error:
+            in_v1_words(error, kind)
+            raise
 
     def _unstreamed(
         self, request: dict[str, Any], *, model: str | None, label: str
@@ -633,11 +683,17 @@ class OpenAIClient(OllamaClient):
             )
         message = _mapping(choices[0].get("message"))
         served = str(body.get("model") or request.get("model") or "")
-        text = str(message.get("content") or "")
+        text = _text(message.get("content"), "content")
+        finish = _text(choices[0].get("finish_reason"), "finish_reason")
+        if not finish:  # an answer that does not say it ended is not passed off as complete
+            raise OllamaResponseError(
+                f"The {label} at {self.endpoint} sent an answer without a finish reason; the "
+                "partial answer was discarded.",
+                hint="Retry; if it repeats, check the server's log.",
+                url=str(self.endpoint),
+            )
         yield {"model": served, "message": {"role": "assistant", "content": text}, "done": False}
-        final = _final_chunk(
-            served, choices[0].get("finish_reason"), _mapping(body.get("usage")), {}
-        )
+        final = _final_chunk(served, finish, _mapping(body.get("usage")), {})
         yield self._with_counts(final, text, request, GENERIC)
 
     def _with_counts(
@@ -648,8 +704,14 @@ class OpenAIClient(OllamaClient):
         an absent count is reported as unknown, never as 0."""
         if "eval_count" in final or not content or kind != "llama.cpp":
             return final
+        limit = _positive_int(request.get("max_tokens"))
+        if limit and final.get("done_reason") == "length":
+            # Stopped at the limit: exactly that many tokens were sampled, whereas the text
+            # re-tokenised can count more (9 "out" of a max_tokens of 8, with random bytes).
+            return {**final, "eval_count": limit, "eval_count_source": "max_tokens"}
         counted = self._count_tokens(content, str(request.get("model") or ""))
         if counted is not None:
+            counted = min(counted, limit) if limit else counted
             final = {**final, "eval_count": counted, "eval_count_source": "server tokenizer"}
         return final
 

@@ -70,20 +70,23 @@ def run(
         raise
     response = chat.response
     assert response is not None
+    raw = response.raw_response
     if as_json:
         print_json(
             {
                 "model": response.model,
                 "content": response.content,
-                "input_tokens": response.input_tokens,
-                "output_tokens": response.output_tokens,
+                # null where the server sent no count (raw_response says so): never a false 0.
+                **{
+                    key: None if raw.get(key, 0) is None else getattr(response, key)
+                    for key in ("input_tokens", "output_tokens")
+                },
                 "finish_reason": response.finish_reason,
                 "raw_response": response.raw_response,
             }
         )
         return
     click.echo()
-    raw = response.raw_response
     rate = raw.get("tokens_per_second")
     counts = [
         "?" if raw.get(key, 0) is None else str(getattr(response, key))
@@ -92,7 +95,8 @@ def run(
     summary = (
         f"{response.model}: {counts[0]} tokens in, {counts[1]} out"
         + (f", {rate:.1f} tokens/s" if rate else "")
-        + f", load {raw.get('load_seconds', 0):.1f} s, {raw.get('wall_seconds', 0):.1f} s total"
+        + (f", load {load:.1f} s" if (load := raw.get("load_seconds")) is not None else "")
+        + f", {raw.get('wall_seconds', 0):.1f} s total"
     )
     if response.finish_reason == "length":
         summary += " (stopped at the token limit: raise --max-tokens)"

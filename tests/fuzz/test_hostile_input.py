@@ -18,6 +18,7 @@ from persona_ollama.endpoint import parse_host, resolve_endpoint
 from persona_ollama.errors import ConfigurationError, OllamaError, OllamaResponseError
 from persona_ollama.names import canonical, check_name
 from persona_ollama.ndjson import iter_ndjson
+from persona_ollama.openai_client import _Empty, _Interrupted, native_chunks
 from persona_ollama.options import validate_options
 from persona_ollama.sse import iter_sse_data
 from persona_ollama.thinking import ThinkSplitter
@@ -109,6 +110,71 @@ def test_sse_reader_never_crashes(tally, chunks):
         for data in iter_sse_data(chunks):
             assert isinstance(data, bytes)
     except OllamaResponseError:
+        pass
+
+
+# Any JSON value, and events shaped like a /v1 chunk whose every field may be of the wrong type.
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=8)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+v1_events = st.one_of(
+    json_values,
+    st.fixed_dictionaries(
+        {
+            "model": json_values,
+            "choices": st.one_of(
+                json_values,
+                st.lists(
+                    st.fixed_dictionaries(
+                        {
+                            "index": st.one_of(st.just(0), json_values),
+                            "delta": st.one_of(
+                                json_values,
+                                st.fixed_dictionaries(
+                                    {"content": json_values, "reasoning": json_values}
+                                ),
+                            ),
+                            "finish_reason": st.one_of(st.just("stop"), json_values),
+                        }
+                    ),
+                    max_size=2,
+                ),
+            ),
+            "usage": st.one_of(
+                json_values,
+                st.fixed_dictionaries(
+                    {"prompt_tokens": json_values, "completion_tokens": json_values}
+                ),
+            ),
+            "timings": st.one_of(
+                json_values,
+                st.fixed_dictionaries({"prompt_ms": json_values, "predicted_ms": json_values}),
+            ),
+            "error": st.one_of(st.none(), json_values),
+        }
+    ),
+    st.just("[DONE]"),
+)
+
+
+@FUZZ
+@given(events=st.lists(v1_events, max_size=5))
+def test_v1_stream_translation_yields_chunks_or_raises_our_error(tally, events):
+    tally()
+    data = "".join(f"data: {e if e == '[DONE]' else json.dumps(e)}\n\n" for e in events).encode()
+    try:
+        for item in native_chunks([data], model="m"):
+            assert isinstance(item, dict)
+            message = item.get("message") or {}
+            assert isinstance(message.get("content", ""), str)
+            assert isinstance(message.get("thinking", ""), str)
+            for key in ("prompt_eval_count", "eval_count", "eval_duration"):
+                assert key not in item or (type(item[key]) is int and item[key] >= 0)
+    except (OllamaError, _Interrupted, _Empty):  # the last two: OpenAIClient turns them into ours
         pass
 
 

@@ -3,6 +3,8 @@ to behave as llama-cpp-python's server does, against the provider and the CLI ov
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from persona_ollama import OllamaProvider
@@ -79,6 +81,16 @@ def test_without_usage_the_counts_are_unknown_not_zero(fake, provider, cli_runne
     )
     assert result.exit_code == 0, result.output + result.stderr
     assert "? tokens in, ? out" in result.stderr
+    assert "load 0.0 s" not in result.stderr  # a /v1 server states no load time
+
+    fake.omit_usage_next()
+    result = cli_runner.invoke(
+        main,
+        ["run", "Hello", "--json", "--host", fake.url, "--api", "openai", "--model", MODEL],
+    )
+    assert result.exit_code == 0, result.output + result.stderr
+    shown = json.loads(result.stdout)
+    assert (shown["input_tokens"], shown["output_tokens"]) == (None, None)  # not a false 0
 
 
 def test_usage_gives_real_counts(fake, provider):

@@ -84,6 +84,79 @@ def _server_env(port: int) -> dict[str, str]:
     return env
 
 
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child, between fork and exec
+    """Linux: the server gets SIGTERM when pytest dies, even by SIGTERM or SIGKILL, which run
+    no fixture teardown (a CI timeout would otherwise leave it running)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+
+
+def _answers_as_ours(url: str, alias: str) -> bool:
+    """Whether the server at ``url`` serves ``alias``: the free port was free when we asked,
+    not necessarily when the server bound it, and another process may answer there."""
+    with contextlib.suppress(requests.RequestException, ValueError):
+        response = requests.get(f"{url}/v1/models", timeout=2)
+        served = [e.get("id") for e in response.json().get("data") or () if isinstance(e, dict)]
+        return response.ok and alias in served
+    return False
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop the server by its PID (terminate() does nothing to one that already exited)."""
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=15)
+
+
+def _start(model: Path, log: Path, alias: str) -> tuple[subprocess.Popen[bytes], str]:
+    """Start the server on a free loopback port; another port if that one was taken."""
+    for _ in range(3):
+        port = _free_port()
+        command = [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model", str(model),
+            "--model_alias", alias,
+            "--host", "127.0.0.1",
+            "--port", str(port),
+            "--n_ctx", str(N_CTX),
+            "--n_threads", "1",
+            "--n_threads_batch", "1",
+            "--verbose", "False",
+        ]  # fmt: skip
+        with open(log, "wb") as output:
+            process = subprocess.Popen(
+                command,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env=_server_env(port),
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + START_TIMEOUT_S
+        try:
+            while process.poll() is None:
+                # Ours only if it is still running after answering with our alias.
+                if _answers_as_ours(url, alias) and process.poll() is None:
+                    return process, url
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"llama_cpp.server did not answer in {START_TIMEOUT_S:g} s")
+                time.sleep(0.1)
+        except BaseException:
+            _stop(process)
+            raise
+        text = log.read_text(errors="replace")
+        if "address already in use" not in text.lower():
+            raise RuntimeError(f"llama_cpp.server exited: {text}")
+    raise RuntimeError("llama_cpp.server found no free port in three tries")
+
+
 @pytest.fixture(scope="session")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
     """Generate the model, start the server on a free loopback port, stop it by PID."""
@@ -91,42 +164,11 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServ
 
     directory = tmp_path_factory.mktemp("llama")
     model = write_model(directory / "tiny.gguf")
-    port = _free_port()
     log = directory / "server.log"
-    command = [
-        sys.executable,
-        "-m",
-        "llama_cpp.server",
-        "--model", str(model),
-        "--model_alias", MODEL_ALIAS,
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        "--n_ctx", str(N_CTX),
-        "--n_threads", "1",
-        "--n_threads_batch", "1",
-        "--verbose", "False",
-    ]  # fmt: skip
-    with open(log, "wb") as output:
-        process = subprocess.Popen(
-            command, stdout=output, stderr=subprocess.STDOUT, env=_server_env(port)
-        )
-    url = f"http://127.0.0.1:{port}"
+    # The alias names this session's server, so that no other one on the port passes for it.
+    alias = f"{MODEL_ALIAS}-{os.getpid()}"
+    process, url = _start(model, log, alias)
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"llama_cpp.server exited: {log.read_text(errors='replace')}")
-            with contextlib.suppress(requests.RequestException):
-                if requests.get(f"{url}/v1/models", timeout=2).ok:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"llama_cpp.server did not answer in {START_TIMEOUT_S:g} s")
-            time.sleep(0.1)
-        yield LlamaServer(url, MODEL_ALIAS, N_CTX, process.pid, log)
+        yield LlamaServer(url, alias, N_CTX, process.pid, log)
     finally:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=15)
+        _stop(process)

@@ -45,8 +45,9 @@ def test_a_short_answer_comes_with_its_real_output_count(provider, llama_server)
     # text re-tokenised, which for random bytes can differ a little from what was sampled),
     # and the prompt count is unknown (None), not a false 0.
     raw = response.raw_response
-    assert raw["output_tokens"] == response.output_tokens > 0
-    assert raw["eval_count_source"] == "server tokenizer"
+    assert 0 < raw["output_tokens"] == response.output_tokens <= 12
+    expected = "max_tokens" if response.finish_reason == "length" else "server tokenizer"
+    assert raw["eval_count_source"] == expected
     assert raw["input_tokens"] is None
     assert raw["warnings"] == [] or response.finish_reason == "length"
 
@@ -172,3 +173,20 @@ def test_the_cli_run_prints_the_answer_and_honest_counts(llama_server, cli_runne
     assert result.exit_code == 0, result.output + result.stderr
     assert "? tokens in" in result.stderr
     assert "0 tokens in, 0 out" not in result.stderr
+
+
+def test_the_cli_run_json_shows_an_unknown_count_as_null_and_no_more_than_the_limit(
+    llama_server, cli_runner
+):
+    result = cli_runner.invoke(
+        main,
+        [
+            "run", "Say hello", "--json", "--host", llama_server.url, "--api", "openai",
+            "--model", llama_server.model, "--max-tokens", "8",
+        ],
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output + result.stderr
+    shown = json.loads(result.stdout)
+    assert shown["input_tokens"] is None  # the server sends no usage: unknown, not 0
+    assert 0 < shown["output_tokens"] <= 8

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 import pytest
@@ -353,6 +354,91 @@ def test_stream_with_a_finish_reason_but_no_done_marker_is_complete(client, mock
     assert list(client.chat({"model": "m", "messages": []}))[-1]["done_reason"] == "length"
 
 
+@pytest.mark.parametrize(
+    "event",
+    [
+        chunk("a", finish=["stop"]),  # type: ignore[arg-type]
+        chunk("a", finish={"why": "stop"}),  # type: ignore[arg-type]
+        chunk(5, finish="stop"),  # type: ignore[arg-type]
+        chunk(["a"], finish="stop"),  # type: ignore[arg-type]
+        chunk("", reasoning={"text": "Hmm"}),
+        chunk("", reasoning_content=7),
+    ],
+    ids=["finish-list", "finish-object", "content-number", "content-list", "reasoning-object",
+         "reasoning-number"],
+)  # fmt: skip
+def test_a_field_of_the_wrong_type_is_a_typed_error_not_a_type_error(client, mocked, event):
+    stream_reply(mocked, event, chunk("b", finish="stop"), "[DONE]")
+
+    with pytest.raises(OllamaResponseError, match="where text was expected"):
+        list(client.chat({"model": "m", "messages": []}))
+
+
+@pytest.mark.parametrize(
+    ("counts", "timings"),
+    [
+        ({"prompt_tokens": "5", "completion_tokens": "2"}, {"prompt_ms": "1"}),
+        ({"prompt_tokens": True, "completion_tokens": False}, {"prompt_ms": True}),
+        ({"prompt_tokens": -5, "completion_tokens": -1}, {"prompt_ms": -1.0}),
+    ],
+    ids=["strings", "booleans", "negative"],
+)
+def test_counts_and_timings_that_are_not_counts_are_unknown_not_numbers(counts, timings):
+    events = [chunk("a", finish="stop"), {"choices": [], "usage": counts, "timings": timings}]
+    final = list(native_chunks([sse(*events, "[DONE]").encode()], model="m"))[-1]
+
+    assert final["done"] is True
+    assert not {"prompt_eval_count", "eval_count", "prompt_eval_duration"} & set(final)
+
+
+def test_non_finite_timings_and_choices_that_are_not_a_list_are_ignored():
+    # NaN and Infinity are accepted by Python's JSON parser; int() of them raises.
+    data = (
+        sse({"choices": 5}, chunk("a", finish="stop"), "[DONE]")
+        .replace(
+            '"choices": 5', '"choices": 5, "timings": {"prompt_ms": NaN, "predicted_ms": 1e400}'
+        )
+        .encode()
+    )
+    chunks = list(native_chunks([data], model="m"))
+
+    assert [c["message"]["content"] for c in chunks] == ["a", ""]
+    assert "prompt_eval_duration" not in chunks[-1] and "eval_duration" not in chunks[-1]
+
+
+@pytest.mark.parametrize(
+    ("events", "expected"),
+    [
+        ([chunk("a"), {"error": {"message": "boom"}}], "check the llama.cpp server's log"),
+        ([chunk("a")], "neither a finish reason nor [DONE]"),
+        (["[1, 2]"], "points at an OpenAI-compatible server"),
+        (["{bad"], "points at an OpenAI-compatible server"),
+    ],
+    ids=["error-event", "no-end", "not-an-object", "not-json"],
+)
+def test_stream_errors_from_a_server_that_is_not_ollama_give_no_ollama_advice(
+    client, mocked, events, expected
+):
+    mocked.get(MODELS, json=models_list(LLAMA_CPP_PYTHON))
+    stream_reply(mocked, *events)
+
+    with pytest.raises(OllamaResponseError) as caught:
+        list(client.chat({"model": "m", "messages": [{"role": "user", "content": "hi"}]}))
+
+    assert expected in str(caught.value.hint)
+    assert "ollama" not in str(caught.value.hint).replace("persona-ollama", "").lower()
+
+
+def test_stream_errors_from_ollama_behind_v1_keep_the_ollama_advice(client, mocked):
+    mocked.get(MODELS, json=models_list(ollama_card("llama3.2:3b")))
+    stream_reply(mocked, chunk("a"), {"error": {"message": "boom"}})
+
+    with pytest.raises(OllamaResponseError) as caught:
+        list(client.chat({"model": "llama3.2:3b", "messages": []}))
+
+    assert "ollama serve" in str(caught.value.hint)
+
+
 def test_malformed_event_data_raises(client, mocked):
     stream_reply(mocked, '{"id": "chatcmpl-1", "obj')
 
@@ -619,6 +705,20 @@ def test_vllm_max_model_len_refuses_a_too_long_prompt_before_sending(mocked):
     assert "Ollama" not in str(caught.value)
 
 
+def test_a_v1_prompt_count_past_the_planned_window_is_not_called_a_cut(mocked):
+    # num_ctx is not sent in /v1 mode: vLLM evaluated the whole prompt in its own 32K window,
+    # and its count passing our plan's 4096 (a poor estimate) means nothing was dropped.
+    mocked.get(MODELS, json=models_list(vllm_card(max_model_len=32768)))
+    mocked.get(f"{BASE}/api/tags", status=404)
+    stream_reply(mocked, chunk("ok", finish="stop", model=VLLM_MODEL), usage(6000, 1), "[DONE]")
+
+    response = vllm_provider().generate("研究 " * 1000, max_tokens=16)
+
+    assert response.raw_response["num_ctx"] < 6000
+    assert response.input_tokens == 6000
+    assert response.raw_response["warnings"] == []
+
+
 def test_vllm_max_model_len_caps_the_answer_budget(mocked):
     mocked.get(MODELS, json=models_list(vllm_card(max_model_len=8192)))
     stream_reply(
@@ -767,6 +867,29 @@ def test_without_usage_a_llama_cpp_server_counts_the_answer_with_its_tokenizer(c
     assert "prompt_eval_count" not in final  # unknown, not 0
 
 
+def test_without_usage_an_answer_stopped_at_the_limit_counts_exactly_the_limit(client, mocked):
+    mocked.get(MODELS, json=models_list(LLAMA_CPP_PYTHON))
+    stream_reply(mocked, chunk("x y z"), chunk(finish="length"), "[DONE]")
+    # No tokenizer call is mocked: re-tokenising could count more than was sampled.
+    body = {"model": "m", "messages": [], "options": {"num_predict": 8}}
+
+    *_, final = client.chat(body)
+
+    assert (final["eval_count"], final["eval_count_source"]) == (8, "max_tokens")
+
+
+def test_a_re_tokenised_count_is_never_more_than_the_limit(client, mocked):
+    mocked.get(MODELS, json=models_list(LLAMA_CPP_PYTHON))
+    stream_reply(mocked, chunk("x y z"), chunk(finish="stop"), "[DONE]")
+    mocked.post(COUNT, json={"count": 10})
+    mocked.post(COUNT, json={"count": 1})
+    body = {"model": "m", "messages": [], "options": {"num_predict": 8}}
+
+    *_, final = client.chat(body)
+
+    assert final["eval_count"] == 8
+
+
 def test_without_usage_or_a_tokenizer_the_counts_stay_unknown(client, mocked):
     mocked.get(MODELS, json=models_list(LLAMA_CPP_PYTHON))
     stream_reply(mocked, chunk("Hello"), chunk(finish="stop"), "[DONE]")
@@ -797,6 +920,27 @@ def test_an_empty_stream_answered_unstreamed_is_the_answer(client, mocked):
     )
     assert sent_body(mocked, -1)["stream"] is False
     assert "stream_options" not in sent_body(mocked, -1)
+
+
+@pytest.mark.parametrize(
+    ("finish", "content", "expected"),
+    [
+        (None, "partial", "without a finish reason"),
+        (["stop"], "ok", "where text was expected"),
+        ("stop", {"text": "ok"}, "where text was expected"),
+    ],
+    ids=["no-finish", "finish-list", "content-object"],
+)
+def test_an_unstreamed_answer_that_is_not_well_formed_is_a_typed_error(
+    client, mocked, finish, content, expected
+):
+    mocked.get(MODELS, json=models_list({"id": "m", "owned_by": "vllm"}))
+    mocked.post(CHAT, body="", content_type="text/event-stream")
+    choice = {"index": 0, "message": {"content": content}, "finish_reason": finish}
+    mocked.post(CHAT, json={"model": "m", "choices": [choice]})
+
+    with pytest.raises(OllamaResponseError, match=re.escape(expected)):
+        list(client.chat({"model": "m", "messages": [{"role": "user", "content": "hi"}]}))
 
 
 def test_an_empty_stream_and_an_empty_answer_are_an_error(client, mocked):
