@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..errors import LocalOnlyViolationError, OllamaError
-from . import common_options, echo, human_bytes, json_option, main, make_provider, print_json
+from .app import common_options, echo, human_bytes, json_option, main, make_provider, print_json
 
 if TYPE_CHECKING:
     from ..facts import ModelInfo

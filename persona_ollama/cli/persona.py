@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from . import echo, main
+from .app import echo, main
 
 
 @main.command(

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ..names import check_name
-from . import common_options, echo, human_bytes, main, make_provider
+from .app import common_options, echo, human_bytes, main, make_provider
 
 BAR_WIDTH = 24
 REDRAW_EVERY = 0.1  # seconds: the server reports every 60 ms; the terminal needs less

@@ -8,7 +8,7 @@ import click
 
 from ..errors import OllamaError
 from ..reader import printable
-from . import common_options, echo, json_option, main, make_provider, print_json
+from .app import common_options, echo, json_option, main, make_provider, print_json
 
 
 @main.command()
