@@ -63,6 +63,8 @@ def redact(text: str, *, headers: bool = True) -> str:
 
 
 def echo(text: str = "", *, err: bool = False, nl: bool = True, **style: Any) -> None:
+    """Print ``text`` with its control characters made visible (a server's text cannot drive
+    the terminal), styled with click's ``style`` keywords unless NO_COLOR is set."""
     text = printable(text)
     if style:
         text = click.style(text, **style)
@@ -98,6 +100,8 @@ class _Group(click.Group):
     and (redacted: no key, no password) any other; --debug shows the traceback instead."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Click's parsing, except that a usage error of the group itself becomes the JSON
+        error object when --json is among the arguments."""
         # Read before click parses anything: a usage error is raised before --json is.
         ctx.meta["persona_ollama.json"] = _wants_json(list(args))
         try:
@@ -112,6 +116,9 @@ class _Group(click.Group):
             raise  # not reached: report_error exits
 
     def invoke(self, ctx: click.Context) -> Any:
+        """Run the command and turn what it raises into a message and hint (see
+        :func:`report_error`): exit 1 for an error, 2 for a usage error, 130 when interrupted.
+        With --debug, the plugin's errors and unexpected ones propagate with their traceback."""
         try:
             return super().invoke(ctx)
         except OllamaError as error:
@@ -210,10 +217,14 @@ def common_options(func: F) -> F:
 
 
 def json_option(func: F) -> F:
+    """--json, passed to the command as ``as_json``: print machine-readable output."""
     return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(func)
 
 
 def make_provider(host: str | None, model: str | None = None) -> OllamaProvider:
+    """The provider a command talks through: ``host`` and ``model`` as given (None: the
+    environment, then the defaults) and the --api of the current command line, if any.
+    Imported lazily so that ``--help`` loads no HTTP library."""
     from ..provider import OllamaProvider
 
     context = click.get_current_context(silent=True)
@@ -222,6 +233,8 @@ def make_provider(host: str | None, model: str | None = None) -> OllamaProvider:
 
 
 def print_json(data: Any) -> None:
+    """Print ``data`` as indented JSON on standard output; values JSON cannot hold become
+    their ``str()``."""
     click.echo(json.dumps(data, indent=2, default=str))
 
 

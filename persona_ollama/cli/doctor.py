@@ -233,6 +233,8 @@ def _v1(server: dict[str, Any]) -> bool:
 
 
 def render(report: dict[str, Any]) -> None:
+    """Print the report of :func:`collect` for a person: server, models, hardware, plugins,
+    default model, warnings, the host, then "Ready" or the one next step."""
     server = report["server"]
     if server["reachable"]:
         echo(f"Server     {server['url']}  ", nl=False)

@@ -93,6 +93,8 @@ def model_rows(provider: OllamaProvider, include_catalogue: bool) -> list[dict[s
 
 
 def render_table(rows: list[dict[str, Any]]) -> None:
+    """Print ``rows`` as an aligned table: models not installed dimmed with their pull
+    command, models too large for this machine in red, remote ones with their host."""
     cells = [
         (
             row["name"],

@@ -27,6 +27,9 @@ class Progress:
         self.last_status: str | None = None
 
     def update(self, line: dict[str, Any]) -> None:
+        """Show one status object of the pull stream: a layer download with a size advances
+        its bar; any other status is printed when it differs from the one before (the server
+        repeats a status while it waits)."""
         status = str(line.get("status", ""))
         total, completed = line.get("total"), line.get("completed") or 0
         if isinstance(total, int) and total > 0 and status.startswith("pulling "):
