@@ -36,7 +36,7 @@ from ._http_errors import (
 from .errors import ConfigurationError, OllamaError, OllamaResponseError, OllamaTimeoutError
 from .ndjson import iter_ndjson, loads_strict
 from .reader import BodyReader, printable
-from .settings import check_ca_bundle, check_secret
+from .settings import CA_BUNDLE_VAR, TIMEOUT_VAR, check_ca_bundle, check_secret
 
 if TYPE_CHECKING:
     from .endpoint import Endpoint
@@ -245,7 +245,7 @@ class OllamaClient:
         if not timeout > 0 or not connect_timeout > 0 or not pool_timeout > 0:
             raise ConfigurationError(
                 f"timeout must be a positive number of seconds, got {timeout!r}.",
-                hint="Pass e.g. timeout=300 (PERSONA_OLLAMA_TIMEOUT=300).",
+                hint=f"Pass e.g. timeout=300 ({TIMEOUT_VAR}=300).",
             )
         if retries < 0 or pool_size < 1:
             raise ConfigurationError(
@@ -452,7 +452,7 @@ class OllamaClient:
                 "to the previous request, a moment ago; not waiting for it again.",
                 hint="Check the server (`persona-ollama doctor`): it accepts connections but "
                 "does not answer. If it is loading a large model, raise the timeout "
-                "(PERSONA_OLLAMA_TIMEOUT=600).",
+                f"({TIMEOUT_VAR}=600).",
                 url=str(self.endpoint),
             )
 
@@ -521,7 +521,7 @@ class OllamaClient:
         return OllamaTimeoutError(
             f"The Ollama server at {self.endpoint} sent nothing for {timeout[1]:g} s.",
             hint="Loading a large model can take minutes the first time: raise the timeout "
-            "(timeout=600 or PERSONA_OLLAMA_TIMEOUT=600), or load it first with "
+            f"(timeout=600 or {TIMEOUT_VAR}=600), or load it first with "
             "`ollama run <model> ''`.",
             url=str(self.endpoint),
         )
@@ -529,7 +529,7 @@ class OllamaClient:
     def _tls_error(self, error: Exception) -> OllamaError:
         text = str(error)
         hint = (
-            "Check the certificate, or point PERSONA_OLLAMA_CA_BUNDLE at your CA bundle "
+            f"Check the certificate, or point {CA_BUNDLE_VAR} at your CA bundle "
             "(REQUESTS_CA_BUNDLE works too)."
         )
         if "WRONG_VERSION_NUMBER" in text.upper() or "wrong version number" in text:

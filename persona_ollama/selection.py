@@ -25,6 +25,7 @@ from .catalogue import (
 )
 from .facts import Placement, embedding_only, placement
 from .names import canonical
+from .settings import MEMORY_GB_VAR
 from .units import format_gib
 
 # Without a GPU, each generated token reads every active weight from RAM: above this many
@@ -291,7 +292,7 @@ def choose_default(
     if budget is None:
         reasons = [
             "The server's memory is unknown, so installed models are ranked by quality alone "
-            "(set PERSONA_OLLAMA_MEMORY_GB to check that they fit)."
+            f"(set {MEMORY_GB_VAR} to check that they fit)."
         ]
     else:
         reasons = [
