@@ -432,6 +432,7 @@ def error_from_pull_line(text: str, *, url: str, model: str | None) -> OllamaErr
 def out_of_memory(
     text: str, *, model: str | None, status_code: int | None, url: str | None
 ) -> InsufficientMemoryError:
+    """The error for a server that could not load ``model`` for lack of memory (its ``text``)."""
     name = f"'{model}'" if model else "the model"
     return InsufficientMemoryError(
         f"The server could not load {name}: not enough memory ({text}).",

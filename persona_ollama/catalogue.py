@@ -78,6 +78,7 @@ class ModelSpec:
 
     @property
     def kv_per_token(self) -> int:
+        """KV-cache bytes per token of context: the catalogue's figure, else a rule of thumb."""
         if self.kv_bytes_per_token is not None:
             return self.kv_bytes_per_token
         return kv_bytes_rule_of_thumb(self.parameters_b)

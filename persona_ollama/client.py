@@ -242,6 +242,11 @@ class OllamaClient:
         verify: bool | str = True,
         pool_timeout: float = POOL_TIMEOUT,
     ) -> None:
+        """Check the settings and set up the pooled session; nothing is sent yet.
+
+        Raises ConfigurationError for a bad timeout, retry count, pool size, header value
+        (never shown) or CA bundle.
+        """
         if not timeout > 0 or not connect_timeout > 0 or not pool_timeout > 0:
             raise ConfigurationError(
                 f"timeout must be a positive number of seconds, got {timeout!r}.",
@@ -297,6 +302,7 @@ class OllamaClient:
     # -- plumbing ----------------------------------------------------------------------
 
     def close(self) -> None:
+        """Close the session and its pooled connections; closing twice is harmless."""
         with self._lock:
             if not self._closed:
                 self._closed = True
@@ -677,6 +683,13 @@ class OllamaClient:
         limit: int | None,
         deadline: float | None,
     ) -> Generator[dict[str, Any], None, None]:
+        """The decoded items of a streamed ``response``, after one priming ``{}``, up to and
+        including the final one (``done`` or status ``final``).
+
+        An ``error`` item raises ``on_error``'s error; a timeout, a broken connection or a
+        stream that ends before its final item raises an OllamaError; the response is
+        closed in every case.
+        """
         url = str(self.endpoint)
         try:
             reader = BodyReader(

@@ -115,6 +115,8 @@ def _trim(value: str) -> str:
 
 
 def _parse(value: str, source: str) -> Endpoint:
+    """``value`` read with the rules of Ollama's ``envconfig.Host`` (default scheme http, port
+    11434; a bind address mapped to loopback); raises _Invalid saying what is wrong."""
     text = _trim(value)
     if not text:
         raise _Invalid("it is empty")

@@ -90,6 +90,9 @@ def check_server(
 
 
 def _pin(endpoint: Endpoint, resolve: Resolver) -> Endpoint:
+    """``endpoint`` connecting to the loopback address its name resolves to, the name kept
+    for the Host header; raises LocalOnlyViolationError when the name does not resolve, could
+    lead elsewhere, or is https (its certificate is for the name)."""
     name = endpoint.host
     hint = (
         f"Use the address itself, e.g. OLLAMA_HOST=127.0.0.1:{endpoint.port}, or unset "

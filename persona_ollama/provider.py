@@ -138,6 +138,11 @@ class OllamaProvider(LLMProvider):
         environ: Mapping[str, str] | None = None,
         **extra_options: Any,
     ) -> None:
+        """Read and check every setting (arguments over ``environ``, default ``os.environ``).
+
+        Raises ConfigurationError for any bad value and LocalOnlyViolationError for a server
+        local-only mode refuses; nothing is sent to the server (the client opens on first use).
+        """
         from .endpoint import resolve_endpoint, v1_endpoint
 
         env = os.environ if environ is None else environ
@@ -249,6 +254,7 @@ class OllamaProvider(LLMProvider):
 
     @property
     def name(self) -> str:
+        """The provider's name in Persona's registry: ``"ollama"``."""
         return "ollama"
 
     @property
@@ -631,6 +637,12 @@ class OllamaProvider(LLMProvider):
         num_ctx: int | None,
         options: dict[str, Any],
     ) -> ChatRequest:
+        """The checked chat request for one generate call, built before a byte is sent.
+
+        Checks the arguments, where the model runs (local-only mode, remote default models),
+        that it can chat, and plans the context window (ContextOverflowError when the prompt
+        cannot fit); raises ConfigurationError for bad input.
+        """
         if not isinstance(prompt, str):
             raise ConfigurationError(
                 f"prompt must be text (str), got {type(prompt).__name__}.",

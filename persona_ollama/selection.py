@@ -113,6 +113,7 @@ class InstalledModel:
 
     @property
     def can_chat(self) -> bool:
+        """True unless the model is embedding-only."""
         return not self.is_embedding
 
 
@@ -228,6 +229,9 @@ def _candidate(
     cpu_only: bool,
     installed: bool,
 ) -> Candidate:
+    """``model`` scored for the selection: its memory at ``context_tokens``, whether that fits
+    ``budget_bytes``, and its quality (the catalogue's, else estimated from size and
+    quantization)."""
     spec = model if isinstance(model, ModelSpec) else catalogue.get(model.name)
     memory = estimate_memory_bytes(model, context_tokens, catalogue)
     if spec is not None:
