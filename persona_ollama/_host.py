@@ -80,6 +80,7 @@ class HostInfo:
         return f"{version}: its provider factory ({self.factory}) is not one this plugin knows."
 
     def as_dict(self) -> dict[str, Any]:
+        """These facts as plain JSON-ready values (doctor's host section)."""
         return {
             "installed": self.installed,
             "version": self.version,

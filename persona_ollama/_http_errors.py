@@ -24,6 +24,7 @@ from .errors import (
     ServerBusyError,
 )
 from .names import is_cloud
+from .settings import API_KEY_VAR, API_VAR
 
 # v0.12+: model 'llama3' not found      <= v0.11: model "llama3" not found, try pulling it first
 # vLLM (/v1): The model `llama3` does not exist.
@@ -294,7 +295,7 @@ def error_from_status(status: int, body: str, *, url: str, model: str | None = N
         return OllamaAuthenticationError(
             f"The server at {url} refused the request (HTTP {status})"
             + (f": {text}" if text else "."),
-            hint="If a reverse proxy guards the server, set PERSONA_OLLAMA_API_KEY (bearer token) "
+            hint=f"If a reverse proxy guards the server, set {API_KEY_VAR} (bearer token) "
             "or put user:password@ in the URL. A bare 403 from Ollama itself means it rejected "
             "the Host header: connect by IP address or localhost, or make the reverse proxy "
             "send `Host: localhost`.",
@@ -313,7 +314,7 @@ def error_from_status(status: int, body: str, *, url: str, model: str | None = N
         elif url.rstrip("/").endswith("/v1"):  # pasted from an OpenAI-compatible set-up
             address_hint = (
                 "The address ends in /v1, the OpenAI-compatible API: drop /v1 to use Ollama's "
-                "native API, or pass api='openai' (PERSONA_OLLAMA_API=openai)."
+                f"native API, or pass api='openai' ({API_VAR}=openai)."
             )
         return OllamaResponseError(
             f"{url} answered HTTP {status} ({text or 'no body'}): it does not look like an Ollama "
@@ -431,6 +432,7 @@ def error_from_pull_line(text: str, *, url: str, model: str | None) -> OllamaErr
 def out_of_memory(
     text: str, *, model: str | None, status_code: int | None, url: str | None
 ) -> InsufficientMemoryError:
+    """The error for a server that could not load ``model`` for lack of memory (its ``text``)."""
     name = f"'{model}'" if model else "the model"
     return InsufficientMemoryError(
         f"The server could not load {name}: not enough memory ({text}).",

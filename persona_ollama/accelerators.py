@@ -128,6 +128,7 @@ class NvidiaProbe:
 
     @hookimpl
     def persona_ollama_probe_accelerators(self, timeout: float) -> AcceleratorReport:
+        """The GPUs the tool lists, or a note saying why it could not be asked."""
         try:
             return parse_nvidia_smi(run_tool("nvidia-smi", NVIDIA_ARGS, timeout))
         except ToolFailed as failure:
@@ -139,6 +140,7 @@ class AmdProbe:
 
     @hookimpl
     def persona_ollama_probe_accelerators(self, timeout: float) -> AcceleratorReport:
+        """The GPUs the tool lists, or a note saying why it could not be asked."""
         try:
             return parse_rocm_smi(run_tool("rocm-smi", ROCM_ARGS, timeout))
         except ToolFailed as failure:
@@ -152,6 +154,7 @@ class AppleSiliconProbe:
     def persona_ollama_probe_accelerators(
         self, system: str, machine: str, total_memory_bytes: int, timeout: float
     ) -> AcceleratorReport | None:
+        """The Metal GPU with its share of unified memory; None on any other machine."""
         if system != "Darwin" or machine != "arm64":
             return None
         notes: tuple[str, ...] = ()

@@ -22,12 +22,11 @@ from ._plugins import implementations
 from .errors import ConfigurationError
 from .packaged_catalogue import entries_of
 from .packaged_catalogue import packaged_document as packaged_document  # re-exported
-from .settings import PREFIX
+from .settings import CATALOGUE_VAR
 from .units import GiB as GiB  # re-exported: tests and plugins import it from here
 from .units import MiB
 from .units import format_gib as format_gib  # re-exported
 
-CATALOGUE_VARIABLE = f"{PREFIX}CATALOGUE"
 TYPICAL_CONTEXT = 8192
 
 # Runtime overhead beside weights and KV cache: the CUDA/Metal context and llama.cpp's compute
@@ -79,6 +78,7 @@ class ModelSpec:
 
     @property
     def kv_per_token(self) -> int:
+        """KV-cache bytes per token of context: the catalogue's figure, else a rule of thumb."""
         if self.kv_bytes_per_token is not None:
             return self.kv_bytes_per_token
         return kv_bytes_rule_of_thumb(self.parameters_b)
@@ -267,13 +267,13 @@ def _merge(
 
 def read_user_catalogue(path: str) -> list[Any]:
     """The entries of the user's catalogue file; ConfigurationError names the file and line."""
-    where = f"{CATALOGUE_VARIABLE}={path}"
+    where = f"{CATALOGUE_VAR}={path}"
     try:
         text = Path(path).expanduser().read_text("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigurationError(
             f"{where}: cannot read the file ({error}).",
-            hint=f"Point {CATALOGUE_VARIABLE} at a JSON file, or unset it.",
+            hint=f"Point {CATALOGUE_VAR} at a JSON file, or unset it.",
         ) from None
     try:
         document = json.loads(text)
@@ -311,9 +311,9 @@ def load_catalogue(environ: Mapping[str, str] | None = None) -> Catalogue:
         if entries is not None:
             _merge(models, aliases, entries, where)
             sources.append(impl.plugin_name)
-    user_file = (env.get(CATALOGUE_VARIABLE) or "").strip()
+    user_file = (env.get(CATALOGUE_VAR) or "").strip()
     if user_file:
-        where = f"{CATALOGUE_VARIABLE}={user_file}"
+        where = f"{CATALOGUE_VAR}={user_file}"
         _merge(models, aliases, read_user_catalogue(user_file), where)
         sources.append(user_file)
     return Catalogue(models.values(), sources)

@@ -36,7 +36,7 @@ from ._http_errors import (
 from .errors import ConfigurationError, OllamaError, OllamaResponseError, OllamaTimeoutError
 from .ndjson import iter_ndjson, loads_strict
 from .reader import BodyReader, printable
-from .settings import check_ca_bundle, check_secret
+from .settings import CA_BUNDLE_VAR, TIMEOUT_VAR, check_ca_bundle, check_secret
 
 if TYPE_CHECKING:
     from .endpoint import Endpoint
@@ -242,10 +242,15 @@ class OllamaClient:
         verify: bool | str = True,
         pool_timeout: float = POOL_TIMEOUT,
     ) -> None:
+        """Check the settings and set up the pooled session; nothing is sent yet.
+
+        Raises ConfigurationError for a bad timeout, retry count, pool size, header value
+        (never shown) or CA bundle.
+        """
         if not timeout > 0 or not connect_timeout > 0 or not pool_timeout > 0:
             raise ConfigurationError(
                 f"timeout must be a positive number of seconds, got {timeout!r}.",
-                hint="Pass e.g. timeout=300 (PERSONA_OLLAMA_TIMEOUT=300).",
+                hint=f"Pass e.g. timeout=300 ({TIMEOUT_VAR}=300).",
             )
         if retries < 0 or pool_size < 1:
             raise ConfigurationError(
@@ -297,6 +302,7 @@ class OllamaClient:
     # -- plumbing ----------------------------------------------------------------------
 
     def close(self) -> None:
+        """Close the session and its pooled connections; closing twice is harmless."""
         with self._lock:
             if not self._closed:
                 self._closed = True
@@ -452,7 +458,7 @@ class OllamaClient:
                 "to the previous request, a moment ago; not waiting for it again.",
                 hint="Check the server (`persona-ollama doctor`): it accepts connections but "
                 "does not answer. If it is loading a large model, raise the timeout "
-                "(PERSONA_OLLAMA_TIMEOUT=600).",
+                f"({TIMEOUT_VAR}=600).",
                 url=str(self.endpoint),
             )
 
@@ -521,7 +527,7 @@ class OllamaClient:
         return OllamaTimeoutError(
             f"The Ollama server at {self.endpoint} sent nothing for {timeout[1]:g} s.",
             hint="Loading a large model can take minutes the first time: raise the timeout "
-            "(timeout=600 or PERSONA_OLLAMA_TIMEOUT=600), or load it first with "
+            f"(timeout=600 or {TIMEOUT_VAR}=600), or load it first with "
             "`ollama run <model> ''`.",
             url=str(self.endpoint),
         )
@@ -529,7 +535,7 @@ class OllamaClient:
     def _tls_error(self, error: Exception) -> OllamaError:
         text = str(error)
         hint = (
-            "Check the certificate, or point PERSONA_OLLAMA_CA_BUNDLE at your CA bundle "
+            f"Check the certificate, or point {CA_BUNDLE_VAR} at your CA bundle "
             "(REQUESTS_CA_BUNDLE works too)."
         )
         if "WRONG_VERSION_NUMBER" in text.upper() or "wrong version number" in text:
@@ -677,6 +683,13 @@ class OllamaClient:
         limit: int | None,
         deadline: float | None,
     ) -> Generator[dict[str, Any], None, None]:
+        """The decoded items of a streamed ``response``, after one priming ``{}``, up to and
+        including the final one (``done`` or status ``final``).
+
+        An ``error`` item raises ``on_error``'s error; a timeout, a broken connection or a
+        stream that ends before its final item raises an OllamaError; the response is
+        closed in every case.
+        """
         url = str(self.endpoint)
         try:
             reader = BodyReader(

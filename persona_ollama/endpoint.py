@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from urllib.parse import unquote
 
 from .errors import ConfigurationError
+from .settings import BASE_URL_VAR, HOST_VAR
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 11434
@@ -30,8 +31,8 @@ _HOST_PUNCTUATION = frozenset("-._")
 _PATH_PUNCTUATION = frozenset("-._~/%!$&()*+,;=:")
 # What takes over when a bad environment variable is unset, for the error's hint.
 _FALLBACK = {
-    "OLLAMA_BASE_URL": f"OLLAMA_HOST or the default http://{DEFAULT_HOST}:{DEFAULT_PORT}",
-    "OLLAMA_HOST": f"the default http://{DEFAULT_HOST}:{DEFAULT_PORT}",
+    BASE_URL_VAR: f"{HOST_VAR} or the default http://{DEFAULT_HOST}:{DEFAULT_PORT}",
+    HOST_VAR: f"the default http://{DEFAULT_HOST}:{DEFAULT_PORT}",
 }
 
 
@@ -87,7 +88,7 @@ def resolve_endpoint(
     if base_url is not None and _trim(base_url):
         return parse_host(base_url, source="argument")
     env = os.environ if environ is None else environ
-    for name in ("OLLAMA_BASE_URL", "OLLAMA_HOST"):
+    for name in (BASE_URL_VAR, HOST_VAR):
         value = env.get(name)
         if value is not None and _trim(value):
             return parse_host(value, source=name)
@@ -114,6 +115,8 @@ def _trim(value: str) -> str:
 
 
 def _parse(value: str, source: str) -> Endpoint:
+    """``value`` read with the rules of Ollama's ``envconfig.Host`` (default scheme http, port
+    11434; a bind address mapped to loopback); raises _Invalid saying what is wrong."""
     text = _trim(value)
     if not text:
         raise _Invalid("it is empty")

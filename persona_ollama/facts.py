@@ -104,10 +104,12 @@ class ModelInfo:
 
     @property
     def thinks(self) -> bool:
+        """True when the server lists the "thinking" capability."""
         return "thinking" in self.capabilities
 
     @property
     def can_chat(self) -> bool:
+        """True unless the model is embedding-only."""
         return not embedding_only(self.capabilities, self.name)
 
 
@@ -188,6 +190,7 @@ class FactsCache:
         self._lock = threading.Lock()
 
     def get(self, url: str, model: str) -> ModelInfo | None:
+        """The cached facts of ``model`` on the server at ``url``, or None if absent or stale."""
         with self._lock:
             entry = self._entries.get((url, names.canonical(model)))
         if entry is None or time.monotonic() - entry[1] >= self.ttl:
@@ -195,6 +198,7 @@ class FactsCache:
         return entry[0]
 
     def put(self, url: str, info: ModelInfo) -> None:
+        """Cache ``info`` for the server at ``url`` for ``ttl`` seconds."""
         with self._lock:
             self._entries[(url, names.canonical(info.name))] = (info, time.monotonic())
 
@@ -215,6 +219,7 @@ class FactsCache:
                     del self._entries[key]
 
     def clear(self) -> None:
+        """Forget every server's facts."""
         with self._lock:
             self._entries.clear()
 

@@ -82,6 +82,8 @@ class ChatStream:
     def _read(
         self, request: ChatRequest, deadline: float | None, ends_at: float | None, url: str
     ) -> Generator[str, None, None]:
+        """``_read_chunks`` with a context overflow given the request's sizes; the chunks
+        are closed however reading stops."""
         try:
             yield from self._read_chunks(request, deadline, ends_at, url)
         except ContextOverflowError as error:
@@ -96,6 +98,9 @@ class ChatStream:
     def _read_chunks(
         self, request: ChatRequest, deadline: float | None, ends_at: float | None, url: str
     ) -> Generator[str, None, None]:
+        """The answer's text pieces (thinking split off), then ``self.response`` set from the
+        final chunk; raises OllamaError for a chunk of the wrong shape, a server streaming past
+        its limit, or the deadline passing."""
         chunks = self._chunks
         splitter = ThinkSplitter()
         content: list[str] = []

@@ -23,7 +23,7 @@ from ._plugins import implementations
 from .accelerators import metal_working_set as metal_working_set  # re-exported
 from .hookspecs import GPU as GPU  # re-exported: plugins and docs import the hook types here
 from .hookspecs import AcceleratorReport as AcceleratorReport
-from .settings import PREFIX, env_float
+from .settings import MEMORY_GB_VAR, env_float
 from .units import GiB, format_gib
 
 log = logging.getLogger("persona_ollama")
@@ -43,9 +43,8 @@ CONTAINER_SHARE = 0.85
 # GPUs reporting less VRAM than this (display adapters, old cards) do not set the budget.
 MIN_GPU_BYTES = 2 * GiB
 
-MEMORY_VARIABLE = f"{PREFIX}MEMORY_GB"
 REMOTE_REASON = (
-    f"server is remote; set {MEMORY_VARIABLE} to the server's memory "
+    f"server is remote; set {MEMORY_GB_VAR} to the server's memory "
     "(its largest GPU's VRAM, or about 3/4 of its RAM without a GPU)"
 )
 
@@ -94,7 +93,7 @@ def memory_override_bytes(environ: Mapping[str, str]) -> int | None:
 
     Raises ConfigurationError naming the variable when the value is not a positive number.
     """
-    gigabytes = env_float(environ, "MEMORY_GB", "24")
+    gigabytes = env_float(environ, MEMORY_GB_VAR, "24")
     return None if gigabytes is None else int(gigabytes * GiB)
 
 
@@ -113,7 +112,7 @@ def memory_budget(
     RAM (bounded by the container limit) on CPU-only machines."""
     override = memory_override_bytes(os.environ if environ is None else environ)
     if override is not None:
-        return Budget(override, f"{format_gib(override)}, set by {MEMORY_VARIABLE}", "override")
+        return Budget(override, f"{format_gib(override)}, set by {MEMORY_GB_VAR}", "override")
     if not server_is_local:
         return Budget(None, REMOTE_REASON, "unknown")
     if unified_memory:

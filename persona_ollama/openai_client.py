@@ -31,6 +31,7 @@ from .errors import (
 from .generation import wrong_shape
 from .ndjson import _parse as parse_object
 from .privacy import warn_once
+from .settings import API_VAR, TIMEOUT_VAR
 from .sse import DONE, iter_sse_data
 
 if TYPE_CHECKING:
@@ -419,7 +420,7 @@ class OpenAIClient(OllamaClient):
         return OllamaTimeoutError(
             f"The {label} at {self.endpoint} sent nothing for {timeout[1]:g} s.",
             hint="The server may be loading the model or working through a queue: raise the "
-            "timeout (timeout=600 or PERSONA_OLLAMA_TIMEOUT=600), or send fewer requests at "
+            f"timeout (timeout=600 or {TIMEOUT_VAR}=600), or send fewer requests at "
             "once (a smaller pool_size).",
             url=str(self.endpoint),
         )
@@ -597,7 +598,7 @@ class OpenAIClient(OllamaClient):
         raise ConfigurationError(
             f"Cannot pull '{model}': pull is only available with the native Ollama API.",
             hint="Load the model on the server itself (e.g. `vllm serve <model>`), or use "
-            "api='native' (PERSONA_OLLAMA_API=native) with an Ollama server.",
+            f"api='native' ({API_VAR}=native) with an Ollama server.",
         )
 
     def chat(self, body: Mapping[str, Any]) -> Generator[dict[str, Any], None, None]:

@@ -102,6 +102,7 @@ def validate_keep_alive(value: Any) -> float | int | str:
 
 
 def validate_think(value: Any) -> bool | str:
+    """``value`` as Ollama's ``think``: a bool or a level (lowercased); else ConfigurationError."""
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.lower() in THINK_LEVELS:
@@ -113,6 +114,8 @@ def validate_think(value: Any) -> bool | str:
 
 
 def validate_format(value: Any) -> str | dict[str, Any]:
+    """``value`` as Ollama's ``format``: ``"json"`` or a JSON schema dict; else
+    ConfigurationError."""
     if value == "json" or isinstance(value, dict):
         return value  # type: ignore[no-any-return]
     raise ConfigurationError(

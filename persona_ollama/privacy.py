@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Callable
 
 from . import names
 from .errors import LocalOnlyViolationError
+from .settings import LOCAL_ONLY_VAR
 
 if TYPE_CHECKING:
     from .endpoint import Endpoint
@@ -80,7 +81,7 @@ def check_server(
             f"Local-only mode refuses the server at {endpoint}: it is not on this "
             "machine, so prompts would leave it.",
             hint="Point OLLAMA_HOST at 127.0.0.1, or allow remote servers by unsetting "
-            "PERSONA_OLLAMA_LOCAL_ONLY (local_only=False).",
+            f"{LOCAL_ONLY_VAR} (local_only=False).",
             url=str(endpoint),
         )
     if _loopback_address(endpoint.host):
@@ -89,10 +90,13 @@ def check_server(
 
 
 def _pin(endpoint: Endpoint, resolve: Resolver) -> Endpoint:
+    """``endpoint`` connecting to the loopback address its name resolves to, the name kept
+    for the Host header; raises LocalOnlyViolationError when the name does not resolve, could
+    lead elsewhere, or is https (its certificate is for the name)."""
     name = endpoint.host
     hint = (
         f"Use the address itself, e.g. OLLAMA_HOST=127.0.0.1:{endpoint.port}, or unset "
-        "PERSONA_OLLAMA_LOCAL_ONLY (local_only=False)."
+        f"{LOCAL_ONLY_VAR} (local_only=False)."
     )
     try:
         addresses = list(resolve(name, endpoint.port))
@@ -147,19 +151,19 @@ def check_destination(
                 f"Local-only mode refuses '{model}': it runs on {where.host_text}, not on "
                 f"the Ollama server ({where.evidence}), so the prompt would leave this machine.",
                 hint="Pick a model that runs locally (`persona-ollama models` marks remote "
-                "ones), or unset PERSONA_OLLAMA_LOCAL_ONLY (local_only=False) to allow it.",
+                f"ones), or unset {LOCAL_ONLY_VAR} (local_only=False) to allow it.",
                 url=str(endpoint),
             )
         warn_once(
             f"remote:{names.canonical(model)}",
             f"'{model}' runs on {where.host_text} ({where.evidence}): Ollama sends its "
-            "prompts there, off this machine. Set PERSONA_OLLAMA_LOCAL_ONLY=1 to refuse "
+            f"prompts there, off this machine. Set {LOCAL_ONLY_VAR}=1 to refuse "
             "such models.",
         )
     if not endpoint.is_loopback and endpoint.scheme == "http":
         warn_once(
             f"http:{endpoint}",
             f"Prompts go to {endpoint} over plain http, unencrypted and off this machine. "
-            "Use https through a reverse proxy, or PERSONA_OLLAMA_LOCAL_ONLY=1 to refuse "
+            f"Use https through a reverse proxy, or {LOCAL_ONLY_VAR}=1 to refuse "
             "remote servers.",
         )

@@ -42,7 +42,7 @@ from .options import (
     validate_think,
 )
 from .privacy import check_destination, check_server, warn_once
-from .settings import Settings, check_api
+from .settings import API_KEY_VAR, MODEL_VAR, TIMEOUT_VAR, Settings, check_api
 from .windows import WINDOWS
 
 if TYPE_CHECKING:
@@ -138,6 +138,11 @@ class OllamaProvider(LLMProvider):
         environ: Mapping[str, str] | None = None,
         **extra_options: Any,
     ) -> None:
+        """Read and check every setting (arguments over ``environ``, default ``os.environ``).
+
+        Raises ConfigurationError for any bad value and LocalOnlyViolationError for a server
+        local-only mode refuses; nothing is sent to the server (the client opens on first use).
+        """
         from .endpoint import resolve_endpoint, v1_endpoint
 
         env = os.environ if environ is None else environ
@@ -150,7 +155,7 @@ class OllamaProvider(LLMProvider):
         if isinstance(chosen, bool) or not isinstance(chosen, (int, float)) or not chosen > 0:
             raise ConfigurationError(
                 f"timeout must be a positive number of seconds, got {timeout!r}.",
-                hint="e.g. OllamaProvider(timeout=600) or PERSONA_OLLAMA_TIMEOUT=600.",
+                hint=f"e.g. OllamaProvider(timeout=600) or {TIMEOUT_VAR}=600.",
             )
         self.timeout = float(chosen)
         unknown = [key for key in extra_options if key not in OPTION_TYPES]
@@ -169,7 +174,7 @@ class OllamaProvider(LLMProvider):
         if self._api_key is not None:
             from .settings import check_secret
 
-            check_secret(self._api_key, "api_key" if api_key else "PERSONA_OLLAMA_API_KEY")
+            check_secret(self._api_key, "api_key" if api_key else API_KEY_VAR)
         self.local_only = bool(local_only if local_only is not None else settings.local_only)
         self.endpoint = check_server(self.endpoint, local_only=self.local_only)
         if deadline is not None and not deadline > 0:
@@ -249,6 +254,7 @@ class OllamaProvider(LLMProvider):
 
     @property
     def name(self) -> str:
+        """The provider's name in Persona's registry: ``"ollama"``."""
         return "ollama"
 
     @property
@@ -267,7 +273,7 @@ class OllamaProvider(LLMProvider):
             warn_once(
                 "no-default",
                 f"No installed model fits this machine and no catalogue model does either; "
-                f"falling back to {FALLBACK_MODEL}. Set PERSONA_OLLAMA_MODEL to choose.",
+                f"falling back to {FALLBACK_MODEL}. Set {MODEL_VAR} to choose.",
             )
             model = FALLBACK_MODEL
         self._defaulted = model
@@ -631,6 +637,12 @@ class OllamaProvider(LLMProvider):
         num_ctx: int | None,
         options: dict[str, Any],
     ) -> ChatRequest:
+        """The checked chat request for one generate call, built before a byte is sent.
+
+        Checks the arguments, where the model runs (local-only mode, remote default models),
+        that it can chat, and plans the context window (ContextOverflowError when the prompt
+        cannot fit); raises ConfigurationError for bad input.
+        """
         if not isinstance(prompt, str):
             raise ConfigurationError(
                 f"prompt must be text (str), got {type(prompt).__name__}.",
@@ -670,7 +682,7 @@ class OllamaProvider(LLMProvider):
                     f"The default model '{name}' runs on {where.host_text}, not on the Ollama "
                     f"server ({where.evidence}), so it was not used: a remote model is used "
                     "only when you name it.",
-                    hint="Name a local model (model=... or PERSONA_OLLAMA_MODEL); "
+                    hint=f"Name a local model (model=... or {MODEL_VAR}); "
                     "`persona-ollama models` marks remote ones.",
                     url=str(self.endpoint),
                 )

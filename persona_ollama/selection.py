@@ -25,6 +25,7 @@ from .catalogue import (
 )
 from .facts import Placement, embedding_only, placement
 from .names import canonical
+from .settings import MEMORY_GB_VAR
 from .units import format_gib
 
 # Without a GPU, each generated token reads every active weight from RAM: above this many
@@ -112,6 +113,7 @@ class InstalledModel:
 
     @property
     def can_chat(self) -> bool:
+        """True unless the model is embedding-only."""
         return not self.is_embedding
 
 
@@ -227,6 +229,9 @@ def _candidate(
     cpu_only: bool,
     installed: bool,
 ) -> Candidate:
+    """``model`` scored for the selection: its memory at ``context_tokens``, whether that fits
+    ``budget_bytes``, and its quality (the catalogue's, else estimated from size and
+    quantization)."""
     spec = model if isinstance(model, ModelSpec) else catalogue.get(model.name)
     memory = estimate_memory_bytes(model, context_tokens, catalogue)
     if spec is not None:
@@ -291,7 +296,7 @@ def choose_default(
     if budget is None:
         reasons = [
             "The server's memory is unknown, so installed models are ranked by quality alone "
-            "(set PERSONA_OLLAMA_MEMORY_GB to check that they fit)."
+            f"(set {MEMORY_GB_VAR} to check that they fit)."
         ]
     else:
         reasons = [

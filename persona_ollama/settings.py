@@ -1,7 +1,9 @@
-"""PERSONA_OLLAMA_* environment variables, read and checked in one place.
+"""The environment variables the plugin reads: named here (the ``*_VAR`` constants), in one
+place, and checked.
 
-Constructor arguments beat these; every variable is documented in docs/configuration.md.
-A bad value raises :class:`ConfigurationError` naming the variable and a good example.
+Constructor arguments beat these; every variable named here is documented in
+docs/configuration.md (tests/unit/test_settings.py holds the two lists equal). A bad value raises
+:class:`ConfigurationError` naming the variable and a good example.
 """
 
 from __future__ import annotations
@@ -13,19 +15,36 @@ from dataclasses import dataclass
 from .errors import ConfigurationError
 
 PREFIX = "PERSONA_OLLAMA_"
+MODEL_VAR = PREFIX + "MODEL"
+TIMEOUT_VAR = PREFIX + "TIMEOUT"
+API_KEY_VAR = PREFIX + "API_KEY"
+LOCAL_ONLY_VAR = PREFIX + "LOCAL_ONLY"
+CA_BUNDLE_VAR = PREFIX + "CA_BUNDLE"
+API_VAR = PREFIX + "API"
+MEMORY_GB_VAR = PREFIX + "MEMORY_GB"  # read by hardware.memory_budget
+CATALOGUE_VAR = PREFIX + "CATALOGUE"  # read by catalogue.load_catalogue
+# Not ours, but read by us: Persona's name for the server, Ollama's own (parsed with Ollama's
+# rules in endpoint.py), and the no-colour convention of https://no-color.org (the CLI).
+BASE_URL_VAR = "OLLAMA_BASE_URL"
+HOST_VAR = "OLLAMA_HOST"
+NO_COLOR_VAR = "NO_COLOR"
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
 APIS = ("native", "openai")  # Ollama's /api/chat; the OpenAI-compatible /v1/chat/completions
 
 
 def _get(environ: Mapping[str, str], name: str) -> str | None:
-    value = environ.get(PREFIX + name)
+    value = environ.get(name)
     if value is None or not value.strip():
         return None
     return value.strip()
 
 
 def env_float(environ: Mapping[str, str], name: str, example: str) -> float | None:
+    """The variable ``name`` as a positive finite number, or None when unset or blank.
+
+    Anything else raises ConfigurationError whose hint shows ``name={example}``.
+    """
     value = _get(environ, name)
     if value is None:
         return None
@@ -35,14 +54,18 @@ def env_float(environ: Mapping[str, str], name: str, example: str) -> float | No
         number = float("nan")
     if not number > 0 or number == float("inf"):
         raise ConfigurationError(
-            f"{PREFIX}{name}={value!r} is not a positive number.",
-            hint=f"e.g. {PREFIX}{name}={example}",
+            f"{name}={value!r} is not a positive number.",
+            hint=f"e.g. {name}={example}",
         )
     return number
 
 
 def env_bool(environ: Mapping[str, str], name: str) -> bool | None:
-    value = environ.get(PREFIX + name)
+    """The variable ``name`` as a yes/no value (empty counts as no), or None when unset.
+
+    Anything else raises ConfigurationError saying how to switch it on or off.
+    """
+    value = environ.get(name)
     if value is None:
         return None
     lowered = value.strip().lower()
@@ -51,8 +74,8 @@ def env_bool(environ: Mapping[str, str], name: str) -> bool | None:
     if lowered in _FALSE:
         return False
     raise ConfigurationError(
-        f"{PREFIX}{name}={value!r} is not a yes/no value.",
-        hint=f"Use {PREFIX}{name}=1 to switch it on or {PREFIX}{name}=0 to switch it off.",
+        f"{name}={value!r} is not a yes/no value.",
+        hint=f"Use {name}=1 to switch it on or {name}=0 to switch it off.",
     )
 
 
@@ -71,7 +94,7 @@ def check_api(value: object, name: str) -> str:
 
 @dataclass(frozen=True)
 class Settings:
-    """The plugin's own environment variables (Ollama's OLLAMA_HOST is read in endpoint.py)."""
+    """The plugin's own environment variables (the server's address is read in endpoint.py)."""
 
     model: str | None = None
     timeout: float | None = None
@@ -82,14 +105,16 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings in ``environ`` (default ``os.environ``); a bad value raises
+        ConfigurationError naming its variable."""
         env = os.environ if environ is None else environ
         return cls(
-            model=_get(env, "MODEL"),
-            timeout=env_float(env, "TIMEOUT", "600"),
-            api_key=_get(env, "API_KEY"),
-            local_only=env_bool(env, "LOCAL_ONLY"),
-            ca_bundle=_get(env, "CA_BUNDLE"),
-            api=check_api(api, PREFIX + "API") if (api := _get(env, "API")) else None,
+            model=_get(env, MODEL_VAR),
+            timeout=env_float(env, TIMEOUT_VAR, "600"),
+            api_key=_get(env, API_KEY_VAR),
+            local_only=env_bool(env, LOCAL_ONLY_VAR),
+            ca_bundle=_get(env, CA_BUNDLE_VAR),
+            api=check_api(api, API_VAR) if (api := _get(env, API_VAR)) else None,
         )
 
 
@@ -130,7 +155,7 @@ def check_ca_bundle(path: str) -> str:
     if not os.path.isfile(path):
         raise ConfigurationError(
             f"The CA bundle {path!r} does not exist.",
-            hint="Point PERSONA_OLLAMA_CA_BUNDLE (or verify=) at a PEM file of CA certificates.",
+            hint=f"Point {CA_BUNDLE_VAR} (or verify=) at a PEM file of CA certificates.",
         )
     try:
         ssl.create_default_context(cafile=path)
@@ -138,6 +163,6 @@ def check_ca_bundle(path: str) -> str:
         raise ConfigurationError(
             f"The CA bundle {path!r} cannot be loaded ({type(error).__name__}): it is not a "
             "readable PEM file of certificates.",
-            hint="Point PERSONA_OLLAMA_CA_BUNDLE (or verify=) at a PEM file of CA certificates.",
+            hint=f"Point {CA_BUNDLE_VAR} (or verify=) at a PEM file of CA certificates.",
         ) from None
     return path

@@ -19,6 +19,8 @@ class ThinkSplitter:
         self._held = ""
 
     def feed(self, piece: str) -> tuple[str, str]:
+        """The ``(answer, thinking)`` text ``piece`` adds; either may be empty, and a possible
+        partial tag is held back until the next piece (or ``finish``)."""
         if self._state == "answer":
             return piece, ""
         if self._state == "after":
