@@ -34,10 +34,6 @@ _.trust_env
 _.__wrapped__
 exc  # the *exc of __exit__, required by the protocol
 
-# Named beside the other variables (docs/configuration.md lists what settings.py names); the
-# CLI reads NO_COLOR (cli/__init__.py, which is to use this name after issue 14's cli work).
-_.NO_COLOR_VAR
-
 # The test suite resets process-wide state between tests (tests/conftest.py, test_plugins.py).
 _.reset
 _.reset_warnings

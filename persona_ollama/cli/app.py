@@ -18,6 +18,7 @@ import click
 from .. import __version__
 from ..errors import OllamaError
 from ..reader import printable
+from ..settings import API_KEY_VAR, NO_COLOR_VAR
 
 if TYPE_CHECKING:
     from ..provider import OllamaProvider
@@ -38,7 +39,7 @@ Examples:
 
 def use_color() -> bool | None:
     """False when NO_COLOR is set (https://no-color.org); else let click decide (tty or not)."""
-    return False if os.environ.get("NO_COLOR") else None
+    return False if os.environ.get(NO_COLOR_VAR) else None
 
 
 # What may be secret in the text of an unexpected exception: header values, URL passwords,
@@ -53,7 +54,7 @@ _SECRETS = (
 def redact(text: str, *, headers: bool = True) -> str:
     """``text`` without credentials: the API key, URL passwords and (``headers``, for the
     text of an unexpected exception) Authorization values."""
-    key = (os.environ.get("PERSONA_OLLAMA_API_KEY") or "").strip()
+    key = (os.environ.get(API_KEY_VAR) or "").strip()
     if len(key) >= 4:
         text = text.replace(key, "[redacted]")
     if headers:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..errors import LocalOnlyViolationError, OllamaError
+from ..settings import MODEL_VAR
 from .app import common_options, echo, human_bytes, json_option, main, make_provider, print_json
 
 if TYPE_CHECKING:
@@ -92,13 +93,13 @@ def collect(host: str | None) -> dict[str, Any]:
                 "(`persona-ollama recommend` suggests one that fits)."
             )
     selection = provider.selection()
-    configured = os.environ.get("PERSONA_OLLAMA_MODEL")
+    configured = os.environ.get(MODEL_VAR)
     default: dict[str, Any] = {
         "model": provider.default_model,
         "installed": selection.installed,
         "reasons": list(selection.reasons),
         "warnings": list(selection.warnings),
-        "source": "PERSONA_OLLAMA_MODEL" if configured else "selection",
+        "source": MODEL_VAR if configured else "selection",
     }
     report["default_model"] = default
     if not report["server"]["reachable"]:
