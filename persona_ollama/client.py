@@ -34,6 +34,7 @@ from ._http_errors import (
     not_running,
 )
 from .errors import ConfigurationError, OllamaError, OllamaResponseError, OllamaTimeoutError
+from .generation import wrong_shape
 from .ndjson import iter_ndjson, loads_strict
 from .reader import BodyReader, printable
 from .settings import CA_BUNDLE_VAR, TIMEOUT_VAR, check_ca_bundle, check_secret
@@ -586,6 +587,16 @@ class OllamaClient:
     def _post_json(self, path: str, body: Mapping[str, Any], *, model: str | None = None) -> Any:
         return self._json(self._send("POST", path, body, stream=True, model=model))
 
+    def _expect_list(self, document: dict[str, Any], field: str, what: str) -> list[Any]:
+        """``document[field]`` as a list: absent or null is empty, anything else is an error
+        naming the field (validated at the edge, never a TypeError later)."""
+        value = document.get(field)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise wrong_shape(f"{what} {field}", "a list", value, str(self.endpoint))
+        return value
+
     def _expect_dict(self, value: Any, what: str) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise OllamaResponseError(
@@ -608,7 +619,8 @@ class OllamaClient:
 
     def tags(self) -> list[dict[str, Any]]:
         """Installed models, newest first (GET /api/tags)."""
-        models = self._expect_dict(self._get_json("/api/tags"), "/api/tags").get("models") or []
+        listing = self._expect_dict(self._get_json("/api/tags"), "/api/tags")
+        models = self._expect_list(listing, "models", "/api/tags")
         return [m for m in models if isinstance(m, dict)]
 
     def show(self, model: str) -> dict[str, Any]:
@@ -618,7 +630,8 @@ class OllamaClient:
 
     def ps(self) -> list[dict[str, Any]]:
         """Models loaded in memory right now (GET /api/ps)."""
-        models = self._expect_dict(self._get_json("/api/ps"), "/api/ps").get("models") or []
+        loaded = self._expect_dict(self._get_json("/api/ps"), "/api/ps")
+        models = self._expect_list(loaded, "models", "/api/ps")
         return [m for m in models if isinstance(m, dict)]
 
     def chat(self, body: Mapping[str, Any]) -> Generator[dict[str, Any], None, None]:

@@ -457,7 +457,8 @@ class OpenAIClient(OllamaClient):
 
     def _models(self) -> list[dict[str, Any]]:
         """The entries of GET /v1/models that have an id (``data`` is null on an empty Ollama)."""
-        data = self._expect_dict(self._get_json("/v1/models"), "/v1/models").get("data") or []
+        listing = self._expect_dict(self._get_json("/v1/models"), "/v1/models")
+        data = self._expect_list(listing, "data", "/v1/models")
         entries = [e for e in data if isinstance(e, dict) and isinstance(e.get("id"), str)]
         if entries:
             _KINDS[str(self.endpoint)] = server_kind(entries[0])
@@ -517,7 +518,9 @@ class OpenAIClient(OllamaClient):
         retries = 0 if limits else None
         response = self._send("GET", "/v1/models", stream=True, timeout=limits, retries=retries)
         server = response.headers.get("Server") or ""
-        data = self._expect_dict(self._json(response), "/v1/models").get("data") or []
+        data = self._expect_list(
+            self._expect_dict(self._json(response), "/v1/models"), "data", "/v1/models"
+        )
         entries = [e for e in data if isinstance(e, Mapping)]
         kind = server_kind(entries[0]) if entries else GENERIC
         if kind == GENERIC and server.lower().startswith("llama.cpp"):
@@ -675,7 +678,8 @@ class OpenAIClient(OllamaClient):
         retry["stream"] = False
         answer = self._post_json("/v1/chat/completions", retry, model=model)
         body = self._expect_dict(answer, "/v1/chat/completions")
-        choices = [c for c in body.get("choices") or () if isinstance(c, Mapping)]
+        listed = self._expect_list(body, "choices", "/v1/chat/completions")
+        choices = [c for c in listed if isinstance(c, Mapping)]
         if not choices:
             raise OllamaResponseError(
                 f"The {label} at {self.endpoint} sent an empty answer, twice.",

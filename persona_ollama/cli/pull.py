@@ -32,8 +32,10 @@ class Progress:
         repeats a status while it waits)."""
         status = str(line.get("status", ""))
         total, completed = line.get("total"), line.get("completed") or 0
+        if not isinstance(completed, int) or isinstance(completed, bool):
+            completed = 0  # a progress bar, not worth failing a download over
         if isinstance(total, int) and total > 0 and status.startswith("pulling "):
-            self._bar(status, total, int(completed))
+            self._bar(status, total, completed)
             return
         self._finish_bar()
         if status != self.last_status:

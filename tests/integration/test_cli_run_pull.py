@@ -247,3 +247,14 @@ def test_the_overflow_hint_names_only_models_that_can_hold_the_prompt(runner):
     assert "with a longer context: llama3.2:3b" in medium.stderr
     assert "llama3.2:3b" not in huge.stderr
     assert "Hint: Shorten the input" in huge.stderr
+
+
+@pytest.mark.parametrize("completed", ["lots", [1], {"bytes": 1}, True])
+def test_pull_progress_tolerates_a_completed_count_of_the_wrong_type(completed, capsys):
+    from persona_ollama.cli.pull import Progress
+
+    progress = Progress(interactive=False)
+    progress.update({"status": "pulling abc", "total": 100, "completed": completed})
+    progress.update({"status": "success"})
+
+    assert "success" in capsys.readouterr().out

@@ -193,6 +193,27 @@ def test_json_that_is_not_an_object_raises(client, mocked):
         client.tags()
 
 
+@pytest.mark.parametrize("models", [True, "llama3", {"name": "llama3"}, 7])
+def test_a_model_list_that_is_not_a_list_raises_naming_the_field(client, mocked, models):
+    # Found by the end-to-end fuzzing: {"models": true} was a TypeError.
+    mocked.get(f"{BASE}/api/tags", json={"models": models})
+    with pytest.raises(OllamaResponseError, match=r"/api/tags models = .* where a list was"):
+        client.tags()
+
+
+def test_a_loaded_model_list_that_is_not_a_list_raises_naming_the_field(client, mocked):
+    mocked.get(f"{BASE}/api/ps", json={"models": True})
+    with pytest.raises(OllamaResponseError, match="/api/ps models = True"):
+        client.ps()
+
+
+def test_a_missing_or_null_model_list_is_empty(client, mocked):
+    mocked.get(f"{BASE}/api/tags", json={"models": None})
+    mocked.get(f"{BASE}/api/tags", json={})
+    assert client.tags() == []
+    assert client.tags() == []
+
+
 RUNNER_STOPPED = (
     "model runner has unexpectedly stopped, this may be due to resource limitations or an "
     "internal error, check ollama server logs for details"

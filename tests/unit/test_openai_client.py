@@ -950,3 +950,10 @@ def test_an_empty_stream_and_an_empty_answer_are_an_error(client, mocked):
 
     with pytest.raises(OllamaResponseError, match="empty answer, twice"):
         list(client.chat({"model": "m", "messages": [{"role": "user", "content": "hi"}]}))
+
+
+@pytest.mark.parametrize("data", [True, "m", {"id": "m"}])
+def test_a_v1_model_list_that_is_not_a_list_raises_naming_the_field(client, mocked, data):
+    mocked.get(MODELS, json={"object": "list", "data": data})
+    with pytest.raises(OllamaResponseError, match=r"/v1/models data = .* where a list was"):
+        client.tags()
