@@ -597,11 +597,13 @@ class OllamaProvider(LLMProvider):
             try:
                 if native and num_ctx is None and "num_ctx" not in request_options:
                     # The window was chosen by windows.py: sent after smaller ones are answered.
-                    with WINDOWS.sending(str(self.endpoint), request.model, request.plan.num_ctx):
+                    # Waiting for a smaller window's answer counts against this call's deadline.
+                    url, window = str(self.endpoint), request.plan.num_ctx
+                    with WINDOWS.sending(url, request.model, window, until=ends_at):
                         try:
                             chunks = self.client.chat(request.body)
                         except OllamaError:
-                            WINDOWS.failed(str(self.endpoint), request.model, request.plan.num_ctx)
+                            WINDOWS.failed(url, request.model, window)
                             raise
                 else:
                     chunks = self.client.chat(request.body)
