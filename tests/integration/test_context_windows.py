@@ -1,4 +1,4 @@
-"""A batch reuses the loaded window: no reload for a prompt that fits what is loaded (issue 15).
+"""A batch reuses the loaded window: no reload for a prompt that fits what is loaded.
 
 Against the double's scheduler, which reloads a model when num_ctx changes as server/sched.go
 does, and counts loads.
