@@ -603,17 +603,20 @@ class OllamaProvider(LLMProvider):
             try:
                 if native and num_ctx is None and "num_ctx" not in request_options:
                     # The window was chosen by windows.py: sent after smaller ones are answered.
-                    with WINDOWS.sending(str(self.endpoint), request.model, request.plan.num_ctx):
+                    # Waiting for a smaller window's answer counts against this call's deadline.
+                    url, window = str(self.endpoint), request.plan.num_ctx
+                    with WINDOWS.sending(url, request.model, window, until=ends_at):
                         try:
                             chunks = self.client.chat(request.body)
                         except OllamaError:
-                            WINDOWS.failed(str(self.endpoint), request.model, request.plan.num_ctx)
+                            WINDOWS.failed(url, request.model, window)
                             raise
                 else:
                     chunks = self.client.chat(request.body)
             except ContextOverflowError as error:
                 raise (with_request_sizes(error, request) if native else error) from None
         chunks = _watch_remote(chunks, request.model, self.endpoint, self.local_only)
+        next(chunks)  # primed, so that closing it closes the client's stream (see there)
         return ChatStream(
             chunks,
             request,
@@ -894,31 +897,40 @@ def _watch_remote(
     FROM a cloud model) after they ran, or within the few seconds the model list is cached,
     is forwarded anyway. Then the prompt has left; local-only mode refuses the answer and
     says so, and otherwise the once-per-process warning names the host.
+
+    Like the client's stream, it is started at once (to its first yield) by the caller:
+    closing a generator that never started runs nothing, not even its ``finally``, so
+    ``ChatStream.close()`` on a
+    stream never read would not close ``chunks`` (Python 3.12+ keeps it alive until the
+    stream is dropped), and its pooled connection would stay checked out.
     """
-    for chunk in chunks:  # the first line is enough: the server names the host in every one
-        host = chunk.get("remote_host")
-        if host:
-            upstream = chunk.get("remote_model")
-            if local_only:
-                chunks.close()
-                raise LocalOnlyViolationError(
-                    f"The Ollama server forwarded '{model}' to {host} although local-only mode "
-                    "had checked it: the model was replaced between that check and the request, "
-                    "so the prompt has left this machine. The answer was discarded.",
-                    hint="See what replaced it (`persona-ollama models` marks remote models) "
-                    "and remove or rename it on the Ollama server.",
-                    url=str(endpoint),
+    try:
+        yield {}  # the priming step: nothing is read before the first next()
+        for chunk in chunks:  # the first line is enough: the server names the host in every one
+            host = chunk.get("remote_host")
+            if host:
+                upstream = chunk.get("remote_model")
+                if local_only:  # `finally` closes the stream
+                    raise LocalOnlyViolationError(
+                        f"The Ollama server forwarded '{model}' to {host} although local-only "
+                        "mode had checked it: the model was replaced between that check and the "
+                        "request, so the prompt has left this machine. The answer was discarded.",
+                        hint="See what replaced it (`persona-ollama models` marks remote models) "
+                        "and remove or rename it on the Ollama server.",
+                        url=str(endpoint),
+                    )
+                where = Placement(
+                    True,
+                    str(host),
+                    str(upstream) if upstream else None,
+                    "the server's answer names remote_host",
                 )
-            where = Placement(
-                True,
-                str(host),
-                str(upstream) if upstream else None,
-                "the server's answer names remote_host",
-            )
-            check_destination(model, where, endpoint, local_only=False)
-        yield chunk
-        break
-    yield from chunks  # the rest at C speed: the per-chunk path stays as cheap as it was
+                check_destination(model, where, endpoint, local_only=False)
+            yield chunk
+            break
+        yield from chunks  # the rest at C speed: the per-chunk path stays as cheap as it was
+    finally:
+        chunks.close()  # however this ends: read out, closed unread, or raised
 
 
 # Imported before Persona's provider package (a script, not Persona's plugin loading): still

@@ -134,11 +134,12 @@ class Windows:
         self._caps[key] = _Seen(-1 if value is None else value, time.monotonic())
         return value
 
-    def sending(self, url: str, model: str, window: int) -> _Sending:
+    def sending(self, url: str, model: str, window: int, until: float | None = None) -> _Sending:
         """A context manager around sending a request with ``window`` until the server starts
         answering: it waits while requests with a smaller window for the same model are still
-        unanswered."""
-        return _Sending(self, (url, _canonical(model)), window)
+        unanswered, but not past ``until`` (a time.monotonic() instant, the call's deadline):
+        then it goes on, and the request itself fails with the deadline's error."""
+        return _Sending(self, (url, _canonical(model)), window, until)
 
     def failed(self, url: str, model: str, window: int) -> None:
         """A request sent with ``window`` failed before the server answered: the window may
@@ -170,17 +171,25 @@ class Windows:
 class _Sending:
     """Registers one request on its way; a class, not a generator: this runs per request."""
 
-    __slots__ = ("_key", "_owner", "_window")
+    __slots__ = ("_key", "_owner", "_until", "_window")
 
-    def __init__(self, owner: Windows, key: tuple[str, str], window: int) -> None:
-        self._owner, self._key, self._window = owner, key, window
+    def __init__(
+        self, owner: Windows, key: tuple[str, str], window: int, until: float | None
+    ) -> None:
+        self._owner, self._key, self._window, self._until = owner, key, window, until
 
     def __enter__(self) -> None:
-        owner, window = self._owner, self._window
+        owner, window, until = self._owner, self._window, self._until
         with owner._answered:
             on_the_way = owner._sending.setdefault(self._key, Counter())
             while any(other < window for other in on_the_way):
-                owner._answered.wait()
+                if until is None:
+                    owner._answered.wait()
+                    continue
+                left = until - time.monotonic()
+                if left <= 0:
+                    break  # the deadline is the caller's: another call's answer is not
+                owner._answered.wait(left)
             on_the_way[window] += 1
 
     def __exit__(self, *exc: object) -> None:

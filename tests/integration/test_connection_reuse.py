@@ -80,3 +80,23 @@ def test_a_batch_of_generate_async_runs_all_at_once(fake_ollama):
     assert len(answers) == size
     assert all(answer.content for answer in answers)
     provider.close()
+
+
+@pytest.mark.parametrize("api", ["native", "openai"])
+@pytest.mark.parametrize("how", ["close", "with"])
+def test_a_stream_closed_before_it_is_read_gives_its_connection_back(fake_ollama, how, api):
+    # The caller still holds the stream: only close() itself can give the connection back
+    # (Python 3.12+ keeps an unstarted generator's arguments alive after close()).
+    provider = OllamaProvider(base_url=fake_ollama.url, model=MODEL, pool_size=1, api=api)
+    provider.generate("warm up", max_tokens=8)
+    stream = provider.stream("Describe a nurse.", max_tokens=32)
+    assert provider.client.connections_in_use() == 1
+    if how == "close":
+        stream.close()
+    else:
+        with stream:
+            pass
+
+    assert provider.client.connections_in_use() == 0
+    assert provider.generate("Describe a nurse.", max_tokens=32).content
+    del stream

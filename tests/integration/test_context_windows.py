@@ -1,4 +1,4 @@
-"""A batch reuses the loaded window: no reload for a prompt that fits what is loaded (issue 15).
+"""A batch reuses the loaded window: no reload for a prompt that fits what is loaded.
 
 Against the double's scheduler, which reloads a model when num_ctx changes as server/sched.go
 does, and counts loads.
@@ -185,3 +185,32 @@ def test_a_broken_setting_does_not_fail_a_generation_that_reuses_a_window(
     provider.generate(prompt_of(MEDIUM), max_tokens=1000)
     provider.generate(prompt_of(SMALL), max_tokens=1000)
     assert sent_windows(fake) == [8192, 8192]
+
+
+def test_waiting_for_a_smaller_window_ends_at_the_deadline(fake: FakeOllama) -> None:
+    # A call without a deadline sends a small window to a server slow to answer (a cold load);
+    # a call with deadline=1 needs a larger one and waits for that answer first: its deadline
+    # covers the wait too, not only its own request.
+    import time
+
+    from persona_ollama.errors import OllamaTimeoutError
+
+    patient = provider_for(fake)
+    hurried = OllamaProvider(base_url=fake.url, model=MODEL, environ={}, deadline=1.0)
+    patient.model_info(MODEL)
+    hurried.model_info(MODEL)
+    fake.latency(first_byte=6.0, times=1, path="/api/chat")
+    sent = threading.Thread(
+        target=patient.generate, args=(prompt_of(SMALL),), kwargs={"max_tokens": 1000}
+    )
+    sent.start()
+    while not fake.request_count("/api/chat"):
+        time.sleep(0.01)
+
+    started = time.monotonic()
+    with pytest.raises(OllamaTimeoutError):
+        hurried.generate(prompt_of(LARGE), max_tokens=1000)
+    took = time.monotonic() - started
+    sent.join()
+
+    assert took < 3.0, f"the call with deadline=1 took {took:.1f} s"

@@ -1,4 +1,4 @@
-"""The client against hostile servers written from raw sockets (issue 13).
+"""The client against hostile servers written from raw sockets.
 
 Every test states the bound it must meet: peak memory (tracemalloc, in this process; the
 server sends from one small buffer, so its own memory is not counted), wall time, and the
