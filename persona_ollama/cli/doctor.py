@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..errors import LocalOnlyViolationError, OllamaError
+from ..errors import LocalOnlyViolationError, ModelNotPulledError, OllamaError
 from ..settings import MODEL_VAR
 from .app import common_options, echo, human_bytes, json_option, main, make_provider, print_json
 
@@ -132,9 +132,14 @@ def collect(host: str | None) -> dict[str, Any]:
             default["remote"], default["remote_host"] = True, placement(default["model"]).host
             warnings.append(error.message)
             report["next_step"] = "Set PERSONA_OLLAMA_MODEL to a local model."
-        except OllamaError as error:
+        except ModelNotPulledError as error:
             default["installed"] = False
-            report["next_step"] = error.hint
+            report["next_step"] = error.hint or error.message
+        except OllamaError as error:
+            # Any other failure says nothing about whether the model is there; it is not Ready.
+            default["installed"] = None
+            warnings.append(error.message)
+            report["next_step"] = error.hint or error.message
         else:
             default["installed"] = True
             if info.placement.remote:

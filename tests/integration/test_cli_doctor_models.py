@@ -313,20 +313,20 @@ def test_json_usage_error_exits_2_with_an_object(runner):
 def test_usage_error_without_json_keeps_clicks_usage_text(runner):
     result = runner.invoke(main, ["models", "--colour"], prog_name="persona-ollama")
     assert result.exit_code == 2
-    assert "Usage: persona-ollama models" in result.output
+    assert "Usage: persona-ollama models" in result.stderr
     assert not result.stdout.lstrip().startswith("{")
 
 
 def test_a_base_url_ending_in_api_is_told_to_drop_it(runner, fake):
     result = runner.invoke(main, ["models", "--host", fake.url + "/api"])
     assert result.exit_code == 1
-    assert f"Hint: The address ends in /api: drop /api (use {fake.url})." in result.output
+    assert f"Hint: The address ends in /api: drop /api (use {fake.url})." in result.stderr
 
 
 def test_a_mistyped_model_leads_with_the_installed_name(runner, fake):
     result = runner.invoke(main, ["run", "--host", fake.url, "--model", "qwen2.5:7", "hi"])
     assert result.exit_code == 1
-    hint = result.output.split("Hint: ", 1)[1]
+    hint = result.stderr.split("Hint: ", 1)[1]
     assert hint.startswith("Did you mean qwen2.5:7b?")
     assert "`persona-ollama pull qwen2.5:7`" in hint
 
@@ -343,6 +343,20 @@ def test_doctor_is_not_ready_with_an_embedding_model_set(runner, fake, monkeypat
     assert result.exit_code == 1
     assert "Ready" not in result.stdout
     assert "Next step  nomic-embed-text is an embedding model" in result.stdout
+
+
+def test_doctor_is_not_ready_when_the_configured_model_cannot_be_described(runner, monkeypatch):
+    # A server error on /api/show says nothing about the model: not Ready, and not "not
+    # installed" either. (Before 0.30 /api/tags gives no context length: /api/show is asked.)
+    monkeypatch.setenv("PERSONA_OLLAMA_MODEL", "qwen2.5:7b")
+    with FakeOllama(INSTALLED, version="0.24.0") as server:
+        server.fail_next(5, 500, "boom", path="/api/show")
+        result = runner.invoke(main, ["doctor", "--host", server.url, "--json"])
+    report = json.loads(result.stdout)
+    assert result.exit_code == 1
+    assert report["ready"] is False
+    assert report["default_model"]["installed"] is None
+    assert report["next_step"]
 
 
 def test_doctor_is_not_ready_with_a_cloud_model_set(runner, monkeypatch):
