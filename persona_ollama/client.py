@@ -36,8 +36,9 @@ from ._http_errors import (
 from .errors import ConfigurationError, OllamaError, OllamaResponseError, OllamaTimeoutError
 from .generation import wrong_shape
 from .ndjson import iter_ndjson, loads_strict
-from .reader import BodyReader, printable
+from .reader import BodyReader
 from .settings import CA_BUNDLE_VAR, TIMEOUT_VAR, check_ca_bundle, check_secret
+from .terminal import printable
 
 if TYPE_CHECKING:
     from .endpoint import Endpoint

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import http.client
 import logging
-import re
 import socket
 import time
 import zlib
@@ -311,12 +310,3 @@ def _size(count: int) -> str:
 
 # Control characters (terminal escape sequences, carriage returns, bidirectional overrides)
 # in text that came from a server; newlines and tabs are kept.
-_UNPRINTABLE = re.compile("[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f\\u202a-\\u202e\\u2066-\\u2069]")
-
-
-def printable(text: str) -> str:
-    """``text`` with control sequences shown escaped (``\\x1b``), so that a server cannot move
-    the cursor, retitle the window or hide text in the terminal."""
-    if not _UNPRINTABLE.search(text):
-        return text
-    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)

@@ -17,8 +17,8 @@ import click
 
 from .. import __version__
 from ..errors import OllamaError
-from ..reader import printable
 from ..settings import API_KEY_VAR, NO_COLOR_VAR
+from ..terminal import printable
 
 if TYPE_CHECKING:
     from ..provider import OllamaProvider

@@ -7,7 +7,7 @@ import sys
 import click
 
 from ..errors import OllamaError
-from ..reader import printable
+from ..terminal import printable
 from .app import common_options, echo, json_option, main, make_provider, print_json
 
 
