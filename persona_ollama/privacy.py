@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import logging
-import socket
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Callable
@@ -49,6 +48,8 @@ def reset_warnings() -> None:
 
 def system_resolve(host: str, port: int) -> list[str]:
     """Every address the system resolver (hosts file, then DNS) gives for ``host``."""
+    import socket  # only local-only mode with a host name needs it: not on the import path
+
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return [str(info[4][0]) for info in infos]
 
