@@ -41,8 +41,17 @@ class ProviderFactory:
         raise ValueError(f"Unknown provider: {provider_name}")
 '''
 
+# Real Persona needs Python 3.12; this stand-in also runs on 3.9, whose importlib.metadata
+# entry_points() takes no group= (it returns a dict of groups).
 ENTRY_POINT_FIRST = """
+import sys
 from importlib.metadata import entry_points
+
+
+def provider_entry_points():
+    if sys.version_info >= (3, 10):
+        return {ep.name: ep for ep in entry_points(group="persona.providers")}
+    return {ep.name: ep for ep in entry_points().get("persona.providers", [])}
 
 
 class ProviderFactory:
@@ -50,7 +59,7 @@ class ProviderFactory:
 
     @classmethod
     def create(cls, provider_name, api_key=None, **kwargs):
-        found = {ep.name: ep for ep in entry_points(group="persona.providers")}
+        found = provider_entry_points()
         entry_point = found.get(provider_name.lower())
         if entry_point is not None:
             return entry_point.load()(api_key=api_key, **kwargs)
