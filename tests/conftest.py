@@ -10,6 +10,14 @@ from click.testing import CliRunner
 
 from persona_ollama import _persona, facts, openai_client, privacy, provider, windows
 
+if sys.version_info < (3, 10):
+    # On import, the importlib_metadata backport appends its distribution finder to
+    # sys.meta_path and deletes the stdlib PathFinder's find_distributions. Import it before any
+    # test snapshots sys.meta_path (_error_bases below, pytester): restoring a snapshot taken
+    # before that import drops the backport's finder, and then neither importlib.metadata nor
+    # the backport finds any distribution or entry point for the rest of the session.
+    import importlib_metadata  # noqa: F401
+
 
 @pytest.fixture(autouse=True)
 def _fresh_process_state():
