@@ -113,6 +113,18 @@ class ModelInfo:
         return not embedding_only(self.capabilities, self.name)
 
 
+def _described(details: Mapping[str, Any], caps: Any) -> dict[str, Any]:
+    """The fields /api/show and /api/tags describe alike: ``details`` and ``capabilities``."""
+    return {
+        "family": details.get("family"),
+        "parameter_size": details.get("parameter_size"),
+        "quantization_level": details.get("quantization_level"),
+        "capabilities": tuple(c for c in caps if isinstance(c, str))
+        if isinstance(caps, list)
+        else (),
+    }
+
+
 def model_info_from_show(
     name: str,
     show: Mapping[str, Any],
@@ -125,14 +137,10 @@ def model_info_from_show(
     details = show.get("details")
     if not isinstance(details, dict):
         details = {}
-    caps = show.get("capabilities")
     return ModelInfo(
         name=name,
-        family=details.get("family"),
-        parameter_size=details.get("parameter_size"),
-        quantization_level=details.get("quantization_level"),
+        **_described(details, show.get("capabilities")),
         context_length=trained_context_length(show),
-        capabilities=tuple(c for c in caps if isinstance(c, str)) if isinstance(caps, list) else (),
         modelfile_num_ctx=modelfile_num_ctx(show),
         digest=digest,
         size_bytes=entry.get("size") if isinstance(entry.get("size"), int) else None,
@@ -171,11 +179,8 @@ def model_info_from_tags(name: str, entry: Mapping[str, Any]) -> ModelInfo | Non
     digest = entry.get("digest")
     return ModelInfo(
         name=name,
-        family=details.get("family"),
-        parameter_size=details.get("parameter_size"),
-        quantization_level=details.get("quantization_level"),
+        **_described(details, caps),
         context_length=length,
-        capabilities=tuple(c for c in caps if isinstance(c, str)),
         size_bytes=size if isinstance(size, int) else None,
         digest=str(digest) if digest else None,
     )
