@@ -491,7 +491,7 @@ class Run:
             return
         rows = [
             ["`hardware.probe()` cold: import + first call", ms(d["probe_cold"])],
-            ["of which: importing persona_ollama.hardware (psutil, pluggy)", ms(d["probe_import"])],
+            ["of which: importing choosing.hardware (psutil, pluggy)", ms(d["probe_import"])],
             ["`hardware.probe()` warm (cached)", us(d["probe_warm"])],
             ["`load_catalogue()` first call", ms(d["catalogue_load"])],
             [f"`choose_default()` with {d['installed']} installed models, first call",

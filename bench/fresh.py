@@ -56,7 +56,7 @@ _PROBE_CODE = (
     _WARM
     + """\
 start = time.perf_counter()
-from persona_ollama import hardware
+from persona_ollama.choosing import hardware
 out["probe_import"] = time.perf_counter() - start
 start = time.perf_counter()
 profile = hardware.probe()
@@ -64,8 +64,8 @@ out["probe_first_call"] = time.perf_counter() - start
 out["probe_cold"] = out["probe_import"] + out["probe_first_call"]
 out["probe_warm"] = warm(hardware.probe)
 out["gpus"] = len(profile.gpus)
-from persona_ollama.catalogue import load_catalogue
-from persona_ollama.selection import InstalledModel, choose_default
+from persona_ollama.choosing.catalogue import load_catalogue
+from persona_ollama.choosing.selection import InstalledModel, choose_default
 sys.path.insert(0, sys.argv[1])
 from bench.server import installed_models
 installed = [InstalledModel.from_tags_entry(entry) for entry in installed_models()]

@@ -147,7 +147,7 @@ def model_not_pulled(
 def _is_embedding_model(model: str) -> bool:
     """The packaged catalogue knows ``model`` as embedding-only (a user's catalogue is not read
     here: a malformed one must not turn this error into another)."""
-    from .catalogue import load_catalogue
+    from .choosing.catalogue import load_catalogue
 
     try:
         spec = load_catalogue({}).get(model)

@@ -573,7 +573,7 @@ class OpenAIClient(OllamaClient):
             length = self._slot_context() or length
         elif server_kind(entry) == "LM Studio":
             length = self._lm_studio_context(entry["id"]) or length
-        from .catalogue import load_catalogue  # pluggy loads with it, on first use
+        from .choosing.catalogue import load_catalogue  # pluggy loads with it, on first use
 
         spec = load_catalogue().get(entry["id"])  # known by its Ollama name, if at all
         if spec is not None:

@@ -48,9 +48,9 @@ from .windows import WINDOWS
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
+    from .choosing.selection import Selection
     from .client import OllamaClient
     from .endpoint import Endpoint
-    from .selection import Selection
 
 __all__ = ["ChatStream", "ModelInfo", "OllamaProvider"]
 
@@ -285,9 +285,9 @@ class OllamaProvider(LLMProvider):
             cached = self._selection
         if cached is not None and time.monotonic() - cached.at < TAGS_TTL:
             return cached.value  # type: ignore[no-any-return]
-        from .catalogue import load_catalogue
-        from .hardware import probe
-        from .selection import InstalledModel, choose_default
+        from .choosing.catalogue import load_catalogue
+        from .choosing.hardware import probe
+        from .choosing.selection import InstalledModel, choose_default
 
         try:
             tags = self.installed_tags()
@@ -323,7 +323,7 @@ class OllamaProvider(LLMProvider):
 
     def list_available_models(self) -> list[str]:
         """Installed chat-capable models, newest first; raises when the server is down."""
-        from .selection import InstalledModel
+        from .choosing.selection import InstalledModel
 
         models = [InstalledModel.from_tags_entry(entry) for entry in self.installed_tags()]
         return [model.name for model in models if model.can_chat]
@@ -791,10 +791,10 @@ class OllamaProvider(LLMProvider):
     def _window_cap(self, model: str) -> int | None:
         """The largest ladder window with which ``model`` fits the memory budget the default
         model selection uses; None when the budget or the model's size is unknown."""
-        from .catalogue import load_catalogue
+        from .choosing.catalogue import load_catalogue
+        from .choosing.hardware import probe
+        from .choosing.selection import InstalledModel, estimate_memory_bytes
         from .context import LADDER
-        from .hardware import probe
-        from .selection import InstalledModel, estimate_memory_bytes
 
         try:
             budget = probe(server_is_local=self.endpoint.is_loopback, environ=self._environ)
@@ -856,7 +856,7 @@ class OllamaProvider(LLMProvider):
             tags = self.installed_tags()
         except OllamaError:
             return []
-        from .selection import InstalledModel
+        from .choosing.selection import InstalledModel
 
         longer = []
         asked = 0

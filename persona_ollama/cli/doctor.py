@@ -33,7 +33,7 @@ def _version_tuple(text: str | None) -> tuple[int, ...] | None:
 
 def collect(host: str | None) -> dict[str, Any]:
     """Everything doctor reports, as data (the --json output)."""
-    from ..hardware import probe
+    from ..choosing.hardware import probe
 
     provider = make_provider(host)
     endpoint = provider.endpoint
@@ -66,7 +66,7 @@ def collect(host: str | None) -> dict[str, Any]:
                 f"Ollama {report['server']['version']} is old: it may cut long prompts "
                 "silently. Update to 0.12.6 or newer (https://ollama.com/download)."
             )
-    from ..selection import InstalledModel
+    from ..choosing.selection import InstalledModel
 
     listed = [(m, InstalledModel.from_tags_entry(m)) for m in installed]
     report["models"] = [
@@ -167,7 +167,7 @@ def collect(host: str | None) -> dict[str, Any]:
 def plugin_section() -> dict[str, Any]:
     """Third-party plugins (entry-point group ``persona_ollama``): the ones loaded, with the
     distribution that provides each, and why any failed to load (such a plugin is skipped)."""
-    from .. import _plugins
+    from ..choosing import plugins as _plugins
 
     loaded = [
         {"name": name, "distribution": origin}

@@ -20,10 +20,10 @@ def _fits_text(fits: bool | None) -> str:
 
 def model_rows(provider: OllamaProvider, include_catalogue: bool) -> list[dict[str, Any]]:
     """One row per installed chat model (then per catalogue model not installed, if asked)."""
-    from ..catalogue import load_catalogue
-    from ..hardware import probe
+    from ..choosing.catalogue import load_catalogue
+    from ..choosing.hardware import probe
+    from ..choosing.selection import InstalledModel, estimate_memory_bytes, fits
     from ..names import canonical
-    from ..selection import InstalledModel, estimate_memory_bytes, fits
 
     catalogue = load_catalogue()
     profile = probe(server_is_local=provider.endpoint.is_loopback)
@@ -159,11 +159,11 @@ def recommend(count: int, as_json: bool, host: str | None) -> None:
       persona-ollama recommend
       PERSONA_OLLAMA_MEMORY_GB=64 persona-ollama recommend --host gpu-box -n 3
     """
-    from ..catalogue import load_catalogue
+    from ..choosing.catalogue import load_catalogue
+    from ..choosing.hardware import probe
+    from ..choosing.selection import InstalledModel
+    from ..choosing.selection import recommend as recommend_models
     from ..errors import OllamaError
-    from ..hardware import probe
-    from ..selection import InstalledModel
-    from ..selection import recommend as recommend_models
 
     provider = make_provider(host)
     known = True  # whether the server said which models it has

@@ -91,7 +91,7 @@ def catalogue_model(name: str, modified_at: float = 1_760_000_000.0) -> FakeMode
 
     The model keeps the name asked for: ``llama3.2`` is served as ``llama3.2:latest`` with the
     facts of ``llama3.2:3b`` (the catalogue's alias), as `ollama pull llama3.2` installs it."""
-    from ..catalogue import load_catalogue
+    from ..choosing.catalogue import load_catalogue
 
     spec = load_catalogue({}).get(name)
     if spec is None:
@@ -142,7 +142,7 @@ def demo_server(
 ) -> FakeOllama:
     """A FakeOllama (not started) set up as the demo: catalogue facts for ``models`` and for
     every catalogue model (all can be pulled), and the demo replies (or ``reply_file``'s text)."""
-    from ..catalogue import load_catalogue
+    from ..choosing.catalogue import load_catalogue
 
     names = list(models)
     fake = FakeOllama(

@@ -269,7 +269,7 @@ def test_wheel_ships_type_marker_and_model_catalogue(installed_plugin: Installed
         names = set(wheel.namelist())
 
     assert "persona_ollama/py.typed" in names
-    assert "persona_ollama/data/models.json" in names
+    assert "persona_ollama/choosing/data/models.json" in names
     assert not [name for name in names if name.startswith("tests/")]
 
 

@@ -49,7 +49,7 @@ from docs_harness import (
 )
 
 from persona_ollama import privacy
-from persona_ollama.catalogue import load_catalogue
+from persona_ollama.choosing.catalogue import load_catalogue
 from persona_ollama.testing.demo import DEMO_MODELS, demo_server
 
 pytest_plugins = ["pytester"]
@@ -282,7 +282,7 @@ def test_every_text_block_shows_the_output_of_the_python_block_before_it() -> No
 
 def test_the_reference_lists_the_catalogue_as_it_is() -> None:
     """docs/reference/provider-apis.md has one row per catalogue model, with its figures."""
-    from persona_ollama.catalogue import packaged_document
+    from persona_ollama.choosing.catalogue import packaged_document
 
     gib = 1 << 30
     catalogue = load_catalogue({})

@@ -10,8 +10,9 @@ import threading
 
 import pytest
 
-from persona_ollama import OllamaProvider, catalogue
-from persona_ollama.catalogue import Catalogue, GiB, ModelSpec
+from persona_ollama import OllamaProvider
+from persona_ollama.choosing import catalogue
+from persona_ollama.choosing.catalogue import Catalogue, GiB, ModelSpec
 from persona_ollama.errors import (
     ConfigurationError,
     InsufficientMemoryError,

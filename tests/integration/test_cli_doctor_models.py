@@ -8,7 +8,8 @@ import socket
 
 import pytest
 
-from persona_ollama import OllamaProvider, hardware
+from persona_ollama import OllamaProvider
+from persona_ollama.choosing import hardware
 from persona_ollama.cli import doctor as doctor_module
 from persona_ollama.cli import main
 from persona_ollama.testing import FakeModel, FakeOllama

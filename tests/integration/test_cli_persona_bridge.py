@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from persona_ollama import _host, hardware
+from persona_ollama import _host
+from persona_ollama.choosing import hardware
 from persona_ollama.cli import main
 from persona_ollama.testing import FakeModel, FakeOllama
 

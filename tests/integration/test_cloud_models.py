@@ -8,7 +8,9 @@ import logging
 
 import pytest
 
-from persona_ollama import OllamaProvider, hardware, privacy
+from persona_ollama import OllamaProvider, privacy
+from persona_ollama.choosing import hardware
+from persona_ollama.choosing.selection import Selection
 from persona_ollama.cli import main
 from persona_ollama.errors import (
     CloudSignInRequiredError,
@@ -16,7 +18,6 @@ from persona_ollama.errors import (
     LocalOnlyViolationError,
     ModelNotPulledError,
 )
-from persona_ollama.selection import Selection
 from persona_ollama.testing import FakeModel, FakeOllama
 
 PROMPT = "Interview 7: the participant described her diagnosis in detail"

@@ -14,8 +14,8 @@ import pytest
 import requests
 
 from persona_ollama import OllamaProvider
-from persona_ollama.catalogue import load_catalogue
-from persona_ollama.selection import InstalledModel, estimate_memory_bytes
+from persona_ollama.choosing.catalogue import load_catalogue
+from persona_ollama.choosing.selection import InstalledModel, estimate_memory_bytes
 from persona_ollama.testing import FakeModel, FakeOllama
 
 MODEL = "llama3.2:3b"

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from persona_ollama import OllamaProvider
+from persona_ollama.choosing.selection import InstalledModel
 from persona_ollama.errors import ModelNotPulledError, OllamaError
-from persona_ollama.selection import InstalledModel
 
 pytestmark = pytest.mark.live
 

@@ -160,7 +160,7 @@ def test_the_demo_serves_catalogue_facts_logs_requests_and_names_itself() -> Non
         assert process.wait(timeout=10) == 0
         log = process.stderr.read() if process.stderr else ""
     llama = next(m for m in tags.json()["models"] if m["name"] == "llama3.2:3b")
-    # The catalogue's facts (persona_ollama/data/models.json), not the double's defaults.
+    # The catalogue's facts (persona_ollama/choosing/data/models.json), not the double's defaults.
     assert llama["details"]["parameter_size"] == "3.2B"
     assert llama["details"]["context_length"] == 131072
     assert pulled.status_code == 200

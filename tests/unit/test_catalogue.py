@@ -7,8 +7,9 @@ from importlib.resources import files
 
 import pytest
 
-from persona_ollama import _plugins, names
-from persona_ollama.catalogue import (
+from persona_ollama import names
+from persona_ollama.choosing import plugins as _plugins
+from persona_ollama.choosing.catalogue import (
     OVERHEAD_BYTES,
     Catalogue,
     GiB,
@@ -18,8 +19,8 @@ from persona_ollama.catalogue import (
     packaged_document,
     runtime_memory_bytes,
 )
+from persona_ollama.choosing.hookspecs import hookimpl
 from persona_ollama.errors import ConfigurationError
-from persona_ollama.hookspecs import hookimpl
 
 SEED_TABLE = [
     "llama3:70b", "llama3:8b", "llama3.2:3b", "qwen2.5:72b", "qwen2.5:7b", "mistral:7b",
@@ -55,7 +56,7 @@ def spec(name: str, **fields) -> ModelSpec:
 
 
 def test_packaged_file_is_valid_json_loaded_as_package_data():
-    text = files("persona_ollama").joinpath("data").joinpath("models.json").read_text("utf-8")
+    text = files("persona_ollama.choosing").joinpath("data", "models.json").read_text("utf-8")
     document = json.loads(text)
     assert document["schema_version"] == 1
     assert document["_about"] and document["source"] and document["as_of"]

@@ -12,11 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from persona_ollama import hardware
-from persona_ollama.accelerators import AppleSiliconProbe, parse_nvidia_smi, parse_rocm_smi
-from persona_ollama.catalogue import GiB
-from persona_ollama.errors import ConfigurationError
-from persona_ollama.hardware import (
+from persona_ollama.choosing import hardware
+from persona_ollama.choosing.accelerators import AppleSiliconProbe, parse_nvidia_smi, parse_rocm_smi
+from persona_ollama.choosing.catalogue import GiB
+from persona_ollama.choosing.hardware import (
     GPU,
     AcceleratorReport,
     cgroup_memory_limit,
@@ -24,6 +23,7 @@ from persona_ollama.hardware import (
     metal_working_set,
     probe,
 )
+from persona_ollama.errors import ConfigurationError
 
 MiB = 1 << 20
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="fake tools are shebang scripts")

@@ -118,9 +118,9 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_the_graph_sees_lazy_imports_and_skips_type_checking_ones():
     graph = import_graph()
     # provider imports the catalogue only inside a method, when a default model is needed.
-    assert f"{PACKAGE}.catalogue" in graph[f"{PACKAGE}.provider"]
+    assert f"{PACKAGE}.choosing.catalogue" in graph[f"{PACKAGE}.provider"]
     # hookspecs names ModelSpec only for annotations, under `if TYPE_CHECKING:`.
-    assert f"{PACKAGE}.catalogue" not in graph[f"{PACKAGE}.hookspecs"]
+    assert f"{PACKAGE}.choosing.catalogue" not in graph[f"{PACKAGE}.choosing.hookspecs"]
     assert f"{PACKAGE}.cli.doctor" in graph
     # A command registers itself on the group it imports from cli.app, which imports no command.
     assert f"{PACKAGE}.cli.app" in graph[f"{PACKAGE}.cli.doctor"]

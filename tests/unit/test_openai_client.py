@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 import responses
 
-from persona_ollama import OllamaProvider, catalogue
+from persona_ollama import OllamaProvider
 from persona_ollama._http_errors import error_from_status
-from persona_ollama.catalogue import Catalogue, GiB, ModelSpec
+from persona_ollama.choosing import catalogue
+from persona_ollama.choosing.catalogue import Catalogue, GiB, ModelSpec
 from persona_ollama.endpoint import parse_host, v1_endpoint
 from persona_ollama.errors import (
     ConfigurationError,

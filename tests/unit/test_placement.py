@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from persona_ollama._http_errors import error_from_status
-from persona_ollama.catalogue import load_catalogue
+from persona_ollama.choosing.catalogue import load_catalogue
+from persona_ollama.choosing.selection import InstalledModel, choose_default, recommend
 from persona_ollama.endpoint import parse_host
 from persona_ollama.errors import (
     CloudSignInRequiredError,
@@ -18,7 +19,6 @@ from persona_ollama.errors import (
 )
 from persona_ollama.facts import CLOUD_HOST, model_info_from_show, placement
 from persona_ollama.privacy import check_server
-from persona_ollama.selection import InstalledModel, choose_default, recommend
 
 URL = "http://127.0.0.1:11434"
 

@@ -8,18 +8,19 @@ import textwrap
 
 import pytest
 
-from persona_ollama import _plugins, hardware
-from persona_ollama.catalogue import GiB, load_catalogue
+from persona_ollama.choosing import hardware
+from persona_ollama.choosing import plugins as _plugins
+from persona_ollama.choosing.catalogue import GiB, load_catalogue
+from persona_ollama.choosing.hardware import GPU, AcceleratorReport, probe
+from persona_ollama.choosing.hookspecs import PROJECT, hookimpl
 from persona_ollama.cli import main
-from persona_ollama.hardware import GPU, AcceleratorReport, probe
-from persona_ollama.hookspecs import PROJECT, hookimpl
 from persona_ollama.testing import FakeModel, FakeOllama
 
 TINY_PLUGIN = '''
 """A third-party persona_ollama plugin: one accelerator and one catalogue model."""
 
-from persona_ollama.hardware import GPU, AcceleratorReport
-from persona_ollama.hookspecs import hookimpl
+from persona_ollama.choosing.hardware import GPU, AcceleratorReport
+from persona_ollama.choosing.hookspecs import hookimpl
 
 
 @hookimpl

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from persona_ollama.catalogue import (
+from persona_ollama.choosing.catalogue import (
     Catalogue,
     GiB,
     ModelSpec,
@@ -14,8 +14,8 @@ from persona_ollama.catalogue import (
     load_catalogue,
     runtime_memory_bytes,
 )
-from persona_ollama.hardware import GPU, memory_budget
-from persona_ollama.selection import (
+from persona_ollama.choosing.hardware import GPU, memory_budget
+from persona_ollama.choosing.selection import (
     InstalledModel,
     choose_default,
     estimate_memory_bytes,

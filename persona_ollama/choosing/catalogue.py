@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import names
-from ._plugins import implementations
-from .errors import ConfigurationError
+from .. import names
+from ..errors import ConfigurationError
+from ..settings import CATALOGUE_VAR
 from .packaged_catalogue import entries_of
 from .packaged_catalogue import packaged_document as packaged_document  # re-exported
-from .settings import CATALOGUE_VAR
+from .plugins import implementations
 from .units import GiB as GiB  # re-exported: tests and plugins import it from here
 from .units import MiB
 from .units import format_gib as format_gib  # re-exported

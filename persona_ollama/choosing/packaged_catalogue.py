@@ -1,8 +1,8 @@
 """The catalogue shipped in ``data/models.json``, as a built-in plugin.
 
-It sits below the plugin manager (``_plugins`` registers it), so it imports only the hook
-markers and the errors; validation of each entry happens in :mod:`persona_ollama.catalogue`,
-where the sources are merged.
+It sits below the plugin manager (``plugins`` registers it), so it imports only the hook
+markers and the errors; validation of each entry happens in
+:mod:`persona_ollama.choosing.catalogue`, where the sources are merged.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from importlib.resources import files
 from typing import Any
 
-from .errors import ConfigurationError
+from ..errors import ConfigurationError
 from .hookspecs import hookimpl
 
 SCHEMA_VERSION = 1
@@ -40,7 +40,9 @@ def entries_of(document: Any, where: str) -> list[Any]:
 @functools.lru_cache(maxsize=1)
 def packaged_document() -> dict[str, Any]:
     """The parsed ``data/models.json`` that ships with the package."""
-    text = files("persona_ollama").joinpath("data").joinpath("models.json").read_text("utf-8")
+    text = (
+        files("persona_ollama.choosing").joinpath("data").joinpath("models.json").read_text("utf-8")
+    )
     document: dict[str, Any] = json.loads(text)
     return document
 

@@ -19,11 +19,11 @@ from typing import NamedTuple
 
 import psutil
 
-from ._plugins import implementations
+from ..settings import MEMORY_GB_VAR, env_float
 from .accelerators import metal_working_set as metal_working_set  # re-exported
 from .hookspecs import GPU as GPU  # re-exported: plugins and docs import the hook types here
 from .hookspecs import AcceleratorReport as AcceleratorReport
-from .settings import MEMORY_GB_VAR, env_float
+from .plugins import implementations
 from .units import GiB, format_gib
 
 log = logging.getLogger("persona_ollama")

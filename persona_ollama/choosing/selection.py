@@ -16,6 +16,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
 
+from ..facts import Placement, embedding_only, placement
+from ..names import canonical
+from ..settings import MEMORY_GB_VAR
 from .catalogue import (
     TYPICAL_CONTEXT,
     Catalogue,
@@ -23,9 +26,6 @@ from .catalogue import (
     kv_bytes_rule_of_thumb,
     runtime_memory_bytes,
 )
-from .facts import Placement, embedding_only, placement
-from .names import canonical
-from .settings import MEMORY_GB_VAR
 from .units import format_gib
 
 # Without a GPU, each generated token reads every active weight from RAM: above this many

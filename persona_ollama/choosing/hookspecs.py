@@ -8,19 +8,20 @@ group ``persona_ollama`` and marking its functions with :data:`hookimpl`::
     my_probe = "my_package.probe"
 
     # my_package/probe.py
-    from persona_ollama.hookspecs import GPU, AcceleratorReport, hookimpl
+    from persona_ollama.choosing.hookspecs import GPU, AcceleratorReport, hookimpl
 
     @hookimpl
     def persona_ollama_probe_accelerators(timeout):
         return AcceleratorReport(gpus=(GPU("Example NPU", "example", 16 * 2**30, None),))
 
 An implementation may accept any subset of a hook's parameters, by name. The built-in probes
-and catalogue sources are registered through the same plugin manager (see ``_plugins.py``).
+and catalogue sources are registered through the same plugin manager (see ``plugins.py``).
 
 This module is the bottom layer of the model-choice code: the hook types live here, the
 built-in plugins (``accelerators``, ``packaged_catalogue``) import them, the plugin manager
-(``_plugins``) registers those, and ``hardware.probe`` / ``catalogue.load_catalogue`` call the
-manager. ``GPU`` and ``AcceleratorReport`` are also importable from ``persona_ollama.hardware``.
+(``plugins``) registers those, and ``hardware.probe`` / ``catalogue.load_catalogue`` call the
+manager. ``GPU`` and ``AcceleratorReport`` are also importable from
+``persona_ollama.choosing.hardware``.
 """
 
 from __future__ import annotations
