@@ -140,7 +140,7 @@ def persona_provider(url: str, stream_chunks: int) -> Contender:
 
 def persona_client(url: str, short_body: bytes, stream_body: bytes) -> Contender:
     """The HTTP layer alone (OllamaClient.chat), to show what the provider adds on top."""
-    from persona_ollama.client import OllamaClient
+    from persona_ollama.transport.http import OllamaClient
     from persona_ollama.endpoint import resolve_endpoint
 
     client = OllamaClient(resolve_endpoint(url, {}))

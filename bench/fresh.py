@@ -20,7 +20,7 @@ from typing import Any
 
 ENTRY_POINT_IMPORT = "from persona_ollama import OllamaProvider"
 # Modules a provider's import must not pull in (docs/benchmarks.md, "Method", item 3).
-HEAVY = ("requests", "urllib3", "psutil", "click", "pluggy", "persona_ollama.client")
+HEAVY = ("requests", "urllib3", "psutil", "click", "pluggy", "persona_ollama.transport.http")
 # Standard-library modules worth knowing about: each costs milliseconds on first import.
 NOTABLE_STDLIB = ("asyncio", "dataclasses", "inspect", "json", "logging", "threading", "typing")
 

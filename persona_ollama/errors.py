@@ -9,6 +9,7 @@ hint, so a host that only prints the exception still shows the user what to do.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from ._persona import AuthenticationError as _PersonaAuthenticationError
 from ._persona import ModelNotFoundError as _PersonaModelNotFoundError
@@ -153,3 +154,67 @@ __all__ = [
 # Defined before Persona's provider package was imported (the CLI, or a script that imports
 # the plugin first): move onto Persona's error classes if it is imported later (_persona.py).
 adopt_errors_when_loaded()
+
+
+# Generic builders: what every backend says the same way.
+
+REASON_REFUSED = "connection refused"
+REASON_UNREACHABLE = "the network or host is unreachable"
+
+
+MAX_SERVER_TEXT = 500  # characters of a server's error body kept in messages
+MAX_LISTED = 10  # served model names listed in a hint
+
+
+def server_text_of(body: str) -> str:
+    """The server's own error text: ``{"error": "..."}`` unwrapped, else the body, shortened."""
+    text = body.strip()
+    if text.startswith("{"):
+        import json  # only on an error path: `import persona_ollama` stays light
+
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            error = parsed.get("error")
+            if isinstance(error, dict):  # the OpenAI-compatible endpoints nest it
+                error = error.get("message")
+            elif error is None and parsed.get("object") == "error":  # older vLLM: not nested
+                error = parsed.get("message")
+            if isinstance(error, str):
+                text = error
+                if text.lstrip().startswith("{"):  # v0.30+: llama-server's body inside
+                    text = server_text_of(text)
+    if len(text) > MAX_SERVER_TEXT:
+        text = text[:MAX_SERVER_TEXT] + "..."
+    return text
+
+
+def closest_models(model: str, installed: list[str], limit: int = 3) -> list[str]:
+    """Installed names most like ``model``: same base name first, then by similarity."""
+    import difflib
+
+    base = model.split(":", 1)[0].lower()
+    same_base = [name for name in installed if name.split(":", 1)[0].lower() == base]
+    similar = difflib.get_close_matches(model.lower(), [n.lower() for n in installed], limit, 0.6)
+    by_lower = {name.lower(): name for name in installed}
+    ordered: list[str] = []
+    for name in [*same_base, *(by_lower[s] for s in similar)]:
+        if name not in ordered:
+            ordered.append(name)
+    return ordered[:limit]
+
+
+def wrong_shape(field: str, expected: str, value: Any, url: str = "") -> OllamaResponseError:
+    """The error for a server answer whose ``field`` is not ``expected``."""
+    shown = repr(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return OllamaResponseError(
+        f"The server's answer has {field} = {shown} ({type(value).__name__}) where "
+        f"{expected} was expected; the answer was discarded.",
+        hint="Check that the URL points at an Ollama server (or an OpenAI-compatible one with "
+        "api='openai'), and that it is up to date.",
+        url=url or None,
+    )

@@ -21,7 +21,7 @@ from .settings import LOCAL_ONLY_VAR
 
 if TYPE_CHECKING:
     from .endpoint import Endpoint
-    from .facts import Placement
+    from .model_info import Placement
 
 Resolver = Callable[[str, int], Sequence[str]]
 

@@ -1,8 +1,9 @@
-"""OllamaProvider: Persona's ``LLMProvider`` contract over Ollama's native API.
+"""OllamaProvider: Persona's ``LLMProvider`` contract, and nothing else.
 
-It composes the HTTP client (client.py), context sizing (context.py) and default-model
-selection (selection.py). This module is the entry point's target, so it imports nothing
-heavy at module level: requests, psutil and pluggy load on first use.
+One generate() reads top-down: the provider resolves the model (choosing/ when none is
+named), request.py checks and sizes the call, a backend (backends/) sends it, and stream.py
+turns the chunks into the answer. This module is the entry point's target, so it imports
+nothing heavy at module level: requests, psutil and pluggy load on first use.
 """
 
 from __future__ import annotations
@@ -11,81 +12,38 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Generator, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import __version__, names
 from ._persona import LLMProvider, LLMResponse, register_when_loaded
-from .context import MIN_USEFUL_ANSWER, ContextPlan, estimate_messages, plan
-from .errors import (
-    ConfigurationError,
-    ContextOverflowError,
-    LocalOnlyViolationError,
-    ModelNotPulledError,
-    OllamaError,
-)
-from .facts import (
-    FACTS,
-    ModelInfo,
-    Placement,
-    model_info_from_show,
-    model_info_from_tags,
-    placement,
-)
-from .generation import ChatRequest, ChatStream, with_request_sizes
-from .options import (
-    OPTION_TYPES,
-    validate_format,
-    validate_keep_alive,
-    validate_options,
-    validate_think,
-)
+from .errors import ConfigurationError, ContextOverflowError, OllamaError
+from .model_info import ModelInfo, placement
+from .options import OPTION_TYPES, validate_keep_alive, validate_options
 from .privacy import check_destination, check_server, warn_once
+from .request import Call, Preparation, window_cap
 from .settings import API_KEY_VAR, MODEL_VAR, TIMEOUT_VAR, Settings, check_api
+from .stream import ChatStream, with_request_sizes
 from .windows import WINDOWS
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
+    from .backends.base import Backend
     from .choosing.selection import Selection
-    from .client import OllamaClient
     from .endpoint import Endpoint
+    from .served import ServedModels
 
 __all__ = ["ChatStream", "ModelInfo", "OllamaProvider"]
 
 log = logging.getLogger("persona_ollama")
 
-TAGS_TTL = 10.0  # seconds; keeps `available_models` cheap without hiding a fresh pull for long
 DEFAULT_TIMEOUT = 300.0
-# Extra answer budget for a thinking model's reasoning, as a multiple of max_tokens: the
-# server counts thinking tokens against num_predict, so without it reasoning eats the answer.
-THINKING_BUDGET = 1.0
-
-# At most this many /api/show calls to find longer-context models for an overflow's hint, on
-# servers whose /api/tags does not list context lengths (before v0.30).
-MAX_SHOW_FOR_ALTERNATIVES = 12
-
 # Fallback when nothing is installed and no catalogue model fits: small enough for any laptop,
 # so generate() can say `persona-ollama pull` it.
 FALLBACK_MODEL = "llama3.2:3b"
-
-
-# Before 0.12.6 the runner ignores truncate=false and keeps num_ctx tokens of a longer prompt
-# (docs/reference/ollama-protocol.md, "Context and truncation"): only the estimate protects.
-REFUSES_OVERFLOW_SINCE = (0, 12, 6)
-# Server URL -> its release, None when /api/version failed or was unreadable.
-_VERSIONS_SEEN: dict[str, tuple[int, ...] | None] = {}
-_VERSIONS_LOCK = threading.Lock()
-
-
-def _release(version: str) -> tuple[int, ...] | None:
-    """``"0.12.6"`` -> (0, 12, 6); ``"0.33.0-rc2"`` -> (0, 33, 0); None when unreadable."""
-    head = version.strip().lstrip("v").split("-", 1)[0].split("+", 1)[0]
-    parts = head.split(".")
-    if not parts or not all(part.isdigit() for part in parts):
-        return None
-    return tuple(int(part) for part in parts)
+SELECTION_TTL = 10.0  # seconds, like the model listing it is made from
 
 
 @dataclass
@@ -200,10 +158,11 @@ class OllamaProvider(LLMProvider):
             from .settings import check_ca_bundle
 
             check_ca_bundle(self._client_args["verify"])
-        self._client: OllamaClient | None = None
+        self._backend: Backend | None = None
+        self._served: ServedModels | None = None
+        self._preparation: Preparation | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
-        self._tags: _Cached | None = None
         self._selection: _Cached | None = None
         self._defaulted: str | None = None  # the last model default_model chose (not named)
 
@@ -213,42 +172,65 @@ class OllamaProvider(LLMProvider):
     # -- plumbing ----------------------------------------------------------------------
 
     @property
-    def client(self) -> OllamaClient:
-        """The pooled HTTP client, created on first use (this is when requests is imported)."""
-        client = self._client
-        if client is None:
-            with self._lock:
-                if self._client is None:
-                    from .client import OllamaClient
+    def backend(self) -> Backend:
+        """The server's API (backends/), opened on first use (this is when requests loads)."""
+        if self._backend is None:
+            self._open()
+        assert self._backend is not None
+        return self._backend
 
-                    kind: type[OllamaClient] = OllamaClient
-                    if self.api == "openai":
-                        from .openai_client import OpenAIClient
+    @property
+    def served(self) -> ServedModels:
+        """The server's models: the listing and each model's facts (served.py)."""
+        if self._served is None:
+            self._open()
+        assert self._served is not None
+        return self._served
 
-                        kind = OpenAIClient
-                    headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-                    args = {k: v for k, v in self._client_args.items() if v is not None}
-                    self._client = kind(self.endpoint, headers=headers, **args)
-                client = self._client
-        return client
+    def _open(self) -> None:
+        with self._lock:
+            if self._backend is not None:
+                return
+            from .backends import open_backend
+            from .served import ServedModels
+
+            headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+            args = {k: v for k, v in self._client_args.items() if v is not None}
+            backend = open_backend(self.api, self.endpoint, headers=headers, **args)
+            served = ServedModels(backend, str(self.endpoint))
+            self._preparation = Preparation(
+                backend,
+                served,
+                self.endpoint,
+                local_only=self.local_only,
+                keep_alive=self.keep_alive,
+                window_cap=self._window_cap,
+            )
+            self._served = served
+            self._backend = backend
 
     def close(self) -> None:
         """Close pooled connections. The provider can still be used afterwards."""
         with self._lock:
-            client, self._client = self._client, None
+            backend, self._backend = self._backend, None
+            self._served = self._preparation = None
             workers, self._executor = self._executor, None
         if workers is not None:
             workers.shutdown(wait=False)  # calls under way finish on their own
-        if client is not None:
-            client.close()
+        if backend is not None:
+            backend.close()
 
     def refresh(self) -> None:
         """Forget cached model lists, model facts and the default model."""
+        from .model_info import FACTS
+
         FACTS.forget(str(self.endpoint))
         WINDOWS.forget(str(self.endpoint))
         with self._lock:
-            self._tags = None
+            served = self._served
             self._selection = None
+        if served is not None:
+            served.forget()
 
     # -- the contract ------------------------------------------------------------------
 
@@ -283,26 +265,22 @@ class OllamaProvider(LLMProvider):
         """The default-model decision with its reasons (cached with the model list)."""
         with self._lock:
             cached = self._selection
-        if cached is not None and time.monotonic() - cached.at < TAGS_TTL:
+        if cached is not None and time.monotonic() - cached.at < SELECTION_TTL:
             return cached.value  # type: ignore[no-any-return]
         from .choosing.catalogue import load_catalogue
         from .choosing.hardware import probe
-        from .choosing.selection import InstalledModel, choose_default
+        from .choosing.selection import choose_default
 
         try:
-            tags = self.installed_tags()
+            listing = self.installed_models()
         except OllamaError as error:
             log.debug("model list unavailable for selection: %s", error.message)
-            tags = []
+            listing = []
         profile = probe(server_is_local=self.endpoint.is_loopback, environ=self._environ)
-        server = None
-        if self.api == "openai":
-            from .openai_client import server_label
-
-            kind = getattr(self.client, "kind", "OpenAI-compatible server")
-            server = server_label(kind)
+        # Selection advises pulling on Ollama; another server is told to start with a model.
+        server = None if self.backend.sets_window else self.backend.label
         choice = choose_default(
-            [InstalledModel.from_tags_entry(entry) for entry in tags],
+            listing,
             profile.memory_budget_bytes,
             load_catalogue(self._environ),
             cpu_only=profile.cpu_only,
@@ -323,24 +301,12 @@ class OllamaProvider(LLMProvider):
 
     def list_available_models(self) -> list[str]:
         """Installed chat-capable models, newest first; raises when the server is down."""
-        from .choosing.selection import InstalledModel
+        return self.served.chat_models()
 
-        models = [InstalledModel.from_tags_entry(entry) for entry in self.installed_tags()]
-        return [model.name for model in models if model.can_chat]
-
-    def installed_tags(self) -> list[dict[str, Any]]:
-        """The server's /api/tags entries (every installed model, embedders too), cached for a
-        few seconds so that a command asking several questions makes one round trip."""
-        with self._lock:
-            cached = self._tags
-        if cached is not None and time.monotonic() - cached.at < TAGS_TTL:
-            return cached.value  # type: ignore[no-any-return]
-        tags = self.client.tags()
-        now = time.monotonic()
-        with self._lock:
-            self._tags = _Cached(tags, now)
-        FACTS.reconcile(str(self.endpoint), tags)  # drop facts of removed or re-pulled models
-        return tags
+    def installed_models(self) -> list[ModelInfo]:
+        """Every model the server has (embedders and remote ones too), cached for a few
+        seconds so that a command asking several questions makes one round trip."""
+        return self.served.listing()
 
     def validate_model(self, model: str) -> bool:
         """True when ``model`` is installed, comparing names the way the server does."""
@@ -349,17 +315,17 @@ class OllamaProvider(LLMProvider):
 
     def is_configured(self) -> bool:
         """True when an Ollama server answers (about a second at most when none does)."""
-        from .client import PROBE_TIMEOUT
+        from .transport.http import PROBE_TIMEOUT
 
         try:
-            self.client.version(timeout=PROBE_TIMEOUT)
+            self.backend.version(timeout=PROBE_TIMEOUT)
         except OllamaError:
             return False
         return True
 
     def health(self) -> dict[str, Any]:
         """A structured report: url, reachable, version, latency_ms, model_count, error."""
-        from .client import PROBE_TIMEOUT
+        from .transport.http import PROBE_TIMEOUT
 
         report: dict[str, Any] = {
             "url": str(self.endpoint),
@@ -372,7 +338,7 @@ class OllamaProvider(LLMProvider):
         }
         started = time.perf_counter()
         try:
-            report["version"] = self.client.version(timeout=PROBE_TIMEOUT)
+            report["version"] = self.backend.version(timeout=PROBE_TIMEOUT)
             report["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
             report["reachable"] = True
             report["model_count"] = len(self.list_available_models())
@@ -389,103 +355,7 @@ class OllamaProvider(LLMProvider):
         model = names.check_name(name)
         if self.local_only:
             check_destination(model, placement(model), self.endpoint, local_only=True)
-        return self._model_facts(model)
-
-    def _model_facts(self, model: str) -> ModelInfo:
-        info = FACTS.get(str(self.endpoint), model)
-        if info is not None:
-            return info
-        info = self._facts_from_tags(model)
-        if info is not None:  # v0.30+ lists context length and capabilities: no /api/show
-            FACTS.put(str(self.endpoint), info)
-            return info
-        try:
-            show = self.client.show(model)
-        except ModelNotPulledError:
-            raise self._not_pulled(model) from None
-        entry = self._known_entry(model)
-        digest = entry.get("digest") if entry else None
-        info = model_info_from_show(model, show, str(digest) if digest else None, entry)
-        FACTS.put(str(self.endpoint), info)
-        return info
-
-    def _facts_from_tags(self, model: str) -> ModelInfo | None:
-        """The facts from an already fetched /api/tags, when it lists all that is needed."""
-        with self._lock:
-            cached = self._tags
-        if cached is None or time.monotonic() - cached.at >= TAGS_TTL:
-            return None
-        key = names.canonical(model)
-        for entry in cached.value:
-            if names.canonical(str(entry.get("name", ""))) == key:
-                return model_info_from_tags(model, entry)
-        return None
-
-    def _server_may_cut(self) -> bool:
-        """False when the server is known to refuse an over-long prompt (0.12.6+) rather than
-        cut it: then no count it reports is a sign of a cut, and from 0.30 a low one only
-        means a prefix came from the cache (docs/reference/ollama-protocol.md)."""
-        with _VERSIONS_LOCK:
-            release = _VERSIONS_SEEN.get(str(self.endpoint))
-        return release is None or release < REFUSES_OVERFLOW_SINCE
-
-    def _warn_if_server_cuts_prompts(self) -> None:
-        """Once per server and process: say so when its version still cuts long prompts."""
-        url = str(self.endpoint)
-        with _VERSIONS_LOCK:
-            if url in _VERSIONS_SEEN:
-                return
-            _VERSIONS_SEEN[url] = None
-        from .client import PROBE_TIMEOUT
-
-        try:
-            version = self.client.version(timeout=PROBE_TIMEOUT)
-        except OllamaError:
-            return  # the chat request itself will say what is wrong
-        release = _release(version)
-        with _VERSIONS_LOCK:
-            _VERSIONS_SEEN[url] = release
-        if release is not None and release < REFUSES_OVERFLOW_SINCE:
-            warn_once(
-                f"cuts-prompts:{url}",
-                f"The Ollama server at {url} is version {version}: before 0.12.6 Ollama "
-                "silently cuts a prompt longer than num_ctx instead of refusing it, so only "
-                "persona-ollama's size estimate protects your input. Update Ollama to 0.12.6 "
-                "or later.",
-            )
-
-    def _known_entry(self, model: str) -> dict[str, Any] | None:
-        """The model's element of an already fetched /api/tags (no extra round trip)."""
-        with self._lock:
-            cached = self._tags
-        if cached is None:
-            return None
-        key = names.canonical(model)
-        for entry in cached.value:
-            if names.canonical(str(entry.get("name", ""))) == key:
-                return entry  # type: ignore[no-any-return]
-        return None
-
-    def _not_pulled(self, model: str) -> ModelNotPulledError:
-        from ._http_errors import model_not_pulled
-
-        FACTS.forget(str(self.endpoint), model)
-        with self._lock:
-            self._tags = None
-        try:
-            installed: list[str] | None = self.list_available_models()
-        except OllamaError:
-            installed = None
-        error = model_not_pulled(
-            model, url=str(self.endpoint), status_code=404, installed=installed, api=self.api
-        )
-        if self.api == "openai":  # advice that works on that kind of server
-            from .openai_client import OpenAIClient
-
-            client = self.client
-            if isinstance(client, OpenAIClient):
-                return client._in_its_words(error)
-        return error
+        return self.served.facts(model)
 
     # -- generation --------------------------------------------------------------------
 
@@ -543,7 +413,7 @@ class OllamaProvider(LLMProvider):
                 if self._executor is None:
                     from concurrent.futures import ThreadPoolExecutor
 
-                    from .client import POOL_SIZE
+                    from .transport.http import POOL_SIZE
 
                     size = self._client_args["pool_size"] or POOL_SIZE
                     self._executor = ThreadPoolExecutor(size, thread_name_prefix="persona-ollama")
@@ -582,210 +452,67 @@ class OllamaProvider(LLMProvider):
                 request_options[key] = kwargs.pop(key)
         for key in kwargs:
             warn_once(f"kwarg:{key}", f"OllamaProvider ignores the argument {key!r}.")
-        from .client import call_deadline
+        from .transport.http import call_deadline
 
-        native = self.api == "native"  # only there is the plan's num_ctx what the server used
+        name = names.check_name(model) if model is not None else self.default_model
+        call = Call(
+            prompt,
+            name,
+            max_tokens,
+            temperature,
+            system=system,
+            format=format,
+            think=think,
+            keep_alive=keep_alive,
+            num_ctx=num_ctx,
+            options=request_options,
+            chosen=self._chosen(model, name),
+        )
+        backend = self.backend
+        assert self._preparation is not None
         # The deadline covers everything the call does: model facts, waiting for the headers
         # and every read of the answer.
         with call_deadline(self.deadline) as ends_at:
-            request = self._prepare(
-                prompt,
-                model,
-                max_tokens,
-                temperature,
-                system=system,
-                format=format,
-                think=think,
-                keep_alive=keep_alive,
-                num_ctx=num_ctx,
-                options=request_options,
-            )
+            prepared = self._preparation.prepare(call)
+            window = prepared.plan.num_ctx
+            url = str(self.endpoint)
             try:
-                if native and num_ctx is None and "num_ctx" not in request_options:
+                if prepared.shared_window:
                     # The window was chosen by windows.py: sent after smaller ones are answered.
                     # Waiting for a smaller window's answer counts against this call's deadline.
-                    url, window = str(self.endpoint), request.plan.num_ctx
-                    with WINDOWS.sending(url, request.model, window, until=ends_at):
+                    with WINDOWS.sending(url, name, window, until=ends_at):
                         try:
-                            chunks = self.client.chat(request.body)
+                            chunks = backend.chat(prepared.chat)
                         except OllamaError:
-                            WINDOWS.failed(url, request.model, window)
+                            WINDOWS.failed(url, name, window)
                             raise
                 else:
-                    chunks = self.client.chat(request.body)
+                    chunks = backend.chat(prepared.chat)
             except ContextOverflowError as error:
-                raise (with_request_sizes(error, request) if native else error) from None
-        chunks = _watch_remote(chunks, request.model, self.endpoint, self.local_only)
-        next(chunks)  # primed, so that closing it closes the client's stream (see there)
+                if prepared.chat.window is None:
+                    raise
+                raise with_request_sizes(error, prepared.plan) from None
         return ChatStream(
             chunks,
-            request,
+            prepared.plan,
+            model=name,
+            endpoint=self.endpoint,
+            window_sent=prepared.chat.window is not None,
+            may_cut=prepared.may_cut,
+            local_only=self.local_only,
             deadline=self.deadline,
             ends_at=ends_at,
-            url=str(self.endpoint),
-            fill_sizes=native,
         )
 
-    def _prepare(
-        self,
-        prompt: Any,
-        model: str | None,
-        max_tokens: int,
-        temperature: float,
-        *,
-        system: str | None,
-        format: Any,
-        think: Any,
-        keep_alive: Any,
-        num_ctx: int | None,
-        options: dict[str, Any],
-    ) -> ChatRequest:
-        """The checked chat request for one generate call, built before a byte is sent.
-
-        Checks the arguments, where the model runs (local-only mode, remote default models),
-        that it can chat, and plans the context window (ContextOverflowError when the prompt
-        cannot fit); raises ConfigurationError for bad input.
-        """
-        if not isinstance(prompt, str):
-            raise ConfigurationError(
-                f"prompt must be text (str), got {type(prompt).__name__}.",
-                hint="Decode bytes first, e.g. data.decode('utf-8').",
-            )
-        if system is not None and not isinstance(system, str):
-            raise ConfigurationError(f"system must be text (str), got {type(system).__name__}.")
-        for label, value in (("max_tokens", max_tokens), ("num_ctx", num_ctx)):
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-                raise ConfigurationError(f"{label} must be an integer, got {value!r}.")
-        if (
-            isinstance(temperature, bool)
-            or not isinstance(temperature, (int, float))
-            or temperature != temperature  # NaN
-            or temperature in (float("inf"), float("-inf"))
-        ):
-            raise ConfigurationError(
-                f"temperature must be a finite number, got {temperature!r}.",
-                hint="e.g. temperature=0.7 (0 for the most repeatable answers).",
-            )
-        name = names.check_name(model) if model is not None else self.default_model
-        # Chosen for the caller, not named: also when a host passes default_model back in as
-        # model= (Persona's judge and synthetic pipeline read it, then pass it).
-        chosen = not (self._explicit_model or self._env_model) and (
-            model is None
-            or (
-                self._defaulted is not None
-                and names.canonical(name) == names.canonical(self._defaulted)
-            )
-        )
-
-        def check(where: Placement) -> None:
-            if chosen and where.remote and not self.local_only:  # local-only refuses below
-                # Selection skips remote models; should one get through anyway (a listing
-                # without remote fields, a stale cache), it is refused, not used with a warning.
-                raise ConfigurationError(
-                    f"The default model '{name}' runs on {where.host_text}, not on the Ollama "
-                    f"server ({where.evidence}), so it was not used: a remote model is used "
-                    "only when you name it.",
-                    hint=f"Name a local model (model=... or {MODEL_VAR}); "
-                    "`persona-ollama models` marks remote ones.",
-                    url=str(self.endpoint),
-                )
-            check_destination(name, where, self.endpoint, local_only=self.local_only)
-
-        # The name alone first: from v0.18 even /api/show of a cloud name goes to ollama.com.
-        check(placement(name))
-        checked = validate_options(options)
-        if self.api == "native":
-            self._warn_if_server_cuts_prompts()
-        if "num_predict" in checked:  # options={"num_predict": n} means max_tokens=n
-            max_tokens = checked.pop("num_predict")
-        if self.local_only:
-            # Listed even when facts are cached: those are process-wide for minutes and may
-            # predate `ollama create NAME` FROM a cloud model over a local model of that name.
-            # The listing (one round trip per provider, cached a few seconds) says where the
-            # model runs now, and its size tells a stub on a server that lists no remote_host.
-            try:
-                self.installed_tags()
-            except OllamaError as error:
-                log.debug("model list unavailable for the local-only check: %s", error.message)
-            entry = self._known_entry(name)
-            if entry is not None:
-                listed = placement(
-                    name,
-                    remote_host=entry.get("remote_host"),
-                    remote_model=entry.get("remote_model"),
-                    size=entry.get("size"),
-                )
-                check(listed)
-        facts = self._model_facts(name)
-        # Then what the server says (remote_host of an alias, a stub's size): still before
-        # a byte of the prompt is sent.
-        check(facts.placement)
-        if not facts.can_chat:
-            # Before sizing the context: its warnings would be about a request never served.
-            raise ConfigurationError(
-                f"{name} is an embedding model: it turns text into vectors and cannot write "
-                "text, so it cannot generate.",
-                hint="Pick a chat model: `persona-ollama models` lists the installed ones, "
-                "`persona-ollama recommend` suggests one to pull.",
-            )
-        messages: list[dict[str, Any]] = []
-        if system:
-            messages.append({"role": "system", "content": system})
-        messages.append({"role": "user", "content": prompt})
-        thinks = facts.thinks and think is not False
-        budget = max_tokens + (int(max_tokens * THINKING_BUDGET) if thinks else 0)
-        explicit_ctx = num_ctx if num_ctx is not None else checked.pop("num_ctx", None)
-        prompt_tokens = estimate_messages(messages)
-        # A model the overflow hint names must hold what plan() requires of this one.
-        holds = prompt_tokens + min(budget, MIN_USEFUL_ANSWER)
-        try:
-            context = plan(
-                prompt_tokens,
-                budget,
-                context_length=facts.context_length,
-                num_ctx=explicit_ctx,
-                preferred=facts.modelfile_num_ctx,
-                model=name,
-                alternatives=lambda: self._longer_context_models(facts.context_length, name, holds),
-            )
-        except ContextOverflowError as error:
-            if self.api == "openai":
-                raise self._in_v1_words(error) from None
-            raise
-        if explicit_ctx is None and self.api == "native":
-            window = self._shared_window(name, context, budget)
-            if window != context.num_ctx:
-                context = replace(context, num_ctx=window)
-        for warning in context.warnings:
-            log.warning(warning)
-        body: dict[str, Any] = {
-            "model": name,
-            "messages": messages,
-            "options": {**checked, "num_ctx": context.num_ctx, "num_predict": context.num_predict},
-            "truncate": False,  # refuse rather than silently cut an over-long prompt
-        }
-        if format is not None:
-            body["format"] = validate_format(format)
-        if think is not None:
-            body["think"] = validate_think(think)
-        alive = keep_alive if keep_alive is not None else self.keep_alive
-        if alive is not None:
-            body["keep_alive"] = validate_keep_alive(alive)  # top level: ignored in options
-        may_cut = self._server_may_cut() if self.api == "native" else True
-        return ChatRequest(body=body, plan=context, model=name, server_may_cut=may_cut)
-
-    def _shared_window(self, model: str, context: ContextPlan, budget: int) -> int:
-        """The window to send instead of the prompt's own rung, so that the loaded model is
-        not reloaded for a smaller window (see windows.py)."""
-        url = str(self.endpoint)
-        return WINDOWS.choose(
-            url,
-            model,
-            needed=context.prompt_tokens + budget,
-            rung=context.num_ctx,
-            loaded=lambda: WINDOWS.loaded(url, self.client.ps).get(names.canonical(model)),
-            limit=context.context_length,
-            cap=lambda: self._window_cap(model),
+    def _chosen(self, model: str | None, name: str) -> bool:
+        """True when the model was chosen for the caller, not named: also when a host passes
+        default_model back in as model= (Persona's judge and synthetic pipeline read it,
+        then pass it)."""
+        if self._explicit_model or self._env_model:
+            return False
+        return model is None or (
+            self._defaulted is not None
+            and names.canonical(name) == names.canonical(self._defaulted)
         )
 
     def _window_cap(self, model: str) -> int | None:
@@ -793,144 +520,23 @@ class OllamaProvider(LLMProvider):
         model selection uses; None when the budget or the model's size is unknown."""
         from .choosing.catalogue import load_catalogue
         from .choosing.hardware import probe
-        from .choosing.selection import InstalledModel, estimate_memory_bytes
-        from .context import LADDER
+        from .choosing.selection import estimate_memory_bytes
 
         try:
             budget = probe(server_is_local=self.endpoint.is_loopback, environ=self._environ)
-        except ConfigurationError as error:  # a bad PERSONA_OLLAMA_MEMORY_GB: as the catalogue
-            log.debug("memory check of the window skipped: %s", error.message)
-            return None
-        if budget.memory_budget_bytes is None:
-            return None
-        try:
-            tags = self.installed_tags()
-        except OllamaError:
-            return None
-        key = names.canonical(model)
-        entry = next((e for e in tags if names.canonical(str(e.get("name", ""))) == key), None)
-        if entry is None:
-            return None
-        installed = InstalledModel.from_tags_entry(entry)
-        try:
             catalogue = load_catalogue(self._environ)
         except ConfigurationError as error:
-            # Only a hint for reusing a window: a broken catalogue is reported where it is
-            # needed (model selection, `persona-ollama models`), not by failing a generation.
+            # Only a hint for reusing a window: a bad PERSONA_OLLAMA_MEMORY_GB or catalogue is
+            # reported where it is needed (model selection, `persona-ollama models`), not by
+            # failing a generation.
             log.debug("memory check of the window skipped: %s", error.message)
             return None
-        fitting = 0
-        for window in LADDER:
-            memory = estimate_memory_bytes(installed, window, catalogue)
-            if memory is None:
-                return None
-            if memory > budget.memory_budget_bytes:
-                break
-            fitting = window
-        return fitting
-
-    def _in_v1_words(self, error: ContextOverflowError) -> ContextOverflowError:
-        """The overflow found before sending, told of the /v1 server rather than of Ollama:
-        its window is what the server states (vLLM's max_model_len, llama.cpp's n_ctx)."""
-        from .openai_client import GENERIC, server_label
-
-        label = server_label(getattr(self.client, "kind", GENERIC))
-        error.message = error.message.replace(
-            "its trained context of", f"the context the {label} states:"
-        ).replace(
-            "Nothing was sent: Ollama would have silently dropped part of the input.",
-            f"Nothing was sent to the {label}.",
-        )
-        if error.hint:
-            error.hint = error.hint.replace("Installed models", "Served models")
-        return error
-
-    def _longer_context_models(
-        self, context_length: int | None, model: str, holds: int = 0
-    ) -> list[str]:
-        """Installed models known to have a longer trained context, of at least ``holds``
-        tokens (one still too short is no way out), longest first."""
-        if context_length is None:
-            return []
         try:
-            tags = self.installed_tags()
+            self.served.listing()
         except OllamaError:
-            return []
-        from .choosing.selection import InstalledModel
-
-        longer = []
-        asked = 0
-        for entry in tags:
-            if InstalledModel.from_tags_entry(entry).placement.remote:
-                continue  # never suggested: only a caller who names it sends data there
-            name = str(entry.get("name"))
-            details = entry.get("details") or {}
-            length = details.get("context_length") if isinstance(details, dict) else None
-            if not isinstance(length, int) and asked < MAX_SHOW_FOR_ALTERNATIVES:
-                # Before v0.30 /api/tags lists no context length: ask /api/show (error path only).
-                asked += 1
-                try:
-                    facts = self._model_facts(name)
-                except OllamaError:
-                    continue
-                length = facts.context_length if facts.can_chat else None
-            if (
-                isinstance(length, int)
-                and length > context_length
-                and length >= holds
-                and name != model
-            ):
-                longer.append((length, name))
-        return [name for _, name in sorted(longer, reverse=True)[:3]]
-
-
-def _watch_remote(
-    chunks: Generator[dict[str, Any], None, None],
-    model: str,
-    endpoint: Endpoint,
-    local_only: bool,
-) -> Generator[dict[str, Any], None, None]:
-    """``chunks``, checked for the ``remote_host`` a forwarded answer carries in every line
-    (api/types.go ChatResponse, v0.12+).
-
-    The checks before sending cannot close every gap: a model replaced (``ollama create``
-    FROM a cloud model) after they ran, or within the few seconds the model list is cached,
-    is forwarded anyway. Then the prompt has left; local-only mode refuses the answer and
-    says so, and otherwise the once-per-process warning names the host.
-
-    Like the client's stream, it is started at once (to its first yield) by the caller:
-    closing a generator that never started runs nothing, not even its ``finally``, so
-    ``ChatStream.close()`` on a
-    stream never read would not close ``chunks`` (Python 3.12+ keeps it alive until the
-    stream is dropped), and its pooled connection would stay checked out.
-    """
-    try:
-        yield {}  # the priming step: nothing is read before the first next()
-        for chunk in chunks:  # the first line is enough: the server names the host in every one
-            host = chunk.get("remote_host")
-            if host:
-                upstream = chunk.get("remote_model")
-                if local_only:  # `finally` closes the stream
-                    raise LocalOnlyViolationError(
-                        f"The Ollama server forwarded '{model}' to {host} although local-only "
-                        "mode had checked it: the model was replaced between that check and the "
-                        "request, so the prompt has left this machine. The answer was discarded.",
-                        hint="See what replaced it (`persona-ollama models` marks remote models) "
-                        "and remove or rename it on the Ollama server.",
-                        url=str(endpoint),
-                    )
-                where = Placement(
-                    True,
-                    str(host),
-                    str(upstream) if upstream else None,
-                    "the server's answer names remote_host",
-                )
-                check_destination(model, where, endpoint, local_only=False)
-            yield chunk
-            break
-        yield from chunks  # the rest at C speed: the per-chunk path stays as cheap as it was
-    finally:
-        chunks.close()  # however this ends: read out, closed unread, or raised
+            return None
+        listed = self.served.listed(model)
+        return window_cap(listed, budget.memory_budget_bytes, catalogue, estimate_memory_bytes)
 
 
 # Imported before Persona's provider package (a script, not Persona's plugin loading): still

@@ -25,9 +25,8 @@ import functools
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from . import names
 
@@ -57,8 +56,9 @@ class Windows:
         self._sent: dict[tuple[str, str], _Seen] = {}
         self._caps: dict[tuple[str, str], _Seen] = {}
 
-    def loaded(self, url: str, fetch: Callable[[], Iterable[Mapping[str, Any]]]) -> dict[str, int]:
-        """Loaded models -> their window, from ``fetch`` (/api/ps) at most every PS_TTL s.
+    def loaded(self, url: str, fetch: Callable[[], dict[str, int]]) -> dict[str, int]:
+        """Loaded models -> their window, from ``fetch`` (the backend's
+        ``loaded_windows``) at most every PS_TTL s.
 
         Concurrent callers share one fetch. A failing fetch counts as "nothing known".
         """
@@ -72,14 +72,8 @@ class Windows:
                 cached = self._ps.get(url)
                 if cached is not None and time.monotonic() - cached[0] < PS_TTL:
                     return cached[1]
-            windows: dict[str, int] = {}
             try:
-                for entry in fetch():
-                    length = entry.get("context_length")
-                    name = entry.get("name") or entry.get("model")
-                    # Servers before 0.10 do not report context_length: nothing to reuse then.
-                    if isinstance(name, str) and isinstance(length, int) and length > 0:
-                        windows[_canonical(name)] = length
+                windows = fetch()
             except Exception:  # noqa: BLE001 - a hint only; the generation reports real errors
                 windows = {}
             with self._lock:

@@ -8,7 +8,8 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from persona_ollama import _persona, facts, openai_client, privacy, provider, windows
+from persona_ollama import _persona, model_info, privacy, windows
+from persona_ollama.backends import ollama, openai
 
 if sys.version_info < (3, 10):
     # On import, the importlib_metadata backport appends its distribution finder to
@@ -24,12 +25,12 @@ def _fresh_process_state():
     """Model facts, /v1 model ids and once-per-process warnings are shared by every provider in
     a process (Persona builds one per call); tests must not see each other's."""
     resets = (
-        facts.FACTS.clear,
+        model_info.FACTS.clear,
         privacy.reset_warnings,
-        openai_client._SERVED.clear,
+        openai._SERVED.clear,
         windows.WINDOWS.clear,
-        provider._VERSIONS_SEEN.clear,
-        openai_client._KINDS.clear,
+        ollama._VERSIONS_SEEN.clear,
+        openai._KINDS.clear,
     )
     for reset in resets:
         reset()

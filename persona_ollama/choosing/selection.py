@@ -11,12 +11,11 @@ then to the name, so the same inputs always give the same answer.
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Union
 
-from ..facts import Placement, embedding_only, placement
+from ..model_info import ModelInfo, placement
 from ..names import canonical
 from ..settings import MEMORY_GB_VAR
 from .catalogue import (
@@ -50,82 +49,9 @@ QUANT_ADJUSTMENT = (
     ("Q2", -8), ("Q3", -4), ("Q4", 0), ("Q5", 1), ("Q6", 1), ("Q8", 2),
 )  # fmt: skip
 # Names of embedding models, used only when the server does not list capabilities (< v0.30).
-_PARAMETER_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMBT])\s*$", re.IGNORECASE)
-_SCALE = {"K": 1e-6, "M": 1e-3, "B": 1.0, "T": 1e3}
 
 
-@dataclass(frozen=True)
-class InstalledModel:
-    """One model the server has, as /api/tags describes it (fields may be missing)."""
-
-    name: str
-    size: int | None = None
-    parameter_size: str | None = None
-    quantization_level: str | None = None
-    family: str | None = None
-    capabilities: tuple[str, ...] | None = None
-    context_length: int | None = None
-    remote_host: str | None = None
-    remote_model: str | None = None
-
-    @classmethod
-    def from_tags_entry(cls, entry: Mapping[str, Any]) -> InstalledModel:
-        """From one element of /api/tags ``models``, tolerating older servers' gaps."""
-        raw_details = entry.get("details")
-        details: Mapping[str, Any] = raw_details if isinstance(raw_details, Mapping) else {}
-        capabilities = entry.get("capabilities")
-        return cls(
-            name=str(entry.get("name") or entry.get("model") or ""),
-            size=_positive_int(entry.get("size")),
-            parameter_size=_text(details.get("parameter_size")),
-            quantization_level=_text(details.get("quantization_level")),
-            family=_text(details.get("family")),
-            capabilities=(
-                tuple(str(c) for c in capabilities) if isinstance(capabilities, list) else None
-            ),
-            context_length=_positive_int(details.get("context_length")),
-            remote_host=_text(entry.get("remote_host")),
-            remote_model=_text(entry.get("remote_model")),
-        )
-
-    @property
-    def placement(self) -> Placement:
-        """Where this model runs (facts.placement over what /api/tags says)."""
-        return placement(
-            self.name,
-            remote_host=self.remote_host,
-            remote_model=self.remote_model,
-            size=self.size,
-        )
-
-    @property
-    def parameters_b(self) -> float | None:
-        """Billions of parameters from ``parameter_size`` ("8.0B", "137M"), or None."""
-        match = _PARAMETER_SIZE.match(self.parameter_size or "")
-        if match is None:
-            return None
-        return float(match.group(1)) * _SCALE[match.group(2).upper()]
-
-    @property
-    def is_embedding(self) -> bool:
-        """True for an embedding-only model: by capabilities, else (older servers) by name."""
-        return embedding_only(self.capabilities, self.name)
-
-    @property
-    def can_chat(self) -> bool:
-        """True unless the model is embedding-only."""
-        return not self.is_embedding
-
-
-def _positive_int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-Model = Union[InstalledModel, ModelSpec]
+Model = Union[ModelInfo, ModelSpec]
 
 
 def is_embedding_only(model: Model, catalogue: Catalogue | None = None) -> bool:
@@ -149,19 +75,19 @@ def estimate_memory_bytes(
         return model.memory_at(context_tokens)
     spec = catalogue.get(model.name) if catalogue is not None else None
     if spec is not None:
-        return spec.memory_at(context_tokens, weights_bytes=model.size)
+        return spec.memory_at(context_tokens, weights_bytes=model.size_bytes)
     parameters = _parameters_b(model)
     if parameters is None:
         return None
-    weights = model.size or int(parameters * 1e9 * BYTES_PER_PARAMETER)
+    weights = model.size_bytes or int(parameters * 1e9 * BYTES_PER_PARAMETER)
     context = min(context_tokens, model.context_length or context_tokens)
     return runtime_memory_bytes(weights, kv_bytes_rule_of_thumb(parameters), context)
 
 
-def _parameters_b(model: InstalledModel) -> float | None:
+def _parameters_b(model: ModelInfo) -> float | None:
     if model.parameters_b is not None:
         return model.parameters_b
-    return model.size / (1e9 * BYTES_PER_PARAMETER) if model.size else None
+    return model.size_bytes / (1e9 * BYTES_PER_PARAMETER) if model.size_bytes else None
 
 
 def fits(memory_bytes: int | None, budget_bytes: int | None) -> bool | None:
@@ -239,7 +165,7 @@ def _candidate(
         active: float | None = spec.compute_parameters_b
         context = spec.context_length
     else:
-        assert isinstance(model, InstalledModel)  # a ModelSpec is its own spec
+        assert isinstance(model, ModelInfo)  # a ModelSpec is its own spec
         active = _parameters_b(model)
         quality = estimated_quality(active, model.quantization_level)
         size = model.parameter_size or "unknown size"
@@ -274,7 +200,7 @@ def _ranked(candidates: Iterable[Candidate]) -> list[Candidate]:
 
 
 def choose_default(
-    installed: Sequence[InstalledModel],
+    installed: Sequence[ModelInfo],
     profile_budget_bytes: int | None,
     catalogue: Catalogue,
     *,
@@ -355,9 +281,7 @@ def choose_default(
     return _pull_suggestion(catalogue, budget, context_tokens, cpu_only, reasons, remote)
 
 
-def _choose_served(
-    served: Sequence[InstalledModel], catalogue: Catalogue, server: str
-) -> Selection:
+def _choose_served(served: Sequence[ModelInfo], catalogue: Catalogue, server: str) -> Selection:
     """The best chat model an OpenAI-compatible server serves, by quality alone: it loaded
     them itself, so the memory budget of this machine says nothing about them."""
     # Ollama's /v1 serves remote models too (its /api/tags says which): never chosen.
@@ -460,7 +384,7 @@ class Recommendation:
 
 
 def recommend(
-    installed: Sequence[InstalledModel],
+    installed: Sequence[ModelInfo],
     budget_bytes: int | None,
     catalogue: Catalogue,
     n: int = 5,

@@ -13,7 +13,7 @@ from ..settings import MODEL_VAR
 from .app import common_options, echo, human_bytes, json_option, main, make_provider, print_json
 
 if TYPE_CHECKING:
-    from ..facts import ModelInfo
+    from ..model_info import ModelInfo
 
 # Older servers ignore /api/chat's truncate field, so a long prompt may be cut silently
 # (docs/reference/ollama-protocol.md, "Context and truncation").
@@ -57,29 +57,26 @@ def collect(host: str | None) -> dict[str, Any]:
             "The server is on another machine, so this machine's hardware says nothing about "
             "it: set PERSONA_OLLAMA_MEMORY_GB to the server's memory for model advice."
         )
-    installed: list[dict[str, Any]] = []
+    listed: list[ModelInfo] = []
     if report["server"]["reachable"]:
-        installed = provider.installed_tags()
+        listed = provider.installed_models()
         version = _version_tuple(report["server"]["version"])
         if version is not None and version < MINIMUM_VERSION:
             warnings.append(
                 f"Ollama {report['server']['version']} is old: it may cut long prompts "
                 "silently. Update to 0.12.6 or newer (https://ollama.com/download)."
             )
-    from ..choosing.selection import InstalledModel
-
-    listed = [(m, InstalledModel.from_tags_entry(m)) for m in installed]
     report["models"] = [
         {
-            "name": m.get("name"),
-            "size": m.get("size"),
-            "capabilities": m.get("capabilities"),
+            "name": model.name,
+            "size": model.size_bytes,
+            "capabilities": list(model.capabilities) or None,  # None: the server does not say
             "remote": model.placement.remote,
             "remote_host": model.placement.host,
         }
-        for m, model in listed
+        for model in listed
     ]
-    remote = [model for _, model in listed if model.placement.remote]
+    remote = [model for model in listed if model.placement.remote]
     if remote:
         warnings.append(
             "Remote models send prompts off this machine: "
@@ -87,7 +84,7 @@ def collect(host: str | None) -> dict[str, Any]:
             + ". They are never chosen by default; set PERSONA_OLLAMA_LOCAL_ONLY=1 to refuse "
             "them even when named."
         )
-        if not any(m.can_chat and not m.placement.remote for _, m in listed):
+        if not any(m.can_chat and not m.placement.remote for m in listed):
             warnings.append(
                 "The only installed chat models are remote: pull a local one "
                 "(`persona-ollama recommend` suggests one that fits)."
@@ -126,7 +123,7 @@ def collect(host: str | None) -> dict[str, Any]:
         try:
             info = provider.model_info(provider.default_model)
         except LocalOnlyViolationError as error:  # a cloud name: refused before any request
-            from ..facts import placement
+            from ..model_info import placement
 
             default["installed"] = False  # not asked: the question itself would be forwarded
             default["remote"], default["remote_host"] = True, placement(default["model"]).host

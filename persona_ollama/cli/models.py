@@ -22,7 +22,7 @@ def model_rows(provider: OllamaProvider, include_catalogue: bool) -> list[dict[s
     """One row per installed chat model (then per catalogue model not installed, if asked)."""
     from ..choosing.catalogue import load_catalogue
     from ..choosing.hardware import probe
-    from ..choosing.selection import InstalledModel, estimate_memory_bytes, fits
+    from ..choosing.selection import estimate_memory_bytes, fits
     from ..names import canonical
 
     catalogue = load_catalogue()
@@ -31,8 +31,7 @@ def model_rows(provider: OllamaProvider, include_catalogue: bool) -> list[dict[s
     default = provider.default_model
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for entry in provider.installed_tags():
-        model = InstalledModel.from_tags_entry(entry)
+    for model in provider.installed_models():
         if not model.can_chat:
             continue
         where = model.placement
@@ -49,7 +48,7 @@ def model_rows(provider: OllamaProvider, include_catalogue: bool) -> list[dict[s
             {
                 "name": model.name,
                 "installed": True,
-                "size_bytes": model.size,
+                "size_bytes": model.size_bytes,
                 "parameters": model.parameter_size,
                 "quantization": model.quantization_level,
                 "context_length": context,
@@ -161,14 +160,13 @@ def recommend(count: int, as_json: bool, host: str | None) -> None:
     """
     from ..choosing.catalogue import load_catalogue
     from ..choosing.hardware import probe
-    from ..choosing.selection import InstalledModel
     from ..choosing.selection import recommend as recommend_models
     from ..errors import OllamaError
 
     provider = make_provider(host)
     known = True  # whether the server said which models it has
     try:
-        installed = [InstalledModel.from_tags_entry(e) for e in provider.installed_tags()]
+        installed = provider.installed_models()
     except OllamaError as error:
         installed, known = [], False
         # On stderr, so --json's standard output stays one JSON document.

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..names import check_name
 from .app import common_options, echo, human_bytes, main, make_provider
+
+if TYPE_CHECKING:
+    from ..backends.base import PullProgress
 
 BAR_WIDTH = 24
 REDRAW_EVERY = 0.1  # seconds: the server reports every 60 ms; the terminal needs less
@@ -26,15 +29,13 @@ class Progress:
         self.drawn_at = 0.0
         self.last_status: str | None = None
 
-    def update(self, line: dict[str, Any]) -> None:
-        """Show one status object of the pull stream: a layer download with a size advances
-        its bar; any other status is printed when it differs from the one before (the server
-        repeats a status while it waits)."""
-        status = str(line.get("status", ""))
-        total, completed = line.get("total"), line.get("completed") or 0
-        if not isinstance(completed, int) or isinstance(completed, bool):
-            completed = 0  # a progress bar, not worth failing a download over
-        if isinstance(total, int) and total > 0 and status.startswith("pulling "):
+    def update(self, progress: PullProgress) -> None:
+        """Show one status of the pull stream: a layer download with a size advances its bar;
+        any other status is printed when it differs from the one before (the server repeats a
+        status while it waits)."""
+        status = progress.status
+        total, completed = progress.total, progress.completed or 0
+        if total and status.startswith("pulling "):
             self._bar(status, total, completed)
             return
         self._finish_bar()
@@ -88,7 +89,7 @@ def pull(model: str, host: str | None) -> None:
     name = check_name(model)
     provider = make_provider(host)
     progress = Progress(interactive=sys.stdout.isatty())
-    stream = provider.client.pull(name)
+    stream = provider.backend.pull(name)
     try:
         for line in stream:
             progress.update(line)

@@ -185,7 +185,7 @@ def native():
         provider = OllamaProvider(
             base_url=scripted.server.url, model="m", environ={}, retries=1, timeout=5
         )
-        provider.client.backoff = 0
+        provider.backend.transport.backoff = 0
         provider.model_info("m")
         yield scripted, provider
 
@@ -198,7 +198,7 @@ def openai():
         provider = OllamaProvider(
             base_url=scripted.server.url, model="m", environ={}, retries=1, timeout=5, api="openai"
         )
-        provider.client.backoff = 0
+        provider.backend.transport.backoff = 0
         provider.model_info("m")
         yield scripted, provider
 
@@ -208,7 +208,7 @@ def listing():
     scripted = Scripted("/api/tags")
     with scripted.server:
         provider = OllamaProvider(base_url=scripted.server.url, environ={}, retries=1, timeout=5)
-        provider.client.backoff = 0
+        provider.backend.transport.backoff = 0
         yield scripted, provider
 
 
@@ -224,7 +224,7 @@ def run_case(scripted, provider, case, call):
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     assert peak < PEAK_BOUND, f"peak {peak / MiB:.1f} MiB"
-    assert provider.client.connections_in_use() == 0
+    assert provider.backend.connections_in_use() == 0
     return result
 
 

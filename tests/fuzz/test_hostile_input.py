@@ -13,14 +13,14 @@ import os
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from persona_ollama._http_errors import error_from_status, error_from_stream_line
+from persona_ollama.backends.ollama_errors import error_from_status, error_from_stream_line
 from persona_ollama.endpoint import parse_host, resolve_endpoint
 from persona_ollama.errors import ConfigurationError, OllamaError, OllamaResponseError
 from persona_ollama.names import canonical, check_name
-from persona_ollama.ndjson import iter_ndjson
-from persona_ollama.openai_client import _Empty, _Interrupted, native_chunks
+from persona_ollama.transport.ndjson import iter_ndjson
+from persona_ollama.backends.openai import _Empty, _Interrupted, native_chunks
 from persona_ollama.options import validate_options
-from persona_ollama.sse import iter_sse_data
+from persona_ollama.transport.sse import iter_sse_data
 from persona_ollama.thinking import ThinkSplitter
 
 EXAMPLES = int(os.environ.get("PERSONA_OLLAMA_FUZZ_EXAMPLES", "150"))

@@ -69,7 +69,7 @@ def provider(fake, api):
     # A /v1 user pastes the address with /v1, as vLLM's documentation writes it.
     url = fake.url + "/v1" if api == "openai" else fake.url
     p = OllamaProvider(base_url=url, model="llama3.2:3b", api=api, environ={})
-    p.client.backoff = 0  # retries without waiting, so failure tests stay fast
+    p.backend.transport.backoff = 0  # retries without waiting, so failure tests stay fast
     yield p
     p.close()
 
@@ -112,7 +112,7 @@ def test_503_beyond_the_retries_raises_server_busy(provider, fake, chat_path):
 
     with pytest.raises(ServerBusyError):
         provider.generate("hi")
-    assert fake.request_count(chat_path) == 1 + provider.client.retries
+    assert fake.request_count(chat_path) == 1 + provider.backend.transport.retries
 
 
 def test_out_of_memory_raises_insufficient_memory(provider, fake):
@@ -271,7 +271,7 @@ def test_ollama_v1_ignores_num_ctx_so_a_long_prompt_is_cut_and_the_answer_says_s
 
 def test_pull_is_refused_in_openai_mode(fake):
     with pytest.raises(ConfigurationError, match="native Ollama API"):
-        openai_provider(fake).client.pull("phi4:14b")
+        openai_provider(fake).backend.pull("phi4:14b")
 
 
 def test_health_reports_an_openai_compatible_server(fake):

@@ -13,7 +13,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from persona_ollama import OllamaProvider, facts, privacy
+from persona_ollama import OllamaProvider, privacy
+from persona_ollama import model_info as facts
 from persona_ollama.choosing import hardware
 from persona_ollama.errors import LocalOnlyViolationError, ModelNotPulledError
 from persona_ollama.testing import FakeModel, FakeOllama

@@ -90,13 +90,13 @@ def test_a_stream_closed_before_it_is_read_gives_its_connection_back(fake_ollama
     provider = OllamaProvider(base_url=fake_ollama.url, model=MODEL, pool_size=1, api=api)
     provider.generate("warm up", max_tokens=8)
     stream = provider.stream("Describe a nurse.", max_tokens=32)
-    assert provider.client.connections_in_use() == 1
+    assert provider.backend.connections_in_use() == 1
     if how == "close":
         stream.close()
     else:
         with stream:
             pass
 
-    assert provider.client.connections_in_use() == 0
+    assert provider.backend.connections_in_use() == 0
     assert provider.generate("Describe a nurse.", max_tokens=32).content
     del stream

@@ -67,7 +67,7 @@ def provider_for(server, **kwargs):
 
 
 def in_use(provider):
-    return provider.client.connections_in_use()
+    return provider.backend.connections_in_use()
 
 
 # -- memory ----------------------------------------------------------------------------
@@ -360,7 +360,7 @@ def test_the_pool_waits_a_bounded_time_then_raises_a_typed_error():
     with HostileServer({"/api/chat": _valid}) as server:
         provider = provider_for(server, pool_size=1)
         provider.model_info("m")
-        provider.client.pool_timeout = 1.0
+        provider.backend.transport.pool_timeout = 1.0
         held = provider.stream("hi")  # holds the only connection
         with within(2.5), pytest.raises(OllamaTimeoutError, match="connections"):
             provider.generate("hi")  # bound: pool_timeout 1 s
@@ -479,7 +479,7 @@ def test_retry_after_in_unicode_digits_keeps_our_backoff():
 
     with HostileServer({"/api/chat": route}) as server:
         provider = OllamaProvider(base_url=server.url, model="m", environ={}, retries=1)
-        provider.client.backoff = 0
+        provider.backend.transport.backoff = 0
         assert provider.generate("hi").content == "Hi"
 
 
@@ -531,7 +531,7 @@ def test_the_bearer_token_beats_a_netrc_entry(tmp_path, monkeypatch):
     monkeypatch.setenv("NETRC", str(netrc))
     with HostileServer({"/api/chat": _valid}) as server:
         provider = provider_for(server, api_key="sk-token")
-        provider.client._session.trust_env = True  # as for a remote server
+        provider.backend.transport._session.trust_env = True  # as for a remote server
         provider.generate("hi")
     assert {r.headers.get("authorization") for r in server.requests} == {"Bearer sk-token"}
 

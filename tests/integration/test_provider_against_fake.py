@@ -52,7 +52,7 @@ def fake(server_version):
 @pytest.fixture
 def provider(fake):
     p = OllamaProvider(base_url=fake.url, model="llama3.2:3b", environ={})
-    p.client.backoff = 0  # retries without waiting, so failure tests stay fast
+    p.backend.transport.backoff = 0  # retries without waiting, so failure tests stay fast
     yield p
     p.close()
 
@@ -159,7 +159,7 @@ def test_health_and_available_models(provider, fake):
 
 def test_pull_streams_progress_and_installs_the_model(provider, fake):
     fake.pullable("phi4:14b")
-    statuses = [line["status"] for line in provider.client.pull("phi4:14b")]
+    statuses = [line["status"] for line in provider.backend.pull("phi4:14b")]
     assert statuses[0] == "pulling manifest"
     assert statuses[-1] == "success"
     provider.refresh()
@@ -168,7 +168,7 @@ def test_pull_streams_progress_and_installs_the_model(provider, fake):
 
 def test_pull_of_an_unknown_model_raises_with_the_servers_reason(provider, fake):
     with pytest.raises(OllamaResponseError) as caught:
-        list(provider.client.pull("no-such-model:1b"))
+        list(provider.backend.pull("no-such-model:1b"))
     assert "file does not exist" in caught.value.server_text
 
 

@@ -57,7 +57,7 @@ def profile(server_version) -> Profile:
 @pytest.fixture
 def provider(fake):
     p = OllamaProvider(base_url=fake.url, model="llama3.2:3b", environ={})
-    p.client.backoff = 0
+    p.backend.transport.backoff = 0
     yield p
     p.close()
 

@@ -24,7 +24,7 @@ def fake():
 @pytest.fixture
 def provider(fake):
     p = OllamaProvider(base_url=fake.url + "/v1", model=MODEL, api="openai", environ={})
-    p.client.backoff = 0
+    p.backend.transport.backoff = 0
     yield p
     p.close()
 

@@ -11,7 +11,7 @@ import requests
 import responses
 from responses import matchers
 
-from persona_ollama.client import OllamaClient
+from persona_ollama.transport.http import OllamaClient
 from persona_ollama.endpoint import resolve_endpoint
 from persona_ollama.errors import (
     ConfigurationError,
@@ -116,7 +116,7 @@ def test_client_errors_and_server_errors_are_not_retried(client, mocked, status)
 
 def test_retry_after_header_sets_the_wait(client, mocked, monkeypatch):
     waits: list[float] = []
-    monkeypatch.setattr("persona_ollama.client.time.sleep", waits.append)
+    monkeypatch.setattr("persona_ollama.transport.http.time.sleep", waits.append)
     mocked.post(f"{BASE}/api/chat", status=503, json={"error": BUSY}, headers={"Retry-After": "7"})
     mocked.post(f"{BASE}/api/chat", body=ndjson(DONE))
     list(client.chat({"model": "m", "messages": []}))
@@ -125,7 +125,7 @@ def test_retry_after_header_sets_the_wait(client, mocked, monkeypatch):
 
 def test_backoff_doubles_between_retries(mocked, monkeypatch):
     waits: list[float] = []
-    monkeypatch.setattr("persona_ollama.client.time.sleep", waits.append)
+    monkeypatch.setattr("persona_ollama.transport.http.time.sleep", waits.append)
     mocked.get(f"{BASE}/api/tags", status=503, json={"error": BUSY})
     with (
         OllamaClient(resolve_endpoint(BASE, {}), backoff=0.5, retries=3) as client,

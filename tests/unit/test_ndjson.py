@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from persona_ollama.errors import OllamaResponseError
-from persona_ollama.ndjson import iter_ndjson
+from persona_ollama.transport.ndjson import iter_ndjson
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(),
@@ -73,13 +73,13 @@ def test_a_multibyte_character_split_across_chunks_survives():
 
 
 def test_a_line_without_end_is_refused_instead_of_filling_memory(monkeypatch):
-    monkeypatch.setattr("persona_ollama.ndjson.MAX_LINE_BYTES", 1000)
+    monkeypatch.setattr("persona_ollama.transport.ndjson.MAX_LINE_BYTES", 1000)
     endless = (b"x" * 100 for _ in range(10_000))
     with pytest.raises(OllamaResponseError, match="longer than"):
         list(iter_ndjson(endless))
 
 
 def test_a_long_tail_after_a_newline_is_refused_too(monkeypatch):
-    monkeypatch.setattr("persona_ollama.ndjson.MAX_LINE_BYTES", 10)
+    monkeypatch.setattr("persona_ollama.transport.ndjson.MAX_LINE_BYTES", 10)
     with pytest.raises(OllamaResponseError, match="longer than"):
         list(iter_ndjson([b'{"a":1}\n' + b"y" * 50]))

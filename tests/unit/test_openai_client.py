@@ -12,7 +12,7 @@ import pytest
 import responses
 
 from persona_ollama import OllamaProvider
-from persona_ollama._http_errors import error_from_status
+from persona_ollama.backends.ollama_errors import error_from_status
 from persona_ollama.choosing import catalogue
 from persona_ollama.choosing.catalogue import Catalogue, GiB, ModelSpec
 from persona_ollama.endpoint import parse_host, v1_endpoint
@@ -25,7 +25,7 @@ from persona_ollama.errors import (
     OllamaResponseError,
     ServerBusyError,
 )
-from persona_ollama.openai_client import (
+from persona_ollama.backends.openai import (
     OpenAIClient,
     completion_request,
     native_chunks,

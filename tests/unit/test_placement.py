@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from persona_ollama._http_errors import error_from_status
+from persona_ollama.backends.ollama_errors import error_from_status
 from persona_ollama.choosing.catalogue import load_catalogue
 from persona_ollama.choosing.selection import InstalledModel, choose_default, recommend
 from persona_ollama.endpoint import parse_host
@@ -17,7 +17,7 @@ from persona_ollama.errors import (
     LocalOnlyViolationError,
     OllamaAuthenticationError,
 )
-from persona_ollama.facts import CLOUD_HOST, model_info_from_show, placement
+from persona_ollama.model_info import CLOUD_HOST, model_info_from_show, placement
 from persona_ollama.privacy import check_server
 
 URL = "http://127.0.0.1:11434"

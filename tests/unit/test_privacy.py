@@ -8,7 +8,8 @@ import logging
 import pytest
 import responses
 
-from persona_ollama import OllamaProvider, generation
+from persona_ollama import OllamaProvider
+from persona_ollama import stream as generation
 from persona_ollama.errors import (
     LocalOnlyViolationError,
     OllamaError,

@@ -448,7 +448,7 @@ def test_request_matching_helper_sanity(mocked):
 )
 def test_model_info_and_the_model_list_agree_on_what_can_chat(name, capabilities):
     from persona_ollama.choosing.selection import InstalledModel
-    from persona_ollama.facts import ModelInfo
+    from persona_ollama.model_info import ModelInfo
 
     info = ModelInfo(name, None, None, None, None, capabilities)
     listed = InstalledModel.from_tags_entry({"name": name, "capabilities": list(capabilities)})

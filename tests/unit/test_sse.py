@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from persona_ollama.sse import iter_lines, iter_sse_data
+from persona_ollama.transport.sse import iter_lines, iter_sse_data
 
 # Data values as servers send them: no line breaks inside one data line.
 data_lines = st.text(

@@ -7,7 +7,7 @@ import json
 import pytest
 import responses
 
-from persona_ollama.client import OllamaClient
+from persona_ollama.transport.http import OllamaClient
 from persona_ollama.endpoint import resolve_endpoint
 
 BASE = "http://127.0.0.1:11434"

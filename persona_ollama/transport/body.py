@@ -25,7 +25,7 @@ import zlib
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from .errors import OllamaResponseError
+from ..errors import OllamaResponseError
 
 if TYPE_CHECKING:
     import requests

@@ -1,8 +1,11 @@
-"""What the server says about installed models (/api/show), cached for the whole process.
+"""One type for a model a server has (:class:`ModelInfo`), where it runs (:class:`Placement`),
+and the process-wide cache of those facts.
 
-Persona builds a new provider for every call, so the cache is shared by every provider in
-the process, keyed by server URL and canonical model name. An entry expires after FACTS_TTL
-and is dropped as soon as /api/tags shows the model removed or re-pulled (a new digest).
+Backends fill :class:`ModelInfo` from their server's documents; everything above them reads
+only this type. Persona builds a new provider for every call, so the cache is shared by every
+provider in the process, keyed by server URL and canonical model name. An entry expires after
+FACTS_TTL and is dropped as soon as a fresh listing shows the model removed or re-pulled (a
+new digest).
 """
 
 from __future__ import annotations
@@ -10,12 +13,11 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from . import names
-from .context import modelfile_num_ctx, trained_context_length
 
 FACTS_TTL = 600.0  # seconds; /api/show facts change only when a model is re-pulled
 # Where Ollama forwards a cloud model's requests: the remote_host of every cloud stub since
@@ -87,20 +89,31 @@ def placement(
     return LOCAL
 
 
+# "8.0B", "137M", "1.5T": the parameter sizes Ollama lists.
+_PARAMETER_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMBT])\s*$", re.IGNORECASE)
+_SCALE = {"K": 1e-6, "M": 1e-3, "B": 1.0, "T": 1e3}
+
+
 @dataclass(frozen=True)
 class ModelInfo:
-    """What the server says about an installed model (from /api/show)."""
+    """What a server says about one of its models. Fields it does not state are None.
+
+    ``complete`` is False for an entry of a listing that lacks what a full description
+    gives (the context length, the capabilities): the provider then asks the backend to
+    describe the model before planning a request for it.
+    """
 
     name: str
-    family: str | None
-    parameter_size: str | None
-    quantization_level: str | None
-    context_length: int | None
-    capabilities: tuple[str, ...]
+    family: str | None = None
+    parameter_size: str | None = None
+    quantization_level: str | None = None
+    context_length: int | None = None
+    capabilities: tuple[str, ...] = ()
     size_bytes: int | None = None
     modelfile_num_ctx: int | None = None
     digest: str | None = None
     placement: Placement = LOCAL
+    complete: bool = True
 
     @property
     def thinks(self) -> bool:
@@ -108,82 +121,22 @@ class ModelInfo:
         return "thinking" in self.capabilities
 
     @property
+    def is_embedding(self) -> bool:
+        """True for an embedding-only model: by capabilities, else (older servers) by name."""
+        return embedding_only(self.capabilities, self.name)
+
+    @property
     def can_chat(self) -> bool:
         """True unless the model is embedding-only."""
-        return not embedding_only(self.capabilities, self.name)
+        return not self.is_embedding
 
-
-def _described(details: Mapping[str, Any], caps: Any) -> dict[str, Any]:
-    """The fields /api/show and /api/tags describe alike: ``details`` and ``capabilities``."""
-    return {
-        "family": details.get("family"),
-        "parameter_size": details.get("parameter_size"),
-        "quantization_level": details.get("quantization_level"),
-        "capabilities": tuple(c for c in caps if isinstance(c, str))
-        if isinstance(caps, list)
-        else (),
-    }
-
-
-def model_info_from_show(
-    name: str,
-    show: Mapping[str, Any],
-    digest: str | None,
-    tags_entry: Mapping[str, Any] | None = None,
-) -> ModelInfo:
-    """Read a /api/show answer (fields may be missing on old servers); ``tags_entry``, the
-    model's /api/tags element when known, adds its size and remote fields."""
-    entry = tags_entry or {}
-    details = show.get("details")
-    if not isinstance(details, dict):
-        details = {}
-    return ModelInfo(
-        name=name,
-        **_described(details, show.get("capabilities")),
-        context_length=trained_context_length(show),
-        modelfile_num_ctx=modelfile_num_ctx(show),
-        digest=digest,
-        size_bytes=entry.get("size") if isinstance(entry.get("size"), int) else None,
-        placement=placement(
-            name,
-            remote_host=show.get("remote_host") or entry.get("remote_host"),
-            remote_model=show.get("remote_model") or entry.get("remote_model"),
-            size=entry.get("size"),
-        ),
-    )
-
-
-def model_info_from_tags(name: str, entry: Mapping[str, Any]) -> ModelInfo | None:
-    """Facts from one /api/tags entry, or None when it lacks what /api/show would give.
-
-    Since v0.30 the list carries ``details.context_length`` and ``capabilities`` (api/types.go
-    ListModelResponse, ModelDetails), enough to plan a request without /api/show. The
-    Modelfile's own num_ctx is not listed there: the ladder alone sizes the window then.
-    """
-    details = entry.get("details")
-    caps = entry.get("capabilities")
-    if not isinstance(details, dict) or not isinstance(caps, list):
-        return None
-    length = details.get("context_length")
-    if not isinstance(length, int) or isinstance(length, bool) or length <= 0:
-        return None
-    size = entry.get("size")
-    where = placement(
-        name,
-        remote_host=entry.get("remote_host"),
-        remote_model=entry.get("remote_model"),
-        size=size,
-    )
-    if where.remote:  # a cloud or remote model: /api/show says more about where it runs
-        return None
-    digest = entry.get("digest")
-    return ModelInfo(
-        name=name,
-        **_described(details, caps),
-        context_length=length,
-        size_bytes=size if isinstance(size, int) else None,
-        digest=str(digest) if digest else None,
-    )
+    @property
+    def parameters_b(self) -> float | None:
+        """Billions of parameters from ``parameter_size`` ("8.0B", "137M"), or None."""
+        match = _PARAMETER_SIZE.match(self.parameter_size or "")
+        if match is None:
+            return None
+        return float(match.group(1)) * _SCALE[match.group(2).upper()]
 
 
 class FactsCache:
@@ -214,9 +167,9 @@ class FactsCache:
                 if model is None or key[1] == names.canonical(model):
                     del self._entries[key]
 
-    def reconcile(self, url: str, tags: Iterable[Mapping[str, Any]]) -> None:
-        """Drop facts of models that /api/tags no longer lists or lists with a new digest."""
-        digests = {names.canonical(str(t.get("name", ""))): t.get("digest") for t in tags}
+    def reconcile(self, url: str, models: Iterable[ModelInfo]) -> None:
+        """Drop facts of models that a fresh listing no longer has or has with a new digest."""
+        digests = {names.canonical(model.name): model.digest for model in models}
         with self._lock:
             for key in [k for k in self._entries if k[0] == url]:
                 known = self._entries[key][0].digest

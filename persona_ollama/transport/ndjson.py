@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from .errors import OllamaResponseError
+from ..errors import OllamaResponseError
 
 _NEWLINE = 0x0A  # b"\n"
 # No line of Ollama's is near this: the final line of a chat carries only counts. A larger one

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import re
 
-from .errors import (
+from ..errors import (
     INSTALL_URL,
+    REASON_REFUSED,
     CloudSignInRequiredError,
     ContextOverflowError,
     InsufficientMemoryError,
@@ -22,9 +23,11 @@ from .errors import (
     OllamaNotRunningError,
     OllamaResponseError,
     ServerBusyError,
+    closest_models,
+    server_text_of,
 )
-from .names import is_cloud
-from .settings import API_KEY_VAR, API_VAR
+from ..names import is_cloud
+from ..settings import API_KEY_VAR, API_VAR
 
 # v0.12+: model 'llama3' not found      <= v0.11: model "llama3" not found, try pulling it first
 # vLLM (/v1): The model `llama3` does not exist.
@@ -65,31 +68,6 @@ _OUT_OF_MEMORY = (
     "failed to allocate",
 )
 _BUSY = "server busy"
-MAX_SERVER_TEXT = 500  # characters of a server's error body kept in messages
-MAX_LISTED = 10  # served model names listed in a hint
-
-
-def server_text_of(body: str) -> str:
-    """The server's own error text: ``{"error": "..."}`` unwrapped, else the body, shortened."""
-    text = body.strip()
-    if text.startswith("{"):
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, dict):
-            error = parsed.get("error")
-            if isinstance(error, dict):  # the OpenAI-compatible endpoints nest it
-                error = error.get("message")
-            elif error is None and parsed.get("object") == "error":  # older vLLM: not nested
-                error = parsed.get("message")
-            if isinstance(error, str):
-                text = error
-                if text.lstrip().startswith("{"):  # v0.30+: llama-server's body inside
-                    text = server_text_of(text)
-    if len(text) > MAX_SERVER_TEXT:
-        text = text[:MAX_SERVER_TEXT] + "..."
-    return text
 
 
 def pull_hint(model: str) -> str:
@@ -104,17 +82,10 @@ def model_not_pulled(
     server_text: str | None = None,
     status_code: int | None = None,
     installed: list[str] | None = None,
-    api: str = "native",
 ) -> ModelNotPulledError:
     """The error for a missing model: the closest installed names first (a typo is likelier
-    than a model never pulled), then the pull command.
-
-    With ``api="openai"`` the server is any OpenAI-compatible one (vLLM, llama.cpp ...), which
-    loads its models at start-up: the hint names the models it serves instead.
-    """
+    than a model never pulled), then the pull command."""
     suggestions = closest_models(model, installed or [])
-    if api == "openai":
-        return _not_served(model, suggestions, installed, url, server_text, status_code)
     if _is_embedding_model(model):
         # Pulling it (hundreds of MB) would only end in "it is an embedding model".
         hint = (
@@ -147,58 +118,13 @@ def model_not_pulled(
 def _is_embedding_model(model: str) -> bool:
     """The packaged catalogue knows ``model`` as embedding-only (a user's catalogue is not read
     here: a malformed one must not turn this error into another)."""
-    from .choosing.catalogue import load_catalogue
+    from ..choosing.catalogue import load_catalogue
 
     try:
         spec = load_catalogue({}).get(model)
     except OllamaError:
         return False
     return spec is not None and spec.embedding
-
-
-def _not_served(
-    model: str,
-    suggestions: list[str],
-    served: list[str] | None,
-    url: str | None,
-    server_text: str | None,
-    status_code: int | None,
-) -> ModelNotPulledError:
-    if served is None:
-        listing = "GET /v1/models lists the ones it serves"
-    elif served:
-        ordered = [*suggestions, *(name for name in served if name not in suggestions)]
-        more = ", ..." if len(ordered) > MAX_LISTED else ""
-        listing = "it serves " + ", ".join(ordered[:MAX_LISTED]) + more
-    else:
-        listing = "it lists no models"
-    where = f" by the server at {url}" if url else ""
-    return ModelNotPulledError(
-        f"Model '{model}' is not served{where}.",
-        model=model,
-        suggestions=suggestions,
-        hint=f"The server does not serve '{model}' ({listing}). Pass a name it serves, or "
-        f"start the server with that model (vLLM: `vllm serve <repo> --served-model-name "
-        f"{model}`; Ollama: `persona-ollama pull {model}`).",
-        server_text=server_text,
-        status_code=status_code,
-        url=url,
-    )
-
-
-def closest_models(model: str, installed: list[str], limit: int = 3) -> list[str]:
-    """Installed names most like ``model``: same base name first, then by similarity."""
-    import difflib
-
-    base = model.split(":", 1)[0].lower()
-    same_base = [name for name in installed if name.split(":", 1)[0].lower() == base]
-    similar = difflib.get_close_matches(model.lower(), [n.lower() for n in installed], limit, 0.6)
-    by_lower = {name.lower(): name for name in installed}
-    ordered: list[str] = []
-    for name in [*same_base, *(by_lower[s] for s in similar)]:
-        if name not in ordered:
-            ordered.append(name)
-    return ordered[:limit]
 
 
 def overflow_sizes(body: str) -> tuple[int | None, int | None]:
@@ -442,10 +368,6 @@ def out_of_memory(
         status_code=status_code,
         url=url,
     )
-
-
-REASON_REFUSED = "connection refused"
-REASON_UNREACHABLE = "the network or host is unreachable"
 
 
 def not_running(

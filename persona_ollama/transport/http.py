@@ -1,8 +1,11 @@
-"""OllamaClient: the HTTP layer over Ollama's native API.
+"""The HTTP layer every backend sends through: one pooled session, retries, timeouts and
+deadlines, bounded reading of JSON documents and of streams.
 
-One pooled ``requests.Session`` per client, safe to share between threads. Failures of the
-transport and of the server come out as the errors of :mod:`persona_ollama.errors`, each
-with the server's own text and a hint.
+One :class:`Transport` per backend, safe to share between threads. It knows no server's
+API: the backend gives it the words for failures (:class:`Wording`: what a refused
+connection, an HTTP error status or a silent server means on that server), and a decoder for
+its stream format. Failures of the transport come out as the errors of
+:mod:`persona_ollama.errors`, each with the server's own text and a hint.
 """
 
 from __future__ import annotations
@@ -18,30 +21,29 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from . import __version__
-from ._http_errors import (
+from .. import __version__
+from ..errors import (
     REASON_REFUSED,
     REASON_UNREACHABLE,
-    error_from_pull_line,
-    error_from_status,
-    error_from_stream_line,
-    not_running,
+    ConfigurationError,
+    OllamaError,
+    OllamaResponseError,
+    OllamaTimeoutError,
+    wrong_shape,
 )
-from .errors import ConfigurationError, OllamaError, OllamaResponseError, OllamaTimeoutError
-from .generation import wrong_shape
-from .ndjson import iter_ndjson, loads_strict
-from .reader import BodyReader
-from .settings import CA_BUNDLE_VAR, TIMEOUT_VAR, check_ca_bundle, check_secret
-from .terminal import printable
+from ..settings import CA_BUNDLE_VAR, TIMEOUT_VAR, check_ca_bundle, check_secret
+from ..terminal import printable
+from .body import BodyReader
+from .ndjson import loads_strict
 
 if TYPE_CHECKING:
-    from .endpoint import Endpoint
+    from ..endpoint import Endpoint
 
 log = logging.getLogger(__name__)
 
@@ -103,13 +105,11 @@ def call_deadline(seconds: float | None) -> Iterator[float | None]:
         CALL_DEADLINE.reset(token)
 
 
-def answer_budget(body: Mapping[str, Any]) -> int:
-    """The byte budget of the streamed answer to ``body`` (from its options.num_predict)."""
-    options = body.get("options")
-    tokens = options.get("num_predict") if isinstance(options, Mapping) else None
-    if not isinstance(tokens, int) or tokens <= 0:
-        tokens = 4096
-    return ANSWER_BASE_BYTES + ANSWER_BYTES_PER_TOKEN * tokens
+def answer_budget(max_tokens: int) -> int:
+    """The byte budget of a streamed answer of at most ``max_tokens`` tokens."""
+    if not isinstance(max_tokens, int) or max_tokens <= 0:
+        max_tokens = 4096
+    return ANSWER_BASE_BYTES + ANSWER_BYTES_PER_TOKEN * max_tokens
 
 
 _WATCHED = threading.local()  # the connections the current thread's request took
@@ -212,19 +212,28 @@ def _transport_reason(error: BaseException) -> str | None:
     return None
 
 
-# A clean end without a done line and without an error is how Ollama aborts a generation
-# that repeats one token more than 30 times (llm/server.go and llm/llama_server.go,
-# "token repeat limit"; docs/reference/ollama-protocol.md, "Streaming"), not a crash.
-_ENDED_QUIETLY = {
-    "answer": "Ollama ends a stream this way when it stops a model that keeps repeating the "
-    "same token: retry, change the prompt, or raise repeat_penalty or temperature. If every "
-    "request ends like this, check the server log.",
-}
-_ENDED_QUIETLY_OTHER = "The server may have restarted mid-way; check its log and retry."
+T = TypeVar("T")
 
 
-class OllamaClient:
-    """A thin, thread-safe client for one Ollama server.
+class Wording(Protocol):
+    """What failures mean on one kind of server: the backend's words for the transport."""
+
+    @property
+    def label(self) -> str:
+        """How messages name the server: "Ollama server", "llama.cpp server" ..."""
+
+    def status_error(self, status: int, body: str, *, model: str | None) -> OllamaError:
+        """The error for an HTTP error ``status`` with the server's ``body`` text."""
+
+    def not_running(self, reason: str) -> OllamaError:
+        """The error when no connection could be made (``reason``: refused, unreachable...)."""
+
+    def silent(self, seconds: float) -> OllamaTimeoutError:
+        """The error when the server sent nothing for ``seconds``."""
+
+
+class Transport:
+    """Pooled, thread-safe HTTP to one server, in the words of its backend.
 
     ``timeout`` is the read timeout (seconds without a byte); ``retries`` applies to
     connection resets and to 429/503 "server busy" answers, never to other 4xx;
@@ -234,6 +243,7 @@ class OllamaClient:
     def __init__(
         self,
         endpoint: Endpoint,
+        wording: Wording,
         *,
         timeout: float = READ_TIMEOUT,
         connect_timeout: float = CONNECT_TIMEOUT,
@@ -263,6 +273,7 @@ class OllamaClient:
         if isinstance(verify, str):
             check_ca_bundle(verify)
         self.endpoint = endpoint
+        self.wording = wording
         self.timeout = (connect_timeout, timeout)
         self.pool_timeout = pool_timeout
         self.pool_size = pool_size
@@ -310,13 +321,7 @@ class OllamaClient:
                 self._closed = True
                 self._session.close()
 
-    def __enter__(self) -> OllamaClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _send(
+    def send(
         self,
         method: str,
         path: str,
@@ -375,7 +380,7 @@ class OllamaClient:
                 return response
             if status in _RETRY_STATUSES and not last:
                 retry_after = response.headers.get("Retry-After")
-                self._close(response)
+                self.release(response)
                 self._sleep(attempt, retry_after)
                 continue
             raise self._status_error(response, model=model)
@@ -390,7 +395,7 @@ class OllamaClient:
         if isinstance(error, requests.exceptions.ConnectTimeout):
             if self._past_deadline():
                 return self._deadline_error()
-            return self._not_running("the connection timed out")
+            return self.wording.not_running("the connection timed out")
         if isinstance(error, requests.exceptions.ReadTimeout):
             return self._timed_out(limits)
         if isinstance(error, requests.exceptions.SSLError):
@@ -398,7 +403,7 @@ class OllamaClient:
         if isinstance(error, requests.exceptions.ConnectionError):
             reason = _transport_reason(error)
             if reason is not None:
-                return self._not_running(reason)
+                return self.wording.not_running(reason)
             if last:
                 return OllamaResponseError(
                     f"The connection to {self.endpoint} broke before an answer arrived "
@@ -440,7 +445,7 @@ class OllamaClient:
                 url=str(self.endpoint),
             )
 
-    def _close(self, response: requests.Response) -> None:
+    def release(self, response: requests.Response) -> None:
         """Close ``response`` and give its pool slot back (once, whatever the path)."""
         try:
             response.close()
@@ -456,7 +461,8 @@ class OllamaClient:
         silent = self._silent_at
         if silent is not None and time.monotonic() - silent < SILENT_MEMORY:
             raise OllamaTimeoutError(
-                f"The Ollama server at {self.endpoint} sent nothing for {self._silent_for:g} s "
+                f"The {self.wording.label} at {self.endpoint} sent nothing for "
+                f"{self._silent_for:g} s "
                 "to the previous request, a moment ago; not waiting for it again.",
                 hint="Check the server (`persona-ollama doctor`): it accepts connections but "
                 "does not answer. If it is loading a large model, raise the timeout "
@@ -478,7 +484,7 @@ class OllamaClient:
             return self._deadline_error()
         self._silent_at = time.monotonic()
         self._silent_for = limits[1]
-        return self._timeout(limits)
+        return self.wording.silent(limits[1])
 
     def _deadline_error(self) -> OllamaTimeoutError:
         return OllamaTimeoutError(
@@ -503,7 +509,7 @@ class OllamaClient:
     def _status_error(self, response: requests.Response, *, model: str | None) -> OllamaError:
         if 300 <= response.status_code < 400:
             target = printable(response.headers.get("Location", "?")[:500])
-            self._close(response)
+            self.release(response)
             return OllamaResponseError(
                 f"The server at {self.endpoint} redirected to {target}; the request was not "
                 "repeated there, so the prompt did not follow the redirect.",
@@ -516,23 +522,9 @@ class OllamaClient:
         except (OSError, ValueError, http.client.HTTPException, OllamaError):
             raw = b""
         finally:
-            self._close(response)
+            self.release(response)
         body = raw.decode("utf-8", "replace")
-        return error_from_status(response.status_code, body, url=str(self.endpoint), model=model)
-
-    def _not_running(self, reason: str) -> OllamaError:
-        return not_running(
-            str(self.endpoint), reason, bind_address_mapped=self.endpoint.bind_address_mapped
-        )
-
-    def _timeout(self, timeout: tuple[float, float]) -> OllamaTimeoutError:
-        return OllamaTimeoutError(
-            f"The Ollama server at {self.endpoint} sent nothing for {timeout[1]:g} s.",
-            hint="Loading a large model can take minutes the first time: raise the timeout "
-            f"(timeout=600 or {TIMEOUT_VAR}=600), or load it first with "
-            "`ollama run <model> ''`.",
-            url=str(self.endpoint),
-        )
+        return self.wording.status_error(response.status_code, body, model=model)
 
     def _tls_error(self, error: Exception) -> OllamaError:
         text = str(error)
@@ -556,7 +548,7 @@ class OllamaClient:
             what=what,
         )
 
-    def _json(self, response: requests.Response) -> Any:
+    def json(self, response: requests.Response) -> Any:
         try:
             raw = self._reader(response, MAX_JSON_BODY, what="answer").read_all()
         except socket.timeout:
@@ -567,7 +559,7 @@ class OllamaClient:
                 url=str(self.endpoint),
             ) from None
         finally:
-            self._close(response)
+            self.release(response)
         try:
             return loads_strict(raw)
         except OllamaResponseError as error:
@@ -578,17 +570,18 @@ class OllamaClient:
             raise OllamaResponseError(
                 f"The server at {self.endpoint} answered with something that is not JSON: "
                 f"{snippet!r}",
-                hint="Check that the URL points at an Ollama server (`persona-ollama doctor`).",
+                hint=f"Check that the URL points at the {self.wording.label} "
+                "(`persona-ollama doctor`).",
                 url=str(self.endpoint),
             ) from None
 
-    def _get_json(self, path: str, *, timeout: tuple[float, float] | None = None) -> Any:
-        return self._json(self._send("GET", path, stream=True, timeout=timeout))
+    def get_json(self, path: str, *, timeout: tuple[float, float] | None = None) -> Any:
+        return self.json(self.send("GET", path, stream=True, timeout=timeout))
 
-    def _post_json(self, path: str, body: Mapping[str, Any], *, model: str | None = None) -> Any:
-        return self._json(self._send("POST", path, body, stream=True, model=model))
+    def post_json(self, path: str, body: Mapping[str, Any], *, model: str | None = None) -> Any:
+        return self.json(self.send("POST", path, body, stream=True, model=model))
 
-    def _expect_list(self, document: dict[str, Any], field: str, what: str) -> list[Any]:
+    def expect_list(self, document: dict[str, Any], field: str, what: str) -> list[Any]:
         """``document[field]`` as a list: absent or null is empty, anything else is an error
         naming the field (validated at the edge, never a TypeError later)."""
         value = document.get(field)
@@ -598,112 +591,51 @@ class OllamaClient:
             raise wrong_shape(f"{what} {field}", "a list", value, str(self.endpoint))
         return value
 
-    def _expect_dict(self, value: Any, what: str) -> dict[str, Any]:
+    def expect_dict(self, value: Any, what: str) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise OllamaResponseError(
                 f"{what} from {self.endpoint} is not a JSON object.", url=str(self.endpoint)
             )
         return value
 
-    # -- API ---------------------------------------------------------------------------
-
-    def version(self, *, timeout: float | None = None) -> str:
-        """The server's version string (GET /api/version); no retries when probing."""
-        limits = (timeout, timeout) if timeout else None
-        if limits:
-            response = self._send("GET", "/api/version", stream=True, timeout=limits, retries=0)
-            data = self._json(response)
-        else:
-            data = self._get_json("/api/version")
-        value = self._expect_dict(data, "/api/version").get("version")
-        return str(value) if value is not None else "unknown"
-
-    def tags(self) -> list[dict[str, Any]]:
-        """Installed models, newest first (GET /api/tags)."""
-        listing = self._expect_dict(self._get_json("/api/tags"), "/api/tags")
-        models = self._expect_list(listing, "models", "/api/tags")
-        return [m for m in models if isinstance(m, dict)]
-
-    def show(self, model: str) -> dict[str, Any]:
-        """Facts about one installed model (POST /api/show)."""
-        data = self._post_json("/api/show", {"model": model}, model=model)
-        return self._expect_dict(data, "/api/show")
-
-    def ps(self) -> list[dict[str, Any]]:
-        """Models loaded in memory right now (GET /api/ps)."""
-        loaded = self._expect_dict(self._get_json("/api/ps"), "/api/ps")
-        models = self._expect_list(loaded, "models", "/api/ps")
-        return [m for m in models if isinstance(m, dict)]
-
-    def chat(self, body: Mapping[str, Any]) -> Generator[dict[str, Any], None, None]:
-        """Stream POST /api/chat: yield each chunk, the last one with ``done: true``.
-
-        An ``{"error": ...}`` line, a malformed line, a dropped connection or a stream that
-        ends without ``done`` raise; a partial answer is never passed off as complete.
-        """
-        model = body.get("model")
-        response = self._send(
-            "POST", "/api/chat", {**body, "stream": True}, stream=True, model=model
-        )
-        return self._stream(
-            response,
-            model=model,
-            what="answer",
-            on_error=error_from_stream_line,
-            limit=answer_budget(body),
-        )
-
-    def pull(self, model: str) -> Generator[dict[str, Any], None, None]:
-        """Stream POST /api/pull progress lines until ``{"status": "success"}``."""
-        response = self._send("POST", "/api/pull", {"model": model, "stream": True}, stream=True)
-        return self._stream(
-            response, model=model, what="download", final="success", on_error=error_from_pull_line
-        )
-
-    def _stream(
+    def stream(
         self,
         response: requests.Response,
         *,
-        model: str | None,
         what: str,
-        on_error: Callable[..., OllamaError],
-        final: str | None = None,
-        decode: Callable[[Iterator[bytes]], Iterator[dict[str, Any]]] = iter_ndjson,
+        decode: Callable[[Iterator[bytes]], Iterator[T]],
+        is_final: Callable[[T], bool],
+        ended_quietly: str = "The server may have restarted mid-way; check its log and retry.",
         limit: int | None = None,
-    ) -> Generator[dict[str, Any], None, None]:
-        """Yield ``decode``'s items (native-shaped: ``done``, ``error``) from ``response``;
-        ``on_error`` maps an ``{"error": ...}`` item onto the exception to raise; ``limit``
-        caps the decoded bytes of the whole body.
+    ) -> Generator[T, None, None]:
+        """Yield ``decode``'s items from ``response`` up to and including the one
+        ``is_final`` accepts; ``limit`` caps the decoded bytes of the whole body.
 
-        The response (and its pool slot) is closed however the stream ends: exhausted,
-        raised, closed early, or dropped unread.
+        ``decode`` raises the server's own errors (an error line, a malformed event). A
+        timeout, a broken connection, or a stream that ends before its final item (then
+        ``ended_quietly`` is the hint) raise an OllamaError: a partial result is never
+        passed off as complete. The response (and its pool slot) is released however the
+        stream ends: exhausted, raised, closed early, or dropped unread.
         """
         # The deadline is read now: the items are read later, outside the caller's scope.
         deadline = CALL_DEADLINE.get()
-        items = self._items(response, model, what, on_error, final, decode, limit, deadline)
+        items = self._items(response, what, decode, is_final, ended_quietly, limit, deadline)
         # Started at once (to its first yield), so that closing it, or dropping it unread,
-        # runs its `finally` and closes the response.
+        # runs its `finally` and releases the response.
         next(items)
         return items
 
     def _items(
         self,
         response: requests.Response,
-        model: str | None,
         what: str,
-        on_error: Callable[..., OllamaError],
-        final: str | None,
-        decode: Callable[[Iterator[bytes]], Iterator[dict[str, Any]]],
+        decode: Callable[[Iterator[bytes]], Iterator[T]],
+        is_final: Callable[[T], bool],
+        ended_quietly: str,
         limit: int | None,
         deadline: float | None,
-    ) -> Generator[dict[str, Any], None, None]:
-        """The decoded items of a streamed ``response``, after one priming ``{}``, up to and
-        including the final one (``done`` or status ``final``).
-
-        An ``error`` item raises ``on_error``'s error; a timeout, a broken connection or a
-        stream that ends before its final item raises an OllamaError; the response is
-        closed in every case.
-        """
+    ) -> Generator[T, None, None]:
+        """The body of :meth:`stream`, after one priming yield that :meth:`stream` takes."""
         url = str(self.endpoint)
         try:
             reader = BodyReader(
@@ -714,14 +646,11 @@ class OllamaClient:
                 url=url,
                 what=what,
             )
-            yield {}  # the priming step of _stream: nothing is read before the first next()
+            yield cast(T, None)  # the priming step: nothing is read before the first next()
             for item in decode(reader.pieces()):
-                error = item.get("error")
-                if error is not None:
-                    raise on_error(str(error), url=url, model=model)
-                if item.get("done") is True or (final and item.get("status") == final):
+                if is_final(item):
                     reader.finish()
-                    self._close(response)
+                    self.release(response)
                     yield item
                     return
                 yield item
@@ -739,11 +668,11 @@ class OllamaClient:
         ) as error:
             raise self._cut_off(what, error) from None
         finally:
-            self._close(response)
+            self.release(response)
         raise OllamaResponseError(
             f"The {what} from {url} ended before the server said it was done, without an "
             "error; the partial result was discarded.",
-            hint=_ENDED_QUIETLY.get(what, _ENDED_QUIETLY_OTHER),
+            hint=ended_quietly,
             url=url,
         )
 

@@ -1,0 +1,125 @@
+"""What every backend gives the provider: one protocol and the neutral types it speaks.
+
+A backend is one kind of server's API: its URLs, request bodies, answer formats, error texts
+and advice. Everything above it (the provider, request preparation, context sizing, the
+stream, the CLI) speaks only the types below, so a second backend is a sibling, never a
+translation through the first. Two backends ship: ``ollama`` (Ollama's native /api) and
+``openai`` (any OpenAI-compatible /v1 server: Ollama's /v1, vLLM, llama.cpp, LM Studio).
+
+What a backend cannot do is a fact it states (:attr:`Backend.sets_window`), and the layer
+above tells the user; nothing is dropped without a word.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ..errors import ModelNotPulledError
+    from ..model_info import ModelInfo
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One chat turn, checked and sized, in no server's words.
+
+    ``options`` are sampling options by their common names (``temperature``, ``top_p``,
+    ``seed``, ``stop`` ...) and any server-specific ones the caller named; a backend sends
+    what its server takes and warns once about the rest. ``window`` is the context size to
+    ask for (sent only where :attr:`Backend.sets_window`); ``max_tokens`` the answer's limit.
+    """
+
+    model: str
+    messages: tuple[Mapping[str, str], ...]
+    max_tokens: int
+    window: int | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    format: str | Mapping[str, Any] | None = None
+    think: bool | str | None = None
+    keep_alive: float | int | str | None = None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One piece of a streamed answer; the last one has ``done`` and the server's totals.
+
+    Counts and durations are None when the server did not state them (unknown, not 0).
+    ``remote_host`` is set when the server says it forwarded the request elsewhere.
+    ``raw`` is what the server sent in its final message, for ``raw_response``.
+    """
+
+    content: str = ""
+    thinking: str = ""
+    done: bool = False
+    reason: str | None = None
+    model: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    prompt_seconds: float | None = None
+    answer_seconds: float | None = None
+    load_seconds: float | None = None
+    remote_host: str | None = None
+    remote_model: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PullProgress:
+    """One status of a model download: ``completed`` of ``total`` bytes of one layer."""
+
+    status: str
+    total: int | None = None
+    completed: int | None = None
+    done: bool = False
+
+
+class Backend(Protocol):
+    """One server API. Every method raises an :class:`~persona_ollama.errors.OllamaError`
+    subclass that says what to do; none returns a partial result."""
+
+    @property
+    def label(self) -> str:
+        """How messages name the server: "Ollama server", "llama.cpp server" ..."""
+
+    @property
+    def sets_window(self) -> bool:
+        """True when a request can set the context window (Ollama's num_ctx); False when the
+        server has one fixed window (a /v1 server): then only its stated length is planned,
+        and an explicit num_ctx is reported as not sent."""
+
+    def version(self, *, timeout: float | None = None) -> str:
+        """The server's version (or kind), asking at most ``timeout`` seconds."""
+
+    def refuses_overflow(self) -> bool | None:
+        """True when the server is known to refuse a prompt longer than the window rather
+        than cut it; False or None (unknown) makes the stream check the counts for a cut."""
+
+    def models(self) -> list[ModelInfo]:
+        """Every model the server has, embedders and remote ones included."""
+
+    def describe(self, model: str, listed: ModelInfo | None = None) -> ModelInfo:
+        """The full facts of one model (``listed``: its listing entry, when at hand);
+        ModelNotPulledError when the server lacks it."""
+
+    def loaded_windows(self) -> dict[str, int]:
+        """Canonical model name -> the window it is loaded with now; {} when unknown."""
+
+    def chat(self, request: ChatRequest) -> Generator[Chunk, None, None]:
+        """Send ``request`` and stream the answer; the last chunk has ``done``.
+
+        Nothing is read before the first ``next()``, and closing the iterator (or dropping
+        it) gives the connection back."""
+
+    def pull(self, model: str) -> Generator[PullProgress, None, None]:
+        """Download ``model``, streaming progress; ConfigurationError where impossible."""
+
+    def not_found(self, model: str, served: list[str] | None) -> ModelNotPulledError:
+        """The error for a model the server lacks, with advice that works on this server."""
+
+    def connections_in_use(self) -> int:
+        """Pooled connections checked out right now (for tests and benchmarks)."""
+
+    def close(self) -> None:
+        """Close pooled connections; the backend may be used again afterwards."""

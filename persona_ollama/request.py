@@ -1,0 +1,273 @@
+"""Request preparation: one generate() call's arguments, checked, placed and sized.
+
+Everything here happens before a byte of the prompt is sent: the arguments are checked,
+where the model runs is checked against local-only mode (by name, by the listing, by the
+model's facts), an embedding model is refused, and the context is planned (a window reused
+from the loaded model where it fits, ContextOverflowError when the prompt cannot fit). The
+result is a neutral :class:`~persona_ollama.backends.base.ChatRequest` and the plan behind it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from . import names
+from .backends.base import ChatRequest
+from .context import LADDER, MIN_USEFUL_ANSWER, ContextPlan, estimate_messages, plan
+from .errors import ConfigurationError, ContextOverflowError, OllamaError
+from .model_info import Placement, placement
+from .options import validate_format, validate_keep_alive, validate_options, validate_think
+from .privacy import check_destination, warn_once
+from .settings import MODEL_VAR
+from .windows import WINDOWS
+
+if TYPE_CHECKING:
+    from .backends.base import Backend
+    from .endpoint import Endpoint
+    from .served import ServedModels
+
+log = logging.getLogger("persona_ollama")
+
+# Extra answer budget for a thinking model's reasoning, as a multiple of max_tokens: the
+# server counts thinking tokens against num_predict, so without it reasoning eats the answer.
+THINKING_BUDGET = 1.0
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A checked request and what the stream needs to judge its answer."""
+
+    chat: ChatRequest
+    plan: ContextPlan
+    #: The window was chosen here (not named by the caller) and shared through WINDOWS.
+    shared_window: bool
+    #: The server may cut a long prompt rather than refuse it: the answer's counts are checked.
+    may_cut: bool
+
+
+@dataclass(frozen=True)
+class Call:
+    """One generate() call's arguments, as the caller gave them."""
+
+    prompt: Any
+    model: str
+    max_tokens: Any
+    temperature: Any
+    system: Any = None
+    format: Any = None
+    think: Any = None
+    keep_alive: Any = None
+    num_ctx: Any = None
+    options: Mapping[str, Any] | None = None
+    #: True when the provider chose the model (not named by the caller or the environment).
+    chosen: bool = False
+
+
+def check_arguments(call: Call) -> None:
+    """ConfigurationError, with the fix, for an argument of the wrong type or value."""
+    if not isinstance(call.prompt, str):
+        raise ConfigurationError(
+            f"prompt must be text (str), got {type(call.prompt).__name__}.",
+            hint="Decode bytes first, e.g. data.decode('utf-8').",
+        )
+    if call.system is not None and not isinstance(call.system, str):
+        raise ConfigurationError(f"system must be text (str), got {type(call.system).__name__}.")
+    for label, value in (("max_tokens", call.max_tokens), ("num_ctx", call.num_ctx)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise ConfigurationError(f"{label} must be an integer, got {value!r}.")
+    temperature = call.temperature
+    if (
+        isinstance(temperature, bool)
+        or not isinstance(temperature, (int, float))
+        or temperature != temperature  # NaN
+        or temperature in (float("inf"), float("-inf"))
+    ):
+        raise ConfigurationError(
+            f"temperature must be a finite number, got {temperature!r}.",
+            hint="e.g. temperature=0.7 (0 for the most repeatable answers).",
+        )
+
+
+class Preparation:
+    """Prepares the calls of one provider: its backend, its server's models, its settings."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        served: ServedModels,
+        endpoint: Endpoint,
+        *,
+        local_only: bool,
+        keep_alive: Any,
+        window_cap: Callable[[str], int | None],
+    ) -> None:
+        """``window_cap(model)``: the largest window the model fits in memory with, or None."""
+        self.backend = backend
+        self.served = served
+        self.endpoint = endpoint
+        self.local_only = local_only
+        self.keep_alive = keep_alive
+        self.window_cap = window_cap
+
+    def check_place(self, call: Call, where: Placement) -> None:
+        """Refuse a model that runs elsewhere: always for a chosen default, and for any
+        model in local-only mode; otherwise warn once, naming the host."""
+        name = call.model
+        if call.chosen and where.remote and not self.local_only:  # local-only refuses below
+            # Selection skips remote models; should one get through anyway (a listing
+            # without remote fields, a stale cache), it is refused, not used with a warning.
+            raise ConfigurationError(
+                f"The default model '{name}' runs on {where.host_text}, not on the Ollama "
+                f"server ({where.evidence}), so it was not used: a remote model is used "
+                "only when you name it.",
+                hint=f"Name a local model (model=... or {MODEL_VAR}); "
+                "`persona-ollama models` marks remote ones.",
+                url=str(self.endpoint),
+            )
+        check_destination(name, where, self.endpoint, local_only=self.local_only)
+
+    def prepare(self, call: Call) -> Prepared:
+        """The checked, sized request for ``call``, built before a byte is sent.
+
+        Checks the arguments, where the model runs (local-only mode, remote default models),
+        that it can chat, and plans the context window (ContextOverflowError when the prompt
+        cannot fit); raises ConfigurationError for bad input.
+        """
+        check_arguments(call)
+        name = call.model
+        # The name alone first: from Ollama 0.18 even /api/show of a cloud name goes to
+        # ollama.com.
+        self.check_place(call, placement(name))
+        checked = validate_options(call.options or {})
+        refuses = self.backend.refuses_overflow()
+        max_tokens = call.max_tokens
+        if "num_predict" in checked:  # options={"num_predict": n} means max_tokens=n
+            max_tokens = checked.pop("num_predict")
+        if self.local_only:
+            # Listed even when facts are cached: those are process-wide for minutes and may
+            # predate `ollama create NAME` FROM a cloud model over a local model of that name.
+            # The listing (one round trip per provider, cached a few seconds) says where the
+            # model runs now, and its size tells a stub on a server that lists no remote_host.
+            try:
+                self.served.listing()
+            except OllamaError as error:
+                log.debug("model list unavailable for the local-only check: %s", error.message)
+            listed = self.served.listed(name)
+            if listed is not None:
+                self.check_place(call, listed.placement)
+        facts = self.served.facts(name)
+        # Then what the server says (remote_host of an alias, a stub's size): still before
+        # a byte of the prompt is sent.
+        self.check_place(call, facts.placement)
+        if not facts.can_chat:
+            # Before sizing the context: its warnings would be about a request never served.
+            raise ConfigurationError(
+                f"{name} is an embedding model: it turns text into vectors and cannot write "
+                "text, so it cannot generate.",
+                hint="Pick a chat model: `persona-ollama models` lists the installed ones, "
+                "`persona-ollama recommend` suggests one to pull.",
+            )
+        messages: list[dict[str, str]] = []
+        if call.system:
+            messages.append({"role": "system", "content": call.system})
+        messages.append({"role": "user", "content": call.prompt})
+        thinks = facts.thinks and call.think is not False
+        budget = max_tokens + (int(max_tokens * THINKING_BUDGET) if thinks else 0)
+        explicit_ctx = call.num_ctx if call.num_ctx is not None else checked.pop("num_ctx", None)
+        sets_window = self.backend.sets_window
+        if explicit_ctx is not None and not sets_window:
+            warn_once(
+                "num_ctx-not-sent",
+                f"The {self.backend.label} has no per-request context size: num_ctx="
+                f"{explicit_ctx} was not sent, and the context the server states is planned "
+                "for instead (set it where the server starts, e.g. llama.cpp's -c, vLLM's "
+                "--max-model-len).",
+            )
+            explicit_ctx = None
+        prompt_tokens = estimate_messages(messages)
+        # A model the overflow hint names must hold what plan() requires of this one.
+        holds = prompt_tokens + min(budget, MIN_USEFUL_ANSWER)
+        try:
+            context = plan(
+                prompt_tokens,
+                budget,
+                context_length=facts.context_length,
+                num_ctx=explicit_ctx,
+                preferred=facts.modelfile_num_ctx if sets_window else None,
+                model=name,
+                alternatives=lambda: self.served.longer_context(facts.context_length, name, holds),
+            )
+        except ContextOverflowError as error:
+            raise self._in_its_words(error) from None
+        shared = explicit_ctx is None and sets_window
+        if shared:
+            window = self._shared_window(name, context, budget)
+            if window != context.num_ctx:
+                context = replace(context, num_ctx=window)
+        for warning in context.warnings:
+            log.warning(warning)
+        keep_alive = call.keep_alive if call.keep_alive is not None else self.keep_alive
+        chat = ChatRequest(
+            model=name,
+            messages=tuple(messages),
+            max_tokens=context.num_predict,
+            window=context.num_ctx if sets_window else None,
+            options=checked,
+            format=validate_format(call.format) if call.format is not None else None,
+            think=validate_think(call.think) if call.think is not None else None,
+            keep_alive=validate_keep_alive(keep_alive) if keep_alive is not None else None,
+        )
+        return Prepared(chat, context, shared_window=shared, may_cut=refuses is not True)
+
+    def _in_its_words(self, error: ContextOverflowError) -> ContextOverflowError:
+        """An overflow found before sending, told of a server with one fixed window (its
+        stated context) rather than of Ollama's per-request num_ctx."""
+        if self.backend.sets_window:
+            return error
+        label = self.backend.label
+        error.message = error.message.replace(
+            "its trained context of", f"the context the {label} states:"
+        ).replace(
+            "Nothing was sent: Ollama would have silently dropped part of the input.",
+            f"Nothing was sent to the {label}.",
+        )
+        if error.hint:
+            error.hint = error.hint.replace("Installed models", "Served models")
+        return error
+
+    def _shared_window(self, model: str, context: ContextPlan, budget: int) -> int:
+        """The window to send instead of the prompt's own rung, so that the loaded model is
+        not reloaded for a smaller window (see windows.py)."""
+        url = str(self.endpoint)
+        return WINDOWS.choose(
+            url,
+            model,
+            needed=context.prompt_tokens + budget,
+            rung=context.num_ctx,
+            loaded=lambda: WINDOWS.loaded(url, self.backend.loaded_windows).get(
+                names.canonical(model)
+            ),
+            limit=context.context_length,
+            cap=lambda: self.window_cap(model),
+        )
+
+
+def window_cap(
+    listed: Any, budget_bytes: int | None, catalogue: Any, estimate: Callable[..., int | None]
+) -> int | None:
+    """The largest ladder window with which the ``listed`` model fits ``budget_bytes`` by
+    ``estimate`` (the selection's memory estimate); None when either is unknown."""
+    if budget_bytes is None or listed is None:
+        return None
+    fitting = 0
+    for window in LADDER:
+        memory = estimate(listed, window, catalogue)
+        if memory is None:
+            return None
+        if memory > budget_bytes:
+            break
+        fitting = window
+    return fitting

@@ -1,0 +1,126 @@
+"""What one server has: its model listing (cached a few seconds) and each model's facts.
+
+The listing is one round trip that answers several questions (the default model, local-only
+checks, `persona-ollama models`), so a command or a generation asks it once. Facts come from
+the listing when it says enough (Ollama 0.30+), else from the backend's ``describe``, and are
+cached process-wide (model_info.FACTS). Unknown models get the backend's own "not found".
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from . import names
+from .errors import ModelNotPulledError, OllamaError
+from .model_info import FACTS, ModelInfo
+
+if TYPE_CHECKING:
+    from .backends.base import Backend
+
+log = logging.getLogger("persona_ollama")
+
+LISTING_TTL = 10.0  # seconds; keeps `available_models` cheap without hiding a fresh pull for long
+# At most this many descriptions to find longer-context models for an overflow's hint, on
+# servers whose listing does not state context lengths (Ollama before v0.30).
+MAX_DESCRIBE_FOR_ALTERNATIVES = 12
+
+
+class ServedModels:
+    """The models of the server behind ``backend`` (thread-safe)."""
+
+    def __init__(self, backend: Backend, url: str) -> None:
+        self.backend = backend
+        self.url = url
+        self._lock = threading.Lock()
+        self._listing: tuple[float, list[ModelInfo]] | None = None
+
+    def forget(self) -> None:
+        """Drop the cached listing and this server's cached facts."""
+        FACTS.forget(self.url)
+        with self._lock:
+            self._listing = None
+
+    def listing(self) -> list[ModelInfo]:
+        """Every model the server has (embedders and remote ones too), cached LISTING_TTL s."""
+        with self._lock:
+            cached = self._listing
+        if cached is not None and time.monotonic() - cached[0] < LISTING_TTL:
+            return cached[1]
+        models = self.backend.models()
+        with self._lock:
+            self._listing = (time.monotonic(), models)
+        FACTS.reconcile(self.url, models)  # drop facts of removed or re-pulled models
+        return models
+
+    def chat_models(self) -> list[str]:
+        """The names of the models that can chat; raises when the server is down."""
+        return [model.name for model in self.listing() if model.can_chat]
+
+    def listed(self, model: str, *, fresh: bool = False) -> ModelInfo | None:
+        """``model``'s entry in the listing already fetched (none is fetched), or None.
+        ``fresh``: only from a listing younger than LISTING_TTL."""
+        with self._lock:
+            cached = self._listing
+        if cached is None or (fresh and time.monotonic() - cached[0] >= LISTING_TTL):
+            return None
+        key = names.canonical(model)
+        return next((m for m in cached[1] if names.canonical(m.name) == key), None)
+
+    def facts(self, model: str) -> ModelInfo:
+        """Everything known about ``model``: cached, from a complete listing entry, or
+        described by the backend; the backend's "not found" when the server lacks it."""
+        info = FACTS.get(self.url, model)
+        if info is not None:
+            return info
+        listed = self.listed(model, fresh=True)
+        if listed is not None and listed.complete:  # no description needed
+            FACTS.put(self.url, listed)
+            return listed
+        try:
+            info = self.backend.describe(model, self.listed(model))
+        except ModelNotPulledError:
+            raise self.not_found(model) from None
+        FACTS.put(self.url, info)
+        return info
+
+    def not_found(self, model: str) -> ModelNotPulledError:
+        """The backend's error for a model the server lacks, naming what it has instead."""
+        FACTS.forget(self.url, model)
+        with self._lock:
+            self._listing = None
+        try:
+            served: list[str] | None = self.chat_models()
+        except OllamaError:
+            served = None
+        return self.backend.not_found(model, served)
+
+    def longer_context(self, context_length: int | None, model: str, holds: int = 0) -> list[str]:
+        """Local models known to have a longer context than ``context_length``, of at least
+        ``holds`` tokens (one still too short is no way out), longest first."""
+        if context_length is None:
+            return []
+        try:
+            listing = self.listing()
+        except OllamaError:
+            return []
+        longer = []
+        described = 0
+        for entry in listing:
+            if entry.placement.remote:
+                continue  # never suggested: only a caller who names it sends data there
+            length = entry.context_length
+            if length is None and described < MAX_DESCRIBE_FOR_ALTERNATIVES:
+                # A listing without context lengths: describe (on the error path only).
+                described += 1
+                try:
+                    facts = self.facts(entry.name)
+                except OllamaError:
+                    continue
+                length = facts.context_length if facts.can_chat else None
+            fits = length is not None and length > context_length and length >= holds
+            if fits and entry.name != model:
+                longer.append((length, entry.name))
+        return [name for _, name in sorted(longer, reverse=True)[:3]]

@@ -1,0 +1,268 @@
+"""The answer as it streams: pieces of text, thinking kept apart, then Persona's LLMResponse.
+
+The backend yields neutral :class:`~persona_ollama.backends.base.Chunk` objects; this module
+turns them into answer pieces (a ``<think>`` block split off, a runaway stream or an overrun
+deadline cut off, a forwarded answer refused in local-only mode) and, at the end, into an
+``LLMResponse`` with the server's counts, durations and any warnings. Blocking and streaming
+calls share this path, and a partial answer is never passed off as complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Generator, Iterator
+from typing import TYPE_CHECKING, Any
+
+from ._persona import LLMResponse
+from .context import ContextPlan, truncation_warning
+from .errors import (
+    ContextOverflowError,
+    LocalOnlyViolationError,
+    OllamaResponseError,
+    OllamaTimeoutError,
+)
+from .model_info import Placement
+from .privacy import check_destination
+from .thinking import ThinkSplitter
+
+if TYPE_CHECKING:
+    from .backends.base import Chunk
+    from .endpoint import Endpoint
+
+log = logging.getLogger("persona_ollama")
+
+# A server that keeps streaming past the answer's limit is cut off after this many extra
+# chunks (plus 10 %): a broken or hostile server must not stream forever into memory.
+RUNAWAY_MARGIN = 64
+
+
+class ChatStream:
+    """Iterator of answer pieces; ``response`` holds the full LLMResponse once it is done.
+
+    Reading it drives the stream: each piece of the answer is yielded as it arrives, with
+    thinking kept apart; a stream that runs past ``num_predict`` or past its deadline is cut
+    off with an error, and a partial answer is never passed off as complete.
+    """
+
+    def __init__(
+        self,
+        chunks: Iterator[Chunk],
+        plan: ContextPlan,
+        *,
+        model: str,
+        endpoint: Endpoint,
+        window_sent: bool,
+        may_cut: bool,
+        local_only: bool = False,
+        deadline: float | None = None,
+        ends_at: float | None = None,
+    ) -> None:
+        """``window_sent``: the server used ``plan.num_ctx`` (the backend sets windows);
+        ``may_cut``: the server may cut a long prompt instead of refusing it, so the counts
+        are checked for a cut."""
+        self.response: LLMResponse | None = None
+        self._chunks = chunks
+        self._plan = plan
+        self._model = model
+        self._endpoint = endpoint
+        self._window_sent = window_sent
+        self._may_cut = may_cut
+        self._local_only = local_only
+        if ends_at is None and deadline is not None:
+            ends_at = time.monotonic() + deadline
+        self._pieces = self._read(deadline, ends_at)
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        return next(self._pieces)
+
+    def close(self) -> None:
+        """Stop early: the connection is closed and nothing more is read."""
+        self._pieces.close()
+        _close(self._chunks)
+
+    def __enter__(self) -> ChatStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _read(self, deadline: float | None, ends_at: float | None) -> Generator[str, None, None]:
+        """``_read_chunks`` with a context overflow given the request's sizes; the chunks
+        are closed however reading stops."""
+        try:
+            yield from self._read_chunks(deadline, ends_at)
+        except ContextOverflowError as error:
+            if not self._window_sent:
+                raise
+            raise with_request_sizes(error, self._plan) from None
+        finally:
+            # Whatever stopped the answer (a wrong-shape chunk, the deadline, the caller
+            # closing), the connection is closed and its pool slot given back.
+            _close(self._chunks)
+
+    def _read_chunks(
+        self, deadline: float | None, ends_at: float | None
+    ) -> Generator[str, None, None]:
+        """The answer's text pieces (thinking split off), then ``self.response`` set from the
+        final chunk; raises OllamaError for a server streaming past its limit, the deadline
+        passing, or an answer forwarded elsewhere in local-only mode."""
+        url = str(self._endpoint)
+        splitter = ThinkSplitter()
+        content: list[str] = []
+        thinking: list[str] = []
+        final: Chunk | None = None
+        started = time.perf_counter()
+        plan = self._plan
+        limit = plan.num_predict + plan.num_predict // 10 + RUNAWAY_MARGIN
+        for count, chunk in enumerate(self._chunks, 1):
+            if count == 1 and chunk.remote_host:
+                self._forwarded(chunk)
+            if count > limit:
+                raise OllamaResponseError(
+                    f"The server kept streaming past num_predict={plan.num_predict} "
+                    f"({count} chunks); the answer was discarded.",
+                    hint="The server ignores num_predict: check it is Ollama and up to date.",
+                    url=url,
+                )
+            if ends_at is not None and time.monotonic() > ends_at:
+                raise OllamaTimeoutError(
+                    f"No complete answer within the deadline of {deadline:g} s; the partial "
+                    "answer was discarded.",
+                    hint="Raise deadline=, lower max_tokens, or use a faster model.",
+                    url=url,
+                )
+            if chunk.thinking:
+                thinking.append(chunk.thinking)
+            if chunk.content:
+                answer, inline_thought = splitter.feed(chunk.content)
+                if inline_thought:
+                    thinking.append(inline_thought)
+                if answer:
+                    content.append(answer)
+                    yield answer
+            if chunk.done:
+                final = chunk
+        answer, inline_thought = splitter.finish()
+        if inline_thought:
+            thinking.append(inline_thought)
+        if answer:
+            content.append(answer)
+            yield answer
+        if final is None:  # a backend ends its stream with a done chunk or raises
+            raise OllamaResponseError(
+                f"The answer from {url} ended before the server said it was done; the "
+                "partial answer was discarded.",
+                url=url,
+            )
+        self.response = self._response(
+            final, "".join(content), "".join(thinking), time.perf_counter() - started
+        )
+
+    def _forwarded(self, chunk: Chunk) -> None:
+        """The first chunk says the server forwarded the request (``remote_host``, in every
+        line of a forwarded answer: api/types.go ChatResponse, v0.12+).
+
+        The checks before sending cannot close every gap: a model replaced (``ollama create``
+        FROM a cloud model) after they ran, or within the few seconds the model list is
+        cached, is forwarded anyway. Then the prompt has left; local-only mode refuses the
+        answer and says so, and otherwise the once-per-process warning names the host.
+        """
+        host = chunk.remote_host
+        if self._local_only:
+            raise LocalOnlyViolationError(
+                f"The Ollama server forwarded '{self._model}' to {host} although local-only "
+                "mode had checked it: the model was replaced between that check and the "
+                "request, so the prompt has left this machine. The answer was discarded.",
+                hint="See what replaced it (`persona-ollama models` marks remote models) "
+                "and remove or rename it on the Ollama server.",
+                url=str(self._endpoint),
+            )
+        where = Placement(True, host, chunk.remote_model, "the server's answer names remote_host")
+        check_destination(self._model, where, self._endpoint, local_only=False)
+
+    def _response(self, final: Chunk, content: str, thinking: str, wall: float) -> LLMResponse:
+        """Persona's LLMResponse from the final chunk: counts, reason, timings and warnings."""
+        plan = self._plan
+        prompt_tokens = final.input_tokens or 0
+        output_tokens = final.output_tokens or 0
+        warnings = list(plan.warnings)
+        truncated = None
+        if self._may_cut:
+            truncated = truncation_warning(
+                plan.prompt_tokens, prompt_tokens, plan.num_ctx, num_ctx_sent=self._window_sent
+            )
+        if truncated:
+            log.warning(truncated)
+            warnings.append(truncated)
+        if not content:
+            empty = "The server's answer is empty" + (
+                ": everything it sent was reasoning (thinking, or an unclosed <think> block)."
+                if thinking
+                else "."
+            )
+            empty += " Check the model and the prompt; raise max_tokens if it stopped early."
+            log.warning(empty)
+            warnings.append(empty)
+        if final.reason == "length":
+            stopped = (
+                f"The answer stopped at the token limit (num_predict={plan.num_predict}) "
+                "and may be cut off: raise max_tokens."
+            )
+            log.warning(stopped)
+            warnings.append(stopped)
+        raw: dict[str, Any] = dict(final.raw)
+        raw.update(
+            {
+                "thinking": thinking or None,
+                "num_ctx": plan.num_ctx,
+                "num_predict": plan.num_predict,
+                "estimated_prompt_tokens": plan.prompt_tokens,
+                "tokens_per_second": _rate(output_tokens, final.answer_seconds),
+                "prompt_tokens_per_second": _rate(prompt_tokens, final.prompt_seconds),
+                # None where the server states no load time (/v1 servers): unknown, not 0.
+                "load_seconds": final.load_seconds,
+                "wall_seconds": round(wall, 4),
+                "warnings": warnings,
+                # None when the server sent no count (some /v1 servers send no usage): the
+                # LLMResponse fields are ints in Persona's contract and then hold 0.
+                "input_tokens": final.input_tokens,
+                "output_tokens": final.output_tokens,
+            }
+        )
+        return LLMResponse(
+            content=content,
+            model=final.model or self._model,
+            input_tokens=prompt_tokens,
+            output_tokens=output_tokens,
+            finish_reason=final.reason or "stop",
+            raw_response=raw,
+        )
+
+
+def _rate(tokens: int, seconds: float | None) -> float | None:
+    return round(tokens / seconds, 2) if seconds else None
+
+
+def _close(chunks: Iterator[Any]) -> None:
+    close = getattr(chunks, "close", None)
+    if close is not None:
+        close()
+
+
+def with_request_sizes(error: ContextOverflowError, plan: ContextPlan) -> ContextOverflowError:
+    """Fill in the sizes a server's overflow refusal left out (Ollama 0.12.6 to 0.24 give
+    none): our estimate of the prompt and the window we sent."""
+    if error.prompt_tokens is None and error.context_length is None:
+        error.prompt_tokens = plan.prompt_tokens
+        error.context_length = plan.num_ctx
+        error.message = error.message.replace(
+            "; it refused",
+            f" (about {plan.prompt_tokens} prompt tokens by our estimate, "
+            f"num_ctx={plan.num_ctx}); it refused",
+            1,
+        )
+    return error
