@@ -139,21 +139,34 @@ def persona_provider(url: str, stream_chunks: int) -> Contender:
 
 
 def persona_client(url: str, short_body: bytes, stream_body: bytes) -> Contender:
-    """The HTTP layer alone (OllamaClient.chat), to show what the provider adds on top."""
-    from persona_ollama.transport.http import OllamaClient
+    """The backend alone (OllamaBackend.chat), to show what the provider adds on top."""
+    from persona_ollama.backends.base import ChatRequest
+    from persona_ollama.backends.ollama import OllamaBackend
     from persona_ollama.endpoint import resolve_endpoint
 
-    client = OllamaClient(resolve_endpoint(url, {}))
-    short, stream = json.loads(short_body), json.loads(stream_body)
+    backend = OllamaBackend(resolve_endpoint(url, {}))
 
-    def chat(body: dict[str, Any]) -> str:
-        return "".join(_content(item) for item in client.chat(body))
+    def request(body: bytes) -> ChatRequest:
+        parsed = json.loads(body)
+        options = dict(parsed.get("options") or {})
+        return ChatRequest(
+            model=parsed["model"],
+            messages=tuple(parsed["messages"]),
+            max_tokens=options.pop("num_predict", 4096),
+            window=options.pop("num_ctx", None),
+            options=options,
+        )
+
+    short, stream = request(short_body), request(stream_body)
+
+    def chat(body: ChatRequest) -> str:
+        return "".join(chunk.content for chunk in backend.chat(body))
 
     return Contender(
-        "persona_ollama OllamaClient.chat",
+        "persona_ollama OllamaBackend.chat",
         lambda: chat(short),
         lambda: chat(stream),
-        client.close,
+        backend.close,
     )
 
 

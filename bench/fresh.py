@@ -65,10 +65,11 @@ out["probe_cold"] = out["probe_import"] + out["probe_first_call"]
 out["probe_warm"] = warm(hardware.probe)
 out["gpus"] = len(profile.gpus)
 from persona_ollama.choosing.catalogue import load_catalogue
-from persona_ollama.choosing.selection import InstalledModel, choose_default
+from persona_ollama.backends.ollama import listed_model
+from persona_ollama.choosing.selection import choose_default
 sys.path.insert(0, sys.argv[1])
 from bench.server import installed_models
-installed = [InstalledModel.from_tags_entry(entry) for entry in installed_models()]
+installed = [listed_model(entry) for entry in installed_models()]
 out["installed"] = len(installed)
 start = time.perf_counter()
 catalogue = load_catalogue()

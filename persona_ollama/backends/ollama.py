@@ -182,7 +182,6 @@ class OllamaBackend:
             "messages": [dict(message) for message in request.messages],
             "options": options,
             "truncate": False,
-            "stream": True,
         }
         if request.format is not None:
             body["format"] = request.format
@@ -190,6 +189,7 @@ class OllamaBackend:
             body["think"] = request.think
         if request.keep_alive is not None:
             body["keep_alive"] = request.keep_alive  # top level: ignored inside options
+        body["stream"] = True
         model = request.model
         response = self.transport.send("POST", "/api/chat", body, stream=True, model=model)
 

@@ -7,6 +7,7 @@ import socket
 
 import pytest
 
+from persona_ollama.backends.base import PullProgress
 from persona_ollama.cli import main
 from persona_ollama.testing import FakeModel, FakeOllama
 
@@ -254,7 +255,7 @@ def test_pull_progress_tolerates_a_completed_count_of_the_wrong_type(completed, 
     from persona_ollama.cli.pull import Progress
 
     progress = Progress(interactive=False)
-    progress.update({"status": "pulling abc", "total": 100, "completed": completed})
-    progress.update({"status": "success"})
+    progress.update(PullProgress("pulling abc", total=100, completed=completed))
+    progress.update(PullProgress("success", done=True))
 
     assert "success" in capsys.readouterr().out

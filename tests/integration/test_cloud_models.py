@@ -7,6 +7,7 @@ import json
 import logging
 
 import pytest
+import requests
 
 from persona_ollama import OllamaProvider, privacy
 from persona_ollama.choosing import hardware
@@ -57,15 +58,23 @@ def provider_for(fake: FakeOllama, **kwargs: object) -> OllamaProvider:
 
 
 def test_the_double_lists_remote_fields_from_0_12_like_the_real_server(fake):
-    tags = {m["name"]: m for m in provider_for(fake).installed_tags()}
-    assert tags[f"{ALIAS}:latest"]["remote_host"] == "https://ollama.com:443"
-    assert tags[f"{ALIAS}:latest"]["remote_model"] == "gpt-oss:120b"
-    assert tags[CLOUD]["size"] < 1024  # a stub holds no weights
-    assert "remote_host" not in tags["llama3.2:3b"]
-    show = provider_for(fake).client.show(ALIAS)
+    def tags(server):
+        listing = requests.get(f"{server.url}/api/tags", timeout=5).json()["models"]
+        return {m["name"]: m for m in listing}
+
+    listed = tags(fake)
+    assert listed[f"{ALIAS}:latest"]["remote_host"] == "https://ollama.com:443"
+    assert listed[f"{ALIAS}:latest"]["remote_model"] == "gpt-oss:120b"
+    assert listed[CLOUD]["size"] < 1024  # a stub holds no weights
+    assert "remote_host" not in listed["llama3.2:3b"]
+    show = requests.post(f"{fake.url}/api/show", json={"model": ALIAS}, timeout=5).json()
     assert show["remote_host"] == "https://ollama.com:443"
     with FakeOllama([CLOUD], version="0.11.4") as old:
-        assert "remote_host" not in provider_for(old).installed_tags()[0]
+        assert all("remote_host" not in entry for entry in tags(old).values())
+    # What the provider reads from it: one placement per model.
+    placements = {m.name: m.placement for m in provider_for(fake).installed_models()}
+    assert placements[f"{ALIAS}:latest"].host == "https://ollama.com:443"
+    assert not placements["llama3.2:3b"].remote
 
 
 def test_the_double_forwards_cloud_names_without_a_stub_from_0_18(fake):
@@ -115,7 +124,7 @@ def test_with_only_remote_models_the_default_is_a_local_model_to_pull():
 
 def test_context_overflow_never_suggests_a_remote_model(fake):
     provider = provider_for(fake)
-    assert provider._longer_context_models(1024, "llama3.2:3b") == []
+    assert provider.served.longer_context(1024, "llama3.2:3b") == []
 
 
 def test_the_default_is_never_a_catalogue_name_that_a_remote_model_holds():

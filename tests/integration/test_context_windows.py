@@ -15,7 +15,8 @@ import requests
 
 from persona_ollama import OllamaProvider
 from persona_ollama.choosing.catalogue import load_catalogue
-from persona_ollama.choosing.selection import InstalledModel, estimate_memory_bytes
+from persona_ollama.choosing.selection import estimate_memory_bytes
+from persona_ollama.model_info import ModelInfo
 from persona_ollama.testing import FakeModel, FakeOllama
 
 MODEL = "llama3.2:3b"
@@ -101,7 +102,7 @@ def test_concurrent_calls_agree_on_one_window(fake: FakeOllama) -> None:
 
 
 def test_a_reused_window_must_fit_the_memory_budget(fake: FakeOllama) -> None:
-    installed = InstalledModel(MODEL, size=2_000_000_000, parameter_size="3.2B")
+    installed = ModelInfo(MODEL, size_bytes=2_000_000_000, parameter_size="3.2B")
     catalogue = load_catalogue({})
     at_8k = estimate_memory_bytes(installed, 8192, catalogue)
     at_16k = estimate_memory_bytes(installed, 16384, catalogue)

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from persona_ollama import OllamaProvider
+from persona_ollama.backends.base import ChatRequest
 from persona_ollama.errors import (
     ContextOverflowError,
     ModelNotPulledError,
@@ -76,24 +77,24 @@ def test_15k_token_prompt_on_8k_model_raises_overflow_and_sends_nothing(provider
 
 
 def test_server_refusal_of_an_over_long_prompt_maps_to_context_overflow(provider, fake):
-    body = {
-        "model": "llama3.2:3b",
-        "messages": [{"role": "user", "content": "x " * 6000}],
-        "options": {"num_ctx": 1024},
-        "truncate": False,
-    }
+    request = ChatRequest(
+        model="llama3.2:3b",
+        messages=({"role": "user", "content": "x " * 6000},),
+        max_tokens=64,
+        window=1024,
+    )
     if not Profile(fake.version).has(REFUSES_OVERFLOW):
         # Before 0.12.6 truncate is ignored: the runner keeps num_ctx tokens and answers 200.
-        *_, done = provider.client.chat(body)
-        assert done["prompt_eval_count"] == 1024
+        *_, done = provider.backend.chat(request)
+        assert done.input_tokens == 1024
         return
     with pytest.raises(ContextOverflowError) as caught:
-        list(provider.client.chat(body))
+        list(provider.backend.chat(request))
     assert caught.value.status_code == 400
     assert not caught.value.server_text.startswith("{")  # readable, not llama-server's JSON
     if Profile(fake.version).has(LLAMA_SERVER):  # llama-server's error names both sizes
         assert caught.value.context_length == 1024
-        assert caught.value.prompt_tokens == count_prompt_tokens(body["messages"])
+        assert caught.value.prompt_tokens == count_prompt_tokens(list(request.messages))
 
 
 def test_missing_model_names_pull_command_and_installed_alternatives(provider, fake):
@@ -159,7 +160,7 @@ def test_health_and_available_models(provider, fake):
 
 def test_pull_streams_progress_and_installs_the_model(provider, fake):
     fake.pullable("phi4:14b")
-    statuses = [line["status"] for line in provider.backend.pull("phi4:14b")]
+    statuses = [progress.status for progress in provider.backend.pull("phi4:14b")]
     assert statuses[0] == "pulling manifest"
     assert statuses[-1] == "success"
     provider.refresh()

@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 
 import pytest
+import requests
 
-import persona_ollama.provider as provider_module
+import persona_ollama.request as request_module
 from persona_ollama import OllamaProvider
 from persona_ollama.errors import (
     ContextOverflowError,
@@ -63,7 +64,7 @@ def provider(fake):
 
 
 def test_tags_context_length_saves_the_show_round_trip(provider, fake, profile):
-    provider.installed_tags()  # what default-model selection or `models` fetched already
+    provider.installed_models()  # what default-model selection or `models` fetched already
     assert provider.generate("hi", max_tokens=20).content
     # v0.30+ lists details.context_length and capabilities: /api/show is not needed.
     assert fake.request_count("/api/show") == (0 if profile.has(TAGS_CONTEXT_LENGTH) else 1)
@@ -81,7 +82,8 @@ def test_a_server_that_cuts_prompts_is_named_once(provider, fake, profile, caplo
 
 def test_modelfile_num_ctx_of_a_million_is_read_from_go_float_text(provider, fake):
     # /api/show prints Modelfile numbers with Go's %#v: "num_ctx 1.048576e+06".
-    assert "1.048576e+06" in provider.client.show("big-ctx:1b")["parameters"]
+    shown = requests.post(f"{fake.url}/api/show", json={"model": "big-ctx:1b"}, timeout=5).json()
+    assert "1.048576e+06" in shown["parameters"]
     provider.generate("hi", model="big-ctx:1b", max_tokens=20)
     assert fake.last_request("/api/chat").json["options"]["num_ctx"] == 1_048_576
 
@@ -91,8 +93,8 @@ def test_a_prompt_the_estimate_undercounts_is_refused_or_flagged_on_every_releas
 ):
     # Our estimate is deliberately pessimistic; a tokenizer that still needs more tokens (code,
     # emoji, rare scripts) is simulated by halving the estimate.
-    real_estimate = provider_module.estimate_messages
-    monkeypatch.setattr(provider_module, "estimate_messages", lambda m: real_estimate(m) // 3)
+    real_estimate = request_module.estimate_messages
+    monkeypatch.setattr(request_module, "estimate_messages", lambda m: real_estimate(m) // 3)
     prompt = "x" * 4 * 6000  # 6,000 of the double's tokens; the plan picks num_ctx=4096
     sent = [{"role": "user", "content": prompt}]
 

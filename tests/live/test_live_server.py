@@ -10,7 +10,6 @@ from __future__ import annotations
 import pytest
 
 from persona_ollama import OllamaProvider
-from persona_ollama.choosing.selection import InstalledModel
 from persona_ollama.errors import ModelNotPulledError, OllamaError
 
 pytestmark = pytest.mark.live
@@ -43,14 +42,10 @@ def test_the_double_is_recognised(fake_ollama):
 
 @pytest.fixture(scope="module")
 def small_model(provider: OllamaProvider) -> str:
-    chat = [
-        m
-        for m in (InstalledModel.from_tags_entry(e) for e in provider.installed_tags())
-        if m.can_chat
-    ]
+    chat = [m for m in provider.installed_models() if m.can_chat]
     if not chat:
         pytest.skip("the server has no chat model installed: `ollama pull llama3.2:1b`")
-    return min(chat, key=lambda m: (m.size or 0, m.name)).name
+    return min(chat, key=lambda m: (m.size_bytes or 0, m.name)).name
 
 
 def test_generate_answers_with_token_counts_and_a_finish_reason(provider, small_model):

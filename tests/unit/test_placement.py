@@ -8,16 +8,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from persona_ollama.backends.ollama import described_model, listed_model
 from persona_ollama.backends.ollama_errors import error_from_status
 from persona_ollama.choosing.catalogue import load_catalogue
-from persona_ollama.choosing.selection import InstalledModel, choose_default, recommend
+from persona_ollama.choosing.selection import choose_default, recommend
 from persona_ollama.endpoint import parse_host
 from persona_ollama.errors import (
     CloudSignInRequiredError,
     LocalOnlyViolationError,
     OllamaAuthenticationError,
 )
-from persona_ollama.model_info import CLOUD_HOST, model_info_from_show, placement
+from persona_ollama.model_info import CLOUD_HOST, placement
 from persona_ollama.privacy import check_server
 
 URL = "http://127.0.0.1:11434"
@@ -53,7 +54,7 @@ def test_the_server_s_host_beats_the_name():
     assert where.host == "http://gpu-box:11434"
 
 
-def test_installed_model_and_model_info_share_the_placement():
+def test_the_listing_and_the_description_share_the_placement():
     entry = {
         "name": "notes-model:latest",
         "remote_model": "gpt-oss:120b",
@@ -62,9 +63,10 @@ def test_installed_model_and_model_info_share_the_placement():
         "digest": "d" * 64,
         "details": {"parameter_size": "116.8B"},
     }
-    installed = InstalledModel.from_tags_entry(entry)
-    info = model_info_from_show("notes-model", {"details": {}}, "d" * 64, entry)
+    installed = listed_model(entry)
+    info = described_model("notes-model", {"details": {}}, installed)
     assert installed.placement == info.placement
+    assert info.digest == "d" * 64
     assert info.placement.remote_model == "gpt-oss:120b"
     assert info.size_bytes == 384
 
@@ -94,7 +96,7 @@ def test_selection_skips_remote_models_however_large_and_says_why():
     }
     alias = {**stub, "name": "notes-model:latest"}
     local = {"name": "llama3.2:1b", "size": 1_321_098_329, "details": {"parameter_size": "1.2B"}}
-    installed = [InstalledModel.from_tags_entry(e) for e in (stub, alias, local)]
+    installed = [listed_model(e) for e in (stub, alias, local)]
     catalogue = load_catalogue({})
     selection = choose_default(installed, None, catalogue)  # even with the budget unknown
     assert selection.model == "llama3.2:1b"

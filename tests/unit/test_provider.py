@@ -446,10 +446,10 @@ def test_request_matching_helper_sanity(mocked):
         ("v:1b", ("vision",)),
     ],
 )
-def test_model_info_and_the_model_list_agree_on_what_can_chat(name, capabilities):
-    from persona_ollama.choosing.selection import InstalledModel
-    from persona_ollama.model_info import ModelInfo
+def test_the_listing_and_the_description_agree_on_what_can_chat(name, capabilities):
+    from persona_ollama.backends.ollama import described_model, listed_model
 
-    info = ModelInfo(name, None, None, None, None, capabilities)
-    listed = InstalledModel.from_tags_entry({"name": name, "capabilities": list(capabilities)})
-    assert info.can_chat is listed.can_chat
+    listed = listed_model({"name": name, "capabilities": list(capabilities)})
+    described = described_model(name, {"capabilities": list(capabilities)})
+    assert described.can_chat is listed.can_chat
+    assert listed.can_chat is (name in ("m:1b", "llama3:8b", "v:1b"))

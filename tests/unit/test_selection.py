@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from persona_ollama.backends.ollama import listed_model
 from persona_ollama.choosing.catalogue import (
     Catalogue,
     GiB,
@@ -16,7 +17,6 @@ from persona_ollama.choosing.catalogue import (
 )
 from persona_ollama.choosing.hardware import GPU, memory_budget
 from persona_ollama.choosing.selection import (
-    InstalledModel,
     choose_default,
     estimate_memory_bytes,
     estimated_quality,
@@ -24,6 +24,7 @@ from persona_ollama.choosing.selection import (
     is_embedding_only,
     recommend,
 )
+from persona_ollama.model_info import ModelInfo
 
 MiB = 1 << 20
 
@@ -59,11 +60,11 @@ def tags_entry(
     return entry
 
 
-def installed(*entries: dict) -> list[InstalledModel]:
-    return [InstalledModel.from_tags_entry(entry) for entry in entries]
+def installed(*entries: dict) -> list[ModelInfo]:
+    return [listed_model(entry) for entry in entries]
 
 
-def seed_models(capabilities: bool = True) -> list[InstalledModel]:
+def seed_models(capabilities: bool = True) -> list[ModelInfo]:
     """The issue's installed set, as a v0.30+ server (or an older one) lists it."""
     chat = ("completion",) if capabilities else None
     embedding = ("embedding",) if capabilities else None
@@ -317,31 +318,33 @@ def test_estimated_quality_table(billions, quantization, expected):
 # -- installed models ---------------------------------------------------------------------
 
 
-def test_from_tags_entry_reads_a_current_servers_listing():
-    model = InstalledModel.from_tags_entry(
+def test_a_current_servers_listing_is_read_whole():
+    model = listed_model(
         tags_entry("llama3.2:latest", 2_019_393_189, "3.2B", "Q4_K_M", ("completion", "tools"),
                    131072)
     )  # fmt: skip
-    assert model == InstalledModel(
+    assert model == ModelInfo(
         name="llama3.2:latest",
-        size=2_019_393_189,
+        size_bytes=2_019_393_189,
         parameter_size="3.2B",
         quantization_level="Q4_K_M",
         family="llama",
         capabilities=("completion", "tools"),
         context_length=131072,
+        digest="a" * 64,
     )
+    assert model.complete  # v0.30+: enough to plan a request without /api/show
     assert model.parameters_b == pytest.approx(3.2)
     assert model.can_chat
 
 
-def test_from_tags_entry_tolerates_missing_and_odd_fields():
-    model = InstalledModel.from_tags_entry(
+def test_a_listing_entry_with_missing_and_odd_fields_is_read_as_unknown():
+    model = listed_model(
         {"model": "x:1", "size": "big", "details": None, "capabilities": "completion"}
     )
-    assert model == InstalledModel(name="x:1")
+    assert model == ModelInfo(name="x:1", complete=False)
     assert model.parameters_b is None
-    assert InstalledModel.from_tags_entry({}).name == ""
+    assert listed_model({}).name == ""
 
 
 @pytest.mark.parametrize(
@@ -350,7 +353,7 @@ def test_from_tags_entry_tolerates_missing_and_odd_fields():
      ("8x7B", None), ("", None), (None, None)],
 )  # fmt: skip
 def test_parameter_size_parsing(parameter_size, billions):
-    model = InstalledModel("m:1", parameter_size=parameter_size)
+    model = ModelInfo("m:1", parameter_size=parameter_size)
     assert model.parameters_b == (pytest.approx(billions) if billions else None)
 
 
@@ -375,7 +378,7 @@ def test_parameter_size_parsing(parameter_size, billions):
     ],
 )
 def test_embedding_only_detection(name, capabilities, embedding):
-    model = InstalledModel(name, capabilities=capabilities)
+    model = ModelInfo(name, capabilities=capabilities)
     assert model.is_embedding is embedding
     assert model.can_chat is not embedding
 
@@ -386,11 +389,11 @@ def test_catalogue_flag_marks_embedding_models_the_server_does_not_describe():
         download_bytes=GiB, memory_bytes=2 * GiB, quality=0, embedding=True,
     )  # fmt: skip
     catalogue = Catalogue([vectors])
-    assert is_embedding_only(InstalledModel("acme/vectors:1"), catalogue)
-    assert not is_embedding_only(InstalledModel("acme/vectors:1", capabilities=("completion",)),
+    assert is_embedding_only(ModelInfo("acme/vectors:1"), catalogue)
+    assert not is_embedding_only(ModelInfo("acme/vectors:1", capabilities=("completion",)),
                                  catalogue)  # fmt: skip
     assert is_embedding_only(vectors)
-    assert not is_embedding_only(InstalledModel("acme/vectors:1"))
+    assert not is_embedding_only(ModelInfo("acme/vectors:1"))
 
 
 # -- memory estimates ---------------------------------------------------------------------
@@ -398,13 +401,13 @@ def test_catalogue_flag_marks_embedding_models_the_server_does_not_describe():
 
 def test_estimate_for_a_catalogue_model_uses_its_kv_cache_figure(catalogue):
     spec = catalogue.get("qwen2.5:7b")
-    model = InstalledModel("qwen2.5:latest", size=spec.download_bytes, parameter_size="7.6B")
+    model = ModelInfo("qwen2.5:latest", size_bytes=spec.download_bytes, parameter_size="7.6B")
     assert estimate_memory_bytes(model, 8192, catalogue) == spec.memory_bytes
     assert estimate_memory_bytes(spec, 16384) == spec.memory_at(16384)
 
 
 def test_estimate_for_an_unknown_model_is_file_plus_rule_of_thumb_kv_plus_overhead():
-    model = InstalledModel("acme/m:8b", size=5 * GiB, parameter_size="8.0B", context_length=4096)
+    model = ModelInfo("acme/m:8b", size_bytes=5 * GiB, parameter_size="8.0B", context_length=4096)
     expected = runtime_memory_bytes(5 * GiB, kv_bytes_rule_of_thumb(8.0), 4096)
     assert estimate_memory_bytes(model, 8192) == expected  # capped at its 4096-token context
 
@@ -418,7 +421,7 @@ def test_estimate_for_an_unknown_model_is_file_plus_rule_of_thumb_kv_plus_overhe
     ],
 )
 def test_estimate_fills_in_size_or_parameters_from_the_other(size, parameter_size, expected):
-    model = InstalledModel("acme/m:1", size=size, parameter_size=parameter_size)
+    model = ModelInfo("acme/m:1", size_bytes=size, parameter_size=parameter_size)
     assert estimate_memory_bytes(model, 8192) == expected
 
 
