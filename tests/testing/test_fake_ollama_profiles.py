@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from persona_ollama.testing import PROFILES, FakeModel, FakeOllama, Profile
-from persona_ollama.testing.profiles import RULES
+from persona_ollama.testing.wire import RULES
 
 
 def chat(fake: FakeOllama, **body: Any) -> requests.Response:

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from persona_ollama.testing import LIBRARY, FakeModel, count_tokens
-from persona_ollama.testing._golang import (
+from persona_ollama.testing.wire import (
     DecodeError,
     decode_json,
     go_json,
@@ -23,9 +23,9 @@ from persona_ollama.testing._golang import (
     syntax_message,
     version_tuple,
 )
-from persona_ollama.testing._names import parse_name
-from persona_ollama.testing.script import Latency, ReplyRule, Script
-from persona_ollama.testing.tokens import split_chunks, truncate_to_tokens
+from persona_ollama.testing.wire import parse_name
+from persona_ollama.testing.engine import Latency, ReplyRule, Script
+from persona_ollama.testing.engine import split_chunks, truncate_to_tokens
 
 # --- Go wire details ---------------------------------------------------------------------------
 
