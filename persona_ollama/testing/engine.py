@@ -1,5 +1,7 @@
 """The core's state and engine: what every face answers requests against.
 
+- **The face interface** (:class:`Face`, :class:`Route`, :class:`Call`) that server.py
+  dispatches to; it lives here so that the faces and the server import it without a cycle.
 - **Tokens.** The double's tokeniser is deterministic, documented, and simple enough to compute in
   a test: a token is four bytes of UTF-8 (``count_tokens(text) == ceil(len(text.encode()) / 4)``);
   a chat prompt costs ``count_tokens(content) + MESSAGE_OVERHEAD_TOKENS`` per message, plus the
@@ -33,7 +35,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import Message
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from .models import LIBRARY, Answer, FakeModel, as_model
 from .wire import (
@@ -44,8 +46,11 @@ from .wire import (
     SHIFT_OFF_REFUSES,
     ApiError,
     Profile,
+    Reply,
+    Response,
     RunnerError,
     check_format,
+    json_reply,
     parse_name,
     resolve_options,
     version_tuple,
@@ -56,6 +61,8 @@ __all__ = [
     "BYTES_PER_TOKEN",
     "MESSAGE_OVERHEAD_TOKENS",
     "RUNNER",
+    "Call",
+    "Face",
     "Fault",
     "Generation",
     "GenerationRequest",
@@ -64,6 +71,7 @@ __all__ = [
     "LoadedModel",
     "RecordedRequest",
     "ReplyRule",
+    "Route",
     "Runner",
     "Scheduler",
     "Script",
@@ -77,6 +85,57 @@ __all__ = [
     "split_chunks",
     "truncate_to_tokens",
 ]
+
+
+# The face interface ------------------------------------------------------------------------------
+@dataclass
+class Call:
+    """One request being answered: the shared state, its record, the latency already waited."""
+
+    state: ServerState
+    record: RecordedRequest
+    waited_s: float = 0.0
+
+
+Handler = Callable[[Call], Response]
+
+
+@dataclass(frozen=True)
+class Route:
+    """``method`` ``path`` is answered by ``handle``.
+
+    A path ending in ``{name}`` (``/v1/models/{model}``) matches that prefix followed by at least
+    one character. ``generation``: the route runs a model, so scripted rules without a path
+    apply to it and it holds one of the ``parallel`` slots.
+    """
+
+    method: str
+    path: str
+    handle: Handler
+    generation: bool = False
+
+    @property
+    def prefix(self) -> str | None:
+        """The fixed part of a ``{name}`` path, or None for an exact path."""
+        if self.path.endswith("}") and "{" in self.path:
+            return self.path[: self.path.index("{")]
+        return None
+
+
+class Face:
+    """One API a double serves: its routes and its error shape (subclass and set ``routes``)."""
+
+    routes: ClassVar[Sequence[Route]] = ()
+    not_implemented: ClassVar[frozenset[str]] = frozenset()
+    """Paths the real server has and the double does not: a clear 501 beats a misleading 404."""
+
+    def error(self, status: int, message: str) -> Reply:
+        """The body of an error answered before any output: ``{"error": message}``."""
+        return json_reply({"error": message}, status)
+
+    def runner_error(self, state: ServerState, status: int, message: str) -> Response:
+        """An error from the model runner (a RunnerError, ``runner_stopped_next``)."""
+        return self.error(status, message)
 
 
 # Tokens ----------------------------------------------------------------------------------------
@@ -131,7 +190,7 @@ def split_chunks(text: str, size: int | None = None) -> list[str]:
 ANY_PATH = "*"
 
 # Fault kinds: "status" answers before any output; "runner" too, but as the release's stream
-# writer sends a runner's error (profiles.STREAM_ERROR_STATUS); the rest change a 200 response.
+# writer sends a runner's error (wire.STREAM_ERROR_STATUS); the rest change a 200 response.
 STATUS = "status"
 RUNNER = "runner"
 ERROR_MID_STREAM = "error_mid_stream"
@@ -531,7 +590,7 @@ class Settings:
 
     @property
     def profile(self) -> Profile:
-        """The emulated release's wire rules (profiles.py)."""
+        """The emulated release's wire rules (wire.py, "Version profiles")."""
         return Profile(self.version)
 
 
@@ -603,7 +662,7 @@ class ServerState:
         shift: bool = True,
     ) -> bool:
         """Get a runner for ``model`` with ``num_ctx`` and the runner ``options`` for the current
-        request (see scheduler.py); True when that needed a (re)load (a cold start).
+        request (see Scheduler); True when that needed a (re)load (a cold start).
 
         The request holds the runner until :meth:`finish_request`; a keep_alive of 0 unloads
         the model then.
@@ -829,7 +888,7 @@ def _prompt_tokens(req: GenerationRequest, num_ctx: int, profile: Profile) -> in
         return tokens
     refuses = profile.has(REFUSES_OVERFLOW)
     if refuses and not req.truncate:
-        # The runner refuses (v0.12.6+), or llama-server does (v0.30+): profiles.py.
+        # The runner refuses (v0.12.6+), or llama-server does (v0.30+): wire.py.
         raise RunnerError(400, profile.overflow_text(tokens, num_ctx))
     # Stage 1: drop the oldest messages, keeping system messages and the last message.
     droppable = [i for i, m in enumerate(messages[:-1]) if m.get("role") != "system"]

@@ -19,9 +19,8 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from .engine import Generation, GenerationRequest, ServerState, run
+from .engine import Call, Face, Generation, GenerationRequest, Route, ServerState, run
 from .models import FakeModel, cloud_stub, is_cloud_name
-from .server import Call, Face, Route
 from .wire import (
     CHAT_FIELDS,
     CHAT_NOT_FOUND_PLAIN,

@@ -12,9 +12,8 @@ import time
 from typing import Any
 from urllib.parse import unquote
 
-from .engine import NO_USAGE, UNSTREAMED_STATUS, Generation, run
+from .engine import NO_USAGE, UNSTREAMED_STATUS, Call, Face, Generation, Route, run
 from .native import chat_request, forward
-from .server import Call, Face, Route
 from .wire import (
     V1_OWN_FINISH_CHUNK,
     ApiError,

@@ -7,15 +7,17 @@ requests, settings), the fault script (``fail_next``, ``drop_connection_mid_stre
 ``malformed_json_next``, ``latency`` ...) and the public API tests use (``requests``,
 ``last_request``, ``reset`` ...). ``FakeOllama`` is the core with two faces: the native /api
 (native.py) and the OpenAI-compatible /v1 (openai.py); both follow the wire rules of wire.py.
+Only ``FakeOllama``, at the end of this module, names those faces; ``FakeServer`` serves the
+faces it is given.
 
-The face interface (:class:`Face`): ``routes``, a list of :class:`Route` (method, path, handler,
-whether it runs a model); ``not_implemented``, paths answered 501; ``error(status, message)``,
-the face's error body; ``runner_error(state, status, message)``, how it sends an error that
-comes from the model runner (by default like any error). A handler takes a :class:`Call` (the
-state, the recorded request, the latency already waited) and returns a
-:class:`~persona_ollama.testing.wire.Reply` or :class:`~persona_ollama.testing.wire.Stream`, or
-raises :class:`~persona_ollama.testing.wire.ApiError`; the core applies the scripted faults to
-whatever it returns.
+The face interface (:class:`Face`, defined in engine.py): ``routes``, a list of :class:`Route`
+(method, path, handler, whether it runs a model); ``not_implemented``, paths answered 501;
+``error(status, message)``, the face's error body; ``runner_error(state, status, message)``,
+how it sends an error that comes from the model runner (by default like any error). A handler
+takes a :class:`Call` (the state, the recorded request, the latency already waited) and returns
+a :class:`~persona_ollama.testing.wire.Reply` or :class:`~persona_ollama.testing.wire.Stream`,
+or raises :class:`~persona_ollama.testing.wire.ApiError`; the core applies the scripted faults
+to whatever it returns.
 
 A double of another kind of server (LM Studio, a hosted OpenAI-compatible API) is one new face
 module on the same core, with the same faults, records and pytest fixture::
@@ -53,10 +55,9 @@ import socket
 import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from .engine import (
@@ -71,14 +72,20 @@ from .engine import (
     STATUS,
     STREAM_KINDS,
     UNSTREAMED_STATUS,
+    Call,
+    Face,
     Fault,
     Latency,
     RecordedRequest,
     ReplyRule,
+    Route,
     ServerState,
     Settings,
 )
 from .models import DEFAULT_MODELS, Answer, FakeModel, as_model, cloud_stub, remote_alias
+from .native import NativeFace
+from .openai import CHAT_PATH as V1_CHAT
+from .openai import OpenAIFace
 from .wire import (
     OOM_LLAMA_SERVER,
     OOM_SCHEDULER,
@@ -90,7 +97,6 @@ from .wire import (
     RunnerError,
     Stream,
     host_is_local,
-    json_reply,
     parse_name,
     text_reply,
 )
@@ -125,57 +131,7 @@ DOUBLE_NAME = "persona_ollama.testing"
 _STOP_TIMEOUT_S = 5.0
 
 
-# The face interface ------------------------------------------------------------------------------
-@dataclass
-class Call:
-    """One request being answered: the shared state, its record, the latency already waited."""
-
-    state: ServerState
-    record: RecordedRequest
-    waited_s: float = 0.0
-
-
-Handler = Callable[[Call], Response]
-
-
-@dataclass(frozen=True)
-class Route:
-    """``method`` ``path`` is answered by ``handle``.
-
-    A path ending in ``{name}`` (``/v1/models/{model}``) matches that prefix followed by at least
-    one character. ``generation``: the route runs a model, so scripted rules without a path
-    apply to it and it holds one of the ``parallel`` slots.
-    """
-
-    method: str
-    path: str
-    handle: Handler
-    generation: bool = False
-
-    @property
-    def prefix(self) -> str | None:
-        """The fixed part of a ``{name}`` path, or None for an exact path."""
-        if self.path.endswith("}") and "{" in self.path:
-            return self.path[: self.path.index("{")]
-        return None
-
-
-class Face:
-    """One API a double serves: its routes and its error shape (subclass and set ``routes``)."""
-
-    routes: ClassVar[Sequence[Route]] = ()
-    not_implemented: ClassVar[frozenset[str]] = frozenset()
-    """Paths the real server has and the double does not: a clear 501 beats a misleading 404."""
-
-    def error(self, status: int, message: str) -> Reply:
-        """The body of an error answered before any output: ``{"error": message}``."""
-        return json_reply({"error": message}, status)
-
-    def runner_error(self, state: ServerState, status: int, message: str) -> Response:
-        """An error from the model runner (a RunnerError, ``runner_stopped_next``)."""
-        return self.error(status, message)
-
-
+# Routing -----------------------------------------------------------------------------------------
 Methods = dict[str, Route]
 
 
@@ -769,10 +725,6 @@ class FakeOllama(FakeServer):
         load_time: float = 0.0,
         faces: Sequence[Face] | None = None,
     ) -> None:
-        # Imported here: the faces import this module for the face interface.
-        from .native import NativeFace
-        from .openai import CHAT_PATH, OpenAIFace
-
         if chunk_size is not None and chunk_size < 1:
             raise ValueError(
                 f"chunk_size must be a positive number of characters, got {chunk_size}"
@@ -793,7 +745,6 @@ class FakeOllama(FakeServer):
             load_time=load_time,
             host_check=host_is_local,
         )
-        self._v1_chat = CHAT_PATH
 
     # models -----------------------------------------------------------------------------------
     def add_cloud_model(self, name: str, **facts: object) -> FakeModel:
@@ -835,7 +786,7 @@ class FakeOllama(FakeServer):
     def interrupt_stream_next(self, after_chunks: int = 2) -> None:
         """The next /v1 stream sends ``after_chunks`` chunks, then ``[DONE]`` without a finish
         reason: how llama-cpp-python's server ends a stream another request interrupted."""
-        self._fault(Fault(INTERRUPTED, 1, self._v1_chat, after_chunks=_index(after_chunks)))
+        self._fault(Fault(INTERRUPTED, 1, V1_CHAT, after_chunks=_index(after_chunks)))
 
     def context_overflow_next(self, context_length: int = 512, prompt_tokens: int = 6000) -> None:
         """The next streamed /v1 request gets an empty 200 stream, and the next unstreamed one
@@ -845,13 +796,13 @@ class FakeOllama(FakeServer):
             f"requested {prompt_tokens + 10} tokens ({prompt_tokens} in the messages, 10 in the "
             "completion). Please reduce the length of the messages or completion."
         )
-        self._fault(Fault(EMPTY, 1, self._v1_chat))
-        self._fault(Fault(UNSTREAMED_STATUS, 1, self._v1_chat, status=400, error=text))
+        self._fault(Fault(EMPTY, 1, V1_CHAT))
+        self._fault(Fault(UNSTREAMED_STATUS, 1, V1_CHAT, status=400, error=text))
 
     def omit_usage_next(self, n: int = 1) -> None:
         """The next ``n`` /v1 streams have no usage event, whatever stream_options asks (as
         llama-cpp-python's server)."""
-        self._fault(Fault(NO_USAGE, _positive(n), self._v1_chat))
+        self._fault(Fault(NO_USAGE, _positive(n), V1_CHAT))
 
 
 def _positive(n: int) -> int:

@@ -594,7 +594,7 @@ class RunnerError(ApiError):
     """An error from the model runner, after the request was scheduled but before any output.
 
     The server sends it through its stream writer, so how it looks depends on the release
-    (profiles.STREAM_ERROR_STATUS): see :func:`runner_error_reply`.
+    (STREAM_ERROR_STATUS): see :func:`runner_error_reply`.
     """
 
 

@@ -1,4 +1,4 @@
-"""FakeOllama's per-release wire rules (profiles.py), each on both sides of its change."""
+"""FakeOllama's per-release wire rules (wire.py), each on both sides of its change."""
 
 from __future__ import annotations
 
