@@ -11,6 +11,11 @@ installing persona-ollama) gives a started one::
         ...
 
 Standard library only; ``python -m persona_ollama.testing`` runs one as a separate process.
+The modules: server.py (the core: ``FakeServer``, HTTP dispatch to faces, ``FakeOllama``),
+engine.py (the face interface, state, script, scheduler, generation), native.py and openai.py
+(the two faces), wire.py (the Go source's wire rules, release by release), models.py, hostile.py
+(raw-socket misbehaviour), demo.py and pytest_plugin.py. A double of another server is one face
+on the same core: see :mod:`persona_ollama.testing.server`.
 The names below load on first access, so that pytest loading the plugin costs nothing.
 """
 

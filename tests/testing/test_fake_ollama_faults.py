@@ -67,15 +67,6 @@ def test_a_path_filter_targets_one_endpoint_and_star_any(fake_ollama: FakeOllama
     assert (tags.status_code, tags.json()) == (500, {"error": "boom"})
 
 
-def test_out_of_memory_next_is_a_500_with_the_v030_text(fake_ollama: FakeOllama) -> None:
-    fake_ollama.out_of_memory_next()
-
-    response = chat(fake_ollama)
-
-    assert (response.status_code, response.json()["error"]) == (500, OUT_OF_MEMORY)
-    assert OUT_OF_MEMORY.startswith("llama-server reported out-of-memory during startup: ")
-
-
 # --- stream failures ---------------------------------------------------------------------------
 
 
