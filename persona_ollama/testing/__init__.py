@@ -11,6 +11,11 @@ installing persona-ollama) gives a started one::
         ...
 
 Standard library only; ``python -m persona_ollama.testing`` runs one as a separate process.
+The modules: server.py (the core: ``FakeServer``, HTTP dispatch to faces, ``FakeOllama``),
+engine.py (the face interface, state, script, scheduler, generation), native.py and openai.py
+(the two faces), wire.py (the Go source's wire rules, release by release), models.py, hostile.py
+(raw-socket misbehaviour), demo.py and pytest_plugin.py. A double of another server is one face
+on the same core: see :mod:`persona_ollama.testing.server`.
 The names below load on first access, so that pytest loading the plugin costs nothing.
 """
 
@@ -21,34 +26,51 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from .fake_server import BUSY, OUT_OF_MEMORY, RUNNER_FAILED, RUNNER_STOPPED, FakeOllama
+    from .engine import (
+        ANY_PATH,
+        MESSAGE_OVERHEAD_TOKENS,
+        RecordedRequest,
+        count_prompt_tokens,
+        count_tokens,
+    )
     from .models import DEFAULT_MODELS, LIBRARY, FakeModel
-    from .profiles import PROFILES, Profile
-    from .pull import PULL_NOT_FOUND
-    from .script import ANY_PATH, GENERATION_PATHS
-    from .state import RecordedRequest
-    from .tokens import MESSAGE_OVERHEAD_TOKENS, count_prompt_tokens, count_tokens
-    from .validation import PROMPT_TOO_LONG
+    from .native import GENERATION_PATHS, PULL_NOT_FOUND
+    from .server import (
+        BUSY,
+        OUT_OF_MEMORY,
+        RUNNER_FAILED,
+        RUNNER_STOPPED,
+        Call,
+        Face,
+        FakeOllama,
+        FakeServer,
+        Route,
+    )
+    from .wire import PROFILES, PROMPT_TOO_LONG, Profile
 
 _LAZY = {
-    "ANY_PATH": "script",
-    "BUSY": "fake_server",
+    "ANY_PATH": "engine",
+    "BUSY": "server",
     "DEFAULT_MODELS": "models",
-    "GENERATION_PATHS": "script",
+    "GENERATION_PATHS": "native",
     "LIBRARY": "models",
-    "MESSAGE_OVERHEAD_TOKENS": "tokens",
-    "OUT_OF_MEMORY": "fake_server",
-    "PROFILES": "profiles",
-    "PROMPT_TOO_LONG": "validation",
-    "PULL_NOT_FOUND": "pull",
-    "RUNNER_FAILED": "fake_server",
-    "RUNNER_STOPPED": "fake_server",
+    "MESSAGE_OVERHEAD_TOKENS": "engine",
+    "OUT_OF_MEMORY": "server",
+    "PROFILES": "wire",
+    "PROMPT_TOO_LONG": "wire",
+    "PULL_NOT_FOUND": "native",
+    "RUNNER_FAILED": "server",
+    "RUNNER_STOPPED": "server",
+    "Call": "server",
+    "Face": "server",
     "FakeModel": "models",
-    "FakeOllama": "fake_server",
-    "Profile": "profiles",
-    "RecordedRequest": "state",
-    "count_prompt_tokens": "tokens",
-    "count_tokens": "tokens",
+    "FakeOllama": "server",
+    "FakeServer": "server",
+    "Profile": "wire",
+    "RecordedRequest": "engine",
+    "Route": "server",
+    "count_prompt_tokens": "engine",
+    "count_tokens": "engine",
 }
 
 
@@ -69,10 +91,14 @@ __all__ = [
     "PULL_NOT_FOUND",
     "RUNNER_FAILED",
     "RUNNER_STOPPED",
+    "Call",
+    "Face",
     "FakeModel",
     "FakeOllama",
+    "FakeServer",
     "Profile",
     "RecordedRequest",
+    "Route",
     "count_prompt_tokens",
     "count_tokens",
 ]

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .demo import DEMO_MODELS, demo_server
-from .state import RecordedRequest
+from .engine import RecordedRequest
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,8 +21,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .fake_server import FakeOllama
 from .models import FakeModel, as_model
+from .server import FakeOllama
 
 __all__ = [
     "DEMO_MODELS",

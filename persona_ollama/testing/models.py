@@ -8,8 +8,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Union
 
-from ._golang import go_float, go_quote, local_rfc3339
-from ._names import ModelName, parse_name
+from .wire import ModelName, go_float, go_quote, local_rfc3339, parse_name
 
 __all__ = [
     "CLOUD_HOST",

@@ -1,41 +1,70 @@
-"""The native endpoints: /, /api/version, /api/tags, /api/ps, /api/show, /api/chat and
-/api/generate (/api/pull has a module of its own)."""
+"""The native face: /, /api/version, /api/tags, /api/ps, /api/show, /api/chat, /api/generate and
+/api/pull, as the emulated release answers them (docs/reference/ollama-protocol.md).
+
+Requests are read and checked with the wire rules (wire.py), run by the engine (engine.py) and
+framed here; :class:`NativeFace` declares the routes for the core (server.py).
+
+/api/pull sends progress lines as the server does ("Pulling models"), then installs the model.
+Only models the double knows can be pulled: the built-in LIBRARY and whatever
+``FakeOllama.pullable()`` registered. To see a progress bar move, script a delay between lines
+with ``fake.latency(between_chunks=0.1, path="/api/pull")``; to fail a pull half-way, use
+``fake.error_mid_stream_next(..., path="/api/pull")``.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
 
-from ._golang import go_quote, local_rfc3339, rfc3339
-from .generation import Generation, GenerationRequest, run
+from .engine import Call, Face, Generation, GenerationRequest, Route, ServerState, run
 from .models import FakeModel, cloud_stub, is_cloud_name
-from .profiles import CHAT_NOT_FOUND_PLAIN, DONE_CARRIES_CONTENT, TAGS_CONTEXT_LENGTH
-from .responses import ApiError, Response, json_reply, ndjson_stream, text_reply
-from .state import RecordedRequest, ServerState
-from .validation import (
+from .wire import (
     CHAT_FIELDS,
+    CHAT_NOT_FOUND_PLAIN,
+    DONE_CARRIES_CONTENT,
     GENERATE_FIELDS,
+    PULL_FIELDS,
     SHOW_FIELDS,
+    STREAM_ERROR_STATUS,
+    TAGS_CONTEXT_LENGTH,
+    ApiError,
+    Response,
     decode_request,
+    go_quote,
+    json_reply,
+    local_rfc3339,
+    ndjson_stream,
     parse_keep_alive,
     parse_model_name,
     parse_think,
+    rfc3339,
+    runner_error_reply,
+    text_reply,
 )
 
-__all__ = ["Call", "chat", "chat_request", "generate", "ps", "root", "show", "tags", "version"]
+__all__ = [
+    "GENERATION_PATHS",
+    "PULL_NOT_FOUND",
+    "NativeFace",
+    "chat",
+    "chat_request",
+    "forward",
+    "generate",
+    "ps",
+    "pull",
+    "root",
+    "show",
+    "tags",
+    "version",
+]
 
+# FakeOllama's generation endpoints, both faces (the /v1 layer is middleware on the same server):
+# what a scripted rule without a path applies to.
+GENERATION_PATHS = ("/api/chat", "/api/generate", "/v1/chat/completions")
 _FOREVER_NS = 2**63 - 1  # Go's maximum time.Duration, what a negative keep_alive becomes
-
-
-@dataclass
-class Call:
-    """One request being answered: the shared state, its record, the latency already waited."""
-
-    state: ServerState
-    record: RecordedRequest
-    waited_s: float = 0.0
 
 
 def root(call: Call) -> Response:
@@ -258,3 +287,101 @@ def _respond(
 
 def _token_total(metrics: dict[str, int]) -> int:
     return metrics.get("prompt_eval_count", 0) + metrics.get("eval_count", 0)
+
+
+# /api/pull -------------------------------------------------------------------------------------
+PULL_NOT_FOUND = "pull model manifest: file does not exist"
+PROGRESS_STEPS = 10  # progress lines for the weights layer
+_SMALL_LAYERS = (("template", 1_429), ("license", 7_711), ("params", 96))
+
+
+def pull(call: Call) -> Response:
+    body = decode_request(call.record.body, "PullRequest", PULL_FIELDS)
+    raw = body.get("model") or body.get("name")
+    # The pull handler reports an empty name as invalid too, not as "model is required".
+    name = parse_model_name(raw, empty_status=400, empty_message="invalid model name")
+    streaming = body.get("stream") is not False
+    source = call.state.find_pullable(name.display)
+    if source is None:
+        if not streaming:
+            raise ApiError(500, PULL_NOT_FOUND)
+        # The manifest line is written before the registry answers, so the status stays 200.
+        return ndjson_stream(
+            [{"status": "pulling manifest"}, {"error": PULL_NOT_FOUND}], terminal=0
+        )
+    model = replace(source, name=name.display, modified_at=time.time())
+
+    def install() -> None:
+        call.state.install(model)
+
+    if not streaming:
+        install()
+        # waitForStream sets a bare application/json before gin's c.JSON.
+        return json_reply({"status": "success"}, content_type="application/json")
+    return ndjson_stream(progress(model), terminal=1, on_complete=install)
+
+
+def progress(model: FakeModel) -> list[dict[str, Any]]:
+    """The lines of a successful pull; ``completed`` rises to ``total`` for every layer."""
+    lines: list[dict[str, Any]] = [{"status": "pulling manifest"}]
+    for digest, size, steps in _layers(model):
+        line = {"status": f"pulling {digest[:12]}", "digest": f"sha256:{digest}", "total": size}
+        lines.append(line)  # completed 0 is left out, like every zero field
+        lines.extend({**line, "completed": size * step // steps} for step in range(1, steps + 1))
+    lines += [
+        {"status": "verifying sha256 digest"},
+        {"status": "writing manifest"},
+        {"status": "success"},
+    ]
+    return lines
+
+
+def _layers(model: FakeModel) -> list[tuple[str, int, int]]:
+    """(digest, size, progress steps) per blob; the sizes add up to ``model.size``."""
+    small = [(label, min(size, max(model.size // 4, 1))) for label, size in _SMALL_LAYERS]
+    weights = max(model.size - sum(size for _, size in small), 1)
+    layers = [("weights", weights, PROGRESS_STEPS)] + [(lbl, size, 1) for lbl, size in small]
+    return [
+        (hashlib.sha256(f"{model.digest}:{label}".encode()).hexdigest(), size, steps)
+        for label, size, steps in layers
+    ]
+
+
+# The face --------------------------------------------------------------------------------------
+class NativeFace(Face):
+    """Ollama's native API: ``{"error": ...}`` bodies; a runner's error as the release sends it."""
+
+    routes = (
+        Route("GET", "/", root),
+        Route("HEAD", "/", root),
+        Route("GET", "/api/version", version),
+        Route("HEAD", "/api/version", version),
+        Route("GET", "/api/tags", tags),
+        Route("HEAD", "/api/tags", tags),
+        Route("GET", "/api/ps", ps),
+        Route("POST", "/api/show", show),
+        Route("POST", "/api/chat", chat, generation=True),
+        Route("POST", "/api/generate", generate, generation=True),
+        Route("POST", "/api/pull", pull),
+    )
+    # Routes the real server has and the double does not (the /v1 ones answered in this shape
+    # too): a clear 501 beats a misleading 404.
+    not_implemented = frozenset(
+        {
+            "/api/embed",
+            "/api/embeddings",
+            "/api/create",
+            "/api/copy",
+            "/api/delete",
+            "/api/push",
+            "/v1/completions",
+            "/v1/embeddings",
+            "/v1/responses",
+            "/v1/messages",
+        }
+    )
+
+    def runner_error(self, state: ServerState, status: int, message: str) -> Response:
+        """server/routes.go streamResponse: see wire.runner_error_reply (STREAM_ERROR_STATUS)."""
+        keeps_status = state.settings.profile.has(STREAM_ERROR_STATUS)
+        return runner_error_reply(status, message, keeps_status=keeps_status)

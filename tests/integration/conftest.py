@@ -1,7 +1,7 @@
 """The integration suite runs on every release profile of the double (conformance).
 
 ``server_version`` is one of :data:`persona_ollama.testing.PROFILES`: a release on each side of
-every wire change the double knows (testing/profiles.py). A fixture that builds a FakeOllama
+every wire change the double knows (testing/wire.py). A fixture that builds a FakeOllama
 takes it, so each test runs once per profile.
 """
 

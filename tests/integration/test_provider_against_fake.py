@@ -18,7 +18,7 @@ from persona_ollama.errors import (
     OllamaTimeoutError,
 )
 from persona_ollama.testing import FakeModel, FakeOllama, Profile, count_prompt_tokens
-from persona_ollama.testing.profiles import LLAMA_SERVER, REFUSES_OVERFLOW
+from persona_ollama.testing.wire import LLAMA_SERVER, REFUSES_OVERFLOW
 
 INTERVIEW_ROW = (
     'P07,Product designer,Mid-size SaaS,"I lose track of which quotes came from which call"\n'

@@ -2,7 +2,7 @@
 
 Every test runs on every profile (``server_version``, tests/integration/conftest.py) and states
 what the client does on each side of the change; the rules and their sources are in
-persona_ollama/testing/profiles.py and docs/reference/ollama-protocol.md.
+persona_ollama/testing/wire.py and docs/reference/ollama-protocol.md.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from persona_ollama.testing import (
     Profile,
     count_prompt_tokens,
 )
-from persona_ollama.testing.profiles import (
+from persona_ollama.testing.wire import (
     LLAMA_SERVER,
     PROMPT_EVAL_SKIPS_CACHE,
     REFUSES_OVERFLOW,

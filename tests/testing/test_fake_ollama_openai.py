@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import pytest
 import requests
 
-from persona_ollama.testing import FakeOllama, count_prompt_tokens, count_tokens
+from persona_ollama.testing import FakeOllama, count_tokens
 
 
 def complete(fake: FakeOllama, **body: Any) -> requests.Response:
@@ -30,45 +29,6 @@ def events(response: requests.Response) -> list[Any]:
     return payloads
 
 
-def test_completion_without_stream_is_one_chat_completion(fake_ollama: FakeOllama) -> None:
-    fake_ollama.reply_with("Hi there")
-
-    response = complete(fake_ollama)
-
-    assert response.status_code == 200
-    assert response.headers["Content-Type"] == "application/json"
-    body = response.json()
-    assert re.fullmatch(r"chatcmpl-\d{1,3}", body["id"])
-    assert (body["object"], body["model"], body["system_fingerprint"]) == (
-        "chat.completion",
-        "llama3.2:3b",
-        "fp_ollama",
-    )
-    assert isinstance(body["created"], int)
-    assert body["choices"] == [
-        {
-            "index": 0,
-            "message": {"role": "assistant", "content": "Hi there"},
-            "finish_reason": "stop",
-        }
-    ]
-    prompt = count_prompt_tokens([{"content": "Hello"}])
-    completion = count_tokens("Hi there")
-    assert body["usage"] == {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-    }
-
-
-def test_completion_returns_thinking_as_reasoning(fake_ollama: FakeOllama) -> None:
-    fake_ollama.reply_with("42", thinking="Deep thought.")
-
-    message = complete(fake_ollama, model="qwen3:8b").json()["choices"][0]["message"]
-
-    assert message == {"role": "assistant", "content": "42", "reasoning": "Deep thought."}
-
-
 @pytest.mark.parametrize(
     ("effort", "thinks"), [("none", False), ("minimal", True), ("xhigh", True), ("high", True)]
 )
@@ -82,19 +42,6 @@ def test_reasoning_effort_maps_onto_think(
     assert ("reasoning" in message) is thinks
 
 
-def test_reasoning_object_effort_is_read_too(fake_ollama: FakeOllama) -> None:
-    response = complete(fake_ollama, model="llama3.2:3b", reasoning={"effort": "high"})
-
-    assert response.status_code == 400
-    assert response.json()["error"]["message"] == '"llama3.2:3b" does not support thinking'
-
-
-def test_unknown_reasoning_effort_is_400(fake_ollama: FakeOllama) -> None:
-    response = complete(fake_ollama, reasoning_effort="turbo")
-
-    assert response.json()["error"]["message"].startswith('invalid reasoning value: "turbo"')
-
-
 def test_request_fields_map_onto_native_options(fake_ollama: FakeOllama) -> None:
     fake_ollama.reply_with("one two three four five six")
 
@@ -102,34 +49,6 @@ def test_request_fields_map_onto_native_options(fake_ollama: FakeOllama) -> None
 
     assert body["choices"][0]["finish_reason"] == "length"
     assert body["usage"]["completion_tokens"] == 2
-
-
-def test_response_format_json_object_and_schema_force_json(fake_ollama: FakeOllama) -> None:
-    fake_ollama.reply_with("plain")
-
-    as_object = complete(fake_ollama, response_format={"type": "json_object"}).json()
-    as_schema = complete(
-        fake_ollama,
-        response_format={"type": "json_schema", "json_schema": {"schema": {"type": "object"}}},
-    ).json()
-    as_text = complete(fake_ollama, response_format={"type": "text"}).json()
-
-    assert json.loads(as_object["choices"][0]["message"]["content"]) == {"response": "plain"}
-    assert json.loads(as_schema["choices"][0]["message"]["content"]) == {"response": "plain"}
-    assert as_text["choices"][0]["message"]["content"] == "plain"
-
-
-def test_content_parts_are_read_as_text(fake_ollama: FakeOllama) -> None:
-    fake_ollama.reply_with(lambda request: request["messages"][0]["content"])
-    parts = [
-        {"type": "text", "text": "Describe "},
-        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
-        {"type": "text", "text": "this"},
-    ]
-
-    body = complete(fake_ollama, messages=[{"role": "user", "content": parts}]).json()
-
-    assert body["choices"][0]["message"]["content"] == "Describe this"
 
 
 def test_stream_is_sse_with_role_first_finish_chunk_usage_and_done(fake_ollama: FakeOllama) -> None:
@@ -155,27 +74,6 @@ def test_stream_is_sse_with_role_first_finish_chunk_usage_and_done(fake_ollama: 
     assert "usage" not in chunks[2]
 
 
-def test_stream_reasoning_chunks_come_first(fake_ollama: FakeOllama) -> None:
-    fake_ollama.reply_with("A", thinking="T")
-
-    chunks = events(complete(fake_ollama, model="qwen3:8b", stream=True))[:-1]
-
-    assert chunks[0]["choices"][0]["delta"] == {
-        "role": "assistant",
-        "content": "",
-        "reasoning": "T",
-    }
-    assert chunks[1]["choices"][0]["delta"] == {"content": "A"}
-
-
-def test_an_empty_answer_still_opens_with_a_role_chunk(fake_ollama: FakeOllama) -> None:
-    fake_ollama.reply_with("")
-
-    chunks = events(complete(fake_ollama, stream=True))[:-1]
-
-    assert [c["choices"][0]["delta"] for c in chunks] == [{"role": "assistant", "content": ""}, {}]
-
-
 def test_before_v0326_the_finish_reason_rides_on_the_last_chunk(fake_ollama_factory) -> None:
     fake = fake_ollama_factory(version="0.32.5")
     fake.reply_with("Hi")
@@ -196,15 +94,6 @@ def test_stream_faults_apply_to_sse(fake_ollama: FakeOllama) -> None:
     assert len(payloads) == 2
     assert payloads[1]["model"] == ""
     assert payloads[1]["choices"][0]["delta"] == {"content": ""}
-
-
-def test_stream_without_done_has_no_finish_chunk(fake_ollama: FakeOllama) -> None:
-    fake_ollama.reply_with("a b")
-    fake_ollama.end_stream_without_done_next()
-
-    payloads = events(complete(fake_ollama, stream=True, stream_options={"include_usage": True}))
-
-    assert [p["choices"][0]["finish_reason"] for p in payloads] == [None, None]
 
 
 @pytest.mark.parametrize(
@@ -255,35 +144,6 @@ def test_scripted_failures_use_the_openai_shape_with_api_error(fake_ollama: Fake
 
     assert response.status_code == 503
     assert response.json()["error"]["type"] == "api_error"
-
-
-def test_models_lists_installed_models_owned_by_their_namespace(fake_ollama_factory) -> None:
-    fake = fake_ollama_factory(["llama3.2:3b", "someone/custom:1b"])
-
-    body = requests.get(fake.url + "/v1/models", timeout=5).json()
-
-    assert body["object"] == "list"
-    by_id = {m["id"]: m for m in body["data"]}
-    assert by_id["llama3.2:3b"]["owned_by"] == "library"
-    assert by_id["someone/custom:1b"]["owned_by"] == "someone"
-    assert by_id["llama3.2:3b"]["object"] == "model"
-    assert isinstance(by_id["llama3.2:3b"]["created"], int)
-
-
-def test_models_with_nothing_installed_has_null_data(fake_ollama_factory) -> None:
-    fake = fake_ollama_factory([])
-
-    assert requests.get(fake.url + "/v1/models", timeout=5).json() == {
-        "object": "list",
-        "data": None,
-    }
-
-
-def test_retrieve_model_echoes_the_id_from_the_path(fake_ollama: FakeOllama) -> None:
-    body = requests.get(fake_ollama.url + "/v1/models/llama3.2:3b", timeout=5).json()
-
-    assert body["id"] == "llama3.2:3b"
-    assert body["owned_by"] == "library"
 
 
 @pytest.mark.parametrize(("model", "shown"), [("nope", "nope:latest"), ("a%20b", "a b:latest")])

@@ -1,4 +1,4 @@
-"""FakeOllama's per-release wire rules (profiles.py), each on both sides of its change."""
+"""FakeOllama's per-release wire rules (wire.py), each on both sides of its change."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from persona_ollama.testing import PROFILES, FakeModel, FakeOllama, Profile
-from persona_ollama.testing.profiles import RULES
+from persona_ollama.testing.wire import RULES
 
 
 def chat(fake: FakeOllama, **body: Any) -> requests.Response:

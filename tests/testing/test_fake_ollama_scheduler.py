@@ -160,24 +160,3 @@ def test_a_different_window_waits_for_running_requests_then_reloads(
         second.result()
     assert fake.loads == 2
     assert ps(fake) == {"llama3.2:3b": 16384}
-
-
-def test_models_have_a_runner_each(fake_ollama_factory: Any) -> None:
-    fake = fake_ollama_factory(["llama3.2:3b", "qwen3:8b"])
-    chat(fake, "llama3.2:3b", options={"num_ctx": 8192})
-    chat(fake, "qwen3:8b", options={"num_ctx": 16384})
-    chat(fake, "llama3.2:3b", options={"num_ctx": 8192})
-    assert fake.loads == 2
-    assert ps(fake) == {"llama3.2:3b": 8192, "qwen3:8b": 16384}
-
-
-def test_reset_forgets_loads(fake_ollama: FakeOllama) -> None:
-    chat(fake_ollama)
-    fake_ollama.reset()
-    assert fake_ollama.loads == 0
-    assert ps(fake_ollama) == {}
-
-
-def test_load_time_must_not_be_negative() -> None:
-    with pytest.raises(ValueError, match="load_time"):
-        FakeOllama(load_time=-1)

@@ -1,7 +1,8 @@
-"""The OpenAI-compatible endpoints: /v1/chat/completions, /v1/models, /v1/models/{model}.
+"""The OpenAI-compatible face: /v1/chat/completions, /v1/models, /v1/models/{model}.
 
-Like the real middleware, a completion request is translated into a native chat request and
-runs through the same checks; errors come back as ``{"error": {"message", "type", ...}}``.
+Like the real middleware (middleware/openai.go, openai/openai.go), a completion request is
+translated into a native chat request and runs through the same checks (native.py); errors
+come back as ``{"error": {"message", "type", ...}}``. :class:`OpenAIFace` declares the routes.
 """
 
 from __future__ import annotations
@@ -11,17 +12,24 @@ import time
 from typing import Any
 from urllib.parse import unquote
 
-from ._golang import go_json, go_quote
-from ._names import parse_name
-from .generation import Generation, run
-from .native import Call, chat_request, forward
-from .profiles import V1_OWN_FINISH_CHUNK
-from .responses import ApiError, Reply, Response, Stream, json_reply
-from .script import NO_USAGE, UNSTREAMED_STATUS
-from .validation import decode_request
+from .engine import NO_USAGE, UNSTREAMED_STATUS, Call, Face, Generation, Route, run
+from .native import chat_request, forward
+from .wire import (
+    V1_OWN_FINISH_CHUNK,
+    ApiError,
+    Reply,
+    Response,
+    Stream,
+    decode_request,
+    go_json,
+    go_quote,
+    json_reply,
+    parse_name,
+)
 
-__all__ = ["chat_completions", "error_reply", "models", "retrieve_model"]
+__all__ = ["CHAT_PATH", "OpenAIFace", "chat_completions", "error_reply", "models", "retrieve_model"]
 
+CHAT_PATH = "/v1/chat/completions"
 _JSON = "application/json"  # the middleware sets it without a charset
 _FIELDS = {
     "model": "string",
@@ -207,3 +215,17 @@ def _stream(
         error_payload=lambda _message: chunk({"content": ""}, model=""),
         terminal=terminal,
     )
+
+
+# The face --------------------------------------------------------------------------------------
+class OpenAIFace(Face):
+    """The /v1 layer: every error, a runner's included, in the OpenAI shape."""
+
+    routes = (
+        Route("POST", CHAT_PATH, chat_completions, generation=True),
+        Route("GET", "/v1/models", models),
+        Route("GET", "/v1/models/{model}", retrieve_model),
+    )
+
+    def error(self, status: int, message: str) -> Reply:
+        return error_reply(status, message)

@@ -1,0 +1,823 @@
+"""The double's core: an HTTP server that dispatches to faces, scripted and recorded.
+
+A **face** is the part of a double that knows one API: its URL paths, how it reads a request and
+how it frames an answer. The core knows none of that. It owns the sockets (HTTP/1.1 keep-alive,
+chunked streams), the state every face answers against (engine.py: models, loads, recorded
+requests, settings), the fault script (``fail_next``, ``drop_connection_mid_stream_next``,
+``malformed_json_next``, ``latency`` ...) and the public API tests use (``requests``,
+``last_request``, ``reset`` ...). ``FakeOllama`` is the core with two faces: the native /api
+(native.py) and the OpenAI-compatible /v1 (openai.py); both follow the wire rules of wire.py.
+Only ``FakeOllama``, at the end of this module, names those faces; ``FakeServer`` serves the
+faces it is given.
+
+The face interface (:class:`Face`, defined in engine.py): ``routes``, a list of :class:`Route`
+(method, path, handler, whether it runs a model); ``not_implemented``, paths answered 501;
+``error(status, message)``, the face's error body; ``runner_error(state, status, message)``,
+how it sends an error that comes from the model runner (by default like any error). A handler
+takes a :class:`Call` (the state, the recorded request, the latency already waited) and returns
+a :class:`~persona_ollama.testing.wire.Reply` or :class:`~persona_ollama.testing.wire.Stream`,
+or raises :class:`~persona_ollama.testing.wire.ApiError`; the core applies the scripted faults
+to whatever it returns.
+
+A double of another kind of server (LM Studio, a hosted OpenAI-compatible API) is one new face
+module on the same core, with the same faults, records and pytest fixture::
+
+    from persona_ollama.testing.server import Call, Face, FakeServer, Route
+    from persona_ollama.testing.wire import ApiError, Reply, json_reply
+
+    def health(call: Call) -> Reply:
+        return json_reply({"status": "ok"})
+
+    def chat(call: Call) -> Reply:
+        body = call.record.json or {}
+        model = call.state.find(body.get("model", ""))
+        if model is None:
+            raise ApiError(404, "no such model")
+        return json_reply({"text": f"Hi from {model.name}"})
+
+    class AcmeFace(Face):
+        routes = (Route("GET", "/health", health), Route("POST", "/chat", chat, generation=True))
+
+    with FakeServer([AcmeFace()], ["llama3.2:3b"]) as fake:
+        fake.fail_next(path="/chat")  # the next /chat gets a 503
+        ...  # point the client at fake.url; assert on fake.requests
+
+(``FakeOllama(faces=[AcmeFace()])`` gives the same, and so does the ``fake_ollama_factory``
+fixture.) tests/testing/test_fake_ollama_core.py builds such a double.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import socket
+import sys
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from .engine import (
+    DROP,
+    EMPTY,
+    ERROR_MID_STREAM,
+    INTERRUPTED,
+    MALFORMED,
+    NO_DONE,
+    NO_USAGE,
+    RUNNER,
+    STATUS,
+    STREAM_KINDS,
+    UNSTREAMED_STATUS,
+    Call,
+    Face,
+    Fault,
+    Latency,
+    RecordedRequest,
+    ReplyRule,
+    Route,
+    ServerState,
+    Settings,
+)
+from .models import DEFAULT_MODELS, Answer, FakeModel, as_model, cloud_stub, remote_alias
+from .native import NativeFace
+from .openai import CHAT_PATH as V1_CHAT
+from .openai import OpenAIFace
+from .wire import (
+    OOM_LLAMA_SERVER,
+    OOM_SCHEDULER,
+    PROFILES,
+    ApiError,
+    Profile,
+    Reply,
+    Response,
+    RunnerError,
+    Stream,
+    host_is_local,
+    parse_name,
+    text_reply,
+)
+
+__all__ = [
+    "BUSY",
+    "DOUBLE_HEADER",
+    "OUT_OF_MEMORY",
+    "PROFILES",
+    "RUNNER_FAILED",
+    "RUNNER_STOPPED",
+    "Call",
+    "Face",
+    "FakeOllama",
+    "FakeServer",
+    "Route",
+]
+
+BUSY = "server busy, please try again.  maximum pending requests exceeded"  # two spaces, sic
+OUT_OF_MEMORY = OOM_LLAMA_SERVER
+OUT_OF_MEMORY_BEFORE_0_30 = OOM_SCHEDULER
+# The error line of a runner that fails mid-answer (llm/server.go, llm/llama_server.go).
+RUNNER_FAILED = Profile.runner_failed_text()
+# A runner that died before answering (the same files: the request to it failed).
+RUNNER_STOPPED = (
+    "model runner has unexpectedly stopped, this may be due to resource limitations or an "
+    "internal error, check ollama server logs for details"
+)
+DOUBLE_HEADER = "X-Fake-Ollama"
+"""A response header the real server never sends: the live tests skip when they see it."""
+DOUBLE_NAME = "persona_ollama.testing"
+_STOP_TIMEOUT_S = 5.0
+
+
+# Routing -----------------------------------------------------------------------------------------
+Methods = dict[str, Route]
+
+
+class Routing:
+    """The faces' routes by path; the first face that declares a path answers it."""
+
+    def __init__(self, faces: Sequence[Face]) -> None:
+        self.exact: dict[str, tuple[Face, Methods]] = {}
+        self.prefixes: list[tuple[str, Face, Methods]] = []
+        self.not_implemented: dict[str, Face] = {}
+        for face in faces:
+            for route in face.routes:
+                prefix = route.prefix
+                if prefix is None:
+                    owner, methods = self.exact.setdefault(route.path, (face, {}))
+                else:
+                    entry = next((p for p in self.prefixes if p[0] == prefix), None)
+                    if entry is None:
+                        entry = (prefix, face, {})
+                        self.prefixes.append(entry)
+                    _, owner, methods = entry
+                if owner is face:
+                    methods.setdefault(route.method, route)
+            for path in face.not_implemented:
+                self.not_implemented.setdefault(path, face)
+        self.generation_paths = frozenset(
+            route.path for face in faces for route in face.routes if route.generation
+        )
+
+    def find(self, path: str) -> tuple[Face, Methods] | None:
+        """The face and its routes by method for ``path``; None when no face has it."""
+        found = self.exact.get(path)
+        if found is not None:
+            return found
+        for prefix, face, methods in self.prefixes:
+            if path.startswith(prefix) and len(path) > len(prefix):
+                return face, methods
+        return None
+
+
+# HTTP --------------------------------------------------------------------------------------------
+class HTTPServer(ThreadingHTTPServer):
+    """A threading server that can close its open keep-alive connections when it stops."""
+
+    daemon_threads = True
+    request_queue_size = 128  # 32+ clients connecting at once must not be refused
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        state: ServerState,
+        routing: Routing,
+        *,
+        label: str,
+        host_check: Callable[[str], bool] | None,
+    ) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        self.state = state
+        self.routing = routing
+        self.label = label  # names the double in its own error texts
+        self.host_check = host_check
+        self._lock = threading.Lock()
+        self._open_connections: set[socket.socket] = set()
+        self._handler_threads: set[threading.Thread] = set()
+        super().__init__(address, RequestHandler)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        with self._lock:
+            self._open_connections.add(request)
+            self._handler_threads.add(threading.current_thread())
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._lock:
+                self._open_connections.discard(request)
+                self._handler_threads.discard(threading.current_thread())
+
+    def close_connections(self, timeout: float) -> None:
+        """Shut every open connection (idle keep-alive ones block in a read) and join threads."""
+        with self._lock:
+            connections, threads = list(self._open_connections), list(self._handler_threads)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+        for thread in threads:
+            thread.join(timeout)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client hanging up (a read timeout, a cancelled stream) is routine for a test server.
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)  # pragma: no cover - a bug in the double
+
+
+class RequestHandler(BaseHTTPRequestHandler):
+    """Answers one connection's requests (HTTP/1.1 keep-alive) from the server's state."""
+
+    protocol_version = "HTTP/1.1"
+    server: HTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        # Streamed chunks are small writes: without NODELAY, Nagle plus delayed ACKs would add
+        # ~40 ms between them.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: a test double should not write to stderr for every request."""
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        # Like the Go server: a Date header but no "Server: BaseHTTP/..." one. The double
+        # names itself in a header of its own, so that a client (the live tests, a curious
+        # user) can tell it from a real server.
+        self.send_response_only(code, message)
+        self.send_header("Date", self.date_time_string())
+        self.send_header(DOUBLE_HEADER, DOUBLE_NAME)
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_GET
+
+    def _dispatch(self) -> None:
+        state = self.server.state
+        body = self._read_body()
+        path = urlsplit(self.path).path
+        record = RecordedRequest(self.command, path, self.headers, body, _json_or_none(body))
+        state.record(record)
+        try:
+            self._answer(state, record)
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True
+        finally:
+            state.notify(record)
+
+    def _answer(self, state: ServerState, record: RecordedRequest) -> None:
+        if not self._host_allowed():
+            self._send_reply(record, Reply(403, b"", "text/plain", is_json=False))
+            return
+        routing = self.server.routing
+        found = routing.find(record.path)
+        if found is None:
+            owner = routing.not_implemented.get(record.path)
+            if owner is not None:
+                message = f"{self.server.label} does not implement {record.method} {record.path}"
+                self._send_reply(record, owner.error(501, message))
+            else:
+                self._send_reply(record, text_reply(404, "404 page not found"))
+            return
+        face, methods = found
+        route = methods.get(record.method)
+        if route is None:
+            self._send_reply(record, text_reply(405, "405 method not allowed"))
+            return
+        latency = state.script.take_latency(record.path)
+        slot = state.slot() if route.generation else contextlib.nullcontext()
+        with slot, contextlib.ExitStack() as request:
+            # Whatever happens, the runners this request holds are released at its end.
+            request.callback(state.finish_request)
+            if not state.sleep(latency.first_byte):
+                self._hang_up()
+                return
+            fault = state.script.take_fault(record.path, (STATUS, RUNNER))
+            if fault is not None and fault.kind == RUNNER:
+                response: Response = face.runner_error(state, fault.status, fault.error)
+            elif fault is not None:
+                response = face.error(fault.status, fault.error)
+            else:
+                try:
+                    response = route.handle(Call(state, record, latency.first_byte))
+                except RunnerError as exc:
+                    response = face.runner_error(state, exc.status, exc.message)
+                except ApiError as exc:
+                    response = face.error(exc.status, exc.message)
+            if isinstance(response, Stream):
+                self._send_stream(record, response, latency)
+            else:
+                self._send_reply(record, response)
+
+    def _host_allowed(self) -> bool:
+        """The server's Host check (FakeOllama: server/routes.go allowedHostsMiddleware, the same
+        from v0.11 to v0.33): a server listening on loopback answers 403, empty, to a Host
+        header the check refuses."""
+        check = self.server.host_check
+        address = ipaddress.ip_address(str(self.server.server_address[0]))
+        if check is None or not address.is_loopback:
+            return True
+        return check(self.headers.get("Host") or "")
+
+    def _send_reply(self, record: RecordedRequest, reply: Reply) -> None:
+        body = reply.body
+        self.server.state.finish_request()  # the generation is over before its reply is sent
+        script = self.server.state.script
+        if reply.status == 200 and reply.is_json and script.take_fault(record.path, (MALFORMED,)):
+            body = body[: len(body) // 2]  # a body cut off half-way: not JSON any more
+        self._start(record, reply.status, reply.content_type, ("Content-Length", str(len(body))))
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _send_stream(self, record: RecordedRequest, stream: Stream, latency: Latency) -> None:
+        state = self.server.state
+        fault = state.script.take_fault(record.path, STREAM_KINDS)
+        payloads, complete, hang_up = _apply_stream_fault(stream, fault)
+        self._start(record, 200, stream.content_type, ("Transfer-Encoding", "chunked"))
+        body_count = len(stream.payloads) - stream.terminal
+        for index, payload in enumerate(payloads):
+            if index and not state.sleep(latency.between_chunks):
+                hang_up = True
+                break
+            if index == body_count:
+                state.finish_request()  # the runner is free before the final chunk goes out
+            if complete and index == body_count and stream.on_complete is not None:
+                stream.on_complete()
+            framed = stream.frame(payload)
+            # One write per chunk (size line, data, CRLF), flushed: the client sees it at once.
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(framed), framed))
+        if hang_up:
+            self._hang_up()
+        else:
+            self.wfile.write(b"0\r\n\r\n")
+
+    def _start(self, record: RecordedRequest, status: int, content_type: str, *header: Any) -> None:
+        record.status = status
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        for name, value in header:
+            self.send_header(name, value)
+        self.end_headers()
+
+    def _hang_up(self) -> None:
+        """Close the connection without ending the response, as a crashed server would."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._read_chunked_body()
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = 0
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _read_chunked_body(self) -> bytes:
+        parts: list[bytes] = []
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(parts)
+            parts.append(self.rfile.read(size))
+            self.rfile.readline()
+
+
+def _apply_stream_fault(stream: Stream, fault: Fault | None) -> tuple[list[bytes], bool, bool]:
+    """(payloads to write, whether the stream ends normally, whether to hang up at the end)."""
+    payloads = list(stream.payloads)
+    if fault is None:
+        return payloads, True, False
+    body = payloads[: len(payloads) - stream.terminal]
+    if fault.kind == MALFORMED:
+        payloads[0] = payloads[0][: len(payloads[0]) // 2]
+        return payloads, True, False
+    if fault.kind == NO_DONE:
+        return body, False, False
+    if fault.kind == EMPTY:
+        return [], False, False
+    if fault.kind == INTERRUPTED:  # the SSE frame is added by the stream
+        return [*body[: fault.after_chunks], b"[DONE]"], False, False
+    cut = body[: fault.after_chunks]
+    if fault.kind == ERROR_MID_STREAM:
+        return [*cut, stream.error_payload(fault.error)], False, False
+    assert fault.kind == DROP
+    return cut, False, True
+
+
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        return None
+
+
+# The public API --------------------------------------------------------------------------------
+_Server = TypeVar("_Server", bound="FakeServer")
+
+
+class FakeServer:
+    """A started-on-demand double on ``host``:``port`` (0 picks a free port) serving ``faces``.
+
+    Use it as a context manager (``with FakeServer(faces) as fake:``) or call start()/stop().
+    ``models`` are installed at the start; ``settings`` and ``load_time`` are the engine's (see
+    :class:`FakeOllama`). ``host_check`` is the server's check of the Host header when it
+    listens on loopback (None: every Host is accepted).
+
+    The scripting methods (``reply_with``, ``fail_next`` ...) take a ``path``: None means the
+    routes the faces mark ``generation=True``, ``"*"`` any path.
+    """
+
+    def __init__(
+        self,
+        faces: Sequence[Face],
+        models: Iterable[FakeModel | str] = (),
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        settings: Settings | None = None,
+        load_time: float = 0.0,
+        host_check: Callable[[str], bool] | None = None,
+    ) -> None:
+        if load_time < 0:
+            raise ValueError(f"load_time must be 0 or more seconds, got {load_time}")
+        self._routing = Routing(faces)
+        self._state = ServerState(settings or Settings(), self._routing.generation_paths)
+        self._state.scheduler.load_time_s = load_time
+        for model in models:
+            self._state.install(model)
+        self._address = (host, port)
+        self._host_check = host_check
+        self._server: HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # lifecycle --------------------------------------------------------------------------------
+    def start(self: _Server) -> _Server:
+        """Bind and serve in a daemon thread; returns self. The socket is listening on return."""
+        name = type(self).__name__
+        if self._server is not None:
+            raise RuntimeError(f"{name} is already running; stop() it first")
+        self._state.stopping.clear()
+        self._server = HTTPServer(
+            self._address, self._state, self._routing, label=name, host_check=self._host_check
+        )
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.01},  # stop() waits up to one interval
+            name=f"{name}:{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close the listening socket and every connection; idempotent."""
+        server, thread = self._server, self._thread
+        if server is None or thread is None:
+            return
+        self._state.stopping.set()  # cuts simulated latency short
+        server.shutdown()
+        server.server_close()
+        server.close_connections(_STOP_TIMEOUT_S)
+        thread.join(_STOP_TIMEOUT_S)
+        self._server = self._thread = None
+
+    def __enter__(self: _Server) -> _Server:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError(f"{type(self).__name__} is not running; call start() or use `with`")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``: what a client takes as OLLAMA_HOST."""
+        host = self._address[0]
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
+
+    @property
+    def version(self) -> str:
+        return self._state.settings.version
+
+    # models -----------------------------------------------------------------------------------
+    @property
+    def models(self) -> list[FakeModel]:
+        """Installed models, newest first (as /api/tags lists them)."""
+        return self._state.installed()
+
+    def add_model(self, model: FakeModel | str) -> FakeModel:
+        """Install ``model``; a known name (e.g. ``"qwen3:8b"``) takes that model's facts."""
+        return self._state.install(model)
+
+    def remove_model(self, name: str) -> FakeModel:
+        """Uninstall (and unload) a model; KeyError when no such model is installed."""
+        return self._state.uninstall(name)
+
+    @property
+    def loaded_models(self) -> dict[str, int]:
+        """Models in memory (as /api/ps shows them) -> the num_ctx each was loaded with."""
+        return {loaded.model.name: loaded.num_ctx for loaded in self._state.loaded()}
+
+    @property
+    def loads(self) -> int:
+        """Model loads so far (each reload counts), since the start or the last reset()."""
+        return self._state.scheduler.loads
+
+    def load_count(self, model: str) -> int:
+        """Loads of one model so far."""
+        return self._state.scheduler.loads_of(parse_name(model.strip()).key)
+
+    @property
+    def load_time(self) -> float:
+        """Seconds a model load takes (settable)."""
+        return self._state.scheduler.load_time_s
+
+    @load_time.setter
+    def load_time(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError(f"load_time must be 0 or more seconds, got {seconds}")
+        self._state.scheduler.load_time_s = seconds
+
+    def on_request(self, listener: Callable[[RecordedRequest], None]) -> None:
+        """Call ``listener`` with each request once it has been answered (``--log`` of
+        ``python -m persona_ollama.testing``); it runs on the server's thread."""
+        self._state.listen(listener)
+
+    # scripting --------------------------------------------------------------------------------
+    def reply_with(
+        self,
+        answer: Answer,
+        *,
+        model: str | None = None,
+        thinking: str | None = None,
+        done_reason: str | None = None,
+        times: int | None = None,
+        last_in_done: bool = False,
+    ) -> None:
+        """Answer generation requests (for ``model``, or any) with ``answer``.
+
+        ``answer`` is the text, or a function of the request JSON returning it (the /api/chat
+        or /api/generate body; for /v1/chat/completions, the /api/chat body the server
+        translates it into, so ``request["messages"]`` works for both chat APIs). With ``times``
+        the rule serves that many requests, in the order such rules were added; without it,
+        it serves every request until reset() or a newer open-ended rule. ``thinking`` is the
+        reasoning a thinking model emits first; ``done_reason`` overrides "stop"/"length".
+        ``last_in_done``: the last piece of the answer comes on the done line, as an output
+        parser's held-back text can since 0.13.3, and llama-server's final chunk since 0.30
+        (wire.DONE_CARRIES_CONTENT; ignored before).
+        """
+        key = parse_name(model.strip()).key if model is not None else None
+        self._state.script.add_reply(
+            ReplyRule(answer, key, thinking, done_reason, _count(times, "times"), last_in_done)
+        )
+
+    def fail_next(
+        self, n: int = 1, status: int = 503, error: str = BUSY, *, path: str | None = None
+    ) -> None:
+        """The next ``n`` matching requests get ``status`` with the face's error body."""
+        self._fault(Fault(STATUS, _positive(n), path, status=status, error=error))
+
+    def runner_stopped_next(
+        self, n: int = 1, error: str = RUNNER_STOPPED, *, path: str | None = None
+    ) -> None:
+        """The next ``n`` matching requests find the model runner dead before any output: a
+        500 from 0.12.6 on, a 200 stream of one error line before (wire.STREAM_ERROR_STATUS)."""
+        self._fault(Fault(RUNNER, _positive(n), path, status=500, error=error))
+
+    def error_mid_stream_next(
+        self, error: str = RUNNER_FAILED, after_chunks: int = 2, *, path: str | None = None
+    ) -> None:
+        """The next stream sends ``after_chunks`` chunks, then ``{"error": ...}``, and no done.
+
+        The default text is the server's for a runner that fails mid-answer."""
+        self._fault(
+            Fault(ERROR_MID_STREAM, 1, path, error=error, after_chunks=_index(after_chunks))
+        )
+
+    def drop_connection_mid_stream_next(
+        self, after_chunks: int = 2, *, path: str | None = None
+    ) -> None:
+        """The next stream sends ``after_chunks`` chunks, then the socket closes mid-response."""
+        self._fault(Fault(DROP, 1, path, after_chunks=_index(after_chunks)))
+
+    def end_stream_without_done_next(self, n: int = 1, *, path: str | None = None) -> None:
+        """The next ``n`` streams end cleanly but without their done line (or [DONE])."""
+        self._fault(Fault(NO_DONE, _positive(n), path))
+
+    def malformed_json_next(self, n: int = 1, *, path: str | None = None) -> None:
+        """The next ``n`` 200 responses are cut in half: the body, or a stream's first line."""
+        self._fault(Fault(MALFORMED, _positive(n), path))
+
+    def latency(
+        self,
+        first_byte: float = 0.0,
+        between_chunks: float = 0.0,
+        *,
+        times: int | None = None,
+        path: str | None = None,
+    ) -> None:
+        """Wait ``first_byte`` seconds before answering (a cold load) and ``between_chunks``
+        between streamed chunks (slow tokens). With ``times``, only for that many requests."""
+        if first_byte < 0 or between_chunks < 0:
+            raise ValueError("latency must be >= 0 seconds")
+        self._state.script.add_latency(
+            Latency(first_byte, between_chunks, path, _count(times, "times"))
+        )
+
+    def _fault(self, fault: Fault) -> None:
+        self._state.script.add_fault(fault)
+
+    # records ----------------------------------------------------------------------------------
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received so far, oldest first (a copy)."""
+        return self._state.records()
+
+    def request_count(self, path: str | None = None) -> int:
+        """How many requests were received, for ``path`` or in total."""
+        return sum(1 for r in self._state.records() if path is None or r.path == path)
+
+    def last_request(self, path: str | None = None) -> RecordedRequest:
+        """The most recent request (to ``path``); LookupError when there is none."""
+        for record in reversed(self._state.records()):
+            if path is None or record.path == path:
+                return record
+        raise LookupError(f"no request to {path or 'any path'} was received")
+
+    @property
+    def forwarded_requests(self) -> list[RecordedRequest]:
+        """Requests the real server would have sent on to a remote model's host (ollama.com or
+        another Ollama), oldest first: a privacy test asserts this stays empty."""
+        return self._state.forwarded()
+
+    def reset(self) -> None:
+        """Forget recorded requests, scripted behaviour and loaded models; keep installed ones."""
+        self._state.reset()
+
+    def __repr__(self) -> str:
+        where = self.url if self._server is not None else "stopped"
+        name = type(self).__name__
+        return f"<{name} {where} version={self.version} models={len(self.models)}>"
+
+
+class FakeOllama(FakeServer):
+    """A started-on-demand fake Ollama server on ``host``:``port`` (0 picks a free port).
+
+    It answers the endpoints a client uses (/, /api/version, /api/tags, /api/show, /api/ps,
+    /api/chat, /api/generate, /api/pull: native.py; /v1/chat/completions, /v1/models:
+    openai.py) with the status codes, texts, field names and units of the real server
+    (docs/reference/ollama-protocol.md), as the emulated release sends them, over real sockets,
+    and records every request.
+
+    Use it as a context manager (``with FakeOllama() as fake:``) or call start()/stop().
+    ``version`` is what /api/version reports, and the wire follows that release where it
+    changed (the rules and their sources are in :mod:`persona_ollama.testing.wire`;
+    ``PROFILES`` lists one release on each side of every change): /api/tags fields, the 404
+    text, overflow with ``truncate: false``, how a runner error is sent, the OOM text, the
+    done line's content, the default context, /v1 finish chunks.
+    ``default_num_ctx`` is OLLAMA_CONTEXT_LENGTH (None: the release's default, which since
+    0.15.5 depends on ``vram_gib``, the GPU memory the server sees), ``chunk_size`` the
+    characters per streamed chunk (None: one word per chunk), ``parallel`` the generations served
+    at once, like OLLAMA_NUM_PARALLEL (None: unlimited; others wait, they never get a 503).
+    ``load_time`` is how many seconds loading a model takes: a generation whose runner options
+    (``num_ctx`` among them) differ from the loaded runner's waits for the running ones to finish
+    and then reloads, as Ollama's scheduler does (``loads`` counts loads; see
+    :class:`~persona_ollama.testing.engine.Scheduler`). ``faces`` replaces the native and
+    OpenAI faces (see :mod:`persona_ollama.testing.server`).
+
+    Cloud models: a ``:cloud``/``-cloud`` name installs a stub (``add_cloud_model``), and
+    ``add_remote_alias`` a local name for one; generation requests for them are recorded in
+    ``forwarded_requests`` (what the real server would send to ollama.com) and answered, or
+    refused with the signed-out 401 when ``signed_in=False`` (``sign_out()``).
+
+    The scripting methods (``reply_with``, ``fail_next`` ...) take a ``path``: None means the
+    generation endpoints (/api/chat, /api/generate, /v1/chat/completions), ``"*"`` any path.
+    """
+
+    def __init__(
+        self,
+        models: Iterable[FakeModel | str] = DEFAULT_MODELS,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        version: str = "0.33.0",
+        default_num_ctx: int | None = None,
+        chunk_size: int | None = None,
+        parallel: int | None = None,
+        vram_gib: float = 0.0,
+        signed_in: bool = True,
+        load_time: float = 0.0,
+        faces: Sequence[Face] | None = None,
+    ) -> None:
+        if chunk_size is not None and chunk_size < 1:
+            raise ValueError(
+                f"chunk_size must be a positive number of characters, got {chunk_size}"
+            )
+        if parallel is not None and parallel < 1:
+            raise ValueError(f"parallel must be at least 1 (or None for unlimited), got {parallel}")
+        if load_time < 0:
+            raise ValueError(f"load_time must be 0 or more seconds, got {load_time}")
+        if default_num_ctx is not None and default_num_ctx < 1:
+            raise ValueError(f"default_num_ctx must be at least 1, got {default_num_ctx}")
+        num_ctx = Profile(version).default_num_ctx(default_num_ctx, int(vram_gib * 1024**3))
+        super().__init__(
+            [NativeFace(), OpenAIFace()] if faces is None else faces,
+            models,
+            host=host,
+            port=port,
+            settings=Settings(version, num_ctx, chunk_size, parallel, signed_in),
+            load_time=load_time,
+            host_check=host_is_local,
+        )
+
+    # models -----------------------------------------------------------------------------------
+    def add_cloud_model(self, name: str, **facts: object) -> FakeModel:
+        """Install the stub ``ollama pull NAME`` leaves for a cloud model (``gpt-oss:120b-cloud``):
+        /api/tags and /api/show report its remote_host (v0.12+), and generation requests are
+        forwarded (see ``forwarded_requests``) instead of answered here."""
+        return self._state.install(cloud_stub(name, **facts))
+
+    def add_remote_alias(self, name: str, of: FakeModel | str, **facts: object) -> FakeModel:
+        """Install a model created ``FROM`` a remote one: a plain name, the same remote_host."""
+        source = self._state.find(of) if isinstance(of, str) else of
+        if source is None:
+            source = as_model(of) if isinstance(of, str) else of
+        return self._state.install(remote_alias(name, source, **facts))
+
+    def sign_out(self) -> None:
+        """Forwarding fails as when the server is signed out of ollama.com: HTTP 401
+        ``unauthorized`` with a ``signin_url`` (v0.12.1+) or a ``public_key`` (v0.12.0)."""
+        self._state.settings.signed_in = False
+
+    def sign_in(self) -> None:
+        self._state.settings.signed_in = True
+
+    def pullable(self, model: FakeModel | str) -> FakeModel:
+        """Let /api/pull find ``model`` (the built-in LIBRARY is pullable already)."""
+        return self._state.add_pullable(model)
+
+    # scripting --------------------------------------------------------------------------------
+    def out_of_memory_next(self, n: int = 1, *, path: str | None = None) -> None:
+        """The next ``n`` matching requests fail to load the model: a 500 with the OOM text."""
+        self.fail_next(n, 500, self._state.settings.profile.out_of_memory_text, path=path)
+
+    def repetition_abort_next(self, n: int = 1, *, path: str | None = None) -> None:
+        """The next ``n`` streams stop as the server stops a model repeating one token over and
+        over: the stream ends cleanly with neither a done line nor an error (llm/server.go
+        Completion, "token repeat limit"; every release)."""
+        self.end_stream_without_done_next(n, path=path)
+
+    def interrupt_stream_next(self, after_chunks: int = 2) -> None:
+        """The next /v1 stream sends ``after_chunks`` chunks, then ``[DONE]`` without a finish
+        reason: how llama-cpp-python's server ends a stream another request interrupted."""
+        self._fault(Fault(INTERRUPTED, 1, V1_CHAT, after_chunks=_index(after_chunks)))
+
+    def context_overflow_next(self, context_length: int = 512, prompt_tokens: int = 6000) -> None:
+        """The next streamed /v1 request gets an empty 200 stream, and the next unstreamed one
+        llama-cpp-python's 400 ``context_length_exceeded`` with both sizes."""
+        text = (
+            f"This model's maximum context length is {context_length} tokens. However, you "
+            f"requested {prompt_tokens + 10} tokens ({prompt_tokens} in the messages, 10 in the "
+            "completion). Please reduce the length of the messages or completion."
+        )
+        self._fault(Fault(EMPTY, 1, V1_CHAT))
+        self._fault(Fault(UNSTREAMED_STATUS, 1, V1_CHAT, status=400, error=text))
+
+    def omit_usage_next(self, n: int = 1) -> None:
+        """The next ``n`` /v1 streams have no usage event, whatever stream_options asks (as
+        llama-cpp-python's server)."""
+        self._fault(Fault(NO_USAGE, _positive(n), V1_CHAT))
+
+
+def _positive(n: int) -> int:
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    return n
+
+
+def _index(after_chunks: int) -> int:
+    if after_chunks < 0:
+        raise ValueError(f"after_chunks must be >= 0, got {after_chunks}")
+    return after_chunks
+
+
+def _count(times: int | None, name: str) -> int | None:
+    if times is not None and times < 1:
+        raise ValueError(f"{name} must be at least 1 (or None for every request), got {times}")
+    return times

@@ -1,0 +1,129 @@
+"""The double's core on its own: a double of another server from one face, and the package."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+import requests
+from hypothesis import given
+from hypothesis import strategies as st
+
+from persona_ollama.testing import LIBRARY, Call, Face, FakeOllama, FakeServer, Route, count_tokens
+from persona_ollama.testing.wire import ApiError, Reply, Stream, json_reply, ndjson_stream
+
+
+def health(call: Call) -> Reply:
+    return json_reply({"status": "ok", "models": len(call.state.installed())})
+
+
+def chat(call: Call) -> Stream:
+    body = call.record.json or {}
+    model = call.state.find(str(body.get("model", "")))
+    if model is None:
+        raise ApiError(404, "no such model")
+    return ndjson_stream([{"text": "Hi"}, {"text": " there"}, {"text": "!"}, {"done": True}])
+
+
+class AcmeFace(Face):
+    """A minimal face of a made-up server: its own paths and error shape."""
+
+    routes = (
+        Route("GET", "/health", health),
+        Route("POST", "/chat", chat, generation=True),
+        Route("GET", "/models/{id}", health),
+    )
+    not_implemented = frozenset({"/embed"})
+
+    def error(self, status: int, message: str) -> Reply:
+        return json_reply({"problem": message}, status)
+
+
+@pytest.fixture
+def acme() -> Any:
+    with FakeServer([AcmeFace()], ["llama3.2:3b"]) as fake:
+        yield fake
+
+
+def lines(response: requests.Response) -> list[Any]:
+    return [line for line in response.iter_lines() if line]
+
+
+def test_one_face_makes_a_double_of_another_server(acme: FakeServer) -> None:
+    assert requests.get(acme.url + "/health", timeout=5).json() == {"status": "ok", "models": 1}
+    assert requests.get(acme.url + "/models/x", timeout=5).status_code == 200
+    response = requests.post(acme.url + "/chat", json={"model": "llama3.2:3b"}, timeout=5)
+    assert response.status_code == 200
+    assert len(lines(response)) == 4
+    missing = requests.post(acme.url + "/chat", json={"model": "nope"}, timeout=5)
+    assert (missing.status_code, missing.json()) == (404, {"problem": "no such model"})
+    # No Ollama path is served, and the face's own lists decide 404, 405 and 501.
+    assert requests.get(acme.url + "/api/tags", timeout=5).status_code == 404
+    assert requests.post(acme.url + "/health", timeout=5).status_code == 405
+    unimplemented = requests.post(acme.url + "/embed", timeout=5)
+    assert unimplemented.status_code == 501
+    assert unimplemented.json() == {"problem": "FakeServer does not implement POST /embed"}
+
+
+def test_the_core_scripts_and_records_a_custom_face(acme: FakeServer) -> None:
+    acme.fail_next(status=429, error="slow down")
+    refused = requests.post(acme.url + "/chat", json={"model": "llama3.2:3b"}, timeout=5)
+    assert (refused.status_code, refused.json()) == (429, {"problem": "slow down"})
+    # A rule without a path applies to the routes marked generation=True only.
+    acme.fail_next()
+    assert requests.get(acme.url + "/health", timeout=5).status_code == 200
+    busy = requests.post(acme.url + "/chat", json={"model": "llama3.2:3b"}, timeout=5)
+    assert busy.status_code == 503
+    acme.drop_connection_mid_stream_next(after_chunks=1)
+    dropped = requests.post(
+        acme.url + "/chat", json={"model": "llama3.2:3b"}, stream=True, timeout=5
+    )
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        lines(dropped)
+    acme.end_stream_without_done_next()
+    cut = requests.post(acme.url + "/chat", json={"model": "llama3.2:3b"}, timeout=5)
+    assert len(lines(cut)) == 3
+    assert [r.path for r in acme.requests] == ["/chat", "/health", "/chat", "/chat", "/chat"]
+    assert acme.last_request("/chat").status == 200
+
+
+def test_fake_ollama_takes_faces_too() -> None:
+    with FakeOllama(faces=[AcmeFace()]) as fake:
+        assert requests.get(fake.url + "/health", timeout=5).status_code == 200
+        assert requests.get(fake.url + "/api/version", timeout=5).status_code == 404
+        assert repr(fake).startswith("<FakeOllama http://127.0.0.1:")
+
+
+@given(st.text())
+def test_count_tokens_is_the_utf8_length_over_four_rounded_up(text: str) -> None:
+    assert count_tokens(text) == math.ceil(len(text.encode("utf-8")) / 4)
+
+
+def test_library_models_are_internally_consistent() -> None:
+    for key, model in LIBRARY.items():
+        assert model.key == key
+        assert model.capabilities
+
+
+def imported_after(statement: str) -> set[str]:
+    code = f"import sys; {statement}; print(' '.join(sys.modules))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    return set(result.stdout.split())
+
+
+def test_the_package_imports_the_standard_library_only() -> None:
+    modules = imported_after("import persona_ollama.testing")
+
+    assert not {"requests", "psutil", "click", "pluggy"} & modules
+
+
+def test_the_pytest_plugin_defers_the_server_until_a_fixture_runs() -> None:
+    modules = imported_after("import persona_ollama.testing.pytest_plugin")
+
+    assert "persona_ollama.testing.server" not in modules
+    assert "http.server" not in modules
