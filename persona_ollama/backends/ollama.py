@@ -157,15 +157,7 @@ class OllamaBackend:
         before 0.10 do not report it: nothing to reuse then)."""
         transport = self.transport
         loaded = transport.expect_dict(transport.get_json("/api/ps"), "/api/ps")
-        windows: dict[str, int] = {}
-        for entry in transport.expect_list(loaded, "models", "/api/ps"):
-            if not isinstance(entry, dict):
-                continue
-            length = entry.get("context_length")
-            name = entry.get("name") or entry.get("model")
-            if isinstance(name, str) and isinstance(length, int) and _positive_int(length):
-                windows[names.canonical(name)] = length
-        return windows
+        return loaded_windows_of(transport.expect_list(loaded, "models", "/api/ps"))
 
     def chat(self, request: ChatRequest) -> Generator[Chunk, None, None]:
         """Stream POST /api/chat with ``truncate: false`` (refuse, never cut, a long prompt).
@@ -242,6 +234,20 @@ class OllamaBackend:
     def close(self) -> None:
         """Close pooled connections."""
         self.transport.close()
+
+
+def loaded_windows_of(entries: list[Any]) -> dict[str, int]:
+    """Canonical name -> window, from /api/ps ``models`` (entries without a name or a
+    positive ``context_length`` are skipped)."""
+    windows: dict[str, int] = {}
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        length = entry.get("context_length")
+        name = entry.get("name") or entry.get("model")
+        if isinstance(name, str) and isinstance(length, int) and _positive_int(length):
+            windows[names.canonical(name)] = length
+    return windows
 
 
 def _is_done(item: Chunk | PullProgress) -> bool:

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from persona_ollama import windows
+from persona_ollama.backends.ollama import loaded_windows_of
 from persona_ollama.windows import Windows
 
 URL = "http://127.0.0.1:11434"
@@ -79,8 +80,8 @@ def test_ps_is_fetched_once_per_ttl_and_a_failure_counts_as_nothing_loaded() -> 
         fetched.append(1)
         return [{"name": "qwen3:8b", "context_length": 8192}, {"name": "old:1b"}]
 
-    assert w.loaded(URL, fetch) == {"qwen3:8b": 8192}
-    assert w.loaded(URL, fetch) == {"qwen3:8b": 8192}
+    assert w.loaded(URL, lambda: loaded_windows_of(fetch())) == {"qwen3:8b": 8192}
+    assert w.loaded(URL, lambda: loaded_windows_of(fetch())) == {"qwen3:8b": 8192}
     assert len(fetched) == 1
 
     def broken() -> list[dict[str, object]]:

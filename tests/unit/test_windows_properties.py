@@ -7,12 +7,12 @@ budget the request was planned with (else the server cuts or refuses the prompt)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from persona_ollama.backends.ollama import loaded_windows_of
 from persona_ollama.context import LADDER, plan
 from persona_ollama.windows import Windows
 
@@ -43,10 +43,10 @@ request = st.tuples(
 
 
 def _fetch(answer: Any) -> Any:
-    def fetch() -> list[Mapping[str, Any]]:
+    def fetch() -> dict[str, int]:
         if answer == "boom":
             raise OSError("connection refused")
-        return list(answer)
+        return loaded_windows_of(list(answer))
 
     return fetch
 
