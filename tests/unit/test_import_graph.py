@@ -139,6 +139,88 @@ def test_find_cycle(graph, cycle):
     assert find_cycle(graph) == cycle
 
 
+# The layers of one generate(), top to bottom: a module may import its own layer or lower
+# ones, never a higher one (the README's diagram draws the same path). Every module must be
+# placed, so a new one states where it sits.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("cli", "testing", "_host"),  # the commands and the double: users of everything below
+    ("provider",),  # Persona's contract
+    ("request",),  # checks + context plan -> one neutral ChatRequest
+    ("served", "stream", "windows"),  # the server's models; the answer; shared windows
+    ("backends",),  # one server API each, neutral types out
+    ("choosing",),  # hardware, catalogue, selection (backends read catalogue facts)
+    ("transport",),  # session, retries, deadlines, bounded NDJSON/SSE reading
+    (  # the vocabulary every layer shares
+        "backends.base",
+        "model_info",
+        "context",
+        "privacy",
+        "options",
+        "endpoint",
+        "settings",
+        "names",
+        "thinking",
+        "terminal",
+        "errors",
+        "_persona",
+        "_lazy",
+    ),
+)
+
+
+def layer_of(module: str) -> int | None:
+    """The index in LAYERS of ``module`` (its longest matching prefix), None if unplaced."""
+    name = module[len(PACKAGE) + 1 :] if module != PACKAGE else ""
+    best: tuple[int, int] | None = None
+    for index, layer in enumerate(LAYERS):
+        for prefix in layer:
+            if name == prefix or name.startswith(prefix + "."):
+                if best is None or len(prefix) > best[0]:
+                    best = (len(prefix), index)
+    return None if best is None else best[1]
+
+
+def test_every_module_has_a_layer():
+    graph = import_graph()
+    unplaced = [m for m in graph if m != PACKAGE and layer_of(m) is None]
+    assert unplaced == [], "place these in LAYERS: " + ", ".join(unplaced)
+
+
+def test_modules_import_only_their_layer_or_lower_ones():
+    graph = import_graph()
+    upward = [
+        f"{module} -> {target}"
+        for module, targets in sorted(graph.items())
+        for target in sorted(targets)
+        if module != PACKAGE
+        and target != PACKAGE  # `from persona_ollama import __version__`: the leaf package
+        and layer_of(target) is not None
+        and layer_of(module) is not None
+        and layer_of(target) < layer_of(module)  # type: ignore[operator]
+    ]
+    assert upward == []
+
+
+def test_generate_reads_top_down_provider_request_backend_transport():
+    graph = import_graph()
+    path = [f"{PACKAGE}.{name}" for name in ("provider", "request", "backends.base")]
+    assert path[1] in graph[path[0]] and path[2] in graph[path[1]]
+    assert f"{PACKAGE}.transport.http" in graph[f"{PACKAGE}.backends.ollama"]
+    assert f"{PACKAGE}.stream" in graph[f"{PACKAGE}.provider"]
+    # Neither backend translates through the other.
+    assert f"{PACKAGE}.backends.ollama" not in graph[f"{PACKAGE}.backends.openai"]
+    assert f"{PACKAGE}.backends.openai" not in graph[f"{PACKAGE}.backends.ollama"]
+
+
+@pytest.mark.parametrize(
+    ("module", "layer"),
+    [("persona_ollama.backends.base", 7), ("persona_ollama.backends.ollama", 4),
+     ("persona_ollama.cli.doctor", 0), ("persona_ollama.elsewhere", None)],
+)  # fmt: skip
+def test_layer_of_takes_the_longest_prefix(module, layer):
+    assert layer_of(module) == layer
+
+
 def test_the_package_has_no_import_cycle():
     cycle = find_cycle(import_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle or ())
