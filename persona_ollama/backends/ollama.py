@@ -274,9 +274,10 @@ def chat_chunk(line: dict[str, Any], url: str = "") -> Chunk:
     piece = message.get("content")
     if piece is not None and type(piece) is not str:
         raise wrong_shape("message.content", "text", piece, url)
+    # Only a stated host means a forwarded answer (false, 0 or "" from a broken server do not).
     host = line.get("remote_host")
     if line.get("done") is not True:
-        if host is None:  # the common case, once per token: as cheap as it can be
+        if not host:  # the common case, once per token: as cheap as it can be
             return Chunk(piece or "", thought or "")
         return Chunk(
             piece or "",

@@ -804,3 +804,11 @@ def test_modelfile_num_ctx_is_read_from_the_parameters_text():
     assert modelfile_num_ctx(show) == 16384
     assert modelfile_num_ctx({"parameters": "num_ctx big"}) is None
     assert modelfile_num_ctx({}) is None
+
+
+@pytest.mark.parametrize("host", [None, "", False, 0, [], {}])
+def test_an_empty_remote_host_is_not_a_forwarded_answer(host):
+    # As before the split (the provider read `if host:`): only a stated host means the
+    # answer was forwarded; local-only mode refuses a forwarded answer.
+    for line in ({**chunk("x"), "remote_host": host}, {**DONE, "remote_host": host}):
+        assert chat_chunk(line, BASE).remote_host is None
