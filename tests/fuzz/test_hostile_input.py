@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from persona_ollama.backends.base import Chunk
+from persona_ollama.backends.ollama import chat_chunk
 from persona_ollama.backends.ollama_errors import error_from_status, error_from_stream_line
 from persona_ollama.backends.openai import (
     OpenAIBackend,
@@ -182,6 +183,40 @@ def assert_sound(chunk: Chunk) -> None:
     for seconds in (chunk.prompt_seconds, chunk.answer_seconds, chunk.load_seconds):
         assert seconds is None or (isinstance(seconds, float) and math.isfinite(seconds))
         assert seconds is None or seconds >= 0
+
+
+native_lines = st.one_of(
+    st.dictionaries(st.text(max_size=6), json_values, max_size=4),
+    st.fixed_dictionaries(
+        {
+            "message": st.one_of(
+                json_values,
+                st.fixed_dictionaries({"content": json_values, "thinking": json_values}),
+            ),
+            "done": st.one_of(st.booleans(), json_values),
+            "done_reason": json_values,
+            "model": json_values,
+            "prompt_eval_count": json_values,
+            "eval_count": json_values,
+            "eval_duration": json_values,
+            "load_duration": json_values,
+            "remote_host": json_values,
+        }
+    ),
+)
+
+
+@FUZZ
+@given(line=native_lines)
+def test_native_chat_lines_become_sound_chunks_or_raise_our_error(tally, line):
+    tally()
+    try:
+        item = chat_chunk(line, "http://127.0.0.1:11434")
+    except OllamaResponseError:
+        return
+    assert_sound(item)
+    assert item.done is (line.get("done") is True)
+    assert item.reason is None or isinstance(item.reason, str)
 
 
 @FUZZ
