@@ -48,7 +48,7 @@ ENDED_QUIETLY = (
     "token: retry, change the prompt, or raise repeat_penalty or temperature. If every "
     "request ends like this, check the server log."
 )
-_NS = 1e-9  # Ollama states durations in nanoseconds
+_NS_PER_SECOND = 1e9  # Ollama states durations in nanoseconds
 
 
 def release(version: str) -> tuple[int, ...] | None:
@@ -323,7 +323,8 @@ def _final_count(line: Mapping[str, Any], field: str, url: str) -> int | None:
 
 def _seconds(line: Mapping[str, Any], field: str, url: str) -> float | None:
     count = _final_count(line, field, url)
-    return None if count is None else count * _NS
+    # Divided, not multiplied by 1e-9: 300 ms is 0.3 s, not 0.30000000000000004 (raw_response).
+    return None if count is None else count / _NS_PER_SECOND
 
 
 def _final_text(line: Mapping[str, Any], field: str, url: str) -> str | None:

@@ -812,3 +812,11 @@ def test_an_empty_remote_host_is_not_a_forwarded_answer(host):
     # answer was forwarded; local-only mode refuses a forwarded answer.
     for line in ({**chunk("x"), "remote_host": host}, {**DONE, "remote_host": host}):
         assert chat_chunk(line, BASE).remote_host is None
+
+
+@pytest.mark.parametrize(("ns", "seconds"), [(300_000_000, 0.3), (700_000_000, 0.7), (1, 1e-9)])
+def test_durations_in_seconds_are_the_servers_nanoseconds_divided_exactly(ns, seconds):
+    # raw_response shows these: 0.3, as before the split, not 0.30000000000000004.
+    line = {**DONE, "load_duration": ns, "prompt_eval_duration": ns, "eval_duration": ns}
+    final = chat_chunk(line, BASE)
+    assert final.load_seconds == final.prompt_seconds == final.answer_seconds == seconds
