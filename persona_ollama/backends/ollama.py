@@ -48,7 +48,7 @@ ENDED_QUIETLY = (
     "token: retry, change the prompt, or raise repeat_penalty or temperature. If every "
     "request ends like this, check the server log."
 )
-_NS = 1e-9  # Ollama states durations in nanoseconds
+_NS_PER_SECOND = 1e9  # Ollama states durations in nanoseconds
 
 
 def release(version: str) -> tuple[int, ...] | None:
@@ -280,9 +280,10 @@ def chat_chunk(line: dict[str, Any], url: str = "") -> Chunk:
     piece = message.get("content")
     if piece is not None and type(piece) is not str:
         raise wrong_shape("message.content", "text", piece, url)
+    # Only a stated host means a forwarded answer (false, 0 or "" from a broken server do not).
     host = line.get("remote_host")
     if line.get("done") is not True:
-        if host is None:  # the common case, once per token: as cheap as it can be
+        if not host:  # the common case, once per token: as cheap as it can be
             return Chunk(piece or "", thought or "")
         return Chunk(
             piece or "",
@@ -328,7 +329,8 @@ def _final_count(line: Mapping[str, Any], field: str, url: str) -> int | None:
 
 def _seconds(line: Mapping[str, Any], field: str, url: str) -> float | None:
     count = _final_count(line, field, url)
-    return None if count is None else count * _NS
+    # Divided, not multiplied by 1e-9: 300 ms is 0.3 s, not 0.30000000000000004 (raw_response).
+    return None if count is None else count / _NS_PER_SECOND
 
 
 def _final_text(line: Mapping[str, Any], field: str, url: str) -> str | None:

@@ -549,8 +549,8 @@ class Transport:
         )
 
     def json(self, response: requests.Response) -> Any:
-        """The JSON document of ``response`` (read up to MAX_JSON_BODY, then released);
-        OllamaResponseError for a cut-off body or one that is not JSON."""
+        """The JSON document of ``response`` (at most MAX_JSON_BODY bytes), released after
+        reading; a body cut off, too large or not JSON raises OllamaResponseError."""
         try:
             raw = self._reader(response, MAX_JSON_BODY, what="answer").read_all()
         except socket.timeout:
@@ -578,11 +578,12 @@ class Transport:
             ) from None
 
     def get_json(self, path: str, *, timeout: tuple[float, float] | None = None) -> Any:
-        """GET ``path`` and return its JSON document."""
+        """GET ``path`` and return its JSON document (see :meth:`json`)."""
         return self.json(self.send("GET", path, stream=True, timeout=timeout))
 
     def post_json(self, path: str, body: Mapping[str, Any], *, model: str | None = None) -> Any:
-        """POST ``body`` to ``path`` and return the JSON answer (``model``: named in errors)."""
+        """POST ``body`` to ``path`` and return the JSON answer; ``model`` names the model
+        in the errors of a failed status."""
         return self.json(self.send("POST", path, body, stream=True, model=model))
 
     def expect_list(self, document: dict[str, Any], field: str, what: str) -> list[Any]:
@@ -596,7 +597,7 @@ class Transport:
         return value
 
     def expect_dict(self, value: Any, what: str) -> dict[str, Any]:
-        """``value`` when it is a JSON object, else an error naming ``what``."""
+        """``value`` as a JSON object; anything else is an error naming ``what``."""
         if not isinstance(value, dict):
             raise OllamaResponseError(
                 f"{what} from {self.endpoint} is not a JSON object.", url=str(self.endpoint)

@@ -8,20 +8,31 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
+import socket
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from persona_ollama.backends.base import Chunk
+from persona_ollama.backends.ollama import chat_chunk
 from persona_ollama.backends.ollama_errors import error_from_status, error_from_stream_line
+from persona_ollama.backends.openai import (
+    OpenAIBackend,
+    _Empty,
+    _Interrupted,
+    _StreamError,
+    final_chunk,
+    sse_chunks,
+)
 from persona_ollama.endpoint import parse_host, resolve_endpoint
 from persona_ollama.errors import ConfigurationError, OllamaError, OllamaResponseError
 from persona_ollama.names import canonical, check_name
-from persona_ollama.transport.ndjson import iter_ndjson
-from persona_ollama.backends.openai import _Empty, _Interrupted, native_chunks
 from persona_ollama.options import validate_options
-from persona_ollama.transport.sse import iter_sse_data
 from persona_ollama.thinking import ThinkSplitter
+from persona_ollama.transport.ndjson import iter_ndjson
+from persona_ollama.transport.sse import iter_sse_data
 
 EXAMPLES = int(os.environ.get("PERSONA_OLLAMA_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(
@@ -161,21 +172,97 @@ v1_events = st.one_of(
 )
 
 
+def assert_sound(chunk: Chunk) -> None:
+    """Text is text; a count is unknown (None) or a whole number >= 0; a duration is unknown
+    or a finite number of seconds >= 0: never a wrong type passed on to the host."""
+    assert isinstance(chunk, Chunk)
+    assert type(chunk.content) is str
+    assert type(chunk.thinking) is str
+    for count in (chunk.input_tokens, chunk.output_tokens):
+        assert count is None or (type(count) is int and count >= 0)
+    for seconds in (chunk.prompt_seconds, chunk.answer_seconds, chunk.load_seconds):
+        assert seconds is None or (isinstance(seconds, float) and math.isfinite(seconds))
+        assert seconds is None or seconds >= 0
+
+
+native_lines = st.one_of(
+    st.dictionaries(st.text(max_size=6), json_values, max_size=4),
+    st.fixed_dictionaries(
+        {
+            "message": st.one_of(
+                json_values,
+                st.fixed_dictionaries({"content": json_values, "thinking": json_values}),
+            ),
+            "done": st.one_of(st.booleans(), json_values),
+            "done_reason": json_values,
+            "model": json_values,
+            "prompt_eval_count": json_values,
+            "eval_count": json_values,
+            "eval_duration": json_values,
+            "load_duration": json_values,
+            "remote_host": json_values,
+        }
+    ),
+)
+
+
+@FUZZ
+@given(line=native_lines)
+def test_native_chat_lines_become_sound_chunks_or_raise_our_error(tally, line):
+    tally()
+    try:
+        item = chat_chunk(line, "http://127.0.0.1:11434")
+    except OllamaResponseError:
+        return
+    assert_sound(item)
+    assert item.done is (line.get("done") is True)
+    assert item.reason is None or isinstance(item.reason, str)
+
+
 @FUZZ
 @given(events=st.lists(v1_events, max_size=5))
 def test_v1_stream_translation_yields_chunks_or_raises_our_error(tally, events):
     tally()
     data = "".join(f"data: {e if e == '[DONE]' else json.dumps(e)}\n\n" for e in events).encode()
     try:
-        for item in native_chunks([data], model="m"):
-            assert isinstance(item, dict)
-            message = item.get("message") or {}
-            assert isinstance(message.get("content", ""), str)
-            assert isinstance(message.get("thinking", ""), str)
-            for key in ("prompt_eval_count", "eval_count", "eval_duration"):
-                assert key not in item or (type(item[key]) is int and item[key] >= 0)
-    except (OllamaError, _Interrupted, _Empty):  # the last two: OpenAIClient turns them into ours
+        for item in sse_chunks([data], model="m"):
+            assert_sound(item)
+    # The last three: OpenAIBackend._checked turns them into OllamaResponseError.
+    except (OllamaError, _Interrupted, _Empty, _StreamError):
         pass
+
+
+@FUZZ
+@given(
+    finish=st.one_of(st.none(), st.text(max_size=8)),
+    usage=st.one_of(
+        st.dictionaries(st.text(max_size=6), json_values, max_size=3),
+        st.fixed_dictionaries({"prompt_tokens": json_values, "completion_tokens": json_values}),
+    ),
+    timings=st.one_of(
+        st.dictionaries(st.text(max_size=6), json_values, max_size=3),
+        st.fixed_dictionaries({"prompt_ms": json_values, "predicted_ms": json_values}),
+    ),
+)
+def test_v1_final_chunk_keeps_only_sound_counts_and_durations(tally, finish, usage, timings):
+    tally()
+    final = final_chunk("m", finish, usage, timings)
+    assert_sound(final)
+    assert final.done is True
+    assert isinstance(final.reason, str) and final.reason
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+# A "model not found" 404 makes the /v1 backend ask /v1/models for names to suggest: a port
+# nothing listens on refuses at once, and that listing is then "unknown".
+V1_BACKEND = OpenAIBackend(
+    resolve_endpoint(f"http://127.0.0.1:{_closed_port()}/v1", {}), retries=0, backoff=0
+)
 
 
 @FUZZ
@@ -202,6 +289,9 @@ def test_error_mapping_always_gives_one_of_our_errors(tally, status, body, model
     assert error.message
     line = error_from_stream_line(body, url="http://127.0.0.1:11434", model=model)
     assert isinstance(line, OllamaError)
+    v1 = V1_BACKEND.status_error(status, body, model=model)
+    assert isinstance(v1, OllamaError)
+    assert v1.message
 
 
 @FUZZ

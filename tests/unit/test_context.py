@@ -9,9 +9,7 @@ from persona_ollama.context import (
     estimate_messages,
     estimate_tokens,
     ladder_size,
-    modelfile_num_ctx,
     plan,
-    trained_context_length,
     truncation_warning,
 )
 from persona_ollama.errors import ConfigurationError, ContextOverflowError
@@ -98,20 +96,6 @@ def test_truncation_is_detected_from_prompt_eval_count():
     assert truncation_warning(estimated=15000, prompt_eval_count=0, num_ctx=4096) is None
 
 
-def test_trained_context_length_comes_from_the_architecture_key():
-    show = {
-        "model_info": {
-            "general.architecture": "qwen2",
-            "qwen2.context_length": 32768,
-            "llama.context_length": 1,
-        }
-    }
-    assert trained_context_length(show) == 32768
-    assert trained_context_length({"model_info": {"x.context_length": 4096}}) == 4096
-    assert trained_context_length({"model_info": {}}) is None
-    assert trained_context_length({}) is None
-
-
 def test_a_prompt_that_filled_the_whole_window_is_reported_as_cut():
     # Runners before v0.12.6 keep exactly num_ctx tokens of a longer prompt.
     warning = truncation_warning(estimated=3900, prompt_eval_count=4096, num_ctx=4096)
@@ -120,30 +104,6 @@ def test_a_prompt_that_filled_the_whole_window_is_reported_as_cut():
     assert truncation_warning(estimated=3900, prompt_eval_count=4095, num_ctx=4096)
     # A prompt that fitted leaves room for the answer: no warning.
     assert truncation_warning(estimated=3900, prompt_eval_count=3700, num_ctx=4096) is None
-
-
-@pytest.mark.parametrize(
-    ("parameters", "expected"),
-    [
-        ("num_ctx 1.048576e+06", 1048576),  # Go's %#v of a float64 >= 1e6
-        ("num_ctx 2e+06", 2000000),
-        ("num_ctx 262144", 262144),
-        ("num_ctx 8192.0", 8192),
-        ('stop "<|eot|>"\nnum_ctx                        1.31072e+06', 1310720),
-        ("num_ctx 1.5", None),
-        ("num_ctx NaN", None),
-        ("num_ctx +Inf", None),
-    ],
-)
-def test_modelfile_num_ctx_reads_go_number_formats(parameters, expected):
-    assert modelfile_num_ctx({"parameters": parameters}) == expected
-
-
-def test_modelfile_num_ctx_is_read_from_the_parameters_text():
-    show = {"parameters": "\n".join([f"{'stop':<30} " + '"<|eot_id|>"', f"{'num_ctx':<30} 16384"])}
-    assert modelfile_num_ctx(show) == 16384
-    assert modelfile_num_ctx({"parameters": "num_ctx big"}) is None
-    assert modelfile_num_ctx({}) is None
 
 
 def test_overflow_hint_without_alternatives_does_not_begin_with_or():
