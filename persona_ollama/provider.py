@@ -23,7 +23,7 @@ from .model_info import ModelInfo, placement
 from .options import OPTION_TYPES, validate_keep_alive, validate_options
 from .privacy import check_destination, check_server, warn_once
 from .request import Call, Preparation, window_cap
-from .settings import API_KEY_VAR, MODEL_VAR, TIMEOUT_VAR, Settings, check_api
+from .settings import API_KEY_VAR, DEFAULT_API, MODEL_VAR, TIMEOUT_VAR, Settings, check_api
 from .stream import ChatStream, with_request_sizes
 from .windows import WINDOWS
 
@@ -143,7 +143,7 @@ class OllamaProvider(LLMProvider):
         self.deadline = deadline
         # "native" (/api/chat) or "openai" (/v1/chat/completions of vLLM, llama.cpp, LM Studio,
         # LiteLLM or Ollama); the /v1 form of the URL also keeps their cached facts apart.
-        self.api = check_api(api, "api") if api is not None else settings.api or "native"
+        self.api = check_api(api, "api") if api is not None else settings.api or DEFAULT_API
         if self.api == "openai":
             self.endpoint = v1_endpoint(self.endpoint, v1=True)
         self._client_args: dict[str, Any] = {

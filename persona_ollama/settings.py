@@ -31,6 +31,9 @@ NO_COLOR_VAR = "NO_COLOR"
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
 APIS = ("native", "openai")  # Ollama's /api/chat; the OpenAI-compatible /v1/chat/completions
+# The API spoken when neither api= nor PERSONA_OLLAMA_API says: one place, so that a provider
+# built from this template (docs/writing-a-provider.md) changes its default here alone.
+DEFAULT_API = "native"
 
 
 def _get(environ: Mapping[str, str], name: str) -> str | None:

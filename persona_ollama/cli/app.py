@@ -17,7 +17,7 @@ import click
 
 from .. import __version__
 from ..errors import OllamaError
-from ..settings import API_KEY_VAR, NO_COLOR_VAR
+from ..settings import API_KEY_VAR, APIS, NO_COLOR_VAR
 from ..terminal import printable
 
 if TYPE_CHECKING:
@@ -200,7 +200,7 @@ def common_options(func: F) -> F:
     """--host, --api and --debug, accepted by every command."""
     func = click.option(
         "--api",
-        type=click.Choice(["native", "openai"]),
+        type=click.Choice(APIS),
         metavar="API",
         expose_value=False,
         callback=_set_api,
