@@ -14,8 +14,9 @@ Standard library only; ``python -m persona_ollama.testing`` runs one as a separa
 The modules: server.py (the core: ``FakeServer``, HTTP dispatch to faces, ``FakeOllama``),
 engine.py (the face interface, state, script, scheduler, generation), native.py and openai.py
 (the two faces), wire.py (the Go source's wire rules, release by release), models.py, hostile.py
-(raw-socket misbehaviour), demo.py and pytest_plugin.py. A double of another server is one face
-on the same core: see :mod:`persona_ollama.testing.server`.
+(raw-socket misbehaviour), demo.py, pytest_plugin.py and stand_in.py (the double the contract
+tests start: the one function a provider built from this template points at its own face). A
+double of another server is one face on the same core: see :mod:`persona_ollama.testing.server`.
 The names below load on first access, so that pytest loading the plugin costs nothing.
 """
 
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
         FakeServer,
         Route,
     )
+    from .stand_in import stand_in
     from .wire import PROFILES, PROMPT_TOO_LONG, Profile
 
 _LAZY = {
@@ -71,6 +73,7 @@ _LAZY = {
     "Route": "server",
     "count_prompt_tokens": "engine",
     "count_tokens": "engine",
+    "stand_in": "stand_in",
 }
 
 
@@ -101,4 +104,5 @@ __all__ = [
     "Route",
     "count_prompt_tokens",
     "count_tokens",
+    "stand_in",
 ]

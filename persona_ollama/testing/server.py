@@ -649,6 +649,13 @@ class FakeServer:
         """Every request received so far, oldest first (a copy)."""
         return self._state.records()
 
+    @property
+    def generations(self) -> list[RecordedRequest]:
+        """The requests to the routes that run a model (``generation=True``), oldest first:
+        what a test that does not know the face's paths (tests/contract) asserts on."""
+        paths = self._routing.generation_paths
+        return [record for record in self._state.records() if record.path in paths]
+
     def request_count(self, path: str | None = None) -> int:
         """How many requests were received, for ``path`` or in total."""
         return sum(1 for r in self._state.records() if path is None or r.path == path)

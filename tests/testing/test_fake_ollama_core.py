@@ -12,7 +12,16 @@ import requests
 from hypothesis import given
 from hypothesis import strategies as st
 
-from persona_ollama.testing import LIBRARY, Call, Face, FakeOllama, FakeServer, Route, count_tokens
+from persona_ollama.testing import (
+    LIBRARY,
+    Call,
+    Face,
+    FakeOllama,
+    FakeServer,
+    Route,
+    count_tokens,
+    stand_in,
+)
 from persona_ollama.testing.wire import ApiError, Reply, Stream, json_reply, ndjson_stream
 
 
@@ -87,6 +96,7 @@ def test_the_core_scripts_and_records_a_custom_face(acme: FakeServer) -> None:
     cut = requests.post(acme.url + "/chat", json={"model": "llama3.2:3b"}, timeout=5)
     assert len(lines(cut)) == 3
     assert [r.path for r in acme.requests] == ["/chat", "/health", "/chat", "/chat", "/chat"]
+    assert [r.path for r in acme.generations] == ["/chat"] * 4
     assert acme.last_request("/chat").status == 200
 
 
@@ -95,6 +105,18 @@ def test_fake_ollama_takes_faces_too() -> None:
         assert requests.get(fake.url + "/health", timeout=5).status_code == 200
         assert requests.get(fake.url + "/api/version", timeout=5).status_code == 404
         assert repr(fake).startswith("<FakeOllama http://127.0.0.1:")
+
+
+def test_the_stand_in_serves_the_default_api_with_the_models_given() -> None:
+    with stand_in(["qwen3:0.6b"]) as fake:
+        listed = requests.get(fake.url + "/api/tags", timeout=5).json()["models"]
+        requests.post(
+            fake.url + "/api/chat", json={"model": "qwen3:0.6b", "stream": False}, timeout=5
+        )
+        requests.get(fake.url + "/api/version", timeout=5)
+
+    assert [model["name"] for model in listed] == ["qwen3:0.6b"]
+    assert [r.path for r in fake.generations] == ["/api/chat"]
 
 
 @given(st.text())
