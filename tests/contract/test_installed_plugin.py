@@ -4,6 +4,12 @@ A session fixture builds the wheel once (or takes PERSONA_OLLAMA_CONTRACT_WHEEL)
 it into a new venv without Persona. Every test then runs code inside that venv in a
 subprocess, so nothing from the source tree or the dev environment can leak in. The end-to-end
 tests drive the reference host (reference_host/persona_host.py) against the loopback double.
+
+The suite names no server: the provider's registry name comes from the provider, the double
+from ``testing.stand_in`` (the server of ``settings.DEFAULT_API``), the chat requests from the
+double's generation routes. So it runs unchanged against a provider built from this repository
+(docs/writing-a-provider.md; tests/contract/test_template.py proves it); the few checks of
+Ollama's own API are marked ``native_only``.
 """
 
 from __future__ import annotations
@@ -26,8 +32,9 @@ from typing import Any
 
 import pytest
 
-from persona_ollama import __version__
-from persona_ollama.testing import FakeModel, FakeOllama
+from persona_ollama import OllamaProvider, __version__
+from persona_ollama.settings import BASE_URL_VAR, DEFAULT_API, HOST_VAR, PREFIX
+from persona_ollama.testing import FakeModel, FakeServer, stand_in
 
 pytestmark = pytest.mark.contract
 
@@ -35,7 +42,12 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 HOST_DIR = HERE / "reference_host"
 INTERVIEWS = HERE / "data" / "interviews.csv"
-WHEEL_VARIABLE = "PERSONA_OLLAMA_CONTRACT_WHEEL"
+WHEEL_VARIABLE = PREFIX + "CONTRACT_WHEEL"
+# The name a host asks for (--provider NAME): the provider's own, which the entry point must use.
+PROVIDER = OllamaProvider(api_key=None, environ={}).name
+native_only = pytest.mark.skipif(
+    DEFAULT_API != "native", reason=f"Ollama's native API; the default API here is {DEFAULT_API}"
+)
 HEAVY_MODULES = ("requests", "psutil", "click", "pluggy")
 PERSONA_FIELDS = ("id", "name", "demographics", "goals", "pain_points", "behaviours", "quotes")
 SUBPROCESS_TIMEOUT = 120  # seconds; pip installs and wheel builds are the slow parts
@@ -89,20 +101,20 @@ class InstalledPlugin:
         return json.loads(result.stdout.splitlines()[-1])
 
     def host(
-        self, *args: str | Path, ollama_url: str, cwd: Path
+        self, *args: str | Path, server_url: str, cwd: Path
     ) -> subprocess.CompletedProcess[str]:
-        """``python -m persona_host ARGS`` in the venv, talking to the server at ``ollama_url``."""
-        env = {"OLLAMA_HOST": ollama_url, "PYTHONPATH": str(HOST_DIR)}
+        """``python -m persona_host ARGS`` in the venv, talking to the server at ``server_url``."""
+        env = {HOST_VAR: server_url, "PYTHONPATH": str(HOST_DIR)}
         return self.run(self.python, "-m", "persona_host", *args, env=env, cwd=cwd)
 
 
 def clean_environment() -> dict[str, str]:
     """This process's environment without anything that would point the plugin elsewhere."""
-    drop = ("OLLAMA_HOST", "OLLAMA_BASE_URL", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
+    drop = (HOST_VAR, BASE_URL_VAR, "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in drop and not key.startswith("PERSONA_OLLAMA_")
+        if key not in drop and not key.startswith(PREFIX)
     }
     # No __pycache__ in the repository's reference host; no pip chatter.
     env.update(PYTHONDONTWRITEBYTECODE="1", PIP_DISABLE_PIP_VERSION_CHECK="1", NO_COLOR="1")
@@ -149,20 +161,28 @@ def installed_plugin(tmp_path_factory: pytest.TempPathFactory) -> InstalledPlugi
 
 
 @pytest.fixture
-def ollama_with_models() -> Iterator[FakeOllama]:
+def server_with_models() -> Iterator[FakeServer]:
     """Two chat models and an embedding model, which a chat host must not be offered."""
     models = [
         FakeModel(name="llama3.2:3b", context_length=131072),
         FakeModel(name="qwen2.5:7b", context_length=32768),
         FakeModel(name="nomic-embed-text:latest", context_length=2048, capabilities=["embedding"]),
     ]
-    with FakeOllama(models=models) as fake:
+    with stand_in(models) as fake:
         yield fake
+
+
+def prompt_of(body: Any) -> str:
+    """The prompt a request carried, whatever the API's shape: its longest text."""
+    if isinstance(body, str):
+        return body
+    values = body.values() if isinstance(body, dict) else body if isinstance(body, list) else []
+    return max((prompt_of(value) for value in values), key=len, default="")
 
 
 def personas_from_request(request: dict[str, Any]) -> str:
     """The double's answer: personas built from the CSV rows the prompt carried."""
-    prompt = request["messages"][-1]["content"]
+    prompt = prompt_of(request)
     count = int(re.search(r"create exactly (\d+)", prompt).group(1))  # type: ignore[union-attr]
     data = re.search(r"<data [^>]*>\n(.*)\n</data>", prompt, re.DOTALL).group(1)  # type: ignore[union-attr]
     rows = list(csv.DictReader(io.StringIO(data)))
@@ -198,7 +218,7 @@ def free_loopback_port() -> int:
 # -- what the host finds in the installed distribution ------------------------------------------
 
 
-def test_entry_point_names_ollama_and_targets_the_provider_class(installed_plugin: InstalledPlugin):
+def test_entry_point_names_the_provider_and_targets_its_class(installed_plugin: InstalledPlugin):
     found = installed_plugin.run_python(
         ENTRY_POINTS_IMPORT
         + """
@@ -207,7 +227,7 @@ print(json.dumps({ep.name: ep.value for ep in entry_points(group="persona.provid
 """
     )
 
-    assert found == {"ollama": "persona_ollama:OllamaProvider"}
+    assert found == {PROVIDER: "persona_ollama:OllamaProvider"}
 
 
 def test_entry_point_class_builds_like_personas_factory_without_persona(
@@ -215,9 +235,10 @@ def test_entry_point_class_builds_like_personas_factory_without_persona(
 ):
     report = installed_plugin.run_python(
         ENTRY_POINTS_IMPORT
+        + f"NAME = {PROVIDER!r}\n"
         + """
 import importlib.util, json
-(ep,) = [ep for ep in entry_points(group="persona.providers") if ep.name == "ollama"]
+(ep,) = [ep for ep in entry_points(group="persona.providers") if ep.name == NAME]
 cls = ep.load()
 provider = cls(api_key=None)
 print(json.dumps({
@@ -234,7 +255,7 @@ print(json.dumps({
 
     assert report["persona_installed"] is False
     assert Path(report["module_file"]).is_relative_to(installed_plugin.venv)
-    assert report["name"] == "ollama"
+    assert report["name"] == PROVIDER
     assert report["description"]
     assert report["version"] == __version__
     assert report["author"]
@@ -290,51 +311,69 @@ def test_console_script_is_installed_and_reports_the_version(installed_plugin: I
 # -- the reference host, end to end against the loopback double ---------------------------------
 
 
-def test_host_generates_personas_from_the_whole_csv_with_a_context_that_fits(
-    installed_plugin: InstalledPlugin, ollama_with_models: FakeOllama, tmp_path: Path
-):
-    ollama_with_models.reply_with(personas_from_request)
-    output = tmp_path / "personas"
-    csv_text = INTERVIEWS.read_text(encoding="utf-8")
-
-    result = installed_plugin.host(
+def generate_from_the_csv(
+    plugin: InstalledPlugin, server: FakeServer, tmp_path: Path
+) -> subprocess.CompletedProcess[str]:
+    server.reply_with(personas_from_request)
+    return plugin.host(
         "generate",
         "--from",
         INTERVIEWS,
         "--provider",
-        "ollama",
+        PROVIDER,
         "--model",
         "llama3.2:3b",
         "--count",
         "3",
         "--output",
-        output,
-        ollama_url=ollama_with_models.url,
+        tmp_path / "personas",
+        server_url=server.url,
         cwd=tmp_path,
     )
 
+
+def input_tokens_of(result: subprocess.CompletedProcess[str]) -> int:
+    return int(re.search(r"(\d+) input tokens", result.stdout).group(1))  # type: ignore[union-attr]
+
+
+def test_host_generates_personas_from_the_whole_csv(
+    installed_plugin: InstalledPlugin, server_with_models: FakeServer, tmp_path: Path
+):
+    csv_text = INTERVIEWS.read_text(encoding="utf-8")
+
+    result = generate_from_the_csv(installed_plugin, server_with_models, tmp_path)
+
     assert result.returncode == 0, result.stderr
-    written = sorted(output.glob("*.json"))
+    written = sorted((tmp_path / "personas").glob("*.json"))
     assert len(written) == 3
     for path in written:
         persona = json.loads(path.read_text(encoding="utf-8"))
         assert set(PERSONA_FIELDS) <= set(persona)
         assert all(quote in csv_text for quote in persona["quotes"])
-    (chat,) = [request for request in ollama_with_models.requests if request.path == "/api/chat"]
+    (chat,) = server_with_models.generations
     assert chat.json["model"] == "llama3.2:3b"
-    assert csv_text in chat.json["messages"][-1]["content"]
+    assert csv_text in prompt_of(chat.json)
+    assert input_tokens_of(result) > len(csv_text) // 4  # the double counts four bytes a token
+
+
+@native_only
+def test_host_gets_an_ollama_context_that_fits_the_whole_csv(
+    installed_plugin: InstalledPlugin, server_with_models: FakeServer, tmp_path: Path
+):
+    result = generate_from_the_csv(installed_plugin, server_with_models, tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    (chat,) = server_with_models.generations
     assert chat.json["truncate"] is False
-    input_tokens = int(re.search(r"(\d+) input tokens", result.stdout).group(1))  # type: ignore[union-attr]
-    assert input_tokens > len(csv_text) // 4  # the double counts four bytes a token
     options = chat.json["options"]
-    assert options["num_ctx"] >= input_tokens + options["num_predict"]
+    assert options["num_ctx"] >= input_tokens_of(result) + options["num_predict"]
     assert options["num_predict"] >= 4096
 
 
 def test_host_without_model_uses_the_plugins_default_model(
     installed_plugin: InstalledPlugin, tmp_path: Path
 ):
-    with FakeOllama(models=[FakeModel(name="llama3.2:3b", context_length=131072)]) as fake:
+    with stand_in([FakeModel(name="llama3.2:3b", context_length=131072)]) as fake:
         fake.reply_with(personas_from_request)
 
         result = installed_plugin.host(
@@ -342,15 +381,15 @@ def test_host_without_model_uses_the_plugins_default_model(
             "--from",
             INTERVIEWS,
             "--provider",
-            "ollama",
+            PROVIDER,
             "--count",
             "2",
             "--output",
             tmp_path / "out",
-            ollama_url=fake.url,
+            server_url=fake.url,
             cwd=tmp_path,
         )
-        chats = [request.json["model"] for request in fake.requests if request.path == "/api/chat"]
+        chats = [request.json["model"] for request in fake.generations]
 
     assert result.returncode == 0, result.stderr
     assert chats == ["llama3.2:3b"]
@@ -367,50 +406,55 @@ def test_host_reports_the_plugins_hint_when_nothing_listens(
         "--from",
         INTERVIEWS,
         "--provider",
-        "ollama",
+        PROVIDER,
         "--output",
         tmp_path / "out",
-        ollama_url=url,
+        server_url=url,
         cwd=tmp_path,
     )
 
     assert result.returncode == 1
     assert result.stderr.startswith("Error: ")
-    assert "ollama serve" in result.stderr
     assert url in result.stderr
+    assert "\nHint: " in result.stderr  # what to do, not only what went wrong
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
+    if DEFAULT_API == "native":
+        assert "ollama serve" in result.stderr
 
 
-def test_host_reports_the_pull_command_when_the_model_is_missing(
-    installed_plugin: InstalledPlugin, ollama_with_models: FakeOllama, tmp_path: Path
+def test_host_reports_a_missing_model_with_advice_and_sends_nothing(
+    installed_plugin: InstalledPlugin, server_with_models: FakeServer, tmp_path: Path
 ):
     result = installed_plugin.host(
         "generate",
         "--from",
         INTERVIEWS,
         "--provider",
-        "ollama",
+        PROVIDER,
         "--model",
         "nope:1b",
         "--output",
         tmp_path / "out",
-        ollama_url=ollama_with_models.url,
+        server_url=server_with_models.url,
         cwd=tmp_path,
     )
 
     assert result.returncode == 1
     assert result.stderr.startswith("Error: ")
-    assert "ollama pull nope:1b" in result.stderr
+    assert "nope:1b" in result.stderr
+    assert "\nHint: " in result.stderr
     assert "Traceback" not in result.stderr
-    assert not [request for request in ollama_with_models.requests if request.path == "/api/chat"]
+    assert not server_with_models.generations
+    if DEFAULT_API == "native":
+        assert "ollama pull nope:1b" in result.stderr
 
 
 def test_host_lists_the_installed_chat_models(
-    installed_plugin: InstalledPlugin, ollama_with_models: FakeOllama, tmp_path: Path
+    installed_plugin: InstalledPlugin, server_with_models: FakeServer, tmp_path: Path
 ):
     result = installed_plugin.host(
-        "models", "--provider", "ollama", ollama_url=ollama_with_models.url, cwd=tmp_path
+        "models", "--provider", PROVIDER, server_url=server_with_models.url, cwd=tmp_path
     )
 
     assert result.returncode == 0, result.stderr
