@@ -15,6 +15,7 @@ Ollama's own API are marked ``native_only``.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import json
 import os
@@ -138,9 +139,9 @@ def build_wheel(workdir: Path) -> Path:
     source = workdir / "source"
     shutil.copytree(REPO, source, ignore=BUILD_IGNORE)
     out = workdir / "dist"
-    try:
-        import build  # noqa: F401
-    except ImportError:
+    # A build/ directory on sys.path imports as a namespace package named build: no origin.
+    spec = importlib.util.find_spec("build")
+    if spec is None or spec.origin is None:
         checked([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", out, source])
     else:
         checked([sys.executable, "-m", "build", "--wheel", "--outdir", out, source])
