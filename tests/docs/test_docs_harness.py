@@ -5,7 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from docs_harness import console_steps, mismatch, normalise, read_blocks
+from docs_harness import (
+    console_steps,
+    diff_sides,
+    mismatch,
+    normalise,
+    read_blocks,
+    replace_once,
+    template_steps,
+)
 
 OUTPUT = [
     "Server     http://127.0.0.1:11434  reachable (Ollama 0.33.0, 1.8 ms)",
@@ -79,3 +87,30 @@ def test_a_console_block_without_a_command_is_refused(tmp_path: Path):
 
     with pytest.raises(ValueError, match="before the first"):
         console_steps(block)
+
+
+def test_diff_sides_split_a_diff_block_into_the_old_and_the_new_text() -> None:
+    old, new = diff_sides('     """\n+    if api == "acme":\n-    pass\n\n     return x\n')
+
+    assert old == '    """\n    pass\n\n    return x\n'
+    assert new == '    """\n    if api == "acme":\n\n    return x\n'
+    with pytest.raises(ValueError, match="starts with -, \\+ or a space"):
+        diff_sides("*bad\n")
+
+
+def test_replace_once_replaces_whole_lines_found_exactly_once() -> None:
+    text = 'A = "native"\nB = "native"\n'
+
+    assert replace_once(text, 'A = "native"\n', 'A = "acme"\n', "x") == 'A = "acme"\nB = "native"\n'
+    with pytest.raises(ValueError, match="is not in the file"):
+        replace_once(text, '= "native"\n', "", "x")  # not a whole line
+    with pytest.raises(ValueError, match="occurs 2 times"):
+        replace_once(text + text, 'A = "native"\n', "", "x")
+
+
+def test_the_provider_guide_has_the_template_steps_in_order() -> None:
+    actions = [block.options["template"] for block in template_steps()]
+
+    assert actions[:2] == ["copy", "run"]
+    assert actions[-1] == "run"
+    assert {"write", "replace"} <= set(actions)
