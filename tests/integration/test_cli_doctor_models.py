@@ -389,3 +389,16 @@ def test_json_before_the_command_still_gets_a_json_usage_error(runner, args):
     error = json.loads(result.stdout)
     assert error["exit_code"] == 2
     assert error["hint"].endswith(" --help`.")  # the program name: `main` under CliRunner
+
+
+@pytest.mark.parametrize(
+    ("version", "names_its_server"),
+    [
+        ("0.12.6", False),
+        ("unknown", False),
+        ("llama.cpp server (OpenAI-compatible API)", True),
+        ("Acme 2.1.0", True),  # another backend (docs/writing-a-provider.md) names its server
+    ],
+)
+def test_doctor_calls_only_a_release_number_ollama(version: str, names_its_server: bool):
+    assert doctor_module._v1({"version": version}) is names_its_server
