@@ -354,6 +354,8 @@ def check_template_step(block: Block) -> None:
     if block.lang == "python":
         compile(block.text, block.path, "exec")
     elif block.lang == "diff":
+        if not (REPO / "scripts" / "new_provider.py").is_file():
+            pytest.skip("a copy built from the template: its rename tool was deleted (step 2)")
         name, _display, rules = template_rename()
         path = block.options["path"].replace(f"persona_{name}", "persona_ollama", 1)
         text = (REPO / path).read_text(encoding="utf-8")
