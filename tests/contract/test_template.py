@@ -5,9 +5,9 @@ reading them from the guide itself (``<!-- docs-test: template=... -->`` blocks,
 tests/docs/docs_harness.py), so that the guide and this test cannot tell different stories:
 ``copy`` copies the working tree, ``run`` runs each ``$`` command in the copy (``python`` is
 this interpreter), ``write`` writes a whole file, ``replace`` applies a diff whose old lines must
-be found exactly once. The guide's last step installs the copy into its own virtual environment
-and runs the copy's contract suite there, against the double of the new kind of server, then
-lints and type-checks the copy; this test asserts that every command succeeded, that the suite
+be found exactly once. The guide's last steps install the copy into its own virtual environment,
+run the copy's contract suite there against the double of the new kind of server, then lint
+and type-check the copy; this test asserts that every command succeeded, that the suite
 passed with a real number of tests, and prints how long it all took.
 """
 
