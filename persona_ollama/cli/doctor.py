@@ -231,7 +231,7 @@ def render_host(host: dict[str, Any]) -> None:
 
 def _v1(server: dict[str, Any]) -> bool:
     """Whether the server answered in /v1 mode: its version is then the kind of server
-    (:meth:`OpenAIClient.version`), e.g. "llama.cpp server (OpenAI-compatible API)"."""
+    (:meth:`OpenAIBackend.version`), e.g. "llama.cpp server (OpenAI-compatible API)"."""
     return "OpenAI-compatible" in str(server.get("version") or "")
 
 
