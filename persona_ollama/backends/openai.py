@@ -24,6 +24,7 @@ from ..errors import (
     MAX_LISTED,
     ConfigurationError,
     ContextOverflowError,
+    InsufficientMemoryError,
     ModelNotPulledError,
     OllamaAuthenticationError,
     OllamaError,
@@ -91,6 +92,61 @@ INTERRUPT_HINTS = {
     "arrives: start it with --interrupt_requests False, or send one request at a time "
     "(pool_size=1).",
 }
+
+
+# Where a server of each kind writes its log, for the hints that say to read it.
+LOG_PLACES = {"Ollama": "`ollama serve` output or ~/.ollama/logs/server.log"}
+# Texts by which servers say a model did not fit in memory: Ollama's /v1 passes its
+# scheduler's and runner's ("requires more system memory", "llama-server reported
+# out-of-memory"), llama.cpp says "failed to allocate", vLLM/PyTorch "CUDA out of memory".
+_OUT_OF_MEMORY = (
+    "out-of-memory",
+    "out of memory",
+    "requires more system memory",
+    "unable to allocate",
+    "insufficient memory",
+    "cudamalloc failed",
+    "failed to allocate",
+)
+# The hint for an event stream that is not one (not JSON, not an object, not UTF-8).
+NOT_AN_EVENT_STREAM = (
+    "Check that the URL points at an OpenAI-compatible server (`persona-ollama doctor "
+    "--api openai`), not at a proxy's error page."
+)
+
+
+def read_the_log(kind: str) -> str:
+    """The advice to read the log of a server of ``kind``, saying where it is when known."""
+    place = LOG_PLACES.get(kind)
+    return f"check the {server_label(kind)}'s log" + (f" ({place})" if place else "")
+
+
+def out_of_memory(text: str, *, label: str, url: str, status: int) -> InsufficientMemoryError:
+    """The server could not load the model for lack of memory (``text`` is its own words)."""
+    return InsufficientMemoryError(
+        f"The {label} at {url} could not load the model: not enough memory ({text}).",
+        hint="Pick a smaller model (`persona-ollama recommend` lists those that fit), close "
+        "other programs that use memory, or start the server with a shorter context "
+        "(llama.cpp: -c; vLLM: --max-model-len; Ollama: OLLAMA_CONTEXT_LENGTH).",
+        server_text=text,
+        status_code=status,
+        url=url,
+    )
+
+
+def _is_out_of_memory(text: str) -> bool:
+    lowered = text.lower()
+    return any(marker in lowered for marker in _OUT_OF_MEMORY)
+
+
+def _event(data: bytes) -> dict[str, Any]:
+    """One event's JSON object; anything else is an error that says what to check (the
+    shared parser's hint speaks of Ollama's NDJSON)."""
+    try:
+        return parse_object(data)
+    except OllamaResponseError as error:
+        error.hint = NOT_AN_EVENT_STREAM
+        raise
 
 
 class _Interrupted(Exception):
@@ -218,7 +274,7 @@ def sse_chunks(events: Iterable[bytes], *, model: str) -> Iterator[Chunk]:
                 raise _Interrupted
             finished = True
             break
-        event = parse_object(data)
+        event = _event(data)
         if event.get("error") is not None or event.get("object") == "error":
             raise _StreamError(server_text_of(data.decode("utf-8", "replace")))
         model = str(event.get("model") or model)
@@ -366,6 +422,8 @@ class OpenAIBackend:
             return self._not_served(model, server_text=text, status_code=404)
         if any(marker in lowered for marker in _OVERFLOW_MARKERS):
             return self._overflow(text, status)
+        if _is_out_of_memory(text):
+            return out_of_memory(text, label=self.label, url=self.url, status=status)
         if status in (429, 503):
             return ServerBusyError(
                 f"The {self.label} at {self.url} is busy and kept refusing the request "
@@ -540,7 +598,7 @@ class OpenAIBackend:
             decode=decode,
             is_final=_is_done,
             ended_quietly=f"The {server_label(kind)} ended the stream with neither a finish "
-            "reason nor [DONE]: retry; if every request ends like this, check its log.",
+            f"reason nor [DONE]: retry; if every request ends like this, {read_the_log(kind)}.",
             limit=answer_budget(request.max_tokens),
         )
         checked = self._checked(stream, body, model=model, kind=kind)
@@ -570,11 +628,13 @@ class OpenAIBackend:
                     content.append(chunk.content)
                 yield chunk
         except _StreamError as error:
-            text = str(error)
+            text = without_paths(str(error))
+            if _is_out_of_memory(text):
+                raise out_of_memory(text, label=label, url=self.url, status=200) from None
             raise OllamaResponseError(
                 f"The {label} stopped with an error in the middle of the answer: {text}",
-                hint="The partial answer (if any) was discarded. Retry; if it repeats, check "
-                f"the {label}'s log.",
+                hint="The partial answer (if any) was discarded. Retry; if it repeats, "
+                f"{read_the_log(kind)}.",
                 server_text=text,
                 status_code=200,
                 url=self.url,
