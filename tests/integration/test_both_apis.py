@@ -282,3 +282,42 @@ def test_health_reports_an_openai_compatible_server(fake):
     assert report["reachable"] is True
     assert report["version"] == "Ollama server (OpenAI-compatible API)"
     assert report["url"] == fake.url + "/v1"
+
+
+def test_an_explicit_num_ctx_is_sent_natively_and_said_once_on_v1(provider, fake, api, caplog):
+    with caplog.at_level(logging.WARNING, logger="persona_ollama"):
+        provider.generate("hi", max_tokens=20, num_ctx=8192)
+        provider.generate("hi", max_tokens=20, num_ctx=8192)
+
+    said = [r.getMessage() for r in caplog.records if "per-request context size" in r.getMessage()]
+    sent = [r.json for r in fake.requests if r.path == CHAT_PATH[api]]
+    if api == "native":
+        assert [body["options"]["num_ctx"] for body in sent] == [8192, 8192]
+        assert said == []
+    else:
+        assert not any("num_ctx" in json.dumps(body) for body in sent)
+        assert len(said) == 1  # once per process, not once per call
+        assert "Ollama server has no per-request context size: num_ctx=8192 was not sent" in said[0]
+
+
+def test_raw_response_holds_what_the_server_sent_and_the_neutral_counts(provider, fake, api):
+    fake.reply_with("word " * 40)
+
+    response = provider.generate("hi", max_tokens=5)
+    raw = response.raw_response
+
+    assert (raw["input_tokens"], raw["output_tokens"]) == (
+        response.input_tokens,
+        response.output_tokens,
+    )
+    assert raw["done_reason"] == response.finish_reason == "length"
+    if api == "native":  # Ollama's final line, as it sent it
+        assert raw["prompt_eval_count"] == response.input_tokens
+        assert raw["eval_count"] == response.output_tokens
+        assert isinstance(raw["load_seconds"], float)
+    else:  # the /v1 server's own fields, and no native ones made up for it
+        assert raw["usage"]["prompt_tokens"] == response.input_tokens
+        assert raw["usage"]["completion_tokens"] == response.output_tokens
+        assert raw["finish_reason"] == "length"
+        assert not {"prompt_eval_count", "eval_count", "load_duration"} & set(raw)
+        assert raw["load_seconds"] is None  # a /v1 server states no load time
