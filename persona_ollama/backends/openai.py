@@ -22,10 +22,12 @@ from .. import names
 from ..endpoint import v1_endpoint
 from ..errors import (
     MAX_LISTED,
+    CloudSignInRequiredError,
     ConfigurationError,
     ContextOverflowError,
     InsufficientMemoryError,
     ModelNotPulledError,
+    ModelRunnerError,
     OllamaAuthenticationError,
     OllamaError,
     OllamaNotRunningError,
@@ -107,6 +109,14 @@ _OUT_OF_MEMORY = (
     "insufficient memory",
     "cudamalloc failed",
     "failed to allocate",
+)
+# Texts by which a server says the process running the model died or failed (Ollama's /v1
+# passes its scheduler's: llm/server.go, llm/llama_server.go).
+_RUNNER_DIED = (
+    "model runner has unexpectedly stopped",
+    "error was encountered while running the model",
+    "process has terminated",
+    "process no longer running",
 )
 # The hint for an event stream that is not one (not JSON, not an object, not UTF-8).
 NOT_AN_EVENT_STREAM = (
@@ -424,6 +434,19 @@ class OpenAIBackend:
             return self._overflow(text, status)
         if _is_out_of_memory(text):
             return out_of_memory(text, label=self.label, url=self.url, status=status)
+        if any(marker in lowered for marker in _RUNNER_DIED):
+            return ModelRunnerError(
+                f"The {self.label} at {self.url} could not run "
+                f"{f'{model!r}' if model else 'the model'}: {text}",
+                hint="The process running the model crashed or was killed; nothing was "
+                f"answered. Retry; if it repeats, {read_the_log(_KINDS.get(self.url, GENERIC))}, "
+                "or try another model.",
+                **common,
+            )
+        if status in (401, 403):
+            refusal = self._cloud_refusal(status, text, model)
+            if refusal is not None:
+                return refusal
         if status in (429, 503):
             return ServerBusyError(
                 f"The {self.label} at {self.url} is busy and kept refusing the request "
@@ -439,7 +462,9 @@ class OpenAIBackend:
                 **common,
             )
         hint = None
-        if status in (404, 405):
+        if "does not support thinking" in lowered:  # Ollama's /v1, for a model that cannot
+            hint = "This model cannot think: pass think=False (CLI: --no-think)."
+        elif status in (404, 405):
             hint = (
                 "Check the address: it should be the server's root or its /v1 "
                 "(`persona-ollama doctor --api openai`), not a proxy's error page."
@@ -447,6 +472,34 @@ class OpenAIBackend:
         return OllamaResponseError(
             f"The {self.label} at {self.url} answered HTTP {status}: {text or '(empty body)'}",
             hint=hint,
+            **common,
+        )
+
+    def _cloud_refusal(
+        self, status: int, text: str, model: str | None
+    ) -> OllamaAuthenticationError | None:
+        """Ollama's refusal to forward to ollama.com, as its /v1 says it (the native body's
+        signin_url is lost there: middleware/openai.go writeError keeps the message only):
+        401 "unauthorized" when signed out, 403 "ollama cloud is disabled" with OLLAMA_NO_CLOUD
+        (internal/cloud DisabledError). None for any other 401/403 (an API key, a proxy)."""
+        common: dict[str, Any] = {"server_text": text, "status_code": status, "url": self.url}
+        name = f"'{model}'" if model else "the model"
+        if status == 403 and text.lower().startswith("ollama cloud is disabled"):
+            return OllamaAuthenticationError(
+                f"The {self.label} at {self.url} refused {name}: {text}. It is a cloud "
+                "model, and cloud models are turned off on that server.",
+                hint="Pick a local model (`persona-ollama models`).",
+                **common,
+            )
+        ollama = _KINDS.get(self.url) == "Ollama" or bool(model and names.is_cloud(model))
+        if status != 401 or text.strip().lower() != "unauthorized" or not ollama:
+            return None
+        return CloudSignInRequiredError(
+            f"Model {name} runs on ollama.com, and the Ollama server at {self.url} is not "
+            "signed in to it (HTTP 401).",
+            hint="Run `ollama signin` on the machine where Ollama runs, or pick a local model "
+            f"(`persona-ollama models`). If a proxy guards the server, pass its API key "
+            f"(api_key=... or {API_KEY_VAR}).",
             **common,
         )
 
