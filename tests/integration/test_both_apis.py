@@ -14,9 +14,11 @@ from persona_ollama import OllamaProvider
 from persona_ollama.choosing import catalogue
 from persona_ollama.choosing.catalogue import Catalogue, GiB, ModelSpec
 from persona_ollama.errors import (
+    CloudSignInRequiredError,
     ConfigurationError,
     InsufficientMemoryError,
     ModelNotPulledError,
+    ModelRunnerError,
     OllamaResponseError,
     OllamaTimeoutError,
     ServerBusyError,
@@ -121,6 +123,26 @@ def test_out_of_memory_raises_insufficient_memory(provider, fake):
     with pytest.raises(InsufficientMemoryError) as caught:
         provider.generate("hi")
     assert caught.value.status_code == 500
+
+
+def test_a_runner_that_died_before_answering_raises_a_runner_error(provider, fake):
+    fake.runner_stopped_next()
+
+    with pytest.raises(ModelRunnerError) as caught:
+        provider.generate("hi")
+    assert "ollama serve" in str(caught.value.hint)  # where the log of this server is
+
+
+def test_a_signed_out_server_refusing_a_cloud_model_says_ollama_signin(server_version, api):
+    with FakeOllama(["llama3.2:3b"], version=server_version, signed_in=False) as server:
+        server.add_cloud_model("gpt-oss:120b-cloud")
+        provider = OllamaProvider(base_url=server.url, api=api, environ={})
+        with pytest.raises(CloudSignInRequiredError) as caught:
+            provider.generate("hi", model="gpt-oss:120b-cloud")
+        provider.close()
+
+    assert caught.value.status_code == 401
+    assert "`ollama signin`" in str(caught.value.hint)
 
 
 def test_error_mid_stream_raises_and_no_partial_answer_is_returned(provider, fake, api):

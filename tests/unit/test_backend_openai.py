@@ -26,10 +26,13 @@ from persona_ollama.choosing import catalogue
 from persona_ollama.choosing.catalogue import Catalogue, GiB, ModelSpec
 from persona_ollama.endpoint import parse_host, v1_endpoint
 from persona_ollama.errors import (
+    CloudSignInRequiredError,
     ConfigurationError,
     ContextOverflowError,
     InsufficientMemoryError,
     ModelNotPulledError,
+    ModelRunnerError,
+    OllamaAuthenticationError,
     OllamaError,
     OllamaNotRunningError,
     OllamaResponseError,
@@ -669,6 +672,70 @@ def test_status_errors_are_said_in_the_servers_own_words(backend, status, kind, 
     assert says in error.message
     assert (error.status_code, error.server_text) == (status, text)
     assert "Ollama" not in error.message  # the kind is unknown: no server is named wrongly
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "model runner has unexpectedly stopped, this may be due to resource limitations",
+        "llama runner process has terminated: exit status 2",
+        "an error was encountered while running the model: unexpected EOF",
+    ],
+)
+def test_a_runner_that_died_is_a_runner_error_that_says_where_the_log_is(backend, mocked, text):
+    mocked.get(MODELS, json=models_list(ollama_card("llama3.2:3b")))
+    mocked.post(CHAT, status=500, json={"error": {"message": text, "type": "api_error"}})
+
+    with pytest.raises(ModelRunnerError) as caught:
+        list(backend.chat(ask("llama3.2:3b")))
+
+    assert "Ollama server" in caught.value.message and "'llama3.2:3b'" in caught.value.message
+    assert "ollama serve" in str(caught.value.hint)
+    assert caught.value.server_text == text
+
+
+def test_a_signed_out_ollama_refusing_a_cloud_model_says_to_sign_in(backend, mocked):
+    # Ollama's /v1 keeps only the message of its native 401 (middleware/openai.go writeError).
+    mocked.get(MODELS, json=models_list(ollama_card("analyst:latest")))
+    mocked.post(CHAT, status=401, json={"error": {"message": "unauthorized", "type": "api_error"}})
+
+    with pytest.raises(CloudSignInRequiredError) as caught:
+        list(backend.chat(ask("analyst:latest")))
+
+    assert "`ollama signin`" in str(caught.value.hint)
+    assert "not signed in" in caught.value.message
+    assert caught.value.status_code == 401
+
+
+def test_ollama_with_cloud_turned_off_says_to_pick_a_local_model(backend):
+    text = "ollama cloud is disabled: remote model details are unavailable"
+    body = json.dumps({"error": {"message": text}})
+
+    error = backend.status_error(403, body, model="gpt-oss:120b-cloud")
+
+    assert type(error) is OllamaAuthenticationError
+    assert "cloud models are turned off" in error.message
+    assert "local model" in str(error.hint) and "API key" not in str(error.hint)
+
+
+@pytest.mark.parametrize("owner", ["vllm", "openai"])
+def test_a_401_from_any_other_server_asks_for_its_api_key(backend, mocked, owner):
+    mocked.get(MODELS, json=models_list({"id": "m", "owned_by": owner}))
+    mocked.post(CHAT, status=401, json={"error": {"message": "unauthorized"}})
+
+    with pytest.raises(OllamaAuthenticationError) as caught:
+        list(backend.chat(ask()))
+
+    assert not isinstance(caught.value, CloudSignInRequiredError)
+    assert "API key" in str(caught.value.hint)
+
+
+def test_a_model_that_cannot_think_says_to_pass_think_false(backend):
+    body = json.dumps({"error": {"message": '"llama3.2:3b" does not support thinking'}})
+
+    error = backend.status_error(400, body, model="llama3.2:3b")
+
+    assert "think=False" in str(error.hint)
 
 
 def test_a_404_that_is_not_about_a_model_says_to_check_the_address(backend):
