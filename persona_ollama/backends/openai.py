@@ -131,10 +131,13 @@ def read_the_log(kind: str) -> str:
     return f"check the {server_label(kind)}'s log" + (f" ({place})" if place else "")
 
 
-def out_of_memory(text: str, *, label: str, url: str, status: int) -> InsufficientMemoryError:
-    """The server could not load the model for lack of memory (``text`` is its own words)."""
+def out_of_memory(
+    text: str, *, label: str, url: str, status: int, model: str | None
+) -> InsufficientMemoryError:
+    """The server could not load ``model`` for lack of memory (``text`` is its own words)."""
+    name = f"'{model}'" if model else "the model"
     return InsufficientMemoryError(
-        f"The {label} at {url} could not load the model: not enough memory ({text}).",
+        f"The {label} at {url} could not load {name}: not enough memory ({text}).",
         hint="Pick a smaller model (`persona-ollama recommend` lists those that fit), close "
         "other programs that use memory, or start the server with a shorter context "
         "(llama.cpp: -c; vLLM: --max-model-len; Ollama: OLLAMA_CONTEXT_LENGTH).",
@@ -433,7 +436,7 @@ class OpenAIBackend:
         if any(marker in lowered for marker in _OVERFLOW_MARKERS):
             return self._overflow(text, status)
         if _is_out_of_memory(text):
-            return out_of_memory(text, label=self.label, url=self.url, status=status)
+            return out_of_memory(text, label=self.label, url=self.url, status=status, model=model)
         if any(marker in lowered for marker in _RUNNER_DIED):
             return ModelRunnerError(
                 f"The {self.label} at {self.url} could not run "
@@ -683,7 +686,9 @@ class OpenAIBackend:
         except _StreamError as error:
             text = without_paths(str(error))
             if _is_out_of_memory(text):
-                raise out_of_memory(text, label=label, url=self.url, status=200) from None
+                raise out_of_memory(
+                    text, label=label, url=self.url, status=200, model=model
+                ) from None
             raise OllamaResponseError(
                 f"The {label} stopped with an error in the middle of the answer: {text}",
                 hint="The partial answer (if any) was discarded. Retry; if it repeats, "
