@@ -404,6 +404,7 @@ def test_an_out_of_memory_error_event_is_insufficient_memory(backend, mocked):
         list(backend.chat(ask()))
 
     assert caught.value.status_code == 200
+    assert "could not load 'm'" in caught.value.message
     assert "smaller model" in str(caught.value.hint)
 
 
