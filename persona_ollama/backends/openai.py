@@ -494,7 +494,9 @@ class OpenAIBackend:
                 hint="Pick a local model (`persona-ollama models`).",
                 **common,
             )
-        ollama = _KINDS.get(self.url) == "Ollama" or bool(model and names.is_cloud(model))
+        # Ollama by its /v1/models, or a server of unknown kind asked for a cloud name.
+        kind = _KINDS.get(self.url, GENERIC)
+        ollama = kind == "Ollama" or (kind == GENERIC and bool(model and names.is_cloud(model)))
         if status != 401 or text.strip().lower() != "unauthorized" or not ollama:
             return None
         return CloudSignInRequiredError(
