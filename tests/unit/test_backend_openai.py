@@ -708,6 +708,14 @@ def test_a_signed_out_ollama_refusing_a_cloud_model_says_to_sign_in(backend, moc
     assert caught.value.status_code == 401
 
 
+def test_a_cloud_name_refused_by_a_server_of_unknown_kind_says_to_sign_in(backend):
+    body = json.dumps({"error": {"message": "unauthorized"}})
+
+    error = backend.status_error(401, body, model="gpt-oss:120b-cloud")
+
+    assert isinstance(error, CloudSignInRequiredError)
+
+
 def test_ollama_with_cloud_turned_off_says_to_pick_a_local_model(backend):
     text = "ollama cloud is disabled: remote model details are unavailable"
     body = json.dumps({"error": {"message": text}})
@@ -719,13 +727,15 @@ def test_ollama_with_cloud_turned_off_says_to_pick_a_local_model(backend):
     assert "local model" in str(error.hint) and "API key" not in str(error.hint)
 
 
-@pytest.mark.parametrize("owner", ["vllm", "openai"])
-def test_a_401_from_any_other_server_asks_for_its_api_key(backend, mocked, owner):
-    mocked.get(MODELS, json=models_list({"id": "m", "owned_by": owner}))
+@pytest.mark.parametrize(
+    ("owner", "model"), [("vllm", "m"), ("openai", "m"), ("litellm", "gpt-oss:120b-cloud")]
+)
+def test_a_401_from_any_other_server_asks_for_its_api_key(backend, mocked, owner, model):
+    mocked.get(MODELS, json=models_list({"id": model, "owned_by": owner}))
     mocked.post(CHAT, status=401, json={"error": {"message": "unauthorized"}})
 
     with pytest.raises(OllamaAuthenticationError) as caught:
-        list(backend.chat(ask()))
+        list(backend.chat(ask(model)))
 
     assert not isinstance(caught.value, CloudSignInRequiredError)
     assert "API key" in str(caught.value.hint)
