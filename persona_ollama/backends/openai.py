@@ -691,6 +691,8 @@ class OpenAIBackend:
                 raise out_of_memory(
                     text, label=label, url=self.url, status=200, model=model
                 ) from None
+            if any(marker in text.lower() for marker in _OVERFLOW_MARKERS):
+                raise self._overflow(text, 200) from None
             raise OllamaResponseError(
                 f"The {label} stopped with an error in the middle of the answer: {text}",
                 hint="The partial answer (if any) was discarded. Retry; if it repeats, "
