@@ -408,6 +408,20 @@ def test_an_out_of_memory_error_event_is_insufficient_memory(backend, mocked):
     assert "smaller model" in str(caught.value.hint)
 
 
+def test_an_overflow_error_event_is_a_context_overflow_with_its_sizes(backend, mocked):
+    text = (
+        "This model's maximum context length is 4096 tokens. However, your request has "
+        "5000 input tokens."
+    )
+    stream_reply(mocked, {"error": {"message": text, "code": 400}})
+
+    with pytest.raises(ContextOverflowError) as caught:
+        list(backend.chat(ask()))
+
+    assert (caught.value.prompt_tokens, caught.value.context_length) == (5000, 4096)
+    assert caught.value.status_code == 200
+
+
 def test_stream_without_done_or_finish_reason_raises(backend, mocked):
     stream_reply(mocked, chunk("one"), chunk("two"), usage())
 
