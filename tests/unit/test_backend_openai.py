@@ -803,9 +803,16 @@ def test_describe_reads_vllm_max_model_len(backend, mocked):
     assert not info.placement.remote
 
 
-def test_describe_reads_llama_cpp_slot_context_from_props(backend, mocked):
+@pytest.mark.parametrize(
+    "props",
+    [
+        {"default_generation_settings": {"n_ctx": 4096}},
+        {"n_ctx": 4096, "default_generation_settings": {}},  # the top-level field, read too
+    ],
+)
+def test_describe_reads_llama_cpp_slot_context_from_props(backend, mocked, props):
     mocked.get(MODELS, json=models_list(llama_cpp_card(n_ctx_train=131072)))
-    mocked.get(f"{BASE}/props", json={"default_generation_settings": {"n_ctx": 4096}})
+    mocked.get(f"{BASE}/props", json=props)
     mocked.get(TAGS, status=404)
 
     assert backend.describe("llama-3.1-8b.gguf").context_length == 4096
