@@ -175,9 +175,9 @@ def layer_of(module: str) -> int | None:
     best: tuple[int, int] | None = None
     for index, layer in enumerate(LAYERS):
         for prefix in layer:
-            if name == prefix or name.startswith(prefix + "."):
-                if best is None or len(prefix) > best[0]:
-                    best = (len(prefix), index)
+            matches = name == prefix or name.startswith(prefix + ".")
+            if matches and (best is None or len(prefix) > best[0]):
+                best = (len(prefix), index)
     return None if best is None else best[1]
 
 
