@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import logging
 import math
+import operator
 import re
 from collections.abc import Generator, Iterable, Iterator, Mapping
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .. import names
@@ -758,12 +758,12 @@ class OpenAIBackend:
             # Stopped at the limit: exactly that many tokens were sampled, whereas the text
             # re-tokenised can count more (9 "out" of a max_tokens of 8, with random bytes).
             raw = {**final.raw, "output_tokens_source": "max_tokens"}
-            return replace(final, output_tokens=limit, raw=raw)
+            return final._replace(output_tokens=limit, raw=raw)
         counted = self._count_tokens(content, str(body.get("model") or ""))
         if counted is not None:
             counted = min(counted, limit) if limit else counted
             raw = {**final.raw, "output_tokens_source": "server tokenizer"}
-            final = replace(final, output_tokens=counted, raw=raw)
+            final = final._replace(output_tokens=counted, raw=raw)
         return final
 
     def _count_tokens(self, text: str, model: str) -> int | None:
@@ -918,5 +918,4 @@ class OpenAIBackend:
         self.transport.close()
 
 
-def _is_done(chunk: Chunk) -> bool:
-    return chunk.done
+_is_done = operator.attrgetter("done")  # the final item of a stream (C speed, once per token)
