@@ -22,9 +22,7 @@ from .errors import ConfigurationError, ContextOverflowError, OllamaError
 from .model_info import ModelInfo, placement
 from .options import OPTION_TYPES, validate_keep_alive, validate_options
 from .privacy import check_destination, check_server, warn_once
-from .request import Call, Preparation, window_cap
 from .settings import API_KEY_VAR, DEFAULT_API, MODEL_VAR, TIMEOUT_VAR, Settings, check_api
-from .stream import ChatStream, with_request_sizes
 from .windows import WINDOWS
 
 if TYPE_CHECKING:
@@ -33,9 +31,11 @@ if TYPE_CHECKING:
     from .backends.base import Backend
     from .choosing.selection import Selection
     from .endpoint import Endpoint
+    from .request import Preparation
     from .served import ServedModels
+    from .stream import ChatStream
 
-__all__ = ["ChatStream", "ModelInfo", "OllamaProvider"]
+__all__ = ["OllamaProvider"]
 
 log = logging.getLogger("persona_ollama")
 
@@ -192,6 +192,7 @@ class OllamaProvider(LLMProvider):
             if self._backend is not None:
                 return
             from .backends import open_backend
+            from .request import Preparation
             from .served import ServedModels
 
             headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
@@ -452,6 +453,10 @@ class OllamaProvider(LLMProvider):
                 request_options[key] = kwargs.pop(key)
         for key in kwargs:
             warn_once(f"kwarg:{key}", f"OllamaProvider ignores the argument {key!r}.")
+        # Imported on the first generation, not with the entry point: Persona imports every
+        # provider at start-up (docs/benchmarks.md).
+        from .request import Call
+        from .stream import ChatStream, with_request_sizes
         from .transport.http import call_deadline
 
         name = names.check_name(model) if model is not None else self.default_model
@@ -521,6 +526,7 @@ class OllamaProvider(LLMProvider):
         from .choosing.catalogue import load_catalogue
         from .choosing.hardware import probe
         from .choosing.selection import estimate_memory_bytes
+        from .request import window_cap
 
         try:
             budget = probe(server_is_local=self.endpoint.is_loopback, environ=self._environ)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import math
+import operator
 import threading
 from collections.abc import Generator, Iterator, Mapping
 from typing import Any
 
 from .. import names
-from ..errors import ModelNotPulledError, OllamaError, OllamaTimeoutError
+from ..errors import ModelNotPulledError, OllamaError, OllamaTimeoutError, wrong_shape
 from ..model_info import ModelInfo, placement
 from ..privacy import warn_once
 from ..settings import TIMEOUT_VAR
@@ -49,6 +50,7 @@ ENDED_QUIETLY = (
     "request ends like this, check the server log."
 )
 _NS_PER_SECOND = 1e9  # Ollama states durations in nanoseconds
+_DONE = operator.attrgetter("done")  # the final item of a stream (C speed, once per token)
 
 
 def release(version: str) -> tuple[int, ...] | None:
@@ -196,7 +198,7 @@ class OllamaBackend:
             response,
             what="answer",
             decode=decode,
-            is_final=_is_done,
+            is_final=_DONE,
             ended_quietly=ENDED_QUIETLY,
             limit=answer_budget(request.max_tokens),
         )
@@ -221,7 +223,7 @@ class OllamaBackend:
                     done=status == "success",
                 )
 
-        return transport.stream(response, what="download", decode=decode, is_final=_is_done)
+        return transport.stream(response, what="download", decode=decode, is_final=_DONE)
 
     def not_found(self, model: str, served: list[str] | None) -> ModelNotPulledError:
         """Not installed: the similar installed names, then `persona-ollama pull`."""
@@ -250,10 +252,6 @@ def loaded_windows_of(entries: list[Any]) -> dict[str, int]:
     return windows
 
 
-def _is_done(item: Chunk | PullProgress) -> bool:
-    return item.done
-
-
 def _positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
@@ -269,8 +267,6 @@ def _text(value: Any) -> str | None:
 def chat_chunk(line: dict[str, Any], url: str = "") -> Chunk:
     """One /api/chat line as a :class:`Chunk`; a field of the wrong type raises
     OllamaResponseError naming it (validated at the edge, never a TypeError later)."""
-    from ..errors import wrong_shape
-
     message = line.get("message")
     if type(message) is not dict:
         raise wrong_shape("message", "an object", message, url)
@@ -311,8 +307,6 @@ def chat_chunk(line: dict[str, Any], url: str = "") -> Chunk:
 def _final_count(line: Mapping[str, Any], field: str, url: str) -> int | None:
     """A count or a duration (ns) of the final line: None when absent, else a finite number
     >= 0 (anything else is an error naming the field)."""
-    from ..errors import wrong_shape
-
     value = line.get(field)
     if value is None:
         return None
@@ -334,8 +328,6 @@ def _seconds(line: Mapping[str, Any], field: str, url: str) -> float | None:
 
 
 def _final_text(line: Mapping[str, Any], field: str, url: str) -> str | None:
-    from ..errors import wrong_shape
-
     value = line.get(field)
     if value is not None and not isinstance(value, str):
         raise wrong_shape(field, "text", value, url)

@@ -116,15 +116,18 @@ def model_not_pulled(
 
 
 def _is_embedding_model(model: str) -> bool:
-    """The packaged catalogue knows ``model`` as embedding-only (a user's catalogue is not read
-    here: a malformed one must not turn this error into another)."""
+    """``model`` is embedding-only by the selection's one predicate: the packaged catalogue,
+    else its name (a user's catalogue is not read here: a malformed one must not turn this
+    error into another)."""
     from ..choosing.catalogue import load_catalogue
+    from ..choosing.selection import is_embedding_only
+    from ..model_info import ModelInfo
 
     try:
-        spec = load_catalogue({}).get(model)
+        catalogue = load_catalogue({})
     except OllamaError:
-        return False
-    return spec is not None and spec.embedding
+        catalogue = None
+    return is_embedding_only(ModelInfo(model), catalogue)
 
 
 def overflow_sizes(body: str) -> tuple[int | None, int | None]:

@@ -13,18 +13,21 @@ from __future__ import annotations
 
 import logging
 import math
+import operator
 import re
 from collections.abc import Generator, Iterable, Iterator, Mapping
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .. import names
 from ..endpoint import v1_endpoint
 from ..errors import (
     MAX_LISTED,
+    CloudSignInRequiredError,
     ConfigurationError,
     ContextOverflowError,
+    InsufficientMemoryError,
     ModelNotPulledError,
+    ModelRunnerError,
     OllamaAuthenticationError,
     OllamaError,
     OllamaNotRunningError,
@@ -91,6 +94,72 @@ INTERRUPT_HINTS = {
     "arrives: start it with --interrupt_requests False, or send one request at a time "
     "(pool_size=1).",
 }
+
+
+# Where a server of each kind writes its log, for the hints that say to read it.
+LOG_PLACES = {"Ollama": "`ollama serve` output or ~/.ollama/logs/server.log"}
+# Texts by which servers say a model did not fit in memory: Ollama's /v1 passes its
+# scheduler's and runner's ("requires more system memory", "llama-server reported
+# out-of-memory"), llama.cpp says "failed to allocate", vLLM/PyTorch "CUDA out of memory".
+_OUT_OF_MEMORY = (
+    "out-of-memory",
+    "out of memory",
+    "requires more system memory",
+    "unable to allocate",
+    "insufficient memory",
+    "cudamalloc failed",
+    "failed to allocate",
+)
+# Texts by which a server says the process running the model died or failed (Ollama's /v1
+# passes its scheduler's: llm/server.go, llm/llama_server.go).
+_RUNNER_DIED = (
+    "model runner has unexpectedly stopped",
+    "error was encountered while running the model",
+    "process has terminated",
+    "process no longer running",
+)
+# The hint for an event stream that is not one (not JSON, not an object, not UTF-8).
+NOT_AN_EVENT_STREAM = (
+    "Check that the URL points at an OpenAI-compatible server (`persona-ollama doctor "
+    "--api openai`), not at a proxy's error page."
+)
+
+
+def read_the_log(kind: str) -> str:
+    """The advice to read the log of a server of ``kind``, saying where it is when known."""
+    place = LOG_PLACES.get(kind)
+    return f"check the {server_label(kind)}'s log" + (f" ({place})" if place else "")
+
+
+def out_of_memory(
+    text: str, *, label: str, url: str, status: int, model: str | None
+) -> InsufficientMemoryError:
+    """The server could not load ``model`` for lack of memory (``text`` is its own words)."""
+    name = f"'{model}'" if model else "the model"
+    return InsufficientMemoryError(
+        f"The {label} at {url} could not load {name}: not enough memory ({text}).",
+        hint="Pick a smaller model (`persona-ollama recommend` lists those that fit), close "
+        "other programs that use memory, or start the server with a shorter context "
+        "(llama.cpp: -c; vLLM: --max-model-len; Ollama: OLLAMA_CONTEXT_LENGTH).",
+        server_text=text,
+        status_code=status,
+        url=url,
+    )
+
+
+def _is_out_of_memory(text: str) -> bool:
+    lowered = text.lower()
+    return any(marker in lowered for marker in _OUT_OF_MEMORY)
+
+
+def _event(data: bytes) -> dict[str, Any]:
+    """One event's JSON object; anything else is an error that says what to check (the
+    shared parser's hint speaks of Ollama's NDJSON)."""
+    try:
+        return parse_object(data)
+    except OllamaResponseError as error:
+        error.hint = NOT_AN_EVENT_STREAM
+        raise
 
 
 class _Interrupted(Exception):
@@ -218,7 +287,7 @@ def sse_chunks(events: Iterable[bytes], *, model: str) -> Iterator[Chunk]:
                 raise _Interrupted
             finished = True
             break
-        event = parse_object(data)
+        event = _event(data)
         if event.get("error") is not None or event.get("object") == "error":
             raise _StreamError(server_text_of(data.decode("utf-8", "replace")))
         model = str(event.get("model") or model)
@@ -366,6 +435,21 @@ class OpenAIBackend:
             return self._not_served(model, server_text=text, status_code=404)
         if any(marker in lowered for marker in _OVERFLOW_MARKERS):
             return self._overflow(text, status)
+        if _is_out_of_memory(text):
+            return out_of_memory(text, label=self.label, url=self.url, status=status, model=model)
+        if any(marker in lowered for marker in _RUNNER_DIED):
+            return ModelRunnerError(
+                f"The {self.label} at {self.url} could not run "
+                f"{f'{model!r}' if model else 'the model'}: {text}",
+                hint="The process running the model crashed or was killed; nothing was "
+                f"answered. Retry; if it repeats, {read_the_log(_KINDS.get(self.url, GENERIC))}, "
+                "or try another model.",
+                **common,
+            )
+        if status in (401, 403):
+            refusal = self._cloud_refusal(status, text, model)
+            if refusal is not None:
+                return refusal
         if status in (429, 503):
             return ServerBusyError(
                 f"The {self.label} at {self.url} is busy and kept refusing the request "
@@ -381,7 +465,9 @@ class OpenAIBackend:
                 **common,
             )
         hint = None
-        if status in (404, 405):
+        if "does not support thinking" in lowered:  # Ollama's /v1, for a model that cannot
+            hint = "This model cannot think: pass think=False (CLI: --no-think)."
+        elif status in (404, 405):
             hint = (
                 "Check the address: it should be the server's root or its /v1 "
                 "(`persona-ollama doctor --api openai`), not a proxy's error page."
@@ -389,6 +475,36 @@ class OpenAIBackend:
         return OllamaResponseError(
             f"The {self.label} at {self.url} answered HTTP {status}: {text or '(empty body)'}",
             hint=hint,
+            **common,
+        )
+
+    def _cloud_refusal(
+        self, status: int, text: str, model: str | None
+    ) -> OllamaAuthenticationError | None:
+        """Ollama's refusal to forward to ollama.com, as its /v1 says it (the native body's
+        signin_url is lost there: middleware/openai.go writeError keeps the message only):
+        401 "unauthorized" when signed out, 403 "ollama cloud is disabled" with OLLAMA_NO_CLOUD
+        (internal/cloud DisabledError). None for any other 401/403 (an API key, a proxy)."""
+        common: dict[str, Any] = {"server_text": text, "status_code": status, "url": self.url}
+        name = f"'{model}'" if model else "the model"
+        if status == 403 and text.lower().startswith("ollama cloud is disabled"):
+            return OllamaAuthenticationError(
+                f"The {self.label} at {self.url} refused {name}: {text}. It is a cloud "
+                "model, and cloud models are turned off on that server.",
+                hint="Pick a local model (`persona-ollama models`).",
+                **common,
+            )
+        # Ollama by its /v1/models, or a server of unknown kind asked for a cloud name.
+        kind = _KINDS.get(self.url, GENERIC)
+        ollama = kind == "Ollama" or (kind == GENERIC and bool(model and names.is_cloud(model)))
+        if status != 401 or text.strip().lower() != "unauthorized" or not ollama:
+            return None
+        return CloudSignInRequiredError(
+            f"Model {name} runs on ollama.com, and the Ollama server at {self.url} is not "
+            "signed in to it (HTTP 401).",
+            hint="Run `ollama signin` on the machine where Ollama runs, or pick a local model "
+            f"(`persona-ollama models`). If a proxy guards the server, pass its API key "
+            f"(api_key=... or {API_KEY_VAR}).",
             **common,
         )
 
@@ -540,7 +656,7 @@ class OpenAIBackend:
             decode=decode,
             is_final=_is_done,
             ended_quietly=f"The {server_label(kind)} ended the stream with neither a finish "
-            "reason nor [DONE]: retry; if every request ends like this, check its log.",
+            f"reason nor [DONE]: retry; if every request ends like this, {read_the_log(kind)}.",
             limit=answer_budget(request.max_tokens),
         )
         checked = self._checked(stream, body, model=model, kind=kind)
@@ -570,11 +686,17 @@ class OpenAIBackend:
                     content.append(chunk.content)
                 yield chunk
         except _StreamError as error:
-            text = str(error)
+            text = without_paths(str(error))
+            if _is_out_of_memory(text):
+                raise out_of_memory(
+                    text, label=label, url=self.url, status=200, model=model
+                ) from None
+            if any(marker in text.lower() for marker in _OVERFLOW_MARKERS):
+                raise self._overflow(text, 200) from None
             raise OllamaResponseError(
                 f"The {label} stopped with an error in the middle of the answer: {text}",
-                hint="The partial answer (if any) was discarded. Retry; if it repeats, check "
-                f"the {label}'s log.",
+                hint="The partial answer (if any) was discarded. Retry; if it repeats, "
+                f"{read_the_log(kind)}.",
                 server_text=text,
                 status_code=200,
                 url=self.url,
@@ -636,12 +758,12 @@ class OpenAIBackend:
             # Stopped at the limit: exactly that many tokens were sampled, whereas the text
             # re-tokenised can count more (9 "out" of a max_tokens of 8, with random bytes).
             raw = {**final.raw, "output_tokens_source": "max_tokens"}
-            return replace(final, output_tokens=limit, raw=raw)
+            return final._replace(output_tokens=limit, raw=raw)
         counted = self._count_tokens(content, str(body.get("model") or ""))
         if counted is not None:
             counted = min(counted, limit) if limit else counted
             raw = {**final.raw, "output_tokens_source": "server tokenizer"}
-            final = replace(final, output_tokens=counted, raw=raw)
+            final = final._replace(output_tokens=counted, raw=raw)
         return final
 
     def _count_tokens(self, text: str, model: str) -> int | None:
@@ -796,5 +918,4 @@ class OpenAIBackend:
         self.transport.close()
 
 
-def _is_done(chunk: Chunk) -> bool:
-    return chunk.done
+_is_done = operator.attrgetter("done")  # the final item of a stream (C speed, once per token)

@@ -231,8 +231,9 @@ def render_host(host: dict[str, Any]) -> None:
 
 def _v1(server: dict[str, Any]) -> bool:
     """Whether the version names the server rather than being an Ollama release: in /v1 mode
-    it is the kind of server (e.g. "llama.cpp server (OpenAI-compatible API)"), and a backend
-    for another server (docs/writing-a-provider.md) names its own ("Acme 2.1.0")."""
+    it is the kind of server (:meth:`OpenAIBackend.version`, e.g. "llama.cpp server
+    (OpenAI-compatible API)"), and a backend for another server (docs/writing-a-provider.md)
+    names its own ("Acme 2.1.0")."""
     version = str(server.get("version") or "")
     return not (version[:1].isdigit() or version in ("", "unknown"))
 

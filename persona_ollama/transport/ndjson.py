@@ -17,8 +17,9 @@ from ..errors import OllamaResponseError
 _NEWLINE = 0x0A  # b"\n"
 # No line of Ollama's is near this: the final line of a chat carries only counts. A larger one
 # comes from a broken or hostile server and would otherwise grow in memory without end.
-# Checked as the pieces of a line arrive (at most 64 KiB each, see reader.py), so a longer line
-# costs no more than this much memory. Ollama's longest line, the last of a chat, is < 1 KiB.
+# Checked as the pieces of a line arrive (at most 64 KiB each, see transport/body.py), so a
+# longer line costs no more than this much memory. Ollama's longest line, the last of a chat,
+# is < 1 KiB.
 MAX_LINE_BYTES = 1024 * 1024
 # json.loads on bytes sniffs the encoding and matches whitespace with two regexes: a third of
 # the cost of a short line. Ollama's lines are UTF-8 objects without leading blanks, so they

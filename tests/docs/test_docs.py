@@ -89,6 +89,12 @@ ALLOWED_COMMANDS: dict[str, str] = {
 
 # Blocks in a language the test does not run, keyed by (file, language, first line).
 ALLOWED_BLOCKS: dict[tuple[str, str, str], str] = {
+    (
+        "README.md",
+        "text",
+        "Persona ── generate(prompt) ──▶ provider.py     Persona's contract; the model named, or "
+        "chosen (choosing/)",
+    ): "a diagram, checked against the code by tests/unit/test_import_graph.py",
     ("docs/host-integration.md", "py", "from importlib.metadata import entry_points"): "needs "
     "Python 3.10+ (entry_points with group and name); the 3.9 form above it runs",
     (

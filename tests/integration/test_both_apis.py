@@ -14,9 +14,11 @@ from persona_ollama import OllamaProvider
 from persona_ollama.choosing import catalogue
 from persona_ollama.choosing.catalogue import Catalogue, GiB, ModelSpec
 from persona_ollama.errors import (
+    CloudSignInRequiredError,
     ConfigurationError,
     InsufficientMemoryError,
     ModelNotPulledError,
+    ModelRunnerError,
     OllamaResponseError,
     OllamaTimeoutError,
     ServerBusyError,
@@ -121,6 +123,26 @@ def test_out_of_memory_raises_insufficient_memory(provider, fake):
     with pytest.raises(InsufficientMemoryError) as caught:
         provider.generate("hi")
     assert caught.value.status_code == 500
+
+
+def test_a_runner_that_died_before_answering_raises_a_runner_error(provider, fake):
+    fake.runner_stopped_next()
+
+    with pytest.raises(ModelRunnerError) as caught:
+        provider.generate("hi")
+    assert "ollama serve" in str(caught.value.hint)  # where the log of this server is
+
+
+def test_a_signed_out_server_refusing_a_cloud_model_says_ollama_signin(server_version, api):
+    with FakeOllama(["llama3.2:3b"], version=server_version, signed_in=False) as server:
+        server.add_cloud_model("gpt-oss:120b-cloud")
+        provider = OllamaProvider(base_url=server.url, api=api, environ={})
+        with pytest.raises(CloudSignInRequiredError) as caught:
+            provider.generate("hi", model="gpt-oss:120b-cloud")
+        provider.close()
+
+    assert caught.value.status_code == 401
+    assert "`ollama signin`" in str(caught.value.hint)
 
 
 def test_error_mid_stream_raises_and_no_partial_answer_is_returned(provider, fake, api):
@@ -282,3 +304,42 @@ def test_health_reports_an_openai_compatible_server(fake):
     assert report["reachable"] is True
     assert report["version"] == "Ollama server (OpenAI-compatible API)"
     assert report["url"] == fake.url + "/v1"
+
+
+def test_an_explicit_num_ctx_is_sent_natively_and_said_once_on_v1(provider, fake, api, caplog):
+    with caplog.at_level(logging.WARNING, logger="persona_ollama"):
+        provider.generate("hi", max_tokens=20, num_ctx=8192)
+        provider.generate("hi", max_tokens=20, num_ctx=8192)
+
+    said = [r.getMessage() for r in caplog.records if "per-request context size" in r.getMessage()]
+    sent = [r.json for r in fake.requests if r.path == CHAT_PATH[api]]
+    if api == "native":
+        assert [body["options"]["num_ctx"] for body in sent] == [8192, 8192]
+        assert said == []
+    else:
+        assert not any("num_ctx" in json.dumps(body) for body in sent)
+        assert len(said) == 1  # once per process, not once per call
+        assert "Ollama server has no per-request context size: num_ctx=8192 was not sent" in said[0]
+
+
+def test_raw_response_holds_what_the_server_sent_and_the_neutral_counts(provider, fake, api):
+    fake.reply_with("word " * 40)
+
+    response = provider.generate("hi", max_tokens=5)
+    raw = response.raw_response
+
+    assert (raw["input_tokens"], raw["output_tokens"]) == (
+        response.input_tokens,
+        response.output_tokens,
+    )
+    assert raw["done_reason"] == response.finish_reason == "length"
+    if api == "native":  # Ollama's final line, as it sent it
+        assert raw["prompt_eval_count"] == response.input_tokens
+        assert raw["eval_count"] == response.output_tokens
+        assert isinstance(raw["load_seconds"], float)
+    else:  # the /v1 server's own fields, and no native ones made up for it
+        assert raw["usage"]["prompt_tokens"] == response.input_tokens
+        assert raw["usage"]["completion_tokens"] == response.output_tokens
+        assert raw["finish_reason"] == "length"
+        assert not {"prompt_eval_count", "eval_count", "load_duration"} & set(raw)
+        assert raw["load_seconds"] is None  # a /v1 server states no load time

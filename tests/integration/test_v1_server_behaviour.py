@@ -117,3 +117,16 @@ def test_the_cli_doctor_names_the_server_kind(fake, cli_runner):
     result = cli_runner.invoke(main, ["doctor", "--host", fake.url, "--api", "openai"])
 
     assert "Ollama server (OpenAI-compatible API)" in result.output, result.output
+
+
+def test_the_cli_says_what_to_do_when_the_server_cannot_load_the_model(fake, cli_runner):
+    fake.out_of_memory_next()
+
+    result = cli_runner.invoke(
+        main, ["run", "Hello", "--host", fake.url, "--api", "openai", "--model", MODEL]
+    )
+
+    assert result.exit_code == 1
+    assert f"could not load '{MODEL}': not enough memory" in result.stderr
+    assert "Hint: Pick a smaller model" in result.stderr
+    assert "Traceback" not in result.output + result.stderr

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 
 import pytest
@@ -47,9 +48,27 @@ def test_a_short_answer_comes_with_its_real_output_count(provider, llama_server)
     raw = response.raw_response
     assert 0 < raw["output_tokens"] == response.output_tokens <= 12
     expected = "max_tokens" if response.finish_reason == "length" else "server tokenizer"
-    assert raw["eval_count_source"] == expected
+    assert raw["output_tokens_source"] == expected
     assert raw["input_tokens"] is None
     assert raw["warnings"] == [] or response.finish_reason == "length"
+
+
+def test_an_explicit_num_ctx_is_said_not_sent_and_raw_response_is_the_servers_own(
+    provider, llama_server, caplog
+):
+    # The server has one window for every request (its --n_ctx): num_ctx cannot be sent.
+    with caplog.at_level(logging.WARNING, logger="persona_ollama"):
+        response = provider.generate(PROMPT, max_tokens=8, num_ctx=2048, temperature=0.0)
+
+    said = [r.getMessage() for r in caplog.records if "num_ctx=2048" in r.getMessage()]
+    assert len(said) == 1
+    assert "llama.cpp server has no per-request context size" in said[0]
+    raw = response.raw_response
+    # Not planned with it either: llama-cpp-python states no window (no /props, no meta),
+    # so the plan is the default one, not the 2,048 the caller asked for.
+    assert raw["num_ctx"] != 2048
+    assert raw["finish_reason"] == response.finish_reason  # the server's own word
+    assert not {"prompt_eval_count", "eval_count", "eval_duration"} & set(raw)
 
 
 def test_a_stream_yields_the_whole_answer_in_pieces(provider):

@@ -12,6 +12,7 @@ imported from outside, and import nothing back.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -174,9 +175,9 @@ def layer_of(module: str) -> int | None:
     best: tuple[int, int] | None = None
     for index, layer in enumerate(LAYERS):
         for prefix in layer:
-            if name == prefix or name.startswith(prefix + "."):
-                if best is None or len(prefix) > best[0]:
-                    best = (len(prefix), index)
+            matches = name == prefix or name.startswith(prefix + ".")
+            if matches and (best is None or len(prefix) > best[0]):
+                best = (len(prefix), index)
     return None if best is None else best[1]
 
 
@@ -210,6 +211,27 @@ def test_generate_reads_top_down_provider_request_backend_transport():
     # Neither backend translates through the other.
     assert f"{PACKAGE}.backends.ollama" not in graph[f"{PACKAGE}.backends.openai"]
     assert f"{PACKAGE}.backends.openai" not in graph[f"{PACKAGE}.backends.ollama"]
+
+
+def test_the_readme_diagram_names_the_layers_in_their_order():
+    """The README's diagram of one generate() matches the code: every module it names exists,
+    and the path it draws (provider, request, backends, transport) runs down LAYERS."""
+    readme = (ROOT.parent / "README.md").read_text("utf-8")
+    diagram = readme.split("<!-- architecture -->", 1)[1].split("```text\n", 1)[1]
+    diagram = diagram.split("```", 1)[0]
+    named = re.findall(r"(?<![\w/])([a-z_]+(?:/[a-z_]+)*(?:\.py|/))", diagram)
+
+    def module(name: str) -> str:
+        return f"{PACKAGE}." + name.removesuffix(".py").removesuffix("/").replace("/", ".")
+
+    modules = set(import_graph())
+    assert len(named) >= 8
+    for name in named:
+        assert module(name) in modules, f"the README's diagram names {name}, which does not exist"
+    path = [n for n in named if n in ("provider.py", "request.py", "backends/", "transport/")]
+    assert path == ["provider.py", "request.py", "backends/", "transport/"]
+    layers = [layer_of(module(n)) for n in path]
+    assert layers == sorted(layers) and len(set(layers)) == len(layers)
 
 
 @pytest.mark.parametrize(
