@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 def stand_in(models: Iterable[FakeModel | str]) -> FakeServer:
     """A double (not started: use it in ``with``) of the server of ``settings.DEFAULT_API``,
-    with ``models`` installed: here Ollama, native and /v1 faces."""
+    with ``models`` installed."""
+    # Ollama, with its native and /v1 faces.
     from .server import FakeOllama
 
     return FakeOllama(models=models)

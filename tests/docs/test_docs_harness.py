@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from docs_harness import (
+    REPO,
     console_steps,
     diff_sides,
     mismatch,
@@ -114,3 +116,20 @@ def test_the_provider_guide_has_the_template_steps_in_order() -> None:
     assert actions[:2] == ["copy", "run"]
     assert actions[-1] == "run"
     assert {"write", "replace"} <= set(actions)
+
+
+def test_the_provider_guide_names_every_file_its_steps_touch() -> None:
+    """The table "The files you touch" lists exactly the files the write and replace steps
+    change (the rename tool's edits are one row of their own)."""
+    guide = (REPO / "docs" / "writing-a-provider.md").read_text(encoding="utf-8")
+    table = guide.split("## The files you touch", 1)[1].split("\n## ", 1)[0]
+    listed = {
+        found.group(1)
+        for row in table.splitlines()
+        if (found := re.match(r"\| \d+ \| `([^`]+)` \|", row))
+    }
+    touched = {b.options["path"] for b in template_steps() if "path" in b.options}
+
+    assert listed == touched
+    assert len(listed) <= 8
+    assert not [path for path in listed if path.startswith("tests/")]
