@@ -459,25 +459,25 @@ class OllamaProvider(LLMProvider):
         from .stream import ChatStream, with_request_sizes
         from .transport.http import call_deadline
 
-        name = names.check_name(model) if model is not None else self.default_model
-        call = Call(
-            prompt,
-            name,
-            max_tokens,
-            temperature,
-            system=system,
-            format=format,
-            think=think,
-            keep_alive=keep_alive,
-            num_ctx=num_ctx,
-            options=request_options,
-            chosen=self._chosen(model, name),
-        )
         backend = self.backend
         assert self._preparation is not None
-        # The deadline covers everything the call does: model facts, waiting for the headers
-        # and every read of the answer.
+        # The deadline covers everything the call does: choosing the default model (a model
+        # listing), model facts, waiting for the headers and every read of the answer.
         with call_deadline(self.deadline) as ends_at:
+            name = names.check_name(model) if model is not None else self.default_model
+            call = Call(
+                prompt,
+                name,
+                max_tokens,
+                temperature,
+                system=system,
+                format=format,
+                think=think,
+                keep_alive=keep_alive,
+                num_ctx=num_ctx,
+                options=request_options,
+                chosen=self._chosen(model, name),
+            )
             prepared = self._preparation.prepare(call)
             window = prepared.plan.num_ctx
             url = str(self.endpoint)
