@@ -455,10 +455,13 @@ class OllamaProvider(LLMProvider):
             warn_once(f"kwarg:{key}", f"OllamaProvider ignores the argument {key!r}.")
         # Imported on the first generation, not with the entry point: Persona imports every
         # provider at start-up (docs/benchmarks.md).
-        from .request import Call
+        from .request import Call, check_arguments
         from .stream import ChatStream, with_request_sizes
         from .transport.http import call_deadline
 
+        # Before the default model is chosen (a model listing, a hardware probe): a call
+        # refused anyway waits for none of that and is told what is wrong with it.
+        check_arguments(Call(prompt, "", max_tokens, temperature, system=system, num_ctx=num_ctx))
         backend = self.backend
         assert self._preparation is not None
         # The deadline covers everything the call does: choosing the default model (a model

@@ -291,6 +291,16 @@ def test_bad_arguments_are_refused_before_anything_is_sent(provider, mocked, kwa
     assert chat.call_count == 0
 
 
+def test_bad_arguments_are_refused_before_the_default_model_is_chosen(mocked):
+    # With no model named, choosing one asks the server for its models and probes the
+    # hardware: a call that is refused anyway must not wait for (or fail on) any of that.
+    provider = OllamaProvider(base_url=BASE, environ={"PERSONA_OLLAMA_MEMORY_GB": "lots"})
+    tags = mocked.get(f"{BASE}/api/tags", json={"models": []})
+    with pytest.raises(ConfigurationError, match="prompt must be text"):
+        provider.generate(b"bytes")
+    assert tags.call_count == 0
+
+
 def test_constructor_accepts_persona_factory_call_and_refuses_unknown_keywords():
     assert OllamaProvider(api_key=None, environ={}).name == "ollama"
     with pytest.raises(ConfigurationError, match="unexpected keyword") as caught:
