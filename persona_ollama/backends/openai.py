@@ -386,6 +386,8 @@ _OVERFLOW_MARKERS = (
     "exceeds the available context",  # llama-server
     "exceed_context_size_error",
     "context_length_exceeded",
+    # Ollama's /v1 (0.30.9+), context shift off: llm/llama_server.go completionPromptForRequest
+    "prompt is longer than the context length",
 )
 # "The model `x` does not exist" (vLLM), "model 'x' not found" (Ollama's /v1).
 _NOT_FOUND = re.compile(r"""model\s+['"`]([^'"`]*)['"`]\s+(?:not found|does not exist)""")
@@ -516,7 +518,8 @@ class OpenAIBackend:
                 f"The prompt is longer than the context the {self.label} at {self.url} gives "
                 "the model; it refused the request, nothing was cut.",
                 hint="Shorten the input, or restart the server with a longer context "
-                "(llama.cpp: --n_ctx / -c; vLLM: --max-model-len).",
+                "(llama.cpp: --n_ctx / -c; vLLM: --max-model-len; Ollama: "
+                "OLLAMA_CONTEXT_LENGTH).",
                 server_text=text,
                 status_code=status,
                 url=self.url,

@@ -663,6 +663,24 @@ def test_context_overflow_without_sizes_still_says_nothing_was_cut(backend):
     assert "--max-model-len" in str(error.hint)
 
 
+def test_ollamas_v1_refusal_of_a_prompt_longer_than_its_window_is_a_context_overflow(backend):
+    # Ollama 0.30.9+ (llm/llama_server.go completionPromptForRequest): a prompt over the
+    # window with context shift off is refused with 400, and its /v1 passes the text on
+    # (middleware/openai.go writeError). api="native" and main's /v1 mode both raised
+    # ContextOverflowError for it: a caller that splits its input on that must still see it.
+    text = (
+        "the prompt is longer than the context length currently available to the model; "
+        "shorten the prompt, adjust the context length in settings, or use a model with a "
+        "longer context length"
+    )
+    body = json.dumps({"error": {"message": text, "type": "invalid_request_error"}})
+
+    error = backend.status_error(400, body, model="m")
+
+    assert isinstance(error, ContextOverflowError)
+    assert "nothing was cut" in error.message and error.server_text == text
+
+
 def test_flat_error_body_of_older_vllm_is_unwrapped(backend):
     body = json.dumps({"object": "error", "message": "bad", "type": "BadRequestError", "code": 400})
 
