@@ -359,7 +359,9 @@ def _text(value: Any, field: str) -> str:
     """A string field of an event: "" when absent; any other type is a malformed event."""
     if value is None or isinstance(value, str):
         return value or ""
-    raise wrong_shape(field, "text", value)
+    error = wrong_shape(field, "text", value)
+    error.hint = NOT_AN_EVENT_STREAM  # the shared hint speaks of Ollama servers
+    raise error
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

@@ -1376,6 +1376,18 @@ def test_an_empty_stream_then_a_refusal_is_the_refusal_with_its_sizes(backend, m
     assert "llama.cpp server" in caught.value.message
 
 
+def test_a_field_of_the_wrong_type_gives_advice_for_a_v1_server(backend, mocked):
+    # As main's /v1 mode said it: the caller already uses api='openai', so the advice is to
+    # check what answers there, not to point the URL at an Ollama server.
+    stream_reply(mocked, chunk(5, finish="stop"), "[DONE]")  # type: ignore[arg-type]
+
+    with pytest.raises(OllamaResponseError) as caught:
+        list(backend.chat(ask()))
+
+    assert "persona-ollama doctor --api openai" in str(caught.value.hint)
+    assert "Ollama server" not in str(caught.value.hint)
+
+
 @pytest.mark.parametrize(
     ("finish", "content", "expected"),
     [
