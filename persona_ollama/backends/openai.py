@@ -471,6 +471,9 @@ class OpenAIBackend:
         hint = None
         if "does not support thinking" in lowered:  # Ollama's /v1, for a model that cannot
             hint = "This model cannot think: pass think=False (CLI: --no-think)."
+        elif "does not support chat" in lowered:  # Ollama's /v1 (routes.go ChatHandler):
+            # an embedder, which /v1/models cannot tell apart from a chat model
+            hint = "This is an embedding model; pick a chat model (`persona-ollama models`)."
         elif status in (404, 405):
             hint = (
                 "Check the address: it should be the server's root or its /v1 "

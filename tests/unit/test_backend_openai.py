@@ -781,6 +781,16 @@ def test_a_model_that_cannot_think_says_to_pass_think_false(backend):
     assert "think=False" in str(error.hint)
 
 
+def test_an_embedding_model_on_ollamas_v1_says_to_pick_a_chat_model(backend):
+    # /v1/models lists no capabilities, so an embedder is sent; Ollama refuses it with 400
+    # '"<name>" does not support chat' (server/routes.go ChatHandler), as main said it.
+    body = json.dumps({"error": {"message": '"nomic-embed-text:latest" does not support chat'}})
+
+    error = backend.status_error(400, body, model="nomic-embed-text")
+
+    assert "embedding model" in str(error.hint) and "persona-ollama models" in str(error.hint)
+
+
 def test_a_404_that_is_not_about_a_model_says_to_check_the_address(backend):
     error = backend.status_error(404, "Not Found", model="m")
 
