@@ -462,8 +462,6 @@ class OllamaProvider(LLMProvider):
         # Before the default model is chosen (a model listing, a hardware probe): a call
         # refused anyway waits for none of that and is told what is wrong with it.
         check_arguments(Call(prompt, "", max_tokens, temperature, system=system, num_ctx=num_ctx))
-        backend = self.backend
-        assert self._preparation is not None
         # The deadline covers everything the call does: choosing the default model (a model
         # listing), model facts, waiting for the headers and every read of the answer.
         with call_deadline(self.deadline) as ends_at:
@@ -481,7 +479,12 @@ class OllamaProvider(LLMProvider):
                 options=request_options,
                 chosen=self._chosen(model, name),
             )
-            prepared = self._preparation.prepare(call)
+            # Opened (again) only now: a close() from another thread while the default
+            # model was chosen must not leave this call without a connection.
+            backend = self.backend
+            preparation = self._preparation
+            assert preparation is not None
+            prepared = preparation.prepare(call)
             window = prepared.plan.num_ctx
             url = str(self.endpoint)
             try:

@@ -301,6 +301,25 @@ def test_bad_arguments_are_refused_before_the_default_model_is_chosen(mocked):
     assert tags.call_count == 0
 
 
+def test_a_close_while_the_default_model_is_chosen_does_not_break_the_call(mocked, monkeypatch):
+    # close() from another thread (a host shutting a batch down) while this call lists the
+    # models: the call goes on with a reopened connection, as every other use of the provider.
+    provider = OllamaProvider(base_url=BASE, environ={}, retries=0)
+    choose = OllamaProvider.selection
+
+    def closing_meanwhile(self):
+        choice = choose(self)
+        self.close()  # after the listing: nothing of this provider reopens it before the chat
+        return choice
+
+    monkeypatch.setattr(OllamaProvider, "selection", closing_meanwhile)
+    mocked.get(f"{BASE}/api/tags", json={"models": [tags_entry("llama3:8b", 8192)]})
+    mocked.post(f"{BASE}/api/show", json=show_body(context_length=8192))
+    mocked.post(f"{BASE}/api/chat", body=stream_of("still here"))
+
+    assert provider.generate("hi", max_tokens=16).content == "still here"
+
+
 def test_constructor_accepts_persona_factory_call_and_refuses_unknown_keywords():
     assert OllamaProvider(api_key=None, environ={}).name == "ollama"
     with pytest.raises(ConfigurationError, match="unexpected keyword") as caught:
