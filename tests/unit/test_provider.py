@@ -382,6 +382,16 @@ def test_model_info_reports_what_the_server_knows(provider, mocked):
     assert info.can_chat and not info.thinks
 
 
+def test_model_info_names_the_model_as_asked_whether_listed_or_described(mocked):
+    # Ollama 0.30+ lists enough to skip /api/show: the answer must not change with that
+    # (main named the facts after the name asked for on both paths).
+    provider = OllamaProvider(base_url=BASE, environ={})
+    mocked.get(f"{BASE}/api/tags", json={"models": [tags_entry("llama3.2:latest", 131072)]})
+    provider.installed_models()
+
+    assert provider.model_info("llama3.2").name == "llama3.2"
+
+
 def free_url() -> str:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
