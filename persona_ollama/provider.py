@@ -455,30 +455,36 @@ class OllamaProvider(LLMProvider):
             warn_once(f"kwarg:{key}", f"OllamaProvider ignores the argument {key!r}.")
         # Imported on the first generation, not with the entry point: Persona imports every
         # provider at start-up (docs/benchmarks.md).
-        from .request import Call
+        from .request import Call, check_arguments
         from .stream import ChatStream, with_request_sizes
         from .transport.http import call_deadline
 
-        name = names.check_name(model) if model is not None else self.default_model
-        call = Call(
-            prompt,
-            name,
-            max_tokens,
-            temperature,
-            system=system,
-            format=format,
-            think=think,
-            keep_alive=keep_alive,
-            num_ctx=num_ctx,
-            options=request_options,
-            chosen=self._chosen(model, name),
-        )
-        backend = self.backend
-        assert self._preparation is not None
-        # The deadline covers everything the call does: model facts, waiting for the headers
-        # and every read of the answer.
+        # Before the default model is chosen (a model listing, a hardware probe): a call
+        # refused anyway waits for none of that and is told what is wrong with it.
+        check_arguments(Call(prompt, "", max_tokens, temperature, system=system, num_ctx=num_ctx))
+        # The deadline covers everything the call does: choosing the default model (a model
+        # listing), model facts, waiting for the headers and every read of the answer.
         with call_deadline(self.deadline) as ends_at:
-            prepared = self._preparation.prepare(call)
+            name = names.check_name(model) if model is not None else self.default_model
+            call = Call(
+                prompt,
+                name,
+                max_tokens,
+                temperature,
+                system=system,
+                format=format,
+                think=think,
+                keep_alive=keep_alive,
+                num_ctx=num_ctx,
+                options=request_options,
+                chosen=self._chosen(model, name),
+            )
+            # Opened (again) only now: a close() from another thread while the default
+            # model was chosen must not leave this call without a connection.
+            backend = self.backend
+            preparation = self._preparation
+            assert preparation is not None
+            prepared = preparation.prepare(call)
             window = prepared.plan.num_ctx
             url = str(self.endpoint)
             try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from . import names
@@ -77,8 +78,10 @@ class ServedModels:
             return info
         listed = self.listed(model, fresh=True)
         if listed is not None and listed.complete:  # no description needed
-            FACTS.put(self.url, listed)
-            return listed
+            # Named as asked, as a description is: "llama3.2", not the listing's ":latest".
+            info = replace(listed, name=model)
+            FACTS.put(self.url, info)
+            return info
         try:
             info = self.backend.describe(model, self.listed(model))
         except ModelNotPulledError:

@@ -359,7 +359,9 @@ def _text(value: Any, field: str) -> str:
     """A string field of an event: "" when absent; any other type is a malformed event."""
     if value is None or isinstance(value, str):
         return value or ""
-    raise wrong_shape(field, "text", value)
+    error = wrong_shape(field, "text", value)
+    error.hint = NOT_AN_EVENT_STREAM  # the shared hint speaks of Ollama servers
+    raise error
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
@@ -386,6 +388,8 @@ _OVERFLOW_MARKERS = (
     "exceeds the available context",  # llama-server
     "exceed_context_size_error",
     "context_length_exceeded",
+    # Ollama's /v1 (0.30.9+), context shift off: llm/llama_server.go completionPromptForRequest
+    "prompt is longer than the context length",
 )
 # "The model `x` does not exist" (vLLM), "model 'x' not found" (Ollama's /v1).
 _NOT_FOUND = re.compile(r"""model\s+['"`]([^'"`]*)['"`]\s+(?:not found|does not exist)""")
@@ -467,6 +471,9 @@ class OpenAIBackend:
         hint = None
         if "does not support thinking" in lowered:  # Ollama's /v1, for a model that cannot
             hint = "This model cannot think: pass think=False (CLI: --no-think)."
+        elif "does not support chat" in lowered:  # Ollama's /v1 (routes.go ChatHandler):
+            # an embedder, which /v1/models cannot tell apart from a chat model
+            hint = "This is an embedding model; pick a chat model (`persona-ollama models`)."
         elif status in (404, 405):
             hint = (
                 "Check the address: it should be the server's root or its /v1 "
@@ -516,7 +523,8 @@ class OpenAIBackend:
                 f"The prompt is longer than the context the {self.label} at {self.url} gives "
                 "the model; it refused the request, nothing was cut.",
                 hint="Shorten the input, or restart the server with a longer context "
-                "(llama.cpp: --n_ctx / -c; vLLM: --max-model-len).",
+                "(llama.cpp: --n_ctx / -c; vLLM: --max-model-len; Ollama: "
+                "OLLAMA_CONTEXT_LENGTH).",
                 server_text=text,
                 status_code=status,
                 url=self.url,

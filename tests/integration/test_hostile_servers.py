@@ -235,6 +235,15 @@ def test_deadline_covers_the_model_facts_too():
             provider.generate("hi")
 
 
+def test_deadline_covers_choosing_the_default_model_too():
+    # No model named: the default is chosen from /api/tags first, and that is part of the
+    # call, so a silent listing ends at the deadline, not after the read timeout.
+    with HostileServer({"/api/tags": silent}) as server:
+        provider = provider_for(server, model=None, deadline=1.5, timeout=6)
+        with within(3.0), pytest.raises(OllamaTimeoutError, match="deadline"):
+            provider.generate("hi")
+
+
 def test_a_silent_server_fails_a_call_within_one_read_timeout():
     # No model given: the default model is chosen from /api/tags (silent), then /api/show.
     with HostileServer({"/api/tags": silent, "/api/show": silent}) as server:

@@ -663,6 +663,24 @@ def test_context_overflow_without_sizes_still_says_nothing_was_cut(backend):
     assert "--max-model-len" in str(error.hint)
 
 
+def test_ollamas_v1_refusal_of_a_prompt_longer_than_its_window_is_a_context_overflow(backend):
+    # Ollama 0.30.9+ (llm/llama_server.go completionPromptForRequest): a prompt over the
+    # window with context shift off is refused with 400, and its /v1 passes the text on
+    # (middleware/openai.go writeError). api="native" and main's /v1 mode both raised
+    # ContextOverflowError for it: a caller that splits its input on that must still see it.
+    text = (
+        "the prompt is longer than the context length currently available to the model; "
+        "shorten the prompt, adjust the context length in settings, or use a model with a "
+        "longer context length"
+    )
+    body = json.dumps({"error": {"message": text, "type": "invalid_request_error"}})
+
+    error = backend.status_error(400, body, model="m")
+
+    assert isinstance(error, ContextOverflowError)
+    assert "nothing was cut" in error.message and error.server_text == text
+
+
 def test_flat_error_body_of_older_vllm_is_unwrapped(backend):
     body = json.dumps({"object": "error", "message": "bad", "type": "BadRequestError", "code": 400})
 
@@ -761,6 +779,16 @@ def test_a_model_that_cannot_think_says_to_pass_think_false(backend):
     error = backend.status_error(400, body, model="llama3.2:3b")
 
     assert "think=False" in str(error.hint)
+
+
+def test_an_embedding_model_on_ollamas_v1_says_to_pick_a_chat_model(backend):
+    # /v1/models lists no capabilities, so an embedder is sent; Ollama refuses it with 400
+    # '"<name>" does not support chat' (server/routes.go ChatHandler), as main said it.
+    body = json.dumps({"error": {"message": '"nomic-embed-text:latest" does not support chat'}})
+
+    error = backend.status_error(400, body, model="nomic-embed-text")
+
+    assert "embedding model" in str(error.hint) and "persona-ollama models" in str(error.hint)
 
 
 def test_a_404_that_is_not_about_a_model_says_to_check_the_address(backend):
@@ -1356,6 +1384,18 @@ def test_an_empty_stream_then_a_refusal_is_the_refusal_with_its_sizes(backend, m
 
     assert (caught.value.prompt_tokens, caught.value.context_length) == (6827, 512)
     assert "llama.cpp server" in caught.value.message
+
+
+def test_a_field_of_the_wrong_type_gives_advice_for_a_v1_server(backend, mocked):
+    # As main's /v1 mode said it: the caller already uses api='openai', so the advice is to
+    # check what answers there, not to point the URL at an Ollama server.
+    stream_reply(mocked, chunk(5, finish="stop"), "[DONE]")  # type: ignore[arg-type]
+
+    with pytest.raises(OllamaResponseError) as caught:
+        list(backend.chat(ask()))
+
+    assert "persona-ollama doctor --api openai" in str(caught.value.hint)
+    assert "Ollama server" not in str(caught.value.hint)
 
 
 @pytest.mark.parametrize(

@@ -291,6 +291,35 @@ def test_bad_arguments_are_refused_before_anything_is_sent(provider, mocked, kwa
     assert chat.call_count == 0
 
 
+def test_bad_arguments_are_refused_before_the_default_model_is_chosen(mocked):
+    # With no model named, choosing one asks the server for its models and probes the
+    # hardware: a call that is refused anyway must not wait for (or fail on) any of that.
+    provider = OllamaProvider(base_url=BASE, environ={"PERSONA_OLLAMA_MEMORY_GB": "lots"})
+    tags = mocked.get(f"{BASE}/api/tags", json={"models": []})
+    with pytest.raises(ConfigurationError, match="prompt must be text"):
+        provider.generate(b"bytes")
+    assert tags.call_count == 0
+
+
+def test_a_close_while_the_default_model_is_chosen_does_not_break_the_call(mocked, monkeypatch):
+    # close() from another thread (a host shutting a batch down) while this call lists the
+    # models: the call goes on with a reopened connection, as every other use of the provider.
+    provider = OllamaProvider(base_url=BASE, environ={}, retries=0)
+    choose = OllamaProvider.selection
+
+    def closing_meanwhile(self):
+        choice = choose(self)
+        self.close()  # after the listing: nothing of this provider reopens it before the chat
+        return choice
+
+    monkeypatch.setattr(OllamaProvider, "selection", closing_meanwhile)
+    mocked.get(f"{BASE}/api/tags", json={"models": [tags_entry("llama3:8b", 8192)]})
+    mocked.post(f"{BASE}/api/show", json=show_body(context_length=8192))
+    mocked.post(f"{BASE}/api/chat", body=stream_of("still here"))
+
+    assert provider.generate("hi", max_tokens=16).content == "still here"
+
+
 def test_constructor_accepts_persona_factory_call_and_refuses_unknown_keywords():
     assert OllamaProvider(api_key=None, environ={}).name == "ollama"
     with pytest.raises(ConfigurationError, match="unexpected keyword") as caught:
@@ -351,6 +380,16 @@ def test_model_info_reports_what_the_server_knows(provider, mocked):
     info = provider.model_info("qwen2.5:7b")
     assert (info.context_length, info.family, info.modelfile_num_ctx) == (32768, "qwen2", 8192)
     assert info.can_chat and not info.thinks
+
+
+def test_model_info_names_the_model_as_asked_whether_listed_or_described(mocked):
+    # Ollama 0.30+ lists enough to skip /api/show: the answer must not change with that
+    # (main named the facts after the name asked for on both paths).
+    provider = OllamaProvider(base_url=BASE, environ={})
+    mocked.get(f"{BASE}/api/tags", json={"models": [tags_entry("llama3.2:latest", 131072)]})
+    provider.installed_models()
+
+    assert provider.model_info("llama3.2").name == "llama3.2"
 
 
 def free_url() -> str:
