@@ -24,9 +24,8 @@ _.persona_ollama_catalogue_entries
 _.vendor
 _.memory_free_bytes
 _.moe
-# ModelSpec.family is a catalogue field (the double's demo reads it); ModelInfo.family and
-# InstalledModel.family are unread copies of /api/show's details, left to issue 14's merge
-# of the model types into one.
+# ModelSpec.family is a catalogue field (the double's demo reads it); ModelInfo.family is
+# part of the public model_info() answer (docs/reference/provider-apis.md), read by callers.
 _.family
 
 # Read by other libraries: requests reads Session.trust_env; functools.wraps convention.

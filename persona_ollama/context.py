@@ -10,7 +10,7 @@ prompt cannot fit the model's trained context.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,7 +82,7 @@ def plan(
     num_ctx: int | None = None,
     preferred: int | None = None,
     model: str = "the model",
-    alternatives: Sequence[str] | Callable[[], Sequence[str]] = (),
+    alternatives: Sequence[str] = (),
 ) -> ContextPlan:
     """Choose ``num_ctx`` and ``num_predict`` for a prompt of ``prompt_tokens`` tokens.
 
@@ -90,9 +90,9 @@ def plan(
     not clamped). ``num_ctx`` is the caller's explicit window, which wins over the ladder;
     ``preferred`` (a Modelfile's ``num_ctx``) is used when it is larger than the rung.
     Raises :class:`ContextOverflowError` when the prompt cannot fit with room for a useful
-    answer; ``alternatives`` (or a callable, only called then) names longer-context models
-    for its hint. When the prompt fits but ``max_tokens`` does not, the answer budget is cut and
-    a warning says so (the answer's finish_reason is then "length" if it runs out).
+    answer; ``alternatives`` names longer-context models for its hint. When the prompt fits
+    but ``max_tokens`` does not, the answer budget is cut and a warning says so (the answer's
+    finish_reason is then "length" if it runs out).
     """
     if max_tokens < 1:
         raise ConfigurationError(
@@ -123,7 +123,7 @@ def plan(
             prompt_tokens=prompt_tokens,
             window=window,
             limit_reason=limit_reason,
-            alternatives=alternatives() if callable(alternatives) else alternatives,
+            alternatives=alternatives,
             explicit=num_ctx is not None,
         )
     warnings: list[str] = []

@@ -205,7 +205,7 @@ class OllamaProvider(LLMProvider):
                 self.endpoint,
                 local_only=self.local_only,
                 keep_alive=self.keep_alive,
-                window_cap=self._window_cap,
+                environ=self._environ,
             )
             self._served = served
             self._backend = backend
@@ -525,30 +525,6 @@ class OllamaProvider(LLMProvider):
             self._defaulted is not None
             and names.canonical(name) == names.canonical(self._defaulted)
         )
-
-    def _window_cap(self, model: str) -> int | None:
-        """The largest ladder window with which ``model`` fits the memory budget the default
-        model selection uses; None when the budget or the model's size is unknown."""
-        from .choosing.catalogue import load_catalogue
-        from .choosing.hardware import probe
-        from .choosing.selection import estimate_memory_bytes
-        from .request import window_cap
-
-        try:
-            budget = probe(server_is_local=self.endpoint.is_loopback, environ=self._environ)
-            catalogue = load_catalogue(self._environ)
-        except ConfigurationError as error:
-            # Only a hint for reusing a window: a bad PERSONA_OLLAMA_MEMORY_GB or catalogue is
-            # reported where it is needed (model selection, `persona-ollama models`), not by
-            # failing a generation.
-            log.debug("memory check of the window skipped: %s", error.message)
-            return None
-        try:
-            self.served.listing()
-        except OllamaError:
-            return None
-        listed = self.served.listed(model)
-        return window_cap(listed, budget.memory_budget_bytes, catalogue, estimate_memory_bytes)
 
 
 # Imported before Persona's provider package (a script, not Persona's plugin loading): still

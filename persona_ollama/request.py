@@ -102,15 +102,15 @@ class Preparation:
         *,
         local_only: bool,
         keep_alive: Any,
-        window_cap: Callable[[str], int | None],
+        environ: Mapping[str, str],
     ) -> None:
-        """``window_cap(model)``: the largest window the model fits in memory with, or None."""
+        """``environ``: where the memory budget and the catalogue settings are read."""
         self.backend = backend
         self.served = served
         self.endpoint = endpoint
         self.local_only = local_only
         self.keep_alive = keep_alive
-        self.window_cap = window_cap
+        self.environ = environ
 
     def check_place(self, call: Call, where: Placement) -> None:
         """Refuse a model that runs elsewhere: always for a chosen default, and for any
@@ -190,18 +190,23 @@ class Preparation:
         prompt_tokens = estimate_messages(messages)
         # A model the overflow hint names must hold what plan() requires of this one.
         holds = prompt_tokens + min(budget, MIN_USEFUL_ANSWER)
+        sizes = {
+            "context_length": facts.context_length,
+            "num_ctx": explicit_ctx,
+            "preferred": facts.modelfile_num_ctx if sets_window else None,
+            "model": name,
+        }
         try:
-            context = plan(
-                prompt_tokens,
-                budget,
-                context_length=facts.context_length,
-                num_ctx=explicit_ctx,
-                preferred=facts.modelfile_num_ctx if sets_window else None,
-                model=name,
-                alternatives=lambda: self.served.longer_context(facts.context_length, name, holds),
-            )
-        except ContextOverflowError as error:
-            raise self._in_its_words(error) from None
+            context = plan(prompt_tokens, budget, **sizes)
+        except ContextOverflowError:
+            # The error path only: planned again with the models that could hold the prompt
+            # named in the hint (finding them may take a few requests).
+            longer = self.served.longer_context(facts.context_length, name, holds)
+            try:
+                plan(prompt_tokens, budget, alternatives=longer, **sizes)
+            except ContextOverflowError as error:
+                raise self._in_its_words(error) from None
+            raise AssertionError("plan() is a pure function") from None  # pragma: no cover
         shared = explicit_ctx is None and sets_window
         if shared:
             window = self._shared_window(name, context, budget)
@@ -251,8 +256,31 @@ class Preparation:
                 names.canonical(model)
             ),
             limit=context.context_length,
-            cap=lambda: self.window_cap(model),
+            cap=lambda: self._window_cap(model),
         )
+
+    def _window_cap(self, model: str) -> int | None:
+        """The largest ladder window with which ``model`` fits the memory budget the default
+        model selection uses; None when the budget or the model's size is unknown."""
+        from .choosing.catalogue import load_catalogue
+        from .choosing.hardware import probe
+        from .choosing.selection import estimate_memory_bytes
+
+        try:
+            budget = probe(server_is_local=self.endpoint.is_loopback, environ=self.environ)
+            catalogue = load_catalogue(self.environ)
+        except ConfigurationError as error:
+            # Only a hint for reusing a window: a bad PERSONA_OLLAMA_MEMORY_GB or catalogue is
+            # reported where it is needed (model selection, `persona-ollama models`), not by
+            # failing a generation.
+            log.debug("memory check of the window skipped: %s", error.message)
+            return None
+        try:
+            self.served.listing()
+        except OllamaError:
+            return None
+        listed = self.served.listed(model)
+        return window_cap(listed, budget.memory_budget_bytes, catalogue, estimate_memory_bytes)
 
 
 def window_cap(

@@ -573,11 +573,8 @@ class OpenAIBackend:
         retries = 0 if limits else None
         response = transport.send("GET", "/v1/models", stream=True, timeout=limits, retries=retries)
         server = response.headers.get("Server") or ""
-        data = transport.expect_list(
-            transport.expect_dict(transport.json(response), "/v1/models"), "data", "/v1/models"
-        )
-        entries = [e for e in data if isinstance(e, Mapping)]
-        kind = server_kind(entries[0]) if entries else GENERIC
+        entries = self._entries_of(transport.json(response))
+        kind = _KINDS.get(self.url, GENERIC) if entries else GENERIC
         if kind == GENERIC and server.lower().startswith("llama.cpp"):
             kind = "llama.cpp"
         _KINDS[self.url] = kind
@@ -842,8 +839,13 @@ class OpenAIBackend:
 
     def _models(self) -> list[dict[str, Any]]:
         """The entries of GET /v1/models that have an id (``data`` is null on an empty Ollama)."""
+        return self._entries_of(self.transport.get_json("/v1/models"))
+
+    def _entries_of(self, document: Any) -> list[dict[str, Any]]:
+        """The one reading of a /v1/models document: its entries that have an id (``data`` is
+        null on an empty Ollama); the first says which kind of server this is."""
         transport = self.transport
-        listing = transport.expect_dict(transport.get_json("/v1/models"), "/v1/models")
+        listing = transport.expect_dict(document, "/v1/models")
         data = transport.expect_list(listing, "data", "/v1/models")
         entries = [e for e in data if isinstance(e, dict) and isinstance(e.get("id"), str)]
         if entries:

@@ -146,8 +146,8 @@ def test_find_cycle(graph, cycle):
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("cli", "testing", "_host"),  # the commands and the double: users of everything below
     ("provider",),  # Persona's contract
-    ("request",),  # checks + context plan -> one neutral ChatRequest
-    ("served", "stream", "windows"),  # the server's models; the answer; shared windows
+    ("request", "windows"),  # checks + context plan (a window shared) -> one ChatRequest
+    ("served", "stream"),  # the server's models; the answer
     ("backends",),  # one server API each, neutral types out
     ("choosing",),  # hardware, catalogue, selection (backends read catalogue facts)
     ("transport",),  # session, retries, deadlines, bounded NDJSON/SSE reading
