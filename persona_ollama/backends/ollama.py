@@ -14,6 +14,7 @@ import math
 import operator
 import threading
 from collections.abc import Generator, Iterator, Mapping
+from itertools import repeat
 from typing import Any
 
 from .. import names
@@ -50,6 +51,10 @@ ENDED_QUIETLY = (
     "request ends like this, check the server log."
 )
 _NS_PER_SECOND = 1e9  # Ollama states durations in nanoseconds
+# The fields of a Chunk after content and thinking, for a piece that is neither the last nor
+# forwarded: Chunk's own defaults, so that the fast path below builds the same tuple.
+_PLAIN = Chunk()[2:]
+_tuple_new = tuple.__new__
 _DONE = operator.attrgetter("done")  # the final item of a stream (C speed, once per token)
 
 
@@ -188,11 +193,9 @@ class OllamaBackend:
         response = self.transport.send("POST", "/api/chat", body, stream=True, model=model)
 
         def decode(pieces: Iterator[bytes]) -> Iterator[Chunk]:
-            for line in iter_ndjson(pieces):
-                error = line.get("error")
-                if error is not None:
-                    raise error_from_stream_line(str(error), url=self.url, model=model)
-                yield chat_chunk(line, self.url)
+            # map() with repeat(), not a generator or a partial with keywords: the fewest Python
+            # frames per token (the per-chunk cost is in docs/benchmarks.md).
+            return map(chat_chunk, iter_ndjson(pieces), repeat(self.url), repeat(model))
 
         return self.transport.stream(
             response,
@@ -264,9 +267,13 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def chat_chunk(line: dict[str, Any], url: str = "") -> Chunk:
-    """One /api/chat line as a :class:`Chunk`; a field of the wrong type raises
-    OllamaResponseError naming it (validated at the edge, never a TypeError later)."""
+def chat_chunk(line: dict[str, Any], url: str = "", model: str | None = None) -> Chunk:
+    """One /api/chat line as a :class:`Chunk`. An ``{"error": ...}`` line raises the error it
+    reports (for ``model``); a field of the wrong type raises OllamaResponseError naming it
+    (validated at the edge, never a TypeError later)."""
+    error = line.get("error")
+    if error is not None:
+        raise error_from_stream_line(str(error), url=url, model=model)
     message = line.get("message")
     if type(message) is not dict:
         raise wrong_shape("message", "an object", message, url)
@@ -279,8 +286,8 @@ def chat_chunk(line: dict[str, Any], url: str = "") -> Chunk:
     # Only a stated host means a forwarded answer (false, 0 or "" from a broken server do not).
     host = line.get("remote_host")
     if line.get("done") is not True:
-        if not host:  # the common case, once per token: as cheap as it can be
-            return Chunk(piece or "", thought or "")
+        if not host:  # the common case, once per token: built in C, without Chunk.__new__
+            return _tuple_new(Chunk, (piece or "", thought or "", *_PLAIN))
         return Chunk(
             piece or "",
             thought or "",
