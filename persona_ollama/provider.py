@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 from . import __version__, names
 from ._persona import LLMProvider, LLMResponse, register_when_loaded
 from .errors import ConfigurationError, ContextOverflowError, OllamaError
-from .model_info import ModelInfo, placement
 from .options import OPTION_TYPES, validate_keep_alive, validate_options
 from .privacy import check_destination, check_server, warn_once
 from .settings import API_KEY_VAR, DEFAULT_API, MODEL_VAR, TIMEOUT_VAR, Settings, check_api
@@ -31,6 +30,7 @@ if TYPE_CHECKING:
     from .backends.base import Backend
     from .choosing.selection import Selection
     from .endpoint import Endpoint
+    from .model_info import ModelInfo
     from .request import Preparation
     from .served import ServedModels
     from .stream import ChatStream
@@ -355,6 +355,8 @@ class OllamaProvider(LLMProvider):
         v0.18 the server forwards even /api/show of such a name to ollama.com."""
         model = names.check_name(name)
         if self.local_only:
+            from .model_info import placement
+
             check_destination(model, placement(model), self.endpoint, local_only=True)
         return self.served.facts(model)
 

@@ -109,7 +109,6 @@ def test_inside_persona_the_entry_point_is_persona_s_provider(standin: str, tmp_
         "persona_ollama._persona",
         "persona_ollama.context",
         "persona_ollama.errors",
-        "persona_ollama.model_info",
         "persona_ollama.stream",
         "persona_ollama.names",
         "persona_ollama.options",
