@@ -216,7 +216,8 @@ def test_generate_reads_top_down_provider_request_backend_transport():
 def test_the_readme_diagram_names_the_layers_in_their_order():
     """The README's diagram of one generate() matches the code: every module it names exists,
     and the path it draws (provider, request, backends, transport) runs down LAYERS."""
-    readme = (ROOT.parent / "README.md").read_text("utf-8")
+    # The repository's README, next to tests/ (the package may be an installed wheel).
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text("utf-8")
     diagram = readme.split("<!-- architecture -->", 1)[1].split("```text\n", 1)[1]
     diagram = diagram.split("```", 1)[0]
     named = re.findall(r"(?<![\w/])([a-z_]+(?:/[a-z_]+)*(?:\.py|/))", diagram)
