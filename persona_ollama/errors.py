@@ -8,6 +8,7 @@ hint, so a host that only prints the exception still shows the user what to do.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -160,6 +161,29 @@ adopt_errors_when_loaded()
 
 REASON_REFUSED = "connection refused"
 REASON_UNREACHABLE = "the network or host is unreachable"
+
+
+# "model 'llama3' not found" (Ollama 0.12+ and its /v1), 'model "llama3" not found, try pulling
+# it first' (Ollama <= 0.11), "The model `llama3` does not exist." (vLLM).
+MODEL_NOT_FOUND = re.compile(r"""model\s+['"`]([^'"`]*)['"`]\s+(?:not found|does not exist)""")
+# Texts by which servers say a model did not fit in memory: Ollama's scheduler and runner
+# ("requires more system memory" v0.11-v0.24; v0.30+ "llama-server reported out-of-memory"),
+# llama.cpp ("failed to allocate"), CUDA and PyTorch under vLLM ("CUDA out of memory").
+OUT_OF_MEMORY_MARKERS = (
+    "out-of-memory",
+    "out of memory",
+    "requires more system memory",
+    "unable to allocate",
+    "insufficient memory",
+    "cudamalloc failed",
+    "failed to allocate",
+)
+
+
+def is_out_of_memory(text: str) -> bool:
+    """True when a server's error ``text`` says the model did not fit in memory."""
+    lowered = text.lower()
+    return any(marker in lowered for marker in OUT_OF_MEMORY_MARKERS)
 
 
 MAX_SERVER_TEXT = 500  # characters of a server's error body kept in messages

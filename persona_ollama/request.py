@@ -10,7 +10,7 @@ result is a neutral :class:`~persona_ollama.backends.base.ChatRequest` and the p
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -280,22 +280,14 @@ class Preparation:
         except OllamaError:
             return None
         listed = self.served.listed(model)
-        return window_cap(listed, budget.memory_budget_bytes, catalogue, estimate_memory_bytes)
-
-
-def window_cap(
-    listed: Any, budget_bytes: int | None, catalogue: Any, estimate: Callable[..., int | None]
-) -> int | None:
-    """The largest ladder window with which the ``listed`` model fits ``budget_bytes`` by
-    ``estimate`` (the selection's memory estimate); None when either is unknown."""
-    if budget_bytes is None or listed is None:
-        return None
-    fitting = 0
-    for window in LADDER:
-        memory = estimate(listed, window, catalogue)
-        if memory is None:
+        if budget.memory_budget_bytes is None or listed is None:
             return None
-        if memory > budget_bytes:
-            break
-        fitting = window
-    return fitting
+        fitting = 0
+        for window in LADDER:
+            memory = estimate_memory_bytes(listed, window, catalogue)
+            if memory is None:
+                return None
+            if memory > budget.memory_budget_bytes:
+                break
+            fitting = window
+        return fitting

@@ -12,6 +12,7 @@ import re
 
 from ..errors import (
     INSTALL_URL,
+    MODEL_NOT_FOUND,
     REASON_REFUSED,
     CloudSignInRequiredError,
     ContextOverflowError,
@@ -24,14 +25,12 @@ from ..errors import (
     OllamaResponseError,
     ServerBusyError,
     closest_models,
+    is_out_of_memory,
     server_text_of,
 )
 from ..names import is_cloud
 from ..settings import API_KEY_VAR, API_VAR
 
-# v0.12+: model 'llama3' not found      <= v0.11: model "llama3" not found, try pulling it first
-# vLLM (/v1): The model `llama3` does not exist.
-_MODEL_NOT_FOUND = re.compile(r"""model\s+['"`]([^'"`]*)['"`]\s+(?:not found|does not exist)""")
 _CONTEXT_OVERFLOW = (
     "prompt is longer than the context length",
     # v0.12.6 and later with truncate=false: runner/*/runner.go errorInputTooLong
@@ -58,15 +57,6 @@ _RUNNER_FAILED = "error was encountered while running the model"
 # terminated: exit status 2", v0.30+ "llama-server process has terminated: ..."), sent as 500
 # by server/routes.go handleScheduleError.
 _RUNNER_DIED = ("process has terminated", "process no longer running")
-_OUT_OF_MEMORY = (
-    "out-of-memory",  # v0.30+: "llama-server reported out-of-memory during startup"
-    "out of memory",
-    "requires more system memory",  # v0.11-v0.24 scheduler: the model does not fit at all
-    "unable to allocate",
-    "insufficient memory",
-    "cudamalloc failed",
-    "failed to allocate",
-)
 _BUSY = "server busy"
 
 
@@ -170,10 +160,6 @@ def context_overflow_from_server(
     )
 
 
-def _is_out_of_memory(lowered: str) -> bool:
-    return any(marker in lowered for marker in _OUT_OF_MEMORY)
-
-
 def runner_failed(
     text: str, *, model: str | None, status_code: int | None, url: str | None, started: bool
 ) -> ModelRunnerError:
@@ -200,12 +186,12 @@ def error_from_status(status: int, body: str, *, url: str, model: str | None = N
     lowered = text.lower()
     common = {"server_text": text, "status_code": status, "url": url}
 
-    match = _MODEL_NOT_FOUND.search(text)
+    match = MODEL_NOT_FOUND.search(text)
     if status == 404 and match:
         return model_not_pulled(model or match.group(1), **common)  # type: ignore[arg-type]
     if any(marker in lowered for marker in _CONTEXT_OVERFLOW):
         return context_overflow_from_server(text, status_code=status, url=url, body=body)
-    if _is_out_of_memory(lowered):
+    if is_out_of_memory(lowered):
         return out_of_memory(text, model=model, status_code=status, url=url)
     died = any(marker in lowered for marker in _RUNNER_DIED)
     if _RUNNER_STOPPED in lowered or _RUNNER_FAILED in lowered or died:
@@ -321,7 +307,7 @@ def error_from_stream_line(text: str, *, url: str, model: str | None) -> OllamaE
     """
     readable = server_text_of(json.dumps({"error": text}))
     lowered = text.lower()
-    if _is_out_of_memory(lowered):
+    if is_out_of_memory(lowered):
         return out_of_memory(readable, model=model, status_code=200, url=url)
     if any(marker in lowered for marker in _CONTEXT_OVERFLOW):
         return context_overflow_from_server(readable, status_code=200, url=url, body=text)

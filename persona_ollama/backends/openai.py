@@ -22,6 +22,7 @@ from .. import names
 from ..endpoint import v1_endpoint
 from ..errors import (
     MAX_LISTED,
+    MODEL_NOT_FOUND,
     CloudSignInRequiredError,
     ConfigurationError,
     ContextOverflowError,
@@ -35,6 +36,7 @@ from ..errors import (
     OllamaTimeoutError,
     ServerBusyError,
     closest_models,
+    is_out_of_memory,
     server_text_of,
     wrong_shape,
 )
@@ -98,18 +100,6 @@ INTERRUPT_HINTS = {
 
 # Where a server of each kind writes its log, for the hints that say to read it.
 LOG_PLACES = {"Ollama": "`ollama serve` output or ~/.ollama/logs/server.log"}
-# Texts by which servers say a model did not fit in memory: Ollama's /v1 passes its
-# scheduler's and runner's ("requires more system memory", "llama-server reported
-# out-of-memory"), llama.cpp says "failed to allocate", vLLM/PyTorch "CUDA out of memory".
-_OUT_OF_MEMORY = (
-    "out-of-memory",
-    "out of memory",
-    "requires more system memory",
-    "unable to allocate",
-    "insufficient memory",
-    "cudamalloc failed",
-    "failed to allocate",
-)
 # Texts by which a server says the process running the model died or failed (Ollama's /v1
 # passes its scheduler's: llm/server.go, llm/llama_server.go).
 _RUNNER_DIED = (
@@ -145,11 +135,6 @@ def out_of_memory(
         status_code=status,
         url=url,
     )
-
-
-def _is_out_of_memory(text: str) -> bool:
-    lowered = text.lower()
-    return any(marker in lowered for marker in _OUT_OF_MEMORY)
 
 
 def _event(data: bytes) -> dict[str, Any]:
@@ -391,8 +376,6 @@ _OVERFLOW_MARKERS = (
     # Ollama's /v1 (0.30.9+), context shift off: llm/llama_server.go completionPromptForRequest
     "prompt is longer than the context length",
 )
-# "The model `x` does not exist" (vLLM), "model 'x' not found" (Ollama's /v1).
-_NOT_FOUND = re.compile(r"""model\s+['"`]([^'"`]*)['"`]\s+(?:not found|does not exist)""")
 
 
 class OpenAIBackend:
@@ -433,13 +416,13 @@ class OpenAIBackend:
         text = without_paths(server_text_of(body))
         lowered = text.lower()
         common: dict[str, Any] = {"server_text": text, "status_code": status, "url": self.url}
-        found = _NOT_FOUND.search(text)
+        found = MODEL_NOT_FOUND.search(text)
         if status == 404 and found and model is not None:
             _SERVED.pop((self.url, names.canonical(model)), None)
             return self._not_served(model, server_text=text, status_code=404)
         if any(marker in lowered for marker in _OVERFLOW_MARKERS):
             return self._overflow(text, status)
-        if _is_out_of_memory(text):
+        if is_out_of_memory(text):
             return out_of_memory(text, label=self.label, url=self.url, status=status, model=model)
         if any(marker in lowered for marker in _RUNNER_DIED):
             return ModelRunnerError(
@@ -692,7 +675,7 @@ class OpenAIBackend:
                 yield chunk
         except _StreamError as error:
             text = without_paths(str(error))
-            if _is_out_of_memory(text):
+            if is_out_of_memory(text):
                 raise out_of_memory(
                     text, label=label, url=self.url, status=200, model=model
                 ) from None
