@@ -86,6 +86,7 @@ class OllamaProvider(LLMProvider):
         keep_alive: float | str | None = None,
         options: Mapping[str, Any] | None = None,
         retries: int | None = None,
+        restarts: int | None = None,
         pool_size: int | None = None,
         pool_timeout: float | None = None,
         connect_timeout: float | None = None,
@@ -141,6 +142,12 @@ class OllamaProvider(LLMProvider):
                 hint="e.g. deadline=900 stops any generation that runs past 15 minutes.",
             )
         self.deadline = deadline
+        from .restart import RESTARTS, check_restarts
+
+        # How often generate() asks again after the connection broke mid-answer (restart.py).
+        if restarts is None:
+            restarts = settings.restarts if settings.restarts is not None else RESTARTS
+        self.restarts = check_restarts(restarts)
         # "native" (/api/chat) or "openai" (/v1/chat/completions of vLLM, llama.cpp, LM Studio,
         # LiteLLM or Ollama); the /v1 form of the URL also keeps their cached facts apart.
         self.api = check_api(api, "api") if api is not None else settings.api or DEFAULT_API
@@ -372,19 +379,25 @@ class OllamaProvider(LLMProvider):
     ) -> LLMResponse:
         """Generate an answer to ``prompt``; see :meth:`stream` for the keyword arguments.
 
-        ``on_token`` (a callable) receives each piece of the answer as it arrives.
+        ``on_token`` (a callable) receives each piece of the answer as it arrives. When the
+        connection breaks mid-answer the request is sent again, ``restarts`` times at most;
+        after pieces reached ``on_token``, only when ``on_restart`` (called with the error
+        first) is given (restart.py).
         """
+        from .restart import generate_with_restarts
+        from .transport.http import call_deadline
+
         on_token = kwargs.pop("on_token", None)
-        chat = self.stream(prompt, model, max_tokens, temperature, **kwargs)
-        try:
-            for piece in chat:
-                if on_token is not None:
-                    on_token(piece)
-        finally:
-            # on_token raising (or Ctrl-C inside it) must not keep the connection checked out.
-            chat.close()
-        assert chat.response is not None
-        return chat.response
+        on_restart = kwargs.pop("on_restart", None)
+        # One deadline over every attempt: stream() keeps the earlier end of the two.
+        with call_deadline(self.deadline) as ends_at:
+            return generate_with_restarts(
+                lambda: self.stream(prompt, model, max_tokens, temperature, **kwargs),
+                restarts=self.restarts,
+                on_token=on_token,
+                on_restart=on_restart,
+                ends_at=ends_at,
+            )
 
     async def generate_async(
         self,
