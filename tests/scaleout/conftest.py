@@ -262,3 +262,64 @@ def gateway(tmp_path: Path) -> Iterator[list[Nginx]]:
     yield started
     for nginx in started:
         nginx.stop()
+
+
+# -- llama-cpp-python's server, for /v1 ------------------------------------------------------
+
+LLAMA_ALIAS = "tiny-llama"
+LLAMA_N_CTX = 512
+
+
+def llama_missing() -> str | None:
+    """Why the /v1 machines cannot run here, or None."""
+    import importlib.util
+
+    for module in ("llama_cpp.server", "gguf"):
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ImportError:
+            found = False
+        if not found:
+            wheels = REPO.parent / "shared" / "wheels"
+            where = "" if wheels.is_dir() else f" ({wheels} is absent)"
+            return (
+                f"{module} is not installed{where}: `tox -e scaleout` installs llama-cpp-python "
+                "from ../shared/wheels next to the clone"
+            )
+    return None
+
+
+class LlamaMachine(Machine):
+    """llama-cpp-python's server with a tiny generated model (tests/realserver/tiny_model.py),
+    on a fixed loopback port, answering concurrent requests one after another."""
+
+    def __init__(self, directory: Path, name: str, model: Path) -> None:
+        self.model = model
+        super().__init__(directory, name, [])
+
+    def start(self) -> None:
+        from llama_cpp.server.settings import Settings
+
+        log = self.directory / f"{self.name}-{len(self.logs)}.log"
+        self.logs.append(log)
+        command = [
+            sys.executable, "-m", "llama_cpp.server",
+            "--model", str(self.model), "--model_alias", LLAMA_ALIAS,
+            "--host", "127.0.0.1", "--port", str(self.port),
+            "--n_ctx", str(LLAMA_N_CTX), "--n_threads", "1", "--n_threads_batch", "1",
+            "--interrupt_requests", "False", "--verbose", "False",
+        ]  # fmt: skip
+        # Its settings come from the environment too (HOST, PORT, MODEL ...): only ours count.
+        fields = {name.upper() for name in Settings.model_fields}
+        env = {key: value for key, value in os.environ.items() if key.upper() not in fields}
+        env.update(HOST="127.0.0.1", PORT=str(self.port))
+        with open(log, "wb") as output:
+            self.process = subprocess.Popen(
+                command, stdout=output, stderr=subprocess.STDOUT, env=env
+            )
+        wait_for_port(self.port, self.process, f"llama_cpp.server {self.name}", log)
+
+    def answers(self) -> bool:
+        with contextlib.suppress(requests.RequestException):
+            return requests.get(f"http://{self.address}/v1/models", timeout=2).ok
+        return False
