@@ -3,6 +3,7 @@ against the loopback double that drops the socket in the middle of a chunked ans
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -181,3 +182,49 @@ def test_a_cut_before_any_piece_reached_on_token_is_asked_again(make, fake, api)
 
     assert "".join(seen) == ANSWER == response.content
     assert fake.request_count(CHAT_PATH[api]) == 2
+
+
+def test_a_proxy_saying_its_machine_broke_mid_answer_is_asked_again():
+    # LiteLLM's event when the Ollama behind it dies mid-answer (tests/scaleout/test_litellm_a2.py).
+    from persona_ollama.testing.hostile import HostileServer, json_route, respond
+
+    broke = (
+        "litellm.APIConnectionError: Ollama_chatException - Response payload is not completed: "
+        "<TransferEncodingError: 400, message='Not enough data to satisfy transfer length "
+        "header.'>"
+    )
+    calls: list[int] = []
+
+    def event(value) -> bytes:
+        return b"data: " + json.dumps(value).encode() + b"\n\n"
+
+    def piece(text: str, reason=None) -> bytes:
+        delta = {"content": text} if text else {}
+        choice = {"index": 0, "delta": delta, "finish_reason": reason}
+        return event({"object": "chat.completion.chunk", "model": MODEL, "choices": [choice]})
+
+    def chat(request, conn) -> bool:
+        calls.append(1)
+        if len(calls) == 1:
+            body = [piece("one "), event({"error": {"message": broke, "code": 500}})]
+        else:
+            usage = {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
+            body = [piece("one "), piece("two"), piece("", "stop")]
+            body.append(event({"choices": [], "usage": usage}))
+        body.append(b"data: [DONE]\n\n")
+        return respond(conn, body, headers={"Content-Type": "text/event-stream"})
+
+    models = {"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "openai"}]}
+    routes = {
+        "/v1/models": json_route(models),
+        "/api/tags": json_route({"error": "not found"}, status=404),
+        "/v1/chat/completions": chat,
+    }
+    with HostileServer(routes) as proxy:
+        provider = OllamaProvider(base_url=proxy.url + "/v1", api="openai", model=MODEL, environ={})
+        response = provider.generate("Hello", max_tokens=64)
+        provider.close()
+
+    assert response.content == "one two"
+    assert response.raw_response["restarts"] == 1
+    assert len(calls) == 2
