@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__, names
 from ._persona import LLMProvider, LLMResponse, register_when_loaded
-from .errors import ConfigurationError, ContextOverflowError, OllamaError
+from .errors import ConfigurationError, ContextOverflowError, ModelNotPulledError, OllamaError
 from .options import OPTION_TYPES, validate_keep_alive, validate_options
 from .privacy import check_destination, check_server, warn_once
 from .settings import API_KEY_VAR, DEFAULT_API, MODEL_VAR, TIMEOUT_VAR, Settings, check_api
@@ -470,6 +470,7 @@ class OllamaProvider(LLMProvider):
             warn_once(f"kwarg:{key}", f"OllamaProvider ignores the argument {key!r}.")
         # Imported on the first generation, not with the entry point: Persona imports every
         # provider at start-up (docs/benchmarks.md).
+        from .balancer import missing_on_a_machine, shorter_on_a_machine
         from .request import Call, check_arguments
         from .stream import ChatStream, with_request_sizes
         from .transport.http import call_deadline
@@ -517,7 +518,11 @@ class OllamaProvider(LLMProvider):
             except ContextOverflowError as error:
                 if prepared.chat.window is None:
                     raise
-                raise with_request_sizes(error, prepared.plan) from None
+                sized = with_request_sizes(error, prepared.plan)
+                raise shorter_on_a_machine(sized, prepared.plan, url) from None
+            except ModelNotPulledError:
+                # Its facts were read a moment ago (prepare): one address, two answers.
+                raise missing_on_a_machine(name, url, seen="described") from None
         return ChatStream(
             chunks,
             prepared.plan,
