@@ -55,9 +55,10 @@ def generate_with_restarts(
     deadline, past which nothing is started again."""
     attempt = 0
     while True:
-        chat = start()
+        chat: ChatStream | None = None
         delivered = 0
         try:
+            chat = start()
             for piece in chat:
                 if on_token is not None:
                     delivered += 1
@@ -87,7 +88,8 @@ def generate_with_restarts(
             continue
         finally:
             # on_token raising (or Ctrl-C inside it) must not keep the connection checked out.
-            chat.close()
+            if chat is not None:
+                chat.close()
         response = chat.response
         assert response is not None
         response.raw_response["restarts"] = attempt
