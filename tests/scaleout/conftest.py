@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -126,12 +127,23 @@ def nginx_conf(prefix: Path, http_block: str) -> str:
         f"error_log {prefix}/error.log info;\n"
         "events { worker_connections 512; }\n"
         "http {\n"
-        "    log_format pool '$request_uri $status $upstream_addr $upstream_status';\n"
+        "    log_format pool '$request_uri|$status|$upstream_addr|$upstream_status';\n"
         f"    access_log {prefix}/access.log pool;\n"
         + "".join(f"    {name}_temp_path {path};\n" for name, path in temp.items())
         + http_block
         + "}\n"
     )
+
+
+@dataclass(frozen=True)
+class Request:
+    """One line of nginx's access log."""
+
+    uri: str
+    status: int
+    #: the machines tried, in order ("a:1, b:2" when nginx moved the request)
+    upstreams: str
+    statuses: str
 
 
 class Nginx:
@@ -160,12 +172,16 @@ class Nginx:
             stop(self.process)
             raise
 
-    def access_log(self) -> list[list[str]]:
-        """One entry per request nginx answered: uri, status, upstreams tried, their statuses."""
+    def access_log(self) -> list[Request]:
+        """One entry per request nginx answered, oldest first."""
         path = self.prefix / "access.log"
         if not path.exists():
             return []
-        return [line.split(" ", 3) for line in path.read_text().splitlines() if line]
+        entries = []
+        for line in path.read_text().splitlines():
+            uri, status, upstreams, statuses = line.split("|")
+            entries.append(Request(uri, int(status), upstreams, statuses))
+        return entries
 
     def error_log(self) -> str:
         return (self.prefix / "error.log").read_text(errors="replace")
@@ -237,13 +253,28 @@ class Machine:
     def completed(self, path: str = "/api/chat") -> int:
         """Generations this machine answered to the end, over all its lives: the double logs
         a request once its answer is over, so a killed one's cut answers are not counted."""
-        pattern = re.compile(rf"^POST {re.escape(path)} 200 ", flags=re.MULTILINE)
-        return sum(len(pattern.findall(log.read_text(errors="replace"))) for log in self.logs)
+        # Not anchored to a line's start: print() writes the text and its newline apart, so
+        # the lines of two requests that end together can interleave.
+        entry = f"POST {path} 200 "
+        return sum(log.read_text(errors="replace").count(entry) for log in self.logs)
 
     def answers(self) -> bool:
         with contextlib.suppress(requests.RequestException):
             return requests.get(f"http://{self.address}/api/version", timeout=2).ok
         return False
+
+
+def completed(machines: Sequence[Machine], expected: int, path: str = "/api/chat") -> int:
+    """The generations ``machines`` answered to the end, read once ``expected`` are logged or
+    after 5 s: a double logs a request just after its last byte, which the client may have
+    read first."""
+    deadline = time.monotonic() + 5.0
+    while True:
+        count = sum(machine.completed(path) for machine in machines)
+        if count >= expected or time.monotonic() > deadline:
+            time.sleep(0.2)  # and a moment more, for any answer logged twice
+            return sum(machine.completed(path) for machine in machines)
+        time.sleep(0.05)
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ import requests
 from persona_ollama import OllamaProvider
 from persona_ollama.errors import OllamaResponseError
 
-from .conftest import SCALING, Machine, free_port, stop, wait_for_port
+from .conftest import SCALING, Machine, completed, free_port, stop, wait_for_port
 
 LITELLM = os.environ.get("SCALEOUT_LITELLM") or shutil.which("litellm")
 
@@ -122,7 +122,7 @@ def test_the_a2_recipe_with_a_machine_killed_mid_answer(proxy, machines, caplog)
     failures = [r for r in results if isinstance(r, BaseException)]
     assert all(r.content == REPLY for r in answered)
     # None doubled: the machines finished one answer per answered prompt, plus the warm-up.
-    assert sum(machine.completed() for machine in machines) == len(answered) + 1
+    assert completed(machines, len(answered) + 1) == len(answered) + 1
     # The answers the kill cut arrive as LiteLLM's APIConnectionError event: asked again.
     assert "says its connection to the machine behind it broke" in caplog.text
     # LiteLLM's limit (docs/scaling.md, a2): a request asked again can be routed to the dead

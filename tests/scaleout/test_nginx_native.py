@@ -15,7 +15,7 @@ import pytest
 
 from persona_ollama import OllamaProvider
 
-from .conftest import Machine, Nginx
+from .conftest import Machine, Nginx, Request, completed
 
 pytestmark = pytest.mark.scaleout
 
@@ -39,6 +39,9 @@ def run_batch(url: str, *, during=None):
     """PROMPTS concurrent generations through one provider; ``during`` runs in a thread
     meanwhile. Returns the responses in prompt order (an exception fails the test)."""
     provider = OllamaProvider(base_url=url, model=MODEL, pool_size=PROMPTS, environ={})
+    # The model's facts first (no generation, no load): the batch then starts at once, and
+    # the kill's timing counts from its start.
+    provider.model_info(MODEL)
 
     async def batch():
         calls = [
@@ -68,11 +71,14 @@ def kill_and_restart(machine: Machine, after: float, down: float = 0.3):
     return act
 
 
-def assert_each_prompt_answered_once(responses, machines) -> None:
+def assert_each_prompt_answered_once(responses, machines, nginx: Nginx) -> list[Request]:
+    """Every prompt got one complete answer: on the provider's side, and on the machines'
+    (a second complete answer would be counted there). Returns nginx's log of the chats."""
     assert len(responses) == PROMPTS
     assert [r.content for r in responses] == [REPLY] * PROMPTS
     assert {r.finish_reason for r in responses} == {"stop"}
-    assert sum(machine.completed() for machine in machines) == PROMPTS
+    assert completed(machines, PROMPTS) == PROMPTS
+    return [entry for entry in nginx.access_log() if entry.uri == "/api/chat"]
 
 
 def test_a_machine_killed_mid_answer_loses_no_persona(tmp_path, machines, gateway):
@@ -82,13 +88,12 @@ def test_a_machine_killed_mid_answer_loses_no_persona(tmp_path, machines, gatewa
 
     responses = run_batch(nginx.url, during=kill_and_restart(first, after=0.5))
 
-    assert_each_prompt_answered_once(responses, machines)
+    chats = assert_each_prompt_answered_once(responses, machines, nginx)
     restarted = sum(r.raw_response["restarts"] for r in responses)
     # The killed machine held some of the answers mid-stream: those were asked again.
     assert restarted >= 1
     # Each answer the kill cut (nginx: "upstream prematurely closed") was asked again once.
     assert nginx.error_log().count("prematurely closed") == restarted
-    chats = [entry for entry in nginx.access_log() if entry[0] == "/api/chat"]
     assert len(chats) == PROMPTS + restarted  # each restart is one more request, no other
 
 
@@ -98,10 +103,9 @@ def test_a_machine_killed_before_its_headers_is_skipped_by_nginx(tmp_path, machi
 
     responses = run_batch(nginx.url, during=kill_and_restart(machines[0], after=0.4))
 
-    assert_each_prompt_answered_once(responses, machines)
+    chats = assert_each_prompt_answered_once(responses, machines, nginx)
     assert sum(r.raw_response["restarts"] for r in responses) == 0  # nginx moved them
-    chats = [entry for entry in nginx.access_log() if entry[0] == "/api/chat"]
-    moved = [entry for entry in chats if "," in entry[2]]  # more than one upstream tried
+    moved = [entry for entry in chats if "," in entry.upstreams]  # more than one tried
     assert moved, chats
     assert len(chats) == PROMPTS
 
@@ -112,7 +116,7 @@ def test_a_machine_killed_while_the_model_loads(tmp_path, machines, gateway):
 
     responses = run_batch(nginx.url, during=kill_and_restart(machines[1], after=0.5))
 
-    assert_each_prompt_answered_once(responses, machines)
+    assert_each_prompt_answered_once(responses, machines, nginx)
     assert {r.raw_response["load_seconds"] for r in responses} != {None}
     # The machine started again is a fresh process: it loads the model again when used.
     assert machines[1].answers()

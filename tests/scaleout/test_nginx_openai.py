@@ -65,7 +65,7 @@ def test_a_llama_server_killed_mid_batch_loses_no_answer(llama_pool, machines):
     assert all(r.finish_reason in ("stop", "length") for r in responses)
     assert all(r.content for r in responses)
     restarted = sum(r.raw_response["restarts"] for r in responses)
-    chats = [entry for entry in nginx.access_log() if entry[0] == "/v1/chat/completions"]
+    chats = [entry for entry in nginx.access_log() if entry.uri == "/v1/chat/completions"]
     # The warm-up, one request per prompt, one more per restart: no answer asked twice.
     assert len(chats) == 1 + PROMPTS + restarted, chats
     # Each answer the kill cut (nginx: "upstream prematurely closed") was asked again once.
