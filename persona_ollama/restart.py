@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("persona_ollama")
 
 RESTARTS = 1
+RESTART_PAUSE = 0.5  # seconds before the first restart, doubled for each next one
 
 
 def check_restarts(value: object) -> int:
@@ -77,6 +78,10 @@ def generate_with_restarts(
                 )
                 raise
             attempt += 1
+            # A moment for a balancer or proxy to notice the machine is down, doubling.
+            pause = RESTART_PAUSE * 2 ** (attempt - 1)
+            if ends_at is not None:
+                pause = min(pause, max(0.0, ends_at - time.monotonic()))
             log.warning(
                 "%s Asked again on a fresh connection (restart %d of %d).",
                 error.message,
@@ -85,6 +90,7 @@ def generate_with_restarts(
             )
             if delivered and on_restart is not None:
                 on_restart(error)
+            time.sleep(pause)
             continue
         finally:
             # on_token raising (or Ctrl-C inside it) must not keep the connection checked out.

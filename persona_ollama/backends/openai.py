@@ -440,6 +440,16 @@ class OpenAIBackend:
                 "or try another model.",
                 **common,
             )
+        if status >= 500 and any(marker in lowered for marker in _UPSTREAM_BROKE_MARKERS):
+            # A proxy (LiteLLM) that could not reach the machine it chose: nothing was
+            # generated, so generate() may send it again (restart.py).
+            return ConnectionBrokenError(
+                f"The {self.label} at {self.url} could not reach the machine behind it "
+                f"(HTTP {status}): {text}",
+                hint="A machine behind the proxy may be down; check the proxy's and the "
+                "machines' logs.",
+                **common,
+            )
         if status in (401, 403):
             refusal = self._cloud_refusal(status, text, model)
             if refusal is not None:

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from persona_ollama import OllamaProvider
+from persona_ollama import OllamaProvider, restart
 from persona_ollama.errors import (
     ConfigurationError,
     ConnectionBrokenError,
@@ -21,6 +21,12 @@ from persona_ollama.testing import FakeModel, FakeOllama
 MODEL = "llama3.2:3b"
 ANSWER = "one two three four five six seven eight"
 CHAT_PATH = {"native": "/api/chat", "openai": "/v1/chat/completions"}
+
+
+@pytest.fixture(autouse=True)
+def no_pause(monkeypatch):
+    """Restarts without restart.py's pause (0.5 s, doubling), so these tests stay fast."""
+    monkeypatch.setattr(restart, "RESTART_PAUSE", 0.0)
 
 
 @pytest.fixture
@@ -228,3 +234,60 @@ def test_a_proxy_saying_its_machine_broke_mid_answer_is_asked_again():
     assert response.content == "one two"
     assert response.raw_response["restarts"] == 1
     assert len(calls) == 2
+
+
+def test_a_proxy_that_could_not_reach_its_machine_is_asked_again():
+    # LiteLLM's answer when the machine it chose is down (before any output).
+    from persona_ollama.testing.hostile import HostileServer, json_route, respond
+
+    text = (
+        "litellm.APIConnectionError: Ollama_chatException - Cannot connect to host "
+        "127.0.0.1:18101 ssl:default [Connect call failed ('127.0.0.1', 18101)]"
+    )
+    refusal = {"error": {"message": text, "type": None, "param": None, "code": "500"}}
+    calls: list[int] = []
+
+    def chat(request, conn) -> bool:
+        calls.append(1)
+        if len(calls) == 1:
+            body = json.dumps(refusal).encode()
+            headers = {"Content-Type": "application/json"}
+            return respond(conn, body, status=500, headers=headers, framing="length")
+        choice = {"index": 0, "delta": {"content": "whole"}, "finish_reason": "stop"}
+        done = {"object": "chat.completion.chunk", "model": MODEL, "choices": [choice]}
+        body = [b"data: " + json.dumps(done).encode() + b"\n\n", b"data: [DONE]\n\n"]
+        return respond(conn, body, headers={"Content-Type": "text/event-stream"})
+
+    models = {"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "openai"}]}
+    routes = {
+        "/v1/models": json_route(models),
+        "/api/tags": json_route({"error": "not found"}, status=404),
+        "/v1/chat/completions": chat,
+    }
+    with HostileServer(routes) as proxy:
+        url = proxy.url + "/v1"
+        provider = OllamaProvider(base_url=url, api="openai", model=MODEL, environ={})
+        response = provider.generate("Hello", max_tokens=64)
+        provider.close()
+        calls.clear()
+        once = OllamaProvider(base_url=url, api="openai", model=MODEL, restarts=0, environ={})
+        with pytest.raises(ConnectionBrokenError, match="could not reach the machine behind it"):
+            once.generate("Hello", max_tokens=64)
+        once.close()
+
+    assert response.content == "whole"
+    assert response.raw_response["restarts"] == 1
+    assert len(calls) == 1  # restarts=0: the refusal is raised, not sent again
+
+
+def test_a_restart_waits_a_moment_first(make, fake, monkeypatch):
+    import time
+
+    monkeypatch.setattr(restart, "RESTART_PAUSE", 0.3)
+    fake.drop_connection_mid_stream_next(after_chunks=2)
+
+    started = time.monotonic()
+    response = make().generate("Hello", max_tokens=64)
+
+    assert response.raw_response["restarts"] == 1
+    assert time.monotonic() - started >= 0.3
