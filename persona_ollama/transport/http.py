@@ -115,8 +115,11 @@ def answer_budget(max_tokens: int) -> int:
 _WATCHED = threading.local()  # the connections the current thread's request took
 
 
-class _Pool(urllib3.HTTPConnectionPool):
-    """A connection pool that records the connection each request takes (for _Watchdog)."""
+class _Watched(urllib3.HTTPConnectionPool):
+    """A pool that records the connection each request takes (for _Watchdog); mixed in
+    before either pool class. Mixed in, not copied: a zero-argument super() in a method
+    borrowed by another class fails, and urllib3 then reported every https request as a
+    full pool."""
 
     def _get_conn(self, timeout: float | None = None) -> Any:
         conn = super()._get_conn(timeout)
@@ -126,8 +129,12 @@ class _Pool(urllib3.HTTPConnectionPool):
         return conn
 
 
-class _TLSPool(urllib3.HTTPSConnectionPool):
-    _get_conn = _Pool._get_conn
+class _Pool(_Watched):
+    pass
+
+
+class _TLSPool(_Watched, urllib3.HTTPSConnectionPool):
+    pass
 
 
 class _Watchdog:
