@@ -138,14 +138,41 @@ def _pin(endpoint: Endpoint, resolve: Resolver) -> Endpoint:
     )
 
 
+def cannot_tell(model: str, why: str, url: str) -> LocalOnlyViolationError:
+    """Local-only mode's refusal when the server cannot say whether ``model`` runs on it."""
+    return LocalOnlyViolationError(
+        f"Local-only mode refuses '{model}': where it runs could not be established ({why}), "
+        "so it could run elsewhere and the prompt was not sent.",
+        hint="Retry once the server answers its model list (`persona-ollama doctor` checks "
+        f"it), or unset {LOCAL_ONLY_VAR} (local_only=False) to skip the check.",
+        url=url,
+    )
+
+
+def forwarded_after_check(model: str, host: str, url: str) -> LocalOnlyViolationError:
+    """Local-only mode's refusal of an answer the server forwarded although the checks
+    before sending found the model local: it was replaced in between."""
+    return LocalOnlyViolationError(
+        f"The Ollama server forwarded '{model}' to {host} although local-only mode had "
+        "checked it: the model was replaced between that check and the request, so the "
+        "prompt has left this machine. The answer was discarded.",
+        hint="See what replaced it (`persona-ollama models` marks remote models) and remove "
+        "or rename it on the Ollama server.",
+        url=url,
+    )
+
+
 def check_destination(
     model: str, where: Placement, endpoint: Endpoint, *, local_only: bool
 ) -> None:
     """Refuse (local-only) or warn once about a model or server that takes data elsewhere.
 
     ``where`` is the model's placement (facts.placement): a remote model is refused whatever
-    its name, naming the host the server forwards to.
+    its name, naming the host the server forwards to; in local-only mode, so is a model whose
+    placement the server could not tell (fail closed).
     """
+    if local_only and not where.known:
+        raise cannot_tell(model, where.evidence, str(endpoint))
     if where.remote:
         if local_only:
             raise LocalOnlyViolationError(

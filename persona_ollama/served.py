@@ -15,8 +15,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from . import names
-from .errors import ModelNotPulledError, OllamaError
+from .errors import ModelNotPulledError, OllamaError, OllamaNotRunningError
 from .model_info import FACTS, ModelInfo
+from .privacy import cannot_tell
 
 if TYPE_CHECKING:
     from .backends.base import Backend
@@ -44,15 +45,22 @@ class ServedModels:
         with self._lock:
             self._listing = None
 
+    def forget_listing(self, model: str) -> None:
+        """Drop the cached listing and ``model``'s cached facts: the next call asks anew."""
+        FACTS.forget(self.url, model)
+        with self._lock:
+            self._listing = None
+
     def listing(self) -> list[ModelInfo]:
         """Every model the server has (embedders and remote ones too), cached LISTING_TTL s."""
         with self._lock:
             cached = self._listing
         if cached is not None and time.monotonic() - cached[0] < LISTING_TTL:
             return cached[1]
+        asked = time.monotonic()
         models = self.backend.models()
         with self._lock:
-            self._listing = (time.monotonic(), models)
+            self._listing = (asked, models)
         FACTS.reconcile(self.url, models)  # drop facts of removed or re-pulled models
         return models
 
@@ -88,6 +96,30 @@ class ServedModels:
             raise self.not_found(model) from None
         FACTS.put(self.url, info)
         return info
+
+    def checked_facts(self, model: str) -> tuple[ModelInfo | None, ModelInfo]:
+        """``model``'s listing entry and facts for local-only mode, which fails closed: the
+        listing is fetched (a failure is a LocalOnlyViolationError), and the facts are never
+        older than it, and come from the server's description of the model (remote fields
+        may be there only), not from the listing alone."""
+        try:
+            self.listing()
+        except OllamaNotRunningError:
+            raise  # nothing can be sent anyway, and this error says how to start the server
+        except OllamaError as error:
+            raise cannot_tell(model, f"the model list failed: {error.message}", self.url) from None
+        with self._lock:
+            cached = self._listing
+        assert cached is not None
+        listed = self.listed(model)
+        info = FACTS.get(self.url, model, since=cached[0])
+        if info is None:
+            try:
+                info = self.backend.describe(model, listed)
+            except ModelNotPulledError:
+                raise self.not_found(model) from None
+            FACTS.put(self.url, info)
+        return listed, info
 
     def not_found(self, model: str) -> ModelNotPulledError:
         """The backend's error for a model the server lacks, naming what it has instead."""

@@ -72,6 +72,7 @@ class OllamaBackend:
 
     label = "Ollama server"
     sets_window = True
+    reports_forwarding = True  # remote_host in every line of a forwarded answer
 
     def __init__(self, endpoint: Any, **transport: Any) -> None:
         """``transport``: the :class:`Transport` settings (timeouts, pool, headers, verify)."""

@@ -73,6 +73,7 @@ def test_local_only_refuses_cloud_models_without_sending_a_byte(mocked, model):
 
 
 def test_local_only_allows_loopback_and_local_models(mocked):
+    mocked.get(f"{BASE}/api/tags", json={"models": [{"name": "llama3.2:3b", "size": 2 << 30}]})
     mocked.post(f"{BASE}/api/show", json=SHOW)
     mocked.post(f"{BASE}/api/chat", body=lines(piece("ok"), DONE))
     provider = OllamaProvider(base_url=BASE, local_only=True, environ={})
