@@ -41,6 +41,7 @@ from ..settings import CA_BUNDLE_VAR, TIMEOUT_VAR, check_ca_bundle, check_secret
 from ..terminal import printable
 from .body import BodyReader
 from .ndjson import loads_strict
+from .redact import Redactor
 
 if TYPE_CHECKING:
     from ..endpoint import Endpoint
@@ -301,6 +302,8 @@ class Transport:
         self._session.mount("https://", adapter)
         self._session.headers["User-Agent"] = f"persona-ollama/{__version__}"
         self._session.headers.update(headers or {})
+        # Every configured secret, scrubbed from whatever the server sends back (redact.py).
+        self.redactor = Redactor.for_request(headers or {}, endpoint.auth)
         if endpoint.pinned_name:  # connect to the checked address; the name stays the Host
             name = endpoint.pinned_name
             self._session.headers["Host"] = f"{name}:{endpoint.port}"
@@ -515,7 +518,7 @@ class Transport:
 
     def _status_error(self, response: requests.Response, *, model: str | None) -> OllamaError:
         if 300 <= response.status_code < 400:
-            target = printable(response.headers.get("Location", "?")[:500])
+            target = printable(self.redactor.text(response.headers.get("Location", "?"))[:500])
             self.release(response)
             return OllamaResponseError(
                 f"The server at {self.endpoint} redirected to {target}; the request was not "
@@ -530,8 +533,9 @@ class Transport:
             raw = b""
         finally:
             self.release(response)
-        body = raw.decode("utf-8", "replace")
-        return self.wording.status_error(response.status_code, body, model=model)
+        body = self.redactor.text(raw.decode("utf-8", "replace"))
+        error = self.wording.status_error(response.status_code, body, model=model)
+        return self.redactor.error(error)
 
     def _tls_error(self, error: Exception) -> OllamaError:
         text = str(error)
@@ -575,7 +579,7 @@ class Transport:
             error.url = str(self.endpoint)
             raise
         except ValueError:
-            snippet = raw[:200].decode("utf-8", "replace")
+            snippet = self.redactor.text(raw[:200].decode("utf-8", "replace"))
             raise OllamaResponseError(
                 f"The server at {self.endpoint} answered with something that is not JSON: "
                 f"{snippet!r}",
@@ -680,6 +684,9 @@ class Transport:
             OSError,
         ) as error:
             raise self._cut_off(what, error) from None
+        except OllamaError as error:  # the server's own error line, in the decoder's words
+            self.redactor.error(error)
+            raise
         finally:
             self.release(response)
         raise OllamaResponseError(
