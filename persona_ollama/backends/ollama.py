@@ -156,7 +156,10 @@ class OllamaBackend:
         known, adds the size and digest that /api/show leaves out."""
         transport = self.transport
         show = transport.expect_dict(
-            transport.post_json("/api/show", {"model": model}, model=model), "/api/show"
+            transport.post_json(
+                "/api/show", {"model": model}, model=model, timeout=transport.quick
+            ),
+            "/api/show",
         )
         return described_model(model, show, listed)
 

@@ -555,8 +555,8 @@ class OpenAIBackend:
         """What answers GET /v1/models: the kind of server (:func:`server_kind`), e.g.
         "llama.cpp server (OpenAI-compatible API)"; a llama.cpp Server header also says it."""
         transport = self.transport
-        limits = (timeout, timeout) if timeout else None
-        retries = 0 if limits else None
+        limits = (timeout, timeout) if timeout else transport.quick
+        retries = 0 if timeout else None
         response = transport.send("GET", "/v1/models", stream=True, timeout=limits, retries=retries)
         server = response.headers.get("Server") or ""
         entries = self._entries_of(transport.json(response))
@@ -873,7 +873,10 @@ class OpenAIBackend:
         transport = self.transport
         might_forward = self.kind in ("Ollama", GENERIC)
         try:
-            body = transport.json(transport.send("GET", "/api/tags", stream=True, retries=0))
+            response = transport.send(
+                "GET", "/api/tags", stream=True, retries=0, timeout=transport.quick
+            )
+            body = transport.json(response)
         except OllamaError as error:
             log.debug("no native /api/tags at %s: %s", self.url, error.message)
             if not might_forward or error.status_code in _NO_ROUTE:
@@ -900,7 +903,8 @@ class OpenAIBackend:
         transport = self.transport
         try:
             show = transport.expect_dict(
-                transport.post_json("/api/show", {"model": model}), "/api/show"
+                transport.post_json("/api/show", {"model": model}, timeout=transport.quick),
+                "/api/show",
             )
         except OllamaError as error:
             log.debug("no /api/show for %s at %s: %s", model, self.url, error.message)
