@@ -122,23 +122,38 @@ def test_a_model_replaced_between_the_check_and_the_send_is_refused_in_both_apis
     assert pieces == []  # and nothing of the forwarded answer was passed on
 
 
-def _without_remote_in_listing():
-    """The double's faces, but /api/tags leaves out remote_host/remote_model (and sizes), as
-    a server may that puts them in /api/show only."""
+def test_a_stub_is_refused_by_its_size_alone_in_both_apis(api):
+    # Neither the list nor the description names a remote host: the few hundred bytes the
+    # server holds for the model say it has no weights there.
+    faces = _without_remote_in_listing(show_too=True, real_sizes=False)
+    with FakeOllama([FakeModel(MODEL)], faces=faces) as fake:
+        replace_with_cloud_alias(fake)
+
+        with pytest.raises(LocalOnlyViolationError, match="bytes for it"):
+            provider_for(fake, api).generate("Describe a nurse.", max_tokens=16)
+
+        assert fake.forwarded_requests == []
+
+
+def _without_remote_in_listing(*, show_too: bool = False, real_sizes: bool = True):
+    """The double's faces, but /api/tags (and /api/show with ``show_too``) leaves out
+    remote_host/remote_model, as a server may that puts them in /api/show only;
+    ``real_sizes`` lists every model with the size of real weights."""
     native = NativeFace()
     routes = []
     for route in native.routes:
-        if route.path == "/api/tags":
+        if route.path == "/api/tags" or (show_too and route.path == "/api/show"):
             handler = route.handle
 
             def stripped(call, handler=handler):
                 reply = handler(call)
                 body = json.loads(reply.body)
-                for model in body["models"]:
+                for model in body.get("models", [body]):
                     for key in ("remote_host", "remote_model"):
                         model.pop(key, None)
-                    model["size"] = 5_000_000_000
-                return json_reply(body)
+                    if real_sizes and "size" in model:
+                        model["size"] = 5_000_000_000
+                return json_reply(body, status=reply.status)
 
             route = dataclasses.replace(route, handle=stripped)
         routes.append(route)
