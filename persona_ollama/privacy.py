@@ -174,13 +174,25 @@ def _pin(endpoint: Endpoint, resolve: Resolver) -> Endpoint:
     )
 
 
-def cannot_tell(model: str, why: str, url: str) -> LocalOnlyViolationError:
-    """Local-only mode's refusal when the server cannot say whether ``model`` runs on it."""
+def cannot_tell(model: str, why: str, url: str, *, sent: bool = False) -> LocalOnlyViolationError:
+    """Local-only mode's refusal when the server cannot say whether ``model`` runs on it;
+    ``sent``: asked again after the request went, so the answer is what is refused."""
+    hint = (
+        "Retry once the server answers its model list (`persona-ollama doctor` checks it), "
+        f"or unset {LOCAL_ONLY_VAR} (local_only=False) to skip the check."
+    )
+    if sent:
+        return LocalOnlyViolationError(
+            f"Local-only mode discarded the answer of '{model}': once the request was sent, "
+            f"where the model runs could no longer be established ({why}), so the prompt may "
+            "have left this machine.",
+            hint=hint,
+            url=url,
+        )
     return LocalOnlyViolationError(
         f"Local-only mode refuses '{model}': where it runs could not be established ({why}), "
         "so it could run elsewhere and the prompt was not sent.",
-        hint="Retry once the server answers its model list (`persona-ollama doctor` checks "
-        f"it), or unset {LOCAL_ONLY_VAR} (local_only=False) to skip the check.",
+        hint=hint,
         url=url,
     )
 

@@ -17,7 +17,12 @@ from typing import TYPE_CHECKING, Any
 from . import names
 from .backends.base import ChatRequest
 from .context import LADDER, MIN_USEFUL_ANSWER, ContextPlan, estimate_messages, plan
-from .errors import ConfigurationError, ContextOverflowError, OllamaError
+from .errors import (
+    ConfigurationError,
+    ContextOverflowError,
+    LocalOnlyViolationError,
+    OllamaError,
+)
 from .model_info import Placement, placement
 from .options import validate_format, validate_keep_alive, validate_options, validate_think
 from .privacy import cannot_tell, check_destination, forwarded_after_check, warn_once
@@ -136,16 +141,16 @@ class Preparation:
         self.served.forget_listing(model)
         url = str(self.endpoint)
         try:
-            listed, facts = self.served.checked_facts(model)
-        except OllamaError as error:
-            raise cannot_tell(
-                model, f"after sending, {error.message}; the answer was discarded", url
-            ) from None
+            listed, facts = self.served.checked_facts(model, sent=True)
+        except LocalOnlyViolationError:
+            raise
+        except OllamaError as error:  # gone, or no longer there: the answer is not trusted
+            raise cannot_tell(model, error.message, url, sent=True) from None
         for where in (listed.placement if listed else facts.placement, facts.placement):
             if where.remote:
                 raise forwarded_after_check(model, where.host_text, url)
             if not where.known:
-                raise cannot_tell(model, f"{where.evidence}; the answer was discarded", url)
+                raise cannot_tell(model, where.evidence, url, sent=True)
 
     def prepare(self, call: Call) -> Prepared:
         """The checked, sized request for ``call``, built before a byte is sent.

@@ -70,6 +70,15 @@ def test_a_listing_that_fails_refuses_even_a_model_that_is_local(api):
     assert fake.generations == []
 
 
+def test_a_description_that_fails_refuses(api):
+    with FakeOllama([FakeModel(MODEL)]) as fake:
+        fake.fail_next(3, status=500, error="boom", path="/api/show")
+        with pytest.raises(LocalOnlyViolationError, match="could not be established"):
+            provider_for(fake, api).generate("Describe a nurse.", max_tokens=16)
+
+    assert fake.generations == []
+
+
 def test_a_server_that_is_down_is_reported_as_down_not_as_a_local_only_refusal(api):
     with FakeOllama() as fake:
         url = fake.url
