@@ -87,7 +87,7 @@ class _Nothing:
 @pytest.mark.parametrize("api", ["native", "openai"])
 def test_a_generation_round_trips_on_every_path(path, api):
     with _quiet_insecure(path):
-        provider = path.provider(api)
+        provider = path.provider(api, deadline=60)  # the deadline's watchdog sees each pool
         answer = provider.generate("Describe a nurse.", max_tokens=32)
 
     assert answer.content.startswith(f"Fake answer from {MODEL}")
