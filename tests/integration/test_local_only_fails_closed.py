@@ -144,6 +144,27 @@ def test_a_stub_is_refused_by_its_size_alone_in_both_apis(api):
         assert fake.forwarded_requests == []
 
 
+def test_v1_answer_is_discarded_when_the_model_cannot_be_placed_after_sending():
+    with FakeOllama([FakeModel(MODEL)]) as fake:
+        provider = provider_for(fake, "openai")
+        provider.backend  # noqa: B018 - opened now, so that its preparation can be wrapped
+        preparation = provider._preparation
+        prepare = preparation.prepare
+
+        def prepare_then_break_the_listing(call):
+            prepared = prepare(call)
+            fake.fail_next(3, status=500, error="boom", path="/api/tags")
+            return prepared
+
+        preparation.prepare = prepare_then_break_the_listing
+        pieces: list[str] = []
+        with pytest.raises(LocalOnlyViolationError, match="discarded the answer") as raised:
+            provider.generate("Describe a nurse.", max_tokens=16, on_token=pieces.append)
+
+    assert "may have left" in raised.value.message
+    assert pieces == []
+
+
 def _without_remote_in_listing(*, show_too: bool = False, real_sizes: bool = True):
     """The double's faces, but /api/tags (and /api/show with ``show_too``) leaves out
     remote_host/remote_model, as a server may that puts them in /api/show only;
