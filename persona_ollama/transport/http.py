@@ -591,7 +591,7 @@ class Transport:
             return loads_strict(raw)
         except OllamaResponseError as error:
             error.url = str(self.endpoint)
-            raise
+            raise self.redactor.error(error) from None
         except ValueError:
             snippet = self.redactor.text(raw[:200].decode("utf-8", "replace"))
             raise OllamaResponseError(
@@ -627,7 +627,8 @@ class Transport:
         if value is None:
             return []
         if not isinstance(value, list):
-            raise wrong_shape(f"{what} {field}", "a list", value, str(self.endpoint))
+            error = wrong_shape(f"{what} {field}", "a list", value, str(self.endpoint))
+            raise self.redactor.error(error)
         return value
 
     def expect_dict(self, value: Any, what: str) -> dict[str, Any]:

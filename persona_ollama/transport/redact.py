@@ -5,7 +5,7 @@ page, a misconfigured gateway). That text becomes an error's message and ``serve
 line, `doctor`'s report; so the transport scrubs every configured secret from it first, in
 every form it travels in: the bearer token, the whole Authorization value, a URL password (and
 a lone URL user name, often a token), the base64 ``user:password`` of basic auth, and their
-percent-encoded and JSON-escaped spellings.
+percent-encoded, JSON- and repr-escaped spellings.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ def _forms(secret: str) -> set[str]:
     """The spellings of ``secret`` that a server may echo."""
     forms = {secret, quote(secret, safe=""), quote(secret), quote_plus(secret)}
     forms |= {json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
+    # A message may quote the server's text with repr(): either quote, each escaped.
+    forms |= {repr(secret)[1:-1], repr(secret + "'\"")[1:-4]}
     forms |= {_HEX_ESCAPE.sub(lambda m: m.group(0).lower(), form) for form in list(forms)}
     return forms
 

@@ -42,8 +42,9 @@ SECRETS = [
 
 @st.composite
 def echoes(draw):
-    """An error response whose body repeats the request's headers in some spelling."""
-    status = draw(st.sampled_from([400, 401, 403, 404, 405, 500, 502, 503]))
+    """A response (an error status, or a 200 page from a proxy) whose body repeats the
+    request's headers in some spelling."""
+    status = draw(st.sampled_from([200, 400, 401, 403, 404, 405, 500, 502, 503]))
     spelling = draw(st.sampled_from(["raw", "json", "percent", "nested", "html"]))
     framing = draw(st.sampled_from(["length", "chunked", "close"]))
     return status, spelling, framing

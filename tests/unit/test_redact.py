@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 
@@ -36,6 +37,16 @@ def test_each_form_of_a_secret_is_scrubbed(redactor, echoed):
 
     assert echoed not in text
     assert REDACTED in text
+
+
+@pytest.mark.parametrize("quoted", [repr, lambda s: json.dumps(s)])
+def test_a_secret_with_quotes_is_scrubbed_from_repr_and_json_quoting(quoted):
+    secret = 'it\'s "quoted" \\ too'
+    redactor = Redactor.for_request({"Authorization": f"Bearer {secret}"})
+
+    text = redactor.text(f"The server sent a line that is not JSON: {quoted(secret)}")
+
+    assert "quoted" not in text
 
 
 def test_an_error_is_scrubbed_in_its_message_hint_server_text_and_args(redactor):
