@@ -315,14 +315,15 @@ class OllamaProvider(LLMProvider):
         return any(names.canonical(name) == key for name in self.available_models)
 
     def is_configured(self) -> bool:
-        """True when an Ollama server answers (about a second at most when none does)."""
-        from .transport.http import PROBE_TIMEOUT
+        """True when the provider has a usable address; makes no request.
 
-        try:
-            self.backend.version(timeout=PROBE_TIMEOUT)
-        except OllamaError:
-            return False
-        return True
+        Ollama needs no key, and a malformed address was refused at construction
+        (ConfigurationError), so this is True for every provider that exists. Whether a
+        server answers is a different question, asked by ``health()``; ``generate()`` and
+        ``list_available_models()`` raise with the reason and the fix. A host that stops on
+        False prints its own advice (Persona 1.11: "set OLLAMA_API_KEY"), which is wrong for
+        a server that is down or at a wrong address."""
+        return bool(self.endpoint.host)
 
     def health(self) -> dict[str, Any]:
         """A structured report: url, reachable, version, latency_ms, model_count, error."""

@@ -419,6 +419,7 @@ def test_host_reports_the_plugins_hint_when_nothing_listens(
     assert url in result.stderr
     assert "\nHint: " in result.stderr  # what to do, not only what went wrong
     assert "Traceback" not in result.stderr
+    assert "API_KEY" not in result.stderr  # the host's advice for a provider "not configured"
     assert not (tmp_path / "out").exists()
     if DEFAULT_API == "native":
         assert "ollama serve" in result.stderr

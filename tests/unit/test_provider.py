@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import socket
-import time
 
 import pytest
 import responses
@@ -398,12 +397,12 @@ def free_url() -> str:
         return f"http://127.0.0.1:{s.getsockname()[1]}"
 
 
-def test_with_nothing_listening_is_configured_is_false_quickly_and_generate_says_what_to_do():
+def test_with_nothing_listening_is_configured_stays_true_and_generate_says_what_to_do():
+    """is_configured() means a usable address, not a server that answers now: a host that
+    stops on False prints its own advice ("set OLLAMA_API_KEY"), which is wrong here."""
     url = free_url()
     provider = OllamaProvider(base_url=url, model="llama3.2:3b", environ={})
-    started = time.monotonic()
-    assert provider.is_configured() is False
-    assert time.monotonic() - started < 2.0
+    assert provider.is_configured() is True
     with pytest.raises(OllamaNotRunningError) as caught:
         provider.generate("hi")
     assert url in str(caught.value)
@@ -426,7 +425,11 @@ def test_health_reports_version_latency_and_model_count(mocked):
     assert health["version"] == "0.33.0"
     assert health["model_count"] == 1
     assert health["latency_ms"] >= 0
+
+
+def test_is_configured_asks_the_server_nothing(provider, mocked):
     assert provider.is_configured() is True
+    assert len(mocked.calls) == 0  # responses would refuse any request it was not told of
 
 
 def test_server_side_truncation_is_reported_in_a_warning(provider, mocked, caplog):
