@@ -250,3 +250,27 @@ def test_the_bridge_repairs_only_a_progress_handler_without_error():
 
     assert _host.report_errors_off_a_terminal(Module) is False
     assert _host.report_errors_off_a_terminal(object()) is False  # no such class: nothing
+
+
+@pytest.mark.parametrize("option", ["--help", "-h"])
+def test_the_bridges_help_says_what_it_does_then_shows_personas(cli_runner, site, option):
+    make_persona(site, BUILTIN_FIRST)
+
+    result = cli_runner.invoke(main, ["persona", option])
+
+    assert result.exit_code == 0, (result.output, result.exception)
+    bridge = result.stdout.index("its `--provider ollama` resolved to this plugin")
+    personas = result.stdout.index("generate personas from a data file")  # the stand-in's help
+    assert bridge < result.stdout.index("Persona's own help follows.") < personas
+    assert "No such option" not in result.output
+
+
+def test_a_deeper_h_is_left_to_persona(cli_runner, site):
+    """`persona serve -h` is Persona's --host: only a leading -h is the bridge's help."""
+    make_persona(site, BUILTIN_FIRST)
+
+    result = cli_runner.invoke(main, ["persona", "generate", "-h"])
+
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "Persona's own help follows." not in result.stdout
+    assert "--from FILE" in result.stdout  # argparse's own help of the stand-in's generate
