@@ -149,8 +149,9 @@ def build_wheel(workdir: Path) -> Path:
     return wheel
 
 
-@pytest.fixture(scope="session")
-def installed_plugin(tmp_path_factory: pytest.TempPathFactory) -> InstalledPlugin:
+def install_plugin(tmp_path_factory: pytest.TempPathFactory) -> InstalledPlugin:
+    """The wheel, built once, in a fresh venv: the session fixture ``installed_plugin``
+    (tests/contract/conftest.py), shared by every module of this folder."""
     workdir = tmp_path_factory.mktemp("contract")
     given = os.environ.get(WHEEL_VARIABLE)
     wheel = Path(given) if given else build_wheel(workdir)
