@@ -19,6 +19,8 @@ from persona_ollama.errors import (
     ModelNotPulledError,
     OllamaNotRunningError,
 )
+from persona_ollama.provider import FALLBACK_MODEL
+from persona_ollama.testing import FakeOllama
 
 BASE = "http://127.0.0.1:11434"
 
@@ -495,3 +497,22 @@ def test_the_listing_and_the_description_agree_on_what_can_chat(name, capabiliti
     described = described_model(name, {"capabilities": list(capabilities)})
     assert described.can_chat is listed.can_chat
     assert listed.can_chat is (name in ("m:1b", "llama3:8b", "v:1b"))
+
+
+@pytest.mark.parametrize("server", ["down", "empty"])
+def test_default_model_warns_about_fit_only_when_the_server_listed_its_models(server, caplog):
+    """With the server down, the fallback model comes without a warning about fit: the host
+    then prints generate()'s "cannot reach the server" first, not a misleading line."""
+    with FakeOllama([]) as fake:
+        url = fake.url
+        tiny = {"PERSONA_OLLAMA_MEMORY_GB": "0.1"}  # no catalogue model fits either
+        provider = OllamaProvider(base_url=url, environ=tiny, retries=0)
+        if server == "empty":
+            with caplog.at_level(logging.WARNING, logger="persona_ollama"):
+                assert provider.default_model == FALLBACK_MODEL
+    if server == "down":
+        with caplog.at_level(logging.WARNING, logger="persona_ollama"):
+            assert provider.default_model == FALLBACK_MODEL
+
+    warned = [r.message for r in caplog.records if "No installed model fits" in r.message]
+    assert bool(warned) is (server == "empty")
