@@ -49,12 +49,23 @@ def _persona_1_11():
 persona_1_11 = _persona_1_11()
 
 
-@pytest.fixture(scope="module")
-def persona_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def persona_beside_the_plugin(tmp_path_factory: pytest.TempPathFactory, factory: str) -> Path:
     """Persona 1.11.1's stand-in, installed beside the plugin (a folder on PYTHONPATH)."""
     site = tmp_path_factory.mktemp("persona-site")
-    persona_1_11.make_persona(site, persona_1_11.BUILTIN_FIRST)
+    persona_1_11.make_persona(site, factory)
     return site
+
+
+@pytest.fixture(scope="module")
+def persona_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return persona_beside_the_plugin(tmp_path_factory, persona_1_11.BUILTIN_FIRST)
+
+
+@pytest.fixture(scope="module", params=["1.11", "fixed"])
+def any_persona_site(request: pytest.FixtureRequest, tmp_path_factory) -> Path:
+    """Persona 1.11.1 as released, and with the factory change of docs/host-integration.md."""
+    factory = {"1.11": persona_1_11.BUILTIN_FIRST, "fixed": persona_1_11.ENTRY_POINT_FIRST}
+    return persona_beside_the_plugin(tmp_path_factory, factory[request.param])
 
 
 @pytest.fixture
@@ -97,11 +108,11 @@ FAILURES = {
 @pytest.mark.parametrize("output", ["terminal", "pipe"])
 @pytest.mark.parametrize("failure", FAILURES, ids=list(FAILURES))
 def test_through_the_bridge_the_user_hears_the_plugin(
-    installed_plugin, persona_site, server, terminal, tmp_path, failure, output
+    installed_plugin, any_persona_site, server, terminal, tmp_path, failure, output
 ):
     address, model, said = FAILURES[failure]
     url = address.format(url=server.url) if address else f"http://127.0.0.1:{free_loopback_port()}"
-    env = environment(persona_site, url)
+    env = environment(any_persona_site, url)
     argv = command(installed_plugin, "persona", "generate", "--from", str(INTERVIEWS))
     argv += ["--provider", "ollama", "--model", model, "--output", str(tmp_path / "out")]
 
