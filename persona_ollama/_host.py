@@ -10,7 +10,10 @@ Persona 1.11's ``ProviderFactory.create`` (persona/core/providers/factory.py) lo
 in ``BUILTIN_PROVIDERS`` first, so ``ollama`` means its built-in class even with this plugin
 installed. docs/host-integration.md shows the upstream change: look the ``persona.providers``
 entry point up first. The bridge applies exactly that change at run time, only to a factory of
-the shape it recognises, and leaves a factory that already resolves entry points alone.
+the shape it recognises, and leaves a factory that already resolves entry points alone. It
+also gives Persona's non-interactive progress display the ``error`` method that its generate
+command calls (see :func:`report_errors_off_a_terminal`), so that the plugin's message is
+printed when the output goes to a pipe.
 """
 
 from __future__ import annotations

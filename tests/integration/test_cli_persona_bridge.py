@@ -157,12 +157,16 @@ def test_the_bridge_without_persona_says_how_to_install_it(cli_runner, monkeypat
     assert "Persona is not installed in this environment" in result.stderr
 
 
-@pytest.mark.parametrize("broken", ["factory", "cli"])
+@pytest.mark.parametrize("broken", ["factory", "cli", "streaming"])
 def test_the_bridge_reports_a_persona_that_cannot_be_imported(cli_runner, site, broken):
     """A half-installed Persona (a dependency missing, the wrong Python) is a message naming the
     missing module and how to reinstall, not a traceback."""
     make_persona(site, BUILTIN_FIRST)
-    relative = "core/providers/factory.py" if broken == "factory" else "ui/cli.py"
+    relative = {
+        "factory": "core/providers/factory.py",
+        "cli": "ui/cli.py",
+        "streaming": "ui/streaming.py",
+    }[broken]
     module = site / "persona" / relative
     module.write_text("import persona_sdk_not_installed\n" + module.read_text(), encoding="utf-8")
     result = cli_runner.invoke(main, ["persona", "generate", "--provider", "ollama"])
@@ -250,6 +254,34 @@ def test_the_bridge_repairs_only_a_progress_handler_without_error():
 
     assert _host.report_errors_off_a_terminal(Module) is False
     assert _host.report_errors_off_a_terminal(object()) is False  # no such class: nothing
+
+
+def test_the_repaired_handler_prints_the_whole_message_with_or_without_a_console(capsys):
+    printed: list[str] = []
+
+    class Console:
+        def print(self, text: str) -> None:
+            printed.append(text)
+
+    class WithConsole:
+        console = Console()
+
+    class Bare:
+        pass
+
+    for handler in (WithConsole, Bare):
+        module = type("Module", (), {"SimpleProgress": handler})
+        assert _host.report_errors_off_a_terminal(module) is True
+        handler().error("Model 'x' [v2] is not installed.\nHint: Did you mean y?")  # type: ignore[attr-defined]
+
+    # Rich markup would swallow "[v2]": the bracket is escaped for the console.
+    assert printed == [
+        "\n[red]Error:[/red] Model 'x' \\[v2] is not installed.\nHint: Did you mean y?"
+    ]
+    assert (
+        capsys.readouterr().err
+        == "Error: Model 'x' [v2] is not installed.\nHint: Did you mean y?\n"
+    )
 
 
 @pytest.mark.parametrize("option", ["--help", "-h"])
