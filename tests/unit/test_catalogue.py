@@ -264,7 +264,7 @@ def test_user_file_may_set_memory_directly(user_file):
     ("content", "says"),
     [
         ('{"models": [\n  {"name": "x"\n  "quality": 1}]}', "line 3 column 3: Expecting ','"),
-        ('{"schema_version": 2, "models": []}', "schema_version 2 is not supported"),
+        ('{"schema_version": 3, "models": []}', "schema_version 3 is not supported"),
         ('{"model": []}', 'an object with a "models" list'),
         ('"llama3"', "expected a list of models"),
         ('["llama3"]', "models[0]: an entry must be an object, got str"),
