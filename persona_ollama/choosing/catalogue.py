@@ -317,7 +317,7 @@ def _quality_fields(fields: dict[str, Any], where: str) -> None:
     if fields.get("quality") is not None:
         given = f"given by {where}" if where else "given by the catalogue file"
         reason = fields.get("quality_reason")
-        fields["quality_reason"] = f"{reason} ({given})" if reason else given
+        fields["quality_reason"] = f"{reason}; {given}" if reason else given
     elif "scores" in fields:
         result = quality(dict(fields["scores"]))
         fields["quality"], fields["quality_reason"] = result.score, result.basis

@@ -201,9 +201,10 @@ def accelerator_machine(row: Accelerator) -> Machine:
 
 def machine_for(profile: HardwareProfile) -> Machine | None:
     """The machine models run on, from the probe: the GPU that sets the budget, else the CPU.
-    None when the server is remote (its hardware is unknown) or the GPU is not in the table
-    (then no speed is claimed)."""
-    if profile.budget_source == "unknown":
+    None (no speed is claimed) when the server is remote, when PERSONA_OLLAMA_MEMORY_GB
+    describes the memory by hand (the hardware it belongs to is not known: often a server
+    elsewhere, or Ollama in a container of its own), or when the GPU is not in the table."""
+    if profile.budget_source in ("unknown", "override"):
         return None
     gpus = [gpu for gpu in profile.gpus if gpu.memory_total_bytes]
     if profile.budget_source == "cpu" or not gpus:

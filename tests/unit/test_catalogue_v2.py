@@ -75,7 +75,7 @@ def test_a_schema_1_user_file_still_loads_and_its_quality_is_marked_as_given(tmp
     assert spec is not None and spec.quality == 70
     assert (
         spec.quality_reason
-        == f"our evaluation (given by the user file (PERSONA_OLLAMA_CATALOGUE={path}))"
+        == f"our evaluation; given by the user file (PERSONA_OLLAMA_CATALOGUE={path})"
     )
     assert spec.facts.kv_bytes(1000) == 131072 * 1000
 

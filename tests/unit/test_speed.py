@@ -64,6 +64,8 @@ def test_an_unknown_gpu_gets_no_speed_claim() -> None:
     profile = _profile("gpu", (GPU("Matrox G200eW", "other", 16 * GiB),))
     assert speed.machine_for(profile) is None
     assert speed.machine_for(_profile("unknown")) is None  # remote server
+    # PERSONA_OLLAMA_MEMORY_GB describes memory by hand: whose hardware is not known.
+    assert speed.machine_for(_profile("override")) is None
 
 
 def test_cpu_estimate_grows_with_cores_up_to_the_memory_channels() -> None:
