@@ -311,6 +311,16 @@ class Selection:
     candidates: tuple[Candidate, ...] = ()
 
 
+def _why(best: Candidate, plan: Plan | None) -> str:
+    """What decided among the models that fit, when the speed model took part."""
+    if plan is None or best.job_seconds is None:
+        return ""
+    limit = format_duration(plan.time_budget_s)
+    if best.over_time:
+        return f" (none finishes the reference job within {limit} here, so the fastest)"
+    return f" (the best whose reference job ends within {limit})"
+
+
 def _better_on_paper(candidate: Candidate, best: Candidate) -> bool:
     """A higher score than the pick (a scored model beats an unscored one)."""
     if candidate.quality is None:
@@ -388,7 +398,7 @@ def choose_default(
         )
         reasons.append(
             f"Chose {best.describe(budget, context_tokens)}; "
-            f"the best of {len(usable)} installed chat model(s) that fit."
+            f"the best of {len(usable)} installed chat model(s) that fit{_why(best, plan)}."
         )
         return Selection(best.name, True, tuple(reasons), (), tuple(ranked))
     if chat:
@@ -495,7 +505,8 @@ def _pull_suggestion(
         return Selection(None, False, tuple(reasons), (warning + ".",), tuple(candidates))
     reasons.append(
         f"No chat model is installed; the best in the catalogue that fits is "
-        f"{best.describe(assumed, context_tokens)}. Run `persona-ollama pull {best.name}`."
+        f"{best.describe(assumed, context_tokens)}{_why(best, plan)}. "
+        f"Run `persona-ollama pull {best.name}`."
     )
     return Selection(best.name, False, tuple(reasons), (), tuple(candidates))
 
