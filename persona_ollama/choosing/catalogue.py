@@ -89,12 +89,6 @@ class ModelSpec:
         )
 
     @property
-    def kv_per_token(self) -> int:
-        """KV-cache bytes per token of context while every layer still holds each token
-        (sliding-window layers stop growing at their window; see ``facts.kv_bytes``)."""
-        return self.facts.kv_bytes(1)
-
-    @property
     def compute_parameters_b(self) -> float:
         """Parameters read per generated token: the active ones for a mixture of experts."""
         return self.active_parameters_b or self.parameters_b

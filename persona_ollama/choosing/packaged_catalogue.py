@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import ConfigurationError
 from .hookspecs import hookimpl
 
-SCHEMA_VERSION = 2  # the packaged file's; schema-1 files (user catalogues) are still read
+# The packaged file is schema 2; schema-1 files (users' catalogues) are still read.
 SCHEMA_VERSIONS = (1, 2)
 
 

@@ -218,6 +218,8 @@ class Candidate:
         text = f"{self.name}: {needs} at {self.window or context_tokens} tokens; {score}"
         if self.quality_reason:
             text += f" ({self.quality_reason})"
+        if self.spec is not None and self.spec.note:
+            text += f"; {self.spec.note}"
         if self.speed is not None and self.job_seconds is not None:
             text += (
                 f"; ~{self.speed.decode_tps:.1f} tokens/s, reference job "
@@ -461,6 +463,7 @@ def _catalogue_candidates(
         _candidate(spec, catalogue, budget, context_tokens, cpu_only, False, plan)
         for spec in catalogue
         if not spec.embedding
+        and not spec.cloud_only  # nothing to pull: it runs only on ollama.com
         and not placement(spec.name).remote
         and canonical(spec.name) not in taken
     )

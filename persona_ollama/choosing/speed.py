@@ -170,7 +170,6 @@ class Machine:
     bandwidth_bytes_s: float
     flops: float | None
     basis: str
-    cpu: bool = False
 
 
 def cpu_machine(cpu_count: int) -> Machine:
@@ -185,7 +184,6 @@ def cpu_machine(cpu_count: int) -> Machine:
             f"CPU estimate: {bandwidth / GB:.0f} GB/s and {cores * CPU_FLOPS_PER_CORE / 1e9:.0f} "
             "GFLOPS from llama.cpp measurements per core"
         ),
-        cpu=True,
     )
 
 
@@ -234,7 +232,7 @@ def estimate(model: ModelFacts, machine: Machine, context_tokens: int) -> SpeedE
         prompt = PROMPT_EFFICIENCY * machine.flops / (2 * model.active_parameters_b * 1e9)
     else:
         prompt = decode * PROMPT_PER_DECODE
-    basis = f"{machine.basis}; model facts: {model.basis}"
+    basis = f"{machine.basis}; model facts: {model.basis}, KV cache from {model.kv_source}"
     return SpeedEstimate(decode, prompt, model.weights_bytes / LOAD_BYTES_PER_S, basis)
 
 

@@ -115,4 +115,10 @@ def table() -> str:
             f"{row.predicted_tps():.1f} | {error:+.0%} | "
             f"{'yes' if abs(error) <= TOLERANCE else 'no'} | {row.source} |"
         )
+    within = sum(abs(row.error()) <= TOLERANCE for row in MEASUREMENTS)
+    lines.append("")
+    lines.append(
+        f"{within} of {len(MEASUREMENTS)} within ±{TOLERANCE:.0%} "
+        f"(the test requires at least {REQUIRED_WITHIN})."
+    )
     return "\n".join(lines)

@@ -107,4 +107,4 @@ def test_unknown_architecture_facts_fall_back_to_the_rule_of_thumb(tmp_path):
     path.write_text(json.dumps({"schema_version": 2, "models": [entry]}))
     spec = load_catalogue({"PERSONA_OLLAMA_CATALOGUE": str(path)}).get("new:14b")
     assert spec.architecture is None and spec.facts.kv_source == "a rule of thumb for its size"
-    assert spec.kv_per_token == 200 * 1024
+    assert spec.facts.kv_bytes(1) == 200 * 1024

@@ -154,3 +154,28 @@ def test_models_and_doctor_show_the_speed_of_the_installed_model(gpu_box, cli_ru
     assert report["default_model"]["decode_tps"] == pytest.approx(tokens, abs=0.1)
     assert report["default_model"]["job_seconds"] > 0
     assert "Speed      ~" in doctor.stdout and "reference job" in doctor.stdout
+
+
+def test_a_note_is_shown_and_a_cloud_only_model_is_never_suggested(tmp_path, small):
+    path = tmp_path / "notes.json"
+    path.write_text(
+        json.dumps(
+            {
+                "schema_version": 2,
+                "models": [
+                    {"name": "qwen3:8b", "note": "thinks by default: pass think=false"},
+                    {
+                        "name": "giant:1t", "parameters_b": 1000.0, "context_length": 131072,
+                        "download_bytes": 10**9, "cloud_only": True,
+                        "scores": {"ifeval": {"value": 99, "source": "https://example.org"}},
+                    },
+                ],
+            }
+        )
+    )  # fmt: skip
+    merged = load_catalogue({"PERSONA_OLLAMA_CATALOGUE": str(path)})
+    catalogue = Catalogue([s for s in merged if s.name in (*NAMES, "giant:1t")])
+    choice = choose_default([], 22 * GiB, catalogue)
+    assert "giant:1t" not in [c.name for c in choice.candidates]
+    qwen = next(c for c in choice.candidates if c.name == "qwen3:8b")
+    assert "; thinks by default: pass think=false" in qwen.describe(22 * GiB, 32768)
