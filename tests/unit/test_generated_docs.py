@@ -23,6 +23,7 @@ from persona_ollama.choosing.speed import format_duration
 from persona_ollama.choosing.units import GiB, format_gib
 
 PAGE = Path(__file__).parents[2] / "docs" / "models-and-hardware.md"
+RTX_4090 = "NVIDIA GeForce RTX 4090, 24564, 23000"  # name, MiB total, MiB free
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="a fake tool is a #! script")
 
 
@@ -105,7 +106,7 @@ def test_the_four_machines_table_in_the_docs_is_current(tmp_path, monkeypatch) -
         "| --- | --- | --- | --: | --: | --: | --- |",
         _row("this machine: CPU only, 24 GB, 2 cores", _cpu_profile(24 * GiB, 2)),
         _row("8 GB laptop, 4 cores, no GPU", _cpu_profile(8 * GiB, 4)),
-        _row("24 GB NVIDIA GPU (RTX 4090)", _gpu_profile(directory, "NVIDIA GeForce RTX 4090, 24564, 23000")),
+        _row("24 GB NVIDIA GPU (RTX 4090)", _gpu_profile(directory, RTX_4090)),
         _row("H200 (140.4 GiB)", _gpu_profile(directory, "NVIDIA H200, 143771, 143000")),
     ]  # fmt: skip
     hardware.clear_cache()
