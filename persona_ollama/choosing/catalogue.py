@@ -20,18 +20,41 @@ from typing import Any
 from .. import names
 from ..errors import ConfigurationError
 from ..settings import CATALOGUE_VAR
-from .modelfacts import BASIS_CATALOGUE, Architecture, ModelFacts
+from .modelfacts import BASIS_CATALOGUE, BYTES_PER_PARAMETER, Architecture, ModelFacts
 from .modelfacts import kv_bytes_rule_of_thumb as kv_bytes_rule_of_thumb  # re-exported
 from .packaged_catalogue import entries_of
 from .packaged_catalogue import packaged_document as packaged_document  # re-exported
 from .plugins import BUILTIN_PREFIX, implementations
 from .quality import Score, quality
+from .speed import REFERENCE_JOB
 from .units import GiB as GiB  # re-exported: tests and plugins import it from here
 from .units import MiB
 from .units import format_gib as format_gib  # re-exported
 
 # The context at which schema-1 files state ``memory_bytes``.
 TYPICAL_CONTEXT = 8192
+# A model whose trained context the catalogue does not know (null) is assumed to hold the
+# reference job's window: neither ranked down for a short context nor credited a long one.
+ASSUMED_CONTEXT = REFERENCE_JOB.window()
+# Bytes per parameter of a download whose size the catalogue does not know, by quantisation,
+# from the block formats: Q8_0 stores 32 weights in 34 bytes (8.5 bits), MXFP4 32 weights
+# in 17 bytes (4.25 bits), NVFP4 16 weights in 9 bytes (4.5 bits), F16/BF16 2 bytes; anything
+# else as a Q4_K_M file (modelfacts.BYTES_PER_PARAMETER). Embeddings and layers kept at
+# higher precision make real files somewhat larger.
+BYTES_PER_PARAMETER_BY_QUANTIZATION = (
+    ("Q8_0", 34 / 32), ("MXFP4", 17 / 32), ("NVFP4", 9 / 16), ("BF16", 2.0), ("F16", 2.0),
+)  # fmt: skip
+
+
+def estimated_download_bytes(parameters_b: float, quantization: str | None) -> int:
+    """A download size from the parameter count and quantisation (see above)."""
+    level = (quantization or "").upper()
+    per_parameter = next(
+        (size for prefix, size in BYTES_PER_PARAMETER_BY_QUANTIZATION if level.startswith(prefix)),
+        BYTES_PER_PARAMETER,
+    )
+    return int(parameters_b * 1e9 * per_parameter)
+
 
 # Runtime overhead beside weights and KV cache: the CUDA/Metal context and llama.cpp's compute
 # buffers (which grow with the model's width), at Ollama's default batch of 512.
@@ -62,7 +85,7 @@ class ModelSpec:
     active_parameters_b: float | None = None
     typical_context: int = TYPICAL_CONTEXT
     kv_bytes_per_token: int | None = None
-    quantization: str = "Q4_K_M"
+    quantization: str | None = "Q4_K_M"  # None: the catalogue does not know it
     thinking: bool = False
     embedding: bool = False
     moe: bool = False
@@ -72,6 +95,8 @@ class ModelSpec:
     sources: tuple[str, ...] = ()
     note: str = ""
     cloud_only: bool = False
+    size_estimated: bool = False  # no download size known: worked out from the parameters
+    context_known: bool = True  # False: the trained context is unknown, ASSUMED_CONTEXT used
 
     @property
     def facts(self) -> ModelFacts:
@@ -138,7 +163,10 @@ class Catalogue:
 
 # -- loading ------------------------------------------------------------------------------
 
-_REQUIRED = ("name", "parameters_b", "context_length", "download_bytes")
+_REQUIRED = ("name", "parameters_b")
+# Schema 2 writes an unknown fact as null: the field is then left out (a known model keeps
+# what it had; a new one gets the estimate below and says so).
+_UNKNOWN_WHEN_NULL = {"download_bytes", "context_length", "quantization", "family"}
 _MEMORY_INPUTS = {
     "download_bytes", "kv_bytes_per_token", "typical_context", "parameters_b", "architecture"
 }  # fmt: skip
@@ -191,8 +219,15 @@ def _architecture(key: str, value: Any) -> Architecture | None:
         raise ValueError(f"field {key!r}: unknown key {unknown[0]!r}; expected {sorted(known)}")
     numbers = {
         name: None if value.get(name) is None else _positive_int(f"{key}.{name}", value[name])
-        for name in known
+        for name in known - {"sliding_window"}
     }
+    # 0: the other layers keep no per-token cache (a recurrent state, e.g. Qwen3.5's DeltaNet).
+    window = value.get("sliding_window")
+    if window is not None and (
+        not isinstance(window, int) or isinstance(window, bool) or window < 0
+    ):
+        raise ValueError(f"field '{key}.sliding_window' must be 0 or more tokens, got {window!r}")
+    numbers["sliding_window"] = window
     if numbers["layers"] is None or numbers["kv_heads"] is None or numbers["head_dim"] is None:
         return None
     return Architecture(**numbers)  # type: ignore[arg-type]
@@ -279,8 +314,12 @@ def _spec_from_entry(entry: Any, base: ModelSpec | None, where: str = "") -> Mod
     if not isinstance(entry, Mapping):
         raise ValueError(f"an entry must be an object, got {type(entry).__name__}")
     fields = {
-        key: _check_field(key, value) for key, value in entry.items() if not key.startswith("_")
+        key: _check_field(key, value)
+        for key, value in entry.items()
+        if not key.startswith("_") and not (value is None and key in _UNKNOWN_WHEN_NULL)
     }
+    if entry.get("quantization", "") is None:
+        fields["quantization"] = None
     _quality_fields(fields, where)
     if "name" in fields:
         try:
@@ -297,6 +336,13 @@ def _spec_from_entry(entry: Any, base: ModelSpec | None, where: str = "") -> Mod
     if missing:
         raise ValueError(f"a new model needs {', '.join(missing)}")
     fields.setdefault("family", names.split(fields["name"])[2])
+    if "download_bytes" not in fields:
+        fields["download_bytes"] = estimated_download_bytes(
+            fields["parameters_b"], fields.get("quantization", "Q4_K_M")
+        )
+        fields["size_estimated"] = True
+    if "context_length" not in fields:
+        fields["context_length"], fields["context_known"] = ASSUMED_CONTEXT, False
     if "active_parameters_b" in fields and fields["active_parameters_b"] is not None:
         fields.setdefault("moe", fields["active_parameters_b"] < fields["parameters_b"])
     spec = ModelSpec(**{"memory_bytes": 0, **fields})

@@ -36,9 +36,12 @@ def kv_bytes_rule_of_thumb(parameters_b: float) -> int:
 
 @dataclass(frozen=True)
 class Architecture:
-    """The published config facts the KV cache depends on. ``sliding_window``: tokens a
-    local-attention layer keeps; ``global_layers``: how many layers attend to everything
-    (None with a sliding window: every layer is local)."""
+    """The published config facts the KV cache depends on: ``kv_heads`` and ``head_dim`` of
+    the layers whose cache grows with the context. ``sliding_window``: tokens a local-attention
+    layer keeps (0: the other layers keep no per-token cache, as in hybrid linear-attention
+    models); ``global_layers``: how many layers attend to everything (None with a sliding
+    window: every layer is local). The local layers are counted at the global layers' width,
+    which overestimates a little where theirs is narrower (Gemma 4)."""
 
     layers: int
     kv_heads: int

@@ -220,6 +220,10 @@ class Candidate:
             text += f" ({self.quality_reason})"
         if self.spec is not None and self.spec.note:
             text += f"; {self.spec.note}"
+        if self.spec is not None and self.spec.size_estimated:
+            text += "; its download size is not in the catalogue: estimated from its parameters"
+        if self.spec is not None and not self.spec.context_known:
+            text += f"; its context length is not in the catalogue: {self.window} assumed"
         if self.speed is not None and self.job_seconds is not None:
             text += (
                 f"; ~{self.speed.decode_tps:.1f} tokens/s, reference job "

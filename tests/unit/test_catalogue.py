@@ -281,7 +281,7 @@ def test_user_file_may_set_memory_directly(user_file):
         ('[{"name": "llama3", "parameters_b": -1}]', "field 'parameters_b' must be a positive"),
         ('[{"name": "llama3", "context_length": 8192.5}]', "must be a positive integer"),
         ('[{"name": "llama3", "download_bytes": true}]', "must be a positive integer"),
-        ('[{"name": "new:1b", "quality": 50}]', "needs parameters_b, context_length, download"),
+        ('[{"name": "new:1b", "quality": 50}]', "a new model needs parameters_b"),
         ('[{"name": "bad name!", "quality": 50}]', "is not a valid Ollama model name"),
         ('[{"quality": 50}]', "models[0]: a new model needs name"),
     ],

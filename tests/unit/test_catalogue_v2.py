@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from persona_ollama.choosing.catalogue import load_catalogue
+from persona_ollama.choosing.catalogue import Catalogue, load_catalogue
 from persona_ollama.choosing.quality import WEIGHTS, Score, quality
 from persona_ollama.errors import ConfigurationError
 
@@ -108,3 +108,34 @@ def test_unknown_architecture_facts_fall_back_to_the_rule_of_thumb(tmp_path):
     spec = load_catalogue({"PERSONA_OLLAMA_CATALOGUE": str(path)}).get("new:14b")
     assert spec.architecture is None and spec.facts.kv_source == "a rule of thumb for its size"
     assert spec.facts.kv_bytes(1) == 200 * 1024
+
+
+def test_unknown_facts_written_as_null_are_estimated_and_said_so(tmp_path):
+    path = tmp_path / "nulls.json"
+    entry = {
+        "name": "hybrid:9b", "parameters_b": 9.0, "active_parameters_b": 9.0,
+        "quantization": None, "download_bytes": None, "context_length": None,
+        # One layer in four keeps a growing cache; the others a fixed state (window 0).
+        "architecture": {"layers": 32, "kv_heads": 4, "head_dim": 256, "sliding_window": 0,
+                         "global_layers": 8},
+        "scores": {}, "sources": ["https://example.org/config.json"],
+    }  # fmt: skip
+    path.write_text(json.dumps({"schema_version": 2, "models": [entry]}))
+    spec = load_catalogue({"PERSONA_OLLAMA_CATALOGUE": str(path)}).get("hybrid:9b")
+    assert spec.quantization is None
+    assert spec.size_estimated and spec.download_bytes == int(9.0e9 * 0.6)
+    assert not spec.context_known and spec.context_length == 32768
+    assert spec.facts.kv_bytes(32768) == 8 * 32768 * 2 * 4 * 256 * 2  # global layers only
+    from persona_ollama.choosing.selection import recommend
+
+    (only,) = recommend([], 64 * 2**30, Catalogue([spec]))
+    assert "download size is not in the catalogue: estimated from its parameters" in only.reason
+    assert "context length is not in the catalogue: 32768 assumed" in only.reason
+
+
+def test_a_negative_window_is_refused(tmp_path):
+    path = tmp_path / "bad.json"
+    arch = {"layers": 2, "kv_heads": 1, "head_dim": 8, "sliding_window": -1}
+    path.write_text(json.dumps({"models": [{"name": "qwen3:8b", "architecture": arch}]}))
+    with pytest.raises(ConfigurationError, match="sliding_window' must be 0 or more"):
+        load_catalogue({"PERSONA_OLLAMA_CATALOGUE": str(path)})
