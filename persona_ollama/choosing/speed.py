@@ -17,8 +17,12 @@ efficiency factors are calibrated against llama.cpp's published measurements, an
 (tests/unit/test_speed.py) checks the model against them and writes the table in the docs.
 
 The API other modules call: :func:`machine_for` (a :class:`Machine` from a hardware profile),
-:func:`estimate` (a :class:`SpeedEstimate` for one model at one context) and
-:data:`REFERENCE_JOB` with :meth:`ReferenceJob.seconds`.
+:func:`estimate` (a :class:`SpeedEstimate` for one model at one context),
+:func:`first_token_seconds` (load + prompt time of one request), :func:`job_estimate` and
+:data:`REFERENCE_JOB` with :meth:`ReferenceJob.seconds`. The model facts come from
+``ModelSpec.facts`` or ``selection.model_facts`` (which also covers models the catalogue does
+not know, from the server's facts). A measured speed replaces an estimate by building a
+:class:`SpeedEstimate` from it.
 """
 
 from __future__ import annotations
@@ -280,6 +284,12 @@ def job_estimate(model: ModelFacts, machine: Machine) -> tuple[SpeedEstimate, fl
     average_fill = job.prompt_tokens + job.answer_tokens(model.thinking) // 2
     speed = estimate(model, machine, average_fill)
     return speed, job.seconds(speed, model.thinking)
+
+
+def first_token_seconds(speed: SpeedEstimate, prompt_tokens: int, loaded: bool = False) -> float:
+    """Expected wait before the first answer token: load (unless ``loaded``) and read the
+    prompt. For a wait that grows with the hardware (the first-byte timeout)."""
+    return (0.0 if loaded else speed.load_s) + prompt_tokens / speed.prompt_tps
 
 
 def format_duration(seconds: float) -> str:

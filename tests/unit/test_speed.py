@@ -117,3 +117,12 @@ def test_sliding_window_layers_hold_at_most_their_window() -> None:
 @pytest.mark.parametrize(("seconds", "text"), [(45, "45 s"), (600, "10 min"), (9000, "2.5 h")])
 def test_durations_read_naturally(seconds: float, text: str) -> None:
     assert speed.format_duration(seconds) == text
+
+
+def test_the_first_token_waits_for_the_load_and_the_prompt() -> None:
+    estimate = speed.SpeedEstimate(decode_tps=10.0, prompt_tps=50.0, load_s=4.0, basis="x")
+    assert speed.first_token_seconds(estimate, 20_000) == pytest.approx(4 + 400)
+    assert speed.first_token_seconds(estimate, 20_000, loaded=True) == pytest.approx(400)
+    # On a 2-core CPU a 20,000-token prompt to a dense 8B takes longer than a flat 300 s.
+    slow = speed.estimate(DENSE_8B, speed.cpu_machine(2), 20_000)
+    assert speed.first_token_seconds(slow, 20_000, loaded=True) > 300
