@@ -176,7 +176,7 @@ def _speed_of(model: str, selection: Any) -> dict[str, Any]:
         "decode_tps": None if speed is None else round(speed.decode_tps, 1),
         "job_seconds": None
         if weighed is None or weighed.job_seconds is None
-        else round(weighed.job_seconds),
+        else round(weighed.job_seconds, 1),
         "speed_basis": None if speed is None else speed.basis,
     }
 

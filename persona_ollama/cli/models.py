@@ -118,18 +118,26 @@ def model_rows(provider: OllamaProvider, include_catalogue: bool) -> list[dict[s
 def _speed(model: Any, catalogue: Any, machine: Any) -> dict[str, Any]:
     """The speed model's figures for a row: decode tokens/s, the reference job's seconds and
     where the facts came from (None when the machine or the model's size is unknown)."""
+    from ..choosing.modelfacts import BASIS_SERVER
     from ..choosing.selection import model_facts
     from ..choosing.speed import job_estimate
 
     facts = None if model is None or machine is None else model_facts(model, catalogue)
     if facts is None:
-        return {"decode_tps": None, "prompt_tps": None, "job_seconds": None, "speed_basis": None}
+        return {
+            "decode_tps": None,
+            "prompt_tps": None,
+            "job_seconds": None,
+            "speed_basis": None,
+            "estimated_from_server": None,
+        }
     speed, seconds = job_estimate(facts, machine)
     return {
         "decode_tps": round(speed.decode_tps, 1),
         "prompt_tps": round(speed.prompt_tps, 1),
-        "job_seconds": round(seconds),
+        "job_seconds": round(seconds, 1),
         "speed_basis": speed.basis,
+        "estimated_from_server": facts.basis == BASIS_SERVER,
     }
 
 
@@ -165,6 +173,8 @@ def render_table(rows: list[dict[str, Any]]) -> None:
             text += f"  ({row['pull']})"
         if row.get("remote"):
             text += f"  (remote: runs on {row['remote_host'] or 'a host the server does not name'})"
+        elif row.get("estimated_from_server"):
+            text += "  (not in the catalogue: speed estimated from the server)"
         echo(text, dim=not row["installed"], fg="red" if row["fits"] is False else None)
 
 
@@ -248,7 +258,7 @@ def recommend(count: int, as_json: bool, host: str | None) -> None:
                     "quality_basis": r.spec.quality_reason,
                     "decode_tps": None if r.speed is None else round(r.speed.decode_tps, 1),
                     "prompt_tps": None if r.speed is None else round(r.speed.prompt_tps, 1),
-                    "job_seconds": None if r.job_seconds is None else round(r.job_seconds),
+                    "job_seconds": None if r.job_seconds is None else round(r.job_seconds, 1),
                     "catalogue_as_of": catalogue.as_of,
                     "reason": r.reason,
                 }

@@ -179,3 +179,21 @@ def test_a_note_is_shown_and_a_cloud_only_model_is_never_suggested(tmp_path, sma
     assert "giant:1t" not in [c.name for c in choice.candidates]
     qwen = next(c for c in choice.candidates if c.name == "qwen3:8b")
     assert "; thinks by default: pass think=false" in qwen.describe(22 * GiB, 32768)
+
+
+@posix_only
+def test_models_marks_a_speed_estimated_from_the_server(gpu_box, cli_runner):
+    gpu_box("NVIDIA GeForce RTX 4090, 24564, 23000")
+    installed = [
+        FakeModel("qwen2.5:7b", size=4_683_087_332, parameter_size="7.6B"),
+        FakeModel("acme/writer:8b", size=5_000_000_000, parameter_size="8.0B"),
+    ]
+    with FakeOllama(installed) as fake:
+        table = cli_runner.invoke(main, ["models", "--host", fake.url])
+        rows = json.loads(cli_runner.invoke(main, ["models", "--host", fake.url, "--json"]).stdout)
+    by_name = {row["name"]: row for row in rows}
+    assert by_name["acme/writer:8b"]["estimated_from_server"] is True
+    assert "estimated from the server" in by_name["acme/writer:8b"]["speed_basis"]
+    assert by_name["qwen2.5:7b"]["estimated_from_server"] is False
+    line = next(line for line in table.stdout.splitlines() if line.startswith("acme/writer:8b"))
+    assert line.endswith("(not in the catalogue: speed estimated from the server)")
