@@ -139,3 +139,21 @@ def test_a_negative_window_is_refused(tmp_path):
     path.write_text(json.dumps({"models": [{"name": "qwen3:8b", "architecture": arch}]}))
     with pytest.raises(ConfigurationError, match="sliding_window' must be 0 or more"):
         load_catalogue({"PERSONA_OLLAMA_CATALOGUE": str(path)})
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        ("architecture", [32, 8, 128], "'architecture' must be an object"),
+        ("architecture", {"layers": 2, "heads": 8}, "unknown key 'heads'"),
+        ("scores", [80], "'scores' must be an object"),
+        ("sources", ["ollama.com/library/qwen3"], "'sources' must be a list of URLs"),
+    ],
+)
+def test_a_malformed_schema_2_field_is_named(tmp_path, field, value, problem):
+    path = tmp_path / "bad.json"
+    path.write_text(
+        json.dumps({"schema_version": 2, "models": [{"name": "qwen3:8b", field: value}]})
+    )
+    with pytest.raises(ConfigurationError, match=problem):
+        load_catalogue({"PERSONA_OLLAMA_CATALOGUE": str(path)})
