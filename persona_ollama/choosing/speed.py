@@ -7,7 +7,7 @@ The model (docs/models-and-hardware.md, "The speed model"):
   once per token, so it is bounded by memory bandwidth: ``tokens/s = 1 / (bytes read per
   token / (DECODE_EFFICIENCY x bandwidth) + PER_TOKEN_OVERHEAD_S)``.
 - **Prompt processing** is bounded by compute: about 2 x active parameters FLOPs per token,
-  at PROMPT_EFFICIENCY of the accelerator's dense FP16 tensor throughput (or, where that
+  at the accelerator's dense FP16 tensor throughput, at most PROMPT_FLOPS_CAP (or, where that
   figure is unknown, PROMPT_PER_DECODE times the decode speed).
 - **Loading** reads the weights from disk at LOAD_BYTES_PER_S.
 
@@ -44,8 +44,11 @@ TFLOPS = 1e12
 # and Apple M-series (the validation table in docs/models-and-hardware.md).
 DECODE_EFFICIENCY = 0.65
 PER_TOKEN_OVERHEAD_S = 0.0005
-# Share of the dense FP16 tensor throughput prompt processing reaches at batch 512.
-PROMPT_EFFICIENCY = 0.5
+# Prompt processing at batch 512 reaches about the dense FP16 tensor throughput on GeForce
+# cards (llama.cpp's scoreboard: 14,771 tokens/s on an RTX 4090 is 199 TFLOPS for a 6.74B
+# model, 5,175 on an RTX 3090 70 TFLOPS), but no more than an H100 reaches there (11,263
+# tokens/s: 152 TFLOPS), however large the card's figure.
+PROMPT_FLOPS_CAP = 150 * 1e12
 # Where an accelerator's TFLOPS are not in the table: prompt tokens/s as a multiple of the
 # decode speed (llama.cpp's Apple scoreboard: pp512/tg128 is 8.7 on an M4 Pro and 10.7 on
 # an M4 Max; discrete GPUs are far higher, so this is the cautious end).
@@ -183,7 +186,7 @@ def cpu_machine(cpu_count: int) -> Machine:
     return Machine(
         label=f"CPU, {cores} core{'s' if cores != 1 else ''}",
         bandwidth_bytes_s=bandwidth / DECODE_EFFICIENCY,  # already an effective figure
-        flops=cores * CPU_FLOPS_PER_CORE / PROMPT_EFFICIENCY,
+        flops=cores * CPU_FLOPS_PER_CORE,
         basis=(
             f"CPU estimate: {bandwidth / GB:.0f} GB/s and {cores * CPU_FLOPS_PER_CORE / 1e9:.0f} "
             "GFLOPS from llama.cpp measurements per core"
@@ -233,7 +236,8 @@ def estimate(model: ModelFacts, machine: Machine, context_tokens: int) -> SpeedE
     per_token = read / (DECODE_EFFICIENCY * machine.bandwidth_bytes_s) + PER_TOKEN_OVERHEAD_S
     decode = 1 / per_token
     if machine.flops is not None:
-        prompt = PROMPT_EFFICIENCY * machine.flops / (2 * model.active_parameters_b * 1e9)
+        flops = min(machine.flops, PROMPT_FLOPS_CAP)
+        prompt = flops / (2 * model.active_parameters_b * 1e9)
     else:
         prompt = decode * PROMPT_PER_DECODE
     basis = f"{machine.basis}; model facts: {model.basis}, KV cache from {model.kv_source}"
