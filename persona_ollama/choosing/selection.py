@@ -5,10 +5,10 @@ Pure functions over plain data: installed models (from /api/tags), a memory budg
 and the catalogue. A model *fits* when its weights, the KV cache at the planned context (the
 window the provider sends for the reference job) and the runtime overhead leave the headroom
 free (HEADROOM_*). Those that fit and whose reference job ends within the time budget are
-ranked by quality for persona generation (the catalogue's formula; a model the catalogue does
-not know is scored from its parameter count and quantisation); those that would take longer
-follow, fastest first. Ties go to the smaller model, then to the name, so the same inputs
-always give the same answer.
+ranked by quality for persona generation (the catalogue's formula; models without cited
+figures, including those the catalogue does not know, after the scored ones, larger first);
+those that would take longer follow, fastest first. Ties go to the smaller model, then to the
+name, so the same inputs always give the same answer.
 """
 
 from __future__ import annotations
@@ -63,18 +63,6 @@ CPU_FAST_ACTIVE_B = 15.0
 # When the server's memory is unknown and nothing is installed, suggest a model that runs on
 # most machines rather than the best one in the catalogue.
 UNKNOWN_BUDGET = 8 << 30
-
-# A model not in the catalogue scores UNKNOWN_BASE + UNKNOWN_PER_DOUBLING * log2(billions of
-# parameters) (8B -> 62, 14B -> 72, like the catalogue's models of that size), never more
-# than UNKNOWN_CAP: an unknown model does not outrank well-known large ones.
-UNKNOWN_BASE = 26
-UNKNOWN_PER_DOUBLING = 12
-UNKNOWN_CAP = 80
-# Quantisation adjustments for unknown models: fewer bits lose quality, more bits gain a little.
-QUANT_ADJUSTMENT = (
-    ("BF16", 2), ("F16", 2), ("F32", 2), ("MXFP4", 0), ("IQ1", -12), ("IQ2", -8), ("IQ3", -4),
-    ("Q2", -8), ("Q3", -4), ("Q4", 0), ("Q5", 1), ("Q6", 1), ("Q8", 2),
-)  # fmt: skip
 # Names of embedding models, used only when the server does not list capabilities (< v0.30).
 
 
@@ -157,16 +145,6 @@ def model_facts(model: Model, catalogue: Catalogue | None = None) -> ModelFacts 
         context_length=model.context_length,
         thinking=model.thinks,
     )
-
-
-def estimated_quality(parameters_b: float | None, quantization: str | None) -> int:
-    """A 1-80 quality score for a model the catalogue does not know (see UNKNOWN_*)."""
-    if not parameters_b:
-        return 1
-    score = UNKNOWN_BASE + UNKNOWN_PER_DOUBLING * math.log2(parameters_b)
-    level = (quantization or "").upper()
-    score += next((adjust for prefix, adjust in QUANT_ADJUSTMENT if level.startswith(prefix)), 0)
-    return max(1, min(UNKNOWN_CAP, round(score)))
 
 
 @dataclass(frozen=True)
@@ -277,9 +255,14 @@ def _candidate(
     else:
         assert isinstance(model, ModelInfo)  # a ModelSpec is its own spec
         active = _parameters_b(model)
-        quality = estimated_quality(active, model.quantization_level)
+        # No cited figures, like a catalogue model without scores: ranked after scored
+        # models, larger first (quality.py).
+        quality = None
         size = model.parameter_size or "unknown size"
-        why = f"not in the catalogue: scored by {size}, {model.quantization_level or '?'}"
+        why = (
+            f"not in the catalogue, so no benchmark figures: ranked after scored models, by "
+            f"size ({size}, {model.quantization_level or '?'})"
+        )
         context = model.context_length or context_tokens
     facts = model_facts(model, catalogue)
     machine = plan.machine if plan is not None else None

@@ -19,7 +19,6 @@ from persona_ollama.choosing.hardware import GPU, memory_budget
 from persona_ollama.choosing.selection import (
     choose_default,
     estimate_memory_bytes,
-    estimated_quality,
     fits,
     is_embedding_only,
     recommend,
@@ -292,34 +291,19 @@ def test_ties_go_to_the_smaller_model_then_the_name():
     assert [c.name for c in selection.candidates] == ["c/custom:8b", "a/custom:8b", "b/custom:8b"]
 
 
-def test_unknown_models_are_ranked_by_size_and_quantisation(catalogue):
+def test_unknown_models_have_no_score_and_rank_by_size_after_scored_ones(catalogue):
     models = installed(
         tags_entry("hf.co/org/small:Q8_0", 4 * GiB, "3.2B", "Q8_0"),
         tags_entry("hf.co/org/big:Q4_K_M", 9 * GiB, "14.0B", "Q4_K_M"),
     )
     selection = choose_default(models, 24 * GiB, catalogue)
     assert selection.model == "hf.co/org/big:Q4_K_M"
-    assert "not in the catalogue: scored by 14.0B, Q4_K_M" in selection.reasons[-1]
-
-
-@pytest.mark.parametrize(
-    ("billions", "quantization", "expected"),
-    [
-        (8.0, "Q4_K_M", 62),
-        (8.0, "Q8_0", 64),
-        (8.0, "Q2_K", 54),
-        (8.0, "IQ3_XS", 58),
-        (8.0, "F16", 64),
-        (8.0, None, 62),
-        (14.0, "Q4_0", 72),
-        (3.2, "Q4_K_M", 46),
-        (70.0, "Q4_K_M", 80),
-        (0.01, "Q4_K_M", 1),
-        (None, "Q4_K_M", 1),
-    ],
-)
-def test_estimated_quality_table(billions, quantization, expected):
-    assert estimated_quality(billions, quantization) == expected
+    assert "no score (not in the catalogue, so no benchmark figures" in selection.reasons[-1]
+    assert "by size (14.0B, Q4_K_M)" in selection.reasons[-1]
+    # A catalogue model with a score ranks first, even if smaller.
+    scored = installed(tags_entry("llama3.2:3b", 2_019_393_189, "3.2B"))
+    mixed = choose_default([*models, *scored], 24 * GiB, catalogue)
+    assert mixed.model == "llama3.2:3b"
 
 
 # -- installed models ---------------------------------------------------------------------
