@@ -73,8 +73,9 @@ CPU_BANDWIDTH_CAP = 0.8 * 76.8 * GB
 @dataclass(frozen=True)
 class Accelerator:
     """One row of the table: the names that match it (lower case, all must appear in the
-    probe's name), its memory bandwidth, dense FP16 tensor TFLOPS (None: not published in a
-    form we cite) and the source of both."""
+    probe's name), its memory bandwidth (GB/s), dense (not sparse) FP16 tensor TFLOPS with
+    FP32 accumulate, the rate GeForce data sheets list beside the doubled FP16-accumulate one
+    (None: not in a source cited here), and the source of both."""
 
     label: str
     match: tuple[str, ...]
