@@ -8,6 +8,7 @@ nothing heavy at module level: requests, psutil and pluggy load on first use.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -522,6 +523,11 @@ class OllamaProvider(LLMProvider):
             local_only=self.local_only,
             deadline=self.deadline,
             ends_at=ends_at,
+            confirm=(
+                functools.partial(preparation.confirm_local, name)
+                if self.local_only and not backend.reports_forwarding
+                else None
+            ),
         )
 
     def _chosen(self, model: str | None, name: str) -> bool:

@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ._persona import LLMResponse
 from .context import ContextPlan, truncation_warning
 from .errors import (
     ContextOverflowError,
-    LocalOnlyViolationError,
     OllamaResponseError,
     OllamaTimeoutError,
 )
 from .model_info import Placement
-from .privacy import check_destination
+from .privacy import check_destination, forwarded_after_check
 from .thinking import ThinkSplitter
 
 if TYPE_CHECKING:
@@ -57,10 +56,12 @@ class ChatStream:
         local_only: bool = False,
         deadline: float | None = None,
         ends_at: float | None = None,
+        confirm: Callable[[], None] | None = None,
     ) -> None:
         """``window_sent``: the server used ``plan.num_ctx`` (the backend sets windows);
         ``may_cut``: the server may cut a long prompt instead of refusing it, so the counts
-        are checked for a cut."""
+        are checked for a cut; ``confirm``, called when the first chunk arrives, raises if
+        the model turns out to have run elsewhere."""
         self.response: LLMResponse | None = None
         self._chunks = chunks
         self._plan = plan
@@ -69,6 +70,7 @@ class ChatStream:
         self._window_sent = window_sent
         self._may_cut = may_cut
         self._local_only = local_only
+        self._confirm = confirm
         if ends_at is None and deadline is not None:
             ends_at = time.monotonic() + deadline
         self._pieces = self._read(deadline, ends_at)
@@ -121,6 +123,10 @@ class ChatStream:
         for count, chunk in enumerate(self._chunks, 1):
             if count == 1 and chunk.remote_host:
                 self._forwarded(chunk)
+            if count == 1 and self._confirm is not None:
+                # An answer that would not say it was forwarded (/v1): local-only mode asks
+                # the server again, before any of it is passed on.
+                self._confirm()
             if count > limit:
                 raise OllamaResponseError(
                     f"The server kept streaming past num_predict={plan.num_predict} "
@@ -173,14 +179,7 @@ class ChatStream:
         """
         host = chunk.remote_host
         if self._local_only:
-            raise LocalOnlyViolationError(
-                f"The Ollama server forwarded '{self._model}' to {host} although local-only "
-                "mode had checked it: the model was replaced between that check and the "
-                "request, so the prompt has left this machine. The answer was discarded.",
-                hint="See what replaced it (`persona-ollama models` marks remote models) "
-                "and remove or rename it on the Ollama server.",
-                url=str(self._endpoint),
-            )
+            raise forwarded_after_check(self._model, host or "?", str(self._endpoint))
         where = Placement(True, host, chunk.remote_model, "the server's answer names remote_host")
         check_destination(self._model, where, self._endpoint, local_only=False)
 
