@@ -9,7 +9,7 @@ import pytest
 
 from persona_ollama import OllamaProvider
 from persona_ollama.cli import main
-from persona_ollama.errors import ContextOverflowError, OllamaResponseError
+from persona_ollama.errors import ConnectionBrokenError, ContextOverflowError, OllamaResponseError
 from persona_ollama.testing import FakeModel, FakeOllama
 
 MODEL = "llama3.2:3b"
@@ -46,8 +46,9 @@ def test_a_stream_cut_before_its_chunked_terminator_is_an_error(fake, provider):
     fake.reply_with("one two three four five six seven eight")
     fake.drop_connection_mid_stream_next(after_chunks=3)
 
-    with pytest.raises(OllamaResponseError) as caught:
-        provider.generate("Hello", max_tokens=64)
+    # stream() is never asked again (generate() is: tests/integration/test_restarts.py).
+    with pytest.raises(ConnectionBrokenError) as caught:
+        list(provider.stream("Hello", max_tokens=64))
 
     assert "partial result was discarded" in caught.value.message
 
