@@ -846,12 +846,18 @@ class OpenAIBackend:
             listing = "it lists no models"
         kind = _KINDS.get(self.url, GENERIC)
         label = server_label(kind)
+        # A close served name is the likely meaning: serving the name as typed is advised
+        # only when nothing close is served.
+        remedy = (
+            f"Did you mean {suggestions[0]}? It is served and has a similar name"
+            if suggestions
+            else f"Pass a name it serves, or {start_advice(kind, model)}"
+        )
         return ModelNotPulledError(
             f"Model '{model}' is not served by the {label} at {self.url}.",
             model=model,
             suggestions=suggestions,
-            hint=f"The {label} does not serve '{model}' ({listing}). Pass a name it serves, "
-            f"or {start_advice(kind, model)}.",
+            hint=f"The {label} does not serve '{model}' ({listing}). {remedy}.",
             server_text=server_text,
             status_code=status_code,
             url=self.url,
