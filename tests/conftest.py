@@ -86,10 +86,19 @@ TERMINAL_COLUMNS = 200  # wide enough that no line of ours wraps
 
 
 def run_in_terminal(
-    argv: list[str], env: dict[str, str], *, cwd: str | None = None, timeout: float = 60.0
+    argv: list[str],
+    env: dict[str, str],
+    *,
+    cwd: str | None = None,
+    timeout: float = 60.0,
+    columns: int = TERMINAL_COLUMNS,
+    columns_var: bool = True,
 ) -> TerminalRun:
     """Run ``argv`` with a pseudo-terminal as its standard input, output and error (so
-    ``isatty()`` is True, as in a user's terminal) and collect every byte it writes."""
+    ``isatty()`` is True, as in a user's terminal) and collect every byte it writes.
+
+    The terminal is ``columns`` wide; ``columns_var`` also says so in COLUMNS (a shell that
+    exports it), else only the terminal's window size does (most shells)."""
     import fcntl
     import os
     import pty
@@ -100,9 +109,10 @@ def run_in_terminal(
     import time
 
     leader, follower = pty.openpty()
-    size = struct.pack("HHHH", 50, TERMINAL_COLUMNS, 0, 0)
+    size = struct.pack("HHHH", 50, columns, 0, 0)
     fcntl.ioctl(follower, termios.TIOCSWINSZ, size)
-    env = {**env, "COLUMNS": str(TERMINAL_COLUMNS), "TERM": "xterm-256color"}
+    env = {k: v for k, v in env.items() if k != "COLUMNS"}
+    env = {**env, "TERM": "xterm-256color", **({"COLUMNS": str(columns)} if columns_var else {})}
     process = subprocess.Popen(
         argv, stdin=follower, stdout=follower, stderr=follower, env=env, cwd=cwd, close_fds=True
     )

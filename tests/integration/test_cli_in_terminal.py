@@ -8,6 +8,7 @@ characters. These tests run the real command in a real pseudo-terminal (tests/co
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -75,3 +76,23 @@ def test_a_servers_control_characters_are_shown_escaped_in_a_terminal(terminal, 
     assert b"disk full \\x1b[2J\\x1b]0;owned\\x07" in run.output
     assert b"\x1b[2J" not in run.output and b"\x1b]0;" not in run.output
     assert ESC + b"31m" in run.output  # our own colour still gets through
+
+
+@pytest.mark.parametrize(("columns", "columns_var"), [(80, False), (40, True)])
+def test_the_bar_fits_the_terminal_so_that_it_redraws_in_place(
+    terminal, env, fake, columns, columns_var
+):
+    """A redraw wider than the terminal wraps, and the carriage return goes back only to the
+    start of its last row: each update then leaves a row behind. The bar was padded to 100
+    columns, wider than the usual 80 (and than a narrow window), whatever the terminal."""
+    command = [*CLI, "pull", "phi4:14b", "--host", fake.url]
+    run = terminal(command, env, columns=columns, columns_var=columns_var)
+
+    assert run.status == 0, run.text
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", run.text)
+    redraws = [part for line in plain.split("\n") for part in line.split("\r") if part]
+    bars = [part for part in redraws if part.startswith("pulling ") and "%" in part]
+    assert len(bars) >= 3, run.text
+    too_wide = [part for part in redraws if len(part) >= columns and "pulling" in part]
+    assert not too_wide, too_wide
+    assert any("100%" in bar for bar in bars), bars  # the percentage is never cut off

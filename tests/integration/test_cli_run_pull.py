@@ -285,3 +285,28 @@ def test_the_run_summarys_times_add_up_against_the_demo_server(runner):
     assert times is not None, result.stderr
     load, total = (float(value) for value in times.groups())
     assert 0 < load <= total
+
+
+@pytest.mark.parametrize("width", [200, 79, 39, 20, 8, 1])
+@pytest.mark.parametrize("completed", [0, 37, 100])
+def test_a_bar_line_is_exactly_as_wide_as_it_may_be_and_keeps_its_percentage(width, completed):
+    from persona_ollama.cli.pull import fit_bar
+
+    line = fit_bar(
+        "pulling 7dcb418fac4d", completed, 100, "1.0 GiB/2.0 GiB 1.6 GiB/s ETA 0:01", width
+    )
+
+    assert len(line) == width
+    if width >= 8:
+        assert f"{completed}%" in line
+    if width >= 79:
+        assert "ETA 0:01" in line and "pulling 7dcb418fac4d" in line
+
+
+def test_a_terminals_bar_shows_a_layer_reported_past_its_size_as_full(capsys):
+    from persona_ollama.cli.pull import Progress
+
+    progress = Progress(interactive=True)
+    progress.update(PullProgress("pulling abc", total=100, completed=10**12))
+
+    assert "100% [########################]" in capsys.readouterr().out
