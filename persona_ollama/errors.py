@@ -222,11 +222,16 @@ def server_text_of(body: str) -> str:
 
 
 def closest_models(model: str, installed: list[str], limit: int = 3) -> list[str]:
-    """Installed names most like ``model``: same base name first, then by similarity."""
+    """Installed names most like ``model``: same base name first, then by similarity (the
+    tags of one base name too, most similar first: `qwen2.5:7` means qwen2.5:7b, wherever the
+    server lists it among the other qwen2.5 tags)."""
     import difflib
 
     base = model.split(":", 1)[0].lower()
     same_base = [name for name in installed if name.split(":", 1)[0].lower() == base]
+    same_base.sort(
+        key=lambda name: -difflib.SequenceMatcher(None, model.lower(), name.lower()).ratio()
+    )
     similar = difflib.get_close_matches(model.lower(), [n.lower() for n in installed], limit, 0.6)
     by_lower = {name.lower(): name for name in installed}
     ordered: list[str] = []

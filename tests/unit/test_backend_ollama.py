@@ -839,3 +839,14 @@ def test_durations_in_seconds_are_the_servers_nanoseconds_divided_exactly(ns, se
     line = {**DONE, "load_duration": ns, "prompt_eval_duration": ns, "eval_duration": ns}
     final = chat_chunk(line, BASE)
     assert final.load_seconds == final.prompt_seconds == final.answer_seconds == seconds
+
+
+def test_not_found_names_the_nearest_of_many_installed_tags_first(backend):
+    """Every tag of one model has the same base name; they were listed in the server's order,
+    so with five qwen2.5 tags installed, `qwen2.5:7` never named qwen2.5:7b at all."""
+    installed = ["qwen2.5:0.5b", "qwen2.5:1.5b", "qwen2.5:3b", "qwen2.5:14b", "qwen2.5:7b"]
+
+    hint = backend.not_found("qwen2.5:7", installed).hint
+
+    assert "installed models? qwen2.5:7b, " in hint, hint
+    assert "persona-ollama pull qwen2.5:7`" not in hint
