@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,10 @@ if sys.version_info < (3, 10):
     # before that import drops the backport's finder, and then neither importlib.metadata nor
     # the backport finds any distribution or entry point for the rest of the session.
     import importlib_metadata  # noqa: F401
+
+# The CLI honours FORCE_COLOR (cli/app.py use_color): a CI that sets it would colour every
+# output the tests compare. The tests that need it set it themselves.
+os.environ.pop("FORCE_COLOR", None)
 
 
 @pytest.fixture(autouse=True)
@@ -93,12 +98,13 @@ def run_in_terminal(
     timeout: float = 60.0,
     columns: int = TERMINAL_COLUMNS,
     columns_var: bool = True,
+    term: str = "xterm-256color",
 ) -> TerminalRun:
     """Run ``argv`` with a pseudo-terminal as its standard input, output and error (so
     ``isatty()`` is True, as in a user's terminal) and collect every byte it writes.
 
     The terminal is ``columns`` wide; ``columns_var`` also says so in COLUMNS (a shell that
-    exports it), else only the terminal's window size does (most shells)."""
+    exports it), else only the terminal's window size does (most shells). TERM is ``term``."""
     import fcntl
     import os
     import pty
@@ -112,7 +118,7 @@ def run_in_terminal(
     size = struct.pack("HHHH", 50, columns, 0, 0)
     fcntl.ioctl(follower, termios.TIOCSWINSZ, size)
     env = {k: v for k, v in env.items() if k != "COLUMNS"}
-    env = {**env, "TERM": "xterm-256color", **({"COLUMNS": str(columns)} if columns_var else {})}
+    env = {**env, "TERM": term, **({"COLUMNS": str(columns)} if columns_var else {})}
     process = subprocess.Popen(
         argv, stdin=follower, stdout=follower, stderr=follower, env=env, cwd=cwd, close_fds=True
     )

@@ -96,3 +96,27 @@ def test_the_bar_fits_the_terminal_so_that_it_redraws_in_place(
     too_wide = [part for part in redraws if len(part) >= columns and "pulling" in part]
     assert not too_wide, too_wide
     assert any("100%" in bar for bar in bars), bars  # the percentage is never cut off
+
+
+def test_a_dumb_terminal_gets_no_colours(terminal, env, fake):
+    """TERM=dumb (Emacs' shell, some CI consoles) shows escape sequences as text."""
+    run = terminal([*CLI, "pull", "phi4:14b", "--host", fake.url], env, term="dumb")
+
+    assert run.status == 0, run.text
+    assert ESC not in run.output
+    assert b"phi4:14b is ready" in run.output
+
+
+def test_force_color_colours_a_pipe_and_no_color_still_wins(env, fake):
+    """FORCE_COLOR (https://force-color.org) is how `| less -R` and CI logs ask for colour."""
+    command = [*CLI, "pull", "phi4:14b", "--host", fake.url]
+    forced = {**env, "FORCE_COLOR": "1"}
+
+    coloured = subprocess.run(command, capture_output=True, env=forced, timeout=60, check=False)
+    both = {**forced, "NO_COLOR": "1"}
+    plain = subprocess.run(command, capture_output=True, env=both, timeout=60, check=False)
+
+    assert coloured.returncode == plain.returncode == 0, (coloured.stderr, plain.stderr)
+    assert ESC + b"32m" in coloured.stdout  # "phi4:14b is ready" in green
+    assert b"\r" not in coloured.stdout  # colour, but still no bar off a terminal
+    assert ESC not in plain.stdout + plain.stderr
