@@ -8,6 +8,8 @@ nothing heavy at module level: requests, psutil and pluggy load on first use.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import os
 import threading
@@ -27,13 +29,16 @@ from .windows import WINDOWS
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
-    from .backends.base import Backend
+    from .backends.base import Backend, ChatRequest, Chunk
     from .choosing.selection import Selection
+    from .context import ContextPlan
     from .endpoint import Endpoint
     from .model_info import ModelInfo
     from .request import Preparation
     from .served import ServedModels
     from .stream import ChatStream
+    from .timings import TimingStore
+    from .waits import Expectation
 
 __all__ = ["OllamaProvider"]
 
@@ -44,6 +49,9 @@ DEFAULT_TIMEOUT = 300.0
 # so generate() can say `persona-ollama pull` it.
 FALLBACK_MODEL = "llama3.2:3b"
 SELECTION_TTL = 10.0  # seconds, like the model listing it is made from
+# A load that took this long is a (re)load worth reading /api/ps after; a warm call's
+# load_duration is milliseconds.
+RELOADED_AFTER = 1.0
 
 
 @dataclass
@@ -116,6 +124,12 @@ class OllamaProvider(LLMProvider):
                 hint=f"e.g. OllamaProvider(timeout=600) or {TIMEOUT_VAR}=600.",
             )
         self.timeout = float(chosen)
+        # A timeout the user set is kept as the first-byte wait; the default one grows with
+        # the expected load + prompt time (waits.py).
+        self._timeout_chosen = timeout is not None or settings.timeout is not None
+        from .timings import recording_enabled
+
+        self._record_timings = recording_enabled(env)  # a bad value fails here, not later
         unknown = [key for key in extra_options if key not in OPTION_TYPES]
         if unknown:
             raise ConfigurationError(
@@ -165,6 +179,8 @@ class OllamaProvider(LLMProvider):
         self._lock = threading.Lock()
         self._selection: _Cached | None = None
         self._defaulted: str | None = None  # the last model default_model chose (not named)
+        self._timings: TimingStore | None = None
+        self._placed: set[str] = set()  # models whose GPU share was read after their load
 
     def __repr__(self) -> str:
         return f"OllamaProvider(base_url={str(self.endpoint)!r}, model={self._explicit_model!r})"
@@ -489,18 +505,20 @@ class OllamaProvider(LLMProvider):
             prepared = preparation.prepare(call)
             window = prepared.plan.num_ctx
             url = str(self.endpoint)
+            facts = self.served.facts(name)  # cached by prepare()
+            request = self._with_first_byte_wait(prepared.chat, facts, prepared.plan)
             try:
                 if prepared.shared_window:
                     # The window was chosen by windows.py: sent after smaller ones are answered.
                     # Waiting for a smaller window's answer counts against this call's deadline.
                     with WINDOWS.sending(url, name, window, until=ends_at):
                         try:
-                            chunks = backend.chat(prepared.chat)
+                            chunks = backend.chat(request)
                         except OllamaError:
                             WINDOWS.failed(url, name, window)
                             raise
                 else:
-                    chunks = backend.chat(prepared.chat)
+                    chunks = backend.chat(request)
             except ContextOverflowError as error:
                 if prepared.chat.window is None:
                     raise
@@ -515,7 +533,106 @@ class OllamaProvider(LLMProvider):
             local_only=self.local_only,
             deadline=self.deadline,
             ends_at=ends_at,
+            on_done=None if facts.placement.remote else functools.partial(self._done, facts),
         )
+
+    # -- what a generation tells about this machine --------------------------------------
+
+    def timings(self) -> TimingStore:
+        """The measured speeds of this machine's models (timings.py)."""
+        if self._timings is None:
+            from .timings import TimingStore
+
+            self._timings = TimingStore.from_env(self._environ)
+        return self._timings
+
+    def _with_first_byte_wait(
+        self, chat: ChatRequest, facts: ModelInfo, plan: ContextPlan
+    ) -> ChatRequest:
+        """``chat`` with a first-byte wait that covers loading ``facts``' model and reading
+        this prompt on this machine (waits.py); unchanged when the user set the timeout."""
+        if self._timeout_chosen or facts.placement.remote:
+            return chat
+        from .waits import first_byte_wait
+
+        expected = self._expected_first_byte(facts, plan.prompt_tokens)
+        wait = first_byte_wait(self.timeout, expected)
+        if expected is None or wait == self.timeout:
+            return chat
+        log.info(
+            "waiting up to %.0f s for the first byte: %s load + prompt time %.0f s (%d tokens)",
+            wait,
+            expected.source,
+            expected.seconds,
+            plan.prompt_tokens,
+        )
+        return dataclasses.replace(chat, first_byte_wait=wait)
+
+    def _expected_first_byte(self, facts: ModelInfo, prompt_tokens: int) -> Expectation | None:
+        """Load + prompt seconds: measured on this server, else estimated for a long prompt
+        to a server on this machine (waits.py)."""
+        from .waits import ESTIMATE_FROM_TOKENS, estimated_prompt_speed, expected_first_byte_seconds
+
+        measured = None
+        if self._record_timings:
+            measured = self.timings().speeds(str(self.endpoint), facts.name, facts.digest)
+        estimate = None
+        if measured is None and prompt_tokens >= ESTIMATE_FROM_TOKENS and self.endpoint.is_loopback:
+            from .choosing.hardware import probe
+
+            try:
+                profile = probe(server_is_local=True, environ=self._environ)
+            except ConfigurationError as error:
+                log.debug("no prompt speed estimate: %s", error.message)
+            else:
+                estimate = estimated_prompt_speed(
+                    facts.parameters_b, cpu_threads=profile.cpu_count, cpu_only=profile.cpu_only
+                )
+        return expected_first_byte_seconds(
+            prompt_tokens, measured=measured, estimated_prompt_tokens_per_second=estimate
+        )
+
+    def _done(self, facts: ModelInfo, final: Chunk) -> None:
+        """A complete local answer: record its timings, and after a load read where the
+        server put the model. Neither may fail the answer it follows."""
+        if final.remote_host:
+            return
+        from .timings import Sample
+
+        if self._record_timings:
+            sample = Sample(
+                final.input_tokens,
+                final.prompt_seconds,
+                final.output_tokens,
+                final.answer_seconds,
+                final.load_seconds,
+                time.time(),
+            )
+            self.timings().record(str(self.endpoint), facts.name, facts.digest, sample)
+        key = names.canonical(facts.name)
+        if key not in self._placed or (final.load_seconds or 0.0) >= RELOADED_AFTER:
+            self._placed.add(key)
+            self._check_placement(facts.name)
+
+    def _check_placement(self, model: str) -> None:
+        """Warn once when the server put part of ``model`` on the CPU (offload.py)."""
+        loaded_models = getattr(self.backend, "loaded_models", None)
+        if loaded_models is None:
+            return  # the server does not say where models sit
+        from .offload import partial_offload_warning
+
+        key = names.canonical(model)
+        try:
+            loaded = next((m for m in loaded_models() if names.canonical(m.name) == key), None)
+            listing = self.installed_models() if loaded is not None else []
+        except OllamaError as error:
+            log.debug("GPU share of %s unknown: %s", model, error.message)
+            return
+        if loaded is None:
+            return
+        warning = partial_offload_warning(loaded, listing, server=str(self.endpoint))
+        if warning is not None:
+            warn_once(f"offload:{self.endpoint}:{key}", warning)
 
     def _chosen(self, model: str | None, name: str) -> bool:
         """True when the model was chosen for the caller, not named: also when a host passes

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ._persona import LLMResponse
@@ -57,10 +57,12 @@ class ChatStream:
         local_only: bool = False,
         deadline: float | None = None,
         ends_at: float | None = None,
+        on_done: Callable[[Chunk], None] | None = None,
     ) -> None:
         """``window_sent``: the server used ``plan.num_ctx`` (the backend sets windows);
         ``may_cut``: the server may cut a long prompt instead of refusing it, so the counts
-        are checked for a cut."""
+        are checked for a cut; ``on_done`` is given the final chunk of a complete answer
+        (its counts and timings: the measured speeds)."""
         self.response: LLMResponse | None = None
         self._chunks = chunks
         self._plan = plan
@@ -69,6 +71,7 @@ class ChatStream:
         self._window_sent = window_sent
         self._may_cut = may_cut
         self._local_only = local_only
+        self._on_done = on_done
         if ends_at is None and deadline is not None:
             ends_at = time.monotonic() + deadline
         self._pieces = self._read(deadline, ends_at)
@@ -161,6 +164,8 @@ class ChatStream:
         self.response = self._response(
             final, "".join(content), "".join(thinking), time.perf_counter() - started
         )
+        if self._on_done is not None:
+            self._on_done(final)
 
     def _forwarded(self, chunk: Chunk) -> None:
         """The first chunk says the server forwarded the request (``remote_host``, in every
