@@ -49,9 +49,9 @@ DEFAULT_TIMEOUT = 300.0
 # so generate() can say `persona-ollama pull` it.
 FALLBACK_MODEL = "llama3.2:3b"
 SELECTION_TTL = 10.0  # seconds, like the model listing it is made from
-# A load that took this long is a (re)load worth reading /api/ps after; a warm call's
-# load_duration is milliseconds.
-RELOADED_AFTER = 1.0
+# An answer whose load took this long followed a load from disk, after which the server is
+# asked where it put the model; a warm call's load_duration is a few milliseconds.
+LOADED_AFTER = 0.25
 
 
 @dataclass
@@ -180,7 +180,6 @@ class OllamaProvider(LLMProvider):
         self._selection: _Cached | None = None
         self._defaulted: str | None = None  # the last model default_model chose (not named)
         self._timings: TimingStore | None = None
-        self._placed: set[str] = set()  # models whose GPU share was read after their load
 
     def __repr__(self) -> str:
         return f"OllamaProvider(base_url={str(self.endpoint)!r}, model={self._explicit_model!r})"
@@ -502,11 +501,14 @@ class OllamaProvider(LLMProvider):
             backend = self.backend
             preparation = self._preparation
             assert preparation is not None
+            # Before prepare(): the window it chooses is sent right after it, and probing the
+            # hardware in between (once per process) would let another call's window win.
+            cpu = self._cpu_for_estimate(prompt, system)
             prepared = preparation.prepare(call)
             window = prepared.plan.num_ctx
             url = str(self.endpoint)
             facts = self.served.facts(name)  # cached by prepare()
-            request = self._with_first_byte_wait(prepared.chat, facts, prepared.plan)
+            request = self._with_first_byte_wait(prepared.chat, facts, prepared.plan, cpu)
             try:
                 if prepared.shared_window:
                     # The window was chosen by windows.py: sent after smaller ones are answered.
@@ -538,6 +540,11 @@ class OllamaProvider(LLMProvider):
 
     # -- what a generation tells about this machine --------------------------------------
 
+    @property
+    def records_timings(self) -> bool:
+        """Whether measured speeds are kept and used (PERSONA_OLLAMA_RECORD_TIMINGS)."""
+        return self._record_timings
+
     def timings(self) -> TimingStore:
         """The measured speeds of this machine's models (timings.py)."""
         if self._timings is None:
@@ -546,16 +553,42 @@ class OllamaProvider(LLMProvider):
             self._timings = TimingStore.from_env(self._environ)
         return self._timings
 
+    def _cpu_for_estimate(self, prompt: Any, system: Any) -> tuple[int, bool] | None:
+        """(CPU threads, CPU only) of this machine when a first-byte wait may need estimating:
+        a long prompt to a server on this machine, with the default timeout; else None."""
+        from .waits import ESTIMATE_FROM_TOKENS
+
+        if self._timeout_chosen or not self.endpoint.is_loopback:
+            return None
+        from .context import estimate_messages
+
+        messages = [{"content": text} for text in (system, prompt) if isinstance(text, str)]
+        if estimate_messages(messages) < ESTIMATE_FROM_TOKENS:
+            return None
+        from .choosing.hardware import probe
+
+        try:
+            profile = probe(server_is_local=True, environ=self._environ)
+        except ConfigurationError as error:
+            log.debug("no prompt speed estimate: %s", error.message)
+            return None
+        return profile.cpu_count, profile.cpu_only
+
     def _with_first_byte_wait(
-        self, chat: ChatRequest, facts: ModelInfo, plan: ContextPlan
+        self,
+        chat: ChatRequest,
+        facts: ModelInfo,
+        plan: ContextPlan,
+        cpu: tuple[int, bool] | None,
     ) -> ChatRequest:
         """``chat`` with a first-byte wait that covers loading ``facts``' model and reading
-        this prompt on this machine (waits.py); unchanged when the user set the timeout."""
+        this prompt on this machine (waits.py); unchanged when the user set the timeout.
+        ``cpu``: this machine's (threads, CPU only), for an estimate without a measurement."""
         if self._timeout_chosen or facts.placement.remote:
             return chat
         from .waits import first_byte_wait
 
-        expected = self._expected_first_byte(facts, plan.prompt_tokens)
+        expected = self._expected_first_byte(facts, plan.prompt_tokens, cpu)
         wait = first_byte_wait(self.timeout, expected)
         if expected is None or wait == self.timeout:
             return chat
@@ -568,26 +601,22 @@ class OllamaProvider(LLMProvider):
         )
         return dataclasses.replace(chat, first_byte_wait=wait)
 
-    def _expected_first_byte(self, facts: ModelInfo, prompt_tokens: int) -> Expectation | None:
-        """Load + prompt seconds: measured on this server, else estimated for a long prompt
-        to a server on this machine (waits.py)."""
-        from .waits import ESTIMATE_FROM_TOKENS, estimated_prompt_speed, expected_first_byte_seconds
+    def _expected_first_byte(
+        self, facts: ModelInfo, prompt_tokens: int, cpu: tuple[int, bool] | None
+    ) -> Expectation | None:
+        """Load + prompt seconds: measured on this server, else estimated from ``cpu``
+        (waits.py)."""
+        from .waits import estimated_prompt_speed, expected_first_byte_seconds
 
         measured = None
         if self._record_timings:
             measured = self.timings().speeds(str(self.endpoint), facts.name, facts.digest)
         estimate = None
-        if measured is None and prompt_tokens >= ESTIMATE_FROM_TOKENS and self.endpoint.is_loopback:
-            from .choosing.hardware import probe
-
-            try:
-                profile = probe(server_is_local=True, environ=self._environ)
-            except ConfigurationError as error:
-                log.debug("no prompt speed estimate: %s", error.message)
-            else:
-                estimate = estimated_prompt_speed(
-                    facts.parameters_b, cpu_threads=profile.cpu_count, cpu_only=profile.cpu_only
-                )
+        if measured is None and cpu is not None:
+            threads, cpu_only = cpu
+            estimate = estimated_prompt_speed(
+                facts.parameters_b, cpu_threads=threads, cpu_only=cpu_only
+            )
         return expected_first_byte_seconds(
             prompt_tokens, measured=measured, estimated_prompt_tokens_per_second=estimate
         )
@@ -608,11 +637,16 @@ class OllamaProvider(LLMProvider):
                 final.load_seconds,
                 time.time(),
             )
-            self.timings().record(str(self.endpoint), facts.name, facts.digest, sample)
-        key = names.canonical(facts.name)
-        if key not in self._placed or (final.load_seconds or 0.0) >= RELOADED_AFTER:
-            self._placed.add(key)
+            digest = facts.digest or self._digest(facts.name)
+            self.timings().record(str(self.endpoint), facts.name, digest, sample)
+        if (final.load_seconds or 0.0) >= LOADED_AFTER:
             self._check_placement(facts.name)
+
+    def _digest(self, model: str) -> str | None:
+        """``model``'s digest from the listing already fetched (no request for it), which
+        keeps a re-pulled model's speeds apart; None: the speeds are kept by name."""
+        listed = self.served.listed(model)
+        return listed.digest if listed is not None else None
 
     def _check_placement(self, model: str) -> None:
         """Warn once when the server put part of ``model`` on the CPU (offload.py)."""

@@ -61,6 +61,7 @@ class Sample:
         )
 
     def row(self) -> list[Any]:
+        """The sample as the file keeps it: six numbers, no text."""
         return [
             round(self.at, 1),
             self.prompt_tokens,
@@ -72,6 +73,7 @@ class Sample:
 
     @classmethod
     def from_row(cls, row: Any) -> Sample | None:
+        """A sample read back from the file; None for a row that is not six sound numbers."""
         if not isinstance(row, list) or len(row) != 6:
             return None
         at, pt, ps, at_, as_, ls = row
@@ -118,6 +120,7 @@ def recording_enabled(environ: Mapping[str, str] | None = None) -> bool:
 def default_path(environ: Mapping[str, str] | None = None) -> Path:
     """The file: in the user's cache folder (XDG_CACHE_HOME, else ~/.cache; on Windows
     LOCALAPPDATA; on macOS ~/Library/Caches), under persona-ollama/."""
+
     def get(name: str) -> str:
         # The settings' mapping first (a host may pass its own), then the process's.
         return ((environ or {}).get(name) or os.environ.get(name) or "").strip()
@@ -141,6 +144,7 @@ class TimingStore:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> TimingStore:
+        """The store at :func:`default_path`."""
         return cls(default_path(environ))
 
     # -- reading -----------------------------------------------------------------------
@@ -307,7 +311,7 @@ def _secs(value: Any) -> float | None:
     return float(value) if _number(value) and value < 1e7 else None
 
 
-def _round(value: float | None, digits: int = 4) -> float | None:
+def _round(value: float | None, digits: int = 6) -> float | None:
     return None if value is None else round(value, digits)
 
 
@@ -320,9 +324,8 @@ def _write_atomically(path: Path, data: Mapping[str, Any]) -> None:
     fd, temporary = tempfile.mkstemp(prefix=".speeds-", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            # No fsync: a cache, and a file cut short by a crash is started afresh.
             json.dump(data, handle, separators=(",", ":"))
-            handle.flush()
-            os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -147,7 +147,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cli", "testing", "_host"),  # the commands and the double: users of everything below
     ("provider",),  # Persona's contract
     ("request", "windows"),  # checks + context plan (a window shared) -> one ChatRequest
-    ("served", "stream"),  # the server's models; the answer
+    # the server's models; the answer; what answers measure (speeds, waits, GPU share)
+    ("served", "stream", "timings", "waits", "offload"),
     ("backends",),  # one server API each, neutral types out
     ("choosing",),  # hardware, catalogue, selection (backends read catalogue facts)
     ("transport",),  # session, retries, deadlines, bounded NDJSON/SSE reading
