@@ -252,6 +252,12 @@ def _add(data: dict[str, Any], server: str, model: str, digest: str | None, samp
     models: dict[str, Any] = data["models"]
     key = _key(server, model, digest)
     entry = models.get(key) or {"server": server, "model": model, "digest": digest, "samples": []}
+    if digest is not None:
+        # Runs kept by name before the digest was known (no listing at hand then) were of
+        # the model installed under that name: they join its digest's runs.
+        by_name = models.pop(_key(server, model, None), None)
+        if by_name is not None:
+            entry["samples"] = [*by_name["samples"], *entry["samples"]]
     entry["model"] = model  # the newest name of that digest
     entry["samples"] = ([*entry["samples"], sample.row()])[-MAX_SAMPLES:]
     entry["updated"] = sample.at

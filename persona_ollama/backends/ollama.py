@@ -169,7 +169,7 @@ class OllamaBackend:
     def loaded_models(self) -> list[LoadedModel]:
         """The loaded models with their memory: /api/ps ``size`` (everything the runner
         allocated) and ``size_vram`` (the part on GPUs); see docs/reference/ollama-protocol.md,
-        "Loaded models and GPU memory"."""
+        "Loaded models"."""
         transport = self.transport
         loaded = transport.expect_dict(transport.get_json("/api/ps"), "/api/ps")
         return loaded_models_of(transport.expect_list(loaded, "models", "/api/ps"))

@@ -173,3 +173,14 @@ def test_recording_can_be_switched_off(value, expected):
 def test_a_bad_switch_value_names_the_variable():
     with pytest.raises(ConfigurationError, match="PERSONA_OLLAMA_RECORD_TIMINGS"):
         timings.recording_enabled({"PERSONA_OLLAMA_RECORD_TIMINGS": "maybe"})
+
+
+def test_runs_kept_by_name_join_the_digest_once_it_is_known(store):
+    store.record(SERVER, "qwen3:8b", None, sample(answer=(100, 1.0)))
+    store.record(SERVER, "qwen3:8b", "sha256:aa", sample(answer=(100, 3.0)))
+
+    speeds = store.speeds(SERVER, "qwen3:8b", "sha256:aa")
+
+    assert speeds.runs == 2
+    assert speeds.answer_tokens_per_second == 50.0
+    assert len(store.all()) == 1
