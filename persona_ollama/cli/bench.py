@@ -46,7 +46,7 @@ _REASONING = re.compile(r"^\s*<reasoning>.*?</reasoning>", re.DOTALL)
 
 def sample_notes() -> str:
     """The bundled interview notes (the same file as examples/interviews.csv)."""
-    return resources.files(__package__).joinpath("data", SAMPLE).read_text(encoding="utf-8")
+    return (resources.files(__package__) / "data" / SAMPLE).read_text(encoding="utf-8")
 
 
 def bench_prompt(notes: str, run: int) -> str:
