@@ -621,19 +621,23 @@ class OllamaProvider(LLMProvider):
             prompt_tokens, measured=measured, estimated_prompt_tokens_per_second=estimate
         )
 
-    def _done(self, facts: ModelInfo, final: Chunk) -> None:
+    def _done(self, facts: ModelInfo, final: Chunk, text_seconds: float | None) -> None:
         """A complete local answer: record its timings, and after a load read where the
-        server put the model. Neither may fail the answer it follows."""
+        server put the model. Neither may fail the answer it follows. ``text_seconds``: the
+        answer's time by this process's clock, for a server that states no durations."""
         if final.remote_host:
             return
-        from .timings import Sample
+        from .timings import Sample, client_answer_timing
 
         if self._record_timings:
+            answer_tokens, answer_seconds = final.output_tokens, final.answer_seconds
+            if answer_seconds is None:
+                answer_tokens, answer_seconds = client_answer_timing(answer_tokens, text_seconds)
             sample = Sample(
                 final.input_tokens,
                 final.prompt_seconds,
-                final.output_tokens,
-                final.answer_seconds,
+                answer_tokens,
+                answer_seconds,
                 final.load_seconds,
                 time.time(),
             )

@@ -57,12 +57,13 @@ class ChatStream:
         local_only: bool = False,
         deadline: float | None = None,
         ends_at: float | None = None,
-        on_done: Callable[[Chunk], None] | None = None,
+        on_done: Callable[[Chunk, float | None], None] | None = None,
     ) -> None:
         """``window_sent``: the server used ``plan.num_ctx`` (the backend sets windows);
         ``may_cut``: the server may cut a long prompt instead of refusing it, so the counts
         are checked for a cut; ``on_done`` is given the final chunk of a complete answer
-        (its counts and timings: the measured speeds)."""
+        (its counts and timings: the measured speeds) and the seconds from the first piece
+        of text to the end by this process's clock (None: no text came)."""
         self.response: LLMResponse | None = None
         self._chunks = chunks
         self._plan = plan
@@ -119,6 +120,7 @@ class ChatStream:
         thinking: list[str] = []
         final: Chunk | None = None
         started = time.perf_counter()
+        first_text: float | None = None
         plan = self._plan
         limit = plan.num_predict + plan.num_predict // 10 + RUNAWAY_MARGIN
         for count, chunk in enumerate(self._chunks, 1):
@@ -138,6 +140,8 @@ class ChatStream:
                     hint="Raise deadline=, lower max_tokens, or use a faster model.",
                     url=url,
                 )
+            if first_text is None and (chunk.content or chunk.thinking):
+                first_text = time.perf_counter()
             if chunk.thinking:
                 thinking.append(chunk.thinking)
             if chunk.content:
@@ -165,7 +169,7 @@ class ChatStream:
             final, "".join(content), "".join(thinking), time.perf_counter() - started
         )
         if self._on_done is not None:
-            self._on_done(final)
+            self._on_done(final, None if first_text is None else time.perf_counter() - first_text)
 
     def _forwarded(self, chunk: Chunk) -> None:
         """The first chunk says the server forwarded the request (``remote_host``, in every

@@ -39,6 +39,8 @@ MAX_FILE_BYTES = 1024 * 1024  # a file larger than this is not ours (or damaged)
 # A prompt of fewer tokens says little about prompt speed (most of it was served from the
 # prompt cache, or it is a one-word test): its prompt timing is not counted.
 MIN_PROMPT_TOKENS = 16
+# An answer timed by the client's clock needs this many tokens to say anything.
+MIN_CLIENT_TOKENS = 4
 LOCK_WAIT = 2.0  # seconds a writer waits for another process's lock before skipping a sample
 
 
@@ -108,6 +110,20 @@ class Speeds:
             "load_seconds": _round(self.load_seconds, 2),
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.updated)),
         }
+
+
+def client_answer_timing(
+    answer_tokens: int | None, text_seconds: float | None
+) -> tuple[int | None, float | None]:
+    """(tokens, seconds) of the answer by the client's clock, for a server that states no
+    durations (llama-cpp-python's /v1 server): the tokens after the first, over the time from
+    the first piece of text to the end (the first token's time belongs to the wait before it).
+    (None, None) for fewer than MIN_CLIENT_TOKENS tokens: too few to time."""
+    if answer_tokens is None or text_seconds is None or answer_tokens < MIN_CLIENT_TOKENS:
+        return None, None
+    if text_seconds <= 0:
+        return None, None
+    return answer_tokens - 1, text_seconds
 
 
 def recording_enabled(environ: Mapping[str, str] | None = None) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -112,6 +113,9 @@ class Run:
     valid_json: bool = False
     quotes: int = 0
     verbatim_quotes: int = 0
+    #: "server": the server's own durations; "client": this machine's clock (a server that
+    #: states none, such as llama-cpp-python's /v1 server).
+    answer_clock: str = "server"
 
 
 @dataclass
@@ -152,6 +156,9 @@ class ModelBench:
             "quotes": quotes,
             "verbatim_quotes": found,
             "verbatim_share": _round(found / quotes, 3) if quotes else None,
+            "answer_clock": "client"
+            if any(r.answer_clock == "client" for r in self.runs)
+            else "server",
             "details": [vars(run) for run in self.runs],
         }
 
@@ -160,8 +167,12 @@ def _round(value: float | None, digits: int = 2) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def score(response: LLMResponse, notes: str) -> Run:
-    """One answer's figures: the server's timings, JSON validity, verbatim quotes."""
+def score(response: LLMResponse, notes: str, text_seconds: float | None = None) -> Run:
+    """One answer's figures: the server's timings (the answer's by ``text_seconds``, this
+    machine's clock from its first piece to its end, when the server states none), JSON
+    validity, verbatim quotes."""
+    from ..timings import client_answer_timing
+
     raw = response.raw_response
     try:
         parsed = parse_personas(response.content)
@@ -172,11 +183,17 @@ def score(response: LLMResponse, notes: str) -> Run:
     answer_rate = raw.get("tokens_per_second")
     prompt_tokens = raw.get("input_tokens")
     answer_tokens = raw.get("output_tokens")
+    answer_seconds = answer_tokens / answer_rate if answer_tokens and answer_rate else None
+    clock = "server"
+    if answer_seconds is None:
+        answer_tokens, answer_seconds = client_answer_timing(answer_tokens, text_seconds)
+        clock = "client"
     return Run(
         prompt_tokens=prompt_tokens,
         answer_tokens=answer_tokens,
         prompt_seconds=prompt_tokens / prompt_rate if prompt_tokens and prompt_rate else None,
-        answer_seconds=answer_tokens / answer_rate if answer_tokens and answer_rate else None,
+        answer_seconds=answer_seconds,
+        answer_clock=clock,
         load_seconds=raw.get("load_seconds"),
         wall_seconds=raw.get("wall_seconds"),
         valid_json=parsed is not None,
@@ -208,7 +225,9 @@ def render(result: dict[str, Any]) -> None:
         if not result["runs"]:
             return
     echo(f"  prompt     {_speed(result['prompt_tokens_per_second'])}")
-    echo(f"  answer     {_speed(result['answer_tokens_per_second'])}")
+    clock = " (this machine's clock: the server states no timings)"
+    answer = _speed(result["answer_tokens_per_second"])
+    echo(f"  answer     {answer}{clock if result['answer_clock'] == 'client' else ''}")
     if result["load_seconds"] is not None:
         echo(f"  load       {result['load_seconds']:.2f} s (the longest of the runs)")
     job = result["reference_job_seconds"]
@@ -226,6 +245,22 @@ def render(result: dict[str, Any]) -> None:
         echo("  quotes     none in the answers")
 
 
+def _read_notes(path: str) -> str:
+    """The text of ``path``; a usage error (exit 2) for a file that is not UTF-8 text."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except UnicodeDecodeError:
+        raise click.BadParameter(f"{path!r} is not UTF-8 text.", param_hint="--notes") from None
+    except OSError as error:
+        raise click.BadParameter(
+            f"{path!r} cannot be read: {error.strerror}.", param_hint="--notes"
+        ) from None
+    if not text.strip():
+        raise click.BadParameter(f"{path!r} is empty.", param_hint="--notes")
+    return text
+
+
 @main.command()
 @click.argument("models", nargs=-1)
 @click.option(
@@ -236,12 +271,32 @@ def render(result: dict[str, Any]) -> None:
     show_default=True,
     help="Runs per model.",
 )
+@click.option(
+    "--notes",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Your own notes or transcript (a text or CSV file) instead of the bundled sample.",
+)
+@click.option(
+    "--max-tokens",
+    type=click.IntRange(min=1),
+    default=MAX_TOKENS,
+    show_default=True,
+    help="The answer's limit.",
+)
 @json_option
 @common_options
-def bench(models: tuple[str, ...], runs: int, as_json: bool, host: str | None) -> None:
+def bench(
+    models: tuple[str, ...],
+    runs: int,
+    notes: str | None,
+    max_tokens: int,
+    as_json: bool,
+    host: str | None,
+) -> None:
     """Measure MODELS (default: the default model) on this machine with a persona job.
 
-    Each run asks for three personas as JSON from the bundled sample interview notes.
+    Each run asks for three personas as JSON from the bundled sample interview notes
+    (or your own: --notes FILE).
     Reports prompt and answer tokens/s from the server's own timings, the time of the
     reference job (three personas from a 20,000-token transcript), how many answers were
     valid JSON, and the share of quoted phrases found word for word in the notes. The
@@ -251,10 +306,11 @@ def bench(models: tuple[str, ...], runs: int, as_json: bool, host: str | None) -
     Examples:
       persona-ollama bench
       persona-ollama bench qwen3:8b llama3.2:3b -n 5
+      persona-ollama bench --notes transcript.txt
       persona-ollama bench --json
     """
+    text = _read_notes(notes) if notes else sample_notes()
     provider = make_provider(host)
-    notes = sample_notes()
     chosen = list(models) or [provider.default_model]
     results = []
     for model in chosen:
@@ -262,17 +318,23 @@ def bench(models: tuple[str, ...], runs: int, as_json: bool, host: str | None) -
         for run in range(1, runs + 1):
             if not as_json:
                 echo(f"{model}: run {run} of {runs}...", err=True, dim=True)
+            first: float | None = None
             try:
-                response = provider.generate(
-                    bench_prompt(notes, run),
+                chat = provider.stream(
+                    bench_prompt(text, run),
                     model=model,
-                    max_tokens=MAX_TOKENS,
+                    max_tokens=max_tokens,
                     temperature=TEMPERATURE,
                 )
+                with chat:
+                    for _piece in chat:
+                        first = first or time.perf_counter()
             except OllamaError as error:
                 measured.error = f"{error.message} {error.hint or ''}".strip()
                 break
-            measured.runs.append(score(response, notes))
+            assert chat.response is not None  # a stream read to its end has its response
+            spread = time.perf_counter() - first if first is not None else None
+            measured.runs.append(score(chat.response, text, spread))
         results.append(measured.summary())
     if as_json:
         print_json(results)

@@ -146,3 +146,21 @@ def test_verbatim_ignores_case_spacing_curly_quotes_and_outer_ellipses():
         "\u2026by the time I\u2019ve   TAGGED the fifth interview...", notes
     )
     assert not bench_module.verbatim("...", notes)
+
+
+def test_your_own_notes_are_used_and_checked(cli_runner, fake, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text(f"{REAL_QUOTE}, she said.\n", encoding="utf-8")
+    result = bench(cli_runner, fake, "llama3.2:3b", "-n", "1", "--notes", str(notes), "--json")
+    (report,) = json.loads(result.stdout)
+    assert report["details"][0]["prompt_tokens"] < 300  # the notes, not the sample
+    assert (report["quotes"], report["verbatim_quotes"]) == (2, 1)
+
+    binary = tmp_path / "notes.bin"
+    binary.write_bytes(b"\xff\xfe\x00bad")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("  \n", encoding="utf-8")
+    for path, problem in ((binary, "is not UTF-8 text"), (empty, "is empty")):
+        result = bench(cli_runner, fake, "--notes", str(path))
+        assert result.exit_code == 2
+        assert problem in result.stderr

@@ -184,3 +184,16 @@ def test_runs_kept_by_name_join_the_digest_once_it_is_known(store):
     assert speeds.runs == 2
     assert speeds.answer_tokens_per_second == 50.0
     assert len(store.all()) == 1
+
+
+@pytest.mark.parametrize(
+    ("tokens", "seconds", "expected"),
+    [
+        (11, 2.0, (10, 2.0)),
+        (3, 2.0, (None, None)),
+        (None, 2.0, (None, None)),
+        (11, 0.0, (None, None)),
+    ],
+)
+def test_an_answer_timed_by_the_client_counts_the_tokens_after_the_first(tokens, seconds, expected):
+    assert timings.client_answer_timing(tokens, seconds) == expected
