@@ -53,3 +53,6 @@ _.PERSONA_AVAILABLE
 
 # Public: model_info() reports a model's size (the /api/tags entry's), for callers and hosts.
 _.size_bytes
+
+# bench's Run fields, printed through vars() in `persona-ollama bench --json` "details".
+_.wall_seconds
