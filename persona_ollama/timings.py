@@ -170,6 +170,9 @@ class TimingStore:
         ``server``; None when it was never measured there."""
         entries = self._read()["models"]
         entry = entries.get(_key(server, model, digest))
+        if entry is None and digest is not None:
+            # Measured before the digest was known (kept by name until then).
+            entry = entries.get(_key(server, model, None))
         if entry is None and digest is None:
             # A caller without the digest: the newest entry of that name on that server.
             named = [

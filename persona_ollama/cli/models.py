@@ -9,9 +9,11 @@ import click
 from .app import common_options, echo, human_bytes, json_option, main, make_provider, print_json
 
 if TYPE_CHECKING:
+    from ..model_info import ModelInfo
     from ..provider import OllamaProvider
+    from ..timings import TimingStore
 
-COLUMNS = ("NAME", "SIZE", "PARAMS", "QUANT", "CONTEXT", "FITS", "DEFAULT")
+COLUMNS = ("NAME", "SIZE", "PARAMS", "QUANT", "CONTEXT", "FITS", "MEASURED", "DEFAULT")
 
 
 def _fits_text(fits: bool | None) -> str:
@@ -29,6 +31,7 @@ def model_rows(provider: OllamaProvider, include_catalogue: bool) -> list[dict[s
     profile = probe(server_is_local=provider.endpoint.is_loopback)
     budget = profile.memory_budget_bytes
     default = provider.default_model
+    store = provider.timings() if provider.records_timings else None
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
     for model in provider.installed_models():
@@ -58,6 +61,7 @@ def model_rows(provider: OllamaProvider, include_catalogue: bool) -> list[dict[s
                 "pull": None,
                 "remote": where.remote,
                 "remote_host": where.host,
+                "measured": _measured(store, provider, model),
             }
         )
     if include_catalogue:
@@ -86,15 +90,32 @@ def model_rows(provider: OllamaProvider, include_catalogue: bool) -> list[dict[s
                     else None,
                     "remote": False,
                     "remote_host": None,
+                    "measured": None,
                 }
             )
     return rows
 
 
+def _measured(store: TimingStore | None, provider: OllamaProvider, model: ModelInfo) -> Any:
+    """The model's measured speeds on this server (timings.py), None when never measured."""
+    if store is None:
+        return None
+    speeds = store.speeds(str(provider.endpoint), model.name, model.digest)
+    return speeds.as_dict() if speeds is not None else None
+
+
+def _measured_text(measured: dict[str, Any] | None) -> str:
+    rate = measured and measured["answer_tokens_per_second"]
+    return f"{rate:.0f} tok/s" if rate else "-"
+
+
 def render_table(rows: list[dict[str, Any]]) -> None:
     """Print ``rows`` as an aligned table: models not installed dimmed with their pull
-    command, models too large for this machine in red, remote ones with their host."""
-    cells = [
+    command, models too large for this machine in red, remote ones with their host; the
+    MEASURED column only once a model was measured on this server."""
+    measured = any(row.get("measured") for row in rows)
+    columns = COLUMNS if measured else tuple(c for c in COLUMNS if c != "MEASURED")
+    cells: list[tuple[str, ...]] = [
         (
             row["name"],
             human_bytes(row["size_bytes"]),
@@ -102,12 +123,15 @@ def render_table(rows: list[dict[str, Any]]) -> None:
             row["quantization"] or "?",
             str(row["context_length"] or "?"),
             "-" if row.get("remote") else _fits_text(row["fits"]),
+            _measured_text(row.get("measured")),
             "*" if row["default"] else "",
         )
         for row in rows
     ]
-    widths = [max(len(c[i]) for c in [COLUMNS, *cells]) for i in range(len(COLUMNS))]
-    echo("  ".join(h.ljust(w) for h, w in zip(COLUMNS, widths)).rstrip(), bold=True)
+    if not measured:
+        cells = [line[:6] + line[7:] for line in cells]
+    widths = [max(len(c[i]) for c in [columns, *cells]) for i in range(len(columns))]
+    echo("  ".join(h.ljust(w) for h, w in zip(columns, widths)).rstrip(), bold=True)
     for row, line in zip(rows, cells):
         text = "  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
         if row["pull"]:
@@ -124,7 +148,8 @@ def render_table(rows: list[dict[str, Any]]) -> None:
 @json_option
 @common_options
 def models(include_catalogue: bool, as_json: bool, host: str | None) -> None:
-    """List installed chat models: size, parameters, quantisation, context, fit, default (*).
+    """List installed chat models: size, parameters, quantisation, context, fit, measured
+    answer speed, default (*).
 
     A model that runs off this machine (a cloud model, or an alias of one) is marked
     "(remote: runs on HOST)"; it is never the default.
