@@ -184,10 +184,28 @@ def loaded_section(provider: OllamaProvider, listed: list[ModelInfo]) -> list[di
             "gpu_bytes": model.gpu_bytes,
             "gpu_share": None if model.gpu_share is None else round(model.gpu_share, 3),
             "context_length": model.window,
+            # What selection estimated for this model at this window, beside what it took.
+            "estimated_bytes": _estimate(model.name, model.window, listed),
             "warning": partial_offload_warning(model, listed, server=str(provider.endpoint)),
         }
         for model in loaded
     ]
+
+
+def _estimate(name: str, window: int | None, listed: list[ModelInfo]) -> int | None:
+    """Selection's memory estimate of the installed model ``name`` at ``window``."""
+    from ..choosing.catalogue import load_catalogue
+    from ..choosing.selection import estimate_memory_bytes
+    from ..errors import ConfigurationError
+    from ..names import canonical
+
+    entry = next((m for m in listed if canonical(m.name) == canonical(name)), None)
+    if entry is None or window is None:
+        return None
+    try:
+        return estimate_memory_bytes(entry, window, load_catalogue())
+    except ConfigurationError:
+        return None  # a bad catalogue file is reported where it is read
 
 
 def measured_section(provider: OllamaProvider, listed: list[ModelInfo]) -> dict[str, Any]:

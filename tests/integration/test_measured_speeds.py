@@ -165,6 +165,7 @@ def test_doctor_shows_loaded_models_with_their_gpu_share_and_measured_speeds(
     assert loaded["llama3:70b"]["gpu_share"] == pytest.approx(24 / 40.4, abs=0.01)
     assert loaded["qwen3:14b"]["gpu_share"] == 1.0
     assert loaded["qwen3:14b"]["warning"] is None
+    assert loaded["qwen3:14b"]["estimated_bytes"] > 9 * GIB  # the file + KV cache + overhead
     assert any(w.startswith("llama3:70b runs 41% on the CPU") for w in report["warnings"])
     assert report["measured"]["llama3:70b"]["runs"] == 1
     assert report["measured"]["qwen3:14b"]["answer_tokens_per_second"] == pytest.approx(40.0)
