@@ -3,6 +3,7 @@ loopback double (real sockets; the double states Ollama's timings and /api/ps si
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -11,6 +12,7 @@ import pytest
 
 from persona_ollama import OllamaProvider
 from persona_ollama import provider as provider_module
+from persona_ollama.choosing import hardware
 from persona_ollama.cli import main
 from persona_ollama.errors import OllamaTimeoutError
 from persona_ollama.testing import FakeModel
@@ -175,3 +177,47 @@ def test_doctor_shows_loaded_models_with_their_gpu_share_and_measured_speeds(
     assert "Measured   " in text
     assert "qwen3:14b 4000 prompt / 40 answer tokens/s" in text
     assert "Warning    llama3:70b runs 41% on the CPU" in text
+
+
+def test_without_a_measurement_a_long_prompt_on_a_cpu_gets_an_estimated_wait(
+    fake_ollama_factory, monkeypatch, caplog
+):
+    monkeypatch.setattr(provider_module, "DEFAULT_TIMEOUT", 1.0)
+    cpu_only = dataclasses.replace(hardware.probe(), budget_source="cpu", cpu_count=2)
+    monkeypatch.setattr(hardware, "probe", lambda **_: cpu_only)
+    fake = fake_ollama_factory([SMALL])
+    fake.latency(first_byte=2.0, times=1)
+    long_prompt = "interview notes " * 1200  # about 4,800 tokens by the plugin's estimate
+
+    with caplog.at_level(logging.INFO, logger="persona_ollama"):
+        response = OllamaProvider(base_url=fake.url).generate(
+            long_prompt, model="llama3.2:3b", max_tokens=100
+        )
+
+    assert response.content
+    # 39 tokens/s per thread for 1B parameters: 2 threads, 3.2B -> about 24 tokens/s.
+    assert "for the first byte: estimated load + prompt time" in caplog.text
+
+
+def test_an_unreadable_api_ps_after_a_load_costs_only_the_warning(fake_ollama_factory, caplog):
+    big = FakeModel("llama3:70b", size=40 * GIB, parameter_size="70.6B", context_length=8192)
+    fake = fake_ollama_factory([big], vram_gib=24)
+    fake.fail_next(1, 500, "boom", path="/api/ps")
+    fake.fail_next(1, 500, "boom", path="/api/ps")
+
+    with caplog.at_level(logging.WARNING, logger="persona_ollama"):
+        response = OllamaProvider(base_url=fake.url).generate("Hello", model="llama3:70b")
+
+    assert response.content
+    assert "on the CPU" not in caplog.text
+
+
+def test_the_v1_api_gets_the_grown_first_byte_wait_too(fake_ollama_factory, monkeypatch):
+    monkeypatch.setattr(provider_module, "DEFAULT_TIMEOUT", 1.0)
+    fake = fake_ollama_factory([SMALL])
+    provider = OllamaProvider(base_url=fake.url, api="openai")
+    slow = Sample(100, 10.0, 10, 1.0, 1.5, time.time())
+    assert provider.timings().record(str(provider.endpoint), "llama3.2:3b", None, slow)
+    fake.latency(first_byte=2.0, times=1)
+
+    assert provider.generate(PROMPT, model="llama3.2:3b").content
