@@ -62,8 +62,8 @@ class ChatStream:
         """``window_sent``: the server used ``plan.num_ctx`` (the backend sets windows);
         ``may_cut``: the server may cut a long prompt instead of refusing it, so the counts
         are checked for a cut; ``on_done`` is given the final chunk of a complete answer
-        (its counts and timings: the measured speeds) and the seconds from the first piece
-        of text to the end by this process's clock (None: no text came)."""
+        (its counts and timings: the measured speeds) and the seconds from the first chunk
+        to the end by this process's clock."""
         self.response: LLMResponse | None = None
         self._chunks = chunks
         self._plan = plan
@@ -120,12 +120,14 @@ class ChatStream:
         thinking: list[str] = []
         final: Chunk | None = None
         started = time.perf_counter()
-        first_text: float | None = None
+        first_at: float | None = None
         plan = self._plan
         limit = plan.num_predict + plan.num_predict // 10 + RUNAWAY_MARGIN
         for count, chunk in enumerate(self._chunks, 1):
-            if count == 1 and chunk.remote_host:
-                self._forwarded(chunk)
+            if count == 1:
+                first_at = time.perf_counter()  # the first token, for a server without timings
+                if chunk.remote_host:
+                    self._forwarded(chunk)
             if count > limit:
                 raise OllamaResponseError(
                     f"The server kept streaming past num_predict={plan.num_predict} "
@@ -140,8 +142,6 @@ class ChatStream:
                     hint="Raise deadline=, lower max_tokens, or use a faster model.",
                     url=url,
                 )
-            if first_text is None and (chunk.content or chunk.thinking):
-                first_text = time.perf_counter()
             if chunk.thinking:
                 thinking.append(chunk.thinking)
             if chunk.content:
@@ -169,7 +169,7 @@ class ChatStream:
             final, "".join(content), "".join(thinking), time.perf_counter() - started
         )
         if self._on_done is not None:
-            self._on_done(final, None if first_text is None else time.perf_counter() - first_text)
+            self._on_done(final, None if first_at is None else time.perf_counter() - first_at)
 
     def _forwarded(self, chunk: Chunk) -> None:
         """The first chunk says the server forwarded the request (``remote_host``, in every

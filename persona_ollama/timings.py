@@ -117,7 +117,7 @@ def client_answer_timing(
 ) -> tuple[int | None, float | None]:
     """(tokens, seconds) of the answer by the client's clock, for a server that states no
     durations (llama-cpp-python's /v1 server): the tokens after the first, over the time from
-    the first piece of text to the end (the first token's time belongs to the wait before it).
+    the first piece of the answer to the end (the first token's time belongs to the wait before it).
     (None, None) for fewer than MIN_CLIENT_TOKENS tokens: too few to time."""
     if answer_tokens is None or text_seconds is None or answer_tokens < MIN_CLIENT_TOKENS:
         return None, None
@@ -145,9 +145,16 @@ def default_path(environ: Mapping[str, str] | None = None) -> Path:
     if not base and sys.platform == "win32":
         base = get("LOCALAPPDATA")
     if not base:
-        home = Path(get("HOME") or Path.home())
+        home = Path(get("HOME") or _home())
         base = str(home / "Library" / "Caches" if sys.platform == "darwin" else home / ".cache")
     return Path(base) / "persona-ollama" / FILE_NAME
+
+
+def _home() -> Path:
+    try:
+        return Path.home()
+    except RuntimeError:  # no home folder known (a service account): the temporary folder
+        return Path(tempfile.gettempdir())
 
 
 class TimingStore:
@@ -378,6 +385,7 @@ if sys.platform == "win32":  # pragma: no cover - CI runs on Linux
 
     def _lock_file(fd: int) -> None:
         ends = time.monotonic() + LOCK_WAIT
+        os.lseek(fd, 0, os.SEEK_SET)  # the lock covers the first byte, wherever "a" left us
         while True:
             try:
                 msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)

@@ -197,3 +197,18 @@ def test_runs_kept_by_name_join_the_digest_once_it_is_known(store):
 )
 def test_an_answer_timed_by_the_client_counts_the_tokens_after_the_first(tokens, seconds, expected):
     assert timings.client_answer_timing(tokens, seconds) == expected
+
+
+def test_without_any_home_folder_the_file_goes_to_the_temporary_folder(monkeypatch):
+    import tempfile
+    from pathlib import Path
+
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.delenv("HOME", raising=False)
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    path = timings.default_path({})
+    assert str(path).startswith(tempfile.gettempdir())
