@@ -271,6 +271,7 @@ def _valid_entry(entry: Any) -> bool:
         and isinstance(entry.get("server"), str)
         and isinstance(entry.get("model"), str)
         and isinstance(entry.get("samples"), list)
+        and _number(entry.get("updated", 0))
     )
 
 

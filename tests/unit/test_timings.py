@@ -113,6 +113,17 @@ def test_a_damaged_file_is_started_afresh(store, content):
     assert store.speeds(SERVER, "m:1b", "d").runs == 1
 
 
+def test_an_entry_of_the_wrong_shape_is_dropped(store):
+    store.path.parent.mkdir(parents=True)
+    good = {"server": SERVER, "model": "m:1b", "samples": [[1.0, 100, 1.0, 10, 1.0, 0.1]]}
+    bad = {**good, "updated": "yesterday"}
+    models = {"a": {**good, "updated": 5.0}, "b": bad, "c": {**good, "model": 7}}
+    store.path.write_text(json.dumps({"schema": 1, "models": models}))
+
+    assert store.speeds(SERVER, "m:1b").runs == 1
+    assert len(store.all()) == 1
+
+
 def test_bad_rows_are_skipped_not_fatal(store):
     store.path.parent.mkdir(parents=True)
     entry = {
