@@ -370,15 +370,15 @@ def _write_atomically(path: Path, data: Mapping[str, Any]) -> None:
 def _exclusive(lock_path: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``lock_path`` across processes, waiting LOCK_WAIT at most
     (TimeoutError then)."""
-    handle = open(lock_path, "a+b")  # noqa: SIM115 - closed below, after the unlock
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        _lock_file(handle.fileno())
+        _lock_file(fd)
         try:
             yield
         finally:
-            _unlock_file(handle.fileno())
+            _unlock_file(fd)
     finally:
-        handle.close()
+        os.close(fd)
 
 
 if sys.platform == "win32":  # pragma: no cover - CI runs on Linux
@@ -386,7 +386,7 @@ if sys.platform == "win32":  # pragma: no cover - CI runs on Linux
 
     def _lock_file(fd: int) -> None:
         ends = time.monotonic() + LOCK_WAIT
-        os.lseek(fd, 0, os.SEEK_SET)  # the lock covers the first byte, wherever "a" left us
+        os.lseek(fd, 0, os.SEEK_SET)  # the lock covers the first byte
         while True:
             try:
                 msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
