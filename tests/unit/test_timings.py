@@ -151,6 +151,7 @@ def test_the_file_is_private(store):
     store.record(SERVER, "m:1b", "d", sample())
     assert store.path.stat().st_mode & 0o077 == 0
     assert store.path.parent.stat().st_mode & 0o077 == 0
+    assert store.path.with_name("speeds.json.lock").stat().st_mode & 0o077 == 0
 
 
 def _record_many(path: str, worker: int) -> None:
