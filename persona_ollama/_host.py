@@ -10,7 +10,10 @@ Persona 1.11's ``ProviderFactory.create`` (persona/core/providers/factory.py) lo
 in ``BUILTIN_PROVIDERS`` first, so ``ollama`` means its built-in class even with this plugin
 installed. docs/host-integration.md shows the upstream change: look the ``persona.providers``
 entry point up first. The bridge applies exactly that change at run time, only to a factory of
-the shape it recognises, and leaves a factory that already resolves entry points alone.
+the shape it recognises, and leaves a factory that already resolves entry points alone. It
+also gives Persona's non-interactive progress display the ``error`` method that its generate
+command calls (see :func:`report_errors_off_a_terminal`), so that the plugin's message is
+printed when the output goes to a pipe.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any, Callable
 DISTRIBUTION = "persona"
 FACTORY_FILE = ("core", "providers", "factory.py")
 FACTORY_MODULE = "persona.core.providers.factory"
+PROGRESS_MODULE = "persona.ui.streaming"
 GROUP = "persona.providers"
 INSTALL = 'pip install "git+https://github.com/REPPL/Persona.git"'
 
@@ -218,6 +222,43 @@ def resolve_entry_points_first(factory_class: Any) -> None:
     factory_class.create = classmethod(create)  # type: ignore[arg-type]
 
 
+def report_errors_off_a_terminal(progress_module: Any) -> bool:
+    """Give Persona's non-interactive progress handler the ``error`` method its generate
+    command calls; return whether one was added.
+
+    Persona 1.11's ``persona generate`` reports a failed generation with
+    ``progress_handler.error(str(exc))`` and exits 1. With output to a terminal the handler is
+    ``StreamingOutput``, which prints ``Error: ...``; to a pipe it is ``SimpleProgress``, which
+    has no ``error``, so the plugin's message and hint became an AttributeError. The method
+    added prints what the interactive handler prints. A handler that has one is left alone."""
+    handler = getattr(progress_module, "SimpleProgress", None)
+    if not isinstance(handler, type) or hasattr(handler, "error"):
+        return False
+
+    def error(self: Any, message: str) -> None:
+        console = getattr(self, "console", None)
+        if console is None:
+            print(f"Error: {message}", file=sys.stderr)
+            return
+        # Rich markup: a "[" of the message is text, not the start of a style tag.
+        console.print("\n[red]Error:[/red] " + message.replace("[", "\\["))
+
+    setattr(handler, "error", error)  # noqa: B010 - a class only known at run time
+    return True
+
+
+def _repair_progress(host: HostInfo) -> None:
+    """Apply :func:`report_errors_off_a_terminal` when Persona has that module; a Persona
+    without it (another layout) runs as it is."""
+    try:
+        module = importlib.import_module(PROGRESS_MODULE)
+    except ImportError as error:
+        if error.name is not None and PROGRESS_MODULE.startswith(error.name):
+            return  # no such module in this Persona
+        raise _not_importable(host, error) from None
+    report_errors_off_a_terminal(module)
+
+
 def console_script() -> Callable[[], Any]:
     """Persona's own ``persona`` command, as its distribution declares it."""
     from importlib import metadata
@@ -269,6 +310,7 @@ def run_persona(args: Sequence[str], host: HostInfo | None = None) -> int:
                 hint=HostInfo(True, host.version, UNKNOWN, host.factory, host.python).next_step,
             )
         resolve_entry_points_first(factory_class)
+    _repair_progress(host)
     try:
         command = console_script()
     except ImportError as error:

@@ -52,6 +52,7 @@ SELECTION_TTL = 10.0  # seconds, like the model listing it is made from
 # An answer whose load took this long followed a load from disk, after which the server is
 # asked where it put the model; a warm call's load_duration is a few milliseconds.
 LOADED_AFTER = 0.25
+_PROBING = threading.Lock()
 
 
 @dataclass
@@ -179,6 +180,7 @@ class OllamaProvider(LLMProvider):
         self._lock = threading.Lock()
         self._selection: _Cached | None = None
         self._defaulted: str | None = None  # the last model default_model chose (not named)
+        self._unlisted = False  # the last selection had no model list: the server did not answer
         self._timings: TimingStore | None = None
 
     def __repr__(self) -> str:
@@ -267,12 +269,14 @@ class OllamaProvider(LLMProvider):
         model: str | None = choice.model
         if model is None:
             # Hosts read default_model outside any try: name a small model instead of raising,
-            # and generate() then says how to pull it.
-            warn_once(
-                "no-default",
-                f"No installed model fits this machine and no catalogue model does either; "
-                f"falling back to {FALLBACK_MODEL}. Set {MODEL_VAR} to choose.",
-            )
+            # and generate() then says how to pull it, or (no model list) that the server
+            # does not answer: a warning about fit would only come before that error.
+            if not self._unlisted:
+                warn_once(
+                    "no-default",
+                    f"No installed model fits this machine and no catalogue model does either; "
+                    f"falling back to {FALLBACK_MODEL}. Set {MODEL_VAR} to choose.",
+                )
             model = FALLBACK_MODEL
         self._defaulted = model
         return model
@@ -289,9 +293,11 @@ class OllamaProvider(LLMProvider):
 
         try:
             listing = self.installed_models()
+            self._unlisted = False
         except OllamaError as error:
             log.debug("model list unavailable for selection: %s", error.message)
             listing = []
+            self._unlisted = True
         profile = probe(server_is_local=self.endpoint.is_loopback, environ=self._environ)
         # Selection advises pulling on Ollama; another server is told to start with a model.
         server = None if self.backend.sets_window else self.backend.label
@@ -330,14 +336,15 @@ class OllamaProvider(LLMProvider):
         return any(names.canonical(name) == key for name in self.available_models)
 
     def is_configured(self) -> bool:
-        """True when an Ollama server answers (about a second at most when none does)."""
-        from .transport.http import PROBE_TIMEOUT
+        """True when the provider has a usable address; makes no request.
 
-        try:
-            self.backend.version(timeout=PROBE_TIMEOUT)
-        except OllamaError:
-            return False
-        return True
+        Ollama needs no key, and a malformed address was refused at construction
+        (ConfigurationError), so this is True for every provider that exists. Whether a
+        server answers is a different question, asked by ``health()``; ``generate()`` and
+        ``list_available_models()`` raise with the reason and the fix. A host that stops on
+        False prints its own advice (Persona 1.11: "set OLLAMA_API_KEY"), which is wrong for
+        a server that is down or at a wrong address."""
+        return bool(self.endpoint.host)
 
     def health(self) -> dict[str, Any]:
         """A structured report: url, reachable, version, latency_ms, model_count, error."""
@@ -568,7 +575,10 @@ class OllamaProvider(LLMProvider):
         from .choosing.hardware import probe
 
         try:
-            profile = probe(server_is_local=True, environ=self._environ)
+            # One probe per process: concurrent first calls wait for it rather than each
+            # running the accelerator tools.
+            with _PROBING:
+                profile = probe(server_is_local=True, environ=self._environ)
         except ConfigurationError as error:
             log.debug("no prompt speed estimate: %s", error.message)
             return None

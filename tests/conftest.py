@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import inspect
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import pytest
 from click.testing import CliRunner
@@ -72,3 +74,74 @@ def _error_bases():
         if cls.__bases__ != bases:
             cls.__bases__ = bases
     sys.meta_path[:] = meta_path
+
+
+@dataclass(frozen=True)
+class TerminalRun:
+    """What a command wrote to a pseudo-terminal (stdout and stderr together, as a user sees
+    them) and its exit status."""
+
+    status: int
+    output: bytes
+
+    @property
+    def text(self) -> str:
+        return self.output.decode("utf-8", "replace")
+
+
+TERMINAL_COLUMNS = 200  # wide enough that no line of ours wraps
+
+
+def run_in_terminal(
+    argv: list[str], env: dict[str, str], *, cwd: str | None = None, timeout: float = 60.0
+) -> TerminalRun:
+    """Run ``argv`` with a pseudo-terminal as its standard input, output and error (so
+    ``isatty()`` is True, as in a user's terminal) and collect every byte it writes."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import subprocess
+    import termios
+    import time
+
+    leader, follower = pty.openpty()
+    size = struct.pack("HHHH", 50, TERMINAL_COLUMNS, 0, 0)
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, size)
+    env = {**env, "COLUMNS": str(TERMINAL_COLUMNS), "TERM": "xterm-256color"}
+    process = subprocess.Popen(
+        argv, stdin=follower, stdout=follower, stderr=follower, env=env, cwd=cwd, close_fds=True
+    )
+    os.close(follower)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 0.1)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: every copy of the follower is closed, the command is done
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        else:
+            raise AssertionError(f"{argv} still running after {timeout} s: {b''.join(chunks)!r}")
+        status = process.wait(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(leader)
+    return TerminalRun(status, b"".join(chunks))
+
+
+@pytest.fixture
+def terminal() -> Callable[..., TerminalRun]:
+    """:func:`run_in_terminal`; skips where there are no pseudo-terminals (Windows)."""
+    if not sys.platform.startswith(("linux", "darwin")):
+        pytest.skip("pseudo-terminals: Linux and macOS")
+    return run_in_terminal

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import TYPE_CHECKING
 
 from ..errors import (
     INSTALL_URL,
@@ -29,6 +30,9 @@ from ..errors import (
     server_text_of,
 )
 from ..names import is_cloud
+
+if TYPE_CHECKING:
+    from ..choosing.catalogue import Catalogue
 from ..settings import API_KEY_VAR, API_VAR
 
 _CONTEXT_OVERFLOW = (
@@ -74,9 +78,14 @@ def model_not_pulled(
     installed: list[str] | None = None,
 ) -> ModelNotPulledError:
     """The error for a missing model: the closest installed names first (a typo is likelier
-    than a model never pulled), then the pull command."""
+    than a model never pulled), then the closest catalogue names, then the pull command.
+
+    Pulling ``model`` itself is advised only when the catalogue knows it or nothing close is
+    installed or catalogued: a misspelt name would only fail to pull."""
     suggestions = closest_models(model, installed or [])
-    if _is_embedding_model(model):
+    catalogue = _packaged_catalogue()
+    known = catalogue is not None and model in catalogue
+    if _is_embedding_model(model, catalogue):
         # Pulling it (hundreds of MB) would only end in "it is an embedding model".
         hint = (
             f"{model} is an embedding model: it turns text into vectors and cannot write "
@@ -88,7 +97,10 @@ def model_not_pulled(
             hint = f"Did you mean {suggestions[0]}? It is installed and has a similar name."
         else:
             hint = "Did you mean one of these installed models? " + ", ".join(suggestions) + "."
-        hint += f" To use '{model}' itself, run `persona-ollama pull {model}` first."
+        if known:
+            hint += f" To use '{model}' itself, run `persona-ollama pull {model}` first."
+    elif not known and catalogue_names_like(model, catalogue):
+        hint = did_you_mean_catalogue(catalogue_names_like(model, catalogue))
     else:
         hint = pull_hint(model)
     if installed == []:
@@ -105,18 +117,42 @@ def model_not_pulled(
     )
 
 
-def _is_embedding_model(model: str) -> bool:
-    """``model`` is embedding-only by the selection's one predicate: the packaged catalogue,
-    else its name (a user's catalogue is not read here: a malformed one must not turn this
-    error into another)."""
+def _packaged_catalogue() -> Catalogue | None:
+    """The packaged catalogue; a user's is not read here: a malformed one must not turn an
+    error message into another error."""
     from ..choosing.catalogue import load_catalogue
+
+    try:
+        return load_catalogue({})
+    except OllamaError:
+        return None
+
+
+def catalogue_names_like(model: str, catalogue: Catalogue | None) -> list[str]:
+    """Chat models of the catalogue whose names are most like ``model`` (a misspelling of a
+    library name: ``lama3.2`` -> llama3.2:3b, llama3.2:1b), closest first."""
+    if catalogue is None:
+        return []
+    chat = [spec.name for spec in catalogue if not spec.embedding]
+    return closest_models(model, chat)
+
+
+def did_you_mean_catalogue(names: list[str]) -> str:
+    """The hint naming catalogue models like the one asked for, and how to pull the first."""
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+    return (
+        f"Did you mean {listed}? "
+        f"The catalogue has {'it' if len(names) == 1 else 'these'}: "
+        f"`persona-ollama pull {names[0]}` downloads {names[0]}."
+    )
+
+
+def _is_embedding_model(model: str, catalogue: Catalogue | None) -> bool:
+    """``model`` is embedding-only by the selection's one predicate: the catalogue, else its
+    name."""
     from ..choosing.selection import is_embedding_only
     from ..model_info import ModelInfo
 
-    try:
-        catalogue = load_catalogue({})
-    except OllamaError:
-        catalogue = None
     return is_embedding_only(ModelInfo(model), catalogue)
 
 
@@ -335,6 +371,9 @@ def error_from_pull_line(text: str, *, url: str, model: str | None) -> OllamaErr
             f"The registry has no model named '{name}': check the name and tag at "
             "https://ollama.com/library (e.g. llama3.2:3b)."
         )
+        like = catalogue_names_like(model, _packaged_catalogue()) if model else []
+        if like:
+            hint = f"The registry has no model named '{name}'. " + did_you_mean_catalogue(like)
     return OllamaResponseError(
         f"Pulling '{name}' failed: {text}",
         hint=hint,

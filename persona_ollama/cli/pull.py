@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..names import check_name
-from .app import common_options, echo, human_bytes, main, make_provider
+from ..terminal import printable
+from .app import common_options, echo, human_bytes, main, make_provider, use_color
 
 if TYPE_CHECKING:
     from ..backends.base import PullProgress
@@ -62,10 +63,12 @@ class Progress:
         bar = "#" * filled + "-" * (BAR_WIDTH - filled)
         eta_text = f"ETA {int(eta // 60)}:{int(eta % 60):02d}" if eta is not None else "ETA --:--"
         line = (
-            f"\r{status} {completed * 100 // total:3d}% [{bar}] "
+            f"{status} {completed * 100 // total:3d}% [{bar}] "
             f"{human_bytes(completed)}/{human_bytes(total)} {human_bytes(rate)}/s {eta_text}"
         )
-        echo(line.ljust(100), nl=False)
+        # The carriage return that redraws the bar is ours; only the server's text (the
+        # status) is escaped. echo() would escape the \r too, growing one endless line.
+        click.echo("\r" + printable(line).ljust(100), nl=False, color=use_color())
 
     def _finish_bar(self) -> None:
         if self.layer is not None and self.interactive:

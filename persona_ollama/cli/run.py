@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -96,8 +97,20 @@ def run(
         f"{response.model}: {counts[0]} tokens in, {counts[1]} out"
         + (f", {rate:.1f} tokens/s" if rate else "")
         + (f", load {load:.1f} s" if (load := raw.get("load_seconds")) is not None else "")
-        + f", {raw.get('wall_seconds', 0):.1f} s total"
+        + f", {_total_seconds(raw):.1f} s total"
     )
     if response.finish_reason == "length":
         summary += " (stopped at the token limit: raise --max-tokens)"
     echo(summary, err=True, dim=True)
+
+
+def _total_seconds(raw: dict[str, Any]) -> float:
+    """The total beside the load time, from the same clock: the server's ``total_duration``
+    (nanoseconds: load + prompt + answer) where it sends one, else the time measured here (a
+    /v1 server states no timings). Mixing the two could print a load longer than the total
+    (a double reports times it never spent)."""
+    total = raw.get("total_duration")
+    if isinstance(total, (int, float)) and not isinstance(total, bool) and total > 0:
+        return float(total) / 1e9
+    wall = raw.get("wall_seconds")
+    return float(wall) if isinstance(wall, (int, float)) else 0.0

@@ -149,8 +149,9 @@ def build_wheel(workdir: Path) -> Path:
     return wheel
 
 
-@pytest.fixture(scope="session")
-def installed_plugin(tmp_path_factory: pytest.TempPathFactory) -> InstalledPlugin:
+def install_plugin(tmp_path_factory: pytest.TempPathFactory) -> InstalledPlugin:
+    """The wheel, built once, in a fresh venv: the session fixture ``installed_plugin``
+    (tests/contract/conftest.py), shared by every module of this folder."""
     workdir = tmp_path_factory.mktemp("contract")
     given = os.environ.get(WHEEL_VARIABLE)
     wheel = Path(given) if given else build_wheel(workdir)
@@ -419,6 +420,7 @@ def test_host_reports_the_plugins_hint_when_nothing_listens(
     assert url in result.stderr
     assert "\nHint: " in result.stderr  # what to do, not only what went wrong
     assert "Traceback" not in result.stderr
+    assert "API_KEY" not in result.stderr  # the host's advice for a provider "not configured"
     assert not (tmp_path / "out").exists()
     if DEFAULT_API == "native":
         assert "ollama serve" in result.stderr

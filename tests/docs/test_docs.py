@@ -60,8 +60,11 @@ pytest_plugins = ["pytester"]
 # Commands the docs show that cannot run in a test, and why. Each must appear in the docs,
 # exactly, with no output shown under it (shown output would go unchecked).
 ALLOWED_COMMANDS: dict[str, str] = {
-    "pip install persona-ollama": "installs from the package index; the tests run the "
-    "package installed in their own environment",
+    "git clone https://github.com/persona-ollama/persona-ollama": "clones over the network; "
+    "the tests run from a checkout already",
+    "pip install ./persona-ollama": "installs the clone made by the command above; the "
+    "tests run the package installed in their own environment (tests/contract installs the "
+    "built wheel into a fresh one)",
     'pip install "git+https://github.com/REPPL/Persona.git"': "installs Persona from its "
     "repository over the network; the reference host stands in for it",
     "pip install tox": "installs from the package index",

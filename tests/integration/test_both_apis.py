@@ -185,7 +185,7 @@ def test_missing_model_names_the_installed_alternatives(provider, fake, chat_pat
         provider.generate("hi", model="llama3")
 
     assert "llama3:8b" in caught.value.suggestions
-    assert "ollama pull" in caught.value.hint
+    assert "llama3:8b" in caught.value.hint  # the installed name, in the hint the user reads
     assert fake.request_count(chat_path) == 0
 
 

@@ -347,7 +347,7 @@ def test_a_mistyped_model_leads_with_the_installed_name(runner, fake):
     assert result.exit_code == 1
     hint = result.stderr.split("Hint: ", 1)[1]
     assert hint.startswith("Did you mean qwen2.5:7b?")
-    assert "`persona-ollama pull qwen2.5:7`" in hint
+    assert "pull" not in hint  # pulling the misspelt name would only fail
 
 
 def test_recommend_names_our_pull_command(runner, fake):

@@ -1,16 +1,19 @@
 """`doctor`'s Persona line and `persona-ollama persona ...`, against Persona-shaped packages.
 
-Each test builds a small package named `persona` (with its dist-info, so importlib.metadata sees
-it) whose command line is the reference host's generate path (tests/contract/reference_host)
-and whose provider factory has one of three shapes: built-in table first (Persona 1.11's
+Each test builds the stand-in of Persona 1.11.1 (tests/contract/reference_host/persona_1_11.py:
+a package named `persona` whose `persona generate` behaves as the real one does when a
+provider fails) with one of three provider factories: built-in table first (Persona 1.11's
 shape), entry point first (the change of docs/host-integration.md), or one nobody knows.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import socket
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -22,87 +25,24 @@ from persona_ollama.testing import FakeModel, FakeOllama
 REFERENCE_HOST = Path(__file__).resolve().parents[1] / "contract" / "reference_host"
 DATA = Path(__file__).resolve().parents[1] / "contract" / "data" / "interviews.csv"
 
-BUILTIN_FIRST = '''
-class BuiltinOllama:
-    """Stands in for Persona's own Ollama provider: using it is the bug the bridge fixes."""
 
-    def __init__(self, api_key=None, **kwargs):
-        raise RuntimeError("the built-in provider was used")
-
-
-class ProviderFactory:
-    BUILTIN_PROVIDERS = {"ollama": BuiltinOllama}
-
-    @classmethod
-    def create(cls, provider_name, api_key=None, **kwargs):
-        """Create a provider by name."""
-        provider_name = provider_name.lower()
-        if provider_name in cls.BUILTIN_PROVIDERS:
-            return cls.BUILTIN_PROVIDERS[provider_name](api_key=api_key, **kwargs)
-        raise ValueError(f"Unknown provider: {provider_name}")
-'''
-
-# Real Persona needs Python 3.12; this stand-in also runs on 3.9, whose importlib.metadata
-# entry_points() takes no group= (it returns a dict of groups).
-ENTRY_POINT_FIRST = """
-import sys
-from importlib.metadata import entry_points
-
-
-def provider_entry_points():
-    if sys.version_info >= (3, 10):
-        return {ep.name: ep for ep in entry_points(group="persona.providers")}
-    return {ep.name: ep for ep in entry_points().get("persona.providers", [])}
-
-
-class ProviderFactory:
-    BUILTIN_PROVIDERS = {}
-
-    @classmethod
-    def create(cls, provider_name, api_key=None, **kwargs):
-        found = provider_entry_points()
-        entry_point = found.get(provider_name.lower())
-        if entry_point is not None:
-            return entry_point.load()(api_key=api_key, **kwargs)
-        if provider_name in cls.BUILTIN_PROVIDERS:
-            return cls.BUILTIN_PROVIDERS[provider_name](api_key=api_key, **kwargs)
-        raise ValueError(provider_name)
-"""
-
-UNRECOGNISED = """
-def create(name):
-    raise ValueError(name)
-"""
-
-CLI = """
-import sys
-
-import persona_host
-from persona.core.providers.factory import ProviderFactory
-
-
-def main():
-    args = persona_host.parser().parse_args(sys.argv[1:])
-    provider = ProviderFactory.create(args.provider)
-    persona_host.generate(provider, args)
-"""
-
-
-def make_persona(site: Path, factory: str, version: str = "1.11.1") -> None:
-    package = site / "persona"
-    for directory in (package, package / "core", package / "core" / "providers", package / "ui"):
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / "__init__.py").write_text("", encoding="utf-8")
-    (package / "core" / "providers" / "factory.py").write_text(factory, encoding="utf-8")
-    (package / "ui" / "cli.py").write_text(CLI, encoding="utf-8")
-    info = site / f"persona-{version}.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(
-        f"Metadata-Version: 2.1\nName: persona\nVersion: {version}\n", encoding="utf-8"
+def _stand_in() -> ModuleType:
+    """tests/contract/reference_host/persona_1_11.py, loaded without putting its directory on
+    sys.path for the whole session."""
+    spec = importlib.util.spec_from_file_location(
+        "persona_1_11", REFERENCE_HOST / "persona_1_11.py"
     )
-    (info / "entry_points.txt").write_text(
-        "[console_scripts]\npersona = persona.ui.cli:main\n", encoding="utf-8"
-    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+persona_1_11 = _stand_in()
+BUILTIN_FIRST: str = persona_1_11.BUILTIN_FIRST
+ENTRY_POINT_FIRST: str = persona_1_11.ENTRY_POINT_FIRST
+UNRECOGNISED: str = persona_1_11.UNRECOGNISED
+make_persona = persona_1_11.make_persona
 
 
 @pytest.fixture
@@ -217,12 +157,16 @@ def test_the_bridge_without_persona_says_how_to_install_it(cli_runner, monkeypat
     assert "Persona is not installed in this environment" in result.stderr
 
 
-@pytest.mark.parametrize("broken", ["factory", "cli"])
+@pytest.mark.parametrize("broken", ["factory", "cli", "streaming"])
 def test_the_bridge_reports_a_persona_that_cannot_be_imported(cli_runner, site, broken):
     """A half-installed Persona (a dependency missing, the wrong Python) is a message naming the
     missing module and how to reinstall, not a traceback."""
     make_persona(site, BUILTIN_FIRST)
-    relative = "core/providers/factory.py" if broken == "factory" else "ui/cli.py"
+    relative = {
+        "factory": "core/providers/factory.py",
+        "cli": "ui/cli.py",
+        "streaming": "ui/streaming.py",
+    }[broken]
     module = site / "persona" / relative
     module.write_text("import persona_sdk_not_installed\n" + module.read_text(), encoding="utf-8")
     result = cli_runner.invoke(main, ["persona", "generate", "--provider", "ollama"])
@@ -231,3 +175,134 @@ def test_the_bridge_reports_a_persona_that_cannot_be_imported(cli_runner, site, 
     assert "Persona 1.11.1 could not be imported" in result.stderr
     assert "persona_sdk_not_installed" in result.stderr
     assert "pip install" in result.stderr
+
+
+# -- what the user hears when generation fails --------------------------------------------------
+
+
+@pytest.fixture
+def chat_and_embedder():
+    models = [
+        FakeModel("qwen2.5:7b", context_length=32768),
+        FakeModel("nomic-embed-text:latest", context_length=2048, capabilities=["embedding"]),
+    ]
+    with FakeOllama(models) as server:
+        yield server
+
+
+def free_loopback_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+FAILURES = {
+    # name: (address, model, what the plugin says)
+    "server down": (None, "qwen2.5:7b", ["connection refused", "ollama serve"]),
+    "wrong address": ("{url}/api", "qwen2.5:7b", ["drop /api"]),
+    "misspelt model": ("{url}", "qwen2.5:7", ["'qwen2.5:7' is not installed", "qwen2.5:7b"]),
+    "embedding model": ("{url}", "nomic-embed-text", ["embedding model", "chat model"]),
+}
+
+
+def test_the_stand_in_loses_the_plugins_message_off_a_terminal_as_persona_does(
+    site, chat_and_embedder, tmp_path, monkeypatch, capsys
+):
+    """Without the bridge, Persona 1.11.1's generate (here with the factory change applied, so
+    the plugin runs) turns a failure into an AttributeError when output is not a terminal."""
+    make_persona(site, ENTRY_POINT_FIRST)
+    monkeypatch.setenv("OLLAMA_HOST", chat_and_embedder.url)
+    args = ["generate", "--from", str(DATA), "--provider", "ollama", "--model", "qwen2.5:7"]
+    monkeypatch.setattr(sys, "argv", ["persona", *args, "--output", str(tmp_path / "out")])
+    from persona.ui.cli import main as persona_main
+
+    with pytest.raises(AttributeError, match="'SimpleProgress' object has no attribute 'error'"):
+        persona_main()
+    assert "Did you mean" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("failure", FAILURES, ids=list(FAILURES))
+@pytest.mark.parametrize("factory", [BUILTIN_FIRST, ENTRY_POINT_FIRST], ids=["1.11", "fixed"])
+def test_the_bridge_prints_the_plugins_message_off_a_terminal(
+    cli_runner, site, chat_and_embedder, tmp_path, factory, failure
+):
+    make_persona(site, factory)
+    address, model, said = FAILURES[failure]
+    url = address.format(url=chat_and_embedder.url) if address else free_loopback_url()
+    args = ["persona", "generate", "--from", str(DATA), "--provider", "ollama"]
+    args += ["--model", model, "--output", str(tmp_path / "out")]
+
+    result = cli_runner.invoke(main, args, env={"OLLAMA_HOST": url})
+
+    assert result.exit_code == 1, (result.output, result.exception)
+    assert "\nError: " in result.stdout and "\nHint: " in result.stdout
+    for text in said:
+        assert text in result.stdout
+    assert "AttributeError" not in result.output
+    assert "API_KEY" not in result.output  # Persona's advice for a provider "not configured"
+    assert not chat_and_embedder.generations
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_bridge_repairs_only_a_progress_handler_without_error():
+    class WithError:
+        def error(self, message: str) -> None:
+            raise AssertionError("kept")
+
+    class Module:
+        SimpleProgress = WithError
+
+    assert _host.report_errors_off_a_terminal(Module) is False
+    assert _host.report_errors_off_a_terminal(object()) is False  # no such class: nothing
+
+
+def test_the_repaired_handler_prints_the_whole_message_with_or_without_a_console(capsys):
+    printed: list[str] = []
+
+    class Console:
+        def print(self, text: str) -> None:
+            printed.append(text)
+
+    class WithConsole:
+        console = Console()
+
+    class Bare:
+        pass
+
+    for handler in (WithConsole, Bare):
+        module = type("Module", (), {"SimpleProgress": handler})
+        assert _host.report_errors_off_a_terminal(module) is True
+        handler().error("Model 'x' [v2] is not installed.\nHint: Did you mean y?")  # type: ignore[attr-defined]
+
+    # Rich markup would swallow "[v2]": the bracket is escaped for the console.
+    assert printed == [
+        "\n[red]Error:[/red] Model 'x' \\[v2] is not installed.\nHint: Did you mean y?"
+    ]
+    assert (
+        capsys.readouterr().err
+        == "Error: Model 'x' [v2] is not installed.\nHint: Did you mean y?\n"
+    )
+
+
+@pytest.mark.parametrize("option", ["--help", "-h"])
+def test_the_bridges_help_says_what_it_does_then_shows_personas(cli_runner, site, option):
+    make_persona(site, BUILTIN_FIRST)
+
+    result = cli_runner.invoke(main, ["persona", option])
+
+    assert result.exit_code == 0, (result.output, result.exception)
+    bridge = result.stdout.index("its `--provider ollama` resolved to this plugin")
+    personas = result.stdout.index("generate personas from a data file")  # the stand-in's help
+    assert bridge < result.stdout.index("Persona's own help follows.") < personas
+    assert "No such option" not in result.output
+
+
+def test_a_deeper_h_is_left_to_persona(cli_runner, site):
+    """`persona serve -h` is Persona's --host: only a leading -h is the bridge's help."""
+    make_persona(site, BUILTIN_FIRST)
+
+    result = cli_runner.invoke(main, ["persona", "generate", "-h"])
+
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "Persona's own help follows." not in result.stdout
+    assert "--from FILE" in result.stdout  # argparse's own help of the stand-in's generate

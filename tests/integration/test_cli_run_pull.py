@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 
 import pytest
@@ -267,3 +268,28 @@ def test_pull_progress_tolerates_a_completed_count_of_the_wrong_type(completed, 
     progress.update(PullProgress("success", done=True))
 
     assert "success" in capsys.readouterr().out
+
+
+def test_pull_of_a_misspelt_name_suggests_the_nearest_catalogue_names(runner, fake):
+    result = runner.invoke(main, ["pull", "lama3.2", "--host", fake.url])
+
+    assert result.exit_code == 1
+    assert "Pulling 'lama3.2' failed" in result.stderr
+    hint = result.stderr.split("Hint: ", 1)[1]
+    assert "Did you mean llama3.2:3b" in hint
+    assert "`persona-ollama pull llama3.2:3b`" in hint
+
+
+def test_the_run_summarys_times_add_up_against_the_demo_server(runner):
+    """The double reports a cold load it never spends: a total measured here (about 0 s)
+    beside the server's load (0.8 s) read "load 0.8 s, 0.0 s total"."""
+    from persona_ollama.testing.demo import demo_server
+
+    with demo_server(["llama3.2:3b"]) as demo:
+        result = runner.invoke(main, ["run", "--host", demo.url, "--model", "llama3.2:3b", "hi"])
+
+    assert result.exit_code == 0, result.output
+    times = re.search(r"load ([\d.]+) s, ([\d.]+) s total", result.stderr)
+    assert times is not None, result.stderr
+    load, total = (float(value) for value in times.groups())
+    assert 0 < load <= total

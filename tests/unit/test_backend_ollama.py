@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 
 import pytest
@@ -758,11 +759,29 @@ def test_pull_failing_midway_says_retry(backend, mocked):
     assert "resumes" in caught.value.hint
 
 
-def test_not_found_names_similar_installed_models_and_the_pull_command(backend):
-    error = backend.not_found("llama3.2:3", ["llama3.2:3b", "qwen3:8b"])
+@pytest.mark.parametrize(
+    ("asked", "installed", "named", "pull"),
+    [
+        # A misspelling of an installed model: that model, and no pull of the misspelt name.
+        ("llama3.2:3", ["llama3.2:3b", "qwen3:8b"], "Did you mean llama3.2:3b?", None),
+        # A catalogue model close to an installed one: either may be meant.
+        ("qwen2.5:14b", ["qwen2.5:7b"], "Did you mean qwen2.5:7b?", "qwen2.5:14b"),
+        # Nothing close installed, a misspelling of catalogue names: those, and pull the first.
+        ("lama3.2", ["phi4:14b"], "Did you mean llama3.2:3b, llama3.2:1b", "llama3.2:3b"),
+        # Nothing close anywhere: the name may be a library model the catalogue lacks.
+        ("granite-x:2b", ["phi4:14b"], "Run `persona-ollama pull granite-x:2b`", "granite-x:2b"),
+    ],
+    ids=["installed", "catalogue-and-installed", "catalogue", "unknown"],
+)
+def test_not_found_names_the_closest_models_and_pulls_only_a_name_that_can_be_meant(
+    backend, asked, installed, named, pull
+):
+    error = backend.not_found(asked, installed)
+
     assert isinstance(error, ModelNotPulledError)
-    assert "llama3.2:3b" in error.suggestions
-    assert "persona-ollama pull llama3.2:3" in str(error)
+    assert named in error.hint
+    pulls = re.findall(r"persona-ollama pull (\S+?)`", error.hint)
+    assert pulls == ([pull] if pull else [])
 
 
 # -- the /api/show parsers (were in context.py) ----------------------------------------------

@@ -103,11 +103,15 @@ def parse_personas(content: str) -> list[dict[str, Any]]:
 
 
 def ensure_configured(provider: Any) -> None:
+    """Persona 1.11.1's check, word for word (persona/ui/commands/generate.py): a provider
+    that is not configured is taken to lack an API key. The plugin's own message can only
+    reach the user if is_configured() is True for a usable address."""
     if provider.is_configured():
         return
-    # The plugin's own error explains why (URL, `ollama serve` ...); raise it if it has one.
-    provider.list_available_models()
-    raise HostError(f"Provider {provider.name} is not configured.")
+    raise HostError(
+        f"{provider.name} is not configured.\n"
+        f"Set the {provider.name.upper()}_API_KEY environment variable."
+    )
 
 
 def generate(provider: Any, args: argparse.Namespace) -> None:
