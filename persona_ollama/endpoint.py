@@ -148,6 +148,7 @@ def _parse(value: str, source: str) -> Endpoint:
         user, _, password = rest[:at].partition(":")
         if user or password:
             auth = (unquote(user), unquote(password))
+            _check_latin1(auth)
         rest = rest[at + 1 :]
     if "?" in rest or "#" in rest:
         raise _Invalid(
@@ -165,6 +166,7 @@ def _parse(value: str, source: str) -> Endpoint:
         host, mapped = DEFAULT_HOST, True  # ":1234" binds every interface
     elif ":" not in host:
         _check_host_name(host)
+        host = _canonical_name(host)
     address = _ip(host)
     if address is not None and address.is_unspecified:
         host, mapped = ("::1" if address.version == 6 else DEFAULT_HOST), True
@@ -214,6 +216,48 @@ def _check_ipv6(host: str, *, bare: bool = False) -> None:
         raise _Invalid(f"[{host}] is not an IPv6 address") from None
 
 
+def _check_latin1(auth: tuple[str, str]) -> None:
+    """HTTP basic auth carries the user name and password in Latin-1 (as requests sends
+    them); anything else cannot be sent. The value itself is never shown."""
+    for part, what in zip(auth, ("user name", "password")):
+        try:
+            part.encode("latin-1")
+        except UnicodeEncodeError:
+            raise _Invalid(
+                f"the {what} holds a character outside Latin-1, which HTTP basic auth cannot "
+                "carry (é is fine, € or 密 are not); change it on the proxy, or use an API key "
+                "(PERSONA_OLLAMA_API_KEY) instead"
+            ) from None
+
+
+# Names that mean this machine by convention (RFC 6761, and the hosts files of Linux
+# distributions); in local-only mode they are still resolved and checked (privacy.py).
+_LOOPBACK_NAMES = frozenset(
+    {"localhost", "localhost.localdomain", "localhost6", "localhost6.localdomain6"}
+    | {"ip6-localhost", "ip6-loopback"}
+)
+_NUMERIC = re.compile(r"[0-9][0-9a-fA-FxX.]*")
+
+
+def _canonical_name(host: str) -> str:
+    """``host`` as the system would connect to it: an IPv4 address in a short or trailing-dot
+    spelling (``127.1``, ``0x7f.1``, ``127.0.0.1.``) becomes its dotted quad, and a localhost
+    name loses its trailing dot (``localhost.``: hosts files and Ollama's Host check know
+    only the plain name)."""
+    bare = host[:-1] if host.endswith(".") else host
+    if _NUMERIC.fullmatch(bare):
+        import socket  # only for such spellings: not on the import path
+
+        try:
+            return socket.inet_ntoa(socket.inet_aton(bare))
+        except OSError:
+            return host
+    lowered = bare.lower()
+    if bare != host and (lowered in _LOOPBACK_NAMES or lowered.endswith(".localhost")):
+        return bare
+    return host
+
+
 def _check_host_name(host: str) -> None:
     for char in host:
         if char.isspace():
@@ -256,7 +300,7 @@ def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 
 def _is_loopback(host: str) -> bool:
     name = host.lower().rstrip(".")
-    if name == "localhost" or name.endswith(".localhost"):
+    if name in _LOOPBACK_NAMES or name.endswith(".localhost"):
         return True
     address = _ip(host)
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:

@@ -51,6 +51,9 @@ class Placement:
     host: str | None = None
     remote_model: str | None = None
     evidence: str = ""
+    # False when the server could not say where the model runs (its listing failed or was
+    # malformed): local-only mode refuses such a model; otherwise it counts as local.
+    known: bool = True
 
     @property
     def host_text(self) -> str:
@@ -67,9 +70,12 @@ def placement(
     remote_host: Any = None,
     remote_model: Any = None,
     size: Any = None,
+    unknown: str | None = None,
 ) -> Placement:
     """Where ``name`` runs, from everything the server says about it.
 
+    ``unknown``, when set, says why the server's remote fields could not be read: a model
+    not otherwise shown to be remote is then of unknown placement.
     ``remote_host``/``remote_model`` are the fields of /api/tags and /api/show (v0.12.0+:
     api/types.go ListModelResponse and ShowResponse; the server forwards chat to a model that
     has them, server/routes.go ChatHandler). A ``:cloud``/``-cloud`` name is forwarded to
@@ -86,6 +92,8 @@ def placement(
         )
     if isinstance(size, int) and not isinstance(size, bool) and 0 < size < STUB_MAX_BYTES:
         return Placement(True, None, None, f"the server holds only {size} bytes for it, no weights")
+    if unknown:
+        return Placement(evidence=unknown, known=False)
     return LOCAL
 
 
@@ -147,11 +155,14 @@ class FactsCache:
         self._entries: dict[tuple[str, str], tuple[ModelInfo, float]] = {}
         self._lock = threading.Lock()
 
-    def get(self, url: str, model: str) -> ModelInfo | None:
-        """The cached facts of ``model`` on the server at ``url``, or None if absent or stale."""
+    def get(self, url: str, model: str, *, since: float | None = None) -> ModelInfo | None:
+        """The cached facts of ``model`` on the server at ``url``, or None if absent, stale,
+        or (``since``, a time.monotonic() instant) learnt before ``since``."""
         with self._lock:
             entry = self._entries.get((url, names.canonical(model)))
         if entry is None or time.monotonic() - entry[1] >= self.ttl:
+            return None
+        if since is not None and entry[1] < since:
             return None
         return entry[0]
 

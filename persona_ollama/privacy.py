@@ -54,6 +54,17 @@ def system_resolve(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
+def on_this_machine(endpoint: Endpoint) -> bool:
+    """True for a server on this machine: loopback (by address or a loopback name), or the
+    machine's own host name. Such a server is never reached through a proxy."""
+    if endpoint.is_loopback:
+        return True
+    import socket  # a system call, no lookup: uname's node name
+
+    own = socket.gethostname().lower().rstrip(".")
+    return bool(own) and (endpoint.pinned_name or endpoint.host).lower().rstrip(".") == own
+
+
 def _loopback_address(text: str) -> bool:
     try:
         address = ipaddress.ip_address(text.split("%", 1)[0])
@@ -76,6 +87,8 @@ def check_server(
     redirect it. Any other name is refused without being looked up.
     """
     if not local_only:
+        if endpoint.is_loopback and not _loopback_address(endpoint.host):
+            _warn_if_elsewhere(endpoint, resolve or system_resolve)
         return endpoint
     if not endpoint.is_loopback:
         raise LocalOnlyViolationError(
@@ -88,6 +101,29 @@ def check_server(
     if _loopback_address(endpoint.host):
         return endpoint  # a literal address: nothing to resolve
     return _pin(endpoint, resolve or system_resolve)
+
+
+def _warn_if_elsewhere(endpoint: Endpoint, resolve: Resolver) -> None:
+    """Warn once per name when a loopback-looking name (``*.localhost``) resolves to an
+    address that is not loopback: it is connected to directly, never through a proxy,
+    and it is not this machine. (Local-only mode refuses it instead: see _pin.)"""
+    name = endpoint.host
+    with _WARNED_LOCK:
+        if f"resolved:{name}" in _WARNED:
+            return
+        _WARNED.add(f"resolved:{name}")
+    try:
+        addresses = list(resolve(name, endpoint.port))
+    except (OSError, UnicodeError):
+        return  # connecting will say that the name does not resolve
+    elsewhere = sorted({a for a in addresses if not _loopback_address(a)})
+    if elsewhere:
+        warn_once(
+            f"elsewhere:{name}",
+            f"The server name {name!r} looks like this machine but resolves to "
+            f"{', '.join(elsewhere)}: prompts go there, directly. Use 127.0.0.1, or set "
+            f"{LOCAL_ONLY_VAR}=1 to refuse such names.",
+        )
 
 
 def _pin(endpoint: Endpoint, resolve: Resolver) -> Endpoint:
@@ -138,14 +174,53 @@ def _pin(endpoint: Endpoint, resolve: Resolver) -> Endpoint:
     )
 
 
+def cannot_tell(model: str, why: str, url: str, *, sent: bool = False) -> LocalOnlyViolationError:
+    """Local-only mode's refusal when the server cannot say whether ``model`` runs on it;
+    ``sent``: asked again after the request went, so the answer is what is refused."""
+    hint = (
+        "Retry once the server answers its model list (`persona-ollama doctor` checks it), "
+        f"or unset {LOCAL_ONLY_VAR} (local_only=False) to skip the check."
+    )
+    if sent:
+        return LocalOnlyViolationError(
+            f"Local-only mode discarded the answer of '{model}': once the request was sent, "
+            f"where the model runs could no longer be established ({why}), so the prompt may "
+            "have left this machine.",
+            hint=hint,
+            url=url,
+        )
+    return LocalOnlyViolationError(
+        f"Local-only mode refuses '{model}': where it runs could not be established ({why}), "
+        "so it could run elsewhere and the prompt was not sent.",
+        hint=hint,
+        url=url,
+    )
+
+
+def forwarded_after_check(model: str, host: str, url: str) -> LocalOnlyViolationError:
+    """Local-only mode's refusal of an answer the server forwarded although the checks
+    before sending found the model local: it was replaced in between."""
+    return LocalOnlyViolationError(
+        f"The Ollama server forwarded '{model}' to {host} although local-only mode had "
+        "checked it: the model was replaced between that check and the request, so the "
+        "prompt has left this machine. The answer was discarded.",
+        hint="See what replaced it (`persona-ollama models` marks remote models) and remove "
+        "or rename it on the Ollama server.",
+        url=url,
+    )
+
+
 def check_destination(
     model: str, where: Placement, endpoint: Endpoint, *, local_only: bool
 ) -> None:
     """Refuse (local-only) or warn once about a model or server that takes data elsewhere.
 
     ``where`` is the model's placement (facts.placement): a remote model is refused whatever
-    its name, naming the host the server forwards to.
+    its name, naming the host the server forwards to; in local-only mode, so is a model whose
+    placement the server could not tell (fail closed).
     """
+    if local_only and not where.known:
+        raise cannot_tell(model, where.evidence, str(endpoint))
     if where.remote:
         if local_only:
             raise LocalOnlyViolationError(

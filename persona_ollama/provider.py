@@ -543,6 +543,11 @@ class OllamaProvider(LLMProvider):
             deadline=self.deadline,
             ends_at=ends_at,
             on_done=None if facts.placement.remote else functools.partial(self._done, facts),
+            confirm=(
+                functools.partial(preparation.confirm_local, name)
+                if self.local_only and not backend.reports_forwarding
+                else None
+            ),
         )
 
     # -- what a generation tells about this machine --------------------------------------

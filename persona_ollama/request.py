@@ -17,10 +17,15 @@ from typing import TYPE_CHECKING, Any
 from . import names
 from .backends.base import ChatRequest
 from .context import LADDER, MIN_USEFUL_ANSWER, ContextPlan, estimate_messages, plan
-from .errors import ConfigurationError, ContextOverflowError, OllamaError
+from .errors import (
+    ConfigurationError,
+    ContextOverflowError,
+    LocalOnlyViolationError,
+    OllamaError,
+)
 from .model_info import Placement, placement
 from .options import validate_format, validate_keep_alive, validate_options, validate_think
-from .privacy import check_destination, warn_once
+from .privacy import cannot_tell, check_destination, forwarded_after_check, warn_once
 from .settings import MODEL_VAR
 from .windows import WINDOWS
 
@@ -129,6 +134,24 @@ class Preparation:
             )
         check_destination(name, where, self.endpoint, local_only=self.local_only)
 
+    def confirm_local(self, model: str) -> None:
+        """Local-only mode, once an answer that would not say it was forwarded has started:
+        ask the server again where ``model`` runs (a fresh listing and description), and
+        refuse the answer unless it is still established to run there."""
+        self.served.forget_listing(model)
+        url = str(self.endpoint)
+        try:
+            listed, facts = self.served.checked_facts(model, sent=True)
+        except LocalOnlyViolationError:
+            raise
+        except OllamaError as error:  # gone, or no longer there: the answer is not trusted
+            raise cannot_tell(model, error.message, url, sent=True) from None
+        for where in (listed.placement if listed else facts.placement, facts.placement):
+            if where.remote:
+                raise forwarded_after_check(model, where.host_text, url)
+            if not where.known:
+                raise cannot_tell(model, where.evidence, url, sent=True)
+
     def prepare(self, call: Call) -> Prepared:
         """The checked, sized request for ``call``, built before a byte is sent.
 
@@ -150,15 +173,13 @@ class Preparation:
             # Listed even when facts are cached: those are process-wide for minutes and may
             # predate `ollama create NAME` FROM a cloud model over a local model of that name.
             # The listing (one round trip per provider, cached a few seconds) says where the
-            # model runs now, and its size tells a stub on a server that lists no remote_host.
-            try:
-                self.served.listing()
-            except OllamaError as error:
-                log.debug("model list unavailable for the local-only check: %s", error.message)
-            listed = self.served.listed(name)
+            # model runs now, and its size tells a stub on a server that lists no remote_host;
+            # the facts are no older than it. A listing that fails refuses the call.
+            listed, facts = self.served.checked_facts(name)
             if listed is not None:
                 self.check_place(call, listed.placement)
-        facts = self.served.facts(name)
+        else:
+            facts = self.served.facts(name)
         # Then what the server says (remote_host of an alias, a stub's size): still before
         # a byte of the prompt is sent.
         self.check_place(call, facts.placement)

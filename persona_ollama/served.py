@@ -15,8 +15,9 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from . import names
-from .errors import ModelNotPulledError, OllamaError
+from .errors import ModelNotPulledError, OllamaError, OllamaNotRunningError
 from .model_info import FACTS, ModelInfo
+from .privacy import cannot_tell
 
 if TYPE_CHECKING:
     from .backends.base import Backend
@@ -44,17 +45,28 @@ class ServedModels:
         with self._lock:
             self._listing = None
 
+    def forget_listing(self, model: str) -> None:
+        """Drop the cached listing and ``model``'s cached facts: the next call asks anew."""
+        FACTS.forget(self.url, model)
+        with self._lock:
+            self._listing = None
+
     def listing(self) -> list[ModelInfo]:
         """Every model the server has (embedders and remote ones too), cached LISTING_TTL s."""
+        return self._dated_listing()[1]
+
+    def _dated_listing(self) -> tuple[float, list[ModelInfo]]:
+        """The listing and the time.monotonic() instant it was asked for."""
         with self._lock:
             cached = self._listing
         if cached is not None and time.monotonic() - cached[0] < LISTING_TTL:
-            return cached[1]
+            return cached
+        asked = time.monotonic()
         models = self.backend.models()
         with self._lock:
-            self._listing = (time.monotonic(), models)
+            self._listing = (asked, models)
         FACTS.reconcile(self.url, models)  # drop facts of removed or re-pulled models
-        return models
+        return asked, models
 
     def chat_models(self) -> list[str]:
         """The names of the models that can chat; raises when the server is down."""
@@ -88,6 +100,37 @@ class ServedModels:
             raise self.not_found(model) from None
         FACTS.put(self.url, info)
         return info
+
+    def checked_facts(
+        self, model: str, *, sent: bool = False
+    ) -> tuple[ModelInfo | None, ModelInfo]:
+        """``model``'s listing entry and facts for local-only mode, which fails closed: a
+        listing or description that fails or is malformed is a LocalOnlyViolationError
+        (``sent``: the request has gone already). The facts are never older than the listing
+        and come from the server's description of the model (remote fields may be there
+        only), not from the listing alone."""
+        try:
+            asked, models = self._dated_listing()
+        except OllamaNotRunningError:
+            raise  # nothing can be sent anyway, and this error says how to start the server
+        except OllamaError as error:
+            why = f"the model list failed: {error.message}"
+            raise cannot_tell(model, why, self.url, sent=sent) from None
+        key = names.canonical(model)
+        listed = next((m for m in models if names.canonical(m.name) == key), None)
+        info = FACTS.get(self.url, model, since=asked)
+        if info is None:
+            try:
+                info = self.backend.describe(model, listed)
+            except ModelNotPulledError:
+                raise self.not_found(model) from None
+            except OllamaNotRunningError:
+                raise
+            except OllamaError as error:
+                why = f"its description failed: {error.message}"
+                raise cannot_tell(model, why, self.url, sent=sent) from None
+            FACTS.put(self.url, info)
+        return listed, info
 
     def not_found(self, model: str) -> ModelNotPulledError:
         """The backend's error for a model the server lacks, naming what it has instead."""

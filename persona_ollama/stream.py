@@ -18,12 +18,11 @@ from ._persona import LLMResponse
 from .context import ContextPlan, truncation_warning
 from .errors import (
     ContextOverflowError,
-    LocalOnlyViolationError,
     OllamaResponseError,
     OllamaTimeoutError,
 )
 from .model_info import Placement
-from .privacy import check_destination
+from .privacy import check_destination, forwarded_after_check
 from .thinking import ThinkSplitter
 
 if TYPE_CHECKING:
@@ -58,12 +57,14 @@ class ChatStream:
         deadline: float | None = None,
         ends_at: float | None = None,
         on_done: Callable[[Chunk, float | None], None] | None = None,
+        confirm: Callable[[], None] | None = None,
     ) -> None:
         """``window_sent``: the server used ``plan.num_ctx`` (the backend sets windows);
         ``may_cut``: the server may cut a long prompt instead of refusing it, so the counts
         are checked for a cut; ``on_done`` is given the final chunk of a complete answer
         (its counts and timings: the measured speeds) and the seconds from the first chunk
-        to the end by this process's clock."""
+        to the end by this process's clock; ``confirm``, called when the first chunk
+        arrives, raises if the model turns out to have run elsewhere."""
         self.response: LLMResponse | None = None
         self._chunks = chunks
         self._plan = plan
@@ -73,6 +74,7 @@ class ChatStream:
         self._may_cut = may_cut
         self._local_only = local_only
         self._on_done = on_done
+        self._confirm = confirm
         if ends_at is None and deadline is not None:
             ends_at = time.monotonic() + deadline
         self._pieces = self._read(deadline, ends_at)
@@ -128,6 +130,10 @@ class ChatStream:
                 first_at = time.perf_counter()  # the first token, for a server without timings
                 if chunk.remote_host:
                     self._forwarded(chunk)
+                if self._confirm is not None:
+                    # An answer that would not say it was forwarded (/v1): local-only mode
+                    # asks the server again, before any of it is passed on.
+                    self._confirm()
             if count > limit:
                 raise OllamaResponseError(
                     f"The server kept streaming past num_predict={plan.num_predict} "
@@ -182,14 +188,7 @@ class ChatStream:
         """
         host = chunk.remote_host
         if self._local_only:
-            raise LocalOnlyViolationError(
-                f"The Ollama server forwarded '{self._model}' to {host} although local-only "
-                "mode had checked it: the model was replaced between that check and the "
-                "request, so the prompt has left this machine. The answer was discarded.",
-                hint="See what replaced it (`persona-ollama models` marks remote models) "
-                "and remove or rename it on the Ollama server.",
-                url=str(self._endpoint),
-            )
+            raise forwarded_after_check(self._model, host or "?", str(self._endpoint))
         where = Placement(True, host, chunk.remote_model, "the server's answer names remote_host")
         check_destination(self._model, where, self._endpoint, local_only=False)
 

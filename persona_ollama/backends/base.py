@@ -120,6 +120,12 @@ class Backend(Protocol):
         server has one fixed window (a /v1 server): then only its stated length is planned,
         and an explicit num_ctx is reported as not sent."""
 
+    @property
+    def reports_forwarding(self) -> bool:
+        """True when an answer says so if the server forwarded it elsewhere (Ollama's
+        ``remote_host`` in every line); False makes local-only mode check again, once the
+        answer starts, that the model still runs on the server."""
+
     def version(self, *, timeout: float | None = None) -> str:
         """The server's version (or kind), asking at most ``timeout`` seconds."""
 

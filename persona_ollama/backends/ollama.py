@@ -72,6 +72,7 @@ class OllamaBackend:
 
     label = "Ollama server"
     sets_window = True
+    reports_forwarding = True  # remote_host in every line of a forwarded answer
 
     def __init__(self, endpoint: Any, **transport: Any) -> None:
         """``transport``: the :class:`Transport` settings (timeouts, pool, headers, verify)."""
@@ -155,7 +156,10 @@ class OllamaBackend:
         known, adds the size and digest that /api/show leaves out."""
         transport = self.transport
         show = transport.expect_dict(
-            transport.post_json("/api/show", {"model": model}, model=model), "/api/show"
+            transport.post_json(
+                "/api/show", {"model": model}, model=model, timeout=transport.quick
+            ),
+            "/api/show",
         )
         return described_model(model, show, listed)
 

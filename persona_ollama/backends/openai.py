@@ -67,6 +67,8 @@ OLLAMA_FINGERPRINT = "fp_ollama"
 # llama-server, LM Studio, Ollama (the namespace of a library model); llama-cpp-python's
 # server says "me" (with an empty "permissions" list), LiteLLM passes through "openai".
 GENERIC = "OpenAI-compatible server"
+# The statuses of a server without the native route asked for: nothing to learn there.
+_NO_ROUTE = (404, 405, 501)
 KINDS = {
     "vllm": "vLLM",
     "llamacpp": "llama.cpp",
@@ -386,6 +388,7 @@ class OpenAIBackend:
     """
 
     sets_window = False
+    reports_forwarding = False  # /v1 chunks carry no remote_host
 
     def __init__(self, endpoint: Endpoint, **transport: Any) -> None:
         """``transport``: the :class:`Transport` settings (timeouts, pool, headers, verify)."""
@@ -552,8 +555,8 @@ class OpenAIBackend:
         """What answers GET /v1/models: the kind of server (:func:`server_kind`), e.g.
         "llama.cpp server (OpenAI-compatible API)"; a llama.cpp Server header also says it."""
         transport = self.transport
-        limits = (timeout, timeout) if timeout else None
-        retries = 0 if limits else None
+        limits = (timeout, timeout) if timeout else transport.quick
+        retries = 0 if timeout else None
         response = transport.send("GET", "/v1/models", stream=True, timeout=limits, retries=retries)
         server = response.headers.get("Server") or ""
         entries = self._entries_of(transport.json(response))
@@ -572,9 +575,10 @@ class OpenAIBackend:
     def models(self) -> list[ModelInfo]:
         """The served models (GET /v1/models), with where each runs as the same server's
         native /api/tags says (Ollama's /v1 forwards cloud models: see _remote_fields)."""
-        remote = self._remote_fields()
+        entries = self._models()
+        remote, unknown = self._remote_fields()
         found = []
-        for entry in self._models():
+        for entry in entries:
             name = entry["id"]
             fields = remote.get(names.canonical(name), {})
             found.append(
@@ -582,7 +586,7 @@ class OpenAIBackend:
                     name=name,
                     context_length=context_length_of(entry),
                     capabilities=("completion",),
-                    placement=placement(name, **fields),
+                    placement=placement(name, unknown=unknown, **fields),
                     complete=False,  # describe() asks what the server gives each request
                 )
             )
@@ -603,12 +607,18 @@ class OpenAIBackend:
         spec = load_catalogue().get(entry["id"])  # known by its Ollama name, if at all
         if spec is not None:
             length = length or spec.context_length
-        fields = self._remote_fields().get(names.canonical(entry["id"]), {})
+        remote, unknown = self._remote_fields()
+        fields = remote.get(names.canonical(entry["id"]), {})
+        if unknown is None and self.kind == "Ollama" and not names.is_cloud(model):
+            # Ollama may put the remote fields in /api/show only; a cloud name is never
+            # shown (from 0.18 its /api/show is itself forwarded to ollama.com).
+            shown, unknown = self._shown_remote_fields(entry["id"])
+            fields = {**shown, **fields}
         return ModelInfo(
             name=model,
             context_length=length,
             capabilities=("completion", "thinking") if spec and spec.thinking else ("completion",),
-            placement=placement(model, **fields),
+            placement=placement(model, unknown=unknown, **fields),
         )
 
     def loaded_windows(self) -> dict[str, int]:
@@ -854,31 +864,59 @@ class OpenAIBackend:
         _SERVED[(self.url, key)] = found
         return found
 
-    def _remote_fields(self) -> dict[str, dict[str, Any]]:
-        """canonical name -> remote fields, from the same server's native GET /api/tags.
+    def _remote_fields(self) -> tuple[dict[str, dict[str, Any]], str | None]:
+        """canonical name -> remote fields, from the same server's native GET /api/tags, and
+        why they could not be read (None when they could, or when there is no such API).
 
         Ollama's /v1/models does not say which models it forwards elsewhere (openai/openai.go
         ``Model`` has id, object, created and owned_by only), but its /api/tags does (v0.12+):
         without it a model created FROM a cloud model could be chosen as the default, and
-        local-only mode would let it through. Other servers answer 404: nothing to add.
+        local-only mode would let it through. Other servers answer 404: nothing to add. On
+        Ollama (or a server that does not say what it is) a listing that fails or is malformed
+        leaves every model's placement unknown, which local-only mode refuses.
         """
         transport = self.transport
+        might_forward = self.kind in ("Ollama", GENERIC)
         try:
-            body = transport.json(transport.send("GET", "/api/tags", stream=True, retries=0))
+            response = transport.send(
+                "GET", "/api/tags", stream=True, retries=0, timeout=transport.quick
+            )
+            body = transport.json(response)
         except OllamaError as error:
             log.debug("no native /api/tags at %s: %s", self.url, error.message)
-            return {}
+            if not might_forward or error.status_code in _NO_ROUTE:
+                return {}, None
+            return {}, f"its native model list failed: {error.message}"
         models = body.get("models") if isinstance(body, dict) else None
+        if not isinstance(models, list):
+            return {}, ("its native model list is malformed" if might_forward else None)
         found: dict[str, dict[str, Any]] = {}
-        for model in models if isinstance(models, list) else ():
+        for model in models:
             if not isinstance(model, dict) or not isinstance(model.get("name"), str):
                 continue
-            # Not the size: other /v1 servers may answer an Ollama-style /api/tags too (a
-            # tiny test GGUF would look like a stub), and before v0.12 no stubs existed.
-            fields = {k: model[k] for k in ("remote_host", "remote_model") if model.get(k)}
+            # The size only on Ollama itself: other /v1 servers may answer an Ollama-style
+            # /api/tags too (a tiny test GGUF would look like a stub).
+            keys = ("remote_host", "remote_model", "size") if self.kind == "Ollama" else ()
+            fields = {k: model[k] for k in keys or ("remote_host", "remote_model") if model.get(k)}
             if fields:
                 found[names.canonical(model["name"])] = fields
-        return found
+        return found, None
+
+    def _shown_remote_fields(self, model: str) -> tuple[dict[str, Any], str | None]:
+        """The remote fields Ollama's POST /api/show gives ``model``, and why they could not
+        be read (None when they could)."""
+        transport = self.transport
+        try:
+            show = transport.expect_dict(
+                transport.post_json("/api/show", {"model": model}, timeout=transport.quick),
+                "/api/show",
+            )
+        except OllamaError as error:
+            log.debug("no /api/show for %s at %s: %s", model, self.url, error.message)
+            if error.status_code in _NO_ROUTE:
+                return {}, None
+            return {}, f"its description of the model failed: {error.message}"
+        return {k: show[k] for k in ("remote_host", "remote_model") if show.get(k)}, None
 
     def _slot_context(self) -> int | None:
         """llama.cpp's context per slot (GET /props), which may be less than it was trained for."""

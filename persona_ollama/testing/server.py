@@ -52,6 +52,7 @@ import contextlib
 import ipaddress
 import json
 import socket
+import ssl
 import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -129,6 +130,8 @@ DOUBLE_HEADER = "X-Fake-Ollama"
 """A response header the real server never sends: the live tests skip when they see it."""
 DOUBLE_NAME = "persona_ollama.testing"
 _STOP_TIMEOUT_S = 5.0
+# A TLS client gets this long to finish its handshake (a test's client does it in milliseconds).
+_HANDSHAKE_TIMEOUT_S = 5.0
 
 
 # Routing -----------------------------------------------------------------------------------------
@@ -187,9 +190,11 @@ class HTTPServer(ThreadingHTTPServer):
         *,
         label: str,
         host_check: Callable[[str], bool] | None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
+        self.tls = tls
         self.state = state
         self.routing = routing
         self.label = label  # names the double in its own error texts
@@ -204,6 +209,20 @@ class HTTPServer(ThreadingHTTPServer):
             self._open_connections.add(request)
             self._handler_threads.add(threading.current_thread())
         try:
+            if self.tls is not None:
+                # The handshake runs here, in the connection's own thread: done in accept(), a
+                # client that never finishes it would stop the server from taking others.
+                raw = request
+                try:
+                    raw.settimeout(_HANDSHAKE_TIMEOUT_S)
+                    request = self.tls.wrap_socket(raw, server_side=True)
+                    request.settimeout(None)
+                except OSError:  # ssl.SSLError too: a client that refused the certificate
+                    self.shutdown_request(raw)
+                    return
+                with self._lock:  # the wrapped socket now owns the connection
+                    self._open_connections.discard(raw)
+                    self._open_connections.add(request)
             super().process_request_thread(request, client_address)
         finally:
             with self._lock:
@@ -428,7 +447,9 @@ class FakeServer:
     Use it as a context manager (``with FakeServer(faces) as fake:``) or call start()/stop().
     ``models`` are installed at the start; ``settings`` and ``load_time`` are the engine's (see
     :class:`FakeOllama`). ``host_check`` is the server's check of the Host header when it
-    listens on loopback (None: every Host is accepted).
+    listens on loopback (None: every Host is accepted). ``tls``, a server-side
+    :class:`ssl.SSLContext` holding a certificate, makes it serve https (``url`` says so), as
+    Ollama does behind a TLS reverse proxy.
 
     The scripting methods (``reply_with``, ``fail_next`` ...) take a ``path``: None means the
     routes the faces mark ``generation=True``, ``"*"`` any path.
@@ -444,9 +465,11 @@ class FakeServer:
         settings: Settings | None = None,
         load_time: float = 0.0,
         host_check: Callable[[str], bool] | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         if load_time < 0:
             raise ValueError(f"load_time must be 0 or more seconds, got {load_time}")
+        self._tls = tls
         self._routing = Routing(faces)
         self._state = ServerState(settings or Settings(), self._routing.generation_paths)
         self._state.scheduler.load_time_s = load_time
@@ -465,7 +488,12 @@ class FakeServer:
             raise RuntimeError(f"{name} is already running; stop() it first")
         self._state.stopping.clear()
         self._server = HTTPServer(
-            self._address, self._state, self._routing, label=name, host_check=self._host_check
+            self._address,
+            self._state,
+            self._routing,
+            label=name,
+            host_check=self._host_check,
+            tls=self._tls,
         )
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -507,9 +535,11 @@ class FakeServer:
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:PORT``: what a client takes as OLLAMA_HOST."""
+        """``http://127.0.0.1:PORT`` (``https://`` when serving TLS): what a client takes as
+        OLLAMA_HOST."""
         host = self._address[0]
-        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
+        scheme = "http" if self._tls is None else "https"
+        return f"{scheme}://{f'[{host}]' if ':' in host else host}:{self.port}"
 
     @property
     def version(self) -> str:
@@ -708,7 +738,8 @@ class FakeOllama(FakeServer):
     (``num_ctx`` among them) differ from the loaded runner's waits for the running ones to finish
     and then reloads, as Ollama's scheduler does (``loads`` counts loads; see
     :class:`~persona_ollama.testing.engine.Scheduler`). ``faces`` replaces the native and
-    OpenAI faces (see :mod:`persona_ollama.testing.server`).
+    OpenAI faces (see :mod:`persona_ollama.testing.server`). ``tls`` (a server-side
+    :class:`ssl.SSLContext`) serves https, as behind a TLS reverse proxy.
 
     Cloud models: a ``:cloud``/``-cloud`` name installs a stub (``add_cloud_model``), and
     ``add_remote_alias`` a local name for one; generation requests for them are recorded in
@@ -733,6 +764,7 @@ class FakeOllama(FakeServer):
         signed_in: bool = True,
         load_time: float = 0.0,
         faces: Sequence[Face] | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         if chunk_size is not None and chunk_size < 1:
             raise ValueError(
@@ -755,6 +787,7 @@ class FakeOllama(FakeServer):
             ),
             load_time=load_time,
             host_check=host_is_local,
+            tls=tls,
         )
 
     # models -----------------------------------------------------------------------------------

@@ -37,10 +37,12 @@ from ..errors import (
     OllamaTimeoutError,
     wrong_shape,
 )
+from ..privacy import on_this_machine
 from ..settings import CA_BUNDLE_VAR, TIMEOUT_VAR, check_ca_bundle, check_secret
 from ..terminal import printable
 from .body import BodyReader
 from .ndjson import loads_strict
+from .redact import Redactor
 
 if TYPE_CHECKING:
     from ..endpoint import Endpoint
@@ -53,6 +55,11 @@ CONNECT_TIMEOUT = 2.0
 # Reading gets a lot: loading a 70B model from disk before the first token can take minutes,
 # and a read timeout that fires mid-load cancels the load on the server.
 READ_TIMEOUT = 300.0
+# The calls that load no model (model lists, descriptions, the version, what is loaded) are
+# answered in milliseconds, even by a server busy loading a model: one that sends nothing for
+# this long is not going to, and a call that only wanted the model list should not wait the
+# whole read timeout (docs/configuration.md).
+QUICK_READ_TIMEOUT = 20.0
 # is_configured() and doctor's health check must answer quickly even when the host is down.
 PROBE_TIMEOUT = 1.0
 # Matches Persona's batch concurrency and the scheduler's default queue comfortably.
@@ -115,8 +122,11 @@ def answer_budget(max_tokens: int) -> int:
 _WATCHED = threading.local()  # the connections the current thread's request took
 
 
-class _Pool(urllib3.HTTPConnectionPool):
-    """A connection pool that records the connection each request takes (for _Watchdog)."""
+class _Watched(urllib3.HTTPConnectionPool):
+    """A pool that records the connection each request takes (for _Watchdog); mixed in
+    before either pool class. Mixed in, not copied: a zero-argument super() in a method
+    borrowed by another class fails, and urllib3 then reported every https request as a
+    full pool."""
 
     def _get_conn(self, timeout: float | None = None) -> Any:
         conn = super()._get_conn(timeout)
@@ -126,8 +136,12 @@ class _Pool(urllib3.HTTPConnectionPool):
         return conn
 
 
-class _TLSPool(urllib3.HTTPSConnectionPool):
-    _get_conn = _Pool._get_conn
+class _Pool(_Watched):
+    pass
+
+
+class _TLSPool(_Watched, urllib3.HTTPSConnectionPool):
+    pass
 
 
 class _Watchdog:
@@ -294,9 +308,13 @@ class Transport:
         self._session.mount("https://", adapter)
         self._session.headers["User-Agent"] = f"persona-ollama/{__version__}"
         self._session.headers.update(headers or {})
+        # Every configured secret, scrubbed from whatever the server sends back (redact.py).
+        self.redactor = Redactor.for_request(headers or {}, endpoint.auth)
         if endpoint.pinned_name:  # connect to the checked address; the name stays the Host
-            name = endpoint.pinned_name
+            name = endpoint.pinned_name.rstrip(".")
             self._session.headers["Host"] = f"{name}:{endpoint.port}"
+        elif endpoint.host.endswith("."):  # "gpu.example.": Ollama's Host check refuses the dot
+            self._session.headers["Host"] = f"{endpoint.host.rstrip('.')}:{endpoint.port}"
         # Passed with every request too: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE
         # override the session's setting, even verify=False or an explicit bundle.
         self._session.verify = verify
@@ -306,13 +324,18 @@ class Transport:
             self._session.auth = _KeepHeaders()
         elif endpoint.auth is not None:
             self._session.auth = endpoint.auth
-        # A loopback server never needs a proxy; HTTP(S)_PROXY from the environment would
-        # otherwise send research data to a corporate proxy.
-        self._session.trust_env = not endpoint.is_loopback
+        # A server on this machine never needs a proxy; HTTP(S)_PROXY from the environment
+        # would otherwise send research data to a corporate proxy.
+        self._session.trust_env = not on_this_machine(endpoint)
         self._closed = False
         self._lock = threading.Lock()
 
     # -- plumbing ----------------------------------------------------------------------
+
+    @property
+    def quick(self) -> tuple[float, float]:
+        """The (connect, read) timeouts of a call that loads no model (QUICK_READ_TIMEOUT)."""
+        return (self.timeout[0], min(self.timeout[1], QUICK_READ_TIMEOUT))
 
     def close(self) -> None:
         """Close the session and its pooled connections; closing twice is harmless."""
@@ -374,6 +397,7 @@ class Transport:
             if watchdog is not None:
                 watchdog.stop()
             response.__dict__["_persona_slot"] = True
+            response.__dict__["_persona_read_timeout"] = limits[1]  # for reading its body
             self._silent_at = None
             status = response.status_code
             if status < 300:
@@ -508,7 +532,7 @@ class Transport:
 
     def _status_error(self, response: requests.Response, *, model: str | None) -> OllamaError:
         if 300 <= response.status_code < 400:
-            target = printable(response.headers.get("Location", "?")[:500])
+            target = printable(self.redactor.text(response.headers.get("Location", "?"))[:500])
             self.release(response)
             return OllamaResponseError(
                 f"The server at {self.endpoint} redirected to {target}; the request was not "
@@ -523,8 +547,9 @@ class Transport:
             raw = b""
         finally:
             self.release(response)
-        body = raw.decode("utf-8", "replace")
-        return self.wording.status_error(response.status_code, body, model=model)
+        body = self.redactor.text(raw.decode("utf-8", "replace"))
+        error = self.wording.status_error(response.status_code, body, model=model)
+        return self.redactor.error(error)
 
     def _tls_error(self, error: Exception) -> OllamaError:
         text = str(error)
@@ -543,7 +568,7 @@ class Transport:
             response,
             limit=limit,
             deadline=CALL_DEADLINE.get(),
-            read_timeout=self.timeout[1],
+            read_timeout=response.__dict__.get("_persona_read_timeout", self.timeout[1]),
             url=str(self.endpoint),
             what=what,
         )
@@ -566,9 +591,9 @@ class Transport:
             return loads_strict(raw)
         except OllamaResponseError as error:
             error.url = str(self.endpoint)
-            raise
+            raise self.redactor.error(error) from None
         except ValueError:
-            snippet = raw[:200].decode("utf-8", "replace")
+            snippet = self.redactor.text(raw[:200].decode("utf-8", "replace"))
             raise OllamaResponseError(
                 f"The server at {self.endpoint} answered with something that is not JSON: "
                 f"{snippet!r}",
@@ -578,13 +603,22 @@ class Transport:
             ) from None
 
     def get_json(self, path: str, *, timeout: tuple[float, float] | None = None) -> Any:
-        """GET ``path`` and return its JSON document (see :meth:`json`)."""
-        return self.json(self.send("GET", path, stream=True, timeout=timeout))
+        """GET ``path`` and return its JSON document (see :meth:`json`); a GET loads no
+        model, so it waits :attr:`quick` unless told otherwise."""
+        return self.json(self.send("GET", path, stream=True, timeout=timeout or self.quick))
 
-    def post_json(self, path: str, body: Mapping[str, Any], *, model: str | None = None) -> Any:
+    def post_json(
+        self,
+        path: str,
+        body: Mapping[str, Any],
+        *,
+        model: str | None = None,
+        timeout: tuple[float, float] | None = None,
+    ) -> Any:
         """POST ``body`` to ``path`` and return the JSON answer; ``model`` names the model
-        in the errors of a failed status."""
-        return self.json(self.send("POST", path, body, stream=True, model=model))
+        in the errors of a failed status; ``timeout`` (e.g. :attr:`quick`) replaces the
+        read timeout."""
+        return self.json(self.send("POST", path, body, stream=True, model=model, timeout=timeout))
 
     def expect_list(self, document: dict[str, Any], field: str, what: str) -> list[Any]:
         """``document[field]`` as a list: absent or null is empty, anything else is an error
@@ -593,7 +627,8 @@ class Transport:
         if value is None:
             return []
         if not isinstance(value, list):
-            raise wrong_shape(f"{what} {field}", "a list", value, str(self.endpoint))
+            error = wrong_shape(f"{what} {field}", "a list", value, str(self.endpoint))
+            raise self.redactor.error(error)
         return value
 
     def expect_dict(self, value: Any, what: str) -> dict[str, Any]:
@@ -673,6 +708,9 @@ class Transport:
             OSError,
         ) as error:
             raise self._cut_off(what, error) from None
+        except OllamaError as error:  # the server's own error line, in the decoder's words
+            self.redactor.error(error)
+            raise
         finally:
             self.release(response)
         raise OllamaResponseError(

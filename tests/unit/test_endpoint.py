@@ -53,7 +53,15 @@ GOOD = [
     ("Http://gpu-box:8080", "http://gpu-box:8080", False, False, None),
     ("http://gpu-box:11434", "http://gpu-box:11434", False, False, None),
     ("http://[fe80::1]:8080", "http://[fe80::1]:8080", False, False, None),
-    ("http://localhost.:8080", "http://localhost.:8080", True, False, None),
+    # A localhost name loses its trailing dot (hosts files and Ollama's Host check know only
+    # the plain name); an IPv4 address in a short or dotted spelling becomes its dotted quad.
+    ("http://localhost.:8080", "http://localhost:8080", True, False, None),
+    ("http://api.localhost.:8080", "http://api.localhost:8080", True, False, None),
+    ("gpu.example.", "http://gpu.example.:11434", False, False, None),
+    ("127.1", "http://127.0.0.1:11434", True, False, None),
+    ("127.0.0.1.:9", "http://127.0.0.1:9", True, False, None),
+    ("http://0x7f.1", "http://127.0.0.1:80", True, False, None),
+    ("localhost.localdomain", "http://localhost.localdomain:11434", True, False, None),
     ("http://h:011434", "http://h:11434", False, False, None),
     ("http://h:1", "http://h:1", False, False, None),
     ("http://h:65535", "http://h:65535", False, False, None),

@@ -153,7 +153,8 @@ def test_an_ipv6_only_localhost_is_pinned_to_its_address():
 
 @pytest.mark.parametrize("name", ["anything.localhost", "localhost.", "evil.localhost."])
 def test_a_localhost_spelling_that_resolves_elsewhere_is_refused(name):
-    resolve = resolver({name: ["127.0.0.1", "203.0.113.9"]})
+    # The absolute-name dot is dropped (endpoint.py): the plain name is what is resolved.
+    resolve = resolver({name.rstrip("."): ["127.0.0.1", "203.0.113.9"]})
     with pytest.raises(LocalOnlyViolationError) as caught:
         check_server(parse_host(f"http://{name}:11434"), local_only=True, resolve=resolve)
     assert "203.0.113.9" in caught.value.message
@@ -183,9 +184,15 @@ def test_other_names_are_refused_without_a_lookup():
         check_server(parse_host("gpu-box:11434"), local_only=True, resolve=never)
 
 
-def test_without_local_only_nothing_is_looked_up():
+def test_without_local_only_nothing_is_refused_and_only_a_loopback_name_is_looked_up():
+    # Looked up once, for the warning about a local-looking name that leads elsewhere
+    # (test_privacy.py); the endpoint is never changed or refused.
+    resolve = resolver({"anything.localhost": ["203.0.113.9"]})
     endpoint = parse_host("anything.localhost:11434")
-    assert check_server(endpoint, local_only=False, resolve=never) is endpoint
+    assert check_server(endpoint, local_only=False, resolve=resolve) is endpoint
+    assert resolve.calls == ["anything.localhost"]
+    remote = parse_host("gpu-box.example:11434")
+    assert check_server(remote, local_only=False, resolve=never) is remote
 
 
 # -- the server's refusals -----------------------------------------------------------------------

@@ -10,12 +10,14 @@ import responses
 
 from persona_ollama import OllamaProvider
 from persona_ollama import stream as generation
+from persona_ollama.endpoint import parse_host
 from persona_ollama.errors import (
     LocalOnlyViolationError,
     OllamaError,
     OllamaResponseError,
     OllamaTimeoutError,
 )
+from persona_ollama.privacy import check_server
 
 BASE = "http://127.0.0.1:11434"
 SHOW = {
@@ -73,6 +75,7 @@ def test_local_only_refuses_cloud_models_without_sending_a_byte(mocked, model):
 
 
 def test_local_only_allows_loopback_and_local_models(mocked):
+    mocked.get(f"{BASE}/api/tags", json={"models": [{"name": "llama3.2:3b", "size": 2 << 30}]})
     mocked.post(f"{BASE}/api/show", json=SHOW)
     mocked.post(f"{BASE}/api/chat", body=lines(piece("ok"), DONE))
     provider = OllamaProvider(base_url=BASE, local_only=True, environ={})
@@ -196,3 +199,30 @@ def test_deadline_stops_a_generation_that_runs_too_long(mocked, monkeypatch):
 def test_nonsense_deadline_is_refused():
     with pytest.raises(OllamaError, match="deadline"):
         OllamaProvider(deadline=0, environ={})
+
+
+def test_a_localhost_name_that_resolves_elsewhere_is_warned_about_once(caplog):
+    asked = []
+
+    def resolve(name, port):
+        asked.append(name)
+        return ["127.0.0.1", "203.0.113.7"]
+
+    endpoint = parse_host("http://api.localhost:11434")
+    with caplog.at_level(logging.WARNING, logger="persona_ollama"):
+        for _ in range(2):
+            assert check_server(endpoint, local_only=False, resolve=resolve) is endpoint
+
+    warned = [r.message for r in caplog.records if "203.0.113.7" in r.message]
+    assert len(warned) == 1 and "looks like this machine" in warned[0]
+    assert asked == ["api.localhost"]  # resolved once per process, not per provider
+
+
+def test_a_localhost_name_that_resolves_to_loopback_is_not_warned_about(caplog):
+    with caplog.at_level(logging.WARNING, logger="persona_ollama"):
+        check_server(
+            parse_host("http://api.localhost:11434"),
+            local_only=False,
+            resolve=lambda name, port: ["127.0.0.1", "::1"],
+        )
+    assert caplog.records == []

@@ -1,0 +1,96 @@
+"""Configured secrets kept out of everything a server can echo back.
+
+A server or a proxy in front of it may repeat the request's headers in an error body (a debug
+page, a misconfigured gateway). That text becomes an error's message and ``server_text``, a log
+line, `doctor`'s report; so the transport scrubs every configured secret from it first, in
+every form it travels in: the bearer token, the whole Authorization value, a URL password (and
+a lone URL user name, often a token), the base64 ``user:password`` of basic auth, and their
+percent-encoded, JSON- and repr-escaped spellings.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Iterable, Mapping
+from urllib.parse import quote, quote_plus
+
+from ..errors import OllamaError
+
+REDACTED = "[redacted]"
+# Shorter values are not scrubbed: replacing every "ab" would garble the text and hides little.
+MIN_SECRET = 4
+_HEX_ESCAPE = re.compile(r"%[0-9A-F]{2}")
+
+
+def _forms(secret: str) -> set[str]:
+    """The spellings of ``secret`` that a server may echo."""
+    forms = {secret, quote(secret, safe=""), quote(secret), quote_plus(secret)}
+    forms |= {json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
+    # A message may quote the server's text with repr(): either quote, each escaped.
+    forms |= {repr(secret)[1:-1], repr(secret + "'\"")[1:-4]}
+    forms |= {_HEX_ESCAPE.sub(lambda m: m.group(0).lower(), form) for form in list(forms)}
+    return forms
+
+
+def _basic(user: str, password: str) -> set[str]:
+    """The basic-auth credentials as requests sends them (latin-1), and as UTF-8."""
+    found = set()
+    for encoding in ("latin-1", "utf-8"):
+        try:
+            found.add(base64.b64encode(f"{user}:{password}".encode(encoding)).decode("ascii"))
+        except UnicodeEncodeError:
+            continue
+    return found
+
+
+class Redactor:
+    """Scrubs a fixed set of secrets (each in all its forms) from text and from errors."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        forms: set[str] = set()
+        for secret in secrets:
+            if len(secret) >= MIN_SECRET:
+                forms |= _forms(secret)
+        # Longest first, so that a secret inside a longer form goes with it.
+        self._forms = sorted((f for f in forms if len(f) >= MIN_SECRET), key=len, reverse=True)
+
+    @classmethod
+    def for_request(
+        cls, headers: Mapping[str, str], auth: tuple[str, str] | None = None
+    ) -> Redactor:
+        """The secrets of a request: every Authorization-like header value (and the credential
+        after its scheme word), and the URL's ``(user, password)``."""
+        secrets: list[str] = []
+        for name, value in headers.items():
+            if name.lower() in ("authorization", "proxy-authorization", "x-api-key", "api-key"):
+                secrets.append(value)
+                secrets.extend(value.split(None, 1)[1:])  # "Bearer TOKEN" -> "TOKEN"
+        if auth is not None:
+            user, password = auth
+            secrets.append(password if password else user)
+            secrets.extend(_basic(user, password))
+        return cls(secrets)
+
+    def __bool__(self) -> bool:
+        return bool(self._forms)
+
+    def text(self, text: str) -> str:
+        """``text`` with every form of every secret replaced by ``[redacted]``."""
+        for form in self._forms:
+            if form in text:
+                text = text.replace(form, REDACTED)
+        return text
+
+    def error(self, error: OllamaError) -> OllamaError:
+        """``error`` with its message, hint and server text scrubbed (in place); returned."""
+        if not self._forms:
+            return error
+        error.message = self.text(error.message)
+        if error.hint:
+            error.hint = self.text(error.hint)
+        if error.server_text:
+            error.server_text = self.text(error.server_text)
+        error.args = tuple(self.text(a) if isinstance(a, str) else a for a in error.args)
+        return error
