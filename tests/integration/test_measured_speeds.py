@@ -221,3 +221,16 @@ def test_the_v1_api_gets_the_grown_first_byte_wait_too(fake_ollama_factory, monk
     fake.latency(first_byte=2.0, times=1)
 
     assert provider.generate(PROMPT, model="llama3.2:3b").content
+
+
+def test_only_the_first_byte_waits_longer_the_next_ones_get_the_plain_timeout(
+    fake_ollama_factory, monkeypatch
+):
+    monkeypatch.setattr(provider_module, "DEFAULT_TIMEOUT", 1.0)
+    fake = fake_ollama_factory([SMALL])
+    provider = OllamaProvider(base_url=fake.url)
+    _measured_slow(provider, fake.url)
+    fake.latency(first_byte=2.0, between_chunks=1.6, times=1)  # a stall mid-answer
+
+    with pytest.raises(OllamaTimeoutError, match="sent nothing for 1 s"):
+        provider.generate(PROMPT, model="llama3.2:3b")
