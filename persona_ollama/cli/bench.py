@@ -2,7 +2,8 @@
 
 Each model gets the same standard persona prompt (the bundled sample interview notes, three
 personas asked for as JSON) N times. From the server's own timings it reports prompt and answer
-tokens/s and the time of the reference job (choosing/reference_job.py); from the answers, how
+tokens/s and the time of the reference job (``choosing.speed.REFERENCE_JOB``, the same job the
+speed model's estimates are quoted for); from the answers, how
 many were valid JSON and what share of the quoted phrases appear word for word in the notes.
 The speeds are recorded like every generation's (timings.py), so that `models`, `doctor` and
 the first-byte wait use them.
@@ -26,8 +27,9 @@ if TYPE_CHECKING:
     from .._persona import LLMResponse
 
 SAMPLE = "interviews.csv"  # examples/interviews.csv, packaged (tests hold the two equal)
-# Enough for three personas of about 600 tokens each (reference_job.py), and room to spare.
-MAX_TOKENS = 2048
+# Persona's own default answer limit: room for three personas (speed.REFERENCE_JOB counts
+# 1,200 tokens each) and a thinking model's reasoning.
+MAX_TOKENS = 4096
 # Persona's own default sampling temperature (generate()'s default).
 TEMPERATURE = 0.7
 INSTRUCTIONS = """\
@@ -125,6 +127,7 @@ class ModelBench:
     model: str
     runs: list[Run] = field(default_factory=list)
     error: str | None = None
+    thinking: bool = False  # the model reasons first: the reference job writes more
 
     def rate(self, tokens: str, seconds: str) -> float | None:
         """Total ``tokens`` over total ``seconds`` of the runs that state both."""
@@ -135,7 +138,7 @@ class ModelBench:
 
     def summary(self) -> dict[str, Any]:
         """The JSON form: speeds, the reference job, JSON validity and verbatim quotes."""
-        from ..choosing.reference_job import reference_job_seconds
+        from ..choosing.speed import REFERENCE_JOB
 
         prompt = self.rate("prompt_tokens", "prompt_seconds")
         answer = self.rate("answer_tokens", "answer_seconds")
@@ -149,7 +152,10 @@ class ModelBench:
             "prompt_tokens_per_second": _round(prompt),
             "answer_tokens_per_second": _round(answer),
             "load_seconds": _round(max(loads)) if loads else None,
-            "reference_job_seconds": _round(reference_job_seconds(prompt, answer))
+            "reference_job_seconds": _round(
+                REFERENCE_JOB.prompt_tokens / prompt
+                + REFERENCE_JOB.answer_tokens(self.thinking) / answer
+            )
             if prompt and answer
             else None,
             "valid_json": sum(r.valid_json for r in self.runs),
@@ -202,13 +208,6 @@ def score(response: LLMResponse, notes: str, text_seconds: float | None = None) 
     )
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    minutes = seconds / 60
-    return f"{minutes:.0f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
-
-
 def _speed(value: float | None) -> str:
     if value is None:
         return "not stated by the server"
@@ -217,7 +216,7 @@ def _speed(value: float | None) -> str:
 
 def render(result: dict[str, Any]) -> None:
     """One model's summary for a person."""
-    from ..choosing.reference_job import PERSONAS, TRANSCRIPT_TOKENS
+    from ..choosing.speed import REFERENCE_JOB, format_duration
 
     echo(result["model"], bold=True)
     if result["error"]:
@@ -232,8 +231,9 @@ def render(result: dict[str, Any]) -> None:
         echo(f"  load       {result['load_seconds']:.2f} s (the longest of the runs)")
     job = result["reference_job_seconds"]
     echo(
-        f"  reference  {_duration(job) if job is not None else '?'} for {PERSONAS} personas "
-        f"from a {TRANSCRIPT_TOKENS:,}-token transcript, model loaded"
+        f"  reference  {format_duration(job) if job is not None else '?'} for "
+        f"{REFERENCE_JOB.personas} personas from a {REFERENCE_JOB.transcript_tokens:,}-token "
+        "transcript, model loaded"
     )
     echo(f"  JSON       {result['valid_json']} of {result['runs']} answers valid")
     if result["quotes"]:
@@ -335,6 +335,8 @@ def bench(
             assert chat.response is not None  # a stream read to its end has its response
             spread = time.perf_counter() - first if first is not None else None
             measured.runs.append(score(chat.response, text, spread))
+        if measured.runs:
+            measured.thinking = provider.model_info(model).thinks  # known: it just answered
         results.append(measured.summary())
     if as_json:
         print_json(results)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from persona_ollama.choosing.reference_job import reference_job_seconds
+from persona_ollama.choosing.speed import REFERENCE_JOB
 from persona_ollama.cli import bench as bench_module
 from persona_ollama.cli import main
 from persona_ollama.testing import FakeModel
@@ -55,9 +55,9 @@ def test_bench_reports_speeds_reference_job_json_and_verbatim_quotes(cli_runner,
     assert report["runs"] == 2
     assert report["prompt_tokens_per_second"] == pytest.approx(prompt_rate, rel=1e-3)
     assert report["answer_tokens_per_second"] == pytest.approx(answer_rate, rel=1e-3)
-    assert report["reference_job_seconds"] == pytest.approx(
-        reference_job_seconds(prompt_rate, answer_rate), rel=1e-3
-    )
+    # The speed model's reference job (one definition), at the measured speeds.
+    job = REFERENCE_JOB.prompt_tokens / prompt_rate + REFERENCE_JOB.answer_tokens() / answer_rate
+    assert report["reference_job_seconds"] == pytest.approx(job, rel=1e-3)
     assert report["valid_json"] == 2
     assert (report["quotes"], report["verbatim_quotes"], report["verbatim_share"]) == (4, 2, 0.5)
     # Every run read the whole prompt: none was served from the previous run's cache.
@@ -72,7 +72,7 @@ def test_bench_text_output_and_recorded_speeds(cli_runner, fake):
     assert "llama3.2:3b: run 3 of 3..." in result.stderr
     assert "  prompt     4000 tokens/s" in result.stdout
     assert "  answer     40 tokens/s" in result.stdout
-    assert "  reference  50 s for 3 personas from a 20,000-token transcript" in result.stdout
+    assert "  reference  2 min for 3 personas from a 20,000-token transcript" in result.stdout
     assert "  JSON       3 of 3 answers valid" in result.stdout
     assert "3 of 6 quoted phrases found word for word in the notes (50%)" in result.stdout
     speeds = TimingStore.from_env().speeds(fake.url, "llama3.2:3b")
