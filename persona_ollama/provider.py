@@ -55,6 +55,15 @@ LOADED_AFTER = 0.25
 _PROBING = threading.Lock()
 
 
+@dataclass(frozen=True)
+class _Estimating:
+    """What the speed model needs for a first-byte estimate, gathered before the window is
+    chosen: this machine (choosing/speed.py Machine) and the catalogue."""
+
+    machine: Any
+    catalogue: Any
+
+
 @dataclass
 class _Cached:
     value: Any
@@ -511,12 +520,12 @@ class OllamaProvider(LLMProvider):
             assert preparation is not None
             # Before prepare(): the window it chooses is sent right after it, and probing the
             # hardware in between (once per process) would let another call's window win.
-            cpu = self._cpu_for_estimate(prompt, system)
+            machine = self._machine_for_estimate(prompt, system)
             prepared = preparation.prepare(call)
             window = prepared.plan.num_ctx
             url = str(self.endpoint)
             facts = self.served.facts(name)  # cached by prepare()
-            request = self._with_first_byte_wait(prepared.chat, facts, prepared.plan, cpu)
+            request = self._with_first_byte_wait(prepared.chat, facts, prepared.plan, machine)
             try:
                 if prepared.shared_window:
                     # The window was chosen by windows.py: sent after smaller ones are answered.
@@ -566,9 +575,10 @@ class OllamaProvider(LLMProvider):
             self._timings = TimingStore.from_env(self._environ)
         return self._timings
 
-    def _cpu_for_estimate(self, prompt: Any, system: Any) -> tuple[int, bool] | None:
-        """(CPU threads, CPU only) of this machine when a first-byte wait may need estimating:
-        a long prompt to a server on this machine, with the default timeout; else None."""
+    def _machine_for_estimate(self, prompt: Any, system: Any) -> _Estimating | None:
+        """This machine for the speed model (choosing/speed.py) and the catalogue, when a
+        first-byte wait may need estimating: a long prompt to a server on this machine, with
+        the default timeout; else None (also when the speed model claims no speed here)."""
         from .waits import ESTIMATE_FROM_TOKENS
 
         if self._timeout_chosen or not self.endpoint.is_loopback:
@@ -578,33 +588,37 @@ class OllamaProvider(LLMProvider):
         messages = [{"content": text} for text in (system, prompt) if isinstance(text, str)]
         if estimate_messages(messages) < ESTIMATE_FROM_TOKENS:
             return None
+        from .choosing.catalogue import load_catalogue
         from .choosing.hardware import probe
+        from .choosing.speed import machine_for
 
         try:
             # One probe per process: concurrent first calls wait for it rather than each
             # running the accelerator tools.
             with _PROBING:
                 profile = probe(server_is_local=True, environ=self._environ)
+                catalogue = load_catalogue(self._environ)
         except ConfigurationError as error:
             log.debug("no prompt speed estimate: %s", error.message)
             return None
-        return profile.cpu_count, profile.cpu_only
+        machine = machine_for(profile)
+        return None if machine is None else _Estimating(machine, catalogue)
 
     def _with_first_byte_wait(
         self,
         chat: ChatRequest,
         facts: ModelInfo,
         plan: ContextPlan,
-        cpu: tuple[int, bool] | None,
+        machine: _Estimating | None,
     ) -> ChatRequest:
         """``chat`` with a first-byte wait that covers loading ``facts``' model and reading
         this prompt on this machine (waits.py); unchanged when the user set the timeout.
-        ``cpu``: this machine's (threads, CPU only), for an estimate without a measurement."""
+        ``machine``: for the speed model's estimate when nothing was measured."""
         if self._timeout_chosen or facts.placement.remote:
             return chat
         from .waits import first_byte_wait
 
-        expected = self._expected_first_byte(facts, plan.prompt_tokens, cpu)
+        expected = self._expected_first_byte(facts, plan.prompt_tokens, machine)
         wait = first_byte_wait(self.timeout, expected)
         if expected is None or wait == self.timeout:
             return chat
@@ -618,23 +632,26 @@ class OllamaProvider(LLMProvider):
         return dataclasses.replace(chat, first_byte_wait=wait)
 
     def _expected_first_byte(
-        self, facts: ModelInfo, prompt_tokens: int, cpu: tuple[int, bool] | None
+        self, facts: ModelInfo, prompt_tokens: int, machine: _Estimating | None
     ) -> Expectation | None:
-        """Load + prompt seconds: measured on this server, else estimated from ``cpu``
-        (waits.py)."""
-        from .waits import estimated_prompt_speed, expected_first_byte_seconds
+        """Load + prompt seconds: measured on this server, else the speed model's estimate
+        on ``machine`` (waits.py)."""
+        from .waits import expected_first_byte_seconds
 
         measured = None
         if self._record_timings:
             measured = self.timings().speeds(str(self.endpoint), facts.name, facts.digest)
-        estimate = None
-        if measured is None and cpu is not None:
-            threads, cpu_only = cpu
-            estimate = estimated_prompt_speed(
-                facts.parameters_b, cpu_threads=threads, cpu_only=cpu_only
-            )
+        estimated = None
+        if measured is None and machine is not None:
+            from .choosing.selection import model_facts
+            from .choosing.speed import estimate, first_token_seconds
+
+            known = model_facts(facts, machine.catalogue)
+            if known is not None:
+                speed = estimate(known, machine.machine, prompt_tokens)
+                estimated = first_token_seconds(speed, prompt_tokens)
         return expected_first_byte_seconds(
-            prompt_tokens, measured=measured, estimated_prompt_tokens_per_second=estimate
+            prompt_tokens, measured=measured, estimated_seconds=estimated
         )
 
     def _done(self, facts: ModelInfo, final: Chunk, text_seconds: float | None) -> None:

@@ -195,7 +195,7 @@ def test_without_a_measurement_a_long_prompt_on_a_cpu_gets_an_estimated_wait(
         )
 
     assert response.content
-    # 39 tokens/s per thread for 1B parameters: 2 threads, 3.2B -> about 24 tokens/s.
+    # The speed model on a 2-core CPU: seconds of loading and reading, twice that to wait.
     assert "for the first byte: estimated load + prompt time" in caplog.text
 
 
