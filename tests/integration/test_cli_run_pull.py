@@ -190,7 +190,20 @@ def test_an_error_mid_answer_starts_on_its_own_line(runner, fake):
     result = runner.invoke(main, ["run", "hi", "-m", "llama3.2:3b", "--host", fake.url])
     assert result.exit_code == 1
     assert result.stdout.endswith("\n")
-    assert result.stderr.startswith("Error: The server's runner for 'llama3.2:3b' failed")
+    # The printed part stays on the screen, whatever the hint says of the Python API (which
+    # discards it): the user is told that it is incomplete before the error.
+    assert result.stdout.startswith("one two")
+    note, error = result.stderr.split("\n", 1)
+    assert note == "The answer above broke off: it is incomplete."
+    assert error.startswith("Error: The server's runner for 'llama3.2:3b' failed")
+
+
+def test_an_error_before_any_text_adds_no_note(runner, fake):
+    fake.error_mid_stream_next(after_chunks=0)
+    result = runner.invoke(main, ["run", "hi", "-m", "llama3.2:3b", "--host", fake.url])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("Error: ")
 
 
 def test_pull_failing_midway_exits_1_with_the_reason(runner, fake):
