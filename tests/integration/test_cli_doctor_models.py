@@ -273,6 +273,24 @@ def test_recommend_works_without_a_server(runner):
     assert "1. " in result.stdout
 
 
+@pytest.mark.parametrize(
+    ("suffix", "scheme", "fix"),
+    [("/api", "http", "drop /api"), ("", "https", "use http:// instead of https://")],
+)
+def test_recommend_at_a_wrong_address_says_how_to_fix_it(runner, fake, suffix, scheme, fix):
+    """The catalogue is shown anyway; the note gave the error only, without the hint that
+    every other command prints ("drop /api"), and called a server that answered unreachable."""
+    host = fake.url.replace("http", scheme, 1) + suffix
+    result = runner.invoke(main, ["recommend", "--host", host])
+
+    assert result.exit_code == 0
+    assert "1. " in result.stdout
+    assert "catalogue only" in result.stderr
+    assert "Hint: " in result.stderr
+    assert fix in result.stderr.split("Hint: ", 1)[1]
+    assert "not reachable" not in result.stderr
+
+
 def test_recommend_json_without_a_server_does_not_claim_models_are_missing(runner):
     """Whether a model is installed is unknown when the server does not answer: null, not
     false (a script would pull what may be there), and the note still goes to stderr."""
