@@ -257,15 +257,21 @@ def error_from_status(status: int, body: str, *, url: str, model: str | None = N
             "Check the address: a reverse proxy path must be part of OLLAMA_BASE_URL "
             "(e.g. https://host/ollama); `persona-ollama doctor` checks the set-up."
         )
-        if url.rstrip("/").endswith("/api"):  # the API path is added to the base URL
+        # /api, or an endpoint's whole URL pasted from a curl example (/api/chat), or /v1
+        # and its endpoints from an OpenAI-compatible set-up.
+        pasted = re.search(r"/(api|v1)(/[a-z_]+)*/?$", url)
+        if pasted and pasted.group(1) == "api":  # the API path is added to the base URL
+            path = pasted.group(0).rstrip("/")
             address_hint = (
-                f"The address ends in /api: drop /api (use {url.rstrip('/')[: -len('/api')]}). "
+                f"The address ends in {path}: drop {path} (use {url[: pasted.start()]}). "
                 "The plugin adds /api/... itself."
             )
-        elif url.rstrip("/").endswith("/v1"):  # pasted from an OpenAI-compatible set-up
+        elif pasted:
+            path = pasted.group(0).rstrip("/")
+            openai = "pass" if path == "/v1" else "keep only /v1 and pass"
             address_hint = (
-                "The address ends in /v1, the OpenAI-compatible API: drop /v1 to use Ollama's "
-                f"native API, or pass api='openai' ({API_VAR}=openai)."
+                f"The address ends in {path}, the OpenAI-compatible API: drop {path} to use "
+                f"Ollama's native API, or {openai} api='openai' ({API_VAR}=openai)."
             )
         return OllamaResponseError(
             f"{url} answered HTTP {status} ({text or 'no body'}): it does not look like an Ollama "

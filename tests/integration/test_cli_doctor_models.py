@@ -371,6 +371,27 @@ def test_a_base_url_ending_in_api_is_told_to_drop_it(runner, fake):
     assert f"Hint: The address ends in /api: drop /api (use {fake.url})." in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("pasted", "drop"),
+    [
+        ("/api/chat", "/api/chat"),
+        ("/api/generate/", "/api/generate"),
+        ("/api/tags", "/api/tags"),
+        ("/v1/chat/completions", "/v1/chat/completions"),
+    ],
+)
+def test_a_base_url_ending_in_an_endpoint_is_told_to_drop_it(runner, fake, pasted, drop):
+    """An endpoint's URL pasted from a curl example got the generic "a reverse proxy path must
+    be part of OLLAMA_BASE_URL" hint, not the one for /api and /v1."""
+    result = runner.invoke(main, ["models", "--host", fake.url + pasted])
+    assert result.exit_code == 1
+    hint = result.stderr.split("Hint: ", 1)[1]
+    assert f"The address ends in {drop}" in hint
+    assert f"drop {drop}" in hint
+    if drop.startswith("/api"):
+        assert f"(use {fake.url})" in hint
+
+
 def test_a_mistyped_model_leads_with_the_installed_name(runner, fake):
     result = runner.invoke(main, ["run", "--host", fake.url, "--model", "qwen2.5:7", "hi"])
     assert result.exit_code == 1
