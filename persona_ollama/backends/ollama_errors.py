@@ -80,11 +80,15 @@ def model_not_pulled(
     """The error for a missing model: the closest installed names first (a typo is likelier
     than a model never pulled), then the closest catalogue names, then the pull command.
 
-    Pulling ``model`` itself is advised only when the catalogue knows it or nothing close is
-    installed or catalogued: a misspelt name would only fail to pull."""
+    Pulling ``model`` itself is advised unless it is a misspelling: one edit (a letter added,
+    dropped or changed) from an installed or catalogued name, which would only fail to pull.
+    A name further from them may be a library model the catalogue lacks (qwen3:0.6b beside
+    qwen3:4b), so it keeps its pull command after the similar names."""
     suggestions = closest_models(model, installed or [])
     catalogue = _packaged_catalogue()
     known = catalogue is not None and model in catalogue
+    catalogued = [spec.name for spec in catalogue] if catalogue is not None else []
+    pullable = known or not misspells(model, [*(installed or []), *catalogued])
     if _is_embedding_model(model, catalogue):
         # Pulling it (hundreds of MB) would only end in "it is an embedding model".
         hint = (
@@ -97,10 +101,15 @@ def model_not_pulled(
             hint = f"Did you mean {suggestions[0]}? It is installed and has a similar name."
         else:
             hint = "Did you mean one of these installed models? " + ", ".join(suggestions) + "."
-        if known:
+        if pullable:
             hint += f" To use '{model}' itself, run `persona-ollama pull {model}` first."
     elif not known and catalogue_names_like(model, catalogue):
         hint = did_you_mean_catalogue(catalogue_names_like(model, catalogue))
+        if pullable:
+            hint += (
+                f" If you meant '{model}' itself, `persona-ollama pull {model}` downloads it "
+                "when the library (https://ollama.com/library) has it."
+            )
     else:
         hint = pull_hint(model)
     if installed == []:
@@ -115,6 +124,35 @@ def model_not_pulled(
         status_code=status_code,
         url=url,
     )
+
+
+def misspells(model: str, names: list[str]) -> bool:
+    """Whether ``model`` is one edit from one of ``names`` (``qwen2.5:7bb``, ``gema3:4b``), or,
+    given without a tag, from one's base name (``lama3.2``)."""
+    asked = model.lower()
+    for name in names:
+        name = name.lower()
+        if asked != name and _edits(asked, name) <= 1:
+            return True
+        base = name.split(":", 1)[0]
+        if ":" not in asked and asked != base and _edits(asked, base) <= 1:
+            return True
+    return False
+
+
+def _edits(a: str, b: str) -> int:
+    """The Levenshtein distance, stopping early: only 0, 1 or "more" (2) matters here."""
+    if abs(len(a) - len(b)) > 1:
+        return 2
+    previous = list(range(len(b) + 1))
+    for i, char in enumerate(a, 1):
+        current = [i]
+        for j, other in enumerate(b, 1):
+            current.append(
+                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char != other))
+            )
+        previous = current
+    return min(previous[-1], 2)
 
 
 def _packaged_catalogue() -> Catalogue | None:
