@@ -241,6 +241,35 @@ def closest_models(model: str, installed: list[str], limit: int = 3) -> list[str
     return ordered[:limit]
 
 
+def misspells(model: str, names: list[str]) -> bool:
+    """Whether ``model`` is one edit from one of ``names`` (``qwen2.5:7bb``, ``gema3:4b``), or,
+    given without a tag, from one's base name (``lama3.2``)."""
+    asked = model.lower()
+    for name in names:
+        name = name.lower()
+        if asked != name and _edits(asked, name) <= 1:
+            return True
+        base = name.split(":", 1)[0]
+        if ":" not in asked and asked != base and _edits(asked, base) <= 1:
+            return True
+    return False
+
+
+def _edits(a: str, b: str) -> int:
+    """The Levenshtein distance, stopping early: only 0, 1 or "more" (2) matters here."""
+    if abs(len(a) - len(b)) > 1:
+        return 2
+    previous = list(range(len(b) + 1))
+    for i, char in enumerate(a, 1):
+        current = [i]
+        for j, other in enumerate(b, 1):
+            current.append(
+                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char != other))
+            )
+        previous = current
+    return min(previous[-1], 2)
+
+
 def wrong_shape(field: str, expected: str, value: Any, url: str = "") -> OllamaResponseError:
     """The error for a server answer whose ``field`` is not ``expected``."""
     shown = repr(value)

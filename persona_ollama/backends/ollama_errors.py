@@ -27,6 +27,7 @@ from ..errors import (
     ServerBusyError,
     closest_models,
     is_out_of_memory,
+    misspells,
     server_text_of,
 )
 from ..names import is_cloud
@@ -124,35 +125,6 @@ def model_not_pulled(
         status_code=status_code,
         url=url,
     )
-
-
-def misspells(model: str, names: list[str]) -> bool:
-    """Whether ``model`` is one edit from one of ``names`` (``qwen2.5:7bb``, ``gema3:4b``), or,
-    given without a tag, from one's base name (``lama3.2``)."""
-    asked = model.lower()
-    for name in names:
-        name = name.lower()
-        if asked != name and _edits(asked, name) <= 1:
-            return True
-        base = name.split(":", 1)[0]
-        if ":" not in asked and asked != base and _edits(asked, base) <= 1:
-            return True
-    return False
-
-
-def _edits(a: str, b: str) -> int:
-    """The Levenshtein distance, stopping early: only 0, 1 or "more" (2) matters here."""
-    if abs(len(a) - len(b)) > 1:
-        return 2
-    previous = list(range(len(b) + 1))
-    for i, char in enumerate(a, 1):
-        current = [i]
-        for j, other in enumerate(b, 1):
-            current.append(
-                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char != other))
-            )
-        previous = current
-    return min(previous[-1], 2)
 
 
 def _packaged_catalogue() -> Catalogue | None:
