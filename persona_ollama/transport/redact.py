@@ -22,6 +22,9 @@ REDACTED = "[redacted]"
 # Shorter values are not scrubbed: replacing every "ab" would garble the text and hides little.
 MIN_SECRET = 4
 _HEX_ESCAPE = re.compile(r"%[0-9A-F]{2}")
+# Where a message cuts a server's value short: its end, the "..." of a shortened field, the
+# closing quote of a repr()'d snippet. The start of a secret just before one is scrubbed too.
+_CUT = re.compile(r"\.\.\.|['\"]|\Z")
 
 
 def _forms(secret: str) -> set[str]:
@@ -42,6 +45,19 @@ def _basic(user: str, password: str) -> set[str]:
             found.add(base64.b64encode(f"{user}:{password}".encode(encoding)).decode("ascii"))
         except UnicodeEncodeError:
             continue
+    return found
+
+
+def _start_before(text: str, end: int, forms: list[str]) -> int | None:
+    """Where the earliest start (four characters or more, not a whole form) of one of
+    ``forms`` that ends at ``end`` begins, if any."""
+    found = None
+    for form in forms:
+        for size in range(min(len(form) - 1, end), MIN_SECRET - 1, -1):
+            if text.startswith(form[:size], end - size):
+                if found is None or end - size < found:
+                    found = end - size
+                break
     return found
 
 
@@ -77,11 +93,29 @@ class Redactor:
         return bool(self._forms)
 
     def text(self, text: str) -> str:
-        """``text`` with every form of every secret replaced by ``[redacted]``."""
+        """``text`` with every form of every secret replaced by ``[redacted]``, and the start
+        of one (four characters or more) that runs into a cut: a message that shows only the
+        first characters of a server's value (a wrong-typed field, a line that is not JSON)
+        may have cut an echoed secret in two."""
         for form in self._forms:
             if form in text:
                 text = text.replace(form, REDACTED)
-        return text
+        starts = [form for form in self._forms if form[:MIN_SECRET] in text]
+        if not starts:
+            return text
+        # The last characters before a cut must lie in a form: most cuts are let go at once.
+        grams = {f[i : i + MIN_SECRET] for f in starts for i in range(len(f) - MIN_SECRET + 1)}
+        pieces: list[str] = []
+        done = 0
+        for cut in _CUT.finditer(text):
+            end = cut.start()
+            if end - MIN_SECRET < done or text[end - MIN_SECRET : end] not in grams:
+                continue
+            start = _start_before(text, end, starts)
+            if start is not None and start >= done:
+                pieces += [text[done:start], REDACTED]
+                done = end
+        return "".join(pieces) + text[done:]
 
     def error(self, error: OllamaError) -> OllamaError:
         """``error`` with its message, hint and server text scrubbed (in place); returned."""
