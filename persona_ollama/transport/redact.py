@@ -21,7 +21,6 @@ from ..errors import OllamaError
 REDACTED = "[redacted]"
 # Shorter values are not scrubbed: replacing every "ab" would garble the text and hides little.
 MIN_SECRET = 4
-_HEX_ESCAPE = re.compile(r"%[0-9A-F]{2}")
 # Where a message cuts a server's value short: its end, the "..." of a shortened field, the
 # closing quote of a repr()'d snippet. The start of a secret just before one is scrubbed too.
 _CUT = re.compile(r"\.\.\.|['\"]|\Z")
@@ -33,7 +32,6 @@ def _forms(secret: str) -> set[str]:
     forms |= {json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
     # A message may quote the server's text with repr(): either quote, each escaped.
     forms |= {repr(secret)[1:-1], repr(secret + "'\"")[1:-4]}
-    forms |= {_HEX_ESCAPE.sub(lambda m: m.group(0).lower(), form) for form in list(forms)}
     return forms
 
 
@@ -69,8 +67,12 @@ class Redactor:
         for secret in secrets:
             if len(secret) >= MIN_SECRET:
                 forms |= _forms(secret)
-        # Longest first, so that a secret inside a longer form goes with it.
-        self._forms = sorted((f for f in forms if len(f) >= MIN_SECRET), key=len, reverse=True)
+        # Longest first, so that a secret inside a longer form goes with it. Matched in any
+        # case: an error page may show the headers upper-cased, and "%2f" is "%2F".
+        self._forms = sorted(
+            {f.lower() for f in forms if len(f) >= MIN_SECRET}, key=len, reverse=True
+        )
+        self._pattern = re.compile("|".join(map(re.escape, self._forms)), re.IGNORECASE)
 
     @classmethod
     def for_request(
@@ -97,10 +99,13 @@ class Redactor:
         of one (four characters or more) that runs into a cut: a message that shows only the
         first characters of a server's value (a wrong-typed field, a line that is not JSON)
         may have cut an echoed secret in two."""
-        for form in self._forms:
-            if form in text:
-                text = text.replace(form, REDACTED)
-        starts = [form for form in self._forms if form[:MIN_SECRET] in text]
+        if not self._forms:
+            return text
+        text = self._pattern.sub(REDACTED, text)
+        low = text.lower()
+        if len(low) != len(text):  # a character whose lower case is longer: match as it is
+            low = text
+        starts = [form for form in self._forms if form[:MIN_SECRET] in low]
         if not starts:
             return text
         # The last characters before a cut must lie in a form: most cuts are let go at once.
@@ -109,9 +114,9 @@ class Redactor:
         done = 0
         for cut in _CUT.finditer(text):
             end = cut.start()
-            if end - MIN_SECRET < done or text[end - MIN_SECRET : end] not in grams:
+            if end - MIN_SECRET < done or low[end - MIN_SECRET : end] not in grams:
                 continue
-            start = _start_before(text, end, starts)
+            start = _start_before(low, end, starts)
             if start is not None and start >= done:
                 pieces += [text[done:start], REDACTED]
                 done = end

@@ -5,6 +5,7 @@ the echoed Authorization header at every offset around each cut."""
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -99,3 +100,31 @@ def test_the_cli_shows_no_start_of_a_secret_cut_short_in_a_wrong_typed_list(echo
 
     assert "where a list was expected" in result.output + result.stderr
     assert not _leaks(result.output + result.stderr)
+
+
+@pytest.mark.parametrize("case", [str.upper, str.lower])
+@pytest.mark.parametrize("api", ["native", "openai"])
+def test_a_secret_echoed_in_another_case_is_scrubbed(case, api, cli_runner):
+    """A gateway's error page that shows the headers upper-cased (or lower-cased) still shows
+    the token, and basic auth's base64 with the user and password, to anyone who reads it."""
+
+    def shout(request: Request, conn) -> bool:
+        echoed = case(json.dumps(dict(request.headers.items())))
+        return respond(conn, json.dumps({"error": echoed}).encode(), status=401)
+
+    paths = ("/api/tags", "/api/show", "/api/chat", "/v1/models", "/v1/chat/completions")
+    with HostileServer(dict.fromkeys(paths, shout)) as server:
+        for auth, key in ((TOKEN, TOKEN), ("alice:" + TOKEN, None)):
+            base = server.url.replace("http://", f"http://{auth}@") if key is None else server.url
+            provider = OllamaProvider(
+                base_url=base, model="m", api=api, api_key=key, retries=0, environ={}
+            )
+            with pytest.raises(OllamaError) as raised:
+                provider.generate("hi", max_tokens=4)
+            provider.close()
+            basic = base64.b64encode(f"alice:{TOKEN}".encode()).decode()
+            result = cli_runner.invoke(main, ["doctor", "--json"], env={"OLLAMA_HOST": base})
+            assert "[redacted]" in str(raised.value)  # the echo did reach the message
+            for text in (str(raised.value), raised.value.server_text or "", result.output):
+                for secret in (TOKEN, basic):
+                    assert case(secret)[4:] not in case(text), text
