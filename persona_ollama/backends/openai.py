@@ -879,7 +879,8 @@ class OpenAIBackend:
             body = transport.json(response)
         except OllamaError as error:
             log.debug("no native /api/tags at %s: %s", self.url, error.message)
-            if not might_forward or error.status_code in _NO_ROUTE:
+            # Ollama always has /api/tags: a 404 there is a proxy hiding where models run.
+            if not might_forward or (error.status_code in _NO_ROUTE and self.kind != "Ollama"):
                 return {}, None
             return {}, f"its native model list failed: {error.message}"
         models = body.get("models") if isinstance(body, dict) else None
@@ -908,8 +909,6 @@ class OpenAIBackend:
             )
         except OllamaError as error:
             log.debug("no /api/show for %s at %s: %s", model, self.url, error.message)
-            if error.status_code in _NO_ROUTE:
-                return {}, None
             return {}, f"its description of the model failed: {error.message}"
         return {k: show[k] for k in ("remote_host", "remote_model") if show.get(k)}, None
 

@@ -113,6 +113,18 @@ def test_a_remote_field_or_size_in_an_unexpected_form_is_refused(api, listed, sh
     assert served.sent == []
 
 
+@pytest.mark.parametrize("status", [404, 405, 501])
+def test_v1_on_ollama_whose_native_list_is_hidden_by_a_proxy_is_refused(status):
+    """Ollama always serves /api/tags: a 404 there means something in front of it hides where
+    models run (docs/privacy.md: the /v1 mode on Ollama refuses when the native list fails)."""
+    served = Server({}, {}, tags_status=status)
+
+    with pytest.raises(LocalOnlyViolationError, match="could not be established"):
+        generate(served, "openai")
+
+    assert served.sent == []
+
+
 def test_a_plain_local_model_still_runs_in_both_modes():
     for api in ("native", "openai"):
         served = Server({}, {})
