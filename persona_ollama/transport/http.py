@@ -140,8 +140,21 @@ class _Pool(_Watched):
     pass
 
 
+# How the TLS pool marks a handshake that timed out (see _TLSPool._validate_conn).
+_HANDSHAKE_STALLED = "the TLS handshake did not finish"
+
+
 class _TLSPool(_Watched, urllib3.HTTPSConnectionPool):
-    pass
+    def _validate_conn(self, conn: Any) -> None:
+        """Connect and shake hands, within the connect timeout. A handshake that times out is
+        a connect timeout: urllib3 reports it as a read timeout, which read as a server silent
+        for the whole read timeout (20 or 300 s) when it had waited the connect timeout."""
+        try:
+            super()._validate_conn(conn)
+        except socket.timeout as error:
+            raise urllib3.exceptions.ConnectTimeoutError(
+                conn, f"{_HANDSHAKE_STALLED} within {conn.timeout:g} s"
+            ) from error
 
 
 class _Watchdog:
@@ -419,6 +432,14 @@ class Transport:
         if isinstance(error, requests.exceptions.ConnectTimeout):
             if self._past_deadline():
                 return self._deadline_error()
+            if _HANDSHAKE_STALLED in str(error):
+                return OllamaTimeoutError(
+                    f"{self.endpoint} accepted the connection, but {_HANDSHAKE_STALLED} "
+                    f"within {limits[0]:g} s.",
+                    hint="Check that the server speaks https on this port, and that nothing in "
+                    "between (a proxy, a firewall) holds the connection.",
+                    url=str(self.endpoint),
+                )
             return self.wording.not_running("the connection timed out")
         if isinstance(error, requests.exceptions.ReadTimeout):
             return self._timed_out(limits)
