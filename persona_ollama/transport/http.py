@@ -140,6 +140,9 @@ class _Pool(_Watched):
     pass
 
 
+# OpenSSL's reason in an SSLError's text, e.g. "certificate verify failed: self-signed
+# certificate in certificate chain (_ssl.c:1006)".
+_VERIFY_FAILED = re.compile(r"certificate verify failed: ([^()\\]{1,160}?)\.? \(_ssl")
 # How the TLS pool marks a handshake that timed out (see _TLSPool._validate_conn).
 _HANDSHAKE_STALLED = "the TLS handshake did not finish"
 
@@ -580,8 +583,21 @@ class Transport:
         )
         if "WRONG_VERSION_NUMBER" in text.upper() or "wrong version number" in text:
             hint = "The server speaks plain HTTP: use http:// instead of https:// in the URL."
+        # What OpenSSL found wrong with the certificate, e.g. "Hostname mismatch, certificate
+        # is not valid for 'gpu-box'": without it "Check the certificate" leaves a guess.
+        found = _VERIFY_FAILED.search(text)
+        why = (
+            f": the certificate failed verification ({printable(found.group(1))})" if found else ""
+        )
+        if found and "mismatch" in found.group(1):
+            hint = (
+                "Use a host name the certificate was issued for in the URL, or issue the "
+                "certificate for the name (or address) you connect to."
+            )
         return ConfigurationError(
-            f"The TLS connection to {self.endpoint} failed.", hint=hint, url=str(self.endpoint)
+            f"The TLS connection to {self.endpoint} failed{why}.",
+            hint=hint,
+            url=str(self.endpoint),
         )
 
     def _reader(self, response: requests.Response, limit: int | None, what: str) -> BodyReader:

@@ -1,20 +1,23 @@
 """https edges over real sockets: a server that accepts the connection but never finishes the
-TLS handshake (bounded by the connect timeout, and said so), and connections reused over TLS
-(handshakes counted by a relay in front of the double)."""
+TLS handshake (bounded by the connect timeout, and said so), a certificate for another name
+(said so), and connections reused over TLS (handshakes counted by a relay in front of the
+double)."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import threading
 import time
 
 import pytest
+import trustme
 from transport_doubles import Authority, _pipe
 from urllib3.exceptions import InsecureRequestWarning
 
 from persona_ollama import OllamaProvider
-from persona_ollama.errors import OllamaTimeoutError
+from persona_ollama.errors import ConfigurationError, OllamaTimeoutError
 from persona_ollama.testing import FakeOllama
 
 MODEL = "llama3.2:3b"
@@ -78,6 +81,20 @@ def test_a_handshake_that_never_finishes_is_bounded_by_the_connect_timeout(stall
     assert took < 5
     assert "TLS handshake did not finish within 1 s" in str(raised.value)
     assert "sent nothing for" not in str(raised.value)  # not the read timeout's 20 or 300 s
+
+
+def test_a_certificate_for_another_name_is_said_to_be_one():
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("ollama.internal").configure_cert(context)
+    with FakeOllama([MODEL], tls=context) as fake, ca.cert_pem.tempfile() as bundle:
+        provider = OllamaProvider(base_url=fake.url, model=MODEL, verify=bundle, environ={})
+        with pytest.raises(ConfigurationError) as raised:
+            provider.installed_models()
+        provider.close()
+
+    assert "not valid for '127.0.0.1'" in str(raised.value)
+    assert "certificate" in (raised.value.hint or "")
 
 
 @pytest.mark.parametrize("verify", ["bundle", "off"])
