@@ -11,6 +11,7 @@ terms of the kind of server it found. A /v1 server has one fixed context window,
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import operator
@@ -767,9 +768,10 @@ class OpenAIBackend:
     def _count_tokens(self, text: str, model: str) -> int | None:
         """Tokens in ``text`` by the server's own tokenizer, where it has one we know."""
         transport = self.transport
-        try:
-            whole = transport.post_json("/extras/tokenize/count", {"input": text, "model": model})
-            empty = transport.post_json("/extras/tokenize/count", {"input": "", "model": model})
+        ask = functools.partial(transport.post_json, "/extras/tokenize/count")
+        try:  # the model is loaded (it has just answered): the short read timeout is enough
+            whole = ask({"input": text, "model": model}, timeout=transport.quick)
+            empty = ask({"input": "", "model": model}, timeout=transport.quick)
         except OllamaError as error:
             log.debug("no token count from %s: %s", self.url, error.message)
             return None
