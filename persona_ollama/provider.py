@@ -527,6 +527,7 @@ class OllamaProvider(LLMProvider):
                 if self.local_only and not backend.reports_forwarding
                 else None
             ),
+            redact=backend.transport.redactor.text,
         )
 
     def _chosen(self, model: str | None, name: str) -> bool:

@@ -57,11 +57,13 @@ class ChatStream:
         deadline: float | None = None,
         ends_at: float | None = None,
         confirm: Callable[[], None] | None = None,
+        redact: Callable[[str], str] = str,
     ) -> None:
         """``window_sent``: the server used ``plan.num_ctx`` (the backend sets windows);
         ``may_cut``: the server may cut a long prompt instead of refusing it, so the counts
         are checked for a cut; ``confirm``, called when the first chunk arrives, raises if
-        the model turns out to have run elsewhere."""
+        the model turns out to have run elsewhere; ``redact`` scrubs the configured secrets
+        from what the answer says about where it ran."""
         self.response: LLMResponse | None = None
         self._chunks = chunks
         self._plan = plan
@@ -71,6 +73,7 @@ class ChatStream:
         self._may_cut = may_cut
         self._local_only = local_only
         self._confirm = confirm
+        self._redact = redact
         if ends_at is None and deadline is not None:
             ends_at = time.monotonic() + deadline
         self._pieces = self._read(deadline, ends_at)
@@ -177,10 +180,11 @@ class ChatStream:
         cached, is forwarded anyway. Then the prompt has left; local-only mode refuses the
         answer and says so, and otherwise the once-per-process warning names the host.
         """
-        host = chunk.remote_host
+        host = self._redact(chunk.remote_host) if chunk.remote_host else None
         if self._local_only:
             raise forwarded_after_check(self._model, host or "?", str(self._endpoint))
-        where = Placement(True, host, chunk.remote_model, "the server's answer names remote_host")
+        upstream = self._redact(chunk.remote_model) if chunk.remote_model else None
+        where = Placement(True, host, upstream, "the server's answer names remote_host")
         check_destination(self._model, where, self._endpoint, local_only=False)
 
     def _response(self, final: Chunk, content: str, thinking: str, wall: float) -> LLMResponse:

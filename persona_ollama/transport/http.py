@@ -625,7 +625,7 @@ class Transport:
         finally:
             self.release(response)
         try:
-            return loads_strict(raw)
+            return self.redactor.data(loads_strict(raw))
         except OllamaResponseError as error:
             error.url = str(self.endpoint)
             raise self.redactor.error(error) from None

@@ -14,6 +14,7 @@ import base64
 import json
 import re
 from collections.abc import Iterable, Mapping
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 from ..errors import OllamaError
@@ -21,6 +22,9 @@ from ..errors import OllamaError
 REDACTED = "[redacted]"
 # Shorter values are not scrubbed: replacing every "ab" would garble the text and hides little.
 MIN_SECRET = 4
+# The fields of a server's document that name things the plugin asks for again (a model, its
+# digest): kept as they came, so that a short password inside a model's name cannot break it.
+IDENTIFIERS = frozenset({"name", "model", "id", "digest", "parent_model"})
 # Where a message cuts a server's value short: its end, the "..." of a shortened field, the
 # closing quote of a repr()'d snippet. The start of a secret just before one is scrubbed too.
 _CUT = re.compile(r"\.\.\.|['\"]|\Z")
@@ -121,6 +125,24 @@ class Redactor:
                 pieces += [text[done:start], REDACTED]
                 done = end
         return "".join(pieces) + text[done:]
+
+    def data(self, value: Any) -> Any:
+        """A decoded JSON document with every whole form of every secret replaced in its
+        text values (not in IDENTIFIERS): a server may echo the request's headers into any
+        field of a successful answer (a model's remote_host, its family), which messages,
+        warnings and the CLI then show."""
+        if not self._forms:
+            return value
+        if isinstance(value, str):
+            return self._pattern.sub(REDACTED, value)
+        if isinstance(value, list):
+            return [self.data(item) for item in value]
+        if isinstance(value, dict):
+            return {
+                key: item if key in IDENTIFIERS and isinstance(item, str) else self.data(item)
+                for key, item in value.items()
+            }
+        return value
 
     def error(self, error: OllamaError) -> OllamaError:
         """``error`` with its message, hint and server text scrubbed (in place); returned."""
