@@ -274,7 +274,7 @@ class OllamaProvider(LLMProvider):
             return cached.value  # type: ignore[no-any-return]
         from .choosing.catalogue import load_catalogue
         from .choosing.hardware import probe
-        from .choosing.selection import choose_default
+        from .choosing.selection import choose_default, plan_for
 
         try:
             listing = self.installed_models()
@@ -292,6 +292,7 @@ class OllamaProvider(LLMProvider):
             load_catalogue(self._environ),
             cpu_only=profile.cpu_only,
             server=server,
+            plan=plan_for(profile, self._environ),
         )
         with self._lock:
             self._selection = _Cached(choice, time.monotonic())

@@ -285,7 +285,7 @@ class Preparation:
         model selection uses; None when the budget or the model's size is unknown."""
         from .choosing.catalogue import load_catalogue
         from .choosing.hardware import probe
-        from .choosing.selection import estimate_memory_bytes
+        from .choosing.selection import estimate_memory_bytes, fits
 
         try:
             budget = probe(server_is_local=self.endpoint.is_loopback, environ=self.environ)
@@ -308,7 +308,7 @@ class Preparation:
             memory = estimate_memory_bytes(listed, window, catalogue)
             if memory is None:
                 return None
-            if memory > budget.memory_budget_bytes:
+            if not fits(memory, budget.memory_budget_bytes):  # with the headroom kept free
                 break
             fitting = window
         return fitting

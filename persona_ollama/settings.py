@@ -23,6 +23,7 @@ CA_BUNDLE_VAR = PREFIX + "CA_BUNDLE"
 API_VAR = PREFIX + "API"
 MEMORY_GB_VAR = PREFIX + "MEMORY_GB"  # read by hardware.memory_budget
 CATALOGUE_VAR = PREFIX + "CATALOGUE"  # read by catalogue.load_catalogue
+JOB_MINUTES_VAR = PREFIX + "JOB_MINUTES"  # read by selection.job_budget_seconds
 # Not ours, but read by us: Persona's name for the server, Ollama's own (parsed with Ollama's
 # rules in endpoint.py), and the no-colour convention of https://no-color.org (the CLI).
 BASE_URL_VAR = "OLLAMA_BASE_URL"

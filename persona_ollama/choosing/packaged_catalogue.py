@@ -16,17 +16,18 @@ from typing import Any
 from ..errors import ConfigurationError
 from .hookspecs import hookimpl
 
-SCHEMA_VERSION = 1
+# The packaged file is schema 2; schema-1 files (users' catalogues) are still read.
+SCHEMA_VERSIONS = (1, 2)
 
 
 def entries_of(document: Any, where: str) -> list[Any]:
     """The list of entries in a catalogue document (``{"models": [...]}`` or a bare list)."""
     if isinstance(document, Mapping):
-        version = document.get("schema_version", SCHEMA_VERSION)
-        if version != SCHEMA_VERSION:
+        version = document.get("schema_version", 1)
+        if version not in SCHEMA_VERSIONS:
             raise ConfigurationError(
                 f"{where}: schema_version {version!r} is not supported.",
-                hint=f"This version of persona-ollama reads schema_version {SCHEMA_VERSION}.",
+                hint="This version of persona-ollama reads schema_version 1 and 2.",
             )
         document = document.get("models")
     if not isinstance(document, list):

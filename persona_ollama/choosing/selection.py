@@ -1,31 +1,60 @@
 """Choose the default model and recommend models to pull, saying why.
 
 Pure functions over plain data: installed models (from /api/tags), a memory budget in bytes
-(from hardware.py, or None when unknown) and the catalogue. A model *fits* when its weights,
-the KV cache for the planned context and the runtime overhead are within the budget. Those
-that fit are ranked by catalogue quality for persona generation; a model the catalogue does
-not know is scored from its parameter count and quantisation. Ties go to the smaller model,
-then to the name, so the same inputs always give the same answer.
+(from hardware.py, or None when unknown), the machine the speed model knows (speed.py, or None)
+and the catalogue. A model *fits* when its weights, the KV cache at the planned context (the
+window the provider sends for the reference job) and the runtime overhead leave the headroom
+free (HEADROOM_*). Those that fit and whose reference job ends within the time budget are
+ranked by quality for persona generation (the catalogue's formula; models without cited
+figures, including those the catalogue does not know, after the scored ones, larger first);
+those that would take longer follow, fastest first. Ties go to the smaller model, then to the
+name, so the same inputs always give the same answer.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 from ..model_info import ModelInfo, placement
 from ..names import canonical
-from ..settings import MEMORY_GB_VAR
+from ..settings import JOB_MINUTES_VAR, MEMORY_GB_VAR, env_float
 from .catalogue import (
-    TYPICAL_CONTEXT,
     Catalogue,
     ModelSpec,
     kv_bytes_rule_of_thumb,
     runtime_memory_bytes,
 )
-from .units import format_gib
+from .modelfacts import BYTES_PER_PARAMETER, ModelFacts, facts_from_server
+from .speed import (
+    REFERENCE_JOB,
+    Machine,
+    SpeedEstimate,
+    format_duration,
+    job_estimate,
+    machine_for,
+)
+from .units import GiB, format_gib
+
+if TYPE_CHECKING:
+    from .hardware import HardwareProfile
+
+# The context memory is planned at: the window the provider sends for the reference job
+# (three personas from a 20,000-token transcript), capped at each model's trained context.
+PLANNED_CONTEXT = REFERENCE_JOB.window()
+# Room left free beside the estimate: Ollama's own estimate differs from ours, the compute
+# graph grows with the batch, and the GPU driver, other programs and fragmentation take their
+# share. A model that spills a few layers to system RAM runs several times slower, so a model
+# fits only when this much of the budget stays free: 10 %, at least 1 GiB.
+HEADROOM_SHARE = 0.10
+HEADROOM_MIN = 1 * GiB
+# How long the reference job may take before faster models rank first: a laptop user waits
+# a quarter of an hour for three personas. PERSONA_OLLAMA_JOB_MINUTES changes it.
+DEFAULT_JOB_MINUTES = 15.0
 
 # Without a GPU, each generated token reads every active weight from RAM: above this many
 # active parameters (billions) a model writes only a few tokens a second, so on CPU-only
@@ -34,20 +63,6 @@ CPU_FAST_ACTIVE_B = 15.0
 # When the server's memory is unknown and nothing is installed, suggest a model that runs on
 # most machines rather than the best one in the catalogue.
 UNKNOWN_BUDGET = 8 << 30
-# Bytes per parameter of a Q4_K_M file (weights plus embeddings), to size a model whose
-# file size the server does not give.
-BYTES_PER_PARAMETER = 0.6
-# A model not in the catalogue scores UNKNOWN_BASE + UNKNOWN_PER_DOUBLING * log2(billions of
-# parameters) (8B -> 62, 14B -> 72, like the catalogue's models of that size), never more
-# than UNKNOWN_CAP: an unknown model does not outrank well-known large ones.
-UNKNOWN_BASE = 26
-UNKNOWN_PER_DOUBLING = 12
-UNKNOWN_CAP = 80
-# Quantisation adjustments for unknown models: fewer bits lose quality, more bits gain a little.
-QUANT_ADJUSTMENT = (
-    ("BF16", 2), ("F16", 2), ("F32", 2), ("MXFP4", 0), ("IQ1", -12), ("IQ2", -8), ("IQ3", -4),
-    ("Q2", -8), ("Q3", -4), ("Q4", 0), ("Q5", 1), ("Q6", 1), ("Q8", 2),
-)  # fmt: skip
 # Names of embedding models, used only when the server does not list capabilities (< v0.30).
 
 
@@ -64,8 +79,20 @@ def is_embedding_only(model: Model, catalogue: Catalogue | None = None) -> bool:
     return spec.embedding if spec is not None else model.is_embedding
 
 
+def job_budget_seconds(environ: Mapping[str, str]) -> float:
+    """The time budget of the reference job: PERSONA_OLLAMA_JOB_MINUTES, else 15 minutes.
+    Raises ConfigurationError naming the variable for a value that is not a positive number."""
+    minutes = env_float(environ, JOB_MINUTES_VAR, "30")
+    return 60 * (DEFAULT_JOB_MINUTES if minutes is None else minutes)
+
+
+def headroom_bytes(budget_bytes: int) -> int:
+    """The share of the budget a model must leave free (HEADROOM_*)."""
+    return max(HEADROOM_MIN, int(budget_bytes * HEADROOM_SHARE))
+
+
 def estimate_memory_bytes(
-    model: Model, context_tokens: int = TYPICAL_CONTEXT, catalogue: Catalogue | None = None
+    model: Model, context_tokens: int = PLANNED_CONTEXT, catalogue: Catalogue | None = None
 ) -> int | None:
     """Bytes to run ``model`` with ``context_tokens`` of context (capped at its trained length):
     weights (the file size) + KV cache + overhead. The catalogue supplies the KV cache size
@@ -91,45 +118,72 @@ def _parameters_b(model: ModelInfo) -> float | None:
 
 
 def fits(memory_bytes: int | None, budget_bytes: int | None) -> bool | None:
-    """True/False against the budget; None when the budget is unknown. A model of unknown
-    size does not fit a known budget (better to say so than to pick it blindly)."""
+    """True when the model leaves the headroom of the budget free; None when the budget is
+    unknown. A model of unknown size does not fit a known budget (better to say so than to
+    pick it blindly)."""
     if budget_bytes is None:
         return None
-    return memory_bytes is not None and memory_bytes <= budget_bytes
+    return memory_bytes is not None and memory_bytes + headroom_bytes(budget_bytes) <= budget_bytes
 
 
-def estimated_quality(parameters_b: float | None, quantization: str | None) -> int:
-    """A 1-80 quality score for a model the catalogue does not know (see UNKNOWN_*)."""
-    if not parameters_b:
-        return 1
-    score = UNKNOWN_BASE + UNKNOWN_PER_DOUBLING * math.log2(parameters_b)
-    level = (quantization or "").upper()
-    score += next((adjust for prefix, adjust in QUANT_ADJUSTMENT if level.startswith(prefix)), 0)
-    return max(1, min(UNKNOWN_CAP, round(score)))
+def model_facts(model: Model, catalogue: Catalogue | None = None) -> ModelFacts | None:
+    """What the estimates rest on: the catalogue's facts (with the installed file's size when
+    known), else what the server says (marked "estimated from the server")."""
+    spec = (
+        model if isinstance(model, ModelSpec) else catalogue.get(model.name) if catalogue else None
+    )
+    if spec is not None:
+        facts = spec.facts
+        if isinstance(model, ModelInfo) and model.size_bytes:
+            facts = dataclasses.replace(facts, weights_bytes=model.size_bytes)
+        return facts
+    assert isinstance(model, ModelInfo)
+    return facts_from_server(
+        model.name,
+        parameters_b=model.parameters_b,
+        size_bytes=model.size_bytes,
+        context_length=model.context_length,
+        thinking=model.thinks,
+    )
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """One model weighed for the default, with everything the ranking used."""
+    """One model weighed for the default, with everything the ranking used. ``speed`` and
+    ``job_seconds`` are None when the machine is unknown (a remote server, a GPU not in the
+    speed table); ``over_time`` when the reference job takes longer than the time budget."""
 
     name: str
     installed: bool
     memory_bytes: int | None
     fits: bool | None
-    quality: int
+    quality: int | None
     quality_reason: str
     slow_on_cpu: bool = False
     short_context: bool = False
     spec: ModelSpec | None = None
+    parameters_b: float = 0.0
+    speed: SpeedEstimate | None = None
+    job_seconds: float | None = None
+    over_time: bool = False
+    estimated_from_server: bool = False
+    window: int | None = None  # the planned context, capped at the model's trained one
 
     @property
-    def rank_key(self) -> tuple[bool, int, float, str]:
-        """Usable before slow or short-context; then best quality, smaller, and by name."""
+    def rank_key(self) -> tuple[bool, float, bool, float, float, str]:
+        """Usable before short-context or slow; among those within the time budget the best
+        quality (models without a score after, larger first), among those over it the
+        fastest; then smaller, and by name."""
         size = math.inf if self.memory_bytes is None else self.memory_bytes
-        return (self.slow_on_cpu or self.short_context, -self.quality, size, self.name)
+        late = self.over_time or self.slow_on_cpu
+        wait = (self.job_seconds or math.inf) if self.over_time else 0.0
+        unscored = self.quality is None
+        merit = -self.parameters_b if unscored else -float(self.quality or 0)
+        return (self.short_context or late, wait, unscored, merit, size, self.name)
 
     def describe(self, budget_bytes: int | None, context_tokens: int) -> str:
-        """One line: the memory it needs against the budget, its quality and why."""
+        """One line: the memory it needs against the budget, its quality and why, and its
+        speed and reference-job time here."""
         needs = (
             "size unknown"
             if self.memory_bytes is None
@@ -137,14 +191,47 @@ class Candidate:
         )
         if budget_bytes is not None:
             needs += f" of {format_gib(budget_bytes)}"
-        text = f"{self.name}: {needs}; quality {self.quality}"
+            needs += f" ({format_gib(headroom_bytes(budget_bytes))} kept free)"
+        score = "no score" if self.quality is None else f"quality {self.quality}"
+        text = f"{self.name}: {needs} at {self.window or context_tokens} tokens; {score}"
         if self.quality_reason:
             text += f" ({self.quality_reason})"
+        if self.spec is not None and self.spec.note:
+            text += f"; {self.spec.note}"
+        if self.spec is not None and self.spec.size_estimated:
+            text += "; its download size is not in the catalogue: estimated from its parameters"
+        if self.spec is not None and not self.spec.context_known:
+            text += f"; its context length is not in the catalogue: {self.window} assumed"
+        if self.speed is not None and self.job_seconds is not None:
+            text += (
+                f"; ~{self.speed.decode_tps:.1f} tokens/s, reference job "
+                f"~{format_duration(self.job_seconds)}"
+            )
+            if self.estimated_from_server:
+                text += " (estimated from the server)"
+        if self.over_time:
+            text += "; slower than the time budget"
         if self.slow_on_cpu:
             text += "; fits, but without a GPU a model this large writes only a few tokens a second"
         if self.short_context:
             text += f"; its context is shorter than the planned {context_tokens} tokens"
         return text
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the ranking knows beyond memory: the machine for the speed model (None: no
+    speed claimed) and the reference job's time budget in seconds."""
+
+    machine: Machine | None = None
+    time_budget_s: float = DEFAULT_JOB_MINUTES * 60
+
+
+def plan_for(profile: HardwareProfile, environ: Mapping[str, str] | None = None) -> Plan:
+    """The plan for this machine: the speed model's machine for the probe's hardware and the
+    time budget from PERSONA_OLLAMA_JOB_MINUTES (ConfigurationError for a bad value)."""
+    env = os.environ if environ is None else environ
+    return Plan(machine_for(profile), job_budget_seconds(env))
 
 
 def _candidate(
@@ -154,6 +241,7 @@ def _candidate(
     context_tokens: int,
     cpu_only: bool,
     installed: bool,
+    plan: Plan | None = None,
 ) -> Candidate:
     """``model`` scored for the selection: its memory at ``context_tokens``, whether that fits
     ``budget_bytes``, and its quality (the catalogue's, else estimated from size and
@@ -167,10 +255,20 @@ def _candidate(
     else:
         assert isinstance(model, ModelInfo)  # a ModelSpec is its own spec
         active = _parameters_b(model)
-        quality = estimated_quality(active, model.quantization_level)
+        # No cited figures, like a catalogue model without scores: ranked after scored
+        # models, larger first (quality.py).
+        quality = None
         size = model.parameter_size or "unknown size"
-        why = f"not in the catalogue: scored by {size}, {model.quantization_level or '?'}"
+        why = (
+            f"not in the catalogue, so no benchmark figures: ranked after scored models, by "
+            f"size ({size}, {model.quantization_level or '?'})"
+        )
         context = model.context_length or context_tokens
+    facts = model_facts(model, catalogue)
+    machine = plan.machine if plan is not None else None
+    speed = job = None
+    if facts is not None and machine is not None:
+        speed, job = job_estimate(facts, machine)
     return Candidate(
         name=model.name,
         installed=installed,
@@ -178,9 +276,16 @@ def _candidate(
         fits=fits(memory, budget_bytes),
         quality=quality,
         quality_reason=why,
-        slow_on_cpu=cpu_only and (active or 0) > CPU_FAST_ACTIVE_B,
+        # Without the speed model, the old rule: too many active parameters for a CPU.
+        slow_on_cpu=machine is None and cpu_only and (active or 0) > CPU_FAST_ACTIVE_B,
         short_context=context < context_tokens,
         spec=spec,
+        parameters_b=(facts.parameters_b if facts is not None else 0.0),
+        speed=speed,
+        job_seconds=job,
+        over_time=job is not None and plan is not None and job > plan.time_budget_s,
+        estimated_from_server=facts is not None and spec is None,
+        window=min(context, context_tokens),
     )
 
 
@@ -195,6 +300,23 @@ class Selection:
     candidates: tuple[Candidate, ...] = ()
 
 
+def _why(best: Candidate, plan: Plan | None) -> str:
+    """What decided among the models that fit, when the speed model took part."""
+    if plan is None or best.job_seconds is None:
+        return ""
+    limit = format_duration(plan.time_budget_s)
+    if best.over_time:
+        return f" (none finishes the reference job within {limit} here, so the fastest)"
+    return f" (the best whose reference job ends within {limit})"
+
+
+def _better_on_paper(candidate: Candidate, best: Candidate) -> bool:
+    """A higher score than the pick (a scored model beats an unscored one)."""
+    if candidate.quality is None:
+        return False
+    return best.quality is None or candidate.quality > best.quality
+
+
 def _ranked(candidates: Iterable[Candidate]) -> list[Candidate]:
     return sorted(candidates, key=lambda candidate: candidate.rank_key)
 
@@ -204,17 +326,20 @@ def choose_default(
     profile_budget_bytes: int | None,
     catalogue: Catalogue,
     *,
-    context_tokens: int = TYPICAL_CONTEXT,
+    context_tokens: int = PLANNED_CONTEXT,
     cpu_only: bool = False,
     server: str | None = None,
+    plan: Plan | None = None,
 ) -> Selection:
     """The best installed chat model that fits the budget; else the smallest installed chat
     model (with a warning); else the best catalogue model that fits, to be pulled.
 
-    ``cpu_only`` (``HardwareProfile.cpu_only``) ranks models too large to run quickly
-    without a GPU after those that are usable. ``server`` names an OpenAI-compatible server
-    ("the llama.cpp server"): its models are already loaded, so no memory check applies and
-    nothing is suggested for pulling.
+    ``plan`` gives the machine for the speed model and the time budget: models whose
+    reference job would take longer rank after those within it, fastest first. Without a
+    machine, ``cpu_only`` (``HardwareProfile.cpu_only``) ranks models with more than
+    CPU_FAST_ACTIVE_B billion active parameters after the others. ``server`` names an
+    OpenAI-compatible server ("the llama.cpp server"): its models are already loaded, so no
+    memory check applies and nothing is suggested for pulling.
     """
     if server is not None:
         return _choose_served(installed, catalogue, server)
@@ -244,7 +369,7 @@ def choose_default(
                 f"({where.evidence}); name it explicitly to use it."
             )
             continue
-        chat.append(_candidate(model, catalogue, budget, context_tokens, cpu_only, True))
+        chat.append(_candidate(model, catalogue, budget, context_tokens, cpu_only, True, plan))
     ranked = _ranked(chat)
     usable = [candidate for candidate in ranked if candidate.fits is not False]
     reasons.extend(
@@ -258,16 +383,16 @@ def choose_default(
         reasons.extend(  # better on paper, but slow here or too short for the planned context
             f"{candidate.describe(budget, context_tokens)}: ranked lower."
             for candidate in usable[1:]
-            if candidate.quality > best.quality
+            if _better_on_paper(candidate, best)
         )
         reasons.append(
             f"Chose {best.describe(budget, context_tokens)}; "
-            f"the best of {len(usable)} installed chat model(s) that fit."
+            f"the best of {len(usable)} installed chat model(s) that fit{_why(best, plan)}."
         )
         return Selection(best.name, True, tuple(reasons), (), tuple(ranked))
     if chat:
         smallest = min(chat, key=lambda c: (c.memory_bytes or math.inf, c.name))
-        pick = _best_from_catalogue(catalogue, budget, context_tokens, cpu_only, remote)
+        pick = _best_from_catalogue(catalogue, budget, context_tokens, cpu_only, remote, plan)
         advice = f" `persona-ollama pull {pick.name}` gets one that fits." if pick else ""
         warning = (
             f"No installed model fits {format_gib(budget or 0)}; using the smallest, "
@@ -278,7 +403,7 @@ def choose_default(
         reasons.append(
             "Every installed chat model runs off this machine, so none counts as installed here."
         )
-    return _pull_suggestion(catalogue, budget, context_tokens, cpu_only, reasons, remote)
+    return _pull_suggestion(catalogue, budget, context_tokens, cpu_only, reasons, remote, plan)
 
 
 def _choose_served(served: Sequence[ModelInfo], catalogue: Catalogue, server: str) -> Selection:
@@ -292,7 +417,7 @@ def _choose_served(served: Sequence[ModelInfo], catalogue: Catalogue, server: st
         for model in remote
     )
     chat = [
-        _candidate(model, catalogue, None, TYPICAL_CONTEXT, False, True)
+        _candidate(model, catalogue, None, PLANNED_CONTEXT, False, True)
         for model in served
         if not is_embedding_only(model, catalogue) and not model.placement.remote
     ]
@@ -301,7 +426,7 @@ def _choose_served(served: Sequence[ModelInfo], catalogue: Catalogue, server: st
         if remote:
             reason = f"The {server} serves no chat model that runs on it: start it with one."
         return Selection(None, False, (*skipped, reason), (), ())
-    ranked = sorted(chat, key=lambda c: (-c.quality, c.name))
+    ranked = sorted(chat, key=lambda c: (c.quality is None, -(c.quality or 0), c.name))
     best = ranked[0]
     reasons = (
         f"The {server} loaded its models itself, so they are ranked by quality alone.",
@@ -317,13 +442,15 @@ def _catalogue_candidates(
     context_tokens: int,
     cpu_only: bool,
     taken: frozenset[str] = frozenset(),
+    plan: Plan | None = None,
 ) -> list[Candidate]:
     """Catalogue chat models, ranked; ``taken``: canonical names that an installed remote
     model holds (a suggestion of that name would be the remote model until pulled over)."""
     return _ranked(
-        _candidate(spec, catalogue, budget, context_tokens, cpu_only, False)
+        _candidate(spec, catalogue, budget, context_tokens, cpu_only, False, plan)
         for spec in catalogue
         if not spec.embedding
+        and not spec.cloud_only  # nothing to pull: it runs only on ollama.com
         and not placement(spec.name).remote
         and canonical(spec.name) not in taken
     )
@@ -335,8 +462,9 @@ def _best_from_catalogue(
     context_tokens: int,
     cpu_only: bool,
     taken: frozenset[str] = frozenset(),
+    plan: Plan | None = None,
 ) -> Candidate | None:
-    candidates = _catalogue_candidates(catalogue, budget, context_tokens, cpu_only, taken)
+    candidates = _catalogue_candidates(catalogue, budget, context_tokens, cpu_only, taken, plan)
     return next((c for c in candidates if c.fits is not False), None)
 
 
@@ -347,6 +475,7 @@ def _pull_suggestion(
     cpu_only: bool,
     reasons: list[str],
     taken: frozenset[str] = frozenset(),
+    plan: Plan | None = None,
 ) -> Selection:
     assumed = UNKNOWN_BUDGET if budget is None else budget
     if budget is None:
@@ -354,7 +483,7 @@ def _pull_suggestion(
             f"Nothing to choose from: suggesting a model that runs in {format_gib(assumed)}, "
             "which most machines have."
         )
-    candidates = _catalogue_candidates(catalogue, assumed, context_tokens, cpu_only, taken)
+    candidates = _catalogue_candidates(catalogue, assumed, context_tokens, cpu_only, taken, plan)
     best = next((c for c in candidates if c.fits), None)
     if best is None:
         warning = (
@@ -366,7 +495,8 @@ def _pull_suggestion(
         return Selection(None, False, tuple(reasons), (warning + ".",), tuple(candidates))
     reasons.append(
         f"No chat model is installed; the best in the catalogue that fits is "
-        f"{best.describe(assumed, context_tokens)}. Run `persona-ollama pull {best.name}`."
+        f"{best.describe(assumed, context_tokens)}{_why(best, plan)}. "
+        f"Run `persona-ollama pull {best.name}`."
     )
     return Selection(best.name, False, tuple(reasons), (), tuple(candidates))
 
@@ -381,6 +511,8 @@ class Recommendation:
     fits: bool | None
     memory_bytes: int
     reason: str
+    speed: SpeedEstimate | None = None
+    job_seconds: float | None = None
 
 
 def recommend(
@@ -389,13 +521,14 @@ def recommend(
     catalogue: Catalogue,
     n: int = 5,
     *,
-    context_tokens: int = TYPICAL_CONTEXT,
+    context_tokens: int = PLANNED_CONTEXT,
     cpu_only: bool = False,
+    plan: Plan | None = None,
 ) -> list[Recommendation]:
     """The ``n`` best catalogue chat models that fit the budget (all of them, when the budget
     is unknown), best first, each saying whether it is installed."""
     have = {catalogue.get(model.name) for model in installed if not model.placement.remote}
-    candidates = _catalogue_candidates(catalogue, budget_bytes, context_tokens, cpu_only)
+    candidates = _catalogue_candidates(catalogue, budget_bytes, context_tokens, cpu_only, plan=plan)
     recommendations = []
     for candidate in candidates:
         if candidate.fits is False or candidate.spec is None:
@@ -408,6 +541,8 @@ def recommend(
                 fits=candidate.fits,
                 memory_bytes=candidate.memory_bytes or spec.memory_bytes,
                 reason=candidate.describe(budget_bytes, context_tokens),
+                speed=candidate.speed,
+                job_seconds=candidate.job_seconds,
             )
         )
     return recommendations[:n]

@@ -98,6 +98,7 @@ def collect(host: str | None) -> dict[str, Any]:
         "warnings": list(selection.warnings),
         "source": MODEL_VAR if configured else "selection",
     }
+    default.update(_speed_of(provider.default_model, selection))
     report["default_model"] = default
     if not report["server"]["reachable"]:
         report["next_step"] = report["server"]["hint"]
@@ -159,6 +160,25 @@ def collect(host: str | None) -> dict[str, Any]:
         for problem in report["plugins"]["problems"]
     )
     return report
+
+
+def _speed_of(model: str, selection: Any) -> dict[str, Any]:
+    """The speed model's figures for the default model, as the selection weighed it: decode
+    tokens/s, the reference job's seconds, memory at the planned context (None: unknown)."""
+    from ..names import canonical
+
+    weighed = next(
+        (c for c in selection.candidates if canonical(c.name) == canonical(model or "")), None
+    )
+    speed = None if weighed is None else weighed.speed
+    return {
+        "memory_bytes": None if weighed is None else weighed.memory_bytes,
+        "decode_tps": None if speed is None else round(speed.decode_tps, 1),
+        "job_seconds": None
+        if weighed is None or weighed.job_seconds is None
+        else round(weighed.job_seconds, 1),
+        "speed_basis": None if speed is None else speed.basis,
+    }
 
 
 def plugin_section() -> dict[str, Any]:
@@ -275,6 +295,15 @@ def render(report: dict[str, Any]) -> None:
     if default.get("remote"):
         state += f", remote: {default.get('remote_host') or '?'}"
     echo(f"Default    {default['model']} ({state})")
+    if default.get("job_seconds") is not None:
+        from ..choosing.speed import format_duration
+
+        echo(
+            f"Speed      ~{default['decode_tps']} tokens/s, reference job "
+            f"~{format_duration(default['job_seconds'])}, "
+            f"{human_bytes(default['memory_bytes'])} at the planned context "
+            "(docs/models-and-hardware.md)"
+        )
     for reason in default["reasons"]:
         echo(f"           - {reason}", dim=True)
     for warning in [*default["warnings"], *report["warnings"]]:

@@ -11,23 +11,39 @@ from .app import common_options, echo, human_bytes, json_option, main, make_prov
 if TYPE_CHECKING:
     from ..provider import OllamaProvider
 
-COLUMNS = ("NAME", "SIZE", "PARAMS", "QUANT", "CONTEXT", "FITS", "DEFAULT")
+COLUMNS = (
+    "NAME",
+    "SIZE",
+    "PARAMS",
+    "QUANT",
+    "CONTEXT",
+    "MEMORY",
+    "FITS",
+    "TOK/S",
+    "JOB",
+    "DEFAULT",
+)
 
 
 def _fits_text(fits: bool | None) -> str:
     return {True: "yes", False: "no", None: "?"}[fits]
 
 
+def _number(value: float | None) -> str:
+    return "?" if value is None else f"{value:.1f}"
+
+
 def model_rows(provider: OllamaProvider, include_catalogue: bool) -> list[dict[str, Any]]:
     """One row per installed chat model (then per catalogue model not installed, if asked)."""
     from ..choosing.catalogue import load_catalogue
     from ..choosing.hardware import probe
-    from ..choosing.selection import estimate_memory_bytes, fits
+    from ..choosing.selection import PLANNED_CONTEXT, estimate_memory_bytes, fits, plan_for
     from ..names import canonical
 
     catalogue = load_catalogue()
     profile = probe(server_is_local=provider.endpoint.is_loopback)
     budget = profile.memory_budget_bytes
+    machine = plan_for(profile).machine
     default = provider.default_model
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -58,17 +74,24 @@ def model_rows(provider: OllamaProvider, include_catalogue: bool) -> list[dict[s
                 "pull": None,
                 "remote": where.remote,
                 "remote_host": where.host,
+                **_speed(None if where.remote else model, catalogue, machine),
             }
         )
     if include_catalogue:
         # What could be pulled: what fits first, best first.
         ranked = sorted(
-            catalogue, key=lambda s: (fits(s.memory_bytes, budget) is False, -s.quality, s.name)
+            catalogue,
+            key=lambda s: (
+                fits(s.memory_at(PLANNED_CONTEXT), budget) is False,
+                s.quality is None,
+                -(s.quality or 0),
+                s.name,
+            ),
         )
         for spec in ranked:
             if spec.embedding or canonical(spec.name) in seen:
                 continue
-            memory = spec.memory_bytes
+            memory = spec.memory_at(PLANNED_CONTEXT)
             rows.append(
                 {
                     "name": spec.name,
@@ -86,14 +109,45 @@ def model_rows(provider: OllamaProvider, include_catalogue: bool) -> list[dict[s
                     else None,
                     "remote": False,
                     "remote_host": None,
+                    **_speed(spec, catalogue, machine),
                 }
             )
     return rows
 
 
+def _speed(model: Any, catalogue: Any, machine: Any) -> dict[str, Any]:
+    """The speed model's figures for a row: decode tokens/s, the reference job's seconds and
+    where the facts came from (None when the machine or the model's size is unknown)."""
+    from ..choosing.modelfacts import BASIS_SERVER
+    from ..choosing.selection import model_facts
+    from ..choosing.speed import job_estimate
+
+    facts = None if model is None or machine is None else model_facts(model, catalogue)
+    if facts is None:
+        return {
+            "decode_tps": None,
+            "prompt_tps": None,
+            "job_seconds": None,
+            "speed_basis": None,
+            "estimated_from_server": None,
+        }
+    speed, seconds = job_estimate(facts, machine)
+    return {
+        "decode_tps": round(speed.decode_tps, 1),
+        "prompt_tps": round(speed.prompt_tps, 1),
+        "job_seconds": round(seconds, 1),
+        "speed_basis": speed.basis,
+        "estimated_from_server": facts.basis == BASIS_SERVER,
+    }
+
+
 def render_table(rows: list[dict[str, Any]]) -> None:
     """Print ``rows`` as an aligned table: models not installed dimmed with their pull
-    command, models too large for this machine in red, remote ones with their host."""
+    command, models too large for this machine in red, remote ones with their host.
+    MEMORY is the estimate at the planned context; TOK/S and JOB the speed model's decode
+    speed and reference-job time (docs/models-and-hardware.md), "?" when it cannot say."""
+    from ..choosing.speed import format_duration
+
     cells = [
         (
             row["name"],
@@ -101,7 +155,12 @@ def render_table(rows: list[dict[str, Any]]) -> None:
             row["parameters"] or "?",
             row["quantization"] or "?",
             str(row["context_length"] or "?"),
+            "-" if row.get("remote") else human_bytes(row["memory_bytes"]),
             "-" if row.get("remote") else _fits_text(row["fits"]),
+            "-" if row.get("remote") else _number(row.get("decode_tps")),
+            "-"
+            if row.get("remote")
+            else (format_duration(row["job_seconds"]) if row.get("job_seconds") else "?"),
             "*" if row["default"] else "",
         )
         for row in rows
@@ -114,6 +173,8 @@ def render_table(rows: list[dict[str, Any]]) -> None:
             text += f"  ({row['pull']})"
         if row.get("remote"):
             text += f"  (remote: runs on {row['remote_host'] or 'a host the server does not name'})"
+        elif row.get("estimated_from_server"):
+            text += "  (not in the catalogue: speed estimated from the server)"
         echo(text, dim=not row["installed"], fg="red" if row["fits"] is False else None)
 
 
@@ -160,7 +221,9 @@ def recommend(count: int, as_json: bool, host: str | None) -> None:
     """
     from ..choosing.catalogue import load_catalogue
     from ..choosing.hardware import probe
+    from ..choosing.selection import plan_for
     from ..choosing.selection import recommend as recommend_models
+    from ..choosing.speed import REFERENCE_JOB
     from ..errors import OllamaError
 
     provider = make_provider(host)
@@ -172,12 +235,15 @@ def recommend(count: int, as_json: bool, host: str | None) -> None:
         # On stderr, so --json's standard output stays one JSON document.
         echo(f"(server not reachable, showing the catalogue only: {error.message})", err=True)
     profile = probe(server_is_local=provider.endpoint.is_loopback)
+    plan = plan_for(profile)
+    catalogue = load_catalogue()
     picks = recommend_models(
         installed,
         profile.memory_budget_bytes,
-        load_catalogue(),
+        catalogue,
         count,
         cpu_only=profile.cpu_only,
+        plan=plan,
     )
     if as_json:
         print_json(
@@ -188,6 +254,12 @@ def recommend(count: int, as_json: bool, host: str | None) -> None:
                     "fits": r.fits,
                     "memory_bytes": r.memory_bytes,
                     "download_bytes": r.spec.download_bytes,
+                    "quality": r.spec.quality,
+                    "quality_basis": r.spec.quality_reason,
+                    "decode_tps": None if r.speed is None else round(r.speed.decode_tps, 1),
+                    "prompt_tps": None if r.speed is None else round(r.speed.prompt_tps, 1),
+                    "job_seconds": None if r.job_seconds is None else round(r.job_seconds, 1),
+                    "catalogue_as_of": catalogue.as_of,
                     "reason": r.reason,
                 }
                 for r in picks
@@ -196,6 +268,16 @@ def recommend(count: int, as_json: bool, host: str | None) -> None:
         return
     budget = profile.memory_budget_bytes
     echo(f"Budget: {human_bytes(budget) if budget else 'unknown'} ({profile.budget_reason})")
+    echo(f"Catalogue: as of {catalogue.as_of or 'unknown'}")
+    job = REFERENCE_JOB
+    if plan.machine is None:
+        echo("Speed: unknown for this server's hardware, so models are ranked by quality.")
+    else:
+        echo(
+            f"Speed: {plan.machine.basis}. Reference job: {job.personas} personas from a "
+            f"{job.transcript_tokens:,}-token transcript, budget "
+            f"{plan.time_budget_s / 60:g} min (PERSONA_OLLAMA_JOB_MINUTES)."
+        )
     if not picks:
         echo("No catalogue model fits this budget.", fg="red")
         return

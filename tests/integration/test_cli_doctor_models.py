@@ -190,13 +190,18 @@ def test_models_lists_chat_models_with_fit_and_default_marker(runner, fake):
     result = runner.invoke(main, ["models", "--host", fake.url])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["NAME", "SIZE", "PARAMS", "QUANT", "CONTEXT", "FITS", "DEFAULT"]
+    assert lines[0].split() == [
+        "NAME", "SIZE", "PARAMS", "QUANT", "CONTEXT", "MEMORY", "FITS", "TOK/S", "JOB", "DEFAULT"
+    ]  # fmt: skip
     by_name = {line.split()[0]: line.split() for line in lines[1:]}
     assert "nomic-embed-text:latest" not in by_name
     assert by_name["qwen2.5:7b"][-1] == "*"
-    assert by_name["qwen2.5:7b"][-2] == "yes"
-    assert by_name["llama3:70b"][-1] == "no"  # 70B does not fit 16 GB
-    assert by_name["qwen2.5:7b"][-3] == "32768"
+    # PERSONA_OLLAMA_MEMORY_GB (set for every test) describes memory by hand, so the hardware
+    # is unknown and no speed is claimed: "?" for TOK/S and JOB.
+    assert by_name["qwen2.5:7b"][-4:-1] == ["yes", "?", "?"]
+    assert by_name["llama3:70b"][-3:] == ["no", "?", "?"]  # 70B does not fit 16 GB
+    assert by_name["qwen2.5:7b"][-7] == "32768"
+    assert by_name["qwen2.5:7b"][-5] == "GiB"  # the memory at the planned context
 
 
 def test_models_all_adds_catalogue_models_with_the_pull_command(runner, fake):
@@ -280,12 +285,18 @@ def test_doctor_explains_a_configured_model_by_its_setting(runner, fake, monkeyp
     result = runner.invoke(main, ["doctor", "--host", fake.url, "--json"])
     assert result.exit_code == 0, result.output
     default = json.loads(result.stdout)["default_model"]
+    memory = default.pop("memory_bytes")
+    assert isinstance(memory, int) and memory > 2 * 10**9  # weights + KV at the planned window
     assert default == {
         "model": "llama3.2:3b",
         "installed": True,
         "source": "PERSONA_OLLAMA_MODEL",
         "reasons": ["Set by PERSONA_OLLAMA_MODEL."],
         "warnings": [],
+        # No speed: PERSONA_OLLAMA_MEMORY_GB describes the memory, not the hardware.
+        "decode_tps": None,
+        "job_seconds": None,
+        "speed_basis": None,
     }
 
 

@@ -15,7 +15,7 @@ import requests
 
 from persona_ollama import OllamaProvider
 from persona_ollama.choosing.catalogue import load_catalogue
-from persona_ollama.choosing.selection import estimate_memory_bytes
+from persona_ollama.choosing.selection import HEADROOM_MIN, estimate_memory_bytes, fits
 from persona_ollama.model_info import ModelInfo
 from persona_ollama.testing import FakeModel, FakeOllama
 
@@ -107,7 +107,10 @@ def test_a_reused_window_must_fit_the_memory_budget(fake: FakeOllama) -> None:
     at_8k = estimate_memory_bytes(installed, 8192, catalogue)
     at_16k = estimate_memory_bytes(installed, 16384, catalogue)
     assert at_8k is not None and at_16k is not None and at_8k < at_16k
-    budget_gb = (at_8k + at_16k) / 2 / (1 << 30)
+    # Between the two, with the headroom the selection keeps free (selection.HEADROOM_*).
+    budget = (at_8k + at_16k) // 2 + HEADROOM_MIN
+    assert fits(at_8k, budget) and not fits(at_16k, budget)
+    budget_gb = budget / (1 << 30)
     provider = provider_for(fake, PERSONA_OLLAMA_MEMORY_GB=f"{budget_gb:.4f}")
 
     provider.generate(prompt_of(LARGE), max_tokens=1000)  # a prompt that needs 16384 gets it

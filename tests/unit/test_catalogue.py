@@ -85,7 +85,7 @@ def test_every_packaged_entry_is_consistent(catalogue):
         assert names.check_name(model.name) == model.name
         context = min(model.typical_context, model.context_length)
         assert model.memory_bytes == runtime_memory_bytes(
-            model.download_bytes, model.kv_per_token, context
+            model.download_bytes, model.facts.kv_bytes(1), context
         ), model.name
         assert model.memory_bytes > model.download_bytes
         if model.moe:
@@ -164,7 +164,7 @@ def test_a_real_name_beats_another_models_alias():
 def test_memory_at_scales_the_kv_cache_with_context_up_to_the_trained_length(catalogue):
     qwen = catalogue.get("qwen2.5:7b")
     assert qwen.memory_at(8192) == qwen.memory_bytes
-    assert qwen.memory_at(16384) == qwen.memory_bytes + 8192 * qwen.kv_per_token
+    assert qwen.memory_at(16384) == qwen.memory_bytes + 8192 * qwen.facts.kv_bytes(1)
     assert qwen.memory_at(1_000_000) == qwen.memory_at(32768)
     llama3 = catalogue.get("llama3:8b")  # trained on 8K: a bigger num_ctx is clamped
     assert llama3.memory_at(32768) == llama3.memory_bytes
@@ -193,7 +193,7 @@ def test_kv_rule_of_thumb_by_parameter_count(billions, per_token):
 
 
 def test_spec_without_kv_figure_uses_the_rule_of_thumb():
-    assert spec("x:1", parameters_b=70.0).kv_per_token == 320 * 1024
+    assert spec("x:1", parameters_b=70.0).facts.kv_bytes(1) == 320 * 1024
 
 
 def test_compute_parameters_are_the_active_ones_for_a_mixture_of_experts(catalogue):
@@ -264,7 +264,7 @@ def test_user_file_may_set_memory_directly(user_file):
     ("content", "says"),
     [
         ('{"models": [\n  {"name": "x"\n  "quality": 1}]}', "line 3 column 3: Expecting ','"),
-        ('{"schema_version": 2, "models": []}', "schema_version 2 is not supported"),
+        ('{"schema_version": 3, "models": []}', "schema_version 3 is not supported"),
         ('{"model": []}', 'an object with a "models" list'),
         ('"llama3"', "expected a list of models"),
         ('["llama3"]', "models[0]: an entry must be an object, got str"),
@@ -281,7 +281,7 @@ def test_user_file_may_set_memory_directly(user_file):
         ('[{"name": "llama3", "parameters_b": -1}]', "field 'parameters_b' must be a positive"),
         ('[{"name": "llama3", "context_length": 8192.5}]', "must be a positive integer"),
         ('[{"name": "llama3", "download_bytes": true}]', "must be a positive integer"),
-        ('[{"name": "new:1b", "quality": 50}]', "needs parameters_b, context_length, download"),
+        ('[{"name": "new:1b", "quality": 50}]', "a new model needs parameters_b"),
         ('[{"name": "bad name!", "quality": 50}]', "is not a valid Ollama model name"),
         ('[{"quality": 50}]', "models[0]: a new model needs name"),
     ],

@@ -19,7 +19,6 @@ from persona_ollama.choosing.hardware import GPU, memory_budget
 from persona_ollama.choosing.selection import (
     choose_default,
     estimate_memory_bytes,
-    estimated_quality,
     fits,
     is_embedding_only,
     recommend,
@@ -84,15 +83,17 @@ RTX_4090 = GPU("NVIDIA GeForce RTX 4090", "nvidia", 24564 * MiB, 23000 * MiB)
 MACHINES = [
     pytest.param(
         {"total_memory_bytes": 8 * GiB},
-        "llama3.2:3b",
-        ["llama3.2:3b", "qwen3:4b", "gemma3:4b"],
+        # At the planned 32K window a 3B's KV cache alone is 3.5 GiB: only 1B models leave
+        # the headroom free.
+        "gemma3:1b",
+        ["gemma3:1b", "llama3.2:1b"],
         "4.0 GiB: no GPU found, so 50% of 8.0 GiB RAM",
         id="8 GB laptop",
     ),
     pytest.param(
         {"total_memory_bytes": 16 * GiB, "unified_memory": True},
-        "qwen2.5:14b",
-        ["qwen2.5:14b", "qwen3:14b", "gemma3:12b"],
+        "qwen2.5:7b",  # a 14B needs more than 10.7 GiB at a 32K window
+        ["qwen2.5:7b", "llama3.1:8b", "mistral:7b"],
         "10.7 GiB: unified memory, about 67% of 16.0 GiB",
         id="16 GB M1 Pro",
     ),
@@ -112,15 +113,15 @@ MACHINES = [
     ),
     pytest.param(
         {"total_memory_bytes": 64 * GiB, "gpus": (RTX_4090,)},
-        "qwen2.5:32b",
-        ["qwen2.5:32b", "qwen3:32b", "gemma3:27b"],
+        "gemma3:27b",  # sliding-window layers keep its 32K cache small; a dense 32B's is 8 GiB
+        ["gemma3:27b", "mistral-small:24b", "qwen3:30b"],
         "24.0 GiB: VRAM of NVIDIA GeForce RTX 4090. Ollama can spill a bigger model into RAM",
         id="24 GB NVIDIA card in a 64 GB box",
     ),
     pytest.param(
         {"total_memory_bytes": 64 * GiB, "cgroup_limit_bytes": 4 * GiB},
-        "llama3.2:3b",
-        ["llama3.2:3b", "qwen2.5:3b", "gemma3:1b"],
+        "gemma3:1b",
+        ["gemma3:1b"],
         "3.4 GiB: no GPU found, and a container memory limit of 4.0 GiB",
         id="container limited to 4 GB",
     ),
@@ -166,14 +167,18 @@ def test_24_gb_cpu_only_machine_picks_a_7_to_8b_model_never_70b_moe_or_embedding
     assert selection.warnings == ()
     text = "\n".join(selection.reasons)
     assert "nomic-embed-text:latest: skipped, embedding-only" in text
-    assert "llama3:70b: needs 41.0 GiB of 18.0 GiB" in text
+    # Memory at the planned window (32K, the reference job), capped at the trained context.
+    assert "llama3:70b: needs 41.0 GiB of 18.0 GiB (1.8 GiB kept free) at 8192 tokens" in text
     assert "too big, skipped." in text
-    assert "mixtral:8x7b: needs 26.6 GiB of 18.0 GiB" in text
-    assert selection.reasons[-1].startswith("Chose qwen2.5:7b: needs 5.4 GiB of 18.0 GiB")
+    assert "mixtral:8x7b: needs 29.6 GiB of 18.0 GiB (1.8 GiB kept free) at 32768 tokens" in text
+    assert selection.reasons[-1].startswith(
+        "Chose qwen2.5:7b: needs 6.7 GiB of 18.0 GiB (1.8 GiB kept free) at 32768 tokens"
+    )
     assert "the best of 3 installed chat model(s) that fit" in selection.reasons[-1]
 
 
-@pytest.mark.parametrize(("gigabytes", "expected"), [("64", "llama3:70b"), ("4", "llama3.2:3b")])
+# 64 GB: llama3:70b fits, but its 8K context cannot hold the planned 32K window.
+@pytest.mark.parametrize(("gigabytes", "expected"), [("64", "mixtral:8x7b"), ("4", "llama3.2:3b")])
 def test_memory_override_changes_the_pick_on_the_same_machine(catalogue, gigabytes, expected):
     budget = memory_budget(
         total_memory_bytes=24 * GiB, environ={"PERSONA_OLLAMA_MEMORY_GB": gigabytes}
@@ -205,7 +210,7 @@ def test_when_nothing_installed_fits_the_smallest_is_used_with_a_warning(catalog
     assert (selection.model, selection.installed) == ("qwen2.5:7b", True)
     (warning,) = selection.warnings
     assert warning.startswith("No installed model fits 3.0 GiB; using the smallest, qwen2.5:7b")
-    assert "`persona-ollama pull qwen2.5:3b` gets one that fits" in warning
+    assert "`persona-ollama pull gemma3:1b` gets one that fits" in warning
 
 
 def test_when_nothing_in_the_catalogue_fits_there_is_no_model(catalogue):
@@ -228,7 +233,7 @@ def test_an_empty_catalogue_and_no_models_give_no_model():
 
 def test_unknown_budget_ranks_installed_models_by_quality_and_says_so(catalogue):
     selection = choose_default(seed_models(), None, catalogue)
-    assert selection.model == "llama3:70b"
+    assert selection.model == "mixtral:8x7b"  # llama3:70b scores higher, but holds only 8K
     assert "memory is unknown" in selection.reasons[0]
     assert "PERSONA_OLLAMA_MEMORY_GB" in selection.reasons[0]
 
@@ -253,13 +258,13 @@ def test_cpu_only_ranks_large_dense_models_after_usable_ones(catalogue):
         tags_entry("mistral-small:24b", 14_333_927_918, "23.6B"),
         tags_entry("qwen2.5:7b", 4_683_087_332, "7.6B"),
     )
-    on_cpu = choose_default(models, 18 * GiB, catalogue, cpu_only=True)
+    on_cpu = choose_default(models, 24 * GiB, catalogue, cpu_only=True)
     assert on_cpu.model == "qwen2.5:7b"
-    assert on_cpu.reasons[1].startswith("mistral-small:24b: needs 15.4 GiB of 18.0 GiB")
+    assert on_cpu.reasons[1].startswith("mistral-small:24b: needs 19.1 GiB of 24.0 GiB")
     assert on_cpu.reasons[1].endswith(
         "without a GPU a model this large writes only a few tokens a second: ranked lower."
     )
-    assert choose_default(models, 18 * GiB, catalogue).model == "mistral-small:24b"
+    assert choose_default(models, 24 * GiB, catalogue).model == "mistral-small:24b"
 
 
 def test_a_model_whose_context_is_shorter_than_planned_ranks_last(catalogue):
@@ -267,9 +272,10 @@ def test_a_model_whose_context_is_shorter_than_planned_ranks_last(catalogue):
         tags_entry("llama3:70b", 39_969_745_349, "70.6B", "Q4_0"),
         tags_entry("qwen2.5:14b", 8_988_110_976, "14.8B"),
     )
-    assert choose_default(models, 64 * GiB, catalogue).model == "llama3:70b"
+    assert choose_default(models, 64 * GiB, catalogue, context_tokens=8192).model == "llama3:70b"
     longer = choose_default(models, 64 * GiB, catalogue, context_tokens=16384)
     assert longer.model == "qwen2.5:14b"
+    assert choose_default(models, 64 * GiB, catalogue).model == "qwen2.5:14b"  # the planned 32K
     assert "shorter than the planned 16384 tokens" in longer.candidates[-1].describe(
         64 * GiB, 16384
     )
@@ -285,34 +291,19 @@ def test_ties_go_to_the_smaller_model_then_the_name():
     assert [c.name for c in selection.candidates] == ["c/custom:8b", "a/custom:8b", "b/custom:8b"]
 
 
-def test_unknown_models_are_ranked_by_size_and_quantisation(catalogue):
+def test_unknown_models_have_no_score_and_rank_by_size_after_scored_ones(catalogue):
     models = installed(
         tags_entry("hf.co/org/small:Q8_0", 4 * GiB, "3.2B", "Q8_0"),
         tags_entry("hf.co/org/big:Q4_K_M", 9 * GiB, "14.0B", "Q4_K_M"),
     )
-    selection = choose_default(models, 16 * GiB, catalogue)
+    selection = choose_default(models, 24 * GiB, catalogue)
     assert selection.model == "hf.co/org/big:Q4_K_M"
-    assert "not in the catalogue: scored by 14.0B, Q4_K_M" in selection.reasons[-1]
-
-
-@pytest.mark.parametrize(
-    ("billions", "quantization", "expected"),
-    [
-        (8.0, "Q4_K_M", 62),
-        (8.0, "Q8_0", 64),
-        (8.0, "Q2_K", 54),
-        (8.0, "IQ3_XS", 58),
-        (8.0, "F16", 64),
-        (8.0, None, 62),
-        (14.0, "Q4_0", 72),
-        (3.2, "Q4_K_M", 46),
-        (70.0, "Q4_K_M", 80),
-        (0.01, "Q4_K_M", 1),
-        (None, "Q4_K_M", 1),
-    ],
-)
-def test_estimated_quality_table(billions, quantization, expected):
-    assert estimated_quality(billions, quantization) == expected
+    assert "no score (not in the catalogue, so no benchmark figures" in selection.reasons[-1]
+    assert "by size (14.0B, Q4_K_M)" in selection.reasons[-1]
+    # A catalogue model with a score ranks first, even if smaller.
+    scored = installed(tags_entry("llama3.2:3b", 2_019_393_189, "3.2B"))
+    mixed = choose_default([*models, *scored], 24 * GiB, catalogue)
+    assert mixed.model == "llama3.2:3b"
 
 
 # -- installed models ---------------------------------------------------------------------
@@ -430,8 +421,11 @@ def test_estimate_fills_in_size_or_parameters_from_the_other(size, parameter_siz
 
 @pytest.mark.parametrize(
     ("memory", "budget", "expected"),
-    [(GiB, 2 * GiB, True), (2 * GiB, 2 * GiB, True), (3 * GiB, 2 * GiB, False),
-     (None, 2 * GiB, False), (GiB, None, None), (None, None, None)],
+    # A model must leave 10 % of the budget, at least 1 GiB, free (selection.HEADROOM_*).
+    [(GiB, 2 * GiB, True), (GiB + 1, 2 * GiB, False), (2 * GiB, 2 * GiB, False),
+     (9 * GiB, 10 * GiB, True), (9 * GiB + 1, 10 * GiB, False), (90 * GiB, 100 * GiB, True),
+     (91 * GiB, 100 * GiB, False), (None, 2 * GiB, False), (GiB, None, None),
+     (None, None, None)],
 )  # fmt: skip
 def test_fits(memory, budget, expected):
     assert fits(memory, budget) is expected
@@ -440,7 +434,7 @@ def test_fits(memory, budget, expected):
 def test_a_model_of_unknown_size_never_fits_a_known_budget(catalogue):
     models = installed(tags_entry("mystery:1", 0, "?", capabilities=("completion",)))
     selection = choose_default(models, 16 * GiB, catalogue)
-    assert "mystery:1: size unknown of 16.0 GiB; quality 1" in selection.warnings[0]
+    assert "mystery:1: size unknown of 16.0 GiB (1.6 GiB kept free)" in selection.warnings[0]
     assert selection.reasons[1].endswith(": may not fit, skipped.")
 
 
@@ -453,10 +447,13 @@ def test_recommend_marks_installed_models_and_stops_at_n(catalogue):
     by_name = {r.spec.name: r for r in recommendations}
     assert by_name["qwen2.5:7b"].installed
     assert not by_name["qwen2.5:14b"].installed
-    assert by_name["qwen2.5:14b"].reason.startswith("qwen2.5:14b: needs 10.5 GiB of 18.0 GiB")
-    assert [r.spec.name for r in recommend(seed_models(), 18 * GiB, catalogue, n=2)] == [
-        "mistral-small:24b",  # with a GPU, or not known to be CPU-only
-        "qwen2.5:14b",
+    assert by_name["qwen2.5:14b"].reason.startswith(
+        "qwen2.5:14b: needs 15.0 GiB of 18.0 GiB (1.8 GiB kept free) at 32768 tokens"
+    )
+    # Not known to be CPU-only: the best that fits 24 GiB at the planned 32K window.
+    assert [r.spec.name for r in recommend(seed_models(), 24 * GiB, catalogue, n=2)] == [
+        "gemma3:27b",
+        "mistral-small:24b",
     ]
 
 
@@ -472,8 +469,11 @@ def test_a_reason_without_a_quality_note_is_just_memory_and_score():
         name="plain:1", family="plain", parameters_b=1.0, context_length=8192,
         download_bytes=GiB, memory_bytes=2 * GiB, quality=40,
     )  # fmt: skip
-    (only,) = recommend([], 4 * GiB, Catalogue([plain]))
-    assert only.reason == "plain:1: needs 2.0 GiB of 4.0 GiB; quality 40"
+    (only,) = recommend([], 4 * GiB, Catalogue([plain]), context_tokens=8192)
+    assert (
+        only.reason
+        == "plain:1: needs 2.0 GiB of 4.0 GiB (1.0 GiB kept free) at 8192 tokens; quality 40"
+    )
 
 
 # -- an OpenAI-compatible server -----------------------------------------------------------
