@@ -123,8 +123,12 @@ class ChatStream:
         started = time.perf_counter()
         plan = self._plan
         limit = plan.num_predict + plan.num_predict // 10 + RUNAWAY_MARGIN
+        forwarded = False
         for count, chunk in enumerate(self._chunks, 1):
-            if count == 1 and chunk.remote_host:
+            if chunk.remote_host and not forwarded:
+                # Ollama names the host in every line of a forwarded answer; one that says so
+                # only later is refused (or warned about) as soon as it does.
+                forwarded = True
                 self._forwarded(chunk)
             if count == 1 and self._confirm is not None:
                 # An answer that would not say it was forwarded (/v1): local-only mode asks

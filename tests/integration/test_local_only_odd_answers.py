@@ -130,3 +130,22 @@ def test_a_plain_local_model_still_runs_in_both_modes():
         served = Server({}, {})
         generate(served, api)
         assert len(served.sent) == 1 and PROMPT.encode() in served.sent[0]
+
+
+@pytest.mark.parametrize("from_line", [2, 3])
+def test_an_answer_that_names_a_remote_host_only_after_its_first_line_is_refused(from_line):
+    """Ollama names the remote host in every line of a forwarded answer; an answer (or a
+    proxy's rewrite of one) that starts without it is refused as soon as a line says it."""
+    served = Server({}, {})
+
+    def chat(request: Request, conn) -> bool:
+        served.sent.append(request.body)
+        lines = [json.loads(chat_line("Hel")), json.loads(chat_line("lo")), json.loads(done_line())]
+        for line in lines[from_line - 1 :]:
+            line["remote_host"] = "https://ollama.com:443"
+        body = b"".join(json.dumps(line).encode() + b"\n" for line in lines)
+        return respond(conn, body, headers={"Content-Type": "application/x-ndjson"})
+
+    served.server.routes["/api/chat"] = chat
+    with pytest.raises(LocalOnlyViolationError, match=r"ollama\.com"):
+        generate(served, "native")
