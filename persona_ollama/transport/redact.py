@@ -40,13 +40,16 @@ def _forms(secret: str) -> set[str]:
 
 
 def _basic(user: str, password: str) -> set[str]:
-    """The basic-auth credentials as requests sends them (latin-1), and as UTF-8."""
+    """The basic-auth credentials as requests sends them (latin-1), and as UTF-8; each also
+    in the URL-safe alphabet and without its padding, as a gateway that re-encodes may show."""
     found = set()
     for encoding in ("latin-1", "utf-8"):
         try:
-            found.add(base64.b64encode(f"{user}:{password}".encode(encoding)).decode("ascii"))
+            raw = f"{user}:{password}".encode(encoding)
         except UnicodeEncodeError:
             continue
+        for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
+            found |= {encoded.decode("ascii"), encoded.decode("ascii").rstrip("=")}
     return found
 
 

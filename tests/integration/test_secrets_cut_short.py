@@ -128,3 +128,32 @@ def test_a_secret_echoed_in_another_case_is_scrubbed(case, api, cli_runner):
             for text in (str(raised.value), raised.value.server_text or "", result.output):
                 for secret in (TOKEN, basic):
                     assert case(secret)[4:] not in case(text), text
+
+
+@pytest.mark.parametrize("variant", ["unpadded", "urlsafe"])
+def test_basic_auth_echoed_in_another_base64_alphabet_or_unpadded_is_scrubbed(variant):
+    """A gateway that decodes and re-encodes the header (URL-safe alphabet, no padding)."""
+    password = "pa>ss?w~rd"  # its base64 holds "+" or "/" and ends in padding
+
+    def echo(request: Request, conn) -> bool:
+        value = {k.lower(): v for k, v in request.headers.items()}["authorization"].split()[1]
+        raw = base64.b64decode(value)
+        shown = base64.urlsafe_b64encode(raw) if variant == "urlsafe" else base64.b64encode(raw)
+        body = {"error": "denied: " + shown.decode().rstrip("=")}
+        return respond(conn, json.dumps(body).encode(), status=401)
+
+    with HostileServer({"/api/tags": echo, "/api/show": echo, "/api/chat": echo}) as server:
+        base = server.url.replace("http://", "http://alice:pa%3Ess%3Fw~rd@")
+        provider = OllamaProvider(base_url=base, model="m", retries=0, environ={})
+        with pytest.raises(OllamaError) as raised:
+            provider.generate("hi", max_tokens=4)
+        provider.close()
+
+    encoded = base64.b64encode(f"alice:{password}".encode()).decode()
+    assert set(encoded) & set("+/") and encoded.endswith("=")  # the case is the hard one
+    for form in (
+        encoded.rstrip("="),
+        base64.urlsafe_b64encode(f"alice:{password}".encode()).decode().rstrip("="),
+    ):
+        assert form[4:] not in str(raised.value)
+    assert "[redacted]" in str(raised.value)
