@@ -16,6 +16,7 @@ import errno
 import http.client
 import json
 import logging
+import os
 import re
 import socket
 import threading
@@ -343,6 +344,12 @@ class Transport:
         # A server on this machine never needs a proxy; HTTP(S)_PROXY from the environment
         # would otherwise send research data to a corporate proxy.
         self._session.trust_env = not on_this_machine(endpoint)
+        if verify is True and not self._session.trust_env:
+            # requests reads REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE only while it reads the
+            # environment, off here for the proxies' sake: a CA bundle named there still counts.
+            bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+            if bundle:
+                self._session.verify = self._verify = check_ca_bundle(bundle)
         self._closed = False
         self._lock = threading.Lock()
 

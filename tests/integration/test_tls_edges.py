@@ -115,3 +115,19 @@ def test_connections_are_reused_over_tls(verify):
 
     assert fake.request_count("/api/chat") == 4
     assert relay.accepted == 1  # one handshake for every request, one after the other
+
+
+@pytest.mark.parametrize("variable", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
+def test_requests_ca_bundle_variables_work_for_a_server_on_this_machine(variable, monkeypatch):
+    """The TLS error's hint says REQUESTS_CA_BUNDLE works too; requests reads it only when it
+    reads the environment, which the plugin turns off for a server on this machine (proxies)."""
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    authority = Authority()
+    with FakeOllama([MODEL], tls=authority.server_context()) as fake, authority.bundle() as pem:
+        monkeypatch.setenv(variable, pem)
+        provider = OllamaProvider(base_url=fake.url, model=MODEL, environ={})
+        answer = provider.generate("Describe a nurse.", max_tokens=64)
+        provider.close()
+
+    assert answer.content
