@@ -243,6 +243,19 @@ def _transport_reason(error: BaseException) -> str | None:
     return None
 
 
+def _environment_credentials(url: str) -> list[tuple[str, str]]:
+    """The (user, password) pairs requests adds to a request for ``url`` from the environment:
+    its ~/.netrc (or $NETRC) entry, and the credentials in the proxy URL it would take."""
+    found = []
+    netrc = requests.utils.get_netrc_auth(url)
+    if netrc:
+        found.append((str(netrc[0]), str(netrc[1])))
+    for proxy in requests.utils.get_environ_proxies(url).values():
+        if "@" in str(proxy):
+            found.append(requests.utils.get_auth_from_url(str(proxy)))
+    return found
+
+
 T = TypeVar("T")
 
 
@@ -325,8 +338,6 @@ class Transport:
         self._session.mount("https://", adapter)
         self._session.headers["User-Agent"] = f"persona-ollama/{__version__}"
         self._session.headers.update(headers or {})
-        # Every configured secret, scrubbed from whatever the server sends back (redact.py).
-        self.redactor = Redactor.for_request(headers or {}, endpoint.auth)
         if endpoint.pinned_name:  # connect to the checked address; the name stays the Host
             name = endpoint.pinned_name.rstrip(".")
             self._session.headers["Host"] = f"{name}:{endpoint.port}"
@@ -344,6 +355,10 @@ class Transport:
         # A server on this machine never needs a proxy; HTTP(S)_PROXY from the environment
         # would otherwise send research data to a corporate proxy.
         self._session.trust_env = not on_this_machine(endpoint)
+        # Every configured secret, scrubbed from whatever the server sends back (redact.py);
+        # with the environment read, also what requests takes from ~/.netrc and a proxy URL.
+        found = _environment_credentials(str(endpoint)) if self._session.trust_env else []
+        self.redactor = Redactor.for_request(headers or {}, endpoint.auth, also=found)
         if verify is True and not self._session.trust_env:
             # requests reads REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE only while it reads the
             # environment, off here for the proxies' sake: a CA bundle named there still counts.

@@ -83,19 +83,26 @@ class Redactor:
 
     @classmethod
     def for_request(
-        cls, headers: Mapping[str, str], auth: tuple[str, str] | None = None
+        cls,
+        headers: Mapping[str, str],
+        auth: tuple[str, str] | None = None,
+        *,
+        also: Iterable[tuple[str, str]] = (),
     ) -> Redactor:
         """The secrets of a request: every Authorization-like header value (and the credential
-        after its scheme word), and the URL's ``(user, password)``."""
+        after its scheme word), the URL's ``(user, password)``, and the ``(user, password)``
+        pairs ``also`` names (what requests takes from ~/.netrc and a proxy's URL)."""
         secrets: list[str] = []
         for name, value in headers.items():
             if name.lower() in ("authorization", "proxy-authorization", "x-api-key", "api-key"):
                 secrets.append(value)
                 secrets.extend(value.split(None, 1)[1:])  # "Bearer TOKEN" -> "TOKEN"
-        if auth is not None:
-            user, password = auth
+        for user, password in [auth] if auth is not None else []:
             secrets.append(password if password else user)
             secrets.extend(_basic(user, password))
+        for user, password in also:
+            if password:
+                secrets += [password, *_basic(user, password)]
         return cls(secrets)
 
     def __bool__(self) -> bool:
