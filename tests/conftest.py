@@ -22,9 +22,11 @@ if sys.version_info < (3, 10):
     # the backport finds any distribution or entry point for the rest of the session.
     import importlib_metadata  # noqa: F401
 
-# The CLI honours FORCE_COLOR (cli/app.py use_color): a CI that sets it would colour every
-# output the tests compare. The tests that need it set it themselves.
+# The CLI honours FORCE_COLOR and TERM=dumb (cli/app.py use_color): a CI that sets either would
+# colour, or uncolour, outputs the tests compare. The tests that need them set them themselves.
 os.environ.pop("FORCE_COLOR", None)
+if os.environ.get("TERM") == "dumb":
+    del os.environ["TERM"]
 
 
 @pytest.fixture(autouse=True)
