@@ -58,45 +58,61 @@ def generate_with_restarts(
     while True:
         chat: ChatStream | None = None
         delivered = 0
+        broken: ConnectionBrokenError | None = None
         try:
-            chat = start()
-            for piece in chat:
+            try:
+                chat = start()
+                pieces = iter(chat)
+            except ConnectionBrokenError as error:  # e.g. the model's facts, cut mid-read
+                broken = error
+            while broken is None:
+                try:
+                    piece = next(pieces)
+                except StopIteration:
+                    break
+                except ConnectionBrokenError as error:
+                    broken = error
+                    break
+                # Outside the except: an error on_token raises is the caller's, never a
+                # reason to send this request again (even a ConnectionBrokenError of its own).
                 if on_token is not None:
                     delivered += 1
                     on_token(piece)
-        except ConnectionBrokenError as error:
-            if attempt >= restarts or (ends_at is not None and time.monotonic() >= ends_at):
-                raise
-            if delivered and on_restart is None:
-                error.message += (
-                    f" {delivered} piece(s) of it had reached on_token, so it was not asked "
-                    "again (the caller would see them twice)."
-                )
-                error.hint = (
-                    "Pass on_restart= to generate() to be told and receive the whole answer "
-                    "again, or leave out on_token."
-                )
-                raise
-            attempt += 1
-            # A moment for a balancer or proxy to notice the machine is down, doubling.
-            pause = RESTART_PAUSE * 2 ** (attempt - 1)
-            if ends_at is not None:
-                pause = min(pause, max(0.0, ends_at - time.monotonic()))
-            log.warning(
-                "%s Asked again on a fresh connection (restart %d of %d).",
-                error.message,
-                attempt,
-                restarts,
-            )
-            if delivered and on_restart is not None:
-                on_restart(error)
-            time.sleep(pause)
-            continue
         finally:
             # on_token raising (or Ctrl-C inside it) must not keep the connection checked out.
             if chat is not None:
                 chat.close()
-        response = chat.response
-        assert response is not None
-        response.raw_response["restarts"] = attempt
-        return response
+        if broken is None:
+            assert chat is not None
+            response = chat.response
+            assert response is not None
+            response.raw_response["restarts"] = attempt
+            return response
+        if attempt >= restarts:
+            raise broken
+        if delivered and on_restart is None:
+            broken.message += (
+                f" {delivered} piece(s) of it had reached on_token, so it was not asked "
+                "again (the caller would see them twice)."
+            )
+            broken.hint = (
+                "Pass on_restart= to generate() to be told and receive the whole answer "
+                "again, or leave out on_token."
+            )
+            raise broken
+        attempt += 1
+        if ends_at is not None and time.monotonic() >= ends_at:
+            raise broken
+        # A moment for a balancer or proxy to notice the machine is down, doubling.
+        pause = RESTART_PAUSE * 2 ** (attempt - 1)
+        if ends_at is not None:
+            pause = min(pause, max(0.0, ends_at - time.monotonic()))
+        log.warning(
+            "%s Asked again on a fresh connection (restart %d of %d).",
+            broken.message,
+            attempt,
+            restarts,
+        )
+        if delivered and on_restart is not None:
+            on_restart(broken)
+        time.sleep(pause)

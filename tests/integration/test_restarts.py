@@ -281,13 +281,34 @@ def test_a_proxy_that_could_not_reach_its_machine_is_asked_again():
 
 
 def test_a_restart_waits_a_moment_first(make, fake, monkeypatch):
-    import time
-
+    pauses: list[float] = []
     monkeypatch.setattr(restart, "RESTART_PAUSE", 0.3)
+    monkeypatch.setattr(restart.time, "sleep", pauses.append)
     fake.drop_connection_mid_stream_next(after_chunks=2)
 
-    started = time.monotonic()
     response = make().generate("Hello", max_tokens=64)
 
     assert response.raw_response["restarts"] == 1
-    assert time.monotonic() - started >= 0.3
+    assert pauses == [0.3]
+
+
+# -- found by the review of issue 25 (wave3-review25) ------------------------------------------
+
+
+def test_a_broken_connection_raised_by_on_token_itself_is_not_taken_for_the_servers(
+    make, fake, api
+):
+    # on_token is the caller's code: it may itself use another provider whose connection
+    # broke. That error is the caller's, raised at once; this request is not sent again.
+    class Forwarder:
+        calls = 0
+
+        def __call__(self, piece: str) -> None:
+            self.calls += 1
+            if self.calls == 2:
+                raise ConnectionBrokenError("the caller's own connection broke")
+
+    forward = Forwarder()
+    with pytest.raises(ConnectionBrokenError, match="the caller's own connection broke"):
+        make().generate("Hello", max_tokens=64, on_token=forward, on_restart=lambda error: None)
+    assert fake.request_count(CHAT_PATH[api]) == 1
