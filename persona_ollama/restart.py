@@ -31,6 +31,7 @@ log = logging.getLogger("persona_ollama")
 
 RESTARTS = 1
 RESTART_PAUSE = 0.5  # seconds before the first restart, doubled for each next one
+RESTART_PAUSE_MAX = 8.0  # ... up to this many
 
 
 def check_restarts(value: object) -> int:
@@ -53,7 +54,7 @@ def generate_with_restarts(
 ) -> LLMResponse:
     """The response of the stream ``start()`` returns, started again after a broken
     connection (see the module's docstring); ``ends_at`` (time.monotonic()) is the call's
-    deadline, past which nothing is started again."""
+    deadline: a restart whose pause would reach it is not started, the break is raised."""
     attempt = 0
     while True:
         chat: ChatStream | None = None
@@ -101,12 +102,13 @@ def generate_with_restarts(
             )
             raise broken
         attempt += 1
-        if ends_at is not None and time.monotonic() >= ends_at:
+        # A moment for a balancer or proxy to notice the machine is down, doubling up to a
+        # bound: restarts=20 must not wait for days.
+        pause = min(RESTART_PAUSE * 2.0 ** min(attempt - 1, 64), RESTART_PAUSE_MAX)
+        if ends_at is not None and time.monotonic() + pause >= ends_at:
+            # No time left to be answered: the break is the error, not a timeout after the
+            # pause that would hide it.
             raise broken
-        # A moment for a balancer or proxy to notice the machine is down, doubling.
-        pause = RESTART_PAUSE * 2 ** (attempt - 1)
-        if ends_at is not None:
-            pause = min(pause, max(0.0, ends_at - time.monotonic()))
         log.warning(
             "%s Asked again on a fresh connection (restart %d of %d).",
             broken.message,

@@ -312,3 +312,35 @@ def test_a_broken_connection_raised_by_on_token_itself_is_not_taken_for_the_serv
     with pytest.raises(ConnectionBrokenError, match="the caller's own connection broke"):
         make().generate("Hello", max_tokens=64, on_token=forward, on_restart=lambda error: None)
     assert fake.request_count(CHAT_PATH[api]) == 1
+
+
+def test_the_pause_between_restarts_is_bounded(make, fake, api, monkeypatch):
+    # Many restarts must not double the pause without end (0.5 s * 2**20 is six days).
+    pauses: list[float] = []
+    monkeypatch.setattr(restart, "RESTART_PAUSE", 0.5)
+    monkeypatch.setattr(restart.time, "sleep", pauses.append)
+    for _ in range(12):
+        fake.drop_connection_mid_stream_next(after_chunks=1)
+
+    response = make(restarts=12).generate("Hello", max_tokens=64)
+
+    assert response.raw_response["restarts"] == 12
+    assert pauses[:3] == [0.5, 1.0, 2.0]
+    assert max(pauses) == restart.RESTART_PAUSE_MAX
+
+
+def test_a_restart_that_could_not_start_before_the_deadline_raises_the_break(
+    make, fake, api, monkeypatch
+):
+    # The pause would end at the deadline: the break is raised now, not a timeout later that
+    # hides it (and no request is sent that has no time to be answered).
+    pauses: list[float] = []
+    monkeypatch.setattr(restart, "RESTART_PAUSE", 60.0)
+    monkeypatch.setattr(restart, "RESTART_PAUSE_MAX", 60.0)
+    monkeypatch.setattr(restart.time, "sleep", pauses.append)
+    fake.drop_connection_mid_stream_next(after_chunks=1)
+
+    with pytest.raises(ConnectionBrokenError, match="broke in the middle"):
+        make(deadline=30).generate("Hello", max_tokens=64)
+    assert pauses == []
+    assert fake.request_count(CHAT_PATH[api]) == 1
