@@ -344,3 +344,50 @@ def test_a_restart_that_could_not_start_before_the_deadline_raises_the_break(
         make(deadline=30).generate("Hello", max_tokens=64)
     assert pauses == []
     assert fake.request_count(CHAT_PATH[api]) == 1
+
+
+@pytest.mark.parametrize("mid_answer", [False, True])
+def test_a_proxy_error_named_connection_error_that_is_not_one_is_not_asked_again(mid_answer):
+    # LiteLLM names most errors of an Ollama behind it APIConnectionError, also an answer
+    # such as "model not found" (BerriAI/litellm#1735, #32898): only the words of a broken
+    # or refused connection make a restart, the rest is the machine's answer.
+    from persona_ollama.testing.hostile import HostileServer, json_route, respond
+
+    text = (
+        "litellm.APIConnectionError: Ollama_chatException - "
+        '{"error":"model \'llama3.2:3b\' not found, try pulling it first"}'
+    )
+    calls: list[int] = []
+
+    def chat(request, conn) -> bool:
+        calls.append(1)
+        if mid_answer:
+            choice = {"index": 0, "delta": {"content": "one "}, "finish_reason": None}
+            first = {"object": "chat.completion.chunk", "model": MODEL, "choices": [choice]}
+            body = [
+                b"data: " + json.dumps(first).encode() + b"\n\n",
+                b"data: " + json.dumps({"error": {"message": text, "code": 500}}).encode(),
+                b"\n\ndata: [DONE]\n\n",
+            ]
+            return respond(conn, body, headers={"Content-Type": "text/event-stream"})
+        refusal = json.dumps({"error": {"message": text, "type": None, "code": "500"}})
+        headers = {"Content-Type": "application/json"}
+        return respond(conn, refusal.encode(), status=500, headers=headers, framing="length")
+
+    models = {"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "openai"}]}
+    routes = {
+        "/v1/models": json_route(models),
+        "/api/tags": json_route({"error": "not found"}, status=404),
+        "/v1/chat/completions": chat,
+    }
+    with HostileServer(routes) as proxy:
+        url = proxy.url + "/v1"
+        provider = OllamaProvider(base_url=url, api="openai", model=MODEL, environ={})
+        provider.backend.transport.backoff = 0
+        with pytest.raises(OllamaResponseError) as caught:
+            provider.generate("Hello", max_tokens=64)
+        provider.close()
+
+    assert not isinstance(caught.value, ConnectionBrokenError)
+    assert "not found" in caught.value.message
+    assert len(calls) == 1
