@@ -405,7 +405,15 @@ class OllamaProvider(LLMProvider):
                 on_token=on_token,
                 on_restart=on_restart,
                 ends_at=ends_at,
+                before_restart=self._forget_where_models_run if self.local_only else None,
             )
+
+    def _forget_where_models_run(self) -> None:
+        """Local-only mode, before a restart: behind a balancer it reaches another machine,
+        whose models may not run where the cached listing and facts say; asked anew."""
+        preparation = self._preparation
+        if preparation is not None:
+            preparation.served.forget()
 
     async def generate_async(
         self,

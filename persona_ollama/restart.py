@@ -51,10 +51,13 @@ def generate_with_restarts(
     on_token: Callable[[str], object] | None,
     on_restart: Callable[[ConnectionBrokenError], object] | None,
     ends_at: float | None,
+    before_restart: Callable[[], object] | None = None,
 ) -> LLMResponse:
     """The response of the stream ``start()`` returns, started again after a broken
     connection (see the module's docstring); ``ends_at`` (time.monotonic()) is the call's
-    deadline: a restart whose pause would reach it is not started, the break is raised."""
+    deadline: a restart whose pause would reach it is not started, the break is raised.
+    ``before_restart`` is called just before each restart (local-only mode: forget where the
+    models run, so that the machine the restart reaches is checked anew)."""
     attempt = 0
     while True:
         chat: ChatStream | None = None
@@ -118,3 +121,5 @@ def generate_with_restarts(
         if delivered and on_restart is not None:
             on_restart(broken)
         time.sleep(pause)
+        if before_restart is not None:
+            before_restart()

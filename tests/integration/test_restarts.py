@@ -391,3 +391,25 @@ def test_a_proxy_error_named_connection_error_that_is_not_one_is_not_asked_again
     assert not isinstance(caught.value, ConnectionBrokenError)
     assert "not found" in caught.value.message
     assert len(calls) == 1
+
+
+def test_local_only_checks_where_the_model_runs_again_before_a_restart(
+    make, fake, api, monkeypatch
+):
+    # Behind a balancer the restart reaches another machine, whose model of that name may
+    # forward to ollama.com: local-only mode asks again where it runs (a fresh listing and
+    # fresh facts) before the prompt is sent again, and refuses it there.
+    from persona_ollama.errors import LocalOnlyViolationError
+
+    def another_machine_answers(pause: float) -> None:
+        fake.remove_model(MODEL)
+        fake.add_remote_alias(MODEL, "gpt-oss:120b-cloud")
+
+    monkeypatch.setattr(restart.time, "sleep", another_machine_answers)
+    fake.drop_connection_mid_stream_next(after_chunks=2)
+    provider = make(local_only=True)
+
+    with pytest.raises(LocalOnlyViolationError):
+        provider.generate("Interview 7: her diagnosis", max_tokens=64)
+    assert fake.request_count(CHAT_PATH[api]) == 1  # the prompt was not sent to it again
+    assert fake.forwarded_requests == []
