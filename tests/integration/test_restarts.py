@@ -413,3 +413,45 @@ def test_local_only_checks_where_the_model_runs_again_before_a_restart(
         provider.generate("Interview 7: her diagnosis", max_tokens=64)
     assert fake.request_count(CHAT_PATH[api]) == 1  # the prompt was not sent to it again
     assert fake.forwarded_requests == []
+
+
+def test_an_answer_whose_done_line_came_before_the_break_is_returned_not_restarted():
+    # A 200 with the whole answer and its done line, then the connection closes before the
+    # chunked body's end: the answer is complete; nothing is sent again, on_token sees it once.
+    from persona_ollama.testing.hostile import HostileServer, chat_line, chunk, done_line, http_head
+
+    calls: list[int] = []
+
+    def chat(request, conn) -> bool:
+        calls.append(1)
+        head = {"Content-Type": "application/x-ndjson", "Transfer-Encoding": "chunked"}
+        conn.send(http_head(200, head))
+        for line in (chat_line("one "), chat_line("two"), done_line(eval_count=2)):
+            conn.send(chunk(line))
+        return False  # closed here, without "0\r\n\r\n"
+
+    with HostileServer({"/api/chat": chat}) as server:
+        provider = OllamaProvider(base_url=server.url, model="m", environ={}, retries=0)
+        seen: list[str] = []
+        response = provider.generate("hi", on_token=seen.append)
+        provider.close()
+
+    assert response.content == "".join(seen) == "one two"
+    assert response.raw_response["restarts"] == 0
+    assert len(calls) == 1
+
+
+def test_the_counts_returned_after_a_restart_are_those_of_the_answer_that_completed(make, fake):
+    # The first attempt's cut answer has no counts; the returned ones are the second's, and
+    # equal those of an answer that was never cut (asked after it: the double, like Ollama,
+    # counts only the prompt tokens its cache did not hold).
+    fake.drop_connection_mid_stream_next(after_chunks=3)
+    restarted = make().generate("Hello", max_tokens=64)
+    whole = make().generate("Hello", max_tokens=64)
+
+    assert restarted.raw_response["restarts"] == 1
+    assert (restarted.input_tokens, restarted.output_tokens) == (
+        whole.input_tokens,
+        whole.output_tokens,
+    )
+    assert restarted.output_tokens
