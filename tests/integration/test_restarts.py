@@ -455,3 +455,14 @@ def test_the_counts_returned_after_a_restart_are_those_of_the_answer_that_comple
         whole.output_tokens,
     )
     assert restarted.output_tokens
+
+
+@pytest.mark.parametrize("argument", ["on_token", "on_restart"])
+def test_a_callback_that_cannot_be_called_is_refused_before_anything_is_sent(
+    make, fake, api, argument
+):
+    # Found only when the answer had begun (on_token) or was cut (on_restart), a TypeError
+    # then lost the answer, or the restart.
+    with pytest.raises(ConfigurationError, match=f"{argument} must be callable"):
+        make().generate("Hello", max_tokens=64, **{argument: "print"})
+    assert fake.request_count(CHAT_PATH[api]) == 0
