@@ -466,3 +466,29 @@ def test_a_callback_that_cannot_be_called_is_refused_before_anything_is_sent(
     with pytest.raises(ConfigurationError, match=f"{argument} must be callable"):
         make().generate("Hello", max_tokens=64, **{argument: "print"})
     assert fake.request_count(CHAT_PATH[api]) == 0
+
+
+def test_answers_that_are_errors_are_not_asked_again(make, fake, api):
+    # An out-of-memory refusal and a server error status are the machine's answers, not
+    # breaks: sent once (the transport's own retries of 429/503 aside).
+    from persona_ollama.errors import InsufficientMemoryError
+
+    fake.out_of_memory_next(path=CHAT_PATH[api])
+    with pytest.raises(InsufficientMemoryError):
+        make().generate("Hello", max_tokens=64)
+    assert fake.request_count(CHAT_PATH[api]) == 1
+
+    fake.fail_next(1, 500, "something went wrong", path=CHAT_PATH[api])
+    with pytest.raises(OllamaResponseError) as caught:
+        make().generate("Hello", max_tokens=64)
+    assert not isinstance(caught.value, ConnectionBrokenError)
+    assert fake.request_count(CHAT_PATH[api]) == 2
+
+
+def test_a_local_only_refusal_is_not_asked_again(make, fake, api):
+    from persona_ollama.errors import LocalOnlyViolationError
+
+    fake.add_remote_alias("notes-model", "gpt-oss:120b-cloud")
+    with pytest.raises(LocalOnlyViolationError):
+        make(local_only=True).generate("Hello", model="notes-model", max_tokens=64)
+    assert fake.request_count(CHAT_PATH[api]) == 0
