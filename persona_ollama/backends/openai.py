@@ -377,7 +377,18 @@ def context_length_of(entry: Mapping[str, Any]) -> int | None:
 # proxy picks a machine that is up. LiteLLM (1.108) sends "litellm.APIConnectionError: ...
 # Response payload is not completed: <TransferEncodingError ...>" when an Ollama behind it dies
 # (found by tests/scaleout/test_litellm_a2.py).
-_UPSTREAM_BROKE_MARKERS = ("apiconnectionerror", "payload is not completed")
+# Not the name "APIConnectionError" alone: LiteLLM gives it to most errors of an Ollama behind
+# it, answers included ("... - {"error":"model 'x' not found, try pulling it first"}",
+# BerriAI/litellm#1735, #32898), which asking again would only repeat; only the words of the
+# aiohttp/OS error of a connection that broke or could not be made.
+_UPSTREAM_BROKE_MARKERS = (
+    "payload is not completed",  # aiohttp: the body was cut (the machine died mid-answer)
+    "cannot connect to host",  # aiohttp: the machine is down
+    "server disconnected",  # aiohttp: closed before the headers
+    "connection reset by peer",
+    "connection refused",
+    "no connection could be made",  # Windows' "connection refused" (WinError 10061)
+)
 _OVERFLOW_MARKERS = (
     "maximum context length",  # vLLM, OpenAI, llama-cpp-python
     "longer than the maximum model length",  # vLLM
