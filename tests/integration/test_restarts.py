@@ -441,6 +441,73 @@ def test_an_answer_whose_done_line_came_before_the_break_is_returned_not_restart
     assert len(calls) == 1
 
 
+def _v1_server_that_breaks_after(*events: dict, calls: list[int]):
+    """A /v1 server whose answer sends ``events``, then closes before [DONE] and the
+    chunked body's end."""
+    from persona_ollama.testing.hostile import HostileServer, chunk, http_head, json_route
+
+    def chat(request, conn) -> bool:
+        calls.append(1)
+        head = {"Content-Type": "text/event-stream", "Transfer-Encoding": "chunked"}
+        conn.send(http_head(200, head))
+        for event in events:
+            conn.send(chunk(b"data: " + json.dumps(event).encode() + b"\n\n"))
+        return False
+
+    models = {"object": "list", "data": [{"id": "m", "object": "model", "owned_by": "openai"}]}
+    routes = {"/v1/models": json_route(models), "/v1/chat/completions": chat}
+    return HostileServer(routes)
+
+
+def _piece(text: str, reason: str | None = None) -> dict:
+    delta = {"content": text} if text else {}
+    choice = {"index": 0, "delta": delta, "finish_reason": reason}
+    return {"object": "chat.completion.chunk", "model": "m", "choices": [choice]}
+
+
+def test_a_v1_answer_whose_finish_reason_came_before_the_break_is_returned_not_restarted():
+    # The generation ended (finish reason, then usage); only [DONE] was lost: the answer is
+    # whole, nothing is sent again, and on_token callers without on_restart get it.
+    calls: list[int] = []
+    usage = {"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 2}}
+    events = (_piece("one "), _piece("two"), _piece("", "stop"), usage)
+    with _v1_server_that_breaks_after(*events, calls=calls) as server:
+        provider = OllamaProvider(
+            base_url=server.url + "/v1", api="openai", model="m", environ={}, retries=0
+        )
+        seen: list[str] = []
+        try:
+            response = provider.generate("hi", on_token=seen.append)
+        finally:
+            provider.close()
+
+    assert response.content == "".join(seen) == "one two"
+    assert (response.input_tokens, response.output_tokens) == (5, 2)
+    assert response.finish_reason == "stop"
+    assert response.raw_response["restarts"] == 0
+    assert len(calls) == 1
+
+
+def test_a_v1_answer_cut_before_its_finish_reason_is_still_a_broken_connection():
+    calls: list[int] = []
+    with _v1_server_that_breaks_after(_piece("one "), _piece("two"), calls=calls) as server:
+        provider = OllamaProvider(
+            base_url=server.url + "/v1",
+            api="openai",
+            model="m",
+            environ={},
+            retries=0,
+            restarts=0,
+        )
+        try:
+            with pytest.raises(ConnectionBrokenError):
+                provider.generate("hi")
+        finally:
+            provider.close()
+
+    assert len(calls) == 1
+
+
 def test_the_counts_returned_after_a_restart_are_those_of_the_answer_that_completed(make, fake):
     # The first attempt's cut answer has no counts; the returned ones are the second's, and
     # equal those of an answer that was never cut (asked after it: the double, like Ollama,
