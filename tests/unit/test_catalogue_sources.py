@@ -70,6 +70,13 @@ def test_the_packaged_catalogue_is_schema_2_and_fully_cited() -> None:
     assert all(model["sources"] for model in document["models"])
 
 
+def test_the_packaged_catalogue_covers_the_families_ollama_releases_test() -> None:
+    # integration/reg_release_test.go of ollama/ollama runs these families' chat models.
+    families = {model["family"] for model in packaged()["models"]}
+
+    assert {"gemma4", "qwen3.5", "qwen3.6", "granite4.1", "ministral-3", "gpt-oss"} <= families
+
+
 def test_a_sound_entry_passes() -> None:
     assert checker.check_document(document_with(entry())) == []
 
