@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from .errors import (
         ConfigurationError,
+        ConnectionBrokenError,
         ContextOverflowError,
         InsufficientMemoryError,
         LocalOnlyViolationError,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "OllamaProvider": "provider",
     "ConfigurationError": "errors",
+    "ConnectionBrokenError": "errors",
     "ContextOverflowError": "errors",
     "InsufficientMemoryError": "errors",
     "LocalOnlyViolationError": "errors",
@@ -50,6 +52,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
 
 __all__ = [
     "ConfigurationError",
+    "ConnectionBrokenError",
     "ContextOverflowError",
     "InsufficientMemoryError",
     "LocalOnlyViolationError",

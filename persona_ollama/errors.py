@@ -109,6 +109,12 @@ class OllamaResponseError(OllamaError):
     """Any other server failure: an unexpected status, malformed JSON, a cut-off stream."""
 
 
+class ConnectionBrokenError(OllamaResponseError):
+    """The connection broke in the middle of an answer (the server or a balancer's upstream
+    died, a network cut): no error line, no deadline. ``generate()`` asks again on a fresh
+    connection (``restarts=``, docs/scaling.md); the partial answer is never returned."""
+
+
 class ModelRunnerError(OllamaResponseError):
     """The server's model runner crashed before answering or failed in the middle of it."""
 

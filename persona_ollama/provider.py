@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__, names
 from ._persona import LLMProvider, LLMResponse, register_when_loaded
-from .errors import ConfigurationError, ContextOverflowError, OllamaError
+from .errors import ConfigurationError, ContextOverflowError, ModelNotPulledError, OllamaError
 from .options import OPTION_TYPES, validate_keep_alive, validate_options
 from .privacy import check_destination, check_server, warn_once
 from .settings import API_KEY_VAR, DEFAULT_API, MODEL_VAR, TIMEOUT_VAR, Settings, check_api
@@ -87,6 +87,7 @@ class OllamaProvider(LLMProvider):
         keep_alive: float | str | None = None,
         options: Mapping[str, Any] | None = None,
         retries: int | None = None,
+        restarts: int | None = None,
         pool_size: int | None = None,
         pool_timeout: float | None = None,
         connect_timeout: float | None = None,
@@ -142,6 +143,12 @@ class OllamaProvider(LLMProvider):
                 hint="e.g. deadline=900 stops any generation that runs past 15 minutes.",
             )
         self.deadline = deadline
+        from .restart import RESTARTS, check_restarts
+
+        # How often generate() asks again after the connection broke mid-answer (restart.py).
+        if restarts is None:
+            restarts = settings.restarts if settings.restarts is not None else RESTARTS
+        self.restarts = check_restarts(restarts)
         # "native" (/api/chat) or "openai" (/v1/chat/completions of vLLM, llama.cpp, LM Studio,
         # LiteLLM or Ollama); the /v1 form of the URL also keeps their cached facts apart.
         self.api = check_api(api, "api") if api is not None else settings.api or DEFAULT_API
@@ -380,19 +387,25 @@ class OllamaProvider(LLMProvider):
     ) -> LLMResponse:
         """Generate an answer to ``prompt``; see :meth:`stream` for the keyword arguments.
 
-        ``on_token`` (a callable) receives each piece of the answer as it arrives.
+        ``on_token`` (a callable) receives each piece of the answer as it arrives. When the
+        connection breaks mid-answer the request is sent again, ``restarts`` times at most;
+        after pieces reached ``on_token``, only when ``on_restart`` (called with the error
+        first) is given (restart.py).
         """
+        from .restart import generate_with_restarts
+        from .transport.http import call_deadline
+
         on_token = kwargs.pop("on_token", None)
-        chat = self.stream(prompt, model, max_tokens, temperature, **kwargs)
-        try:
-            for piece in chat:
-                if on_token is not None:
-                    on_token(piece)
-        finally:
-            # on_token raising (or Ctrl-C inside it) must not keep the connection checked out.
-            chat.close()
-        assert chat.response is not None
-        return chat.response
+        on_restart = kwargs.pop("on_restart", None)
+        # One deadline over every attempt: stream() keeps the earlier end of the two.
+        with call_deadline(self.deadline) as ends_at:
+            return generate_with_restarts(
+                lambda: self.stream(prompt, model, max_tokens, temperature, **kwargs),
+                restarts=self.restarts,
+                on_token=on_token,
+                on_restart=on_restart,
+                ends_at=ends_at,
+            )
 
     async def generate_async(
         self,
@@ -465,6 +478,7 @@ class OllamaProvider(LLMProvider):
             warn_once(f"kwarg:{key}", f"OllamaProvider ignores the argument {key!r}.")
         # Imported on the first generation, not with the entry point: Persona imports every
         # provider at start-up (docs/benchmarks.md).
+        from .balancer import missing_on_a_machine, shorter_on_a_machine
         from .request import Call, check_arguments
         from .stream import ChatStream, with_request_sizes
         from .transport.http import call_deadline
@@ -512,7 +526,11 @@ class OllamaProvider(LLMProvider):
             except ContextOverflowError as error:
                 if prepared.chat.window is None:
                     raise
-                raise with_request_sizes(error, prepared.plan) from None
+                sized = with_request_sizes(error, prepared.plan)
+                raise shorter_on_a_machine(sized, prepared.plan, url) from None
+            except ModelNotPulledError:
+                # Its facts were read a moment ago (prepare): one address, two answers.
+                raise missing_on_a_machine(name, url, seen="described") from None
         return ChatStream(
             chunks,
             prepared.plan,

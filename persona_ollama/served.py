@@ -141,6 +141,12 @@ class ServedModels:
             served: list[str] | None = self.chat_models()
         except OllamaError:
             served = None
+        key = names.canonical(model)
+        if served is not None and any(names.canonical(name) == key for name in served):
+            # Listed, and not found: one address, several machines (balancer.py).
+            from .balancer import missing_on_a_machine
+
+            return missing_on_a_machine(model, self.url, seen="listed")
         return self.backend.not_found(model, served)
 
     def longer_context(self, context_length: int | None, model: str, holds: int = 0) -> list[str]:

@@ -21,6 +21,7 @@ API_KEY_VAR = PREFIX + "API_KEY"
 LOCAL_ONLY_VAR = PREFIX + "LOCAL_ONLY"
 CA_BUNDLE_VAR = PREFIX + "CA_BUNDLE"
 API_VAR = PREFIX + "API"
+RESTARTS_VAR = PREFIX + "RESTARTS"
 MEMORY_GB_VAR = PREFIX + "MEMORY_GB"  # read by hardware.memory_budget
 CATALOGUE_VAR = PREFIX + "CATALOGUE"  # read by catalogue.load_catalogue
 JOB_MINUTES_VAR = PREFIX + "JOB_MINUTES"  # read by selection.job_budget_seconds
@@ -62,6 +63,22 @@ def env_float(environ: Mapping[str, str], name: str, example: str) -> float | No
             hint=f"e.g. {name}={example}",
         )
     return number
+
+
+def env_count(environ: Mapping[str, str], name: str, example: str) -> int | None:
+    """The variable ``name`` as a whole number >= 0, or None when unset or blank.
+
+    Anything else raises ConfigurationError whose hint shows ``name={example}``.
+    """
+    value = _get(environ, name)
+    if value is None:
+        return None
+    if not value.isascii() or not value.isdigit() or len(value) > 6:
+        raise ConfigurationError(
+            f"{name}={value!r} is not a whole number of 0 or more.",
+            hint=f"e.g. {name}={example}",
+        )
+    return int(value)
 
 
 def env_bool(environ: Mapping[str, str], name: str) -> bool | None:
@@ -106,6 +123,7 @@ class Settings:
     local_only: bool | None = None
     ca_bundle: str | None = None
     api: str | None = None
+    restarts: int | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -119,6 +137,7 @@ class Settings:
             local_only=env_bool(env, LOCAL_ONLY_VAR),
             ca_bundle=_get(env, CA_BUNDLE_VAR),
             api=check_api(api, API_VAR) if (api := _get(env, API_VAR)) else None,
+            restarts=env_count(env, RESTARTS_VAR, "2"),
         )
 
 

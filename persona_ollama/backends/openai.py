@@ -25,6 +25,7 @@ from ..errors import (
     MODEL_NOT_FOUND,
     CloudSignInRequiredError,
     ConfigurationError,
+    ConnectionBrokenError,
     ContextOverflowError,
     InsufficientMemoryError,
     ModelNotPulledError,
@@ -369,6 +370,12 @@ def context_length_of(entry: Mapping[str, Any]) -> int | None:
 
 
 # Texts by which /v1 servers refuse a prompt longer than their context.
+# An error event by which a proxy says that ITS connection to the machine behind it broke
+# mid-answer: the same as a broken connection to the client, so generate() asks again and the
+# proxy picks a machine that is up. LiteLLM (1.108) sends "litellm.APIConnectionError: ...
+# Response payload is not completed: <TransferEncodingError ...>" when an Ollama behind it dies
+# (found by tests/scaleout/test_litellm_a2.py).
+_UPSTREAM_BROKE_MARKERS = ("apiconnectionerror", "payload is not completed")
 _OVERFLOW_MARKERS = (
     "maximum context length",  # vLLM, OpenAI, llama-cpp-python
     "longer than the maximum model length",  # vLLM
@@ -434,6 +441,16 @@ class OpenAIBackend:
                 hint="The process running the model crashed or was killed; nothing was "
                 f"answered. Retry; if it repeats, {read_the_log(_KINDS.get(self.url, GENERIC))}, "
                 "or try another model.",
+                **common,
+            )
+        if status >= 500 and any(marker in lowered for marker in _UPSTREAM_BROKE_MARKERS):
+            # A proxy (LiteLLM) that could not reach the machine it chose: nothing was
+            # generated, so generate() may send it again (restart.py).
+            return ConnectionBrokenError(
+                f"The {self.label} at {self.url} could not reach the machine behind it "
+                f"(HTTP {status}): {text}",
+                hint="A machine behind the proxy may be down; check the proxy's and the "
+                "machines' logs.",
                 **common,
             )
         if status in (401, 403):
@@ -691,6 +708,16 @@ class OpenAIBackend:
                 ) from None
             if any(marker in text.lower() for marker in _OVERFLOW_MARKERS):
                 raise self._overflow(text, 200) from None
+            if any(marker in text.lower() for marker in _UPSTREAM_BROKE_MARKERS):
+                raise ConnectionBrokenError(
+                    f"The {label} says its connection to the machine behind it broke in the "
+                    f"middle of the answer: {text}; the partial answer was discarded.",
+                    hint="A machine behind the proxy may have crashed or restarted; check "
+                    "the proxy's and the machines' logs.",
+                    server_text=text,
+                    status_code=200,
+                    url=self.url,
+                ) from None
             raise OllamaResponseError(
                 f"The {label} stopped with an error in the middle of the answer: {text}",
                 hint="The partial answer (if any) was discarded. Retry; if it repeats, "
@@ -819,12 +846,18 @@ class OpenAIBackend:
             listing = "it lists no models"
         kind = _KINDS.get(self.url, GENERIC)
         label = server_label(kind)
+        # A close served name is the likely meaning: serving the name as typed is advised
+        # only when nothing close is served.
+        remedy = (
+            f"Did you mean {suggestions[0]}? It is served and has a similar name"
+            if suggestions
+            else f"Pass a name it serves, or {start_advice(kind, model)}"
+        )
         return ModelNotPulledError(
             f"Model '{model}' is not served by the {label} at {self.url}.",
             model=model,
             suggestions=suggestions,
-            hint=f"The {label} does not serve '{model}' ({listing}). Pass a name it serves, "
-            f"or {start_advice(kind, model)}.",
+            hint=f"The {label} does not serve '{model}' ({listing}). {remedy}.",
             server_text=server_text,
             status_code=status_code,
             url=self.url,

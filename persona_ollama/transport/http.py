@@ -32,6 +32,7 @@ from ..errors import (
     REASON_REFUSED,
     REASON_UNREACHABLE,
     ConfigurationError,
+    ConnectionBrokenError,
     OllamaError,
     OllamaResponseError,
     OllamaTimeoutError,
@@ -720,8 +721,8 @@ class Transport:
             url=url,
         )
 
-    def _cut_off(self, what: str, error: Exception) -> OllamaResponseError:
-        return OllamaResponseError(
+    def _cut_off(self, what: str, error: Exception) -> ConnectionBrokenError:
+        return ConnectionBrokenError(
             f"The connection to {self.endpoint} broke in the middle of the {what} "
             f"({type(error).__name__}); the partial result was discarded.",
             hint="The server may have crashed or restarted mid-way; check its log and retry.",

@@ -451,12 +451,18 @@ def check_signature(block: Block) -> None:
         real = dict(inspect.signature(OllamaProvider).parameters)
         real["ollama_options"] = real.pop("extra_options")  # **kwargs, named for readers
     elif name == "generate":
-        # generate() passes its keywords on to stream(); it takes on_token itself, and Persona's
-        # system_prompt is an alias of system.
+        # generate() passes its keywords on to stream(); it takes on_token and on_restart
+        # itself, and Persona's system_prompt is an alias of system.
         real = dict(inspect.signature(OllamaProvider.stream).parameters)
         real.pop("self")
         real["ollama_options"] = real.pop("kwargs")
-        real.update({"on_token": real["system"], "system_prompt": real["system"]})
+        real.update(
+            {
+                "on_token": real["system"],
+                "on_restart": real["system"],
+                "system_prompt": real["system"],
+            }
+        )
     else:
         raise AssertionError(f"{block.id}: no code known for the signature of {name}")
     assert set(shown) == set(real), f"{block.id}: shown {sorted(shown)}, real {sorted(real)}"

@@ -158,12 +158,15 @@ def test_error_mid_stream_raises_and_no_partial_answer_is_returned(provider, fak
     assert 0 < len(seen) <= 2
 
 
-def test_connection_dropped_mid_stream_raises(provider, fake):
+def test_connection_dropped_mid_stream_twice_raises(provider, fake, chat_path):
     fake.reply_with("one two three four five six")
     fake.drop_connection_mid_stream_next(after_chunks=2)
+    fake.drop_connection_mid_stream_next(after_chunks=2)
 
-    with pytest.raises(OllamaResponseError):
+    # Asked again once (restarts=1, tests/integration/test_restarts.py), then given up.
+    with pytest.raises(OllamaResponseError, match="broke in the middle"):
         provider.generate("hi")
+    assert fake.request_count(chat_path) == 2
 
 
 def test_stream_without_done_raises(provider, fake):

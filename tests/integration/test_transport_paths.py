@@ -107,7 +107,10 @@ def test_a_stream_and_the_listing_work_on_every_path(path):
     assert MODEL in listed
 
 
-def test_a_busy_server_is_retried_and_a_drop_mid_answer_raises_on_every_path(path):
+def test_busy_is_retried_and_a_drop_mid_answer_sent_again_on_every_path(path, monkeypatch):
+    from persona_ollama import restart
+
+    monkeypatch.setattr(restart, "RESTART_PAUSE", 0.0)
     with _quiet_insecure(path):
         provider = path.provider()
         path.fake.fail_next(2, status=503)
@@ -115,6 +118,11 @@ def test_a_busy_server_is_retried_and_a_drop_mid_answer_raises_on_every_path(pat
         path.fake.fail_next(5, status=503)
         with pytest.raises(ServerBusyError):
             provider.generate("Describe a nurse.", max_tokens=32)
+        # One drop mid-answer is sent again (restarts=1) on a fresh connection; two raise.
+        path.fake.drop_connection_mid_stream_next()
+        response = provider.generate("Describe a nurse.", max_tokens=64)
+        assert response.content and response.raw_response["restarts"] == 1
+        path.fake.drop_connection_mid_stream_next()
         path.fake.drop_connection_mid_stream_next()
         with pytest.raises(OllamaResponseError, match="partial"):
             provider.generate("Describe a nurse.", max_tokens=64)

@@ -9,7 +9,12 @@ import pytest
 
 from persona_ollama import OllamaProvider
 from persona_ollama.cli import main
-from persona_ollama.errors import ContextOverflowError, OllamaResponseError
+from persona_ollama.errors import (
+    ConnectionBrokenError,
+    ContextOverflowError,
+    ModelNotPulledError,
+    OllamaResponseError,
+)
 from persona_ollama.testing import FakeModel, FakeOllama
 
 MODEL = "llama3.2:3b"
@@ -46,8 +51,9 @@ def test_a_stream_cut_before_its_chunked_terminator_is_an_error(fake, provider):
     fake.reply_with("one two three four five six seven eight")
     fake.drop_connection_mid_stream_next(after_chunks=3)
 
-    with pytest.raises(OllamaResponseError) as caught:
-        provider.generate("Hello", max_tokens=64)
+    # stream() is never asked again (generate() is: tests/integration/test_restarts.py).
+    with pytest.raises(ConnectionBrokenError) as caught:
+        list(provider.stream("Hello", max_tokens=64))
 
     assert "partial result was discarded" in caught.value.message
 
@@ -130,3 +136,15 @@ def test_the_cli_says_what_to_do_when_the_server_cannot_load_the_model(fake, cli
     assert f"could not load '{MODEL}': not enough memory" in result.stderr
     assert "Hint: Pick a smaller model" in result.stderr
     assert "Traceback" not in result.output + result.stderr
+
+
+def test_a_misspelt_model_names_the_close_served_one_and_offers_no_pull(fake):
+    provider = OllamaProvider(base_url=fake.url + "/v1", api="openai", environ={})
+    try:
+        with pytest.raises(ModelNotPulledError) as caught:
+            provider.generate("hi", model=MODEL[:-1])
+    finally:
+        provider.close()
+
+    assert f"Did you mean {MODEL}?" in str(caught.value)
+    assert "pull" not in caught.value.hint

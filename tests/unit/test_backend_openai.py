@@ -589,6 +589,17 @@ def test_chat_404_for_the_model_raises_not_pulled_naming_the_served_models(
     assert caught.value.suggestions == ["llama3:8b"]
     assert "not served by the Ollama server at" in caught.value.message  # owned_by: library
     assert "it serves llama3:8b, qwen3:8b" in caught.value.hint
+    assert "Did you mean llama3:8b?" in caught.value.hint
+    assert "pull" not in caught.value.hint  # a close name is served: not advised to pull
+
+
+def test_a_model_with_no_close_served_name_says_how_to_serve_it(backend, mocked):
+    mocked.get(MODELS, json=models_list(ollama_card("qwen3:8b")))
+
+    with pytest.raises(ModelNotPulledError) as caught:
+        backend.describe("llama3")
+
+    assert caught.value.suggestions == []
     assert "ollama pull llama3" in caught.value.hint  # how to serve it, on this kind
 
 

@@ -147,7 +147,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cli", "testing", "_host"),  # the commands and the double: users of everything below
     ("provider",),  # Persona's contract
     ("request", "windows"),  # checks + context plan (a window shared) -> one ChatRequest
-    ("served", "stream"),  # the server's models; the answer
+    ("served", "stream", "restart"),  # the server's models; the answer (asked again if cut)
     ("backends",),  # one server API each, neutral types out
     ("choosing",),  # hardware, catalogue, selection (backends read catalogue facts)
     ("transport",),  # session, retries, deadlines, bounded NDJSON/SSE reading
@@ -163,6 +163,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "thinking",
         "terminal",
         "errors",
+        "balancer",  # the errors of machines that disagree behind one address
         "_persona",
         "_lazy",
     ),

@@ -1,0 +1,59 @@
+"""One address, several machines: what the provider says when they disagree.
+
+The provider treats one ``base_url`` as one server: it reads a model's facts (``/api/show``:
+trained context, capabilities) once per address and keeps them, and plans every prompt with
+them. Behind a balancer (docs/scaling.md) each request may reach another machine, so the rule
+is that every machine behind one address serves the same models, the same versions (digests).
+Where they do not, a request reaches a machine that contradicts the facts the provider holds;
+these functions turn the resulting error into one that says so, instead of "not installed, did
+you mean <the same name>?" or "pass a larger num_ctx" (which was passed).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .errors import ContextOverflowError, ModelNotPulledError
+
+if TYPE_CHECKING:
+    from .context import ContextPlan
+
+RULE_HINT = (
+    "Behind a balancer, every machine must serve the same models, the same versions (compare "
+    "the digests of `persona-ollama models --host <machine>` on each), and pull or update them "
+    "on all machines at once: docs/scaling.md."
+)
+
+
+def missing_on_a_machine(model: str, url: str, *, seen: str) -> ModelNotPulledError:
+    """``model`` was ``seen`` ("listed", "described") by the server at ``url``, which then
+    said it is not installed: a machine behind a balancer lacks it (or it was just removed)."""
+    return ModelNotPulledError(
+        f"The server at {url} {seen} '{model}' and then answered that it is not installed: "
+        "if that address is a balancer, not every machine behind it has the model (or it "
+        "was removed just now).",
+        model=model,
+        hint=RULE_HINT,
+        status_code=404,
+        url=url,
+    )
+
+
+def shorter_on_a_machine(
+    error: ContextOverflowError, plan: ContextPlan, url: str
+) -> ContextOverflowError:
+    """``error`` as is, unless the server refused with a context shorter than the window sent,
+    which the model's facts say it was trained for: then the machine that answered runs
+    another version of the model than the one described."""
+    used = error.context_length
+    trained = plan.context_length
+    if used is None or used >= plan.num_ctx or trained is None or trained < plan.num_ctx:
+        return error
+    error.message += (
+        f" The request asked for num_ctx={plan.num_ctx}, and the model's facts from {url} say "
+        f"it was trained for {trained} tokens, but the machine that answered ran it with "
+        f"{used}: if that address is a balancer, its machines do not all have the same "
+        "version of the model."
+    )
+    error.hint = RULE_HINT
+    return error
