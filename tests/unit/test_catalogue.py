@@ -398,3 +398,48 @@ def test_a_catalogue_plugin_reporting_bad_configuration_is_passed_through(regist
 
 def test_catalogue_repr_names_its_size_and_sources(catalogue):
     assert repr(catalogue) == "Catalogue(69 models from persona_ollama.packaged_catalogue)"
+
+
+def test_every_packaged_entry_loads_and_its_null_facts_are_estimated_and_said_so(catalogue):
+    """Schema 2 writes a fact no source gave as null: each such entry loads, the estimate
+    stands in, and the reason line says it is an estimate (never shown as a catalogue fact)."""
+    from persona_ollama.choosing.selection import recommend
+
+    entries = packaged_document()["models"]
+    assert len(catalogue) == len(entries) == 69
+    seen = {"size": 0, "context": 0, "architecture": 0, "window 0": 0}
+    for entry in entries:
+        spec = catalogue.get(entry["name"])
+        assert spec is not None and spec.name == entry["name"]
+        if entry["embedding"]:
+            continue
+        (line,) = recommend([], 1024 * GiB, Catalogue([spec]), n=1)
+        if entry["download_bytes"] is None:
+            seen["size"] += 1
+            assert spec.size_estimated, spec.name
+            level = entry["quantization"] or "Q4_K_M (its quantisation is not known either)"
+            assert (
+                f"download size is not in the catalogue: estimated from its parameters at {level}"
+                in line.reason
+            )
+        else:
+            assert not spec.size_estimated and spec.download_bytes == entry["download_bytes"]
+            assert "download size is not in the catalogue" not in line.reason
+        if entry["context_length"] is None:
+            seen["context"] += 1
+            assert (
+                not spec.context_known and "context length is not in the catalogue" in line.reason
+            )
+        arch = entry["architecture"]
+        if None in (arch["layers"], arch["kv_heads"], arch["head_dim"]):
+            seen["architecture"] += 1
+            assert spec.architecture is None, spec.name
+            assert "KV cache estimated by a rule of thumb" in line.reason, spec.name
+        else:
+            assert spec.architecture is not None
+            assert "rule of thumb" not in line.reason
+            if arch["sliding_window"] == 0:  # only the global layers keep a growing cache
+                seen["window 0"] += 1
+                per_layer = 2 * arch["kv_heads"] * arch["head_dim"] * 2
+                assert spec.facts.kv_bytes(1000) == arch["global_layers"] * per_layer * 1000
+    assert all(count > 0 for count in seen.values()), seen
