@@ -306,7 +306,7 @@ def test_the_reference_lists_the_catalogue_as_it_is() -> None:
         spec = catalogue.get(entry["name"])
         assert spec is not None
         active = f"{spec.active_parameters_b:g}B" if spec.active_parameters_b else ""
-        flags = [("thinks", spec.thinking), ("MoE", spec.moe), ("embedding", spec.embedding)]
+        flags = [("thinks", spec.thinking), ("sparse", spec.moe), ("embedding", spec.embedding)]
         notes = ", ".join(flag for flag, on in flags if on)
         # A fact the catalogue lacks is "?", an estimate starts with "~", no score is "-".
         context = spec.context_length if spec.context_known else "?"
