@@ -54,6 +54,6 @@ _.PERSONA_AVAILABLE
 # Public: model_info() reports a model's size (the /api/tags entry's), for callers and hosts.
 _.size_bytes
 
-# The speed model's API for the first-byte wait (wave 3: the measured-speeds branch calls it
-# when merged; docs/models-and-hardware.md describes it).
-_.first_token_seconds
+
+# bench's Run fields, printed through vars() in `persona-ollama bench --json` "details".
+_.wall_seconds

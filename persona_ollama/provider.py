@@ -8,6 +8,7 @@ nothing heavy at module level: requests, psutil and pluggy load on first use.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -28,13 +29,16 @@ from .windows import WINDOWS
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
-    from .backends.base import Backend
+    from .backends.base import Backend, ChatRequest, Chunk
     from .choosing.selection import Selection
+    from .context import ContextPlan
     from .endpoint import Endpoint
     from .model_info import ModelInfo
     from .request import Preparation
     from .served import ServedModels
     from .stream import ChatStream
+    from .timings import TimingStore
+    from .waits import Expectation
 
 __all__ = ["OllamaProvider"]
 
@@ -45,6 +49,19 @@ DEFAULT_TIMEOUT = 300.0
 # so generate() can say `persona-ollama pull` it.
 FALLBACK_MODEL = "llama3.2:3b"
 SELECTION_TTL = 10.0  # seconds, like the model listing it is made from
+# An answer whose load took this long followed a load from disk, after which the server is
+# asked where it put the model; a warm call's load_duration is a few milliseconds.
+LOADED_AFTER = 0.25
+_PROBING = threading.Lock()
+
+
+@dataclass(frozen=True)
+class _Estimating:
+    """What the speed model needs for a first-byte estimate, gathered before the window is
+    chosen: this machine (choosing/speed.py Machine) and the catalogue."""
+
+    machine: Any
+    catalogue: Any
 
 
 @dataclass
@@ -118,6 +135,12 @@ class OllamaProvider(LLMProvider):
                 hint=f"e.g. OllamaProvider(timeout=600) or {TIMEOUT_VAR}=600.",
             )
         self.timeout = float(chosen)
+        # A timeout the user set is kept as the first-byte wait; the default one grows with
+        # the expected load + prompt time (waits.py).
+        self._timeout_chosen = timeout is not None or settings.timeout is not None
+        from .timings import recording_enabled
+
+        self._record_timings = recording_enabled(env)  # a bad value fails here, not later
         unknown = [key for key in extra_options if key not in OPTION_TYPES]
         if unknown:
             raise ConfigurationError(
@@ -174,6 +197,7 @@ class OllamaProvider(LLMProvider):
         self._selection: _Cached | None = None
         self._defaulted: str | None = None  # the last model default_model chose (not named)
         self._unlisted = False  # the last selection had no model list: the server did not answer
+        self._timings: TimingStore | None = None
 
     def __repr__(self) -> str:
         return f"OllamaProvider(base_url={str(self.endpoint)!r}, model={self._explicit_model!r})"
@@ -508,21 +532,26 @@ class OllamaProvider(LLMProvider):
             backend = self.backend
             preparation = self._preparation
             assert preparation is not None
+            # Before prepare(): the window it chooses is sent right after it, and probing the
+            # hardware in between (once per process) would let another call's window win.
+            machine = self._machine_for_estimate(prompt, system)
             prepared = preparation.prepare(call)
             window = prepared.plan.num_ctx
             url = str(self.endpoint)
+            facts = self.served.facts(name)  # cached by prepare()
+            request = self._with_first_byte_wait(prepared.chat, facts, prepared.plan, machine)
             try:
                 if prepared.shared_window:
                     # The window was chosen by windows.py: sent after smaller ones are answered.
                     # Waiting for a smaller window's answer counts against this call's deadline.
                     with WINDOWS.sending(url, name, window, until=ends_at):
                         try:
-                            chunks = backend.chat(prepared.chat)
+                            chunks = backend.chat(request)
                         except OllamaError:
                             WINDOWS.failed(url, name, window)
                             raise
                 else:
-                    chunks = backend.chat(prepared.chat)
+                    chunks = backend.chat(request)
             except ContextOverflowError as error:
                 if prepared.chat.window is None:
                     raise
@@ -541,12 +570,158 @@ class OllamaProvider(LLMProvider):
             local_only=self.local_only,
             deadline=self.deadline,
             ends_at=ends_at,
+            on_done=None if facts.placement.remote else functools.partial(self._done, facts),
             confirm=(
                 functools.partial(preparation.confirm_local, name)
                 if self.local_only and not backend.reports_forwarding
                 else None
             ),
         )
+
+    # -- what a generation tells about this machine --------------------------------------
+
+    @property
+    def records_timings(self) -> bool:
+        """Whether measured speeds are kept and used (PERSONA_OLLAMA_RECORD_TIMINGS)."""
+        return self._record_timings
+
+    def timings(self) -> TimingStore:
+        """The measured speeds of this machine's models (timings.py)."""
+        if self._timings is None:
+            from .timings import TimingStore
+
+            self._timings = TimingStore.from_env(self._environ)
+        return self._timings
+
+    def _machine_for_estimate(self, prompt: Any, system: Any) -> _Estimating | None:
+        """This machine for the speed model (choosing/speed.py) and the catalogue, when a
+        first-byte wait may need estimating: a long prompt to a server on this machine, with
+        the default timeout; else None (also when the speed model claims no speed here)."""
+        from .waits import ESTIMATE_FROM_TOKENS
+
+        if self._timeout_chosen or not self.endpoint.is_loopback:
+            return None
+        from .context import estimate_messages
+
+        messages = [{"content": text} for text in (system, prompt) if isinstance(text, str)]
+        if estimate_messages(messages) < ESTIMATE_FROM_TOKENS:
+            return None
+        from .choosing.catalogue import load_catalogue
+        from .choosing.hardware import probe
+        from .choosing.speed import machine_for
+
+        try:
+            # One probe per process: concurrent first calls wait for it rather than each
+            # running the accelerator tools.
+            with _PROBING:
+                profile = probe(server_is_local=True, environ=self._environ)
+                catalogue = load_catalogue(self._environ)
+        except ConfigurationError as error:
+            log.debug("no prompt speed estimate: %s", error.message)
+            return None
+        machine = machine_for(profile)
+        return None if machine is None else _Estimating(machine, catalogue)
+
+    def _with_first_byte_wait(
+        self,
+        chat: ChatRequest,
+        facts: ModelInfo,
+        plan: ContextPlan,
+        machine: _Estimating | None,
+    ) -> ChatRequest:
+        """``chat`` with a first-byte wait that covers loading ``facts``' model and reading
+        this prompt on this machine (waits.py); unchanged when the user set the timeout.
+        ``machine``: for the speed model's estimate when nothing was measured."""
+        if self._timeout_chosen or facts.placement.remote:
+            return chat
+        from .waits import first_byte_wait
+
+        expected = self._expected_first_byte(facts, plan.prompt_tokens, machine)
+        wait = first_byte_wait(self.timeout, expected)
+        if expected is None or wait == self.timeout:
+            return chat
+        log.info(
+            "waiting up to %.0f s for the first byte: %s load + prompt time %.0f s (%d tokens)",
+            wait,
+            expected.source,
+            expected.seconds,
+            plan.prompt_tokens,
+        )
+        return dataclasses.replace(chat, first_byte_wait=wait)
+
+    def _expected_first_byte(
+        self, facts: ModelInfo, prompt_tokens: int, machine: _Estimating | None
+    ) -> Expectation | None:
+        """Load + prompt seconds: measured on this server, else the speed model's estimate
+        on ``machine`` (waits.py)."""
+        from .waits import expected_first_byte_seconds
+
+        measured = None
+        if self._record_timings:
+            measured = self.timings().speeds(str(self.endpoint), facts.name, facts.digest)
+        estimated = None
+        if measured is None and machine is not None:
+            from .choosing.selection import model_facts
+            from .choosing.speed import estimate, first_token_seconds
+
+            known = model_facts(facts, machine.catalogue)
+            if known is not None:
+                speed = estimate(known, machine.machine, prompt_tokens)
+                estimated = first_token_seconds(speed, prompt_tokens)
+        return expected_first_byte_seconds(
+            prompt_tokens, measured=measured, estimated_seconds=estimated
+        )
+
+    def _done(self, facts: ModelInfo, final: Chunk, text_seconds: float | None) -> None:
+        """A complete local answer: record its timings, and after a load read where the
+        server put the model. Neither may fail the answer it follows. ``text_seconds``: the
+        answer's time by this process's clock, for a server that states no durations."""
+        if final.remote_host:
+            return
+        from .timings import Sample, client_answer_timing
+
+        if self._record_timings:
+            answer_tokens, answer_seconds = final.output_tokens, final.answer_seconds
+            if answer_seconds is None:
+                answer_tokens, answer_seconds = client_answer_timing(answer_tokens, text_seconds)
+            sample = Sample(
+                final.input_tokens,
+                final.prompt_seconds,
+                answer_tokens,
+                answer_seconds,
+                final.load_seconds,
+                time.time(),
+            )
+            digest = facts.digest or self._digest(facts.name)
+            self.timings().record(str(self.endpoint), facts.name, digest, sample)
+        if (final.load_seconds or 0.0) >= LOADED_AFTER:
+            self._check_placement(facts.name)
+
+    def _digest(self, model: str) -> str | None:
+        """``model``'s digest from the listing already fetched (no request for it), which
+        keeps a re-pulled model's speeds apart; None: the speeds are kept by name."""
+        listed = self.served.listed(model)
+        return listed.digest if listed is not None else None
+
+    def _check_placement(self, model: str) -> None:
+        """Warn once when the server put part of ``model`` on the CPU (offload.py)."""
+        loaded_models = getattr(self.backend, "loaded_models", None)
+        if loaded_models is None:
+            return  # the server does not say where models sit
+        from .offload import partial_offload_warning
+
+        key = names.canonical(model)
+        try:
+            loaded = next((m for m in loaded_models() if names.canonical(m.name) == key), None)
+            listing = self.installed_models() if loaded is not None else []
+        except OllamaError as error:
+            log.debug("GPU share of %s unknown: %s", model, error.message)
+            return
+        if loaded is None:
+            return
+        warning = partial_offload_warning(loaded, listing, server=str(self.endpoint))
+        if warning is not None:
+            warn_once(f"offload:{self.endpoint}:{key}", warning)
 
     def _chosen(self, model: str | None, name: str) -> bool:
         """True when the model was chosen for the caller, not named: also when a host passes

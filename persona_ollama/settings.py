@@ -25,6 +25,7 @@ RESTARTS_VAR = PREFIX + "RESTARTS"
 MEMORY_GB_VAR = PREFIX + "MEMORY_GB"  # read by hardware.memory_budget
 CATALOGUE_VAR = PREFIX + "CATALOGUE"  # read by catalogue.load_catalogue
 JOB_MINUTES_VAR = PREFIX + "JOB_MINUTES"  # read by selection.job_budget_seconds
+RECORD_TIMINGS_VAR = PREFIX + "RECORD_TIMINGS"  # read by timings.recording_enabled
 # Not ours, but read by us: Persona's name for the server, Ollama's own (parsed with Ollama's
 # rules in endpoint.py), and the no-colour convention of https://no-color.org (the CLI).
 BASE_URL_VAR = "OLLAMA_BASE_URL"

@@ -56,12 +56,15 @@ class ChatStream:
         local_only: bool = False,
         deadline: float | None = None,
         ends_at: float | None = None,
+        on_done: Callable[[Chunk, float | None], None] | None = None,
         confirm: Callable[[], None] | None = None,
     ) -> None:
         """``window_sent``: the server used ``plan.num_ctx`` (the backend sets windows);
         ``may_cut``: the server may cut a long prompt instead of refusing it, so the counts
-        are checked for a cut; ``confirm``, called when the first chunk arrives, raises if
-        the model turns out to have run elsewhere."""
+        are checked for a cut; ``on_done`` is given the final chunk of a complete answer
+        (its counts and timings: the measured speeds) and the seconds from the first chunk
+        to the end by this process's clock; ``confirm``, called when the first chunk
+        arrives, raises if the model turns out to have run elsewhere."""
         self.response: LLMResponse | None = None
         self._chunks = chunks
         self._plan = plan
@@ -70,6 +73,7 @@ class ChatStream:
         self._window_sent = window_sent
         self._may_cut = may_cut
         self._local_only = local_only
+        self._on_done = on_done
         self._confirm = confirm
         if ends_at is None and deadline is not None:
             ends_at = time.monotonic() + deadline
@@ -118,15 +122,18 @@ class ChatStream:
         thinking: list[str] = []
         final: Chunk | None = None
         started = time.perf_counter()
+        first_at: float | None = None
         plan = self._plan
         limit = plan.num_predict + plan.num_predict // 10 + RUNAWAY_MARGIN
         for count, chunk in enumerate(self._chunks, 1):
-            if count == 1 and chunk.remote_host:
-                self._forwarded(chunk)
-            if count == 1 and self._confirm is not None:
-                # An answer that would not say it was forwarded (/v1): local-only mode asks
-                # the server again, before any of it is passed on.
-                self._confirm()
+            if count == 1:
+                first_at = time.perf_counter()  # the first token, for a server without timings
+                if chunk.remote_host:
+                    self._forwarded(chunk)
+                if self._confirm is not None:
+                    # An answer that would not say it was forwarded (/v1): local-only mode
+                    # asks the server again, before any of it is passed on.
+                    self._confirm()
             if count > limit:
                 raise OllamaResponseError(
                     f"The server kept streaming past num_predict={plan.num_predict} "
@@ -167,6 +174,8 @@ class ChatStream:
         self.response = self._response(
             final, "".join(content), "".join(thinking), time.perf_counter() - started
         )
+        if self._on_done is not None:
+            self._on_done(final, None if first_at is None else time.perf_counter() - first_at)
 
     def _forwarded(self, chunk: Chunk) -> None:
         """The first chunk says the server forwarded the request (``remote_host``, in every

@@ -41,6 +41,13 @@ def _fresh_process_state():
         reset()
 
 
+@pytest.fixture(autouse=True)
+def _private_timings(tmp_path_factory, monkeypatch):
+    """Measured speeds (timings.py) go to a cache folder of the test's own, never the user's,
+    and one test's measurements never change another's first-byte wait."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+
+
 @pytest.fixture
 def cli_runner() -> CliRunner:
     """A CliRunner that keeps stderr apart from stdout on every click version (click < 8.2,

@@ -43,6 +43,9 @@ class ChatRequest:
     format: str | Mapping[str, Any] | None = None
     think: bool | str | None = None
     keep_alive: float | int | str | None = None
+    #: Seconds to wait for the first byte of the answer (the model's load and the prompt's
+    #: processing happen before it); None: the client's read timeout.
+    first_byte_wait: float | None = None
 
 
 class Chunk(NamedTuple):
@@ -68,6 +71,29 @@ class Chunk(NamedTuple):
     remote_host: str | None = None
     remote_model: str | None = None
     raw: Mapping[str, Any] = _NO_FIELDS
+
+
+class LoadedModel(NamedTuple):
+    """A model in the server's memory, and how much of it sits in GPU memory.
+
+    ``size_bytes`` is all the memory the loaded model takes (weights, context cache and
+    compute buffers) and ``gpu_bytes`` the part of it in GPU memory; None where the server
+    does not say. A backend whose server reports this defines ``loaded_models()`` returning
+    a list of these; the method is optional (the provider asks with ``getattr``), so a
+    backend for a server that does not say needs nothing.
+    """
+
+    name: str
+    size_bytes: int | None
+    gpu_bytes: int | None
+    window: int | None = None
+
+    @property
+    def gpu_share(self) -> float | None:
+        """The share of the model in GPU memory, 0.0 to 1.0; None when unknown."""
+        if not self.size_bytes or self.gpu_bytes is None:
+            return None
+        return min(1.0, max(0.0, self.gpu_bytes / self.size_bytes))
 
 
 @dataclass(frozen=True)

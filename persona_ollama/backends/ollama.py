@@ -24,7 +24,7 @@ from ..privacy import warn_once
 from ..settings import TIMEOUT_VAR
 from ..transport.http import PROBE_TIMEOUT, Transport, answer_budget
 from ..transport.ndjson import iter_ndjson
-from .base import ChatRequest, Chunk, PullProgress
+from .base import ChatRequest, Chunk, LoadedModel, PullProgress
 from .ollama_errors import (
     error_from_pull_line,
     error_from_status,
@@ -170,6 +170,14 @@ class OllamaBackend:
         loaded = transport.expect_dict(transport.get_json("/api/ps"), "/api/ps")
         return loaded_windows_of(transport.expect_list(loaded, "models", "/api/ps"))
 
+    def loaded_models(self) -> list[LoadedModel]:
+        """The loaded models with their memory: /api/ps ``size`` (everything the runner
+        allocated) and ``size_vram`` (the part on GPUs); see docs/reference/ollama-protocol.md,
+        "Loaded models"."""
+        transport = self.transport
+        loaded = transport.expect_dict(transport.get_json("/api/ps"), "/api/ps")
+        return loaded_models_of(transport.expect_list(loaded, "models", "/api/ps"))
+
     def chat(self, request: ChatRequest) -> Generator[Chunk, None, None]:
         """Stream POST /api/chat with ``truncate: false`` (refuse, never cut, a long prompt).
 
@@ -194,7 +202,12 @@ class OllamaBackend:
             body["keep_alive"] = request.keep_alive  # top level: ignored inside options
         body["stream"] = True
         model = request.model
-        response = self.transport.send("POST", "/api/chat", body, stream=True, model=model)
+        timeout = None
+        if request.first_byte_wait is not None:  # load + prompt time of this prompt (waits.py)
+            timeout = (self.transport.timeout[0], request.first_byte_wait)
+        response = self.transport.send(
+            "POST", "/api/chat", body, stream=True, model=model, timeout=timeout
+        )
 
         def decode(pieces: Iterator[bytes]) -> Iterator[Chunk]:
             # map() with repeat(), not a generator or a partial with keywords: the fewest Python
@@ -257,6 +270,28 @@ def loaded_windows_of(entries: list[Any]) -> dict[str, int]:
         if isinstance(name, str) and isinstance(length, int) and _positive_int(length):
             windows[names.canonical(name)] = length
     return windows
+
+
+def loaded_models_of(entries: list[Any]) -> list[LoadedModel]:
+    """/api/ps ``models`` as :class:`LoadedModel`; a size that is not a whole number >= 0 is
+    unknown (None), an entry without a name is skipped."""
+    found: list[LoadedModel] = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        name = entry.get("name") or entry.get("model")
+        if not isinstance(name, str) or not name:
+            continue
+        length = entry.get("context_length")
+        found.append(
+            LoadedModel(
+                name,
+                _count_or_none(entry.get("size")),
+                _count_or_none(entry.get("size_vram")),
+                length if _positive_int(length) else None,
+            )
+        )
+    return found
 
 
 def _positive_int(value: Any) -> bool:

@@ -660,7 +660,12 @@ class OpenAIBackend:
                 "(api='native' with Ollama takes it).",
             )
         transport = self.transport
-        response = transport.send("POST", "/v1/chat/completions", body, stream=True, model=model)
+        timeout = None
+        if request.first_byte_wait is not None:  # load + prompt time of this prompt (waits.py)
+            timeout = (transport.timeout[0], request.first_byte_wait)
+        response = transport.send(
+            "POST", "/v1/chat/completions", body, stream=True, model=model, timeout=timeout
+        )
 
         def decode(pieces: Iterator[bytes]) -> Iterator[Chunk]:
             return sse_chunks(pieces, model=served)

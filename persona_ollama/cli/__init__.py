@@ -9,6 +9,7 @@ Every command takes --host (else OLLAMA_BASE_URL / OLLAMA_HOST); those that prin
 from __future__ import annotations
 
 # Importing a command module registers its command on `main`; `app` imports none of them.
+from . import bench as bench
 from . import doctor as doctor
 from . import models as models
 from . import persona as persona

@@ -1,6 +1,6 @@
 """The `persona-ollama` click group and what its commands share: options, output, errors.
 
-The command modules (doctor, models, persona, pull, run) import this module and register
+The command modules (bench, doctor, models, persona, pull, run) import this module and register
 themselves on ``main``; this module imports none of them, so the import graph stays acyclic.
 ``persona_ollama.cli`` imports the commands and re-exports ``main``, the console script.
 """
@@ -33,6 +33,7 @@ Examples:
   persona-ollama recommend              the best models for this machine
   persona-ollama pull llama3.2:3b       download a model with a progress bar
   persona-ollama run "Say hello"        try a prompt with the default model
+  persona-ollama bench                  measure the default model on this machine
   persona-ollama persona generate ...   run Persona with this plugin
 """
 

@@ -14,6 +14,7 @@ from .app import common_options, echo, human_bytes, json_option, main, make_prov
 
 if TYPE_CHECKING:
     from ..model_info import ModelInfo
+    from ..provider import OllamaProvider
 
 # Older servers ignore /api/chat's truncate field, so a long prompt may be cut silently
 # (docs/reference/ollama-protocol.md, "Context and truncation").
@@ -76,6 +77,9 @@ def collect(host: str | None) -> dict[str, Any]:
         }
         for model in listed
     ]
+    report["loaded"] = loaded_section(provider, listed) if report["server"]["reachable"] else []
+    warnings.extend(entry["warning"] for entry in report["loaded"] if entry["warning"])
+    report["measured"] = measured_section(provider, listed)
     remote = [model for model in listed if model.placement.remote]
     if remote:
         warnings.append(
@@ -160,6 +164,84 @@ def collect(host: str | None) -> dict[str, Any]:
         for problem in report["plugins"]["problems"]
     )
     return report
+
+
+def loaded_section(provider: OllamaProvider, listed: list[ModelInfo]) -> list[dict[str, Any]]:
+    """The models in the server's memory with the share of each in GPU memory (empty when the
+    server does not say), and the partial-offload warning of any split between GPU and CPU."""
+    from ..offload import partial_offload_warning
+
+    loaded_models = getattr(provider.backend, "loaded_models", None)
+    if loaded_models is None:
+        return []
+    try:
+        loaded = loaded_models()
+    except OllamaError:
+        return []  # the rest of the report says what is wrong with the server
+    return [
+        {
+            "name": model.name,
+            "size": model.size_bytes,
+            "gpu_bytes": model.gpu_bytes,
+            "gpu_share": None if model.gpu_share is None else round(model.gpu_share, 3),
+            "context_length": model.window,
+            # What selection estimated for this model at this window, beside what it took.
+            "estimated_bytes": _estimate(model.name, model.window, listed),
+            "warning": partial_offload_warning(model, listed, server=str(provider.endpoint)),
+        }
+        for model in loaded
+    ]
+
+
+def _estimate(name: str, window: int | None, listed: list[ModelInfo]) -> int | None:
+    """Selection's memory estimate of the installed model ``name`` at ``window``."""
+    from ..choosing.catalogue import load_catalogue
+    from ..choosing.selection import estimate_memory_bytes
+    from ..errors import ConfigurationError
+    from ..names import canonical
+
+    entry = next((m for m in listed if canonical(m.name) == canonical(name)), None)
+    if entry is None or window is None:
+        return None
+    try:
+        return estimate_memory_bytes(entry, window, load_catalogue())
+    except ConfigurationError:
+        return None  # a bad catalogue file is reported where it is read
+
+
+def measured_section(provider: OllamaProvider, listed: list[ModelInfo]) -> dict[str, Any]:
+    """Installed model -> its measured speeds on this server (timings.py), where measured."""
+    measured: dict[str, Any] = {}
+    if not provider.records_timings:
+        return measured
+    store = provider.timings()
+    for model in listed:
+        speeds = store.speeds(str(provider.endpoint), model.name, model.digest)
+        if speeds is not None:
+            measured[model.name] = speeds.as_dict()
+    return measured
+
+
+def render_loaded(loaded: list[dict[str, Any]], measured: dict[str, Any]) -> None:
+    """The Loaded line (models in memory, GPU share) and the Measured line, when there are any."""
+    if loaded:
+        shown = []
+        for entry in loaded:
+            share = entry["gpu_share"]
+            where = "?" if share is None else f"{share:.0%} on the GPU"
+            shown.append(f"{entry['name']} ({human_bytes(entry['size'])}, {where})")
+        echo("Loaded     " + ", ".join(shown))
+    if measured:
+        speeds = [
+            f"{name} {_rate(entry['prompt_tokens_per_second'])} prompt / "
+            f"{_rate(entry['answer_tokens_per_second'])} answer tokens/s"
+            for name, entry in measured.items()
+        ]
+        echo("Measured   " + "; ".join(speeds))
+
+
+def _rate(value: float | None) -> str:
+    return "?" if value is None else f"{value:.0f}" if value >= 10 else f"{value:.1f}"
 
 
 def _speed_of(model: str, selection: Any) -> dict[str, Any]:
@@ -286,6 +368,7 @@ def render(report: dict[str, Any]) -> None:
         f"{hw['architecture']}, " + (gpus or "no GPU found")
     )
     echo(f"Budget     {hw['budget_reason']}")
+    render_loaded(report.get("loaded", []), report.get("measured", {}))
     render_plugins(report["plugins"])
     default = report["default_model"]
     have = "served" if _v1(server) else "installed"

@@ -9,7 +9,9 @@ import click
 from .app import common_options, echo, human_bytes, json_option, main, make_provider, print_json
 
 if TYPE_CHECKING:
+    from ..model_info import ModelInfo
     from ..provider import OllamaProvider
+    from ..timings import TimingStore
 
 COLUMNS = (
     "NAME",
@@ -21,6 +23,7 @@ COLUMNS = (
     "FITS",
     "TOK/S",
     "JOB",
+    "MEASURED",
     "DEFAULT",
 )
 
@@ -45,6 +48,7 @@ def model_rows(provider: OllamaProvider, include_catalogue: bool) -> list[dict[s
     budget = profile.memory_budget_bytes
     machine = plan_for(profile).machine
     default = provider.default_model
+    store = provider.timings() if provider.records_timings else None
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
     for model in provider.installed_models():
@@ -75,6 +79,7 @@ def model_rows(provider: OllamaProvider, include_catalogue: bool) -> list[dict[s
                 "remote": where.remote,
                 "remote_host": where.host,
                 **_speed(None if where.remote else model, catalogue, machine),
+                "measured": _measured(store, provider, model),
                 "size_estimated": False,
             }
         )
@@ -112,11 +117,25 @@ def model_rows(provider: OllamaProvider, include_catalogue: bool) -> list[dict[s
                     "remote": False,
                     "remote_host": None,
                     **_speed(spec, catalogue, machine),
+                    "measured": None,
                     # Not in the catalogue: worked out from the parameters (shown with "~").
                     "size_estimated": spec.size_estimated,
                 }
             )
     return rows
+
+
+def _measured(store: TimingStore | None, provider: OllamaProvider, model: ModelInfo) -> Any:
+    """The model's measured speeds on this server (timings.py), None when never measured."""
+    if store is None:
+        return None
+    speeds = store.speeds(str(provider.endpoint), model.name, model.digest)
+    return speeds.as_dict() if speeds is not None else None
+
+
+def _measured_text(measured: dict[str, Any] | None) -> str:
+    rate = measured and measured["answer_tokens_per_second"]
+    return f"{rate:.0f} tok/s" if rate else "-"
 
 
 def _speed(model: Any, catalogue: Any, machine: Any) -> dict[str, Any]:
@@ -150,10 +169,13 @@ def render_table(rows: list[dict[str, Any]]) -> None:
     command, models too large for this machine in red, remote ones with their host.
     SIZE starts with "~" when the catalogue does not know it (estimated from the parameters).
     MEMORY is the estimate at the planned context; TOK/S and JOB the speed model's decode
-    speed and reference-job time (docs/models-and-hardware.md), "?" when it cannot say."""
+    speed and reference-job time (docs/models-and-hardware.md), "?" when it cannot say;
+    MEASURED the answer speed measured on this server, a column only once a model was."""
     from ..choosing.speed import format_duration
 
-    cells = [
+    measured = any(row.get("measured") for row in rows)
+    columns = COLUMNS if measured else tuple(c for c in COLUMNS if c != "MEASURED")
+    cells: list[tuple[str, ...]] = [
         (
             row["name"],
             ("~" if row.get("size_estimated") else "") + human_bytes(row["size_bytes"]),
@@ -166,12 +188,16 @@ def render_table(rows: list[dict[str, Any]]) -> None:
             "-"
             if row.get("remote")
             else (format_duration(row["job_seconds"]) if row.get("job_seconds") else "?"),
+            _measured_text(row.get("measured")),
             "*" if row["default"] else "",
         )
         for row in rows
     ]
-    widths = [max(len(c[i]) for c in [COLUMNS, *cells]) for i in range(len(COLUMNS))]
-    echo("  ".join(h.ljust(w) for h, w in zip(COLUMNS, widths)).rstrip(), bold=True)
+    if not measured:
+        gone = COLUMNS.index("MEASURED")
+        cells = [line[:gone] + line[gone + 1 :] for line in cells]
+    widths = [max(len(c[i]) for c in [columns, *cells]) for i in range(len(columns))]
+    echo("  ".join(h.ljust(w) for h, w in zip(columns, widths)).rstrip(), bold=True)
     for row, line in zip(rows, cells):
         text = "  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
         if row["pull"]:
@@ -190,7 +216,8 @@ def render_table(rows: list[dict[str, Any]]) -> None:
 @json_option
 @common_options
 def models(include_catalogue: bool, as_json: bool, host: str | None) -> None:
-    """List installed chat models: size, parameters, quantisation, context, fit, default (*).
+    """List installed chat models: size, parameters, quantisation, context, fit, measured
+    answer speed, default (*).
 
     A model that runs off this machine (a cloud model, or an alias of one) is marked
     "(remote: runs on HOST)"; it is never the default.

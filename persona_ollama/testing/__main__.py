@@ -140,7 +140,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="OLLAMA_CONTEXT_LENGTH (default: the release's, 4096 with no GPU)",
     )
-    add("--vram-gib", type=float, default=0.0, help="GPU memory the server sees (default: 0)")
+    add(
+        "--vram-gib",
+        type=float,
+        default=0.0,
+        help="GPU memory the server sees: the default context and /api/ps size_vram (default: 0)",
+    )
     add("--chunk-size", type=int, default=None, help="characters per chunk (default: words)")
     add("--parallel", type=int, default=None, help="generations at once (OLLAMA_NUM_PARALLEL)")
     add("--load-time", type=float, default=0.0, help="seconds a model (re)load takes")

@@ -583,6 +583,7 @@ class Settings:
     chunk_size: int | None = None
     parallel: int | None = None
     signed_in: bool = True  # to ollama.com: whether forwarding a remote model's request works
+    vram_bytes: int = 0  # the GPU memory the server sees: /api/ps size_vram (0: no GPU)
 
     def at_least(self, *version: int) -> bool:
         """Whether the emulated server is this version or newer (behaviour changed over time)."""

@@ -74,6 +74,9 @@ class FakeModel:
     embedding_length: int = 3072
     remote_host: str = ""
     remote_model: str = ""
+    # KV cache per token of context, for /api/ps ``size``: llama3.2:3b's, 2 (K and V) x 28
+    # layers x 8 KV heads x 128 dimensions x 2 bytes (f16), from its published config.
+    kv_bytes_per_token: int = 114_688
 
     def __post_init__(self) -> None:
         parsed = parse_name(self.name.strip())

@@ -87,22 +87,38 @@ def ps(call: Call) -> Response:
     models = []
     for loaded in call.state.loaded():
         model = loaded.model
+        size = loaded_size(model, loaded.num_ctx)
         remaining_s = loaded.expires_at - time.time()
         remaining_ns = _FOREVER_NS if math.isinf(remaining_s) else int(remaining_s * 1e9)
         expires_ns = now_ns + remaining_ns
         entry: dict[str, Any] = {
             "name": model.name,
             "model": model.name,
-            "size": model.size,
+            "size": size,
             "digest": model.digest,
             "details": model.details(with_lengths=False),
             "expires_at": local_rfc3339(expires_ns),
-            "size_vram": model.size,
+            "size_vram": on_gpu(size, call.state.settings.vram_bytes),
         }
         if call.state.settings.at_least(0, 10):
             entry["context_length"] = loaded.num_ctx
         models.append(entry)
     return json_reply({"models": models})
+
+
+def loaded_size(model: FakeModel, num_ctx: int) -> int:
+    """/api/ps ``size``: what the runner allocated. Ollama adds up the buffer sizes
+    llama-server logs after the load (model weights, KV cache, compute); the double counts the
+    weights (the model's file size) and the KV cache at the loaded window."""
+    return model.size + model.kv_bytes_per_token * num_ctx
+
+
+def on_gpu(size: int, vram_bytes: int) -> int:
+    """/api/ps ``size_vram``: the part of ``size`` on GPUs. All of it when it fits the GPU,
+    none without a GPU, else as much as the GPU holds (the rest runs on the CPU); Ollama's
+    own figure is the sum of the GPU buffers llama-server reports, which comes out the same
+    up to layer granularity (docs/reference/ollama-protocol.md, "Loaded models")."""
+    return max(0, min(size, vram_bytes))
 
 
 def show(call: Call) -> Response:

@@ -729,7 +729,9 @@ class FakeOllama(FakeServer):
     text, overflow with ``truncate: false``, how a runner error is sent, the OOM text, the
     done line's content, the default context, /v1 finish chunks.
     ``default_num_ctx`` is OLLAMA_CONTEXT_LENGTH (None: the release's default, which since
-    0.15.5 depends on ``vram_gib``, the GPU memory the server sees), ``chunk_size`` the
+    0.15.5 depends on ``vram_gib``, the GPU memory the server sees; /api/ps reports a loaded
+    model's ``size_vram`` against it too: all of it when it fits, none when 0, the GPU's
+    size when it does not fit), ``chunk_size`` the
     characters per streamed chunk (None: one word per chunk), ``parallel`` the generations served
     at once, like OLLAMA_NUM_PARALLEL (None: unlimited; others wait, they never get a 503).
     ``load_time`` is how many seconds loading a model takes: a generation whose runner options
@@ -780,7 +782,9 @@ class FakeOllama(FakeServer):
             models,
             host=host,
             port=port,
-            settings=Settings(version, num_ctx, chunk_size, parallel, signed_in),
+            settings=Settings(
+                version, num_ctx, chunk_size, parallel, signed_in, int(vram_gib * 1024**3)
+            ),
             load_time=load_time,
             host_check=host_is_local,
             tls=tls,

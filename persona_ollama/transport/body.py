@@ -134,6 +134,13 @@ class BodyReader:
                 self._sock.settimeout(remaining)
             self._timeout = remaining
 
+    def settle(self, read_timeout: float) -> None:
+        """From now on each read waits ``read_timeout`` (after a longer first wait)."""
+        sock = self._sock or _socket_of(self._response.raw)
+        if sock is not None:
+            sock.settimeout(read_timeout)
+        self._timeout = read_timeout
+
     def pieces(self) -> Generator[bytes, None, None]:
         """Yield the decoded body as it arrives; at its end, release the connection."""
         active = self._wire(self._limit) if self._decoder is None else self._inflate()

@@ -14,6 +14,7 @@ import contextlib
 import contextvars
 import errno
 import http.client
+import itertools
 import json
 import logging
 import re
@@ -120,6 +121,7 @@ def answer_budget(max_tokens: int) -> int:
     return ANSWER_BASE_BYTES + ANSWER_BYTES_PER_TOKEN * max_tokens
 
 
+_NOTHING: Any = object()  # a stream without a first item
 _WATCHED = threading.local()  # the connections the current thread's request took
 
 
@@ -677,19 +679,32 @@ class Transport:
         limit: int | None,
         deadline: float | None,
     ) -> Generator[T, None, None]:
-        """The body of :meth:`stream`, after one priming yield that :meth:`stream` takes."""
+        """The body of :meth:`stream`, after one priming yield that :meth:`stream` takes.
+
+        A request sent with a longer read timeout than the client's (the wait for a long
+        prompt's first byte) keeps it until the first item, then each read waits the client's.
+        """
         url = str(self.endpoint)
+        first_wait = response.__dict__.get("_persona_read_timeout", self.timeout[1])
+        waiting = (self.timeout[0], first_wait)
         try:
             reader = BodyReader(
                 response,
                 limit=limit,
                 deadline=deadline,
-                read_timeout=self.timeout[1],
+                read_timeout=first_wait,
                 url=url,
                 what=what,
             )
             yield cast(T, None)  # the priming step: nothing is read before the first next()
-            for item in decode(reader.pieces()):
+            items = decode(reader.pieces())
+            if first_wait > self.timeout[1]:
+                first = next(items, _NOTHING)
+                reader.settle(self.timeout[1])
+                waiting = self.timeout
+                if first is not _NOTHING:
+                    items = itertools.chain((first,), items)
+            for item in items:
                 if is_final(item):
                     reader.finish()
                     self.release(response)
@@ -697,11 +712,11 @@ class Transport:
                     return
                 yield item
         except socket.timeout:
-            raise self._timed_out(self.timeout, deadline) from None
+            raise self._timed_out(waiting, deadline) from None
         except requests.exceptions.ConnectionError as error:
             # requests wraps a read timeout between chunks in a ConnectionError.
             if error.args and isinstance(error.args[0], urllib3.exceptions.ReadTimeoutError):
-                raise self._timed_out(self.timeout, deadline) from None
+                raise self._timed_out(waiting, deadline) from None
             raise self._cut_off(what, error) from None
         except (
             requests.exceptions.ChunkedEncodingError,

@@ -192,6 +192,7 @@ def test_models_lists_chat_models_with_fit_and_default_marker(runner, fake):
     result = runner.invoke(main, ["models", "--host", fake.url])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
+    # No MEASURED column before any model was measured on this server.
     assert lines[0].split() == [
         "NAME", "SIZE", "PARAMS", "QUANT", "CONTEXT", "MEMORY", "FITS", "TOK/S", "JOB", "DEFAULT"
     ]  # fmt: skip
@@ -204,6 +205,23 @@ def test_models_lists_chat_models_with_fit_and_default_marker(runner, fake):
     assert by_name["llama3:70b"][-3:] == ["no", "?", "?"]  # 70B does not fit 16 GB
     assert by_name["qwen2.5:7b"][-6] == "32768"  # no DEFAULT marker: CONTEXT is 6th from the end
     assert by_name["qwen2.5:7b"][-4] == "GiB"  # the memory at the planned context
+
+
+def test_models_shows_the_measured_answer_speed(runner, fake):
+    OllamaProvider(base_url=fake.url).generate("Hello " * 40, model="qwen2.5:7b", max_tokens=50)
+
+    result = runner.invoke(main, ["models", "--host", fake.url])
+    rows = json.loads(runner.invoke(main, ["models", "--host", fake.url, "--json"]).stdout)
+
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[-2:] == ["MEASURED", "DEFAULT"]
+    by_name = {line.split()[0]: line.split() for line in lines[1:]}
+    assert by_name["qwen2.5:7b"][-3:] == ["40", "tok/s", "*"]  # the double's 25 ms per token
+    assert by_name["llama3.2:3b"][-1] == "-"
+    measured = {row["name"]: row["measured"] for row in rows}
+    assert measured["qwen2.5:7b"]["runs"] == 1
+    assert measured["qwen2.5:7b"]["answer_tokens_per_second"] == 40.0
+    assert measured["llama3.2:3b"] is None
 
 
 def test_models_all_adds_catalogue_models_with_the_pull_command(runner, fake):

@@ -167,7 +167,15 @@ def test_version_and_help(runner):
     result = runner.invoke(main, ["--version"])
     assert result.exit_code == 0
     assert "persona-ollama" in result.output
-    assert set(main.commands) == {"doctor", "models", "recommend", "pull", "run", "persona"}
+    assert set(main.commands) == {
+        "bench",
+        "doctor",
+        "models",
+        "recommend",
+        "pull",
+        "run",
+        "persona",
+    }
     help_text = runner.invoke(main, ["--help"]).output
     assert "Examples" in help_text
     for command in set(main.commands) - {"persona"}:  # its --help is Persona's

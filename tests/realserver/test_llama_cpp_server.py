@@ -24,6 +24,7 @@ from persona_ollama.errors import (
     OllamaError,
     OllamaResponseError,
 )
+from persona_ollama.timings import TimingStore
 
 pytestmark = pytest.mark.realserver
 
@@ -209,3 +210,31 @@ def test_the_cli_run_json_shows_an_unknown_count_as_null_and_no_more_than_the_li
     shown = json.loads(result.stdout)
     assert shown["input_tokens"] is None  # the server sends no usage: unknown, not 0
     assert 0 < shown["output_tokens"] <= 8
+
+
+def test_the_cli_bench_measures_the_real_server_and_records_its_speeds(
+    llama_server, cli_runner, tmp_path
+):
+    # Notes and an answer limit that fit the server's 512-token context.
+    notes = tmp_path / "notes.csv"
+    notes.write_text('id,quote\nR1,"I keep my notes in a spreadsheet"\n', encoding="utf-8")
+    args = ["bench", llama_server.model, "-n", "2", "--notes", str(notes), "--max-tokens", "16"]
+    args += ["--host", llama_server.url, "--api", "openai"]
+
+    result = cli_runner.invoke(main, [*args, "--json"])
+    text = cli_runner.invoke(main, args)
+
+    assert result.exit_code == 0, result.output + result.stderr
+    (report,) = json.loads(result.stdout)
+    assert report["runs"] == 2
+    # This server states no timings and no prompt count: the answer is timed by the client.
+    assert report["prompt_tokens_per_second"] is None
+    assert report["answer_clock"] == "client"
+    assert report["answer_tokens_per_second"] > 0
+    assert report["valid_json"] in (0, 1, 2)  # random weights: the words mean nothing
+    assert "answer     " in text.stdout and "this machine's clock" in text.stdout
+    speeds = TimingStore.from_env().speeds(llama_server.url + "/v1", llama_server.model)
+    assert speeds is not None and speeds.runs == 4
+    assert speeds.answer_tokens_per_second > 0
+    doctor = cli_runner.invoke(main, ["doctor", "--host", llama_server.url, "--api", "openai"])
+    assert f"Measured   {llama_server.model} ? prompt / " in doctor.stdout, doctor.output

@@ -147,7 +147,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cli", "testing", "_host"),  # the commands and the double: users of everything below
     ("provider",),  # Persona's contract
     ("request", "windows"),  # checks + context plan (a window shared) -> one ChatRequest
-    ("served", "stream", "restart"),  # the server's models; the answer (asked again if cut)
+    # the server's models; the answer (asked again if cut); what answers measure (speeds,
+    # waits, GPU share)
+    ("served", "stream", "restart", "timings", "waits", "offload"),
     ("backends",),  # one server API each, neutral types out
     ("choosing",),  # hardware, catalogue, selection (backends read catalogue facts)
     ("transport",),  # session, retries, deadlines, bounded NDJSON/SSE reading
