@@ -86,12 +86,23 @@ def placement(
     upstream = remote_model.strip() if isinstance(remote_model, str) else ""
     if host or upstream:
         return Placement(True, host or None, upstream or None, "the server reports remote_host")
+    for field, value in (("remote_host", remote_host), ("remote_model", remote_model)):
+        if value not in (None, "", [], {}) and not isinstance(value, str):
+            # Not text, yet there: a server that says so in a form this plugin does not
+            # know may forward the model all the same.
+            kind = type(value).__name__
+            return Placement(True, None, None, f"the server reports {field} (as a {kind})")
     if names.is_cloud(name):
         return Placement(
             True, CLOUD_HOST, None, "Ollama forwards ':cloud' and '-cloud' models to ollama.com"
         )
-    if isinstance(size, int) and not isinstance(size, bool) and 0 < size < STUB_MAX_BYTES:
+    if isinstance(size, (int, float)) and not isinstance(size, bool) and 0 < size < STUB_MAX_BYTES:
         return Placement(True, None, None, f"the server holds only {size} bytes for it, no weights")
+    if (size is not None and not isinstance(size, (int, float))) or isinstance(size, bool):
+        # A size that is not a number cannot rule out a stub.
+        return Placement(
+            evidence=f"its size is not a number (a {type(size).__name__})", known=False
+        )
     if unknown:
         return Placement(evidence=unknown, known=False)
     return LOCAL

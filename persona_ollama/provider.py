@@ -576,6 +576,7 @@ class OllamaProvider(LLMProvider):
                 if self.local_only and not backend.reports_forwarding
                 else None
             ),
+            redact=backend.transport.redactor.text,
         )
 
     # -- what a generation tells about this machine --------------------------------------

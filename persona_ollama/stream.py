@@ -58,13 +58,15 @@ class ChatStream:
         ends_at: float | None = None,
         on_done: Callable[[Chunk, float | None], None] | None = None,
         confirm: Callable[[], None] | None = None,
+        redact: Callable[[str], str] = str,
     ) -> None:
         """``window_sent``: the server used ``plan.num_ctx`` (the backend sets windows);
         ``may_cut``: the server may cut a long prompt instead of refusing it, so the counts
         are checked for a cut; ``on_done`` is given the final chunk of a complete answer
         (its counts and timings: the measured speeds) and the seconds from the first chunk
         to the end by this process's clock; ``confirm``, called when the first chunk
-        arrives, raises if the model turns out to have run elsewhere."""
+        arrives, raises if the model turns out to have run elsewhere; ``redact`` scrubs the
+        configured secrets from what the answer says about where it ran."""
         self.response: LLMResponse | None = None
         self._chunks = chunks
         self._plan = plan
@@ -75,6 +77,7 @@ class ChatStream:
         self._local_only = local_only
         self._on_done = on_done
         self._confirm = confirm
+        self._redact = redact
         if ends_at is None and deadline is not None:
             ends_at = time.monotonic() + deadline
         self._pieces = self._read(deadline, ends_at)
@@ -125,11 +128,15 @@ class ChatStream:
         first_at: float | None = None
         plan = self._plan
         limit = plan.num_predict + plan.num_predict // 10 + RUNAWAY_MARGIN
+        forwarded = False
         for count, chunk in enumerate(self._chunks, 1):
+            if chunk.remote_host and not forwarded:
+                # Ollama names the host in every line of a forwarded answer; one that says so
+                # only later is refused (or warned about) as soon as it does.
+                forwarded = True
+                self._forwarded(chunk)
             if count == 1:
                 first_at = time.perf_counter()  # the first token, for a server without timings
-                if chunk.remote_host:
-                    self._forwarded(chunk)
                 if self._confirm is not None:
                     # An answer that would not say it was forwarded (/v1): local-only mode
                     # asks the server again, before any of it is passed on.
@@ -186,10 +193,11 @@ class ChatStream:
         cached, is forwarded anyway. Then the prompt has left; local-only mode refuses the
         answer and says so, and otherwise the once-per-process warning names the host.
         """
-        host = chunk.remote_host
+        host = self._redact(chunk.remote_host) if chunk.remote_host else None
         if self._local_only:
             raise forwarded_after_check(self._model, host or "?", str(self._endpoint))
-        where = Placement(True, host, chunk.remote_model, "the server's answer names remote_host")
+        upstream = self._redact(chunk.remote_model) if chunk.remote_model else None
+        where = Placement(True, host, upstream, "the server's answer names remote_host")
         check_destination(self._model, where, self._endpoint, local_only=False)
 
     def _response(self, final: Chunk, content: str, thinking: str, wall: float) -> LLMResponse:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 if TYPE_CHECKING:
     from ..errors import ModelNotPulledError
     from ..model_info import ModelInfo
+    from ..transport.http import Transport
 
 
 _NO_FIELDS: Mapping[str, Any] = MappingProxyType({})
@@ -119,6 +120,10 @@ class Backend(Protocol):
         """True when a request can set the context window (Ollama's num_ctx); False when the
         server has one fixed window (a /v1 server): then only its stated length is planned,
         and an explicit num_ctx is reported as not sent."""
+
+    @property
+    def transport(self) -> Transport:
+        """The server's connection pool (its ``redactor`` scrubs the configured secrets)."""
 
     @property
     def reports_forwarding(self) -> bool:

@@ -11,6 +11,7 @@ terms of the kind of server it found. A /v1 server has one fixed context window,
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import operator
@@ -799,9 +800,10 @@ class OpenAIBackend:
     def _count_tokens(self, text: str, model: str) -> int | None:
         """Tokens in ``text`` by the server's own tokenizer, where it has one we know."""
         transport = self.transport
-        try:
-            whole = transport.post_json("/extras/tokenize/count", {"input": text, "model": model})
-            empty = transport.post_json("/extras/tokenize/count", {"input": "", "model": model})
+        ask = functools.partial(transport.post_json, "/extras/tokenize/count")
+        try:  # the model is loaded (it has just answered): the short read timeout is enough
+            whole = ask({"input": text, "model": model}, timeout=transport.quick)
+            empty = ask({"input": "", "model": model}, timeout=transport.quick)
         except OllamaError as error:
             log.debug("no token count from %s: %s", self.url, error.message)
             return None
@@ -917,7 +919,8 @@ class OpenAIBackend:
             body = transport.json(response)
         except OllamaError as error:
             log.debug("no native /api/tags at %s: %s", self.url, error.message)
-            if not might_forward or error.status_code in _NO_ROUTE:
+            # Ollama always has /api/tags: a 404 there is a proxy hiding where models run.
+            if not might_forward or (error.status_code in _NO_ROUTE and self.kind != "Ollama"):
                 return {}, None
             return {}, f"its native model list failed: {error.message}"
         models = body.get("models") if isinstance(body, dict) else None
@@ -946,8 +949,6 @@ class OpenAIBackend:
             )
         except OllamaError as error:
             log.debug("no /api/show for %s at %s: %s", model, self.url, error.message)
-            if error.status_code in _NO_ROUTE:
-                return {}, None
             return {}, f"its description of the model failed: {error.message}"
         return {k: show[k] for k in ("remote_host", "remote_model") if show.get(k)}, None
 

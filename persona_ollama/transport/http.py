@@ -17,6 +17,7 @@ import http.client
 import itertools
 import json
 import logging
+import os
 import re
 import socket
 import threading
@@ -143,8 +144,24 @@ class _Pool(_Watched):
     pass
 
 
+# OpenSSL's reason in an SSLError's text, e.g. "certificate verify failed: self-signed
+# certificate in certificate chain (_ssl.c:1006)".
+_VERIFY_FAILED = re.compile(r"certificate verify failed: ([^()\\]{1,160}?)\.? \(_ssl")
+# How the TLS pool marks a handshake that timed out (see _TLSPool._validate_conn).
+_HANDSHAKE_STALLED = "the TLS handshake did not finish"
+
+
 class _TLSPool(_Watched, urllib3.HTTPSConnectionPool):
-    pass
+    def _validate_conn(self, conn: Any) -> None:
+        """Connect and shake hands, within the connect timeout. A handshake that times out is
+        a connect timeout: urllib3 reports it as a read timeout, which read as a server silent
+        for the whole read timeout (20 or 300 s) when it had waited the connect timeout."""
+        try:
+            super()._validate_conn(conn)
+        except socket.timeout as error:
+            raise urllib3.exceptions.ConnectTimeoutError(
+                conn, f"{_HANDSHAKE_STALLED} within {conn.timeout:g} s"
+            ) from error
 
 
 class _Watchdog:
@@ -229,6 +246,19 @@ def _transport_reason(error: BaseException) -> str | None:
     return None
 
 
+def _environment_credentials(url: str) -> list[tuple[str, str]]:
+    """The (user, password) pairs requests adds to a request for ``url`` from the environment:
+    its ~/.netrc (or $NETRC) entry, and the credentials in the proxy URL it would take."""
+    found = []
+    netrc = requests.utils.get_netrc_auth(url)
+    if netrc:
+        found.append((str(netrc[0]), str(netrc[1])))
+    for proxy in requests.utils.get_environ_proxies(url).values():
+        if "@" in str(proxy):
+            found.append(requests.utils.get_auth_from_url(str(proxy)))
+    return found
+
+
 T = TypeVar("T")
 
 
@@ -311,8 +341,6 @@ class Transport:
         self._session.mount("https://", adapter)
         self._session.headers["User-Agent"] = f"persona-ollama/{__version__}"
         self._session.headers.update(headers or {})
-        # Every configured secret, scrubbed from whatever the server sends back (redact.py).
-        self.redactor = Redactor.for_request(headers or {}, endpoint.auth)
         if endpoint.pinned_name:  # connect to the checked address; the name stays the Host
             name = endpoint.pinned_name.rstrip(".")
             self._session.headers["Host"] = f"{name}:{endpoint.port}"
@@ -330,6 +358,16 @@ class Transport:
         # A server on this machine never needs a proxy; HTTP(S)_PROXY from the environment
         # would otherwise send research data to a corporate proxy.
         self._session.trust_env = not on_this_machine(endpoint)
+        # Every configured secret, scrubbed from whatever the server sends back (redact.py);
+        # with the environment read, also what requests takes from ~/.netrc and a proxy URL.
+        found = _environment_credentials(str(endpoint)) if self._session.trust_env else []
+        self.redactor = Redactor.for_request(headers or {}, endpoint.auth, also=found)
+        if verify is True and not self._session.trust_env:
+            # requests reads REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE only while it reads the
+            # environment, off here for the proxies' sake: a CA bundle named there still counts.
+            bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+            if bundle:
+                self._session.verify = self._verify = check_ca_bundle(bundle)
         self._closed = False
         self._lock = threading.Lock()
 
@@ -422,6 +460,14 @@ class Transport:
         if isinstance(error, requests.exceptions.ConnectTimeout):
             if self._past_deadline():
                 return self._deadline_error()
+            if _HANDSHAKE_STALLED in str(error):
+                return OllamaTimeoutError(
+                    f"{self.endpoint} accepted the connection, but {_HANDSHAKE_STALLED} "
+                    f"within {limits[0]:g} s.",
+                    hint="Check that the server speaks https on this port, and that nothing in "
+                    "between (a proxy, a firewall) holds the connection.",
+                    url=str(self.endpoint),
+                )
             return self.wording.not_running("the connection timed out")
         if isinstance(error, requests.exceptions.ReadTimeout):
             return self._timed_out(limits)
@@ -562,8 +608,21 @@ class Transport:
         )
         if "WRONG_VERSION_NUMBER" in text.upper() or "wrong version number" in text:
             hint = "The server speaks plain HTTP: use http:// instead of https:// in the URL."
+        # What OpenSSL found wrong with the certificate, e.g. "Hostname mismatch, certificate
+        # is not valid for 'gpu-box'": without it "Check the certificate" leaves a guess.
+        found = _VERIFY_FAILED.search(text)
+        why = (
+            f": the certificate failed verification ({printable(found.group(1))})" if found else ""
+        )
+        if found and "mismatch" in found.group(1):
+            hint = (
+                "Use a host name the certificate was issued for in the URL, or issue the "
+                "certificate for the name (or address) you connect to."
+            )
         return ConfigurationError(
-            f"The TLS connection to {self.endpoint} failed.", hint=hint, url=str(self.endpoint)
+            f"The TLS connection to {self.endpoint} failed{why}.",
+            hint=hint,
+            url=str(self.endpoint),
         )
 
     def _reader(self, response: requests.Response, limit: int | None, what: str) -> BodyReader:
@@ -591,7 +650,7 @@ class Transport:
         finally:
             self.release(response)
         try:
-            return loads_strict(raw)
+            return self.redactor.data(loads_strict(raw))
         except OllamaResponseError as error:
             error.url = str(self.endpoint)
             raise self.redactor.error(error) from None

@@ -62,3 +62,36 @@ def test_a_lone_user_name_counts_as_a_secret_and_short_values_are_left_alone():
     assert redactor.text("user tok-en-12345") == f"user {REDACTED}"
     assert Redactor.for_request({}, ("bob", "pw")).text("bob pw") == "bob pw"
     assert not Redactor([])
+
+
+@pytest.mark.parametrize("size", range(4, len(TOKEN)))
+@pytest.mark.parametrize("cut", ["{}... (str) where a list was expected", "'xx{}'", "tail {}"])
+def test_the_start_of_a_secret_cut_short_is_scrubbed(redactor, size, cut):
+    text = redactor.text("The server's answer: " + cut.format(TOKEN[:size]))
+
+    assert TOKEN[:4] not in text
+    assert REDACTED in text
+
+
+def test_a_start_of_a_secret_not_at_a_cut_and_text_near_it_are_kept(redactor):
+    text = f"said sk-l and 'sk-livestock' then '{TOKEN[:3]}'"
+
+    assert redactor.text(text) == text
+    assert redactor.text("x 'alic' y") == "x 'alic' y"  # a user name beside a password is no secret
+
+
+def test_a_document_is_scrubbed_in_its_text_values_but_not_its_identifiers():
+    redactor = Redactor.for_request({"Authorization": "Bearer llama"})
+    document = {
+        "models": [{"name": "llama3:8b", "model": "llama3:8b", "remote_host": "x/Bearer llama"}],
+        "count": 3,
+        "details": {"family": "llama"},
+    }
+
+    scrubbed = redactor.data(document)
+
+    assert scrubbed["models"][0]["name"] == "llama3:8b"  # a short password cannot break a name
+    assert scrubbed["models"][0]["remote_host"] == f"x/{REDACTED}"
+    assert scrubbed["details"] == {"family": REDACTED}
+    assert scrubbed["count"] == 3
+    assert Redactor([]).data(document) is document

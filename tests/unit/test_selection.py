@@ -342,7 +342,10 @@ def test_a_listing_entry_with_missing_and_odd_fields_is_read_as_unknown():
     model = listed_model(
         {"model": "x:1", "size": "big", "details": None, "capabilities": "completion"}
     )
-    assert model == ModelInfo(name="x:1", complete=False)
+    # A size that is not a number cannot rule out a stub: where it runs is unknown (local-only
+    # mode refuses it), not shown to be remote.
+    assert not model.placement.known and not model.placement.remote
+    assert model == ModelInfo(name="x:1", complete=False, placement=model.placement)
     assert model.parameters_b is None
     assert listed_model({}).name == ""
 
