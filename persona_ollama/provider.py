@@ -421,6 +421,13 @@ class OllamaProvider(LLMProvider):
 
         on_token = kwargs.pop("on_token", None)
         on_restart = kwargs.pop("on_restart", None)
+        for label, callback in (("on_token", on_token), ("on_restart", on_restart)):
+            if callback is not None and not callable(callback):
+                # Found only mid-answer (or after a break), it would cost the answer.
+                raise ConfigurationError(
+                    f"{label} must be callable, got {type(callback).__name__}.",
+                    hint=f"e.g. {label}=print, or leave it out.",
+                )
         # One deadline over every attempt: stream() keeps the earlier end of the two.
         with call_deadline(self.deadline) as ends_at:
             return generate_with_restarts(
@@ -429,7 +436,15 @@ class OllamaProvider(LLMProvider):
                 on_token=on_token,
                 on_restart=on_restart,
                 ends_at=ends_at,
+                before_restart=self._forget_where_models_run if self.local_only else None,
             )
+
+    def _forget_where_models_run(self) -> None:
+        """Local-only mode, before a restart: behind a balancer it reaches another machine,
+        whose models may not run where the cached listing and facts say; asked anew."""
+        preparation = self._preparation
+        if preparation is not None:
+            preparation.served.forget()
 
     async def generate_async(
         self,
