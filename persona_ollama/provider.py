@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__, names
 from ._persona import LLMProvider, LLMResponse, register_when_loaded
-from .errors import ConfigurationError, ContextOverflowError, ModelNotPulledError, OllamaError
+from .errors import (
+    ConfigurationError,
+    ContextOverflowError,
+    ModelNotPulledError,
+    OllamaError,
+    OllamaTimeoutError,
+)
 from .options import OPTION_TYPES, validate_keep_alive, validate_options
 from .privacy import check_destination, check_server, warn_once
 from .settings import API_KEY_VAR, DEFAULT_API, MODEL_VAR, TIMEOUT_VAR, Settings, check_api
@@ -385,6 +391,14 @@ class OllamaProvider(LLMProvider):
         except OllamaError as error:
             report["error"] = error.message
             report["hint"] = error.hint
+            if isinstance(error, OllamaTimeoutError) and not report["reachable"]:
+                # The transport's hint is for a generation (a model loading, a queue); the
+                # version request loads no model and waits in no queue.
+                report["hint"] = (
+                    "It accepts connections but does not answer a request that loads no "
+                    "model: the server is stuck, or another program holds this port. Restart "
+                    "the server, or check the port in the address (OLLAMA_HOST)."
+                )
         return report
 
     def model_info(self, name: str) -> ModelInfo:

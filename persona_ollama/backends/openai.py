@@ -39,6 +39,7 @@ from ..errors import (
     ServerBusyError,
     closest_models,
     is_out_of_memory,
+    misspells,
     server_text_of,
     wrong_shape,
 )
@@ -891,13 +892,17 @@ class OpenAIBackend:
             listing = "it lists no models"
         kind = _KINDS.get(self.url, GENERIC)
         label = server_label(kind)
-        # A close served name is the likely meaning: serving the name as typed is advised
-        # only when nothing close is served.
-        remedy = (
-            f"Did you mean {suggestions[0]}? It is served and has a similar name"
-            if suggestions
-            else f"Pass a name it serves, or {start_advice(kind, model)}"
-        )
+        # A close served name is the likely meaning. Serving the name as typed is advised too
+        # unless it is a misspelling (one edit away) or the untagged name of a served model:
+        # qwen3:0.6b beside qwen3:8b is a model of its own.
+        remedy = f"Pass a name it serves, or {start_advice(kind, model)}"
+        if suggestions:
+            untagged = ":" not in model and any(
+                model.lower() == name.lower().split(":", 1)[0] for name in listed or []
+            )
+            remedy = f"Did you mean {suggestions[0]}? It is served and has a similar name"
+            if not untagged and not misspells(model, listed or []):
+                remedy += f"; to use '{model}' itself, {start_advice(kind, model)}"
         return ModelNotPulledError(
             f"Model '{model}' is not served by the {label} at {self.url}.",
             model=model,

@@ -265,7 +265,9 @@ def recommend(count: int, as_json: bool, host: str | None) -> None:
     except OllamaError as error:
         installed, known = [], False
         # On stderr, so --json's standard output stays one JSON document.
-        echo(f"(server not reachable, showing the catalogue only: {error.message})", err=True)
+        echo(f"(no model list from the server, so the catalogue only: {error.message})", err=True)
+        if error.hint:  # the fix (`ollama serve`, drop /api, http://) as every command gives it
+            echo(f"Hint: {error.hint}", err=True, fg="yellow")
     profile = probe(server_is_local=provider.endpoint.is_loopback)
     plan = plan_for(profile)
     catalogue = load_catalogue()

@@ -63,7 +63,7 @@ READ_TIMEOUT = 300.0
 # this long is not going to, and a call that only wanted the model list should not wait the
 # whole read timeout (docs/configuration.md).
 QUICK_READ_TIMEOUT = 20.0
-# is_configured() and doctor's health check must answer quickly even when the host is down.
+# health() (doctor's liveness check) must answer quickly even when the host is down.
 PROBE_TIMEOUT = 1.0
 # Matches Persona's batch concurrency and the scheduler's default queue comfortably.
 POOL_SIZE = 32

@@ -60,6 +60,9 @@ pytest_plugins = ["pytester"]
 # Commands the docs show that cannot run in a test, and why. Each must appear in the docs,
 # exactly, with no output shown under it (shown output would go unchecked).
 ALLOWED_COMMANDS: dict[str, str] = {
+    "python3.12 -m venv persona-env": "makes a virtual environment for Persona and the "
+    "plugin; the tests run in their own (tests/contract makes a fresh one)",
+    ". persona-env/bin/activate": "activates the environment made by the command above",
     "git clone https://github.com/persona-ollama/persona-ollama": "clones over the network; "
     "the tests run from a checkout already",
     "pip install ./persona-ollama": "installs the clone made by the command above; the "

@@ -285,6 +285,24 @@ def test_recommend_works_without_a_server(runner):
     assert "1. " in result.stdout
 
 
+@pytest.mark.parametrize(
+    ("suffix", "scheme", "fix"),
+    [("/api", "http", "drop /api"), ("", "https", "use http:// instead of https://")],
+)
+def test_recommend_at_a_wrong_address_says_how_to_fix_it(runner, fake, suffix, scheme, fix):
+    """The catalogue is shown anyway; the note gave the error only, without the hint that
+    every other command prints ("drop /api"), and called a server that answered unreachable."""
+    host = fake.url.replace("http", scheme, 1) + suffix
+    result = runner.invoke(main, ["recommend", "--host", host])
+
+    assert result.exit_code == 0
+    assert "1. " in result.stdout
+    assert "catalogue only" in result.stderr
+    assert "Hint: " in result.stderr
+    assert fix in result.stderr.split("Hint: ", 1)[1]
+    assert "not reachable" not in result.stderr
+
+
 def test_recommend_json_without_a_server_does_not_claim_models_are_missing(runner):
     """Whether a model is installed is unknown when the server does not answer: null, not
     false (a script would pull what may be there), and the note still goes to stderr."""
@@ -363,6 +381,27 @@ def test_a_base_url_ending_in_api_is_told_to_drop_it(runner, fake):
     result = runner.invoke(main, ["models", "--host", fake.url + "/api"])
     assert result.exit_code == 1
     assert f"Hint: The address ends in /api: drop /api (use {fake.url})." in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("pasted", "drop"),
+    [
+        ("/api/chat", "/api/chat"),
+        ("/api/generate/", "/api/generate"),
+        ("/api/tags", "/api/tags"),
+        ("/v1/chat/completions", "/v1/chat/completions"),
+    ],
+)
+def test_a_base_url_ending_in_an_endpoint_is_told_to_drop_it(runner, fake, pasted, drop):
+    """An endpoint's URL pasted from a curl example got the generic "a reverse proxy path must
+    be part of OLLAMA_BASE_URL" hint, not the one for /api and /v1."""
+    result = runner.invoke(main, ["models", "--host", fake.url + pasted])
+    assert result.exit_code == 1
+    hint = result.stderr.split("Hint: ", 1)[1]
+    assert f"The address ends in {drop}" in hint
+    assert f"drop {drop}" in hint
+    if drop.startswith("/api"):
+        assert f"(use {fake.url})" in hint
 
 
 def test_a_mistyped_model_leads_with_the_installed_name(runner, fake):

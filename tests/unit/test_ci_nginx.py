@@ -27,6 +27,7 @@ def run(folder: Path) -> subprocess.CompletedProcess[str]:
         "PATH": f"{folder}:/usr/bin:/bin",
         "NGINX_SBIN": str(folder / "no-such-nginx"),
         "CALLS": str(folder / "calls"),
+        "POLICY_RC_D": str(folder / "policy-rc.d"),
     }
     return subprocess.run(
         [str(BASH), str(SCRIPT)], env=env, capture_output=True, text=True, timeout=60
@@ -86,3 +87,28 @@ def test_without_apt_or_root_it_says_the_tests_will_skip(folder):
     assert done.returncode == 0
     assert "will be skipped" in done.stderr
     assert calls(folder) == []
+
+
+def test_the_package_may_not_start_a_system_nginx_during_the_install(folder):
+    # Debian's policy-rc.d answers 101 ("not allowed") while apt-get runs, then is removed:
+    # the package's own nginx on port 80 is never started; the tests start their own.
+    policy = folder / "policy-rc.d"
+    nginx = folder / "nginx"
+    body = f'echo "apt-get $* policy=$(sh {policy}; echo $?)" >> "$CALLS"\n'
+    body += f'case "$*" in *install*) printf "#!/bin/sh\\n" > {nginx}; chmod +x {nginx};; esac'
+    stand_in(folder, "apt-get", body)
+
+    assert run(folder).returncode == 0
+    assert [line.split()[-1] for line in calls(folder)] == ["policy=101", "policy=101"]
+    assert not policy.exists()
+
+
+def test_a_policy_the_machine_already_has_is_left_alone(folder):
+    policy = folder / "policy-rc.d"
+    stand_in(folder, "policy-rc.d", "exit 0")
+    nginx = folder / "nginx"
+    body = f'case "$*" in *install*) printf "#!/bin/sh\\n" > {nginx}; chmod +x {nginx};; esac'
+    stand_in(folder, "apt-get", body)
+
+    assert run(folder).returncode == 0
+    assert policy.read_text() == "#!/bin/sh\nexit 0\n"
