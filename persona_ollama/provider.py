@@ -260,6 +260,8 @@ class OllamaProvider(LLMProvider):
             workers.shutdown(wait=False)  # calls under way finish on their own
         if backend is not None:
             backend.close()
+        if self._timings is not None:
+            self._timings.flush()  # measured speeds still in memory (timings.WRITE_EVERY)
 
     def refresh(self) -> None:
         """Forget cached model lists, model facts and the default model."""

@@ -158,6 +158,7 @@ def test_doctor_shows_loaded_models_with_their_gpu_share_and_measured_speeds(
     provider.installed_models()
     provider.generate(PROMPT, model="llama3:70b", num_ctx=4096, max_tokens=100)
     provider.generate(PROMPT, model="qwen3:14b", num_ctx=4096, max_tokens=100)
+    provider.close()  # the second sample is written now, not WRITE_EVERY seconds later
 
     report = json.loads(cli_runner.invoke(main, ["doctor", "--host", fake.url, "--json"]).stdout)
     text = cli_runner.invoke(main, ["doctor", "--host", fake.url]).stdout
