@@ -39,12 +39,21 @@ from ..settings import API_VAR
 from ..transport.http import Transport, answer_budget
 from . import openai_errors, openai_models
 from .base import ChatRequest, Chunk, PullProgress
-from .openai_body import completion_request
-from .openai_errors import read_the_log, without_paths
+from .openai_body import EXTENSIONS, SAME_NAME, SCHEMA_IN_JSON_OBJECT, completion_request
+from .openai_errors import (
+    INTERRUPT_HINTS,
+    LOG_PLACES,
+    out_of_memory,
+    read_the_log,
+    start_advice,
+    without_paths,
+)
 from .openai_models import (
     _KINDS,
     _SERVED,
+    CONTEXT_KEYS,
     GENERIC,
+    KINDS,
     context_length_of,
     entries_of,
     entry_serving,
@@ -52,6 +61,9 @@ from .openai_models import (
     server_label,
 )
 from .openai_sse import (
+    FINISH_REASONS,
+    NOT_AN_EVENT_STREAM,
+    OLLAMA_FINGERPRINT,
     AnswerSoFar,
     _Empty,
     _Interrupted,
@@ -65,6 +77,33 @@ from .openai_sse import (
 
 if TYPE_CHECKING:
     from ..endpoint import Endpoint
+
+# The names this module had before it was split, kept importable from here.
+__all__ = [
+    "CONTEXT_KEYS",
+    "EXTENSIONS",
+    "FINISH_REASONS",
+    "GENERIC",
+    "INTERRUPT_HINTS",
+    "KINDS",
+    "LOG_PLACES",
+    "NOT_AN_EVENT_STREAM",
+    "OLLAMA_FINGERPRINT",
+    "SAME_NAME",
+    "SCHEMA_IN_JSON_OBJECT",
+    "AnswerSoFar",
+    "OpenAIBackend",
+    "completion_request",
+    "context_length_of",
+    "final_chunk",
+    "out_of_memory",
+    "read_the_log",
+    "server_kind",
+    "server_label",
+    "sse_chunks",
+    "start_advice",
+    "without_paths",
+]
 
 log = logging.getLogger(__name__)
 
