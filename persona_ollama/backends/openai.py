@@ -132,12 +132,17 @@ class OpenAIBackend:
                 self._models()
             except OllamaError:
                 return GENERIC
+        return self.kind_seen
+
+    @property
+    def kind_seen(self) -> str:
+        """The kind of server as /v1/models last said it, without asking (the errors' words)."""
         return _KINDS.get(self.url, GENERIC)
 
     @property
     def label(self) -> str:
         """How messages name the server: "llama.cpp server", "vLLM server" ..."""
-        return server_label(_KINDS.get(self.url, GENERIC))
+        return server_label(self.kind_seen)
 
     # -- the transport's words ---------------------------------------------------------
 
@@ -148,16 +153,17 @@ class OpenAIBackend:
         if status == 404 and MODEL_NOT_FOUND.search(text) and model is not None:
             _SERVED.pop((self.url, names.canonical(model)), None)
             return self._not_served(model, server_text=text, status_code=404)
-        kind = _KINDS.get(self.url, GENERIC)
-        return openai_errors.status_error(status, text, model=model, url=self.url, kind=kind)
+        return openai_errors.status_error(
+            status, text, model=model, url=self.url, kind=self.kind_seen
+        )
 
     def not_running(self, reason: str) -> OllamaError:
         """No connection: start the server, or fix the address."""
-        return openai_errors.not_running(reason, url=self.url, kind=_KINDS.get(self.url, GENERIC))
+        return openai_errors.not_running(reason, url=self.url, kind=self.kind_seen)
 
     def silent(self, seconds: float) -> OllamaTimeoutError:
         """Nothing for ``seconds``: loading, or a long queue."""
-        return openai_errors.silent(seconds, url=self.url, kind=_KINDS.get(self.url, GENERIC))
+        return openai_errors.silent(seconds, url=self.url, kind=self.kind_seen)
 
     # -- the backend -------------------------------------------------------------------
 
@@ -170,7 +176,7 @@ class OpenAIBackend:
         response = transport.send("GET", "/v1/models", stream=True, timeout=limits, retries=retries)
         server = response.headers.get("Server") or ""
         entries = entries_of(transport, self.url, transport.json(response))
-        kind = _KINDS.get(self.url, GENERIC) if entries else GENERIC
+        kind = self.kind_seen if entries else GENERIC
         if kind == GENERIC and server.lower().startswith("llama.cpp"):
             kind = "llama.cpp"
         _KINDS[self.url] = kind
@@ -416,7 +422,7 @@ class OpenAIBackend:
             model,
             listed,
             url=self.url,
-            kind=_KINDS.get(self.url, GENERIC),
+            kind=self.kind_seen,
             server_text=server_text,
             status_code=status_code,
         )
