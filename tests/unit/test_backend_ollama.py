@@ -748,7 +748,7 @@ def test_pull_failing_midway_says_retry(backend, mocked):
         # Nothing close installed, a misspelling of catalogue names: those, and pull the first.
         ("lama3.2", ["phi4:14b"], "Did you mean llama3.2:3b, llama3.2:1b", "llama3.2:3b"),
         # Nothing close anywhere: the name may be a library model the catalogue lacks.
-        ("granite-x:2b", ["phi4:14b"], "Run `persona-ollama pull granite-x:2b`", "granite-x:2b"),
+        ("zephyr-x:2b", ["phi4:14b"], "Run `persona-ollama pull zephyr-x:2b`", "zephyr-x:2b"),
     ],
     ids=["installed", "catalogue-and-installed", "catalogue", "unknown"],
 )
