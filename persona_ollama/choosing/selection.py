@@ -17,7 +17,7 @@ import dataclasses
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Union
 
 from ..model_info import ModelInfo, placement
@@ -33,10 +33,12 @@ from .modelfacts import BYTES_PER_PARAMETER, ModelFacts, facts_from_server
 from .speed import (
     REFERENCE_JOB,
     Machine,
+    Measured,
     SpeedEstimate,
     format_duration,
     job_estimate,
     machine_for,
+    with_measured,
 )
 from .units import GiB, format_gib
 
@@ -207,7 +209,9 @@ class Candidate:
                 f"; ~{self.speed.decode_tps:.1f} tokens/s, reference job "
                 f"~{format_duration(self.job_seconds)}"
             )
-            if self.estimated_from_server:
+            if self.speed.basis.startswith("measured"):
+                text += f" ({self.speed.basis})"
+            elif self.estimated_from_server:
                 text += " (estimated from the server)"
         if self.over_time:
             text += "; slower than the time budget"
@@ -245,13 +249,21 @@ class Plan:
 
     machine: Machine | None = None
     time_budget_s: float = DEFAULT_JOB_MINUTES * 60
+    # Speeds measured on this server, by canonical model name: they replace the estimate.
+    measured: Mapping[str, Measured] = field(default_factory=dict)
 
 
-def plan_for(profile: HardwareProfile, environ: Mapping[str, str] | None = None) -> Plan:
-    """The plan for this machine: the speed model's machine for the probe's hardware and the
-    time budget from PERSONA_OLLAMA_JOB_MINUTES (ConfigurationError for a bad value)."""
+def plan_for(
+    profile: HardwareProfile,
+    environ: Mapping[str, str] | None = None,
+    measured: Mapping[str, Measured] | None = None,
+) -> Plan:
+    """The plan for this machine: the speed model's machine for the probe's hardware, the
+    time budget from PERSONA_OLLAMA_JOB_MINUTES (ConfigurationError for a bad value), and the
+    speeds measured on this server (``measured``, by model name)."""
     env = os.environ if environ is None else environ
-    return Plan(machine_for(profile), job_budget_seconds(env))
+    by_name = {canonical(name): speeds for name, speeds in (measured or {}).items()}
+    return Plan(machine_for(profile), job_budget_seconds(env), by_name)
 
 
 def _candidate(
@@ -289,6 +301,13 @@ def _candidate(
     speed = job = None
     if facts is not None and machine is not None:
         speed, job = job_estimate(facts, machine)
+    measured = plan.measured.get(canonical(model.name)) if plan is not None else None
+    if measured is not None:
+        # Measured beats estimated, also where nothing could be estimated (a remote server).
+        estimated, speed = speed, with_measured(measured, speed)
+        if speed is not None and speed is not estimated:
+            thinking = facts.thinking if facts is not None else False
+            job = REFERENCE_JOB.seconds(speed, thinking)
     return Candidate(
         name=model.name,
         installed=installed,

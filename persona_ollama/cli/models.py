@@ -269,7 +269,7 @@ def recommend(count: int, as_json: bool, host: str | None) -> None:
         if error.hint:  # the fix (`ollama serve`, drop /api, http://) as every command gives it
             echo(f"Hint: {error.hint}", err=True, fg="yellow")
     profile = probe(server_is_local=provider.endpoint.is_loopback)
-    plan = plan_for(profile)
+    plan = plan_for(profile, measured=provider.measured_speeds(installed))
     catalogue = load_catalogue()
     picks = recommend_models(
         installed,
