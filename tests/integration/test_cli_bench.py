@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from shared_helpers import clear_environment
 
 from persona_ollama.choosing.speed import REFERENCE_JOB
 from persona_ollama.cli import bench as bench_module
@@ -24,14 +25,7 @@ ANSWER = json.dumps(
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch):
-    for name in (
-        "OLLAMA_HOST",
-        "OLLAMA_BASE_URL",
-        "PERSONA_OLLAMA_MODEL",
-        "PERSONA_OLLAMA_TIMEOUT",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.delenv("PERSONA_OLLAMA_RECORD_TIMINGS", raising=False)
+    clear_environment(monkeypatch, "PERSONA_OLLAMA_TIMEOUT", "PERSONA_OLLAMA_RECORD_TIMINGS")
     monkeypatch.setenv("PERSONA_OLLAMA_MEMORY_GB", "16")
 
 

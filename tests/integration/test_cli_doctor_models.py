@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import socket
 
 import pytest
+from shared_helpers import clear_environment, free_url
 
 from persona_ollama import OllamaProvider
 from persona_ollama.choosing import hardware
@@ -37,15 +37,9 @@ INSTALLED = [
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch):
-    for name in (
-        "OLLAMA_HOST",
-        "OLLAMA_BASE_URL",
-        "PERSONA_OLLAMA_MODEL",
-        "NO_COLOR",
-        "PERSONA_OLLAMA_LOCAL_ONLY",
-        "PERSONA_OLLAMA_CATALOGUE",
-    ):
-        monkeypatch.delenv(name, raising=False)
+    clear_environment(
+        monkeypatch, "NO_COLOR", "PERSONA_OLLAMA_LOCAL_ONLY", "PERSONA_OLLAMA_CATALOGUE"
+    )
     # A 16 GB budget makes the choices independent of the machine running the tests.
     monkeypatch.setenv("PERSONA_OLLAMA_MEMORY_GB", "16")
     hardware.clear_cache()
@@ -62,12 +56,6 @@ def fake(server_version):
 @pytest.fixture
 def runner(cli_runner):
     return cli_runner
-
-
-def free_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
 
 
 def test_doctor_says_ready_and_explains_the_default(runner, fake):
