@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     from .backends.base import Backend, ChatRequest, Chunk
     from .choosing.selection import Selection
+    from .choosing.speed import Measured
     from .context import ContextPlan
     from .endpoint import Endpoint
     from .model_info import ModelInfo
@@ -264,6 +265,8 @@ class OllamaProvider(LLMProvider):
             workers.shutdown(wait=False)  # calls under way finish on their own
         if backend is not None:
             backend.close()
+        if self._timings is not None:
+            self._timings.flush()  # measured speeds still in memory (timings.WRITE_EVERY)
 
     def refresh(self) -> None:
         """Forget cached model lists, model facts and the default model."""
@@ -334,7 +337,7 @@ class OllamaProvider(LLMProvider):
             load_catalogue(self._environ),
             cpu_only=profile.cpu_only,
             server=server,
-            plan=plan_for(profile, self._environ),
+            plan=plan_for(profile, self._environ, self.measured_speeds(listing)),
         )
         with self._lock:
             self._selection = _Cached(choice, time.monotonic())
@@ -619,6 +622,26 @@ class OllamaProvider(LLMProvider):
     def records_timings(self) -> bool:
         """Whether measured speeds are kept and used (PERSONA_OLLAMA_RECORD_TIMINGS)."""
         return self._record_timings
+
+    def measured_speeds(self, models: Iterable[ModelInfo]) -> dict[str, Measured]:
+        """The speeds measured on this server of ``models``, by name, for the ranking
+        (measured beats estimated); empty when speeds are not recorded."""
+        from .choosing.speed import Measured
+
+        if not self._record_timings:
+            return {}
+        store, server = self.timings(), str(self.endpoint)
+        found = {}
+        for model in models:
+            speeds = store.speeds(server, model.name, model.digest)
+            if speeds is not None:
+                found[model.name] = Measured(
+                    speeds.prompt_tokens_per_second,
+                    speeds.answer_tokens_per_second,
+                    speeds.load_seconds,
+                    speeds.runs,
+                )
+        return found
 
     def timings(self) -> TimingStore:
         """The measured speeds of this machine's models (timings.py)."""

@@ -14,14 +14,17 @@ processes neither corrupt it nor lose each other's samples; a damaged file is st
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import logging
+import math
 import os
 import sys
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +45,13 @@ MIN_PROMPT_TOKENS = 16
 # An answer timed by the client's clock needs this many tokens to say anything.
 MIN_CLIENT_TOKENS = 4
 LOCK_WAIT = 2.0  # seconds a writer waits for another process's lock before skipping a sample
+# A sample is written at once when the file was last written longer ago than this; within it,
+# samples wait in memory (and count for every reading here) until a timer writes them when
+# the interval is over, or close() or the interpreter's exit comes first. A batch of short
+# generations then writes the file every few seconds, not once per answer (each write costs
+# milliseconds and serialises concurrent answers), and another process sees a sample within
+# this many seconds.
+WRITE_EVERY = 5.0
 
 
 @dataclass(frozen=True)
@@ -157,65 +167,126 @@ def _home() -> Path:
         return Path(tempfile.gettempdir())
 
 
+# A documented cache: the live store of each file in this process (from_env), held weakly,
+# so it is bounded by the providers alive. Owner: this module.
+_STORES: weakref.WeakValueDictionary[Path, TimingStore] = weakref.WeakValueDictionary()
+_STORES_LOCK = threading.Lock()
+
+
 class TimingStore:
     """The measured speeds in one file; safe to use from several threads and processes."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._cache: tuple[tuple[int, int], dict[str, Any]] | None = None
+        # The view readings use (file + samples waiting), the file's (mtime, size) it was
+        # read at, and the speeds worked out from its entries.
+        self._cache: tuple[tuple[int, int] | None, dict[str, Any]] | None = None
+        self._computed: dict[int, Speeds | None] = {}
+        # Samples not yet in the file (WRITE_EVERY), and when this store last wrote it.
+        self._pending: list[tuple[str, str, str | None, Sample]] = []
+        self._written_at = -math.inf
+        self._timer: threading.Timer | None = None
+        atexit.register(_flush_at_exit, weakref.ref(self))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> TimingStore:
-        """The store at :func:`default_path`."""
-        return cls(default_path(environ))
+        """The store at :func:`default_path`: one per file in this process (_STORES), so
+        that every provider's samples share one write interval and one view."""
+        path = default_path(environ)
+        with _STORES_LOCK:
+            store = _STORES.get(path)
+            if store is None:
+                store = _STORES[path] = cls(path)
+        return store
 
     # -- reading -----------------------------------------------------------------------
 
     def speeds(self, server: str, model: str, digest: str | None = None) -> Speeds | None:
         """The measured speeds of ``model`` (by ``digest`` when known, else by name) on
         ``server``; None when it was never measured there."""
-        entries = self._read()["models"]
-        entry = entries.get(_key(server, model, digest))
-        if entry is None and digest is not None:
-            # Measured before the digest was known (kept by name until then).
-            entry = entries.get(_key(server, model, None))
-        if entry is None and digest is None:
-            # A caller without the digest: the newest entry of that name on that server.
-            named = [
-                e for e in entries.values() if e.get("server") == server and e.get("model") == model
-            ]
-            entry = max(named, key=lambda e: e.get("updated", 0), default=None)
-        return _speeds(entry) if entry is not None else None
+        with self._lock:
+            entries = self._view()["models"]
+            entry = entries.get(_key(server, model, digest))
+            if entry is None and digest is not None:
+                # Measured before the digest was known (kept by name until then).
+                entry = entries.get(_key(server, model, None))
+            if entry is None and digest is None:
+                # A caller without the digest: the newest entry of that name on that server.
+                named = [
+                    e
+                    for e in entries.values()
+                    if e.get("server") == server and e.get("model") == model
+                ]
+                entry = max(named, key=lambda e: e.get("updated", 0), default=None)
+            return None if entry is None else self._speeds_of(entry)
 
     def all(self, server: str | None = None) -> list[Speeds]:
         """Every model's speeds (on ``server`` only, when given), the newest first."""
-        found = [_speeds(entry) for entry in self._read()["models"].values()]
+        with self._lock:
+            found = [self._speeds_of(entry) for entry in self._view()["models"].values()]
         chosen = [s for s in found if s is not None and (server is None or s.server == server)]
         return sorted(chosen, key=lambda s: s.updated, reverse=True)
 
-    def _read(self) -> dict[str, Any]:
+    def _speeds_of(self, entry: dict[str, Any]) -> Speeds | None:
+        """``_speeds(entry)``, worked out once per change of the view (every generate asks,
+        for its first-byte wait). The caller holds the lock."""
+        key = id(entry)
+        if key not in self._computed:
+            self._computed[key] = _speeds(entry)
+        return self._computed[key]
+
+    def _view(self) -> dict[str, Any]:
+        """The file's content with the samples still waiting to be written added: read again
+        only when the file changed. The caller holds the lock."""
         try:
             stat = self.path.stat()
         except OSError:
-            return _empty()
-        stamp = (stat.st_mtime_ns, stat.st_size)
-        with self._lock:
-            if self._cache is not None and self._cache[0] == stamp:
-                return self._cache[1]
-        data = _load(self.path, stat.st_size)
-        with self._lock:
-            self._cache = (stamp, data)
+            stamp = None
+        else:
+            stamp = (stat.st_mtime_ns, stat.st_size)
+        if self._cache is not None and self._cache[0] == stamp:
+            return self._cache[1]
+        data = _empty() if stamp is None else _load(self.path, stamp[1])
+        for server, model, digest, sample in self._pending:
+            _add(data, server, model, digest, sample)
+        self._cache = (stamp, data)
+        self._computed.clear()
         return data
 
     # -- writing -----------------------------------------------------------------------
 
     def record(self, server: str, model: str, digest: str | None, sample: Sample) -> bool:
-        """Add ``sample`` for ``model`` on ``server``; False (with a debug log line) when it
-        holds no speed or the file cannot be written. Never raises for a file problem: a
+        """Add ``sample`` for ``model`` on ``server``: written at once when the file was
+        last written more than WRITE_EVERY seconds ago, else at the next write, close() or
+        exit (readings here count it meanwhile). False when it holds no speed, or (with a
+        debug log line) when the file cannot be written. Never raises for a file problem: a
         measurement is worth less than the generation it came from."""
         if not sample.useful:
             return False
+        with self._lock:
+            self._pending.append((server, model, digest, sample))
+            if self._cache is not None:  # readings here count it at once
+                _add(self._cache[1], server, model, digest, sample)
+                self._computed.clear()
+            wait = self._written_at + WRITE_EVERY - time.monotonic()
+            if wait > 0 and self._timer is None:
+                self._timer = threading.Timer(wait, self.flush)
+                self._timer.daemon = True  # the exit hook writes what it would have
+                self._timer.start()
+        return self.flush() if wait <= 0 else True
+
+    def flush(self) -> bool:
+        """Write the samples waiting in memory; False (with a debug log line) when the file
+        cannot be written (they are dropped then: a cache, not a record)."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+            self._written_at = time.monotonic()
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()  # a no-op when the timer itself is calling
+        if not pending:
+            return True
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             with _exclusive(self.path.with_name(self.path.name + ".lock")):
@@ -225,14 +296,22 @@ class TimingStore:
                     data = _empty()
                 else:
                     data = _load(self.path, size)
-                _add(data, server, model, digest, sample)
+                for server, model, digest, sample in pending:
+                    _add(data, server, model, digest, sample)
                 _write_atomically(self.path, data)
         except (OSError, TimeoutError) as error:
-            log.debug("measured speed not recorded in %s: %s", self.path, error)
+            log.debug("measured speeds not recorded in %s: %s", self.path, error)
             return False
         with self._lock:
             self._cache = None
         return True
+
+
+def _flush_at_exit(store: weakref.ReferenceType[TimingStore]) -> None:
+    """At the interpreter's exit, the samples a live store still holds are written."""
+    alive = store()
+    if alive is not None:
+        alive.flush()
 
 
 # -- the file's content ----------------------------------------------------------------------

@@ -17,7 +17,7 @@ import dataclasses
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Union
 
 from ..model_info import ModelInfo, placement
@@ -33,10 +33,12 @@ from .modelfacts import BYTES_PER_PARAMETER, ModelFacts, facts_from_server
 from .speed import (
     REFERENCE_JOB,
     Machine,
+    Measured,
     SpeedEstimate,
     format_duration,
     job_estimate,
     machine_for,
+    with_measured,
 )
 from .units import GiB, format_gib
 
@@ -198,8 +200,8 @@ class Candidate:
             text += f" ({self.quality_reason})"
         if self.spec is not None and self.spec.note:
             text += f"; {self.spec.note}"
-        if self.spec is not None and self.spec.size_estimated:
-            text += "; its download size is not in the catalogue: estimated from its parameters"
+        if self.spec is not None:
+            text += _estimates(self.spec)
         if self.spec is not None and not self.spec.context_known:
             text += f"; its context length is not in the catalogue: {self.window} assumed"
         if self.speed is not None and self.job_seconds is not None:
@@ -207,7 +209,9 @@ class Candidate:
                 f"; ~{self.speed.decode_tps:.1f} tokens/s, reference job "
                 f"~{format_duration(self.job_seconds)}"
             )
-            if self.estimated_from_server:
+            if self.speed.basis.startswith("measured"):
+                text += f" ({self.speed.basis})"
+            elif self.estimated_from_server:
                 text += " (estimated from the server)"
         if self.over_time:
             text += "; slower than the time budget"
@@ -218,6 +222,26 @@ class Candidate:
         return text
 
 
+def _estimates(spec: ModelSpec) -> str:
+    """The catalogue facts this model lacks and how they were estimated, so that no estimate
+    reads as a catalogue fact."""
+    text = ""
+    if spec.size_estimated:
+        level = spec.quantization or "Q4_K_M (its quantisation is not known either)"
+        text += (
+            "; its download size is not in the catalogue: estimated from its parameters "
+            f"at {level}, ~{format_gib(spec.download_bytes)}"
+        )
+    facts = spec.facts
+    if facts.architecture is None and facts.kv_bytes_per_token is None:
+        per_token = kv_bytes_rule_of_thumb(spec.parameters_b) // 1024
+        text += (
+            "; its architecture is not in the catalogue: KV cache estimated by a rule of thumb "
+            f"for its size ({per_token} KiB per token)"
+        )
+    return text
+
+
 @dataclass(frozen=True)
 class Plan:
     """What the ranking knows beyond memory: the machine for the speed model (None: no
@@ -225,13 +249,21 @@ class Plan:
 
     machine: Machine | None = None
     time_budget_s: float = DEFAULT_JOB_MINUTES * 60
+    # Speeds measured on this server, by canonical model name: they replace the estimate.
+    measured: Mapping[str, Measured] = field(default_factory=dict)
 
 
-def plan_for(profile: HardwareProfile, environ: Mapping[str, str] | None = None) -> Plan:
-    """The plan for this machine: the speed model's machine for the probe's hardware and the
-    time budget from PERSONA_OLLAMA_JOB_MINUTES (ConfigurationError for a bad value)."""
+def plan_for(
+    profile: HardwareProfile,
+    environ: Mapping[str, str] | None = None,
+    measured: Mapping[str, Measured] | None = None,
+) -> Plan:
+    """The plan for this machine: the speed model's machine for the probe's hardware, the
+    time budget from PERSONA_OLLAMA_JOB_MINUTES (ConfigurationError for a bad value), and the
+    speeds measured on this server (``measured``, by model name)."""
     env = os.environ if environ is None else environ
-    return Plan(machine_for(profile), job_budget_seconds(env))
+    by_name = {canonical(name): speeds for name, speeds in (measured or {}).items()}
+    return Plan(machine_for(profile), job_budget_seconds(env), by_name)
 
 
 def _candidate(
@@ -269,6 +301,13 @@ def _candidate(
     speed = job = None
     if facts is not None and machine is not None:
         speed, job = job_estimate(facts, machine)
+    measured = plan.measured.get(canonical(model.name)) if plan is not None else None
+    if measured is not None:
+        # Measured beats estimated, also where nothing could be estimated (a remote server).
+        estimated, speed = speed, with_measured(measured, speed)
+        if speed is not None and speed is not estimated:
+            thinking = facts.thinking if facts is not None else False
+            job = REFERENCE_JOB.seconds(speed, thinking)
     return Candidate(
         name=model.name,
         installed=installed,

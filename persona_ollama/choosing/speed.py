@@ -291,6 +291,39 @@ def job_estimate(model: ModelFacts, machine: Machine) -> tuple[SpeedEstimate, fl
     return speed, job.seconds(speed, model.thinking)
 
 
+@dataclass(frozen=True)
+class Measured:
+    """What a model's own runs on this server measured (the server's timings of past
+    answers, timings.py): any of the three may be unknown."""
+
+    prompt_tps: float | None
+    decode_tps: float | None
+    load_s: float | None
+    runs: int
+
+
+def with_measured(measured: Measured, estimate: SpeedEstimate | None) -> SpeedEstimate | None:
+    """Measured beats estimated: ``estimate`` with every measured speed put in its place,
+    and a basis that says which are measured. Without an estimate, only a measurement of
+    both speeds stands on its own (a load time not measured then counts as none)."""
+    decode = measured.decode_tps or (estimate.decode_tps if estimate is not None else None)
+    prompt = measured.prompt_tps or (estimate.prompt_tps if estimate is not None else None)
+    if decode is None or prompt is None:
+        return estimate
+    load = measured.load_s
+    if load is None:
+        load = estimate.load_s if estimate is not None else 0.0
+    kept = [
+        name
+        for name, value in (("prompt", measured.prompt_tps), ("answer", measured.decode_tps))
+        if not value
+    ]
+    basis = f"measured on this server over {measured.runs} run(s)"
+    if kept:
+        basis += f" ({' and '.join(kept)} speed estimated)"
+    return SpeedEstimate(decode, prompt, load, basis)
+
+
 def first_token_seconds(speed: SpeedEstimate, prompt_tokens: int, loaded: bool = False) -> float:
     """Expected wait before the first answer token: load (unless ``loaded``) and read the
     prompt. For a wait that grows with the hardware (the first-byte timeout)."""

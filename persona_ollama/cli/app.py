@@ -240,7 +240,12 @@ def make_provider(host: str | None, model: str | None = None) -> OllamaProvider:
 
     context = click.get_current_context(silent=True)
     api = context.meta.get("persona_ollama.api") if context is not None else None
-    return OllamaProvider(base_url=host, model=model, api=api)
+    provider = OllamaProvider(base_url=host, model=model, api=api)
+    if context is not None:
+        # Closed when the command ends: its connections, and the measured speeds it holds
+        # in memory written (timings.py).
+        context.call_on_close(provider.close)
+    return provider
 
 
 def print_json(data: Any) -> None:

@@ -12,8 +12,10 @@ installing persona-ollama) gives a started one::
 
 Standard library only; ``python -m persona_ollama.testing`` runs one as a separate process.
 The modules: server.py (the core: ``FakeServer``, HTTP dispatch to faces, ``FakeOllama``),
-engine.py (the face interface, state, script, scheduler, generation), native.py and openai.py
-(the two faces), wire.py (the Go source's wire rules, release by release), models.py, hostile.py
+engine.py (gathers face.py, tokens.py, script.py, scheduler.py, state.py and generation.py: the
+face interface, tokens, script, scheduler, state, generation), native.py and openai.py (the two
+faces), wire.py (gathers the Go source's wire rules, release by release: go.py, model_names.py,
+profiles.py, responses.py, checks.py, host_check.py), models.py, hostile.py
 (raw-socket misbehaviour), demo.py, pytest_plugin.py and stand_in.py (the double the contract
 tests start: the one function a provider built from this template points at its own face). A
 double of another server is one face on the same core: see :mod:`persona_ollama.testing.server`.
@@ -27,15 +29,11 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from .engine import (
-        ANY_PATH,
-        MESSAGE_OVERHEAD_TOKENS,
-        RecordedRequest,
-        count_prompt_tokens,
-        count_tokens,
-    )
+    from .checks import PROMPT_TOO_LONG
     from .models import DEFAULT_MODELS, LIBRARY, FakeModel
     from .native import GENERATION_PATHS, PULL_NOT_FOUND
+    from .profiles import PROFILES, Profile
+    from .script import ANY_PATH
     from .server import (
         BUSY,
         OUT_OF_MEMORY,
@@ -48,18 +46,19 @@ if TYPE_CHECKING:
         Route,
     )
     from .stand_in import stand_in
-    from .wire import PROFILES, PROMPT_TOO_LONG, Profile
+    from .state import RecordedRequest
+    from .tokens import MESSAGE_OVERHEAD_TOKENS, count_prompt_tokens, count_tokens
 
 _LAZY = {
-    "ANY_PATH": "engine",
+    "ANY_PATH": "script",
     "BUSY": "server",
     "DEFAULT_MODELS": "models",
     "GENERATION_PATHS": "native",
     "LIBRARY": "models",
-    "MESSAGE_OVERHEAD_TOKENS": "engine",
+    "MESSAGE_OVERHEAD_TOKENS": "tokens",
     "OUT_OF_MEMORY": "server",
-    "PROFILES": "wire",
-    "PROMPT_TOO_LONG": "wire",
+    "PROFILES": "profiles",
+    "PROMPT_TOO_LONG": "checks",
     "PULL_NOT_FOUND": "native",
     "RUNNER_FAILED": "server",
     "RUNNER_STOPPED": "server",
@@ -68,11 +67,11 @@ _LAZY = {
     "FakeModel": "models",
     "FakeOllama": "server",
     "FakeServer": "server",
-    "Profile": "wire",
-    "RecordedRequest": "engine",
+    "Profile": "profiles",
+    "RecordedRequest": "state",
     "Route": "server",
-    "count_prompt_tokens": "engine",
-    "count_tokens": "engine",
+    "count_prompt_tokens": "tokens",
+    "count_tokens": "tokens",
     "stand_in": "stand_in",
 }
 

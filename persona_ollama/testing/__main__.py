@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .demo import DEMO_MODELS, demo_server
-from .engine import RecordedRequest
+from .state import RecordedRequest
 
 
 def main(argv: Sequence[str] | None = None) -> int:

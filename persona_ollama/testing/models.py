@@ -8,7 +8,8 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Union
 
-from .wire import ModelName, go_float, go_quote, local_rfc3339, parse_name
+from .go import go_float, go_quote, local_rfc3339
+from .model_names import ModelName, parse_name
 
 __all__ = [
     "CLOUD_HOST",

@@ -19,31 +19,28 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from .engine import Call, Face, Generation, GenerationRequest, Route, ServerState, run
-from .models import FakeModel, cloud_stub, is_cloud_name
-from .wire import (
+from .checks import (
     CHAT_FIELDS,
-    CHAT_NOT_FOUND_PLAIN,
-    DONE_CARRIES_CONTENT,
     GENERATE_FIELDS,
     PULL_FIELDS,
     SHOW_FIELDS,
-    STREAM_ERROR_STATUS,
-    TAGS_CONTEXT_LENGTH,
-    ApiError,
-    Response,
     decode_request,
-    go_quote,
-    json_reply,
-    local_rfc3339,
-    ndjson_stream,
     parse_keep_alive,
     parse_model_name,
     parse_think,
-    rfc3339,
-    runner_error_reply,
-    text_reply,
 )
+from .face import Call, Face, Route
+from .generation import Generation, GenerationRequest, run
+from .go import go_quote, local_rfc3339, rfc3339
+from .models import FakeModel, cloud_stub, is_cloud_name
+from .profiles import (
+    CHAT_NOT_FOUND_PLAIN,
+    DONE_CARRIES_CONTENT,
+    STREAM_ERROR_STATUS,
+    TAGS_CONTEXT_LENGTH,
+)
+from .responses import ApiError, Response, json_reply, ndjson_stream, runner_error_reply, text_reply
+from .state import ServerState
 
 __all__ = [
     "GENERATION_PATHS",

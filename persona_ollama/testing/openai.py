@@ -12,20 +12,15 @@ import time
 from typing import Any
 from urllib.parse import unquote
 
-from .engine import NO_USAGE, UNSTREAMED_STATUS, Call, Face, Generation, Route, run
+from .checks import decode_request
+from .face import Call, Face, Route
+from .generation import Generation, run
+from .go import go_json, go_quote
+from .model_names import parse_name
 from .native import chat_request, forward
-from .wire import (
-    V1_OWN_FINISH_CHUNK,
-    ApiError,
-    Reply,
-    Response,
-    Stream,
-    decode_request,
-    go_json,
-    go_quote,
-    json_reply,
-    parse_name,
-)
+from .profiles import V1_OWN_FINISH_CHUNK
+from .responses import ApiError, Reply, Response, Stream, json_reply
+from .script import NO_USAGE, UNSTREAMED_STATUS
 
 __all__ = ["CHAT_PATH", "OpenAIFace", "chat_completions", "error_reply", "models", "retrieve_model"]
 

@@ -2,15 +2,16 @@
 
 A **face** is the part of a double that knows one API: its URL paths, how it reads a request and
 how it frames an answer. The core knows none of that. It owns the sockets (HTTP/1.1 keep-alive,
-chunked streams), the state every face answers against (engine.py: models, loads, recorded
+chunked streams), the state every face answers against (state.py: models, loads, recorded
 requests, settings), the fault script (``fail_next``, ``drop_connection_mid_stream_next``,
 ``malformed_json_next``, ``latency`` ...) and the public API tests use (``requests``,
 ``last_request``, ``reset`` ...). ``FakeOllama`` is the core with two faces: the native /api
-(native.py) and the OpenAI-compatible /v1 (openai.py); both follow the wire rules of wire.py.
+(native.py) and the OpenAI-compatible /v1 (openai.py); both follow the wire rules of wire.py
+(which gathers go.py, model_names.py, profiles.py, responses.py, checks.py and host_check.py).
 Only ``FakeOllama``, at the end of this module, names those faces; ``FakeServer`` serves the
 faces it is given.
 
-The face interface (:class:`Face`, defined in engine.py): ``routes``, a list of :class:`Route`
+The face interface (:class:`Face`, defined in face.py): ``routes``, a list of :class:`Route`
 (method, path, handler, whether it runs a model); ``not_implemented``, paths answered 501;
 ``error(status, message)``, the face's error body; ``runner_error(state, status, message)``,
 how it sends an error that comes from the model runner (by default like any error). A handler
@@ -61,7 +62,16 @@ from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from .engine import (
+from .face import Call, Face, Route
+from .host_check import host_is_local
+from .model_names import parse_name
+from .models import DEFAULT_MODELS, Answer, FakeModel, as_model, cloud_stub, remote_alias
+from .native import NativeFace
+from .openai import CHAT_PATH as V1_CHAT
+from .openai import OpenAIFace
+from .profiles import OOM_LLAMA_SERVER, OOM_SCHEDULER, PROFILES, Profile
+from .responses import ApiError, Reply, Response, RunnerError, Stream, text_reply
+from .script import (
     DROP,
     EMPTY,
     ERROR_MID_STREAM,
@@ -73,34 +83,11 @@ from .engine import (
     STATUS,
     STREAM_KINDS,
     UNSTREAMED_STATUS,
-    Call,
-    Face,
     Fault,
     Latency,
-    RecordedRequest,
     ReplyRule,
-    Route,
-    ServerState,
-    Settings,
 )
-from .models import DEFAULT_MODELS, Answer, FakeModel, as_model, cloud_stub, remote_alias
-from .native import NativeFace
-from .openai import CHAT_PATH as V1_CHAT
-from .openai import OpenAIFace
-from .wire import (
-    OOM_LLAMA_SERVER,
-    OOM_SCHEDULER,
-    PROFILES,
-    ApiError,
-    Profile,
-    Reply,
-    Response,
-    RunnerError,
-    Stream,
-    host_is_local,
-    parse_name,
-    text_reply,
-)
+from .state import RecordedRequest, ServerState, Settings
 
 __all__ = [
     "BUSY",
@@ -737,7 +724,7 @@ class FakeOllama(FakeServer):
     ``load_time`` is how many seconds loading a model takes: a generation whose runner options
     (``num_ctx`` among them) differ from the loaded runner's waits for the running ones to finish
     and then reloads, as Ollama's scheduler does (``loads`` counts loads; see
-    :class:`~persona_ollama.testing.engine.Scheduler`). ``faces`` replaces the native and
+    :class:`~persona_ollama.testing.scheduler.Scheduler`). ``faces`` replaces the native and
     OpenAI faces (see :mod:`persona_ollama.testing.server`). ``tls`` (a server-side
     :class:`ssl.SSLContext`) serves https, as behind a TLS reverse proxy.
 

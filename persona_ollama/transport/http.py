@@ -345,9 +345,11 @@ class Transport:
         # with the environment read, also what requests takes from ~/.netrc and a proxy URL.
         found = _environment_credentials(str(endpoint)) if self._session.trust_env else []
         self.redactor = Redactor.for_request(headers or {}, endpoint.auth, also=found)
-        if verify is True and not self._session.trust_env:
+        if verify is True and not self._session.trust_env and endpoint.scheme == "https":
             # requests reads REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE only while it reads the
             # environment, off here for the proxies' sake: a CA bundle named there still counts.
+            # Only for https: loading a bundle costs tens of milliseconds, and plain http
+            # never reads it.
             bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
             if bundle:
                 self._session.verify = self._verify = check_ca_bundle(bundle)

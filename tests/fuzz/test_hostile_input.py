@@ -14,6 +14,7 @@ import socket
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from shared_helpers import feed_all
 
 from persona_ollama.backends.base import Chunk
 from persona_ollama.backends.ollama import chat_chunk
@@ -30,7 +31,6 @@ from persona_ollama.endpoint import parse_host, resolve_endpoint
 from persona_ollama.errors import ConfigurationError, OllamaError, OllamaResponseError
 from persona_ollama.names import canonical, check_name
 from persona_ollama.options import validate_options
-from persona_ollama.thinking import ThinkSplitter
 from persona_ollama.transport.ndjson import iter_ndjson
 from persona_ollama.transport.sse import iter_sse_data
 
@@ -336,13 +336,7 @@ def test_model_names_are_checked_without_crashing(tally, name):
 @given(pieces=st.lists(st.text(alphabet="<>/thinkab \n", max_size=12), max_size=10))
 def test_think_splitter_loses_no_answer_text(tally, pieces):
     tally()
-    splitter = ThinkSplitter()
-    answer, thought = "", ""
-    for piece in pieces:
-        a, t = splitter.feed(piece)
-        answer, thought = answer + a, thought + t
-    a, t = splitter.finish()
-    answer, thought = answer + a, thought + t
+    answer, thought = feed_all(pieces)
     whole = "".join(pieces)
     if not whole.lstrip().startswith("<think>"):
         assert answer == whole

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from shared_helpers import clear_environment
 
 from persona_ollama.choosing.speed import REFERENCE_JOB
 from persona_ollama.cli import bench as bench_module
@@ -24,14 +25,7 @@ ANSWER = json.dumps(
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch):
-    for name in (
-        "OLLAMA_HOST",
-        "OLLAMA_BASE_URL",
-        "PERSONA_OLLAMA_MODEL",
-        "PERSONA_OLLAMA_TIMEOUT",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.delenv("PERSONA_OLLAMA_RECORD_TIMINGS", raising=False)
+    clear_environment(monkeypatch, "PERSONA_OLLAMA_TIMEOUT", "PERSONA_OLLAMA_RECORD_TIMINGS")
     monkeypatch.setenv("PERSONA_OLLAMA_MEMORY_GB", "16")
 
 
@@ -84,7 +78,8 @@ def test_bench_text_output_and_recorded_speeds(cli_runner, fake):
 def test_bench_without_a_model_measures_the_default_one(cli_runner, fake):
     result = bench(cli_runner, fake, "-n", "1", "--json")
     assert result.exit_code == 0, result.output
-    assert [r["model"] for r in json.loads(result.stdout)] == ["qwen3:8b"]
+    # The default: llama3.2:3b has cited figures, qwen3:8b none (so no score).
+    assert [r["model"] for r in json.loads(result.stdout)] == ["llama3.2:3b"]
 
 
 def test_a_model_that_fails_is_reported_and_the_others_still_measured(cli_runner, fake):

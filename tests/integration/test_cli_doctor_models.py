@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import socket
 
 import pytest
+from shared_helpers import clear_environment, free_url
 
 from persona_ollama import OllamaProvider
 from persona_ollama.choosing import hardware
@@ -37,15 +37,9 @@ INSTALLED = [
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch):
-    for name in (
-        "OLLAMA_HOST",
-        "OLLAMA_BASE_URL",
-        "PERSONA_OLLAMA_MODEL",
-        "NO_COLOR",
-        "PERSONA_OLLAMA_LOCAL_ONLY",
-        "PERSONA_OLLAMA_CATALOGUE",
-    ):
-        monkeypatch.delenv(name, raising=False)
+    clear_environment(
+        monkeypatch, "NO_COLOR", "PERSONA_OLLAMA_LOCAL_ONLY", "PERSONA_OLLAMA_CATALOGUE"
+    )
     # A 16 GB budget makes the choices independent of the machine running the tests.
     monkeypatch.setenv("PERSONA_OLLAMA_MEMORY_GB", "16")
     hardware.clear_cache()
@@ -64,17 +58,13 @@ def runner(cli_runner):
     return cli_runner
 
 
-def free_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
-
-
 def test_doctor_says_ready_and_explains_the_default(runner, fake):
     result = runner.invoke(main, ["doctor", "--host", fake.url])
     assert result.exit_code == 0, result.output
     assert f"{fake.url}  reachable (Ollama {fake.version}" in result.stdout
-    assert "Default    qwen2.5:7b (installed)" in result.stdout
+    # llama3.2:3b, with all four cited figures, ties qwen2.5:7b (IFEval and medians) at 71
+    # and is the smaller: the default.
+    assert "Default    llama3.2:3b (installed)" in result.stdout
     assert "PERSONA_OLLAMA_MEMORY_GB" in result.stdout  # the budget's reason
     assert "Ready" in result.stdout
 
@@ -85,7 +75,7 @@ def test_doctor_json_has_every_section(runner, fake):
     report = json.loads(result.stdout)
     assert report["ready"] is True
     assert report["server"]["reachable"] is True
-    assert report["default_model"]["model"] == "qwen2.5:7b"
+    assert report["default_model"]["model"] == "llama3.2:3b"
     assert report["default_model"]["reasons"]
     assert report["hardware"]["memory_budget_bytes"] == 16 * 1024**3
     assert {m["name"] for m in report["models"]} >= {"llama3:70b", "qwen2.5:7b"}
@@ -196,13 +186,13 @@ def test_models_lists_chat_models_with_fit_and_default_marker(runner, fake):
     ]  # fmt: skip
     by_name = {line.split()[0]: line.split() for line in lines[1:]}
     assert "nomic-embed-text:latest" not in by_name
-    assert by_name["qwen2.5:7b"][-1] == "*"
+    assert by_name["llama3.2:3b"][-1] == "*" and by_name["qwen2.5:7b"][-1] != "*"
     # PERSONA_OLLAMA_MEMORY_GB (set for every test) describes memory by hand, so the hardware
     # is unknown and no speed is claimed: "?" for TOK/S and JOB.
-    assert by_name["qwen2.5:7b"][-4:-1] == ["yes", "?", "?"]
+    assert by_name["qwen2.5:7b"][-3:] == ["yes", "?", "?"]
     assert by_name["llama3:70b"][-3:] == ["no", "?", "?"]  # 70B does not fit 16 GB
-    assert by_name["qwen2.5:7b"][-7] == "32768"
-    assert by_name["qwen2.5:7b"][-5] == "GiB"  # the memory at the planned context
+    assert by_name["qwen2.5:7b"][-6] == "32768"  # no DEFAULT marker: CONTEXT is 6th from the end
+    assert by_name["qwen2.5:7b"][-4] == "GiB"  # the memory at the planned context
 
 
 def test_models_shows_the_measured_answer_speed(runner, fake):
@@ -214,8 +204,8 @@ def test_models_shows_the_measured_answer_speed(runner, fake):
     lines = result.stdout.splitlines()
     assert lines[0].split()[-2:] == ["MEASURED", "DEFAULT"]
     by_name = {line.split()[0]: line.split() for line in lines[1:]}
-    assert by_name["qwen2.5:7b"][-3:] == ["40", "tok/s", "*"]  # the double's 25 ms per token
-    assert by_name["llama3.2:3b"][-1] == "-"
+    assert by_name["qwen2.5:7b"][-2:] == ["40", "tok/s"]  # the double's 25 ms per token
+    assert by_name["llama3.2:3b"][-2:] == ["-", "*"]  # not measured; the default
     measured = {row["name"]: row["measured"] for row in rows}
     assert measured["qwen2.5:7b"]["runs"] == 1
     assert measured["qwen2.5:7b"]["answer_tokens_per_second"] == 40.0
@@ -227,6 +217,11 @@ def test_models_all_adds_catalogue_models_with_the_pull_command(runner, fake):
     assert result.exit_code == 0, result.output
     assert "(persona-ollama pull mistral:7b)" in result.stdout
     assert "(persona-ollama pull qwen2.5:7b)" not in result.stdout  # installed already
+    # Facts the catalogue lacks are not shown as facts: an estimated size starts with "~",
+    # an unknown context is "?" (llama4:scout has neither; gemma3:4b both).
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()[1:]}
+    assert rows["llama4:scout"][1].startswith("~") and rows["llama4:scout"][5] == "?"
+    assert not rows["gemma3:4b"][1].startswith("~") and rows["gemma3:4b"][5] == "131072"
 
 
 def test_models_json_parses(runner, fake):
@@ -235,6 +230,11 @@ def test_models_json_parses(runner, fake):
     installed = [r for r in rows if r["installed"]]
     assert {r["name"] for r in installed} == {"llama3.2:3b", "qwen2.5:7b", "llama3:70b"}
     assert any(r["pull"] == "persona-ollama pull mixtral:8x7b" for r in rows)
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["llama4:scout"]["size_estimated"] is True
+    assert by_name["llama4:scout"]["context_length"] is None  # unknown, not the assumed window
+    assert by_name["gemma3:4b"]["size_estimated"] is False
+    assert all(r["size_estimated"] is False for r in installed)
 
 
 def test_models_with_nothing_installed_suggests_recommend(runner):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 
 import pytest
+from shared_helpers import clear_environment, free_url
 
 from persona_ollama.backends.base import PullProgress
 from persona_ollama.cli import main
@@ -27,15 +27,8 @@ def fake(server_version):
 
 @pytest.fixture
 def runner(monkeypatch, cli_runner):
-    for name in ("OLLAMA_HOST", "OLLAMA_BASE_URL", "PERSONA_OLLAMA_MODEL", "NO_COLOR"):
-        monkeypatch.delenv(name, raising=False)
+    clear_environment(monkeypatch, "NO_COLOR")
     return cli_runner
-
-
-def free_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
 
 
 def test_run_streams_the_answer_and_prints_a_summary(runner, fake):

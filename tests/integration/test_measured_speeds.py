@@ -9,6 +9,7 @@ import logging
 import time
 
 import pytest
+from shared_helpers import clear_environment
 
 from persona_ollama import OllamaProvider
 from persona_ollama import provider as provider_module
@@ -26,14 +27,7 @@ PROMPT = "Summarise these interview notes in one line. " * 20
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch):
-    for name in (
-        "OLLAMA_HOST",
-        "OLLAMA_BASE_URL",
-        "PERSONA_OLLAMA_TIMEOUT",
-        "PERSONA_OLLAMA_MODEL",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.delenv("PERSONA_OLLAMA_RECORD_TIMINGS", raising=False)
+    clear_environment(monkeypatch, "PERSONA_OLLAMA_TIMEOUT", "PERSONA_OLLAMA_RECORD_TIMINGS")
 
 
 def test_a_generation_records_the_servers_own_timings(fake_ollama_factory):
@@ -158,6 +152,7 @@ def test_doctor_shows_loaded_models_with_their_gpu_share_and_measured_speeds(
     provider.installed_models()
     provider.generate(PROMPT, model="llama3:70b", num_ctx=4096, max_tokens=100)
     provider.generate(PROMPT, model="qwen3:14b", num_ctx=4096, max_tokens=100)
+    provider.close()  # the second sample is written now, not WRITE_EVERY seconds later
 
     report = json.loads(cli_runner.invoke(main, ["doctor", "--host", fake.url, "--json"]).stdout)
     text = cli_runner.invoke(main, ["doctor", "--host", fake.url]).stdout

@@ -10,6 +10,7 @@ import json
 import time
 
 import pytest
+from shared_helpers import chat_done, chat_piece, ndjson
 
 from persona_ollama import OllamaProvider
 from persona_ollama.errors import OllamaError
@@ -92,18 +93,7 @@ def ollama(silent: str, asked: list[str]) -> HostileServer:
         return respond(conn, json.dumps(body).encode())
 
     def chat(request: Request, conn) -> bool:
-        lines = [
-            {"model": "m", "message": {"role": "assistant", "content": "Hello"}, "done": False},
-            {
-                "model": "m",
-                "message": {"role": "assistant", "content": ""},
-                "done": True,
-                "done_reason": "stop",
-                "prompt_eval_count": 3,
-                "eval_count": 1,
-            },
-        ]
-        body = "".join(json.dumps(line) + "\n" for line in lines).encode()
+        body = ndjson(chat_piece("Hello"), chat_done(prompt_eval_count=3, eval_count=1)).encode()
         return respond(conn, body, headers={"Content-Type": "application/x-ndjson"})
 
     routes = {

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import requests
+from shared_helpers import json_lines
 
 from persona_ollama.testing import (
     PROMPT_TOO_LONG,
@@ -45,10 +46,6 @@ def chat_json(fake: FakeOllama, **body: Any) -> dict[str, Any]:
     return response.json()  # type: ignore[no-any-return]
 
 
-def lines(response: requests.Response) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in response.iter_lines() if line]
-
-
 def error(response: requests.Response) -> tuple[int, str]:
     return response.status_code, response.json()["error"]
 
@@ -62,7 +59,7 @@ def test_chat_streams_ndjson_by_default(fake_ollama: FakeOllama) -> None:
     assert response.status_code == 200
     assert response.headers["Content-Type"] == NDJSON
     assert response.headers["Transfer-Encoding"] == "chunked"
-    chunks = lines(response)
+    chunks = json_lines(response)
     assert len(chunks) > 2
     for chunk in chunks[:-1]:
         assert list(chunk) == ["model", "created_at", "message", "done"]
@@ -367,7 +364,7 @@ def generate(fake: FakeOllama, **body: Any) -> requests.Response:
 def test_generate_streams_response_pieces_and_a_context(fake_ollama: FakeOllama) -> None:
     fake_ollama.reply_with("Once upon a time")
 
-    chunks = lines(generate(fake_ollama, prompt="Tell a story", system="Be brief."))
+    chunks = json_lines(generate(fake_ollama, prompt="Tell a story", system="Be brief."))
 
     assert "".join(c["response"] for c in chunks) == "Once upon a time"
     assert list(chunks[0]) == ["model", "created_at", "response", "done"]

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import requests
+from shared_helpers import json_lines
 
 from persona_ollama.testing import (
     BUSY,
@@ -28,10 +29,6 @@ def chat(fake: FakeOllama, session: Any = requests, **body: Any) -> requests.Res
     body.setdefault("model", "llama3.2:3b")
     body.setdefault("messages", [{"role": "user", "content": "Hello"}])
     return session.post(fake.url + "/api/chat", json=body, timeout=5, stream=True)
-
-
-def lines(response: requests.Response) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in response.iter_lines() if line]
 
 
 # --- status failures ---------------------------------------------------------------------------
@@ -76,7 +73,7 @@ def test_error_mid_stream_keeps_200_and_ends_without_done(fake_ollama: FakeOllam
     response = chat(fake_ollama)
 
     assert response.status_code == 200
-    chunks = lines(response)
+    chunks = json_lines(response)
     assert len(chunks) == 3
     assert all(chunk["done"] is False for chunk in chunks[:2])
     # llm/server.go and llm/llama_server.go: the text of a runner failing mid-answer
@@ -128,7 +125,7 @@ def test_repetition_abort_ends_the_stream_with_neither_done_nor_error(fake_ollam
     fake_ollama.reply_with("again again again")
     fake_ollama.repetition_abort_next()
 
-    chunks = lines(chat(fake_ollama))
+    chunks = json_lines(chat(fake_ollama))
 
     assert chunks and not any(c.get("done") or "error" in c for c in chunks)
 

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import requests
+from shared_helpers import json_lines
 
 from persona_ollama.testing import PULL_NOT_FOUND, FakeModel, FakeOllama
 
 
 def pull(fake: FakeOllama, **body: Any) -> requests.Response:
     return requests.post(fake.url + "/api/pull", json=body, timeout=5)
-
-
-def lines(response: requests.Response) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in response.iter_lines() if line]
 
 
 def installed(fake: FakeOllama) -> list[str]:
@@ -26,7 +22,7 @@ def test_pull_streams_progress_then_success_and_installs_the_model(fake_ollama: 
     response = pull(fake_ollama, model="gemma3:4b")
 
     assert response.headers["Content-Type"] == "application/x-ndjson"
-    progress = lines(response)
+    progress = json_lines(response)
     assert progress[0] == {"status": "pulling manifest"}
     assert [p["status"] for p in progress[-3:]] == [
         "verifying sha256 digest",
@@ -61,14 +57,14 @@ def test_pull_of_an_unknown_model_ends_the_stream_with_an_error(fake_ollama: Fak
     response = pull(fake_ollama, model="nope:1b")
 
     assert response.status_code == 200
-    assert lines(response) == [{"status": "pulling manifest"}, {"error": PULL_NOT_FOUND}]
+    assert json_lines(response) == [{"status": "pulling manifest"}, {"error": PULL_NOT_FOUND}]
     assert PULL_NOT_FOUND == "pull model manifest: file does not exist"
 
 
 def test_registered_pullable_models_can_be_pulled(fake_ollama: FakeOllama) -> None:
     fake_ollama.pullable(FakeModel("acme/persona-writer:7b", size=4_000_000_000))
 
-    progress = lines(pull(fake_ollama, model="acme/persona-writer:7b"))
+    progress = json_lines(pull(fake_ollama, model="acme/persona-writer:7b"))
 
     assert progress[-1] == {"status": "success"}
     assert "acme/persona-writer:7b" in installed(fake_ollama)
@@ -81,7 +77,7 @@ def test_registered_pullable_models_can_be_pulled(fake_ollama: FakeOllama) -> No
 def test_a_pull_failing_half_way_leaves_the_model_uninstalled(fake_ollama: FakeOllama) -> None:
     fake_ollama.error_mid_stream_next("max retries exceeded: EOF", after_chunks=3, path="/api/pull")
 
-    progress = lines(pull(fake_ollama, model="gemma3:4b"))
+    progress = json_lines(pull(fake_ollama, model="gemma3:4b"))
 
     assert len(progress) == 4
     assert progress[-1] == {"error": "max retries exceeded: EOF"}

@@ -15,8 +15,8 @@ import socket
 
 import pytest
 import requests
-import responses
 from responses import matchers
+from shared_helpers import chat_done, chat_piece, free_port, ndjson
 
 from persona_ollama.backends import ollama as ollama_module
 from persona_ollama.backends.base import ChatRequest, Chunk, PullProgress
@@ -48,25 +48,13 @@ BASE = "http://127.0.0.1:11434"
 BUSY = "server busy, please try again.  maximum pending requests exceeded"
 
 
-def ndjson(*objects: object) -> str:
-    return "".join(json.dumps(o) + "\n" for o in objects)
-
-
-def chunk(text: str) -> dict[str, object]:
-    return {"model": "m", "message": {"role": "assistant", "content": text}, "done": False}
-
-
-DONE = {
-    "model": "m",
-    "message": {"role": "assistant", "content": ""},
-    "done": True,
-    "done_reason": "stop",
-    "prompt_eval_count": 5,
-    "eval_count": 2,
-    "prompt_eval_duration": 500_000_000,
-    "eval_duration": 250_000_000,
-    "load_duration": 1_000_000_000,
-}
+DONE = chat_done(
+    prompt_eval_count=5,
+    eval_count=2,
+    prompt_eval_duration=500_000_000,
+    eval_duration=250_000_000,
+    load_duration=1_000_000_000,
+)
 
 
 def request(model: str = "m", **fields: object) -> ChatRequest:
@@ -84,17 +72,11 @@ def backend():
     opened.close()
 
 
-@pytest.fixture
-def mocked() -> responses.RequestsMock:
-    with responses.RequestsMock() as rsps:
-        yield rsps
-
-
 # -- /api/chat ----------------------------------------------------------------------------
 
 
 def test_chat_yields_every_chunk_up_to_done_with_the_servers_totals(backend, mocked):
-    mocked.post(f"{BASE}/api/chat", body=ndjson(chunk("Hel"), chunk("lo"), DONE))
+    mocked.post(f"{BASE}/api/chat", body=ndjson(chat_piece("Hel"), chat_piece("lo"), DONE))
     chunks = list(backend.chat(request()))
     assert [c.content for c in chunks] == ["Hel", "lo", ""]
     done = chunks[-1]
@@ -161,7 +143,7 @@ def test_chat_without_a_window_leaves_num_ctx_to_the_server(backend, mocked):
 
 def test_chat_sends_at_once_and_closing_it_unread_gives_the_connection_back(backend, mocked):
     # chat() sends at once (errors such as a 404 surface at the call), and reads lazily.
-    route = mocked.post(f"{BASE}/api/chat", body=ndjson(chunk("a"), DONE))
+    route = mocked.post(f"{BASE}/api/chat", body=ndjson(chat_piece("a"), DONE))
     chunks = backend.chat(request())
     assert route.call_count == 1
     assert backend.connections_in_use() == 1
@@ -194,7 +176,9 @@ def test_503_after_every_retry_raises_server_busy(backend, mocked):
 def test_error_line_mid_stream_raises_and_discards_the_partial_answer(backend, mocked):
     mocked.post(
         f"{BASE}/api/chat",
-        body=ndjson(chunk("Hal"), {"error": "an error was encountered while running the model"}),
+        body=ndjson(
+            chat_piece("Hal"), {"error": "an error was encountered while running the model"}
+        ),
     )
     seen = []
     with pytest.raises(OllamaResponseError, match="middle of the answer") as caught:
@@ -206,13 +190,14 @@ def test_error_line_mid_stream_raises_and_discards_the_partial_answer(backend, m
 
 
 def test_out_of_memory_line_mid_stream_raises_insufficient_memory(backend, mocked):
-    mocked.post(f"{BASE}/api/chat", body=ndjson(chunk("x"), {"error": "CUDA error: out of memory"}))
+    oom = {"error": "CUDA error: out of memory"}
+    mocked.post(f"{BASE}/api/chat", body=ndjson(chat_piece("x"), oom))
     with pytest.raises(InsufficientMemoryError):
         list(backend.chat(request()))
 
 
 def test_stream_that_ends_without_done_raises(backend, mocked):
-    mocked.post(f"{BASE}/api/chat", body=ndjson(chunk("Hel"), chunk("lo")))
+    mocked.post(f"{BASE}/api/chat", body=ndjson(chat_piece("Hel"), chat_piece("lo")))
     with pytest.raises(OllamaResponseError, match="ended before the server said it was done") as e:
         list(backend.chat(request()))
     # Ollama's repetition abort (llm/server.go "token repeat limit") ends a stream this way.
@@ -221,7 +206,7 @@ def test_stream_that_ends_without_done_raises(backend, mocked):
 
 
 def test_malformed_line_in_stream_raises_with_the_bad_text(backend, mocked):
-    mocked.post(f"{BASE}/api/chat", body=ndjson(chunk("a")) + "<html>oops\n")
+    mocked.post(f"{BASE}/api/chat", body=ndjson(chat_piece("a")) + "<html>oops\n")
     with pytest.raises(OllamaResponseError, match="not JSON: '<html>oops'"):
         list(backend.chat(request()))
 
@@ -244,7 +229,7 @@ def test_a_chat_line_field_of_the_wrong_type_is_an_error_naming_it(line, field):
 
 
 def test_a_forwarded_answer_names_its_remote_host_on_every_chunk():
-    line = {**chunk("x"), "remote_host": CLOUD_HOST, "remote_model": "gpt-oss:120b"}
+    line = {**chat_piece("x"), "remote_host": CLOUD_HOST, "remote_model": "gpt-oss:120b"}
     piece = chat_chunk(line, BASE)
     assert (piece.content, piece.remote_host, piece.remote_model) == (
         "x",
@@ -319,7 +304,7 @@ def test_runner_crash_is_not_called_a_memory_problem(backend, mocked, text):
 
 def test_runner_error_mid_stream_is_named_a_runner_failure(backend, mocked):
     text = "an error was encountered while running the model: GGML_ASSERT(n_tokens > 0) failed"
-    mocked.post(f"{BASE}/api/chat", body=ndjson(chunk("Hal"), {"error": text}))
+    mocked.post(f"{BASE}/api/chat", body=ndjson(chat_piece("Hal"), {"error": text}))
     with pytest.raises(ModelRunnerError, match="middle of the answer") as caught:
         list(backend.chat(request()))
     assert caught.value.status_code == 200
@@ -428,12 +413,6 @@ def test_connect_timeout_raises_not_running(backend, mocked):
     mocked.get(f"{BASE}/api/version", body=requests.exceptions.ConnectTimeout("timed out"))
     with pytest.raises(OllamaNotRunningError, match="timed out"):
         backend.version()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_nothing_listening_raises_not_running_naming_url_and_ollama_serve():
@@ -769,7 +748,7 @@ def test_pull_failing_midway_says_retry(backend, mocked):
         # Nothing close installed, a misspelling of catalogue names: those, and pull the first.
         ("lama3.2", ["phi4:14b"], "Did you mean llama3.2:3b, llama3.2:1b", "llama3.2:3b"),
         # Nothing close anywhere: the name may be a library model the catalogue lacks.
-        ("granite-x:2b", ["phi4:14b"], "Run `persona-ollama pull granite-x:2b`", "granite-x:2b"),
+        ("zephyr-x:2b", ["phi4:14b"], "Run `persona-ollama pull zephyr-x:2b`", "zephyr-x:2b"),
     ],
     ids=["installed", "catalogue-and-installed", "catalogue", "unknown"],
 )
@@ -829,7 +808,7 @@ def test_modelfile_num_ctx_is_read_from_the_parameters_text():
 def test_an_empty_remote_host_is_not_a_forwarded_answer(host):
     # As before the split (the provider read `if host:`): only a stated host means the
     # answer was forwarded; local-only mode refuses a forwarded answer.
-    for line in ({**chunk("x"), "remote_host": host}, {**DONE, "remote_host": host}):
+    for line in ({**chat_piece("x"), "remote_host": host}, {**DONE, "remote_host": host}):
         assert chat_chunk(line, BASE).remote_host is None
 
 

@@ -146,12 +146,6 @@ def backend():
     b.close()
 
 
-@pytest.fixture
-def mocked():
-    with responses.RequestsMock() as rsps:
-        yield rsps
-
-
 def stream_reply(mocked: responses.RequestsMock, *events: Any) -> None:
     mocked.post(CHAT, body=sse(*events), content_type="text/event-stream")
 

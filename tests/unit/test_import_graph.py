@@ -211,9 +211,14 @@ def test_generate_reads_top_down_provider_request_backend_transport():
     assert path[1] in graph[path[0]] and path[2] in graph[path[1]]
     assert f"{PACKAGE}.transport.http" in graph[f"{PACKAGE}.backends.ollama"]
     assert f"{PACKAGE}.stream" in graph[f"{PACKAGE}.provider"]
-    # Neither backend translates through the other.
-    assert f"{PACKAGE}.backends.ollama" not in graph[f"{PACKAGE}.backends.openai"]
-    assert f"{PACKAGE}.backends.openai" not in graph[f"{PACKAGE}.backends.ollama"]
+    # Neither backend translates through the other, nor any module it is split into.
+    family = {
+        api: {m for m in graph if m.startswith(f"{PACKAGE}.backends.{api}")}
+        for api in ("ollama", "openai")
+    }
+    assert f"{PACKAGE}.backends.openai_sse" in family["openai"]
+    for api, other in (("ollama", "openai"), ("openai", "ollama")):
+        assert not {target for m in family[api] for target in graph[m]} & family[other]
 
 
 def test_the_readme_diagram_names_the_layers_in_their_order():

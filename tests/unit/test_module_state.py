@@ -81,8 +81,7 @@ class Owned(NamedTuple):
     bound: str  # what limits its size (or why it needs no limit)
 
 
-# "module:NAME" -> its owner and bound. backends/openai.py and testing/ are being split by
-# other work of issue 24: their state is listed here, not moved.
+# "module:NAME" -> its owner and bound.
 DOCUMENTED: dict[str, Owned] = {
     "persona_ollama._persona:_pending": Owned(
         "_persona's import hook: the Persona classes seen before the base module loaded",
@@ -95,11 +94,11 @@ DOCUMENTED: dict[str, Owned] = {
     "persona_ollama.backends.ollama:_VERSIONS_LOCK": Owned(
         "guards _VERSIONS_SEEN", "a lock: no size"
     ),
-    "persona_ollama.backends.openai:_SERVED": Owned(
+    "persona_ollama.backends.openai_models:_SERVED": Owned(
         "OpenAIBackend: the /v1/models entry serving each (server, model) asked for",
         "one entry per (server root, model name) asked for",
     ),
-    "persona_ollama.backends.openai:_KINDS": Owned(
+    "persona_ollama.backends.openai_models:_KINDS": Owned(
         "OpenAIBackend: the server kind (vLLM, llama.cpp, ...) of each /v1 server",
         "one entry per server root",
     ),
@@ -141,6 +140,15 @@ DOCUMENTED: dict[str, Owned] = {
         "choosing.plugins: the plugin manager and its load problems, built once",
         "functools.cache of a function without arguments: one entry",
     ),
+    "persona_ollama.choosing.quality:packaged_medians": Owned(
+        "choosing.quality: the medians shipped with the package, read once",
+        "lru_cache(maxsize=1)",
+    ),
+    "persona_ollama.timings:_STORES": Owned(
+        "TimingStore.from_env(), under _STORES_LOCK: the live store of each timings file",
+        "held weakly: one entry per file while a provider holds its store",
+    ),
+    "persona_ollama.timings:_STORES_LOCK": Owned("guards _STORES", "a lock: no size"),
     "persona_ollama.choosing.hardware:_machine": Owned(
         "choosing.hardware: the machine's memory, system and architecture, probed once",
         "lru_cache(maxsize=1)",
@@ -238,9 +246,17 @@ def module_state(sources: dict[str, str]) -> set[str]:
         if isinstance(node, ast.ClassDef) and _self_mutating(node)
     }
     # Mutation by name is matched across the package: `models.CACHE.clear()` in another
-    # module mutates models.CACHE. Bare names are matched within their own module.
+    # module mutates models.CACHE, and so does `CACHE[key] = ...` after
+    # `from .models import CACHE`. Other bare names are matched within their own module.
     attribute_mutated: set[str] = set()
     for tree in trees.values():
+        imported = {
+            alias.asname or alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom)
+            for alias in node.names
+        }
+        attribute_mutated |= imported & _mutated_names(tree)
         for node in ast.walk(tree):
             if (
                 isinstance(node, ast.Call)
@@ -301,6 +317,7 @@ NAMES = ["x", "y"]             # read only
 SEEN = {}                      # mutated by subscript
 WARNED = set()                 # mutated by a method
 LOG = []                       # mutated from another module
+SHARED = {}                    # imported by name and mutated in another module
 LOCK = threading.Lock()
 DEADLINE = contextvars.ContextVar("d", default=None)
 COUNT = 0                      # rebound by `global`
@@ -349,6 +366,7 @@ def remember(key):
         ("SEEN", True),
         ("WARNED", True),
         ("LOG", True),
+        ("SHARED", True),
         ("LOCK", True),
         ("DEADLINE", True),
         ("COUNT", True),
@@ -361,6 +379,9 @@ def remember(key):
     ],
 )
 def test_the_finder_tells_state_from_constants(name, is_state):
-    other = "import sample\n\ndef log(line):\n    sample.LOG.append(line)\n"
+    other = (
+        "import sample\nfrom sample import SHARED\n\n"
+        "def log(line):\n    sample.LOG.append(line)\n    SHARED[line] = True\n"
+    )
     found = module_state({"sample": SAMPLE, "other": other})
     assert (f"sample:{name}" in found) is is_state

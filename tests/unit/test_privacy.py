@@ -7,6 +7,7 @@ import logging
 
 import pytest
 import responses
+from shared_helpers import chat_done, chat_piece, ndjson
 
 from persona_ollama import OllamaProvider
 from persona_ollama import stream as generation
@@ -27,22 +28,7 @@ SHOW = {
 }
 
 
-def lines(*objects: object) -> str:
-    return "".join(json.dumps(o) + "\n" for o in objects)
-
-
-def piece(text: str) -> dict[str, object]:
-    return {"model": "m", "message": {"role": "assistant", "content": text}, "done": False}
-
-
-DONE = {
-    "model": "m",
-    "message": {"role": "assistant", "content": ""},
-    "done": True,
-    "done_reason": "stop",
-    "prompt_eval_count": 3,
-    "eval_count": 1,
-}
+DONE = chat_done(prompt_eval_count=3, eval_count=1)
 
 
 @pytest.fixture
@@ -77,7 +63,7 @@ def test_local_only_refuses_cloud_models_without_sending_a_byte(mocked, model):
 def test_local_only_allows_loopback_and_local_models(mocked):
     mocked.get(f"{BASE}/api/tags", json={"models": [{"name": "llama3.2:3b", "size": 2 << 30}]})
     mocked.post(f"{BASE}/api/show", json=SHOW)
-    mocked.post(f"{BASE}/api/chat", body=lines(piece("ok"), DONE))
+    mocked.post(f"{BASE}/api/chat", body=ndjson(chat_piece("ok"), DONE))
     provider = OllamaProvider(base_url=BASE, local_only=True, environ={})
     assert provider.generate("hi", model="llama3.2:3b").content == "ok"
 
@@ -85,7 +71,7 @@ def test_local_only_allows_loopback_and_local_models(mocked):
 def test_plain_http_to_a_remote_host_is_warned_about_once_per_process(mocked, caplog):
     remote = "http://gpu-box:11434"
     mocked.post(f"{remote}/api/show", json=SHOW)
-    mocked.post(f"{remote}/api/chat", body=lines(piece("ok"), DONE))
+    mocked.post(f"{remote}/api/chat", body=ndjson(chat_piece("ok"), DONE))
     with caplog.at_level(logging.WARNING, logger="persona_ollama"):
         for _ in range(2):
             OllamaProvider(base_url=remote, environ={}).generate("hi", model="m")
@@ -95,7 +81,7 @@ def test_plain_http_to_a_remote_host_is_warned_about_once_per_process(mocked, ca
 
 def test_cloud_model_is_warned_about_once(mocked, caplog):
     mocked.post(f"{BASE}/api/show", json=SHOW)
-    mocked.post(f"{BASE}/api/chat", body=lines(piece("ok"), DONE))
+    mocked.post(f"{BASE}/api/chat", body=ndjson(chat_piece("ok"), DONE))
     provider = OllamaProvider(base_url=BASE, environ={})
     with caplog.at_level(logging.WARNING, logger="persona_ollama"):
         provider.generate("hi", model="gpt-oss:120b-cloud")
@@ -105,7 +91,7 @@ def test_cloud_model_is_warned_about_once(mocked, caplog):
 
 def test_loopback_generates_without_privacy_warnings(mocked, caplog):
     mocked.post(f"{BASE}/api/show", json=SHOW)
-    mocked.post(f"{BASE}/api/chat", body=lines(piece("ok"), DONE))
+    mocked.post(f"{BASE}/api/chat", body=ndjson(chat_piece("ok"), DONE))
     with caplog.at_level(logging.WARNING, logger="persona_ollama"):
         OllamaProvider(base_url=BASE, environ={}).generate("hi", model="m")
     assert caplog.records == []
@@ -157,7 +143,7 @@ def test_credentials_never_appear_in_health_or_raw_response(mocked, caplog):
     mocked.get(f"{base}/api/version", json={"version": "0.33.0"})
     mocked.get(f"{base}/api/tags", json={"models": []})
     mocked.post(f"{base}/api/show", json=SHOW)
-    mocked.post(f"{base}/api/chat", body=lines(piece("ok"), DONE))
+    mocked.post(f"{base}/api/chat", body=ndjson(chat_piece("ok"), DONE))
     provider = OllamaProvider(base_url=url, environ={"PERSONA_OLLAMA_API_KEY": "tok-SECRET-123"})
     with caplog.at_level(logging.DEBUG):
         assert_no_secret(json.dumps(provider.health()))
@@ -178,7 +164,7 @@ def test_basic_auth_from_the_url_is_sent_when_no_token_is_set(mocked):
 
 def test_a_server_that_streams_past_num_predict_is_cut_off(mocked):
     mocked.post(f"{BASE}/api/show", json=SHOW)
-    endless = lines(*[piece("x")] * 400)  # never sends done
+    endless = ndjson(*[chat_piece("x")] * 400)  # never sends done
     mocked.post(f"{BASE}/api/chat", body=endless)
     provider = OllamaProvider(base_url=BASE, environ={})
     with pytest.raises(OllamaResponseError, match="kept streaming past num_predict=100"):
@@ -190,7 +176,7 @@ def test_deadline_stops_a_generation_that_runs_too_long(mocked, monkeypatch):
     clock = iter(range(0, 10_000, 5))
     monkeypatch.setattr(generation.time, "monotonic", lambda: float(next(clock)))
     mocked.post(f"{BASE}/api/show", json=SHOW)
-    mocked.post(f"{BASE}/api/chat", body=lines(*[piece("x")] * 10, DONE))
+    mocked.post(f"{BASE}/api/chat", body=ndjson(*[chat_piece("x")] * 10, DONE))
     provider = OllamaProvider(base_url=BASE, deadline=12, environ={})
     with pytest.raises(OllamaTimeoutError, match="deadline"):
         provider.generate("hi", model="m")

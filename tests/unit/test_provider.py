@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
 
 import pytest
 import responses
 from responses import matchers
+from shared_helpers import free_url
 
 from persona_ollama import OllamaProvider
 from persona_ollama._persona import LLMResponse, ModelNotFoundError, ProviderError
@@ -391,12 +391,6 @@ def test_model_info_names_the_model_as_asked_whether_listed_or_described(mocked)
     provider.installed_models()
 
     assert provider.model_info("llama3.2").name == "llama3.2"
-
-
-def free_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
 
 
 def test_with_nothing_listening_is_configured_stays_true_and_generate_says_what_to_do():

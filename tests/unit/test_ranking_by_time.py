@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from persona_ollama import OllamaProvider
 from persona_ollama.choosing import hardware, speed
 from persona_ollama.choosing.catalogue import Catalogue, GiB, load_catalogue
 from persona_ollama.choosing.selection import (
@@ -197,3 +198,88 @@ def test_models_marks_a_speed_estimated_from_the_server(gpu_box, cli_runner):
     assert by_name["qwen2.5:7b"]["estimated_from_server"] is False
     line = next(line for line in table.stdout.splitlines() if line.startswith("acme/writer:8b"))
     assert line.endswith("(not in the catalogue: speed estimated from the server)")
+
+
+# -- measured beats estimated ------------------------------------------------------------------
+
+
+def test_a_speed_measured_on_this_server_replaces_the_estimate_in_the_ranking(small):
+    cpu = speed.cpu_machine(2)
+    estimated = choose_default([], 22 * GiB, small, plan=Plan(cpu))
+    assert next(c for c in estimated.candidates if c.name == "llama3.1:8b").over_time
+
+    fast = speed.Measured(prompt_tps=900.0, decode_tps=45.0, load_s=3.0, runs=4)
+    plan = Plan(cpu, measured={"llama3.1:8b": fast})
+    choice = choose_default([], 22 * GiB, small, plan=plan)
+
+    chosen = next(c for c in choice.candidates if c.name == "llama3.1:8b")
+    assert choice.model == "llama3.1:8b"  # within the budget now, and the best cited score
+    assert chosen.speed.decode_tps == 45.0 and not chosen.over_time
+    assert chosen.job_seconds == pytest.approx(speed.REFERENCE_JOB.seconds(chosen.speed))
+    assert "(measured on this server over 4 run(s))" in choice.reasons[-1]
+
+
+def test_a_measured_speed_gives_a_remote_server_a_speed_the_model_cannot(small):
+    measured = {"qwen3:8b": speed.Measured(500.0, 30.0, None, 2)}
+    choice = choose_default([], 22 * GiB, small, plan=Plan(None, measured=measured))
+    timed = [c.name for c in choice.candidates if c.job_seconds is not None]
+    assert timed == ["qwen3:8b"]
+
+
+def test_the_measured_map_is_keyed_by_ollamas_name_matching():
+    plan = plan_for(hardware.probe(environ={}), {}, {"llama3": speed.Measured(1.0, 1.0, 1.0, 1)})
+    assert "llama3:latest" in plan.measured
+
+
+@pytest.mark.parametrize(
+    ("measured", "expected"),
+    [
+        # Both speeds measured: the estimate's load stands in for an unmeasured load.
+        (speed.Measured(800.0, 40.0, None, 3), (40.0, 800.0, "estimate", "over 3 run(s)")),
+        # A server that states no prompt timing: its prompt speed stays estimated, and says so.
+        (speed.Measured(None, 40.0, 2.0, 1), (40.0, "estimate", 2.0, "prompt speed estimated")),
+    ],
+    ids=["both", "answer-only"],
+)
+def test_with_measured_puts_each_measured_speed_in_place_of_the_estimate(measured, expected):
+    estimate = speed.SpeedEstimate(decode_tps=5.0, prompt_tps=50.0, load_s=9.0, basis="model")
+    result = speed.with_measured(measured, estimate)
+    got = (result.decode_tps, result.prompt_tps, result.load_s)
+    want = tuple(
+        getattr(estimate, field) if value == "estimate" else value
+        for field, value in zip(("decode_tps", "prompt_tps", "load_s"), expected[:3])
+    )
+    assert got == want
+    assert result.basis.startswith("measured on this server") and expected[3] in result.basis
+
+
+def test_with_measured_without_an_estimate_needs_both_speeds():
+    assert speed.with_measured(speed.Measured(None, 40.0, 1.0, 1), None) is None
+    alone = speed.with_measured(speed.Measured(600.0, 40.0, None, 1), None)
+    assert (alone.decode_tps, alone.prompt_tps, alone.load_s) == (40.0, 600.0, 0.0)
+
+
+def test_the_provider_ranks_with_the_speed_its_own_runs_measured():
+    # Against the double, with PERSONA_OLLAMA_MEMORY_GB set (so no speed is estimated): after
+    # one answer from qwen2.5:7b, recorded in the timing file, a new provider's ranking has
+    # its measured speed and reference-job time; the model never run has none.
+    installed = [
+        FakeModel("qwen2.5:7b", size=4_683_087_332, parameter_size="7.6B"),
+        FakeModel("llama3.2:1b", size=1_321_098_329, parameter_size="1.2B"),
+    ]
+    environ = {"PERSONA_OLLAMA_MEMORY_GB": "16"}
+    with FakeOllama(installed) as fake:
+        before = OllamaProvider(base_url=fake.url, environ=environ)
+        first = {c.name: c for c in before.selection().candidates}
+        notes = "Interview notes: " + "the participant plans research sessions. " * 20
+        before.generate(notes, model="qwen2.5:7b", max_tokens=64)
+        before.close()
+        after = OllamaProvider(base_url=fake.url, environ=environ)
+        second = {c.name: c for c in after.selection().candidates}
+        after.close()
+
+    assert first["qwen2.5:7b"].speed is None
+    measured = second["qwen2.5:7b"]
+    assert measured.speed.basis.startswith("measured on this server over 1 run")
+    assert measured.job_seconds == pytest.approx(speed.REFERENCE_JOB.seconds(measured.speed))
+    assert second["llama3.2:1b"].speed is None

@@ -4,18 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from persona_ollama.thinking import ThinkSplitter
-
-
-def feed_all(pieces: list[str]) -> tuple[str, str]:
-    splitter = ThinkSplitter()
-    answer, thought = "", ""
-    for piece in pieces:
-        a, t = splitter.feed(piece)
-        answer, thought = answer + a, thought + t
-    a, t = splitter.finish()
-    return answer + a, thought + t
+from shared_helpers import feed_all
 
 
 def split_think(whole: str) -> tuple[str, str]:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -85,6 +88,7 @@ def test_the_file_is_bounded(store):
     for model in range(MAX_MODELS + 3):
         store.record(SERVER, f"m{model}:1b", f"d{model}", sample(at=5000.0 + model))
 
+    store.flush()
     data = json.loads(store.path.read_text())
     assert len(data["models"]) == MAX_MODELS
     assert store.speeds(SERVER, "m:1b", "d") is None  # the least recently measured went first
@@ -158,6 +162,7 @@ def _record_many(path: str, worker: int) -> None:
     store = TimingStore(timings.Path(path))
     for run in range(15):
         assert store.record(SERVER, f"w{worker}:1b", f"d{worker}", sample(at=1000.0 + run))
+    assert store.flush()  # what OllamaProvider.close() does (a forked worker skips atexit)
 
 
 def test_concurrent_processes_lose_no_sample(store):
@@ -224,3 +229,51 @@ def test_without_any_home_folder_the_file_goes_to_the_temporary_folder(monkeypat
     monkeypatch.setattr(Path, "home", staticmethod(no_home))
     path = timings.default_path({})
     assert str(path).startswith(tempfile.gettempdir())
+
+
+def test_samples_within_the_write_interval_wait_in_memory_and_count_meanwhile(store, monkeypatch):
+    writes: list[object] = []
+    write = timings._write_atomically
+    monkeypatch.setattr(timings, "_write_atomically", lambda *a: writes.append(a) or write(*a))
+    for run in range(10):
+        store.record(SERVER, "m:1b", "d", sample(at=1000.0 + run))
+
+    assert len(writes) == 1  # the first, at once; the other nine wait for WRITE_EVERY
+    assert store.speeds(SERVER, "m:1b", "d").runs == 10  # readings here count them
+    assert TimingStore(store.path).speeds(SERVER, "m:1b", "d").runs == 1  # the file: one yet
+    assert store.flush() and len(writes) == 2
+    assert TimingStore(store.path).speeds(SERVER, "m:1b", "d").runs == 10
+
+
+def test_a_sample_after_the_write_interval_is_written_at_once(store, monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr(timings.time, "monotonic", lambda: clock[0])
+    store.record(SERVER, "m:1b", "d", sample(at=1000.0))
+    clock[0] += timings.WRITE_EVERY
+    store.record(SERVER, "m:1b", "d", sample(at=1001.0))
+    assert TimingStore(store.path).speeds(SERVER, "m:1b", "d").runs == 2
+
+
+def test_samples_still_in_memory_are_written_when_the_interpreter_exits(store):
+    code = (
+        "import sys; from pathlib import Path; from persona_ollama.timings import Sample, "
+        "TimingStore\n"
+        "store = TimingStore(Path(sys.argv[1]))\n"
+        "for run in range(5):\n"
+        f"    store.record({SERVER!r}, 'm:1b', 'd', Sample(1000, 2.0, 100, 4.0, 0.5, 1e9 + run))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(store.path)], timeout=60)
+    assert done.returncode == 0
+    assert store.speeds(SERVER, "m:1b", "d").runs == 5
+
+
+def test_samples_waiting_in_memory_are_written_when_the_interval_is_over(store, monkeypatch):
+    monkeypatch.setattr(timings, "WRITE_EVERY", 0.2)
+    store.record(SERVER, "m:1b", "d", sample(at=1000.0))
+    store.record(SERVER, "m:1b", "d", sample(at=1001.0))
+    reader = TimingStore(store.path)
+    assert reader.speeds(SERVER, "m:1b", "d").runs == 1
+    ends = time.monotonic() + 10
+    while reader.speeds(SERVER, "m:1b", "d").runs < 2 and time.monotonic() < ends:
+        time.sleep(0.05)
+    assert reader.speeds(SERVER, "m:1b", "d").runs == 2  # by the timer, with no other call

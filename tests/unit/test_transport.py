@@ -8,14 +8,13 @@ transport's (how often, how long, what is read, what is given back) and what is 
 
 from __future__ import annotations
 
-import json
 import socket
 import time
 
 import certifi
 import pytest
 import requests
-import responses
+from shared_helpers import free_port, ndjson
 
 from persona_ollama.deadline import call_deadline, current
 from persona_ollama.endpoint import resolve_endpoint
@@ -64,12 +63,6 @@ def transport():
     opened = open_transport(backoff=0)
     yield opened
     opened.close()
-
-
-@pytest.fixture
-def mocked() -> responses.RequestsMock:
-    with responses.RequestsMock() as rsps:
-        yield rsps
 
 
 # -- retries ------------------------------------------------------------------------------
@@ -187,12 +180,6 @@ def test_connect_timeout_is_worded_as_not_running(transport, mocked):
     with pytest.raises(OllamaNotRunningError, match="timed out"):
         transport.get_json("/x")
     assert transport.wording.reasons == ["the connection timed out"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_nothing_listening_is_worded_as_refused():
@@ -362,10 +349,6 @@ def test_a_long_error_body_is_read_only_up_to_its_cap(transport, mocked):
 
 
 # -- streams ------------------------------------------------------------------------------
-
-
-def ndjson(*objects: object) -> str:
-    return "".join(json.dumps(o) + "\n" for o in objects)
 
 
 def lines(response, transport, **kwargs):

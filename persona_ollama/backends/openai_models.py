@@ -1,0 +1,175 @@
+"""Which /v1 server this is, and what it says of its models.
+
+The kind of server from /v1/models (vLLM, llama.cpp, LM Studio, LiteLLM, Ollama), the entry
+serving a model, and what each kind adds to that listing: the same server's native /api/tags
+and /api/show (Ollama's /v1 forwards cloud models without saying so), llama.cpp's /props and
+LM Studio's /api/v0/models.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from .. import names
+from ..errors import OllamaError
+from .openai_sse import as_mapping, positive_int
+
+if TYPE_CHECKING:
+    from ..transport.http import Transport
+
+log = logging.getLogger(__name__)
+
+# Keys of a /v1/models entry that give the served context length: vLLM's max_model_len, a
+# generic context_length; llama.cpp's entry has meta.n_ctx_train instead.
+CONTEXT_KEYS = ("max_model_len", "context_length")
+# What each server says in /v1/models' owned_by: vLLM (ModelCard's default), llama.cpp's
+# llama-server, LM Studio, Ollama (the namespace of a library model); llama-cpp-python's
+# server says "me" (with an empty "permissions" list), LiteLLM passes through "openai".
+GENERIC = "OpenAI-compatible server"
+# The statuses of a server without the native route asked for: nothing to learn there.
+_NO_ROUTE = (404, 405, 501)
+KINDS = {
+    "vllm": "vLLM",
+    "llamacpp": "llama.cpp",
+    "organization_owner": "LM Studio",
+    "library": "Ollama",
+    "litellm": "LiteLLM",
+}
+
+# (server root, canonical name asked for) -> the /v1/models entry serving it: vLLM needs its
+# exact id, and owned_by says which server it is. Process-wide, like the provider's model
+# facts, because Persona builds a new provider (and client) for every call.
+_SERVED: dict[tuple[str, str], Mapping[str, Any]] = {}
+# server root -> server_kind() of its /v1/models entries, for the same reason.
+_KINDS: dict[str, str] = {}
+
+
+def server_label(kind: str) -> str:
+    """How messages name a server of ``kind``: "the llama.cpp server", "the vLLM server"."""
+    return kind if kind == GENERIC else f"{kind} server"
+
+
+def server_kind(entry: Mapping[str, Any]) -> str:
+    """Which server a /v1/models entry comes from: "vLLM", "llama.cpp", "LM Studio",
+    "LiteLLM", "Ollama", or "OpenAI-compatible server" when it does not say."""
+    owner = entry.get("owned_by")
+    if isinstance(owner, str) and owner.lower() in KINDS:
+        return KINDS[owner.lower()]
+    if isinstance(entry.get("meta"), Mapping):  # llama-server's GGUF metadata
+        return "llama.cpp"
+    if owner == "me" and entry.get("permissions") == []:  # llama-cpp-python's server
+        return "llama.cpp"
+    return GENERIC
+
+
+def context_length_of(entry: Mapping[str, Any]) -> int | None:
+    """The context length a /v1/models entry states (vLLM, llama.cpp), or None."""
+    for key in CONTEXT_KEYS:
+        length = positive_int(entry.get(key))
+        if length:
+            return length
+    return positive_int(as_mapping(entry.get("meta")).get("n_ctx_train"))
+
+
+def entries_of(transport: Transport, url: str, document: Any) -> list[dict[str, Any]]:
+    """The one reading of a /v1/models document: its entries that have an id (``data`` is
+    null on an empty Ollama); the first says which kind of server is at ``url``."""
+    listing = transport.expect_dict(document, "/v1/models")
+    data = transport.expect_list(listing, "data", "/v1/models")
+    entries = [e for e in data if isinstance(e, dict) and isinstance(e.get("id"), str)]
+    if entries:
+        _KINDS[url] = server_kind(entries[0])
+    return entries
+
+
+def entry_serving(entries: list[dict[str, Any]], model: str) -> dict[str, Any] | None:
+    """The entry serving ``model``: the exact id, else the same Ollama name; None if none."""
+    key = names.canonical(model)
+    return next((e for e in entries if e["id"] == model), None) or next(
+        (e for e in entries if names.canonical(e["id"]) == key), None
+    )
+
+
+def remote_fields(
+    transport: Transport, url: str, kind: str
+) -> tuple[dict[str, dict[str, Any]], str | None]:
+    """canonical name -> remote fields, from the same server's native GET /api/tags, and
+    why they could not be read (None when they could, or when there is no such API).
+
+    Ollama's /v1/models does not say which models it forwards elsewhere (openai/openai.go
+    ``Model`` has id, object, created and owned_by only), but its /api/tags does (v0.12+):
+    without it a model created FROM a cloud model could be chosen as the default, and
+    local-only mode would let it through. Other servers answer 404: nothing to add. On
+    Ollama (or a server that does not say what it is) a listing that fails or is malformed
+    leaves every model's placement unknown, which local-only mode refuses.
+    """
+    might_forward = kind in ("Ollama", GENERIC)
+    try:
+        response = transport.send(
+            "GET", "/api/tags", stream=True, retries=0, timeout=transport.quick
+        )
+        body = transport.json(response)
+    except OllamaError as error:
+        log.debug("no native /api/tags at %s: %s", url, error.message)
+        # Ollama always has /api/tags: a 404 there is a proxy hiding where models run.
+        if not might_forward or (error.status_code in _NO_ROUTE and kind != "Ollama"):
+            return {}, None
+        return {}, f"its native model list failed: {error.message}"
+    models = body.get("models") if isinstance(body, dict) else None
+    if not isinstance(models, list):
+        return {}, ("its native model list is malformed" if might_forward else None)
+    found: dict[str, dict[str, Any]] = {}
+    for model in models:
+        if not isinstance(model, dict) or not isinstance(model.get("name"), str):
+            continue
+        # The size only on Ollama itself: other /v1 servers may answer an Ollama-style
+        # /api/tags too (a tiny test GGUF would look like a stub).
+        keys = ("remote_host", "remote_model", "size") if kind == "Ollama" else ()
+        fields = {k: model[k] for k in keys or ("remote_host", "remote_model") if model.get(k)}
+        if fields:
+            found[names.canonical(model["name"])] = fields
+    return found, None
+
+
+def shown_remote_fields(
+    transport: Transport, url: str, model: str
+) -> tuple[dict[str, Any], str | None]:
+    """The remote fields Ollama's POST /api/show gives ``model``, and why they could not
+    be read (None when they could)."""
+    try:
+        show = transport.expect_dict(
+            transport.post_json("/api/show", {"model": model}, timeout=transport.quick),
+            "/api/show",
+        )
+    except OllamaError as error:
+        log.debug("no /api/show for %s at %s: %s", model, url, error.message)
+        return {}, f"its description of the model failed: {error.message}"
+    return {k: show[k] for k in ("remote_host", "remote_model") if show.get(k)}, None
+
+
+def slot_context(transport: Transport, url: str) -> int | None:
+    """llama.cpp's context per slot (GET /props), which may be less than it was trained for."""
+    try:
+        props = transport.expect_dict(transport.get_json("/props"), "/props")
+    except OllamaError as error:
+        log.debug("no /props from %s: %s", url, error.message)
+        return None
+    settings = as_mapping(props.get("default_generation_settings"))
+    return positive_int(settings.get("n_ctx")) or positive_int(props.get("n_ctx"))
+
+
+def lm_studio_context(transport: Transport, url: str, model: str) -> int | None:
+    """LM Studio's context for ``model`` from its own REST API (GET /api/v0/models/<id>):
+    the length it is loaded with, else the longest it can be loaded with."""
+    try:
+        path = "/api/v0/models/" + quote(model, safe="")
+        entry = transport.expect_dict(transport.get_json(path), path)
+    except OllamaError as error:
+        log.debug("no LM Studio model entry from %s: %s", url, error.message)
+        return None
+    return positive_int(entry.get("loaded_context_length")) or positive_int(
+        entry.get("max_context_length")
+    )

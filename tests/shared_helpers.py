@@ -1,0 +1,74 @@
+"""Helpers several test files share: Ollama's NDJSON answers, written for a mock and read back.
+
+Import them like transport_doubles (``from shared_helpers import ndjson``): tests/ is on the path.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from typing import Any
+
+import pytest
+import requests
+
+from persona_ollama.thinking import ThinkSplitter
+
+
+def ndjson(*objects: object) -> str:
+    """The objects as NDJSON text: one JSON document a line, each line ended."""
+    return "".join(json.dumps(o) + "\n" for o in objects)
+
+
+def chat_piece(text: str) -> dict[str, object]:
+    """One line of a native /api/chat stream from model ``m`` that carries ``text``."""
+    return {"model": "m", "message": {"role": "assistant", "content": text}, "done": False}
+
+
+def chat_done(**fields: object) -> dict[str, object]:
+    """The last line of a native /api/chat stream from model ``m`` with ``fields`` (its counts)."""
+    return {
+        "model": "m",
+        "message": {"role": "assistant", "content": ""},
+        "done": True,
+        "done_reason": "stop",
+        **fields,
+    }
+
+
+def json_lines(response: requests.Response) -> list[dict[str, Any]]:
+    """The JSON documents of a streamed NDJSON response, blank lines skipped."""
+    return [json.loads(line) for line in response.iter_lines() if line]
+
+
+# The variables that choose a server or a model: a test that names its own clears them.
+ADDRESS_VARIABLES = ("OLLAMA_HOST", "OLLAMA_BASE_URL", "PERSONA_OLLAMA_MODEL")
+
+
+def clear_environment(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
+    """Unset :data:`ADDRESS_VARIABLES` and ``names`` for the test (absent ones are fine)."""
+    for name in (*ADDRESS_VARIABLES, *names):
+        monkeypatch.delenv(name, raising=False)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (it was free a moment ago)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def free_url() -> str:
+    """An http:// URL on a loopback port nothing listens on (see :func:`free_port`)."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+def feed_all(pieces: list[str]) -> tuple[str, str]:
+    """The answer and the thought a :class:`ThinkSplitter` makes of ``pieces``, fed in order."""
+    splitter = ThinkSplitter()
+    answer, thought = "", ""
+    for piece in pieces:
+        a, t = splitter.feed(piece)
+        answer, thought = answer + a, thought + t
+    a, t = splitter.finish()
+    return answer + a, thought + t
