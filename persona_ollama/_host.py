@@ -282,9 +282,15 @@ def _not_importable(host: HostInfo, error: ImportError) -> BridgeError:
     )
 
 
-def run_persona(args: Sequence[str], host: HostInfo | None = None) -> int:
+def run_persona(
+    args: Sequence[str],
+    host: HostInfo | None = None,
+    *,
+    before: Callable[[], None] | None = None,
+) -> int:
     """Run Persona's command line with ``args`` in this process, its factory resolving
-    provider plugins first; return its exit status."""
+    provider plugins first; return its exit status. ``before`` is called once Persona's
+    command is found, just before it runs (what follows is Persona's output)."""
     host = host or detect_host()
     if not host.installed:
         raise BridgeError(
@@ -315,6 +321,8 @@ def run_persona(args: Sequence[str], host: HostInfo | None = None) -> int:
         command = console_script()
     except ImportError as error:
         raise _not_importable(host, error) from None
+    if before is not None:
+        before()
     saved = sys.argv
     sys.argv = ["persona", *args]  # click, typer and argparse commands all read sys.argv
     try:

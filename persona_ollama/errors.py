@@ -222,11 +222,16 @@ def server_text_of(body: str) -> str:
 
 
 def closest_models(model: str, installed: list[str], limit: int = 3) -> list[str]:
-    """Installed names most like ``model``: same base name first, then by similarity."""
+    """Installed names most like ``model``: same base name first, then by similarity (the
+    tags of one base name too, most similar first: `qwen2.5:7` means qwen2.5:7b, wherever the
+    server lists it among the other qwen2.5 tags)."""
     import difflib
 
     base = model.split(":", 1)[0].lower()
     same_base = [name for name in installed if name.split(":", 1)[0].lower() == base]
+    same_base.sort(
+        key=lambda name: -difflib.SequenceMatcher(None, model.lower(), name.lower()).ratio()
+    )
     similar = difflib.get_close_matches(model.lower(), [n.lower() for n in installed], limit, 0.6)
     by_lower = {name.lower(): name for name in installed}
     ordered: list[str] = []
@@ -234,6 +239,35 @@ def closest_models(model: str, installed: list[str], limit: int = 3) -> list[str
         if name not in ordered:
             ordered.append(name)
     return ordered[:limit]
+
+
+def misspells(model: str, names: list[str]) -> bool:
+    """Whether ``model`` is one edit from one of ``names`` (``qwen2.5:7bb``, ``gema3:4b``), or,
+    given without a tag, from one's base name (``lama3.2``)."""
+    asked = model.lower()
+    for name in names:
+        name = name.lower()
+        if asked != name and _edits(asked, name) <= 1:
+            return True
+        base = name.split(":", 1)[0]
+        if ":" not in asked and asked != base and _edits(asked, base) <= 1:
+            return True
+    return False
+
+
+def _edits(a: str, b: str) -> int:
+    """The Levenshtein distance, stopping early: only 0, 1 or "more" (2) matters here."""
+    if abs(len(a) - len(b)) > 1:
+        return 2
+    previous = list(range(len(b) + 1))
+    for i, char in enumerate(a, 1):
+        current = [i]
+        for j, other in enumerate(b, 1):
+            current.append(
+                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char != other))
+            )
+        previous = current
+    return min(previous[-1], 2)
 
 
 def wrong_shape(field: str, expected: str, value: Any, url: str = "") -> OllamaResponseError:

@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__, names
 from ._persona import LLMProvider, LLMResponse, register_when_loaded
-from .errors import ConfigurationError, ContextOverflowError, ModelNotPulledError, OllamaError
+from .errors import (
+    ConfigurationError,
+    ContextOverflowError,
+    ModelNotPulledError,
+    OllamaError,
+    OllamaTimeoutError,
+)
 from .options import OPTION_TYPES, validate_keep_alive, validate_options
 from .privacy import check_destination, check_server, warn_once
 from .settings import API_KEY_VAR, DEFAULT_API, MODEL_VAR, TIMEOUT_VAR, Settings, check_api
@@ -385,6 +391,14 @@ class OllamaProvider(LLMProvider):
         except OllamaError as error:
             report["error"] = error.message
             report["hint"] = error.hint
+            if isinstance(error, OllamaTimeoutError) and not report["reachable"]:
+                # The transport's hint is for a generation (a model loading, a queue); the
+                # version request loads no model and waits in no queue.
+                report["hint"] = (
+                    "It accepts connections but does not answer a request that loads no "
+                    "model: the server is stuck, or another program holds this port. Restart "
+                    "the server, or check the port in the address (OLLAMA_HOST)."
+                )
         return report
 
     def model_info(self, name: str) -> ModelInfo:
@@ -421,6 +435,13 @@ class OllamaProvider(LLMProvider):
 
         on_token = kwargs.pop("on_token", None)
         on_restart = kwargs.pop("on_restart", None)
+        for label, callback in (("on_token", on_token), ("on_restart", on_restart)):
+            if callback is not None and not callable(callback):
+                # Found only mid-answer (or after a break), it would cost the answer.
+                raise ConfigurationError(
+                    f"{label} must be callable, got {type(callback).__name__}.",
+                    hint=f"e.g. {label}=print, or leave it out.",
+                )
         # One deadline over every attempt: stream() keeps the earlier end of the two.
         with call_deadline(self.deadline) as ends_at:
             return generate_with_restarts(
@@ -429,7 +450,15 @@ class OllamaProvider(LLMProvider):
                 on_token=on_token,
                 on_restart=on_restart,
                 ends_at=ends_at,
+                before_restart=self._forget_where_models_run if self.local_only else None,
             )
+
+    def _forget_where_models_run(self) -> None:
+        """Local-only mode, before a restart: behind a balancer it reaches another machine,
+        whose models may not run where the cached listing and facts say; asked anew."""
+        preparation = self._preparation
+        if preparation is not None:
+            preparation.served.forget()
 
     async def generate_async(
         self,

@@ -31,6 +31,7 @@ log = logging.getLogger("persona_ollama")
 
 RESTARTS = 1
 RESTART_PAUSE = 0.5  # seconds before the first restart, doubled for each next one
+RESTART_PAUSE_MAX = 8.0  # ... up to this many
 
 
 def check_restarts(value: object) -> int:
@@ -50,53 +51,75 @@ def generate_with_restarts(
     on_token: Callable[[str], object] | None,
     on_restart: Callable[[ConnectionBrokenError], object] | None,
     ends_at: float | None,
+    before_restart: Callable[[], object] | None = None,
 ) -> LLMResponse:
     """The response of the stream ``start()`` returns, started again after a broken
     connection (see the module's docstring); ``ends_at`` (time.monotonic()) is the call's
-    deadline, past which nothing is started again."""
+    deadline: a restart whose pause would reach it is not started, the break is raised.
+    ``before_restart`` is called just before each restart (local-only mode: forget where the
+    models run, so that the machine the restart reaches is checked anew)."""
     attempt = 0
     while True:
         chat: ChatStream | None = None
         delivered = 0
+        broken: ConnectionBrokenError | None = None
         try:
-            chat = start()
-            for piece in chat:
+            try:
+                chat = start()
+                pieces = iter(chat)
+            except ConnectionBrokenError as error:  # e.g. the model's facts, cut mid-read
+                broken = error
+            while broken is None:
+                try:
+                    piece = next(pieces)
+                except StopIteration:
+                    break
+                except ConnectionBrokenError as error:
+                    broken = error
+                    break
+                # Outside the except: an error on_token raises is the caller's, never a
+                # reason to send this request again (even a ConnectionBrokenError of its own).
                 if on_token is not None:
                     delivered += 1
                     on_token(piece)
-        except ConnectionBrokenError as error:
-            if attempt >= restarts or (ends_at is not None and time.monotonic() >= ends_at):
-                raise
-            if delivered and on_restart is None:
-                error.message += (
-                    f" {delivered} piece(s) of it had reached on_token, so it was not asked "
-                    "again (the caller would see them twice)."
-                )
-                error.hint = (
-                    "Pass on_restart= to generate() to be told and receive the whole answer "
-                    "again, or leave out on_token."
-                )
-                raise
-            attempt += 1
-            # A moment for a balancer or proxy to notice the machine is down, doubling.
-            pause = RESTART_PAUSE * 2 ** (attempt - 1)
-            if ends_at is not None:
-                pause = min(pause, max(0.0, ends_at - time.monotonic()))
-            log.warning(
-                "%s Asked again on a fresh connection (restart %d of %d).",
-                error.message,
-                attempt,
-                restarts,
-            )
-            if delivered and on_restart is not None:
-                on_restart(error)
-            time.sleep(pause)
-            continue
         finally:
             # on_token raising (or Ctrl-C inside it) must not keep the connection checked out.
             if chat is not None:
                 chat.close()
-        response = chat.response
-        assert response is not None
-        response.raw_response["restarts"] = attempt
-        return response
+        if broken is None:
+            assert chat is not None
+            response = chat.response
+            assert response is not None
+            response.raw_response["restarts"] = attempt
+            return response
+        if attempt >= restarts:
+            raise broken
+        if delivered and on_restart is None:
+            broken.message += (
+                f" {delivered} piece(s) of it had reached on_token, so it was not asked "
+                "again (the caller would see them twice)."
+            )
+            broken.hint = (
+                "Pass on_restart= to generate() to be told and receive the whole answer "
+                "again, or leave out on_token."
+            )
+            raise broken
+        attempt += 1
+        # A moment for a balancer or proxy to notice the machine is down, doubling up to a
+        # bound: restarts=20 must not wait for days.
+        pause = min(RESTART_PAUSE * 2.0 ** min(attempt - 1, 64), RESTART_PAUSE_MAX)
+        if ends_at is not None and time.monotonic() + pause >= ends_at:
+            # No time left to be answered: the break is the error, not a timeout after the
+            # pause that would hide it.
+            raise broken
+        log.warning(
+            "%s Asked again on a fresh connection (restart %d of %d).",
+            broken.message,
+            attempt,
+            restarts,
+        )
+        if delivered and on_restart is not None:
+            on_restart(broken)
+        time.sleep(pause)
+        if before_restart is not None:
+            before_restart()

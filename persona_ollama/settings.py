@@ -27,10 +27,12 @@ CATALOGUE_VAR = PREFIX + "CATALOGUE"  # read by catalogue.load_catalogue
 JOB_MINUTES_VAR = PREFIX + "JOB_MINUTES"  # read by selection.job_budget_seconds
 RECORD_TIMINGS_VAR = PREFIX + "RECORD_TIMINGS"  # read by timings.recording_enabled
 # Not ours, but read by us: Persona's name for the server, Ollama's own (parsed with Ollama's
-# rules in endpoint.py), and the no-colour convention of https://no-color.org (the CLI).
+# rules in endpoint.py), and the colour conventions of https://no-color.org and
+# https://force-color.org (the CLI).
 BASE_URL_VAR = "OLLAMA_BASE_URL"
 HOST_VAR = "OLLAMA_HOST"
 NO_COLOR_VAR = "NO_COLOR"
+FORCE_COLOR_VAR = "FORCE_COLOR"
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
 APIS = ("native", "openai")  # Ollama's /api/chat; the OpenAI-compatible /v1/chat/completions

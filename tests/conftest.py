@@ -22,6 +22,12 @@ if sys.version_info < (3, 10):
     # the backport finds any distribution or entry point for the rest of the session.
     import importlib_metadata  # noqa: F401
 
+# The CLI honours FORCE_COLOR and TERM=dumb (cli/app.py use_color): a CI that sets either would
+# colour, or uncolour, outputs the tests compare. The tests that need them set them themselves.
+os.environ.pop("FORCE_COLOR", None)
+if os.environ.get("TERM") == "dumb":
+    del os.environ["TERM"]
+
 
 # tox runs the whole suite, with the coverage gate, on one Python (py311) and a sample of it on
 # the others (tox.ini sets this variable there): tests marked ``once`` are left out of the
@@ -110,10 +116,20 @@ TERMINAL_COLUMNS = 200  # wide enough that no line of ours wraps
 
 
 def run_in_terminal(
-    argv: list[str], env: dict[str, str], *, cwd: str | None = None, timeout: float = 60.0
+    argv: list[str],
+    env: dict[str, str],
+    *,
+    cwd: str | None = None,
+    timeout: float = 60.0,
+    columns: int = TERMINAL_COLUMNS,
+    columns_var: bool = True,
+    term: str = "xterm-256color",
 ) -> TerminalRun:
     """Run ``argv`` with a pseudo-terminal as its standard input, output and error (so
-    ``isatty()`` is True, as in a user's terminal) and collect every byte it writes."""
+    ``isatty()`` is True, as in a user's terminal) and collect every byte it writes.
+
+    The terminal is ``columns`` wide; ``columns_var`` also says so in COLUMNS (a shell that
+    exports it), else only the terminal's window size does (most shells). TERM is ``term``."""
     import fcntl
     import os
     import pty
@@ -124,9 +140,10 @@ def run_in_terminal(
     import time
 
     leader, follower = pty.openpty()
-    size = struct.pack("HHHH", 50, TERMINAL_COLUMNS, 0, 0)
+    size = struct.pack("HHHH", 50, columns, 0, 0)
     fcntl.ioctl(follower, termios.TIOCSWINSZ, size)
-    env = {**env, "COLUMNS": str(TERMINAL_COLUMNS), "TERM": "xterm-256color"}
+    env = {k: v for k, v in env.items() if k != "COLUMNS"}
+    env = {**env, "TERM": term, **({"COLUMNS": str(columns)} if columns_var else {})}
     process = subprocess.Popen(
         argv, stdin=follower, stdout=follower, stderr=follower, env=env, cwd=cwd, close_fds=True
     )

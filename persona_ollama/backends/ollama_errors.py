@@ -27,6 +27,7 @@ from ..errors import (
     ServerBusyError,
     closest_models,
     is_out_of_memory,
+    misspells,
     server_text_of,
 )
 from ..names import is_cloud
@@ -80,11 +81,15 @@ def model_not_pulled(
     """The error for a missing model: the closest installed names first (a typo is likelier
     than a model never pulled), then the closest catalogue names, then the pull command.
 
-    Pulling ``model`` itself is advised only when the catalogue knows it or nothing close is
-    installed or catalogued: a misspelt name would only fail to pull."""
+    Pulling ``model`` itself is advised unless it is a misspelling: one edit (a letter added,
+    dropped or changed) from an installed or catalogued name, which would only fail to pull.
+    A name further from them may be a library model the catalogue lacks (qwen3:0.6b beside
+    qwen3:4b), so it keeps its pull command after the similar names."""
     suggestions = closest_models(model, installed or [])
     catalogue = _packaged_catalogue()
     known = catalogue is not None and model in catalogue
+    catalogued = [spec.name for spec in catalogue] if catalogue is not None else []
+    pullable = known or not misspells(model, [*(installed or []), *catalogued])
     if _is_embedding_model(model, catalogue):
         # Pulling it (hundreds of MB) would only end in "it is an embedding model".
         hint = (
@@ -97,10 +102,15 @@ def model_not_pulled(
             hint = f"Did you mean {suggestions[0]}? It is installed and has a similar name."
         else:
             hint = "Did you mean one of these installed models? " + ", ".join(suggestions) + "."
-        if known:
+        if pullable:
             hint += f" To use '{model}' itself, run `persona-ollama pull {model}` first."
     elif not known and catalogue_names_like(model, catalogue):
         hint = did_you_mean_catalogue(catalogue_names_like(model, catalogue))
+        if pullable:
+            hint += (
+                f" If you meant '{model}' itself, `persona-ollama pull {model}` downloads it "
+                "when the library (https://ollama.com/library) has it."
+            )
     else:
         hint = pull_hint(model)
     if installed == []:
@@ -257,15 +267,21 @@ def error_from_status(status: int, body: str, *, url: str, model: str | None = N
             "Check the address: a reverse proxy path must be part of OLLAMA_BASE_URL "
             "(e.g. https://host/ollama); `persona-ollama doctor` checks the set-up."
         )
-        if url.rstrip("/").endswith("/api"):  # the API path is added to the base URL
+        # /api, or an endpoint's whole URL pasted from a curl example (/api/chat), or /v1
+        # and its endpoints from an OpenAI-compatible set-up.
+        pasted = re.search(r"/(api|v1)(/[a-z_]+)*/?$", url)
+        if pasted and pasted.group(1) == "api":  # the API path is added to the base URL
+            path = pasted.group(0).rstrip("/")
             address_hint = (
-                f"The address ends in /api: drop /api (use {url.rstrip('/')[: -len('/api')]}). "
+                f"The address ends in {path}: drop {path} (use {url[: pasted.start()]}). "
                 "The plugin adds /api/... itself."
             )
-        elif url.rstrip("/").endswith("/v1"):  # pasted from an OpenAI-compatible set-up
+        elif pasted:
+            path = pasted.group(0).rstrip("/")
+            openai = "pass" if path == "/v1" else "keep only /v1 and pass"
             address_hint = (
-                "The address ends in /v1, the OpenAI-compatible API: drop /v1 to use Ollama's "
-                f"native API, or pass api='openai' ({API_VAR}=openai)."
+                f"The address ends in {path}, the OpenAI-compatible API: drop {path} to use "
+                f"Ollama's native API, or {openai} api='openai' ({API_VAR}=openai)."
             )
         return OllamaResponseError(
             f"{url} answered HTTP {status} ({text or 'no body'}): it does not look like an Ollama "

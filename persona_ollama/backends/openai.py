@@ -39,6 +39,7 @@ from ..errors import (
     ServerBusyError,
     closest_models,
     is_out_of_memory,
+    misspells,
     server_text_of,
     wrong_shape,
 )
@@ -252,8 +253,30 @@ def completion_request(
     return body, sorted(dropped)
 
 
-def sse_chunks(events: Iterable[bytes], *, model: str) -> Iterator[Chunk]:
-    """The chunks of a /v1 event stream, ending with a ``done`` one.
+class AnswerSoFar:
+    """What a /v1 stream has said so far that its final chunk carries: the model, the
+    finish reason, the usage and timings. Whole once a finish reason came (the generation
+    ended); ``[DONE]`` only closes the stream."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.finish: str | None = None
+        self.usage: Mapping[str, Any] = {}
+        self.timings: Mapping[str, Any] = {}
+
+    def final_if_whole(self) -> Chunk | None:
+        """The final chunk when the answer was whole before the connection broke (its
+        finish reason came, only ``[DONE]`` or the usage event was lost), else None."""
+        if self.finish is None:
+            return None
+        return final_chunk(self.model, self.finish, self.usage, self.timings)
+
+
+def sse_chunks(
+    events: Iterable[bytes], *, model: str, answer: AnswerSoFar | None = None
+) -> Iterator[Chunk]:
+    """The chunks of a /v1 event stream, ending with a ``done`` one; ``answer`` (when
+    given) keeps what the stream has said so far, for a connection that breaks after it.
 
     One chunk per event that has a choice (reasoning goes to ``thinking``); after ``[DONE]``
     (or the end of a stream that gave a finish reason) the final chunk carries the reason and
@@ -263,26 +286,25 @@ def sse_chunks(events: Iterable[bytes], *, model: str) -> Iterator[Chunk]:
     ends an earlier stream that way when another request arrives), and a stream without a
     single event raises ``_Empty`` (its answer to a prompt longer than its context).
     """
-    finish: str | None = None
-    usage: Mapping[str, Any] = {}
-    timings: Mapping[str, Any] = {}
+    so_far = answer if answer is not None else AnswerSoFar(model)
     fingerprint = None
     finished = False
     count = 0
     for data in iter_sse_data(events):
         count += 1
         if data.strip() == DONE:
-            if finish is None:
+            if so_far.finish is None:
                 raise _Interrupted
             finished = True
             break
         event = _event(data)
         if event.get("error") is not None or event.get("object") == "error":
             raise _StreamError(server_text_of(data.decode("utf-8", "replace")))
-        model = str(event.get("model") or model)
+        so_far.model = str(event.get("model") or so_far.model)
         fingerprint = event.get("system_fingerprint") or fingerprint
-        usage = _mapping(event.get("usage")) or usage
-        timings = _mapping(event.get("timings")) or timings  # llama.cpp's server adds these
+        so_far.usage = _mapping(event.get("usage")) or so_far.usage
+        # llama.cpp's server adds timings.
+        so_far.timings = _mapping(event.get("timings")) or so_far.timings
         choices = event.get("choices")
         for choice in choices if isinstance(choices, list) else ():
             if not isinstance(choice, Mapping) or choice.get("index", 0) != 0:
@@ -291,10 +313,11 @@ def sse_chunks(events: Iterable[bytes], *, model: str) -> Iterator[Chunk]:
             # vLLM < 0.10 says reasoning_content.
             thinking = _text(delta.get("reasoning") or delta.get("reasoning_content"), "reasoning")
             yield Chunk(_text(delta.get("content"), "content"), thinking)
-            finish = _text(choice.get("finish_reason"), "choices[0].finish_reason") or finish
+            reason = _text(choice.get("finish_reason"), "choices[0].finish_reason")
+            so_far.finish = reason or so_far.finish
     if not count:
         raise _Empty
-    if not finished and finish is None:
+    if not finished and so_far.finish is None:
         return
     if fingerprint == OLLAMA_FINGERPRINT:
         warn_once(
@@ -303,7 +326,9 @@ def sse_chunks(events: Iterable[bytes], *, model: str) -> Iterator[Chunk]:
             "longer than its default context (OLLAMA_CONTEXT_LENGTH) are cut without an "
             "error. Use api='native' with Ollama.",
         )
-    yield final_chunk(model, finish, usage, timings)
+    final = so_far.final_if_whole()
+    if final is not None:
+        yield final
 
 
 def final_chunk(
@@ -376,7 +401,18 @@ def context_length_of(entry: Mapping[str, Any]) -> int | None:
 # proxy picks a machine that is up. LiteLLM (1.108) sends "litellm.APIConnectionError: ...
 # Response payload is not completed: <TransferEncodingError ...>" when an Ollama behind it dies
 # (found by tests/scaleout/test_litellm_a2.py).
-_UPSTREAM_BROKE_MARKERS = ("apiconnectionerror", "payload is not completed")
+# Not the name "APIConnectionError" alone: LiteLLM gives it to most errors of an Ollama behind
+# it, answers included ("... - {"error":"model 'x' not found, try pulling it first"}",
+# BerriAI/litellm#1735, #32898), which asking again would only repeat; only the words of the
+# aiohttp/OS error of a connection that broke or could not be made.
+_UPSTREAM_BROKE_MARKERS = (
+    "payload is not completed",  # aiohttp: the body was cut (the machine died mid-answer)
+    "cannot connect to host",  # aiohttp: the machine is down
+    "server disconnected",  # aiohttp: closed before the headers
+    "connection reset by peer",
+    "connection refused",
+    "no connection could be made",  # Windows' "connection refused" (WinError 10061)
+)
 _OVERFLOW_MARKERS = (
     "maximum context length",  # vLLM, OpenAI, llama-cpp-python
     "longer than the maximum model length",  # vLLM
@@ -668,14 +704,17 @@ class OpenAIBackend:
             "POST", "/v1/chat/completions", body, stream=True, model=model, timeout=timeout
         )
 
+        answer = AnswerSoFar(served)
+
         def decode(pieces: Iterator[bytes]) -> Iterator[Chunk]:
-            return sse_chunks(pieces, model=served)
+            return sse_chunks(pieces, model=served, answer=answer)
 
         stream = transport.stream(
             response,
             what="answer",
             decode=decode,
             is_final=_is_done,
+            salvage=answer.final_if_whole,
             ended_quietly=f"The {server_label(kind)} ended the stream with neither a finish "
             f"reason nor [DONE]: retry; if every request ends like this, {read_the_log(kind)}.",
             limit=answer_budget(request.max_tokens),
@@ -853,13 +892,17 @@ class OpenAIBackend:
             listing = "it lists no models"
         kind = _KINDS.get(self.url, GENERIC)
         label = server_label(kind)
-        # A close served name is the likely meaning: serving the name as typed is advised
-        # only when nothing close is served.
-        remedy = (
-            f"Did you mean {suggestions[0]}? It is served and has a similar name"
-            if suggestions
-            else f"Pass a name it serves, or {start_advice(kind, model)}"
-        )
+        # A close served name is the likely meaning. Serving the name as typed is advised too
+        # unless it is a misspelling (one edit away) or the untagged name of a served model:
+        # qwen3:0.6b beside qwen3:8b is a model of its own.
+        remedy = f"Pass a name it serves, or {start_advice(kind, model)}"
+        if suggestions:
+            untagged = ":" not in model and any(
+                model.lower() == name.lower().split(":", 1)[0] for name in listed or []
+            )
+            remedy = f"Did you mean {suggestions[0]}? It is served and has a similar name"
+            if not untagged and not misspells(model, listed or []):
+                remedy += f"; to use '{model}' itself, {start_advice(kind, model)}"
         return ModelNotPulledError(
             f"Model '{model}' is not served by the {label} at {self.url}.",
             model=model,

@@ -198,8 +198,8 @@ class Candidate:
             text += f" ({self.quality_reason})"
         if self.spec is not None and self.spec.note:
             text += f"; {self.spec.note}"
-        if self.spec is not None and self.spec.size_estimated:
-            text += "; its download size is not in the catalogue: estimated from its parameters"
+        if self.spec is not None:
+            text += _estimates(self.spec)
         if self.spec is not None and not self.spec.context_known:
             text += f"; its context length is not in the catalogue: {self.window} assumed"
         if self.speed is not None and self.job_seconds is not None:
@@ -216,6 +216,26 @@ class Candidate:
         if self.short_context:
             text += f"; its context is shorter than the planned {context_tokens} tokens"
         return text
+
+
+def _estimates(spec: ModelSpec) -> str:
+    """The catalogue facts this model lacks and how they were estimated, so that no estimate
+    reads as a catalogue fact."""
+    text = ""
+    if spec.size_estimated:
+        level = spec.quantization or "Q4_K_M (its quantisation is not known either)"
+        text += (
+            "; its download size is not in the catalogue: estimated from its parameters "
+            f"at {level}, ~{format_gib(spec.download_bytes)}"
+        )
+    facts = spec.facts
+    if facts.architecture is None and facts.kv_bytes_per_token is None:
+        per_token = kv_bytes_rule_of_thumb(spec.parameters_b) // 1024
+        text += (
+            "; its architecture is not in the catalogue: KV cache estimated by a rule of thumb "
+            f"for its size ({per_token} KiB per token)"
+        )
+    return text
 
 
 @dataclass(frozen=True)

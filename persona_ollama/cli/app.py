@@ -17,7 +17,7 @@ import click
 
 from .. import __version__
 from ..errors import OllamaError
-from ..settings import API_KEY_VAR, APIS, NO_COLOR_VAR
+from ..settings import API_KEY_VAR, APIS, FORCE_COLOR_VAR, NO_COLOR_VAR
 from ..terminal import printable
 
 if TYPE_CHECKING:
@@ -39,8 +39,17 @@ Examples:
 
 
 def use_color() -> bool | None:
-    """False when NO_COLOR is set (https://no-color.org); else let click decide (tty or not)."""
-    return False if os.environ.get(NO_COLOR_VAR) else None
+    """Whether to print colours: never with NO_COLOR set (https://no-color.org), always with
+    FORCE_COLOR set (https://force-color.org: a pipe into `less -R`, a CI log), never on a
+    TERM=dumb terminal (it shows the escape sequences as text); else only on a terminal
+    (None: click decides)."""
+    if os.environ.get(NO_COLOR_VAR):
+        return False
+    if os.environ.get(FORCE_COLOR_VAR):
+        return True
+    if os.environ.get("TERM") == "dumb":
+        return False
+    return None
 
 
 # What may be secret in the text of an unexpected exception: header values, URL passwords,

@@ -80,6 +80,7 @@ def model_rows(provider: OllamaProvider, include_catalogue: bool) -> list[dict[s
                 "remote_host": where.host,
                 **_speed(None if where.remote else model, catalogue, machine),
                 "measured": _measured(store, provider, model),
+                "size_estimated": False,
             }
         )
     if include_catalogue:
@@ -104,7 +105,8 @@ def model_rows(provider: OllamaProvider, include_catalogue: bool) -> list[dict[s
                     "size_bytes": spec.download_bytes,
                     "parameters": f"{spec.parameters_b:g}B",
                     "quantization": spec.quantization,
-                    "context_length": spec.context_length,
+                    # Unknown to the catalogue: null, not the window assumed for planning.
+                    "context_length": spec.context_length if spec.context_known else None,
                     "memory_bytes": memory,
                     "fits": fits(memory, budget),
                     "default": canonical(spec.name) == canonical(default),
@@ -116,6 +118,8 @@ def model_rows(provider: OllamaProvider, include_catalogue: bool) -> list[dict[s
                     "remote_host": None,
                     **_speed(spec, catalogue, machine),
                     "measured": None,
+                    # Not in the catalogue: worked out from the parameters (shown with "~").
+                    "size_estimated": spec.size_estimated,
                 }
             )
     return rows
@@ -163,6 +167,7 @@ def _speed(model: Any, catalogue: Any, machine: Any) -> dict[str, Any]:
 def render_table(rows: list[dict[str, Any]]) -> None:
     """Print ``rows`` as an aligned table: models not installed dimmed with their pull
     command, models too large for this machine in red, remote ones with their host.
+    SIZE starts with "~" when the catalogue does not know it (estimated from the parameters).
     MEMORY is the estimate at the planned context; TOK/S and JOB the speed model's decode
     speed and reference-job time (docs/models-and-hardware.md), "?" when it cannot say;
     MEASURED the answer speed measured on this server, a column only once a model was."""
@@ -173,7 +178,7 @@ def render_table(rows: list[dict[str, Any]]) -> None:
     cells: list[tuple[str, ...]] = [
         (
             row["name"],
-            human_bytes(row["size_bytes"]),
+            ("~" if row.get("size_estimated") else "") + human_bytes(row["size_bytes"]),
             row["parameters"] or "?",
             row["quantization"] or "?",
             str(row["context_length"] or "?"),
@@ -260,7 +265,9 @@ def recommend(count: int, as_json: bool, host: str | None) -> None:
     except OllamaError as error:
         installed, known = [], False
         # On stderr, so --json's standard output stays one JSON document.
-        echo(f"(server not reachable, showing the catalogue only: {error.message})", err=True)
+        echo(f"(no model list from the server, so the catalogue only: {error.message})", err=True)
+        if error.hint:  # the fix (`ollama serve`, drop /api, http://) as every command gives it
+            echo(f"Hint: {error.hint}", err=True, fg="yellow")
     profile = probe(server_is_local=provider.endpoint.is_loopback)
     plan = plan_for(profile)
     catalogue = load_catalogue()

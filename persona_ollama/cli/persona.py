@@ -39,11 +39,14 @@ def persona(ctx: click.Context, args: tuple[str, ...]) -> None:
         # Only in first place: deeper down, -h is Persona's (`persona serve -h` is --host).
         arguments[0] = "--help"
         echo(ctx.get_help())
+
+    def announce() -> None:  # once Persona is known to run: its help does follow
         echo()
         echo("Persona's own help follows.", bold=True)
         echo()
+
     try:
-        status = run_persona(arguments)
+        status = run_persona(arguments, before=announce if asks_help else None)
     except BridgeError as error:
         echo(f"Error: {error.message}", err=True, fg="red", bold=True)
         echo(f"Hint: {error.hint}", err=True, fg="yellow")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from ..backends.base import PullProgress
 
 BAR_WIDTH = 24
+MIN_BAR_WIDTH = 8  # narrower than this, a bar shows nothing the percentage does not
 REDRAW_EVERY = 0.1  # seconds: the server reports every 60 ms; the terminal needs less
 
 
@@ -59,21 +61,49 @@ class Progress:
         elapsed = max(now - self.started, 1e-6)
         rate = (completed - self.first_completed) / elapsed
         eta = (total - completed) / rate if rate > 0 else None
-        filled = int(BAR_WIDTH * completed / total)
-        bar = "#" * filled + "-" * (BAR_WIDTH - filled)
         eta_text = f"ETA {int(eta // 60)}:{int(eta % 60):02d}" if eta is not None else "ETA --:--"
-        line = (
-            f"{status} {completed * 100 // total:3d}% [{bar}] "
-            f"{human_bytes(completed)}/{human_bytes(total)} {human_bytes(rate)}/s {eta_text}"
+        line = fit_bar(
+            printable(status),
+            min(completed, total),
+            total,
+            f"{human_bytes(completed)}/{human_bytes(total)} {human_bytes(rate)}/s {eta_text}",
+            terminal_width(),
         )
         # The carriage return that redraws the bar is ours; only the server's text (the
         # status) is escaped. echo() would escape the \r too, growing one endless line.
-        click.echo("\r" + printable(line).ljust(100), nl=False, color=use_color())
+        click.echo("\r" + line, nl=False, color=use_color())
 
     def _finish_bar(self) -> None:
         if self.layer is not None and self.interactive:
             echo("")
         self.layer = None
+
+
+def terminal_width() -> int:
+    """Columns the bar may fill: the terminal's width (COLUMNS, else the window size) less
+    the last column, where some terminals wrap at once."""
+    return max(shutil.get_terminal_size().columns - 1, 1)
+
+
+def fit_bar(status: str, completed: int, total: int, details: str, width: int) -> str:
+    """One bar line exactly ``width`` columns wide (spaces clear a longer line before it).
+
+    A line wider than the terminal wraps, and the carriage return of the next redraw goes back
+    to the start of its last row only, so each update would leave a row behind. What gives
+    way, in order: the bar narrows to MIN_BAR_WIDTH, the sizes and ETA go, the bar goes, and
+    last the status is cut; the percentage stays."""
+    percent = f"{completed * 100 // total:3d}%"
+    for bar_width in range(BAR_WIDTH, MIN_BAR_WIDTH - 1, -1):
+        filled = bar_width * completed // total
+        bar = f"[{'#' * filled}{'-' * (bar_width - filled)}]"
+        line = f"{status} {percent} {bar} {details}"
+        if len(line) <= width:
+            return line.ljust(width)
+    for line in (f"{status} {percent} {bar}", f"{status} {percent}"):
+        if len(line) <= width:
+            return line.ljust(width)
+    keep = max(width - len(percent) - 1, 0)
+    return (status[:keep] + " " + percent)[-width:].ljust(width)
 
 
 @main.command()

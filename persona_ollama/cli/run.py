@@ -68,6 +68,9 @@ def run(
     except OllamaError:
         if printed:
             click.echo()  # the error message starts on a line of its own
+            # What was printed stays on the screen, whatever the error's hint says of the
+            # Python API, which discards a partial answer.
+            echo("The answer above broke off: it is incomplete.", err=True, fg="yellow")
         raise
     response = chat.response
     assert response is not None

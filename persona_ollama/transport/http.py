@@ -63,7 +63,7 @@ READ_TIMEOUT = 300.0
 # this long is not going to, and a call that only wanted the model list should not wait the
 # whole read timeout (docs/configuration.md).
 QUICK_READ_TIMEOUT = 20.0
-# is_configured() and doctor's health check must answer quickly even when the host is down.
+# health() (doctor's liveness check) must answer quickly even when the host is down.
 PROBE_TIMEOUT = 1.0
 # Matches Persona's batch concurrency and the scheduler's default queue comfortably.
 POOL_SIZE = 32
@@ -710,9 +710,13 @@ class Transport:
         is_final: Callable[[T], bool],
         ended_quietly: str = "The server may have restarted mid-way; check its log and retry.",
         limit: int | None = None,
+        salvage: Callable[[], T | None] | None = None,
     ) -> Generator[T, None, None]:
         """Yield ``decode``'s items from ``response`` up to and including the one
         ``is_final`` accepts; ``limit`` caps the decoded bytes of the whole body.
+        ``salvage``, asked when the connection breaks, gives the final item when what was
+        read is already complete (a /v1 answer whose finish reason came before ``[DONE]``),
+        or None: then the break raises.
 
         ``decode`` raises the server's own errors (an error line, a malformed event). A
         timeout, a broken connection, or a stream that ends before its final item (then
@@ -722,7 +726,9 @@ class Transport:
         """
         # The deadline is read now: the items are read later, outside the caller's scope.
         deadline = CALL_DEADLINE.get()
-        items = self._items(response, what, decode, is_final, ended_quietly, limit, deadline)
+        items = self._items(
+            response, what, decode, is_final, ended_quietly, limit, deadline, salvage
+        )
         # Started at once (to its first yield), so that closing it, or dropping it unread,
         # runs its `finally` and releases the response.
         next(items)
@@ -737,6 +743,7 @@ class Transport:
         ended_quietly: str,
         limit: int | None,
         deadline: float | None,
+        salvage: Callable[[], T | None] | None,
     ) -> Generator[T, None, None]:
         """The body of :meth:`stream`, after one priming yield that :meth:`stream` takes.
 
@@ -746,6 +753,7 @@ class Transport:
         url = str(self.endpoint)
         first_wait = response.__dict__.get("_persona_read_timeout", self.timeout[1])
         waiting = (self.timeout[0], first_wait)
+        broken: Exception | None = None
         try:
             reader = BodyReader(
                 response,
@@ -776,18 +784,24 @@ class Transport:
             # requests wraps a read timeout between chunks in a ConnectionError.
             if error.args and isinstance(error.args[0], urllib3.exceptions.ReadTimeoutError):
                 raise self._timed_out(waiting, deadline) from None
-            raise self._cut_off(what, error) from None
+            broken = error
         except (
             requests.exceptions.ChunkedEncodingError,
             http.client.HTTPException,
             OSError,
         ) as error:
-            raise self._cut_off(what, error) from None
+            broken = error
         except OllamaError as error:  # the server's own error line, in the decoder's words
             self.redactor.error(error)
             raise
         finally:
             self.release(response)
+        if broken is not None:
+            final = salvage() if salvage is not None else None
+            if final is None:
+                raise self._cut_off(what, broken) from None
+            yield final  # the answer was whole: only its closing marker was lost
+            return
         raise OllamaResponseError(
             f"The {what} from {url} ended before the server said it was done, without an "
             "error; the partial result was discarded.",

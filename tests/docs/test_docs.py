@@ -60,6 +60,9 @@ pytest_plugins = ["pytester"]
 # Commands the docs show that cannot run in a test, and why. Each must appear in the docs,
 # exactly, with no output shown under it (shown output would go unchecked).
 ALLOWED_COMMANDS: dict[str, str] = {
+    "python3.12 -m venv persona-env": "makes a virtual environment for Persona and the "
+    "plugin; the tests run in their own (tests/contract makes a fresh one)",
+    ". persona-env/bin/activate": "activates the environment made by the command above",
     "git clone https://github.com/persona-ollama/persona-ollama": "clones over the network; "
     "the tests run from a checkout already",
     "pip install ./persona-ollama": "installs the clone made by the command above; the "
@@ -306,12 +309,16 @@ def test_the_reference_lists_the_catalogue_as_it_is() -> None:
         spec = catalogue.get(entry["name"])
         assert spec is not None
         active = f"{spec.active_parameters_b:g}B" if spec.active_parameters_b else ""
-        flags = [("thinks", spec.thinking), ("MoE", spec.moe), ("embedding", spec.embedding)]
+        flags = [("thinks", spec.thinking), ("sparse", spec.moe), ("embedding", spec.embedding)]
         notes = ", ".join(flag for flag, on in flags if on)
+        # A fact the catalogue lacks is "?", an estimate starts with "~", no score is "-".
+        context = spec.context_length if spec.context_known else "?"
+        size = ("~" if spec.size_estimated else "") + f"{spec.download_bytes / gib:.1f} GiB"
+        quality = "-" if spec.quality is None else spec.quality
         expected.append(
-            f"| `{spec.name}` | {spec.parameters_b:g}B | {active} | {spec.context_length} | "
-            f"{spec.quantization} | {spec.download_bytes / gib:.1f} GiB | "
-            f"{spec.memory_bytes / gib:.1f} GiB | {spec.quality} | {notes} |"
+            f"| `{spec.name}` | {spec.parameters_b:g}B | {active} | {context} | "
+            f"{spec.quantization or '?'} | {size} | "
+            f"{spec.memory_bytes / gib:.1f} GiB | {quality} | {notes} |"
         )
     page = (REPO / "docs" / "reference" / "provider-apis.md").read_text(encoding="utf-8")
     rows = [line for line in page.splitlines() if line.startswith("| `") and line.count("|") == 10]

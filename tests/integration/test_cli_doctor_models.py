@@ -74,7 +74,9 @@ def test_doctor_says_ready_and_explains_the_default(runner, fake):
     result = runner.invoke(main, ["doctor", "--host", fake.url])
     assert result.exit_code == 0, result.output
     assert f"{fake.url}  reachable (Ollama {fake.version}" in result.stdout
-    assert "Default    qwen2.5:7b (installed)" in result.stdout
+    # llama3.2:3b, with all four cited figures, ties qwen2.5:7b (IFEval and medians) at 71
+    # and is the smaller: the default.
+    assert "Default    llama3.2:3b (installed)" in result.stdout
     assert "PERSONA_OLLAMA_MEMORY_GB" in result.stdout  # the budget's reason
     assert "Ready" in result.stdout
 
@@ -85,7 +87,7 @@ def test_doctor_json_has_every_section(runner, fake):
     report = json.loads(result.stdout)
     assert report["ready"] is True
     assert report["server"]["reachable"] is True
-    assert report["default_model"]["model"] == "qwen2.5:7b"
+    assert report["default_model"]["model"] == "llama3.2:3b"
     assert report["default_model"]["reasons"]
     assert report["hardware"]["memory_budget_bytes"] == 16 * 1024**3
     assert {m["name"] for m in report["models"]} >= {"llama3:70b", "qwen2.5:7b"}
@@ -196,13 +198,13 @@ def test_models_lists_chat_models_with_fit_and_default_marker(runner, fake):
     ]  # fmt: skip
     by_name = {line.split()[0]: line.split() for line in lines[1:]}
     assert "nomic-embed-text:latest" not in by_name
-    assert by_name["qwen2.5:7b"][-1] == "*"
+    assert by_name["llama3.2:3b"][-1] == "*" and by_name["qwen2.5:7b"][-1] != "*"
     # PERSONA_OLLAMA_MEMORY_GB (set for every test) describes memory by hand, so the hardware
     # is unknown and no speed is claimed: "?" for TOK/S and JOB.
-    assert by_name["qwen2.5:7b"][-4:-1] == ["yes", "?", "?"]
+    assert by_name["qwen2.5:7b"][-3:] == ["yes", "?", "?"]
     assert by_name["llama3:70b"][-3:] == ["no", "?", "?"]  # 70B does not fit 16 GB
-    assert by_name["qwen2.5:7b"][-7] == "32768"
-    assert by_name["qwen2.5:7b"][-5] == "GiB"  # the memory at the planned context
+    assert by_name["qwen2.5:7b"][-6] == "32768"  # no DEFAULT marker: CONTEXT is 6th from the end
+    assert by_name["qwen2.5:7b"][-4] == "GiB"  # the memory at the planned context
 
 
 def test_models_shows_the_measured_answer_speed(runner, fake):
@@ -214,8 +216,8 @@ def test_models_shows_the_measured_answer_speed(runner, fake):
     lines = result.stdout.splitlines()
     assert lines[0].split()[-2:] == ["MEASURED", "DEFAULT"]
     by_name = {line.split()[0]: line.split() for line in lines[1:]}
-    assert by_name["qwen2.5:7b"][-3:] == ["40", "tok/s", "*"]  # the double's 25 ms per token
-    assert by_name["llama3.2:3b"][-1] == "-"
+    assert by_name["qwen2.5:7b"][-2:] == ["40", "tok/s"]  # the double's 25 ms per token
+    assert by_name["llama3.2:3b"][-2:] == ["-", "*"]  # not measured; the default
     measured = {row["name"]: row["measured"] for row in rows}
     assert measured["qwen2.5:7b"]["runs"] == 1
     assert measured["qwen2.5:7b"]["answer_tokens_per_second"] == 40.0
@@ -227,6 +229,11 @@ def test_models_all_adds_catalogue_models_with_the_pull_command(runner, fake):
     assert result.exit_code == 0, result.output
     assert "(persona-ollama pull mistral:7b)" in result.stdout
     assert "(persona-ollama pull qwen2.5:7b)" not in result.stdout  # installed already
+    # Facts the catalogue lacks are not shown as facts: an estimated size starts with "~",
+    # an unknown context is "?" (llama4:scout has neither; gemma3:4b both).
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()[1:]}
+    assert rows["llama4:scout"][1].startswith("~") and rows["llama4:scout"][5] == "?"
+    assert not rows["gemma3:4b"][1].startswith("~") and rows["gemma3:4b"][5] == "131072"
 
 
 def test_models_json_parses(runner, fake):
@@ -235,6 +242,11 @@ def test_models_json_parses(runner, fake):
     installed = [r for r in rows if r["installed"]]
     assert {r["name"] for r in installed} == {"llama3.2:3b", "qwen2.5:7b", "llama3:70b"}
     assert any(r["pull"] == "persona-ollama pull mixtral:8x7b" for r in rows)
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["llama4:scout"]["size_estimated"] is True
+    assert by_name["llama4:scout"]["context_length"] is None  # unknown, not the assumed window
+    assert by_name["gemma3:4b"]["size_estimated"] is False
+    assert all(r["size_estimated"] is False for r in installed)
 
 
 def test_models_with_nothing_installed_suggests_recommend(runner):
@@ -271,6 +283,24 @@ def test_recommend_works_without_a_server(runner):
     assert result.exit_code == 0
     assert "catalogue only" in result.stderr
     assert "1. " in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("suffix", "scheme", "fix"),
+    [("/api", "http", "drop /api"), ("", "https", "use http:// instead of https://")],
+)
+def test_recommend_at_a_wrong_address_says_how_to_fix_it(runner, fake, suffix, scheme, fix):
+    """The catalogue is shown anyway; the note gave the error only, without the hint that
+    every other command prints ("drop /api"), and called a server that answered unreachable."""
+    host = fake.url.replace("http", scheme, 1) + suffix
+    result = runner.invoke(main, ["recommend", "--host", host])
+
+    assert result.exit_code == 0
+    assert "1. " in result.stdout
+    assert "catalogue only" in result.stderr
+    assert "Hint: " in result.stderr
+    assert fix in result.stderr.split("Hint: ", 1)[1]
+    assert "not reachable" not in result.stderr
 
 
 def test_recommend_json_without_a_server_does_not_claim_models_are_missing(runner):
@@ -351,6 +381,27 @@ def test_a_base_url_ending_in_api_is_told_to_drop_it(runner, fake):
     result = runner.invoke(main, ["models", "--host", fake.url + "/api"])
     assert result.exit_code == 1
     assert f"Hint: The address ends in /api: drop /api (use {fake.url})." in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("pasted", "drop"),
+    [
+        ("/api/chat", "/api/chat"),
+        ("/api/generate/", "/api/generate"),
+        ("/api/tags", "/api/tags"),
+        ("/v1/chat/completions", "/v1/chat/completions"),
+    ],
+)
+def test_a_base_url_ending_in_an_endpoint_is_told_to_drop_it(runner, fake, pasted, drop):
+    """An endpoint's URL pasted from a curl example got the generic "a reverse proxy path must
+    be part of OLLAMA_BASE_URL" hint, not the one for /api and /v1."""
+    result = runner.invoke(main, ["models", "--host", fake.url + pasted])
+    assert result.exit_code == 1
+    hint = result.stderr.split("Hint: ", 1)[1]
+    assert f"The address ends in {drop}" in hint
+    assert f"drop {drop}" in hint
+    if drop.startswith("/api"):
+        assert f"(use {fake.url})" in hint
 
 
 def test_a_mistyped_model_leads_with_the_installed_name(runner, fake):

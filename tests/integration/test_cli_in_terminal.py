@@ -8,6 +8,7 @@ characters. These tests run the real command in a real pseudo-terminal (tests/co
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -75,3 +76,47 @@ def test_a_servers_control_characters_are_shown_escaped_in_a_terminal(terminal, 
     assert b"disk full \\x1b[2J\\x1b]0;owned\\x07" in run.output
     assert b"\x1b[2J" not in run.output and b"\x1b]0;" not in run.output
     assert ESC + b"31m" in run.output  # our own colour still gets through
+
+
+@pytest.mark.parametrize(("columns", "columns_var"), [(80, False), (40, True)])
+def test_the_bar_fits_the_terminal_so_that_it_redraws_in_place(
+    terminal, env, fake, columns, columns_var
+):
+    """A redraw wider than the terminal wraps, and the carriage return goes back only to the
+    start of its last row: each update then leaves a row behind. The bar was padded to 100
+    columns, wider than the usual 80 (and than a narrow window), whatever the terminal."""
+    command = [*CLI, "pull", "phi4:14b", "--host", fake.url]
+    run = terminal(command, env, columns=columns, columns_var=columns_var)
+
+    assert run.status == 0, run.text
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", run.text)
+    redraws = [part for line in plain.split("\n") for part in line.split("\r") if part]
+    bars = [part for part in redraws if part.startswith("pulling ") and "%" in part]
+    assert len(bars) >= 3, run.text
+    too_wide = [part for part in redraws if len(part) >= columns and "pulling" in part]
+    assert not too_wide, too_wide
+    assert any("100%" in bar for bar in bars), bars  # the percentage is never cut off
+
+
+def test_a_dumb_terminal_gets_no_colours(terminal, env, fake):
+    """TERM=dumb (Emacs' shell, some CI consoles) shows escape sequences as text."""
+    run = terminal([*CLI, "pull", "phi4:14b", "--host", fake.url], env, term="dumb")
+
+    assert run.status == 0, run.text
+    assert ESC not in run.output
+    assert b"phi4:14b is ready" in run.output
+
+
+def test_force_color_colours_a_pipe_and_no_color_still_wins(env, fake):
+    """FORCE_COLOR (https://force-color.org) is how `| less -R` and CI logs ask for colour."""
+    command = [*CLI, "pull", "phi4:14b", "--host", fake.url]
+    forced = {**env, "FORCE_COLOR": "1"}
+
+    coloured = subprocess.run(command, capture_output=True, env=forced, timeout=60, check=False)
+    both = {**forced, "NO_COLOR": "1"}
+    plain = subprocess.run(command, capture_output=True, env=both, timeout=60, check=False)
+
+    assert coloured.returncode == plain.returncode == 0, (coloured.stderr, plain.stderr)
+    assert ESC + b"32m" in coloured.stdout  # "phi4:14b is ready" in green
+    assert b"\r" not in coloured.stdout  # colour, but still no bar off a terminal
+    assert ESC not in plain.stdout + plain.stderr

@@ -155,6 +155,8 @@ def test_the_bridge_without_persona_says_how_to_install_it(cli_runner, monkeypat
     result = cli_runner.invoke(main, ["persona", "--help"])
     assert result.exit_code == 1
     assert "Persona is not installed in this environment" in result.stderr
+    assert "Run Persona's command line" in result.stdout  # the bridge's own help still
+    assert "Persona's own help follows." not in result.stdout  # no help of Persona's follows
 
 
 @pytest.mark.parametrize("broken", ["factory", "cli", "streaming"])

@@ -190,7 +190,20 @@ def test_an_error_mid_answer_starts_on_its_own_line(runner, fake):
     result = runner.invoke(main, ["run", "hi", "-m", "llama3.2:3b", "--host", fake.url])
     assert result.exit_code == 1
     assert result.stdout.endswith("\n")
-    assert result.stderr.startswith("Error: The server's runner for 'llama3.2:3b' failed")
+    # The printed part stays on the screen, whatever the hint says of the Python API (which
+    # discards it): the user is told that it is incomplete before the error.
+    assert result.stdout.startswith("one two")
+    note, error = result.stderr.split("\n", 1)
+    assert note == "The answer above broke off: it is incomplete."
+    assert error.startswith("Error: The server's runner for 'llama3.2:3b' failed")
+
+
+def test_an_error_before_any_text_adds_no_note(runner, fake):
+    fake.error_mid_stream_next(after_chunks=0)
+    result = runner.invoke(main, ["run", "hi", "-m", "llama3.2:3b", "--host", fake.url])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("Error: ")
 
 
 def test_pull_failing_midway_exits_1_with_the_reason(runner, fake):
@@ -293,3 +306,28 @@ def test_the_run_summarys_times_add_up_against_the_demo_server(runner):
     assert times is not None, result.stderr
     load, total = (float(value) for value in times.groups())
     assert 0 < load <= total
+
+
+@pytest.mark.parametrize("width", [200, 79, 39, 20, 8, 1])
+@pytest.mark.parametrize("completed", [0, 37, 100])
+def test_a_bar_line_is_exactly_as_wide_as_it_may_be_and_keeps_its_percentage(width, completed):
+    from persona_ollama.cli.pull import fit_bar
+
+    line = fit_bar(
+        "pulling 7dcb418fac4d", completed, 100, "1.0 GiB/2.0 GiB 1.6 GiB/s ETA 0:01", width
+    )
+
+    assert len(line) == width
+    if width >= 8:
+        assert f"{completed}%" in line
+    if width >= 79:
+        assert "ETA 0:01" in line and "pulling 7dcb418fac4d" in line
+
+
+def test_a_terminals_bar_shows_a_layer_reported_past_its_size_as_full(capsys):
+    from persona_ollama.cli.pull import Progress
+
+    progress = Progress(interactive=True)
+    progress.update(PullProgress("pulling abc", total=100, completed=10**12))
+
+    assert "100% [########################]" in capsys.readouterr().out

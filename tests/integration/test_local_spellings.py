@@ -143,3 +143,22 @@ def test_calls_that_load_no_model_give_up_after_the_short_read_timeout(silent_se
         OllamaProvider(
             base_url=silent_server, api="openai", timeout=300, environ={}
         ).list_available_models()
+
+
+@pytest.mark.parametrize("api", ["native", "openai"])
+def test_health_of_a_server_that_never_answers_is_quick_and_says_so(silent_server, api):
+    """The liveness probe asks for the version, which loads no model: a server silent to it
+    is stuck or is not Ollama. The hint was the one for a generation, "loading a large model
+    can take minutes: raise the timeout", which `doctor` printed as its next step."""
+    provider = OllamaProvider(base_url=silent_server, api=api, environ={})
+
+    started = time.monotonic()
+    report = provider.health()
+
+    assert time.monotonic() - started < 5  # the 1 s probe, not a read timeout
+    assert provider.is_configured() is True  # the address is usable; no request is made
+    assert report["reachable"] is False
+    assert "sent nothing" in report["error"]
+    assert "loading a large model" not in report["hint"].lower()
+    assert "raise the timeout" not in report["hint"]
+    assert "does not answer" in report["hint"] and "port" in report["hint"]

@@ -281,13 +281,281 @@ def test_a_proxy_that_could_not_reach_its_machine_is_asked_again():
 
 
 def test_a_restart_waits_a_moment_first(make, fake, monkeypatch):
-    import time
-
+    pauses: list[float] = []
     monkeypatch.setattr(restart, "RESTART_PAUSE", 0.3)
+    monkeypatch.setattr(restart.time, "sleep", pauses.append)
     fake.drop_connection_mid_stream_next(after_chunks=2)
 
-    started = time.monotonic()
     response = make().generate("Hello", max_tokens=64)
 
     assert response.raw_response["restarts"] == 1
-    assert time.monotonic() - started >= 0.3
+    assert pauses == [0.3]
+
+
+# -- found by the review of issue 25 (wave3-review25) ------------------------------------------
+
+
+def test_a_broken_connection_raised_by_on_token_itself_is_not_taken_for_the_servers(
+    make, fake, api
+):
+    # on_token is the caller's code: it may itself use another provider whose connection
+    # broke. That error is the caller's, raised at once; this request is not sent again.
+    class Forwarder:
+        calls = 0
+
+        def __call__(self, piece: str) -> None:
+            self.calls += 1
+            if self.calls == 2:
+                raise ConnectionBrokenError("the caller's own connection broke")
+
+    forward = Forwarder()
+    with pytest.raises(ConnectionBrokenError, match="the caller's own connection broke"):
+        make().generate("Hello", max_tokens=64, on_token=forward, on_restart=lambda error: None)
+    assert fake.request_count(CHAT_PATH[api]) == 1
+
+
+def test_the_pause_between_restarts_is_bounded(make, fake, api, monkeypatch):
+    # Many restarts must not double the pause without end (0.5 s * 2**20 is six days).
+    pauses: list[float] = []
+    monkeypatch.setattr(restart, "RESTART_PAUSE", 0.5)
+    monkeypatch.setattr(restart.time, "sleep", pauses.append)
+    for _ in range(12):
+        fake.drop_connection_mid_stream_next(after_chunks=1)
+
+    response = make(restarts=12).generate("Hello", max_tokens=64)
+
+    assert response.raw_response["restarts"] == 12
+    assert pauses[:3] == [0.5, 1.0, 2.0]
+    assert max(pauses) == restart.RESTART_PAUSE_MAX
+
+
+def test_a_restart_that_could_not_start_before_the_deadline_raises_the_break(
+    make, fake, api, monkeypatch
+):
+    # The pause would end at the deadline: the break is raised now, not a timeout later that
+    # hides it (and no request is sent that has no time to be answered).
+    pauses: list[float] = []
+    monkeypatch.setattr(restart, "RESTART_PAUSE", 60.0)
+    monkeypatch.setattr(restart, "RESTART_PAUSE_MAX", 60.0)
+    monkeypatch.setattr(restart.time, "sleep", pauses.append)
+    fake.drop_connection_mid_stream_next(after_chunks=1)
+
+    with pytest.raises(ConnectionBrokenError, match="broke in the middle"):
+        make(deadline=30).generate("Hello", max_tokens=64)
+    assert pauses == []
+    assert fake.request_count(CHAT_PATH[api]) == 1
+
+
+@pytest.mark.parametrize("mid_answer", [False, True])
+def test_a_proxy_error_named_connection_error_that_is_not_one_is_not_asked_again(mid_answer):
+    # LiteLLM names most errors of an Ollama behind it APIConnectionError, also an answer
+    # such as "model not found" (BerriAI/litellm#1735, #32898): only the words of a broken
+    # or refused connection make a restart, the rest is the machine's answer.
+    from persona_ollama.testing.hostile import HostileServer, json_route, respond
+
+    text = (
+        "litellm.APIConnectionError: Ollama_chatException - "
+        '{"error":"model \'llama3.2:3b\' not found, try pulling it first"}'
+    )
+    calls: list[int] = []
+
+    def chat(request, conn) -> bool:
+        calls.append(1)
+        if mid_answer:
+            choice = {"index": 0, "delta": {"content": "one "}, "finish_reason": None}
+            first = {"object": "chat.completion.chunk", "model": MODEL, "choices": [choice]}
+            body = [
+                b"data: " + json.dumps(first).encode() + b"\n\n",
+                b"data: " + json.dumps({"error": {"message": text, "code": 500}}).encode(),
+                b"\n\ndata: [DONE]\n\n",
+            ]
+            return respond(conn, body, headers={"Content-Type": "text/event-stream"})
+        refusal = json.dumps({"error": {"message": text, "type": None, "code": "500"}})
+        headers = {"Content-Type": "application/json"}
+        return respond(conn, refusal.encode(), status=500, headers=headers, framing="length")
+
+    models = {"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "openai"}]}
+    routes = {
+        "/v1/models": json_route(models),
+        "/api/tags": json_route({"error": "not found"}, status=404),
+        "/v1/chat/completions": chat,
+    }
+    with HostileServer(routes) as proxy:
+        url = proxy.url + "/v1"
+        provider = OllamaProvider(base_url=url, api="openai", model=MODEL, environ={})
+        provider.backend.transport.backoff = 0
+        with pytest.raises(OllamaResponseError) as caught:
+            provider.generate("Hello", max_tokens=64)
+        provider.close()
+
+    assert not isinstance(caught.value, ConnectionBrokenError)
+    assert "not found" in caught.value.message
+    assert len(calls) == 1
+
+
+def test_local_only_checks_where_the_model_runs_again_before_a_restart(
+    make, fake, api, monkeypatch
+):
+    # Behind a balancer the restart reaches another machine, whose model of that name may
+    # forward to ollama.com: local-only mode asks again where it runs (a fresh listing and
+    # fresh facts) before the prompt is sent again, and refuses it there.
+    from persona_ollama.errors import LocalOnlyViolationError
+
+    def another_machine_answers(pause: float) -> None:
+        fake.remove_model(MODEL)
+        fake.add_remote_alias(MODEL, "gpt-oss:120b-cloud")
+
+    monkeypatch.setattr(restart.time, "sleep", another_machine_answers)
+    fake.drop_connection_mid_stream_next(after_chunks=2)
+    provider = make(local_only=True)
+
+    with pytest.raises(LocalOnlyViolationError):
+        provider.generate("Interview 7: her diagnosis", max_tokens=64)
+    assert fake.request_count(CHAT_PATH[api]) == 1  # the prompt was not sent to it again
+    assert fake.forwarded_requests == []
+
+
+def test_an_answer_whose_done_line_came_before_the_break_is_returned_not_restarted():
+    # A 200 with the whole answer and its done line, then the connection closes before the
+    # chunked body's end: the answer is complete; nothing is sent again, on_token sees it once.
+    from persona_ollama.testing.hostile import HostileServer, chat_line, chunk, done_line, http_head
+
+    calls: list[int] = []
+
+    def chat(request, conn) -> bool:
+        calls.append(1)
+        head = {"Content-Type": "application/x-ndjson", "Transfer-Encoding": "chunked"}
+        conn.send(http_head(200, head))
+        for line in (chat_line("one "), chat_line("two"), done_line(eval_count=2)):
+            conn.send(chunk(line))
+        return False  # closed here, without "0\r\n\r\n"
+
+    with HostileServer({"/api/chat": chat}) as server:
+        provider = OllamaProvider(base_url=server.url, model="m", environ={}, retries=0)
+        seen: list[str] = []
+        response = provider.generate("hi", on_token=seen.append)
+        provider.close()
+
+    assert response.content == "".join(seen) == "one two"
+    assert response.raw_response["restarts"] == 0
+    assert len(calls) == 1
+
+
+def _v1_server_that_breaks_after(*events: dict, calls: list[int]):
+    """A /v1 server whose answer sends ``events``, then closes before [DONE] and the
+    chunked body's end."""
+    from persona_ollama.testing.hostile import HostileServer, chunk, http_head, json_route
+
+    def chat(request, conn) -> bool:
+        calls.append(1)
+        head = {"Content-Type": "text/event-stream", "Transfer-Encoding": "chunked"}
+        conn.send(http_head(200, head))
+        for event in events:
+            conn.send(chunk(b"data: " + json.dumps(event).encode() + b"\n\n"))
+        return False
+
+    models = {"object": "list", "data": [{"id": "m", "object": "model", "owned_by": "openai"}]}
+    routes = {"/v1/models": json_route(models), "/v1/chat/completions": chat}
+    return HostileServer(routes)
+
+
+def _piece(text: str, reason: str | None = None) -> dict:
+    delta = {"content": text} if text else {}
+    choice = {"index": 0, "delta": delta, "finish_reason": reason}
+    return {"object": "chat.completion.chunk", "model": "m", "choices": [choice]}
+
+
+def test_a_v1_answer_whose_finish_reason_came_before_the_break_is_returned_not_restarted():
+    # The generation ended (finish reason, then usage); only [DONE] was lost: the answer is
+    # whole, nothing is sent again, and on_token callers without on_restart get it.
+    calls: list[int] = []
+    usage = {"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 2}}
+    events = (_piece("one "), _piece("two"), _piece("", "stop"), usage)
+    with _v1_server_that_breaks_after(*events, calls=calls) as server:
+        provider = OllamaProvider(
+            base_url=server.url + "/v1", api="openai", model="m", environ={}, retries=0
+        )
+        seen: list[str] = []
+        try:
+            response = provider.generate("hi", on_token=seen.append)
+        finally:
+            provider.close()
+
+    assert response.content == "".join(seen) == "one two"
+    assert (response.input_tokens, response.output_tokens) == (5, 2)
+    assert response.finish_reason == "stop"
+    assert response.raw_response["restarts"] == 0
+    assert len(calls) == 1
+
+
+def test_a_v1_answer_cut_before_its_finish_reason_is_still_a_broken_connection():
+    calls: list[int] = []
+    with _v1_server_that_breaks_after(_piece("one "), _piece("two"), calls=calls) as server:
+        provider = OllamaProvider(
+            base_url=server.url + "/v1",
+            api="openai",
+            model="m",
+            environ={},
+            retries=0,
+            restarts=0,
+        )
+        try:
+            with pytest.raises(ConnectionBrokenError):
+                provider.generate("hi")
+        finally:
+            provider.close()
+
+    assert len(calls) == 1
+
+
+def test_the_counts_returned_after_a_restart_are_those_of_the_answer_that_completed(make, fake):
+    # The first attempt's cut answer has no counts; the returned ones are the second's, and
+    # equal those of an answer that was never cut (asked after it: the double, like Ollama,
+    # counts only the prompt tokens its cache did not hold).
+    fake.drop_connection_mid_stream_next(after_chunks=3)
+    restarted = make().generate("Hello", max_tokens=64)
+    whole = make().generate("Hello", max_tokens=64)
+
+    assert restarted.raw_response["restarts"] == 1
+    assert (restarted.input_tokens, restarted.output_tokens) == (
+        whole.input_tokens,
+        whole.output_tokens,
+    )
+    assert restarted.output_tokens
+
+
+@pytest.mark.parametrize("argument", ["on_token", "on_restart"])
+def test_a_callback_that_cannot_be_called_is_refused_before_anything_is_sent(
+    make, fake, api, argument
+):
+    # Found only when the answer had begun (on_token) or was cut (on_restart), a TypeError
+    # then lost the answer, or the restart.
+    with pytest.raises(ConfigurationError, match=f"{argument} must be callable"):
+        make().generate("Hello", max_tokens=64, **{argument: "print"})
+    assert fake.request_count(CHAT_PATH[api]) == 0
+
+
+def test_answers_that_are_errors_are_not_asked_again(make, fake, api):
+    # An out-of-memory refusal and a server error status are the machine's answers, not
+    # breaks: sent once (the transport's own retries of 429/503 aside).
+    from persona_ollama.errors import InsufficientMemoryError
+
+    fake.out_of_memory_next(path=CHAT_PATH[api])
+    with pytest.raises(InsufficientMemoryError):
+        make().generate("Hello", max_tokens=64)
+    assert fake.request_count(CHAT_PATH[api]) == 1
+
+    fake.fail_next(1, 500, "something went wrong", path=CHAT_PATH[api])
+    with pytest.raises(OllamaResponseError) as caught:
+        make().generate("Hello", max_tokens=64)
+    assert not isinstance(caught.value, ConnectionBrokenError)
+    assert fake.request_count(CHAT_PATH[api]) == 2
+
+
+def test_a_local_only_refusal_is_not_asked_again(make, fake, api):
+    from persona_ollama.errors import LocalOnlyViolationError
+
+    fake.add_remote_alias("notes-model", "gpt-oss:120b-cloud")
+    with pytest.raises(LocalOnlyViolationError):
+        make(local_only=True).generate("Hello", model="notes-model", max_tokens=64)
+    assert fake.request_count(CHAT_PATH[api]) == 0

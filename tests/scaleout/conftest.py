@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -323,6 +324,10 @@ def llama_missing() -> str | None:
     return None
 
 
+# One thread that starts every llama server and lives until the tests end (never shut down).
+_SPAWNER = ThreadPoolExecutor(1, thread_name_prefix="scaleout-spawner")
+
+
 class LlamaMachine(Machine):
     """llama-cpp-python's server with a tiny generated model (tests/realserver/tiny_model.py),
     on a fixed loopback port, answering concurrent requests one after another."""
@@ -348,10 +353,23 @@ class LlamaMachine(Machine):
         env = {key: value for key, value in os.environ.items() if key.upper() not in fields}
         env.update(HOST="127.0.0.1", PORT=str(self.port))
         with open(log, "wb") as output:
-            self.process = subprocess.Popen(
-                command, stdout=output, stderr=subprocess.STDOUT, env=env
-            )
-        wait_for_port(self.port, self.process, f"llama_cpp.server {self.name}", log)
+            # Started from one thread that lives as long as the tests: PR_SET_PDEATHSIG
+            # kills it when that thread ends, and the tests start servers again from side
+            # threads that end at once (llama_cpp.server, unlike the double, does not stop
+            # when its stdin closes).
+            self.process = _SPAWNER.submit(
+                subprocess.Popen,
+                command,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env=env,
+                preexec_fn=die_with_parent,
+            ).result()
+        try:
+            wait_for_port(self.port, self.process, f"llama_cpp.server {self.name}", log)
+        except BaseException:
+            stop(self.process, kill=True)
+            raise
 
     def answers(self) -> bool:
         with contextlib.suppress(requests.RequestException):

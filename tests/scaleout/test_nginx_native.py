@@ -120,3 +120,21 @@ def test_a_machine_killed_while_the_model_loads(tmp_path, machines, gateway):
     assert {r.raw_response["load_seconds"] for r in responses} != {None}
     # The machine started again is a fresh process: it loads the model again when used.
     assert machines[1].answers()
+
+
+def test_the_pieces_pass_nginx_as_they_come(tmp_path, machines, gateway):
+    # The docs' `proxy_buffering off`: without it nginx holds the pieces back and an on_token
+    # display sees the whole answer at once (the answer itself would be the same).
+    nginx = start_pool(tmp_path, machines, gateway, 1, "--between-chunks", "0.05")
+    provider = OllamaProvider(base_url=nginx.url, model=MODEL, environ={})
+    provider.model_info(MODEL)
+    arrivals: list[float] = []
+
+    response = provider.generate(
+        "Create a persona", max_tokens=64, on_token=lambda piece: arrivals.append(time.monotonic())
+    )
+    provider.close()
+
+    assert response.content == REPLY
+    # 24 pieces 0.05 s apart at the machine: about 1.2 s from the first to the last here.
+    assert arrivals[-1] - arrivals[0] >= 0.6, arrivals

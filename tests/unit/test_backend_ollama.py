@@ -769,7 +769,7 @@ def test_pull_failing_midway_says_retry(backend, mocked):
         # Nothing close installed, a misspelling of catalogue names: those, and pull the first.
         ("lama3.2", ["phi4:14b"], "Did you mean llama3.2:3b, llama3.2:1b", "llama3.2:3b"),
         # Nothing close anywhere: the name may be a library model the catalogue lacks.
-        ("granite-x:2b", ["phi4:14b"], "Run `persona-ollama pull granite-x:2b`", "granite-x:2b"),
+        ("zephyr-x:2b", ["phi4:14b"], "Run `persona-ollama pull zephyr-x:2b`", "zephyr-x:2b"),
     ],
     ids=["installed", "catalogue-and-installed", "catalogue", "unknown"],
 )
@@ -839,3 +839,51 @@ def test_durations_in_seconds_are_the_servers_nanoseconds_divided_exactly(ns, se
     line = {**DONE, "load_duration": ns, "prompt_eval_duration": ns, "eval_duration": ns}
     final = chat_chunk(line, BASE)
     assert final.load_seconds == final.prompt_seconds == final.answer_seconds == seconds
+
+
+def test_not_found_names_the_nearest_of_many_installed_tags_first(backend):
+    """Every tag of one model has the same base name; they were listed in the server's order,
+    so with five qwen2.5 tags installed, `qwen2.5:7` never named qwen2.5:7b at all."""
+    installed = ["qwen2.5:0.5b", "qwen2.5:1.5b", "qwen2.5:3b", "qwen2.5:14b", "qwen2.5:7b"]
+
+    hint = backend.not_found("qwen2.5:7", installed).hint
+
+    assert "installed models? qwen2.5:7b, " in hint, hint
+    assert "persona-ollama pull qwen2.5:7`" not in hint
+
+
+@pytest.mark.parametrize(
+    "asked",
+    # Library models the catalogue lacks, each like a catalogue name but more than one edit
+    # away: https://ollama.com/library/qwen3 (0.6b), /qwen2.5 (0.5b), /qwen2.5-coder,
+    # /llama3.2-vision, /deepseek-r1 (1.5b), /mistral-small3.2, /gemma2.
+    [
+        "qwen3:0.6b",
+        "qwen2.5:0.5b",
+        "qwen2.5-coder:7b",
+        "llama3.2-vision:11b",
+        "deepseek-r1:1.5b",
+        "mistral-small3.2:24b",
+        "gemma2:9b",
+    ],
+)
+@pytest.mark.parametrize("installed", [["phi4:14b"], ["qwen2.5:7b", "llama3.2:3b"]])
+def test_a_library_model_the_catalogue_lacks_can_still_be_pulled(backend, asked, installed):
+    """The rule against pulling a misspelt name also took the pull command from real library
+    names that merely resemble a catalogue name: `qwen3:0.6b` was offered qwen3:30b, 4b and 8b,
+    and no way to get the model asked for."""
+    hint = backend.not_found(asked, installed).hint
+
+    assert f"`persona-ollama pull {asked}`" in hint, hint
+
+
+@pytest.mark.parametrize(
+    ("asked", "meant"),
+    [("qwen2.5:7bb", "qwen2.5:7b"), ("gema3:4b", "gemma3:4b"), ("qwen3:8", "qwen3:8b")],
+)
+@pytest.mark.parametrize("installed", [["phi4:14b"], ["qwen2.5:7b", "gemma3:4b", "qwen3:8b"]])
+def test_a_name_one_edit_from_a_known_one_is_a_misspelling(backend, asked, meant, installed):
+    hint = backend.not_found(asked, installed).hint
+
+    assert meant in hint
+    assert f"pull {asked}`" not in hint, hint

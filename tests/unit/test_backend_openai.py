@@ -1437,3 +1437,25 @@ def test_an_empty_stream_and_an_empty_answer_are_an_error(backend, mocked):
 
     with pytest.raises(OllamaResponseError, match="empty answer, twice"):
         list(backend.chat(ask(messages=HI)))
+
+
+def test_a_library_model_beside_a_served_tag_is_still_told_how_to_serve(backend, mocked):
+    """qwen3:0.6b is a model of its own (https://ollama.com/library/qwen3), not a misspelling
+    of the served qwen3:8b: the hint names qwen3:8b and still says how to serve qwen3:0.6b."""
+    mocked.get(MODELS, json=models_list(ollama_card("qwen3:8b")))
+
+    with pytest.raises(ModelNotPulledError) as caught:
+        backend.describe("qwen3:0.6b")
+
+    assert "Did you mean qwen3:8b?" in caught.value.hint
+    assert "ollama pull qwen3:0.6b" in caught.value.hint
+
+
+def test_a_misspelt_model_beside_a_served_one_is_not_told_to_pull(backend, mocked):
+    mocked.get(MODELS, json=models_list(ollama_card("qwen3:8b")))
+
+    with pytest.raises(ModelNotPulledError) as caught:
+        backend.describe("qwen3:8bb")
+
+    assert "Did you mean qwen3:8b?" in caught.value.hint
+    assert "pull" not in caught.value.hint

@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from persona_ollama.choosing.catalogue import Catalogue, load_catalogue
-from persona_ollama.choosing.quality import WEIGHTS, Score, quality
+from persona_ollama.choosing.quality import (
+    TITLES,
+    WEIGHTS,
+    Median,
+    Score,
+    medians_of,
+    packaged_medians,
+    quality,
+)
 from persona_ollama.errors import ConfigurationError
 
 FIXTURE = Path(__file__).parent / "data" / "catalogue_v2.json"
@@ -33,22 +41,82 @@ def test_schema_2_entries_load_with_sources_and_architecture(v2):
 
 def test_quality_comes_from_the_cited_figures_by_the_formula(v2):
     llama = v2.get("llama3.1:8b")
-    assert llama.quality == 80  # one figure: the weights renormalise over it
-    assert "IFEval 80.4" in llama.quality_reason and "partial: 1 of 4" in llama.quality_reason
+    # One figure; the other three count as the packaged catalogue's medians.
+    medians = packaged_medians()
+    expected = 0.35 * 80.4 + sum(
+        WEIGHTS[key] * medians[key].value for key in WEIGHTS if key != "ifeval"
+    )
+    assert llama.quality == round(expected)
+    assert "IFEval 80.4" in llama.quality_reason
+    assert f"writing {medians['writing'].value:g} (median of" in llama.quality_reason
     qwen = v2.get("qwen3:8b")
     assert qwen.quality is None and "no benchmark figures" in qwen.quality_reason
 
 
-def test_the_formula_weights_and_renormalises() -> None:
+def _figures(**values: float) -> dict[str, Score]:
+    return {key: Score(value, "https://example.org") for key, value in values.items()}
+
+
+MEDIANS = {
+    "ifeval": Median(80.0, 9), "structured": Median(70.0, 5),
+    "long_context": Median(60.0, 3), "writing": Median(50.0, 7),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("figures", "score", "imputed"),
+    [
+        # A full set: the weighted sum, nothing imputed.
+        (_figures(ifeval=90, structured=80, long_context=70, writing=60), 78, []),
+        # One high figure alone no longer counts as the whole score (it was 92 when the
+        # weights were renormalised over the figures present): the rest are medians.
+        (_figures(ifeval=92), round(0.35 * 92 + 0.25 * 70 + 0.25 * 60 + 0.15 * 50), 3),
+        # Two figures: the other two are medians, each named with its model count.
+        (_figures(ifeval=90, writing=40), round(0.35 * 90 + 0.25 * 70 + 0.25 * 60 + 0.15 * 40), 2),
+        # A figure at the median scores as if it were missing.
+        (_figures(structured=70), round(0.35 * 80 + 0.25 * 70 + 0.25 * 60 + 0.15 * 50), 3),
+        # A low figure pulls the score down below the all-median model's.
+        (_figures(long_context=0), round(0.35 * 80 + 0.25 * 70 + 0.15 * 50), 3),
+    ],
+)
+def test_the_formula_counts_a_missing_figure_as_the_median(figures, score, imputed) -> None:
+    result = quality(figures, MEDIANS)
+    assert result.score == score
+    if imputed == []:
+        assert "missing" not in result.basis
+    else:
+        assert result.basis.count("(median of") == imputed
+        for key in set(WEIGHTS) - set(figures):
+            median = MEDIANS[key]
+            assert f"{TITLES[key]} {median.value:g} (median of {median.models} models)" in (
+                result.basis
+            )
+
+
+def test_a_model_with_one_high_figure_does_not_outrank_a_full_set() -> None:
+    one = quality(_figures(ifeval=92), MEDIANS)
+    full = quality(_figures(ifeval=88, structured=80, long_context=75, writing=65), MEDIANS)
+    assert one.score is not None and full.score is not None and full.score > one.score
+
+
+def test_a_model_without_figures_has_no_score() -> None:
     assert sum(WEIGHTS.values()) == pytest.approx(1.0)
-    figures = {key: Score(50.0, "https://example.org") for key in WEIGHTS}
-    figures["ifeval"] = Score(90.0, "https://example.org")
-    full = quality(figures)
-    assert full.score == round(0.35 * 90 + 0.65 * 50) and "partial" not in full.basis
-    two = quality({"ifeval": Score(90.0, "https://x"), "writing": Score(40.0, "https://x")})
-    assert two.score == round((0.35 * 90 + 0.15 * 40) / 0.5)
-    assert "partial: 2 of 4 figures" in two.basis
-    assert quality({}).score is None
+    assert quality({}, MEDIANS).score is None
+    assert "ranked after scored models" in quality({}, MEDIANS).basis
+
+
+def test_the_medians_come_from_the_models_that_report_each_benchmark() -> None:
+    entries = [
+        {"scores": {"ifeval": {"value": 70.0}, "writing": {"value": 40.0}}},
+        {"scores": {"ifeval": {"value": 90.0}}},
+        {"scores": {"ifeval": {"value": 80.0}}},
+        {"scores": {}},
+        {"name": "no scores"},
+    ]
+    assert medians_of(entries) == {"ifeval": Median(80.0, 3), "writing": Median(40.0, 1)}
+    # The packaged catalogue reports every benchmark, so every missing figure has a median.
+    assert set(packaged_medians()) == set(WEIGHTS)
+    assert all(median.models >= 3 for median in packaged_medians().values())
 
 
 def test_a_schema_1_user_file_still_loads_and_its_quality_is_marked_as_given(tmp_path):
@@ -108,6 +176,14 @@ def test_unknown_architecture_facts_fall_back_to_the_rule_of_thumb(tmp_path):
     spec = load_catalogue({"PERSONA_OLLAMA_CATALOGUE": str(path)}).get("new:14b")
     assert spec.architecture is None and spec.facts.kv_source == "a rule of thumb for its size"
     assert spec.facts.kv_bytes(1) == 200 * 1024
+    from persona_ollama.choosing.selection import recommend
+
+    (only,) = recommend([], 64 * 2**30, Catalogue([spec]))
+    assert (
+        "its architecture is not in the catalogue: KV cache estimated by a rule of thumb for "
+        "its size (200 KiB per token)" in only.reason
+    )
+    assert "download size is not in the catalogue" not in only.reason  # it was given
 
 
 def test_unknown_facts_written_as_null_are_estimated_and_said_so(tmp_path):
@@ -129,7 +205,10 @@ def test_unknown_facts_written_as_null_are_estimated_and_said_so(tmp_path):
     from persona_ollama.choosing.selection import recommend
 
     (only,) = recommend([], 64 * 2**30, Catalogue([spec]))
-    assert "download size is not in the catalogue: estimated from its parameters" in only.reason
+    assert (
+        "download size is not in the catalogue: estimated from its parameters at Q4_K_M "
+        "(its quantisation is not known either), ~5.0 GiB" in only.reason
+    )
     assert "context length is not in the catalogue: 32768 assumed" in only.reason
 
 

@@ -78,6 +78,11 @@ def _row(machine: str, profile: HardwareProfile) -> str:
     assert pick.memory_bytes is not None and pick.speed is not None and pick.job_seconds
     # The headroom rule: no pick above it.
     assert pick.memory_bytes + headroom_bytes(budget) <= budget
+    # On each of the four machines some model fits and finishes the reference job in time:
+    # the pick is one of those, and no model that fits and finishes in time scores higher.
+    assert not pick.over_time and pick.job_seconds <= plan.time_budget_s
+    in_time = [c for c in choice.candidates if c.fits and not c.over_time and c.quality]
+    assert all(c.quality <= (pick.quality or 0) for c in in_time)
     fitting = [c for c in choice.candidates if c.fits]
     runner_up = fitting[1].name if len(fitting) > 1 else "none"
     if pick.over_time:
