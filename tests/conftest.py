@@ -29,6 +29,22 @@ if os.environ.get("TERM") == "dumb":
     del os.environ["TERM"]
 
 
+# tox runs the whole suite, with the coverage gate, on one Python (py311) and a sample of it on
+# the others (tox.ini sets this variable there): tests marked ``once`` are left out of the
+# sample, and the integration tests run on the oldest and the newest server profile only
+# (tests/integration/conftest.py). Nothing that depends on the Python version is left out.
+SAMPLE_VAR = "PERSONA_OLLAMA_TEST_SAMPLE"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get(SAMPLE_VAR) != "1":
+        return
+    once = [item for item in items if item.get_closest_marker("once")]
+    if once:
+        config.hook.pytest_deselected(items=once)
+        items[:] = [item for item in items if not item.get_closest_marker("once")]
+
+
 @pytest.fixture(autouse=True)
 def _fresh_process_state():
     """Model facts, /v1 model ids and once-per-process warnings are shared by every provider in

@@ -28,7 +28,9 @@ import pytest
 
 from persona_ollama.settings import BASE_URL_VAR, HOST_VAR, PREFIX
 
-pytestmark = pytest.mark.contract
+# The guide's steps on a copy: the Python-specific parts (the installed wheel) are in
+# test_installed_plugin.py, so tox runs this once, on py311 (tests/conftest.py).
+pytestmark = [pytest.mark.contract, pytest.mark.once]
 
 REPO = Path(__file__).resolve().parents[2]
 # The copy step's commands clone from the network: the test copies the working tree instead,

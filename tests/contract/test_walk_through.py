@@ -35,6 +35,10 @@ from persona_ollama.settings import HOST_VAR
 from persona_ollama.testing import FakeModel, FakeOllama
 from persona_ollama.testing.demo import demo_server
 
+# The wheel's install on each Python is test_installed_plugin.py's: tox runs these steps once,
+# on py311 (tests/conftest.py).
+pytestmark = pytest.mark.once
+
 ESC = b"\x1b["
 
 

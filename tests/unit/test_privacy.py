@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import pytest
 import responses
@@ -34,6 +35,9 @@ DONE = chat_done(prompt_eval_count=3, eval_count=1)
 @pytest.fixture
 def mocked():
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        # Nothing loaded: without an answer to /api/ps the window check would wait through
+        # the transport's retry backoff (3.5 s) in every test that generates.
+        rsps.get(re.compile(r"https?://[^/]+/api/ps"), json={"models": []})
         yield rsps
 
 

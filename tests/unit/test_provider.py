@@ -330,6 +330,7 @@ def test_constructor_accepts_persona_factory_call_and_refuses_unknown_keywords()
 
 def test_default_options_and_api_key_apply_to_every_request(mocked):
     provider = OllamaProvider(base_url=BASE, model="m", api_key="tok", environ={}, top_k=20)
+    mocked.get(f"{BASE}/api/ps", json={"models": []})  # else 3.5 s of retry backoff
     mocked.post(f"{BASE}/api/show", json=show_body())
     chat = mocked.post(f"{BASE}/api/chat", body=stream_of("a"))
     provider.generate("hi")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
-import os
 import subprocess
 import sys
 import time
@@ -158,21 +156,26 @@ def test_the_file_is_private(store):
     assert store.path.with_name("speeds.json.lock").stat().st_mode & 0o077 == 0
 
 
-def _record_many(path: str, worker: int) -> None:
-    store = TimingStore(timings.Path(path))
-    for run in range(15):
-        assert store.record(SERVER, f"w{worker}:1b", f"d{worker}", sample(at=1000.0 + run))
-    assert store.flush()  # what OllamaProvider.close() does (a forked worker skips atexit)
+_RECORD_MANY = """
+import sys
+from pathlib import Path
+from persona_ollama.timings import Sample, TimingStore
+store = TimingStore(Path(sys.argv[1]))
+worker = sys.argv[2]
+for run in range(15):
+    sample = Sample(1000, 2.0, 100, 4.0, 0.5, 1000.0 + run)
+    assert store.record(SERVER, f"w{worker}:1b", f"d{worker}", sample)
+assert store.flush()  # what OllamaProvider.close() does
+"""
 
 
 def test_concurrent_processes_lose_no_sample(store):
-    context = multiprocessing.get_context("spawn" if os.name == "nt" else "fork")
-    workers = [context.Process(target=_record_many, args=(str(store.path), n)) for n in range(4)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(60)
-    assert [worker.exitcode for worker in workers] == [0, 0, 0, 0]
+    # Separate interpreters (not forks of this multi-threaded test process), writing at once.
+    code = f"SERVER = {SERVER!r}\n" + _RECORD_MANY
+    workers = [
+        subprocess.Popen([sys.executable, "-c", code, str(store.path), str(n)]) for n in range(4)
+    ]
+    assert [worker.wait(60) for worker in workers] == [0, 0, 0, 0]
     assert [store.speeds(SERVER, f"w{n}:1b", f"d{n}").runs for n in range(4)] == [15] * 4
 
 
