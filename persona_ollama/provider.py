@@ -231,13 +231,18 @@ class OllamaProvider(LLMProvider):
         with self._lock:
             if self._backend is not None:
                 return
+            from . import deadline
             from .backends import open_backend
             from .request import Preparation
             from .served import ServedModels
 
             headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
             args = {k: v for k, v in self._client_args.items() if v is not None}
-            backend = open_backend(self.api, self.endpoint, headers=headers, **args)
+            # The transport asks the deadline of the call in progress (deadline.py) as each
+            # request starts; generate() and stream() set it.
+            backend = open_backend(
+                self.api, self.endpoint, headers=headers, deadline=deadline.current, **args
+            )
             served = ServedModels(backend, str(self.endpoint))
             self._preparation = Preparation(
                 backend,
@@ -433,8 +438,8 @@ class OllamaProvider(LLMProvider):
         after pieces reached ``on_token``, only when ``on_restart`` (called with the error
         first) is given (restart.py).
         """
+        from .deadline import call_deadline
         from .restart import generate_with_restarts
-        from .transport.http import call_deadline
 
         on_token = kwargs.pop("on_token", None)
         on_restart = kwargs.pop("on_restart", None)
@@ -535,9 +540,9 @@ class OllamaProvider(LLMProvider):
         # Imported on the first generation, not with the entry point: Persona imports every
         # provider at start-up (docs/benchmarks.md).
         from .balancer import missing_on_a_machine, shorter_on_a_machine
+        from .deadline import call_deadline
         from .request import Call, check_arguments
         from .stream import ChatStream, with_request_sizes
-        from .transport.http import call_deadline
 
         # Before the default model is chosen (a model listing, a hardware probe): a call
         # refused anyway waits for none of that and is told what is wrong with it.

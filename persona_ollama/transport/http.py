@@ -11,7 +11,6 @@ its stream format. Failures of the transport come out as the errors of
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import errno
 import http.client
 import itertools
@@ -90,29 +89,6 @@ SILENT_MEMORY = 10.0
 _RETRY_STATUSES = frozenset({429, 503})
 # Retry-After in seconds: ASCII digits only ("²".isdigit() is true, float("²") fails).
 _SECONDS = re.compile(r"[0-9]{1,9}(\.[0-9]{1,9})?")
-
-# The time.monotonic() instant by which the current call must be over (None: no deadline);
-# set by the provider around everything one generate() does, read by every request it makes.
-CALL_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
-    "persona_ollama_call_deadline", default=None
-)
-
-
-@contextlib.contextmanager
-def call_deadline(seconds: float | None) -> Iterator[float | None]:
-    """Within the block, every request ends by ``seconds`` from now (None: no change)."""
-    if seconds is None:
-        yield CALL_DEADLINE.get()
-        return
-    end = time.monotonic() + seconds
-    current = CALL_DEADLINE.get()
-    if current is not None:
-        end = min(end, current)
-    token = CALL_DEADLINE.set(end)
-    try:
-        yield end
-    finally:
-        CALL_DEADLINE.reset(token)
 
 
 def answer_budget(max_tokens: int) -> int:
@@ -300,8 +276,14 @@ class Transport:
         headers: Mapping[str, str] | None = None,
         verify: bool | str = True,
         pool_timeout: float = POOL_TIMEOUT,
+        deadline: Callable[[], float | None] | None = None,
     ) -> None:
         """Check the settings and set up the pooled session; nothing is sent yet.
+
+        ``deadline``, given by the layer that owns the calls (the provider: its
+        ``persona_ollama.deadline.current``), says the time.monotonic() instant the current
+        call must end by, or None; it is asked once as each request starts, and that value
+        bounds every wait of the request. Without it no request has a deadline.
 
         Raises ConfigurationError for a bad timeout, retry count, pool size, header value
         (never shown) or CA bundle.
@@ -324,6 +306,7 @@ class Transport:
         self.timeout = (connect_timeout, timeout)
         self.pool_timeout = pool_timeout
         self.pool_size = pool_size
+        self._call_deadline = deadline
         # One slot per pooled connection, held from the request until its response is closed:
         # urllib3's blocking pool would wait forever, this waits pool_timeout at most.
         self._slots = threading.BoundedSemaphore(pool_size)
@@ -409,12 +392,13 @@ class Transport:
             data = _encode(body)
             headers = {"Content-Type": "application/json"}
         self._check_silent()
+        deadline = self.deadline()  # asked once: every wait of this request ends by it
         attempts = 1 + (self.retries if retries is None else retries)
         for attempt in range(attempts):
             last = attempt == attempts - 1
-            limits = self._limits(timeout or self.timeout)
-            self._acquire()
-            watchdog = _Watchdog.start(CALL_DEADLINE.get())
+            limits = self._limits(timeout or self.timeout, deadline)
+            self._acquire(deadline)
+            watchdog = _Watchdog.start(deadline)
             try:
                 response = self._session.request(
                     method,
@@ -432,9 +416,9 @@ class Transport:
                 self._slots.release()
                 if not isinstance(error, requests.exceptions.RequestException):
                     raise
-                failure = self._request_error(error, limits, last)
+                failure = self._request_error(error, limits, last, deadline)
                 if failure is None:
-                    self._sleep(attempt, None)
+                    self._sleep(attempt, None, deadline)
                     continue
                 raise failure from None
             if watchdog is not None:
@@ -448,19 +432,23 @@ class Transport:
             if status in _RETRY_STATUSES and not last:
                 retry_after = response.headers.get("Retry-After")
                 self.release(response)
-                self._sleep(attempt, retry_after)
+                self._sleep(attempt, retry_after, deadline)
                 continue
-            raise self._status_error(response, model=model)
+            raise self._status_error(response, model=model, deadline=deadline)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _request_error(
-        self, error: requests.exceptions.RequestException, limits: tuple[float, float], last: bool
+        self,
+        error: requests.exceptions.RequestException,
+        limits: tuple[float, float],
+        last: bool,
+        deadline: float | None,
     ) -> OllamaError | None:
         """The error to raise for a failed request; None when it is worth another try."""
-        if self._past_deadline():  # the watchdog cut the connection, or a wait ran out
+        if _past(deadline):  # the watchdog cut the connection, or a wait ran out
             return self._deadline_error()
         if isinstance(error, requests.exceptions.ConnectTimeout):
-            if self._past_deadline():
+            if _past(deadline):
                 return self._deadline_error()
             if _HANDSHAKE_STALLED in str(error):
                 return OllamaTimeoutError(
@@ -472,7 +460,7 @@ class Transport:
                 )
             return self.wording.not_running("the connection timed out")
         if isinstance(error, requests.exceptions.ReadTimeout):
-            return self._timed_out(limits)
+            return self._timed_out(limits, deadline)
         if isinstance(error, requests.exceptions.SSLError):
             return self._tls_error(error)
         if isinstance(error, requests.exceptions.ConnectionError):
@@ -493,9 +481,13 @@ class Transport:
             url=str(self.endpoint),
         )
 
-    def _limits(self, timeout: tuple[float, float]) -> tuple[float, float]:
+    def deadline(self) -> float | None:
+        """The time.monotonic() instant the current call must end by, as the transport's
+        owner says (None: no deadline)."""
+        return None if self._call_deadline is None else self._call_deadline()
+
+    def _limits(self, timeout: tuple[float, float], deadline: float | None) -> tuple[float, float]:
         """(connect, read) timeouts, shortened to what is left of the call's deadline."""
-        deadline = CALL_DEADLINE.get()
         if deadline is None:
             return timeout
         remaining = deadline - time.monotonic()
@@ -503,12 +495,11 @@ class Transport:
             raise self._deadline_error()
         return (min(timeout[0], remaining), min(timeout[1], remaining))
 
-    def _acquire(self) -> None:
+    def _acquire(self, deadline: float | None) -> None:
         """Take a pool slot, waiting pool_timeout (or until the deadline) at most."""
         if self._slots.acquire(blocking=False):
             return
         wait = self.pool_timeout
-        deadline = CALL_DEADLINE.get()
         if deadline is not None:
             wait = max(0.0, min(wait, deadline - time.monotonic()))
         if not self._slots.acquire(timeout=wait):
@@ -545,17 +536,9 @@ class Transport:
                 url=str(self.endpoint),
             )
 
-    def _past_deadline(self) -> bool:
-        deadline = CALL_DEADLINE.get()
-        return deadline is not None and time.monotonic() >= deadline - 0.01
-
-    def _timed_out(
-        self, limits: tuple[float, float], deadline: float | None = None
-    ) -> OllamaTimeoutError:
+    def _timed_out(self, limits: tuple[float, float], deadline: float | None) -> OllamaTimeoutError:
         """The error for a read that timed out: the deadline's, or the read timeout's."""
-        if deadline is None:
-            deadline = CALL_DEADLINE.get()
-        if deadline is not None and time.monotonic() >= deadline - 0.01:
+        if _past(deadline):
             return self._deadline_error()
         self._silent_at = time.monotonic()
         self._silent_for = limits[1]
@@ -569,19 +552,20 @@ class Transport:
             url=str(self.endpoint),
         )
 
-    def _sleep(self, attempt: int, retry_after: str | None) -> None:
+    def _sleep(self, attempt: int, retry_after: str | None, deadline: float | None) -> None:
         delay = self.backoff * (2**attempt)
         if retry_after and _SECONDS.fullmatch(retry_after.strip()):
             # Seconds; an HTTP-date (or anything else) keeps our own backoff.
             delay = min(float(retry_after), MAX_RETRY_AFTER)
-        deadline = CALL_DEADLINE.get()
         if deadline is not None:
             delay = min(delay, max(0.0, deadline - time.monotonic()))
         log.debug("retrying %s in %.2f s", self.endpoint, delay)
         if delay > 0:
             time.sleep(delay)
 
-    def _status_error(self, response: requests.Response, *, model: str | None) -> OllamaError:
+    def _status_error(
+        self, response: requests.Response, *, model: str | None, deadline: float | None
+    ) -> OllamaError:
         if 300 <= response.status_code < 400:
             target = printable(self.redactor.text(response.headers.get("Location", "?"))[:500])
             self.release(response)
@@ -593,7 +577,8 @@ class Transport:
                 url=str(self.endpoint),
             )
         try:
-            raw = self._reader(response, MAX_ERROR_BODY + 1, what="error").read_upto(MAX_ERROR_BODY)
+            reader = self._reader(response, MAX_ERROR_BODY + 1, what="error", deadline=deadline)
+            raw = reader.read_upto(MAX_ERROR_BODY)
         except (OSError, ValueError, http.client.HTTPException, OllamaError):
             raw = b""
         finally:
@@ -627,11 +612,13 @@ class Transport:
             url=str(self.endpoint),
         )
 
-    def _reader(self, response: requests.Response, limit: int | None, what: str) -> BodyReader:
+    def _reader(
+        self, response: requests.Response, limit: int | None, what: str, deadline: float | None
+    ) -> BodyReader:
         return BodyReader(
             response,
             limit=limit,
-            deadline=CALL_DEADLINE.get(),
+            deadline=deadline,
             read_timeout=response.__dict__.get("_persona_read_timeout", self.timeout[1]),
             url=str(self.endpoint),
             what=what,
@@ -640,10 +627,11 @@ class Transport:
     def json(self, response: requests.Response) -> Any:
         """The JSON document of ``response`` (at most MAX_JSON_BODY bytes), released after
         reading; a body cut off, too large or not JSON raises OllamaResponseError."""
+        deadline = self.deadline()
         try:
-            raw = self._reader(response, MAX_JSON_BODY, what="answer").read_all()
+            raw = self._reader(response, MAX_JSON_BODY, what="answer", deadline=deadline).read_all()
         except socket.timeout:
-            raise self._timed_out(self.timeout) from None
+            raise self._timed_out(self.timeout, deadline) from None
         except (OSError, ValueError, http.client.HTTPException) as error:
             raise OllamaResponseError(
                 f"The answer from {self.endpoint} was cut off ({type(error).__name__}).",
@@ -726,8 +714,8 @@ class Transport:
         passed off as complete. The response (and its pool slot) is released however the
         stream ends: exhausted, raised, closed early, or dropped unread.
         """
-        # The deadline is read now: the items are read later, outside the caller's scope.
-        deadline = CALL_DEADLINE.get()
+        # The deadline is asked now: the items are read later, outside the caller's call.
+        deadline = self.deadline()
         items = self._items(
             response, what, decode, is_final, ended_quietly, limit, deadline, salvage
         )
@@ -818,6 +806,11 @@ class Transport:
             hint="The server may have crashed or restarted mid-way; check its log and retry.",
             url=str(self.endpoint),
         )
+
+
+def _past(deadline: float | None) -> bool:
+    """Whether ``deadline`` (a time.monotonic() instant, None: none) has come."""
+    return deadline is not None and time.monotonic() >= deadline - 0.01
 
 
 def _encode(body: Mapping[str, Any]) -> bytes:

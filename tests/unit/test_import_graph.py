@@ -145,7 +145,7 @@ def test_find_cycle(graph, cycle):
 # placed, so a new one states where it sits.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("cli", "testing", "_host"),  # the commands and the double: users of everything below
-    ("provider",),  # Persona's contract
+    ("provider", "deadline"),  # Persona's contract; the deadline of its call
     ("request", "windows"),  # checks + context plan (a window shared) -> one ChatRequest
     # the server's models; the answer (asked again if cut); what answers measure (speeds,
     # waits, GPU share)

@@ -9,12 +9,14 @@ transport's (how often, how long, what is read, what is given back) and what is 
 from __future__ import annotations
 
 import socket
+import time
 
 import certifi
 import pytest
 import requests
 from shared_helpers import free_port, ndjson
 
+from persona_ollama.deadline import call_deadline, current
 from persona_ollama.endpoint import resolve_endpoint
 from persona_ollama.errors import (
     ConfigurationError,
@@ -23,7 +25,7 @@ from persona_ollama.errors import (
     OllamaResponseError,
     OllamaTimeoutError,
 )
-from persona_ollama.transport.http import MAX_ERROR_BODY, Transport, call_deadline
+from persona_ollama.transport.http import MAX_ERROR_BODY, Transport
 from persona_ollama.transport.ndjson import iter_ndjson
 
 BASE = "http://127.0.0.1:11434"
@@ -399,11 +401,24 @@ def test_a_stream_over_its_byte_budget_is_cut_off(transport, mocked):
 # -- deadlines and the pool ---------------------------------------------------------------
 
 
-def test_a_deadline_already_passed_sends_nothing(transport, mocked):
+def test_a_deadline_already_passed_sends_nothing(mocked):
+    transport = open_transport(backoff=0, deadline=current)
     with call_deadline(0.0), pytest.raises(OllamaTimeoutError, match="within the deadline"):
         transport.get_json("/x")
     assert len(mocked.calls) == 0
     assert transport.connections_in_use() == 0
+
+
+def test_the_deadline_is_the_value_its_owner_gives(mocked):
+    """The transport asks the source it was given, not the context: without a source the
+    provider's deadline block does not reach it; with one, a deadline passed sends nothing."""
+    mocked.get(f"{BASE}/x", json={"ok": True})
+    with call_deadline(0.0):
+        assert open_transport().get_json("/x") == {"ok": True}
+    passed = open_transport(deadline=lambda: time.monotonic() - 1.0)
+    with pytest.raises(OllamaTimeoutError, match="within the deadline"):
+        passed.get_json("/x")
+    assert len(mocked.calls) == 1
 
 
 def test_retries_wait_no_longer_than_the_deadline(mocked, monkeypatch):
@@ -411,7 +426,7 @@ def test_retries_wait_no_longer_than_the_deadline(mocked, monkeypatch):
     monkeypatch.setattr("persona_ollama.transport.http.time.sleep", waits.append)
     mocked.get(f"{BASE}/x", status=503, body="", headers={"Retry-After": "20"})
     mocked.get(f"{BASE}/x", json={})
-    transport = open_transport()
+    transport = open_transport(deadline=current)
     with call_deadline(5.0):
         transport.get_json("/x")
     assert len(waits) == 1
