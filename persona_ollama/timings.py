@@ -182,7 +182,7 @@ class TimingStore:
         # The view readings use (file + samples waiting), the file's (mtime, size) it was
         # read at, and the speeds worked out from its entries.
         self._cache: tuple[tuple[int, int] | None, dict[str, Any]] | None = None
-        self._computed: dict[int, Speeds | None] = {}
+        self._computed: dict[str, Speeds | None] = {}
         # Samples not yet in the file (WRITE_EVERY), and when this store last wrote it.
         self._pending: list[tuple[str, str, str | None, Sample]] = []
         self._written_at = -math.inf
@@ -207,31 +207,30 @@ class TimingStore:
         ``server``; None when it was never measured there."""
         with self._lock:
             entries = self._view()["models"]
-            entry = entries.get(_key(server, model, digest))
-            if entry is None and digest is not None:
+            key = _key(server, model, digest)
+            if key not in entries and digest is not None:
                 # Measured before the digest was known (kept by name until then).
-                entry = entries.get(_key(server, model, None))
-            if entry is None and digest is None:
+                key = _key(server, model, None)
+            if key not in entries and digest is None:
                 # A caller without the digest: the newest entry of that name on that server.
                 named = [
-                    e
-                    for e in entries.values()
+                    (e.get("updated", 0), k)
+                    for k, e in entries.items()
                     if e.get("server") == server and e.get("model") == model
                 ]
-                entry = max(named, key=lambda e: e.get("updated", 0), default=None)
-            return None if entry is None else self._speeds_of(entry)
+                key = max(named, default=(0, key))[1]
+            return self._speeds_of(key, entries[key]) if key in entries else None
 
     def all(self, server: str | None = None) -> list[Speeds]:
         """Every model's speeds (on ``server`` only, when given), the newest first."""
         with self._lock:
-            found = [self._speeds_of(entry) for entry in self._view()["models"].values()]
+            found = [self._speeds_of(k, e) for k, e in self._view()["models"].items()]
         chosen = [s for s in found if s is not None and (server is None or s.server == server)]
         return sorted(chosen, key=lambda s: s.updated, reverse=True)
 
-    def _speeds_of(self, entry: dict[str, Any]) -> Speeds | None:
-        """``_speeds(entry)``, worked out once per change of the view (every generate asks,
-        for its first-byte wait). The caller holds the lock."""
-        key = id(entry)
+    def _speeds_of(self, key: str, entry: dict[str, Any]) -> Speeds | None:
+        """``_speeds(entry)``, worked out once until that entry changes (every generate
+        asks, for its first-byte wait). The caller holds the lock."""
         if key not in self._computed:
             self._computed[key] = _speeds(entry)
         return self._computed[key]
@@ -268,7 +267,9 @@ class TimingStore:
             self._pending.append((server, model, digest, sample))
             if self._cache is not None:  # readings here count it at once
                 _add(self._cache[1], server, model, digest, sample)
-                self._computed.clear()
+                # The entries _add changed (it may also merge the name's into the digest's).
+                self._computed.pop(_key(server, model, digest), None)
+                self._computed.pop(_key(server, model, None), None)
             wait = self._written_at + WRITE_EVERY - time.monotonic()
             if wait > 0 and self._timer is None:
                 self._timer = threading.Timer(wait, self.flush)
