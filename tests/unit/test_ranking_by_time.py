@@ -68,6 +68,9 @@ def test_the_time_budget_is_read_from_the_environment():
     assert job_budget_seconds({"PERSONA_OLLAMA_JOB_MINUTES": "45"}) == 45 * 60
     with pytest.raises(ConfigurationError, match="PERSONA_OLLAMA_JOB_MINUTES"):
         job_budget_seconds({"PERSONA_OLLAMA_JOB_MINUTES": "soon"})
+    # A finite number of minutes whose seconds are not ("budget inf min" was shown).
+    with pytest.raises(ConfigurationError, match="PERSONA_OLLAMA_JOB_MINUTES"):
+        job_budget_seconds({"PERSONA_OLLAMA_JOB_MINUTES": "1e308"})
 
 
 def test_a_model_unknown_to_the_catalogue_is_estimated_from_the_server(small):
