@@ -13,6 +13,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_CASES] = Counter()
 
 
+@pytest.fixture(autouse=True)
+def no_restart_pause(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Restarts run (a fuzzed answer often breaks off mid-way), without restart.py's pause
+    before each (0.5 s): thousands of cases would otherwise spend most of their time asleep."""
+    from persona_ollama import restart
+
+    monkeypatch.setattr(restart, "RESTART_PAUSE", 0.0)
+
+
 @pytest.fixture
 def tally(request: pytest.FixtureRequest):
     """Call once per example: the count of cases actually run, per property."""
