@@ -297,3 +297,15 @@ def test_an_8_gb_laptop_gpu_gets_no_desktop_speed_claim(gpu_box, cli_runner):
     assert "Budget: 8.0 GiB" in result.stdout  # the laptop's VRAM still sets the budget
     assert "272 GB/s" not in result.stdout  # the desktop RTX 4060's bandwidth
     assert "tokens/s" not in result.stdout
+
+
+@posix_only
+def test_models_explains_a_speed_it_cannot_estimate(gpu_box, cli_runner):
+    gpu_box("NVIDIA GeForce RTX 4060 Laptop GPU, 8188, 7800")
+    with FakeOllama([FakeModel("qwen2.5:7b", size=4_683_087_332, parameter_size="7.6B")]) as fake:
+        result = cli_runner.invoke(main, ["models", "--host", fake.url])
+    assert result.exit_code == 0, result.output
+    _header, row, *notes = result.stdout.splitlines()
+    assert row.split()[-3:-1] == ["?", "?"]  # TOK/S and JOB (DEFAULT last)
+    assert any(n.startswith("TOK/S and JOB ?: no speed estimate") for n in notes), result.stdout
+    assert any("persona-ollama bench" in n for n in notes)
