@@ -187,6 +187,8 @@ class TimingStore:
         self._pending: list[tuple[str, str, str | None, Sample]] = []
         self._written_at = -math.inf
         self._timer: threading.Timer | None = None
+        # Why the last write failed; None once one succeeds (bench reports it).
+        self.write_error: str | None = None
         atexit.register(_flush_at_exit, weakref.ref(self))
 
     @classmethod
@@ -302,9 +304,11 @@ class TimingStore:
                 _write_atomically(self.path, data)
         except (OSError, TimeoutError) as error:
             log.debug("measured speeds not recorded in %s: %s", self.path, error)
+            self.write_error = str(error) or type(error).__name__
             return False
         with self._lock:
             self._cache = None
+        self.write_error = None
         return True
 
 

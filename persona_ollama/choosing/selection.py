@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Union
 
+from ..errors import ConfigurationError
 from ..model_info import ModelInfo, placement
 from ..names import canonical
 from ..settings import JOB_MINUTES_VAR, MEMORY_GB_VAR, env_float
@@ -85,7 +86,13 @@ def job_budget_seconds(environ: Mapping[str, str]) -> float:
     """The time budget of the reference job: PERSONA_OLLAMA_JOB_MINUTES, else 15 minutes.
     Raises ConfigurationError naming the variable for a value that is not a positive number."""
     minutes = env_float(environ, JOB_MINUTES_VAR, "30")
-    return 60 * (DEFAULT_JOB_MINUTES if minutes is None else minutes)
+    seconds = 60 * (DEFAULT_JOB_MINUTES if minutes is None else minutes)
+    if not math.isfinite(seconds):
+        raise ConfigurationError(
+            f"{JOB_MINUTES_VAR}={environ.get(JOB_MINUTES_VAR)!r} is too large.",
+            hint=f"e.g. {JOB_MINUTES_VAR}=30",
+        )
+    return seconds
 
 
 def headroom_bytes(budget_bytes: int) -> int:

@@ -159,10 +159,21 @@ ACCELERATORS: tuple[Accelerator, ...] = (
 )  # fmt: skip
 
 
+# nvidia-smi names a laptop GPU "NVIDIA GeForce RTX 4060 Laptop GPU" (older ones "Mobile" or
+# "Max-Q"); the table holds desktop and data-centre figures only.
+LAPTOP_WORDS = frozenset({"laptop", "mobile"})
+
+
 def find_accelerator(name: str) -> Accelerator | None:
-    """The table's row for a probe-reported name ("NVIDIA GeForce RTX 4090"), or None."""
+    """The table's row for a probe-reported name ("NVIDIA GeForce RTX 4090"), or None.
+
+    A laptop part ("... Laptop GPU", "Mobile", "Max-Q") matches no row: it shares its number
+    with a desktop card but has a narrower memory bus, so the desktop's figures would promise
+    too much speed (LAPTOP_WORDS)."""
     words = name.lower().replace("-", " ").replace("_", " ").split()
     text = " ".join(words)
+    if LAPTOP_WORDS.intersection(words) or "max q" in text:
+        return None
     for row in ACCELERATORS:
         if all(part in words or (len(part) > 3 and part in text) for part in row.match):
             return row

@@ -25,6 +25,7 @@ from .app import common_options, echo, json_option, main, make_provider, print_j
 
 if TYPE_CHECKING:
     from .._persona import LLMResponse
+    from ..provider import OllamaProvider
 
 SAMPLE = "interviews.csv"  # examples/interviews.csv, packaged (tests hold the two equal)
 # Persona's own default answer limit: room for three personas (speed.REFERENCE_JOB counts
@@ -344,11 +345,20 @@ def bench(
         for result in results:
             render(result)
         if any(result["runs"] for result in results):
-            recorded = (
-                "Recorded for `models`, `doctor` and the first-byte wait (docs/privacy.md)."
-                if provider.records_timings
-                else "Not recorded: PERSONA_OLLAMA_RECORD_TIMINGS is off."
-            )
-            echo(recorded, dim=True)
+            echo(_recorded(provider), dim=True)
     if any(result["error"] for result in results):
         raise click.exceptions.Exit(1)
+
+
+def _recorded(provider: OllamaProvider) -> str:
+    """Whether the speeds just measured were kept: written now (not at exit), so that a
+    file that cannot be written is said, not claimed recorded."""
+    if not provider.records_timings:
+        return "Not recorded: PERSONA_OLLAMA_RECORD_TIMINGS is off."
+    store = provider.timings()
+    if not store.flush() or store.write_error is not None:
+        return (
+            f"Not recorded: {store.path} cannot be written ({store.write_error}); "
+            "set XDG_CACHE_HOME to a writable folder."
+        )
+    return "Recorded for `models`, `doctor` and the first-byte wait (docs/privacy.md)."

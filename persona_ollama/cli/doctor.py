@@ -232,16 +232,25 @@ def render_loaded(loaded: list[dict[str, Any]], measured: dict[str, Any]) -> Non
             shown.append(f"{entry['name']} ({human_bytes(entry['size'])}, {where})")
         echo("Loaded     " + ", ".join(shown))
     if measured:
-        speeds = [
-            f"{name} {_rate(entry['prompt_tokens_per_second'])} prompt / "
-            f"{_rate(entry['answer_tokens_per_second'])} answer tokens/s"
-            for name, entry in measured.items()
-        ]
+        speeds = [_measured(name, entry) for name, entry in measured.items()]
         echo("Measured   " + "; ".join(speeds))
 
 
-def _rate(value: float | None) -> str:
-    return "?" if value is None else f"{value:.0f}" if value >= 10 else f"{value:.1f}"
+def _measured(name: str, entry: dict[str, Any]) -> str:
+    """One model's measured speeds, e.g. qwen3:8b 900 prompt / 40 answer tokens/s; a speed not
+    measured (prompts too short to time, a server that states no prompt time) is said so."""
+    prompt, answer = entry["prompt_tokens_per_second"], entry["answer_tokens_per_second"]
+    if prompt is not None and answer is not None:
+        return f"{name} {_rate(prompt)} prompt / {_rate(answer)} answer tokens/s"
+    if answer is not None:
+        return f"{name} {_rate(answer)} answer tokens/s (prompt speed not measured)"
+    if prompt is not None:
+        return f"{name} {_rate(prompt)} prompt tokens/s (answer speed not measured)"
+    return f"{name} (no speed measured yet)"
+
+
+def _rate(value: float) -> str:
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
 
 
 def _speed_of(model: str, selection: Any) -> dict[str, Any]:

@@ -207,6 +207,12 @@ def render_table(rows: list[dict[str, Any]]) -> None:
         elif row.get("estimated_from_server"):
             text += "  (not in the catalogue: speed estimated from the server)"
         echo(text, dim=not row["installed"], fg="red" if row["fits"] is False else None)
+    if any(not row.get("remote") and row.get("decode_tps") is None for row in rows):
+        echo(
+            "TOK/S and JOB ?: no speed estimate for this hardware "
+            "(docs/models-and-hardware.md); `persona-ollama bench` measures it.",
+            dim=True,
+        )
 
 
 @main.command()

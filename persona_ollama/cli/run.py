@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Any
 
@@ -59,12 +60,18 @@ def run(
         think=think,
     )
     printed = False
+    line = _AnswerLine()
+    package_log = logging.getLogger("persona_ollama")
+    package_log.addHandler(line)
     try:
         for piece in chat:
             if not as_json:
-                click.echo(printable(piece), nl=False)
+                text = printable(piece)
+                click.echo(text, nl=False)
                 sys.stdout.flush()
                 printed = True
+                if text:
+                    line.open = not text.endswith("\n")
     except OllamaError:
         if printed:
             click.echo()  # the error message starts on a line of its own
@@ -72,6 +79,8 @@ def run(
             # Python API, which discards a partial answer.
             echo("The answer above broke off: it is incomplete.", err=True, fg="yellow")
         raise
+    finally:
+        package_log.removeHandler(line)
     response = chat.response
     assert response is not None
     raw = response.raw_response
@@ -90,7 +99,8 @@ def run(
             }
         )
         return
-    click.echo()
+    if line.open or not line.ended:
+        click.echo()
     rate = raw.get("tokens_per_second")
     counts = [
         "?" if raw.get(key, 0) is None else str(getattr(response, key))
@@ -105,6 +115,34 @@ def run(
     if response.finish_reason == "length":
         summary += " (stopped at the token limit: raise --max-tokens)"
     echo(summary, err=True, dim=True)
+
+
+class _AnswerLine(logging.Handler):
+    """While the answer streams: a warning logged meanwhile (the offload warning comes with
+    the last chunk) starts on a line of its own, not glued to the answer's last word."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.open = False  # the answer's last line has no newline yet
+        self.ended = False  # a warning ended that line
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.open:
+            click.echo()
+            sys.stdout.flush()
+            self.open, self.ended = False, True
+        # This handler stops Python's last-resort one (which prints warnings to stderr when
+        # nothing is configured) from running: do its job where no other handler would.
+        if not self._others(record.name) and logging.lastResort is not None:
+            logging.lastResort.handle(record)
+
+    def _others(self, name: str) -> bool:
+        logger: logging.Logger | None = logging.getLogger(name)
+        while logger is not None:
+            if any(handler is not self for handler in logger.handlers):
+                return True
+            logger = logger.parent if logger.propagate else None
+        return False
 
 
 def _total_seconds(raw: dict[str, Any]) -> float:

@@ -159,3 +159,23 @@ def test_your_own_notes_are_used_and_checked(cli_runner, fake, tmp_path):
         result = bench(cli_runner, fake, "--notes", str(path))
         assert result.exit_code == 2
         assert problem in result.stderr
+
+
+@pytest.mark.parametrize("runs", ["1", "3"])
+def test_a_speeds_file_that_cannot_be_written_is_reported_not_claimed(
+    cli_runner, fake, monkeypatch, tmp_path, runs
+):
+    # The cache folder is a plain file: the speeds cannot be written. Claiming "Recorded"
+    # would send the user to `models` for figures that are not there.
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    result = bench(cli_runner, fake, "llama3.2:3b", "-n", runs)
+
+    assert result.exit_code == 0, result.output
+    assert "  answer     40 tokens/s" in result.stdout  # the measurement itself is shown
+    assert "Recorded for" not in result.stdout
+    assert f"Not recorded: {blocker / 'persona-ollama' / 'speeds.json'} cannot be written" in (
+        result.stdout
+    )
+    assert TimingStore.from_env().speeds(fake.url, "llama3.2:3b") is None

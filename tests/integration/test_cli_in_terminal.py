@@ -120,3 +120,20 @@ def test_force_color_colours_a_pipe_and_no_color_still_wins(env, fake):
     assert ESC + b"32m" in coloured.stdout  # "phi4:14b is ready" in green
     assert b"\r" not in coloured.stdout  # colour, but still no bar off a terminal
     assert ESC not in plain.stdout + plain.stderr
+
+
+def test_a_warning_after_the_answer_starts_on_a_line_of_its_own(terminal, env):
+    # The offload warning is given when the answer's last chunk arrives, while the answer's
+    # line is still open: it used to be glued to the answer's last word.
+    from persona_ollama.testing import FakeModel
+
+    gib = 1024**3
+    big = FakeModel("llama3:70b", size=40 * gib, parameter_size="70.6B", context_length=8192)
+    with FakeOllama([big], vram_gib=24) as server:
+        server.reply_with("The answer.")
+        run = terminal([*CLI, "run", "Hello", "-m", "llama3:70b", "--host", server.url], env)
+
+    assert run.status == 0, run.text
+    text = run.output.decode()
+    assert "The answer.\r\nllama3:70b runs 41% on the CPU" in text, text
+    assert "\r\n\r\nllama3:70b:" not in text  # no blank line before the summary either

@@ -174,6 +174,22 @@ def test_doctor_shows_loaded_models_with_their_gpu_share_and_measured_speeds(
     assert "Warning    llama3:70b runs 41% on the CPU" in text
 
 
+def test_doctor_says_a_prompt_speed_was_not_measured_rather_than_showing_a_question_mark(
+    fake_ollama_factory, cli_runner, monkeypatch
+):
+    # A prompt under MIN_PROMPT_TOKENS gives an answer speed but no prompt speed.
+    monkeypatch.setenv("PERSONA_OLLAMA_MEMORY_GB", "16")
+    fake = fake_ollama_factory([SMALL])
+    provider = OllamaProvider(base_url=fake.url)
+    provider.generate("Hi", model=SMALL.name, max_tokens=20)
+    provider.close()
+
+    text = cli_runner.invoke(main, ["doctor", "--host", fake.url]).stdout
+
+    assert f"Measured   {SMALL.name} 40 answer tokens/s (prompt speed not measured)" in text
+    assert "?" not in text.split("Measured   ")[1].splitlines()[0]
+
+
 def test_without_a_measurement_a_long_prompt_on_a_cpu_gets_an_estimated_wait(
     fake_ollama_factory, monkeypatch, caplog
 ):

@@ -68,6 +68,9 @@ def test_the_time_budget_is_read_from_the_environment():
     assert job_budget_seconds({"PERSONA_OLLAMA_JOB_MINUTES": "45"}) == 45 * 60
     with pytest.raises(ConfigurationError, match="PERSONA_OLLAMA_JOB_MINUTES"):
         job_budget_seconds({"PERSONA_OLLAMA_JOB_MINUTES": "soon"})
+    # A finite number of minutes whose seconds are not ("budget inf min" was shown).
+    with pytest.raises(ConfigurationError, match="PERSONA_OLLAMA_JOB_MINUTES"):
+        job_budget_seconds({"PERSONA_OLLAMA_JOB_MINUTES": "1e308"})
 
 
 def test_a_model_unknown_to_the_catalogue_is_estimated_from_the_server(small):
@@ -283,3 +286,26 @@ def test_the_provider_ranks_with_the_speed_its_own_runs_measured():
     assert measured.speed.basis.startswith("measured on this server over 1 run")
     assert measured.job_seconds == pytest.approx(speed.REFERENCE_JOB.seconds(measured.speed))
     assert second["llama3.2:1b"].speed is None
+
+
+@posix_only
+def test_an_8_gb_laptop_gpu_gets_no_desktop_speed_claim(gpu_box, cli_runner):
+    gpu_box("NVIDIA GeForce RTX 4060 Laptop GPU, 8188, 7800")
+    with FakeOllama([FakeModel("qwen2.5:7b", size=4_683_087_332, parameter_size="7.6B")]) as fake:
+        result = cli_runner.invoke(main, ["recommend", "--host", fake.url, "-n", "2"])
+    assert result.exit_code == 0, result.output
+    assert "Budget: 8.0 GiB" in result.stdout  # the laptop's VRAM still sets the budget
+    assert "272 GB/s" not in result.stdout  # the desktop RTX 4060's bandwidth
+    assert "tokens/s" not in result.stdout
+
+
+@posix_only
+def test_models_explains_a_speed_it_cannot_estimate(gpu_box, cli_runner):
+    gpu_box("NVIDIA GeForce RTX 4060 Laptop GPU, 8188, 7800")
+    with FakeOllama([FakeModel("qwen2.5:7b", size=4_683_087_332, parameter_size="7.6B")]) as fake:
+        result = cli_runner.invoke(main, ["models", "--host", fake.url])
+    assert result.exit_code == 0, result.output
+    _header, row, *notes = result.stdout.splitlines()
+    assert row.split()[-3:-1] == ["?", "?"]  # TOK/S and JOB (DEFAULT last)
+    assert any(n.startswith("TOK/S and JOB ?: no speed estimate") for n in notes), result.stdout
+    assert any("persona-ollama bench" in n for n in notes)

@@ -126,3 +126,22 @@ def test_the_first_token_waits_for_the_load_and_the_prompt() -> None:
     # On a 2-core CPU a 20,000-token prompt to a dense 8B takes longer than a flat 300 s.
     slow = speed.estimate(DENSE_8B, speed.cpu_machine(2), 20_000)
     assert speed.first_token_seconds(slow, 20_000, loaded=True) > 300
+
+
+@pytest.mark.parametrize(
+    "reported",
+    [
+        # nvidia-smi's names for the laptop parts: narrower memory buses than the desktop
+        # cards of the same number (the RTX 4090 Laptop GPU has 576 GB/s, the desktop card
+        # 1008), so the desktop row would promise up to 75 % too much speed.
+        "NVIDIA GeForce RTX 4090 Laptop GPU",
+        "NVIDIA GeForce RTX 4060 Laptop GPU",
+        "NVIDIA GeForce RTX 3060 Laptop GPU",
+        "NVIDIA GeForce RTX 4080 Laptop GPU",
+        "NVIDIA GeForce RTX 3060 Mobile / Max-Q",
+    ],
+)
+def test_a_laptop_gpu_does_not_get_the_desktop_cards_figures(reported: str) -> None:
+    assert speed.find_accelerator(reported) is None
+    profile = _profile("gpu", (GPU(reported, "nvidia", 8 * GiB),))
+    assert speed.machine_for(profile) is None
