@@ -305,11 +305,14 @@ class TimingStore:
         except (OSError, TimeoutError) as error:
             log.debug("measured speeds not recorded in %s: %s", self.path, error)
             self.write_error = str(error) or type(error).__name__
-            return False
+            written = False
+        else:
+            self.write_error = None
+            written = True
         with self._lock:
+            # Read again: the file (with what was written), never samples that were dropped.
             self._cache = None
-        self.write_error = None
-        return True
+        return written
 
 
 def _flush_at_exit(store: weakref.ReferenceType[TimingStore]) -> None:

@@ -280,3 +280,14 @@ def test_samples_waiting_in_memory_are_written_when_the_interval_is_over(store, 
     while reader.speeds(SERVER, "m:1b", "d").runs < 2 and time.monotonic() < ends:
         time.sleep(0.05)
     assert reader.speeds(SERVER, "m:1b", "d").runs == 2  # by the timer, with no other call
+
+
+def test_samples_that_could_not_be_written_are_not_counted_afterwards(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    store = TimingStore(blocker / "persona-ollama" / "speeds.json")
+    store.speeds(SERVER, "m:1b", "d")  # a view read before the samples arrive
+    store.record(SERVER, "m:1b", "d", sample(at=1000.0))  # written at once: and failing
+
+    assert store.write_error is not None
+    assert store.speeds(SERVER, "m:1b", "d") is None  # dropped, as the file says
