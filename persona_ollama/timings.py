@@ -183,6 +183,7 @@ class TimingStore:
         # read at, and the speeds worked out from its entries.
         self._cache: tuple[tuple[int, int] | None, dict[str, Any]] | None = None
         self._computed: dict[str, Speeds | None] = {}
+        self._parsed: dict[str, list[Sample]] = {}  # each entry's rows, read once
         # Samples not yet in the file (WRITE_EVERY), and when this store last wrote it.
         self._pending: list[tuple[str, str, str | None, Sample]] = []
         self._written_at = -math.inf
@@ -231,10 +232,13 @@ class TimingStore:
         return sorted(chosen, key=lambda s: s.updated, reverse=True)
 
     def _speeds_of(self, key: str, entry: dict[str, Any]) -> Speeds | None:
-        """``_speeds(entry)``, worked out once until that entry changes (every generate
+        """The entry's speeds, worked out once until that entry changes (every generate
         asks, for its first-byte wait). The caller holds the lock."""
         if key not in self._computed:
-            self._computed[key] = _speeds(entry)
+            samples = self._parsed.get(key)
+            if samples is None:
+                samples = self._parsed[key] = _samples(entry)
+            self._computed[key] = _speeds(entry, samples)
         return self._computed[key]
 
     def _view(self) -> dict[str, Any]:
@@ -253,6 +257,7 @@ class TimingStore:
             _add(data, server, model, digest, sample)
         self._cache = (stamp, data)
         self._computed.clear()
+        self._parsed.clear()
         return data
 
     # -- writing -----------------------------------------------------------------------
@@ -270,8 +275,19 @@ class TimingStore:
             if self._cache is not None:  # readings here count it at once
                 _add(self._cache[1], server, model, digest, sample)
                 # The entries _add changed (it may also merge the name's into the digest's).
-                self._computed.pop(_key(server, model, digest), None)
-                self._computed.pop(_key(server, model, None), None)
+                key, by_name = _key(server, model, digest), _key(server, model, None)
+                self._computed.pop(key, None)
+                self._computed.pop(by_name, None)
+                parsed = self._parsed.get(key)
+                rows = len(self._cache[1]["models"][key]["samples"])
+                grew = parsed is not None and (
+                    rows == len(parsed) + 1 or rows == len(parsed) == MAX_SAMPLES
+                )
+                if parsed is not None and grew and by_name not in self._parsed:
+                    self._parsed[key] = [*parsed, sample][-MAX_SAMPLES:]
+                else:  # merged, dropped and added again, or never read: read its rows anew
+                    self._parsed.pop(key, None)
+                self._parsed.pop(by_name, None)
             wait = self._written_at + WRITE_EVERY - time.monotonic()
             if wait > 0 and self._timer is None:
                 self._timer = threading.Timer(wait, self.flush)
@@ -382,8 +398,12 @@ def _add(data: dict[str, Any], server: str, model: str, digest: str | None, samp
             del models[stale]
 
 
-def _speeds(entry: Mapping[str, Any]) -> Speeds | None:
-    samples = [s for s in map(Sample.from_row, entry.get("samples", [])) if s is not None]
+def _samples(entry: Mapping[str, Any]) -> list[Sample]:
+    """The sound samples of an entry's rows."""
+    return [s for s in map(Sample.from_row, entry.get("samples", [])) if s is not None]
+
+
+def _speeds(entry: Mapping[str, Any], samples: list[Sample]) -> Speeds | None:
     if not samples:
         return None
     prompt = [(s.prompt_tokens, s.prompt_seconds) for s in samples]

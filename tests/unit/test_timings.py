@@ -291,3 +291,19 @@ def test_samples_that_could_not_be_written_are_not_counted_afterwards(tmp_path):
 
     assert store.write_error is not None
     assert store.speeds(SERVER, "m:1b", "d") is None  # dropped, as the file says
+
+
+def test_speeds_kept_up_to_date_in_memory_match_a_fresh_reading_of_the_file(store):
+    store.speeds(SERVER, "m:1b", "d")  # a view exists: later samples join it as they come
+    for run in range(MAX_SAMPLES + 7):
+        store.record(SERVER, "m:1b", "d", sample(answer=(100 + run, 4.0 + run), at=1000.0 + run))
+        store.speeds(SERVER, "m:1b", "d")
+    store.record(SERVER, "m:1b", None, sample(at=5000.0))  # by name: merged on the next digest
+    store.record(SERVER, "m:1b", "d", sample(at=5001.0))
+    in_memory = store.speeds(SERVER, "m:1b", "d")
+    store.flush()
+
+    fresh = TimingStore(store.path).speeds(SERVER, "m:1b", "d")
+    assert in_memory.runs == fresh.runs == MAX_SAMPLES
+    assert in_memory.answer_tokens_per_second == pytest.approx(fresh.answer_tokens_per_second)
+    assert in_memory.updated == fresh.updated
