@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from .request import Preparation
     from .served import ServedModels
     from .stream import ChatStream
-    from .timings import TimingStore
+    from .timings import Speeds, TimingStore
     from .waits import Expectation
 
 __all__ = ["OllamaProvider"]
@@ -623,17 +623,21 @@ class OllamaProvider(LLMProvider):
         """Whether measured speeds are kept and used (PERSONA_OLLAMA_RECORD_TIMINGS)."""
         return self._record_timings
 
+    def measured(self, model: ModelInfo) -> Speeds | None:
+        """``model``'s speeds measured on this server (timings.py); None when it was never
+        measured here, or speeds are not recorded."""
+        if not self._record_timings:
+            return None
+        return self.timings().speeds(str(self.endpoint), model.name, model.digest)
+
     def measured_speeds(self, models: Iterable[ModelInfo]) -> dict[str, Measured]:
         """The speeds measured on this server of ``models``, by name, for the ranking
         (measured beats estimated); empty when speeds are not recorded."""
         from .choosing.speed import Measured
 
-        if not self._record_timings:
-            return {}
-        store, server = self.timings(), str(self.endpoint)
         found = {}
         for model in models:
-            speeds = store.speeds(server, model.name, model.digest)
+            speeds = self.measured(model)
             if speeds is not None:
                 found[model.name] = Measured(
                     speeds.prompt_tokens_per_second,
@@ -714,9 +718,7 @@ class OllamaProvider(LLMProvider):
         on ``machine`` (waits.py)."""
         from .waits import expected_first_byte_seconds
 
-        measured = None
-        if self._record_timings:
-            measured = self.timings().speeds(str(self.endpoint), facts.name, facts.digest)
+        measured = self.measured(facts)
         estimated = None
         if measured is None and machine is not None:
             from .choosing.selection import model_facts

@@ -212,11 +212,8 @@ def _estimate(name: str, window: int | None, listed: list[ModelInfo]) -> int | N
 def measured_section(provider: OllamaProvider, listed: list[ModelInfo]) -> dict[str, Any]:
     """Installed model -> its measured speeds on this server (timings.py), where measured."""
     measured: dict[str, Any] = {}
-    if not provider.records_timings:
-        return measured
-    store = provider.timings()
     for model in listed:
-        speeds = store.speeds(str(provider.endpoint), model.name, model.digest)
+        speeds = provider.measured(model)
         if speeds is not None:
             measured[model.name] = speeds.as_dict()
     return measured

@@ -11,7 +11,6 @@ from .app import common_options, echo, human_bytes, json_option, main, make_prov
 if TYPE_CHECKING:
     from ..model_info import ModelInfo
     from ..provider import OllamaProvider
-    from ..timings import TimingStore
 
 COLUMNS = (
     "NAME",
@@ -48,7 +47,6 @@ def model_rows(provider: OllamaProvider, include_catalogue: bool) -> list[dict[s
     budget = profile.memory_budget_bytes
     machine = plan_for(profile).machine
     default = provider.default_model
-    store = provider.timings() if provider.records_timings else None
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
     for model in provider.installed_models():
@@ -79,7 +77,7 @@ def model_rows(provider: OllamaProvider, include_catalogue: bool) -> list[dict[s
                 "remote": where.remote,
                 "remote_host": where.host,
                 **_speed(None if where.remote else model, catalogue, machine),
-                "measured": _measured(store, provider, model),
+                "measured": _measured(provider, model),
                 "size_estimated": False,
             }
         )
@@ -125,11 +123,9 @@ def model_rows(provider: OllamaProvider, include_catalogue: bool) -> list[dict[s
     return rows
 
 
-def _measured(store: TimingStore | None, provider: OllamaProvider, model: ModelInfo) -> Any:
+def _measured(provider: OllamaProvider, model: ModelInfo) -> Any:
     """The model's measured speeds on this server (timings.py), None when never measured."""
-    if store is None:
-        return None
-    speeds = store.speeds(str(provider.endpoint), model.name, model.digest)
+    speeds = provider.measured(model)
     return speeds.as_dict() if speeds is not None else None
 
 
