@@ -216,6 +216,7 @@ class Preparation:
             "num_ctx": explicit_ctx,
             "preferred": facts.modelfile_num_ctx if sets_window else None,
             "model": name,
+            "input_limit": facts.input_limit,
         }
         try:
             context = plan(prompt_tokens, budget, **sizes)
