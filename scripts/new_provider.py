@@ -68,6 +68,13 @@ DISTRIBUTIONS = {
     "click": "click",
     "importlib_metadata": "importlib-metadata",
 }
+# The skeleton's files a provider author changes into their server's API (scripts/template
+# paths; docs/writing-a-provider.md states their sizes).
+SKELETON = (
+    "persona_acme/backends/acme.py",
+    "persona_acme/testing/acme.py",
+    "tests/unit/test_backend_acme.py",
+)
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 DISPLAY = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 
@@ -291,9 +298,10 @@ def dependencies(source: Path, copy_package: Path) -> list[str]:
     ]
 
 
-def generate(target: Path, names: Names, source: Path = REPO) -> list[str]:
-    """Write the new project to ``target``; returns the offences the check found there
-    (``file:line: text``), empty when the copy is clean."""
+def generate(target: Path, names: Names, source: Path | None = None) -> list[str]:
+    """Write the new project to ``target`` from ``source`` (this repository by default);
+    returns the offences the check found there (``file:line: text``), empty when clean."""
+    source = source or REPO
     check_names(names, target)
     templates = template_files()
     generated = {
