@@ -57,3 +57,7 @@ _.size_bytes
 
 # bench's Run fields, printed through vars() in `persona-ollama bench --json` "details".
 _.wall_seconds
+
+# Part of the backend protocol for servers that take a prompt string: the template's skeleton
+# backend (scripts/template, a generated project's backends/) writes its chats with it.
+_.PromptTemplate

@@ -299,25 +299,30 @@ def test_wheel_ships_the_type_marker_and_no_tests(installed_plugin: InstalledPlu
 # -- the reference host, end to end against the loopback double ---------------------------------
 
 
-def generate_from_the_csv(
-    plugin: InstalledPlugin, server: FakeServer, tmp_path: Path
+def host_generate(
+    plugin: InstalledPlugin, server_url: str, tmp_path: Path, *options: str
 ) -> subprocess.CompletedProcess[str]:
-    server.reply_with(personas_from_request)
+    """The host's ``generate`` from the interviews CSV into ``tmp_path/out``, with ``options``."""
     return plugin.host(
         "generate",
         "--from",
         INTERVIEWS,
         "--provider",
         PROVIDER,
-        "--model",
-        "llama3.2:3b",
-        "--count",
-        "3",
+        *options,
         "--output",
-        tmp_path / "personas",
-        server_url=server.url,
+        tmp_path / "out",
+        server_url=server_url,
         cwd=tmp_path,
     )
+
+
+def generate_from_the_csv(
+    plugin: InstalledPlugin, server: FakeServer, tmp_path: Path
+) -> subprocess.CompletedProcess[str]:
+    """Three personas from the whole CSV, written to ``tmp_path/out``."""
+    server.reply_with(personas_from_request)
+    return host_generate(plugin, server.url, tmp_path, "--model", "llama3.2:3b", "--count", "3")
 
 
 def input_tokens_of(result: subprocess.CompletedProcess[str]) -> int:
@@ -332,7 +337,7 @@ def test_host_generates_personas_from_the_whole_csv(
     result = generate_from_the_csv(installed_plugin, server_with_models, tmp_path)
 
     assert result.returncode == 0, result.stderr
-    written = sorted((tmp_path / "personas").glob("*.json"))
+    written = sorted((tmp_path / "out").glob("*.json"))
     assert len(written) == 3
     for path in written:
         persona = json.loads(path.read_text(encoding="utf-8"))
@@ -356,7 +361,7 @@ def test_host_reports_an_error_sent_inside_the_answer_and_writes_nothing(
     assert result.stderr.startswith("Error: ")
     assert "the model failed half-way" in result.stderr
     assert "Traceback" not in result.stderr
-    assert not list((tmp_path / "personas").glob("*.json"))  # no partial answer as personas
+    assert not list((tmp_path / "out").glob("*.json"))  # no partial answer as personas
 
 
 def test_host_without_model_uses_the_plugins_default_model(
@@ -365,19 +370,7 @@ def test_host_without_model_uses_the_plugins_default_model(
     with stand_in([FakeModel(name="llama3.2:3b", context_length=131072)]) as fake:
         fake.reply_with(personas_from_request)
 
-        result = installed_plugin.host(
-            "generate",
-            "--from",
-            INTERVIEWS,
-            "--provider",
-            PROVIDER,
-            "--count",
-            "2",
-            "--output",
-            tmp_path / "out",
-            server_url=fake.url,
-            cwd=tmp_path,
-        )
+        result = host_generate(installed_plugin, fake.url, tmp_path, "--count", "2")
         chats = [model_asked(fake, request.json) for request in fake.generations]
 
     assert result.returncode == 0, result.stderr
@@ -390,17 +383,7 @@ def test_host_reports_the_plugins_hint_when_nothing_listens(
 ):
     url = f"http://127.0.0.1:{free_loopback_port()}"
 
-    result = installed_plugin.host(
-        "generate",
-        "--from",
-        INTERVIEWS,
-        "--provider",
-        PROVIDER,
-        "--output",
-        tmp_path / "out",
-        server_url=url,
-        cwd=tmp_path,
-    )
+    result = host_generate(installed_plugin, url, tmp_path)
 
     assert result.returncode == 1
     assert result.stderr.startswith("Error: ")
@@ -414,19 +397,7 @@ def test_host_reports_the_plugins_hint_when_nothing_listens(
 def test_host_reports_a_missing_model_with_advice_and_sends_nothing(
     installed_plugin: InstalledPlugin, server_with_models: FakeServer, tmp_path: Path
 ):
-    result = installed_plugin.host(
-        "generate",
-        "--from",
-        INTERVIEWS,
-        "--provider",
-        PROVIDER,
-        "--model",
-        "nope:1b",
-        "--output",
-        tmp_path / "out",
-        server_url=server_with_models.url,
-        cwd=tmp_path,
-    )
+    result = host_generate(installed_plugin, server_with_models.url, tmp_path, "--model", "nope:1b")
 
     assert result.returncode == 1
     assert result.stderr.startswith("Error: ")

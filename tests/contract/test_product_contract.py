@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 from test_installed_plugin import (
-    INTERVIEWS,
-    PROVIDER,
     InstalledPlugin,
     free_loopback_port,
     generate_from_the_csv,
+    host_generate,
     input_tokens_of,
 )
 
@@ -46,17 +45,7 @@ def test_host_is_told_to_start_ollama_when_nothing_listens(
 ):
     url = f"http://127.0.0.1:{free_loopback_port()}"
 
-    result = installed_plugin.host(
-        "generate",
-        "--from",
-        INTERVIEWS,
-        "--provider",
-        PROVIDER,
-        "--output",
-        tmp_path / "out",
-        server_url=url,
-        cwd=tmp_path,
-    )
+    result = host_generate(installed_plugin, url, tmp_path)
 
     assert result.returncode == 1
     assert "ollama serve" in result.stderr
@@ -65,19 +54,7 @@ def test_host_is_told_to_start_ollama_when_nothing_listens(
 def test_host_is_told_how_to_pull_a_missing_model(
     installed_plugin: InstalledPlugin, server_with_models: FakeServer, tmp_path: Path
 ):
-    result = installed_plugin.host(
-        "generate",
-        "--from",
-        INTERVIEWS,
-        "--provider",
-        PROVIDER,
-        "--model",
-        "nope:1b",
-        "--output",
-        tmp_path / "out",
-        server_url=server_with_models.url,
-        cwd=tmp_path,
-    )
+    result = host_generate(installed_plugin, server_with_models.url, tmp_path, "--model", "nope:1b")
 
     assert result.returncode == 1
     assert "ollama pull nope:1b" in result.stderr
