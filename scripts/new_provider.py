@@ -127,6 +127,13 @@ SETTINGS_SEAMS = (
 )
 
 
+# A block of this plugin's compatibility names (its users import them), marked in the kernel:
+# a new project has no users yet, so the block and every listing of its names are left out.
+ALIASES_START = re.compile(r"^\s*# -- Compatibility aliases")
+ALIASES_END = re.compile(r"^\s*# -- end of the compatibility aliases")
+ALIAS = re.compile(r"^(\w+) = \w+$")
+
+
 def check_names(names: Names, target: Path) -> None:
     """Refuse what would leave a half-made project, before anything is written."""
     if not NAME.match(names.name):
@@ -334,6 +341,7 @@ def generate(target: Path, names: Names, source: Path | None = None) -> list[str
             continue
         destination.write_text(rename_text(text, names), encoding="utf-8")
     package = target / names.package
+    drop_compatibility_names(package)
     apply_seams(package / "settings.py", names)
     fill_pyproject(target / "pyproject.toml", dependencies(source, package), package, names)
     return leftovers(target)
@@ -352,6 +360,33 @@ def apply_seams(settings: Path, names: Names) -> None:
                 "update SETTINGS_SEAMS in scripts/new_provider.py to the kernel's settings."
             )
     settings.write_text(text, encoding="utf-8")
+
+
+def drop_compatibility_names(package: Path) -> None:
+    """Leave out the kernel's marked compatibility blocks, and each line that lists one of the
+    names such a block defines (an import, an ``__all__`` entry, a lazy export)."""
+    texts = {path: path.read_text(encoding="utf-8") for path in sorted(package.rglob("*.py"))}
+    aliases: set[str] = set()
+    for path, text in texts.items():
+        kept: list[str] = []
+        inside = False
+        for line in text.splitlines(keepends=True):
+            if ALIASES_START.match(line):
+                inside = True
+            if not inside:
+                kept.append(line)
+            elif found := ALIAS.match(line.strip()):
+                aliases.add(found.group(1))
+            if ALIASES_END.match(line):
+                inside = False
+        texts[path] = "".join(kept)
+    if aliases:
+        names = "|".join(sorted(aliases))
+        listed = re.compile(rf'^\s*"?({names})"?(: "[\w.]+")?,\s*\n', re.MULTILINE)
+        texts = {path: listed.sub("", text) for path, text in texts.items()}
+    for path, text in texts.items():
+        if text != path.read_text(encoding="utf-8"):
+            path.write_text(text, encoding="utf-8")
 
 
 def fill_pyproject(pyproject: Path, requirements: list[str], package: Path, names: Names) -> None:

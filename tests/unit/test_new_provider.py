@@ -167,6 +167,34 @@ def test_everything_is_renamed_and_the_settings_name_the_new_server(source: Path
     assert "from persona_vllm import names" in read(project, "tests/unit/test_names.py")
 
 
+def test_the_compatibility_names_and_every_listing_of_them_are_left_out(
+    source: Path, tmp_path: Path
+):
+    package = source / "persona_ollama"
+    (package / "errors.py").write_text(
+        "class ServerError(Exception):\n    pass\n\n\n"
+        "# -- Compatibility aliases: the names users import\n"
+        "OllamaError = ServerError\n"
+        "# -- end of the compatibility aliases\n"
+        '__all__ = [\n    "OllamaError",\n    "ServerError",\n]\n'
+    )
+    (package / "__init__.py").write_text(
+        "from .names import check\n"
+        "from .errors import (\n    OllamaError,\n    ServerError,\n)\n"
+        '_LAZY = {\n    "OllamaError": "errors",\n    "ServerError": "errors",\n}\n'
+    )
+    project = tmp_path / "persona-acme"
+
+    found = new_provider.generate(project, ACME, source)
+
+    assert found == []
+    errors = read(project, "persona_acme/errors.py")
+    assert "Compatibility" not in errors and '    "ServerError",\n]' in errors
+    init = read(project, "persona_acme/__init__.py")
+    assert "    ServerError,\n)" in init and '    "ServerError": "errors",\n}' in init
+    compile(errors + init, "generated", "exec")
+
+
 def test_the_changelog_is_a_fresh_one(source: Path, tmp_path: Path):
     project = tmp_path / "persona-acme"
 
