@@ -364,9 +364,11 @@ def apply_seams(settings: Path, names: Names) -> None:
 
 def drop_compatibility_names(package: Path) -> None:
     """Leave out the kernel's marked compatibility blocks, and each line that lists one of the
-    names such a block defines (an import, an ``__all__`` entry, a lazy export)."""
+    names such a block defines (an import, an ``__all__`` entry, a lazy export), unless the
+    project still uses one: then all stay, and the check lists them."""
     texts = {path: path.read_text(encoding="utf-8") for path in sorted(package.rglob("*.py"))}
     aliases: set[str] = set()
+    dropped = {}
     for path, text in texts.items():
         kept: list[str] = []
         inside = False
@@ -379,13 +381,16 @@ def drop_compatibility_names(package: Path) -> None:
                 aliases.add(found.group(1))
             if ALIASES_END.match(line):
                 inside = False
-        texts[path] = "".join(kept)
-    if aliases:
-        names = "|".join(sorted(aliases))
-        listed = re.compile(rf'^\s*"?({names})"?(: "[\w.]+")?,\s*\n', re.MULTILINE)
-        texts = {path: listed.sub("", text) for path, text in texts.items()}
-    for path, text in texts.items():
-        if text != path.read_text(encoding="utf-8"):
+        dropped[path] = "".join(kept)
+    if not aliases:
+        return
+    names = "|".join(sorted(aliases))
+    listed = re.compile(rf'^\s*"?({names})"?(: "[\w.]+")?,\s*\n', re.MULTILINE)
+    dropped = {path: listed.sub("", text) for path, text in dropped.items()}
+    if any(re.search(rf"\b({names})\b", text) for text in dropped.values()):
+        return  # still used: the check lists every line that names them
+    for path, text in dropped.items():
+        if text != texts[path]:
             path.write_text(text, encoding="utf-8")
 
 

@@ -195,6 +195,27 @@ def test_the_compatibility_names_and_every_listing_of_them_are_left_out(
     compile(errors + init, "generated", "exec")
 
 
+def test_compatibility_names_the_project_still_uses_stay_and_are_listed(
+    source: Path, tmp_path: Path
+):
+    package = source / "persona_ollama"
+    (package / "errors.py").write_text(
+        "class ServerError(Exception):\n    pass\n\n\n"
+        "# -- Compatibility aliases: the names users import\n"
+        "OllamaError = ServerError\n"
+        "# -- end of the compatibility aliases\n"
+    )
+    (package / "stream.py").write_text("from .errors import OllamaError\n")
+    (package / "__init__.py").write_text("from . import names, stream\n")
+    project = tmp_path / "persona-acme"
+
+    found = new_provider.generate(project, ACME, source)
+
+    assert "persona_acme/errors.py:6: OllamaError = ServerError" in found
+    assert "persona_acme/stream.py:1: from .errors import OllamaError" in found
+    assert read(project, "persona_acme/errors.py") == read(source, "persona_ollama/errors.py")
+
+
 def test_the_changelog_is_a_fresh_one(source: Path, tmp_path: Path):
     project = tmp_path / "persona-acme"
 
