@@ -17,7 +17,10 @@ from .responses import Reply, Response, Stream, json_reply
 VERSION = "2.1.0"
 SAMPLING = ("temperature", "top_p", "seed")
 REASONS = {"stop": "eos_token", "length": "length"}  # the engine's words -> Acme's
-# The texts Acme's errors start with, by the error_type of the event.
+# The texts Acme's errors start with, by the error_type of the event: those of
+# text-generation-inference, whose error events Acme's copy, e.g. {"error": "Input validation
+# error: max_new_tokens must be <= 1. Given: 100", "error_type": "validation"}
+# (https://huggingface.co/fblgit/una-cybertron-7b-v2-bf16/discussions/10).
 VALIDATION = "Input validation error"
 OVERLOADED = "Model is overloaded"
 
