@@ -60,6 +60,12 @@ CONTRACT = (
 # The fixtures the copy's tests/conftest.py (scripts/template) does not define: a unit test
 # that takes one of them tests the template's server, not the kernel.
 REPO_ONLY_FIXTURES = ("mocked", "cli_runner", "terminal", "fake_ollama", "fake_ollama_factory")
+# Unit tests of kernel modules whose cases are facts of the template's server under other
+# words: they test what the default backend declares, which in a new project is its own.
+SERVER_FACT_TESTS = {
+    "tests/unit/test_options.py": "its cases are the default backend's options (num_ctx, "
+    "num_predict, use_mmap ...): the template's server's",
+}
 # Third-party imports of the copy -> the requirement in the template's pyproject.toml.
 DISTRIBUTIONS = {
     "requests": "requests",
@@ -249,9 +255,12 @@ def template_files() -> dict[str, Path]:
 def kernel_tests(source: Path, modules: set[str], names: Names) -> list[str]:
     """The unit tests of the kernel that the copy can run: every persona import is a module
     the copy has, none takes a fixture only the template's conftest defines, none imports a
-    test helper of the template's, and none names its server once renamed."""
+    test helper of the template's, none names its server once renamed, and none is listed
+    in SERVER_FACT_TESTS."""
     kept = []
     for path in sorted((source / "tests" / "unit").glob("test_*.py")):
+        if path.relative_to(source).as_posix() in SERVER_FACT_TESTS:
+            continue
         text = path.read_text(encoding="utf-8")
         tree = ast.parse(text)
         ok = True

@@ -50,6 +50,7 @@ SOURCE = {
     "tests/contract/test_product_contract.py": "# this plugin's own checks\n",
     "tests/unit/test_names.py": "from persona_ollama import names\n\n\ndef test_x():\n    pass\n",
     "tests/unit/test_cli.py": "from persona_ollama.cli import main\n",
+    "tests/unit/test_options.py": "from persona_ollama import names\n",
     "tests/unit/test_mocked.py": (
         "from persona_ollama import names\n\n\ndef test_x(mocked):\n    pass\n"
     ),
@@ -143,6 +144,7 @@ def test_kernel_tests_that_need_the_templates_fixtures_cli_or_server_are_left_ou
     assert "tests/unit/test_cli.py" not in tests  # cli/ is not in the project
     assert "tests/unit/test_mocked.py" not in tests  # a fixture of the template's conftest
     assert "tests/unit/test_server_facts.py" not in tests  # names the template's server
+    assert "tests/unit/test_options.py" not in tests  # its cases are the server's options
 
 
 def test_everything_is_renamed_and_the_settings_name_the_new_server(source: Path, tmp_path: Path):
