@@ -12,7 +12,8 @@ import json
 from typing import Any
 
 from .engine import Call, Face, GenerationRequest, Route, count_tokens, run
-from .responses import Reply, Response, Stream, json_reply
+from .models import FakeModel
+from .responses import ApiError, Reply, Response, Stream, json_reply
 
 VERSION = "2.1.0"
 SAMPLING = ("temperature", "top_p", "seed")
@@ -69,8 +70,15 @@ class AcmeFace(Face):
         """An error before any output (a scripted status): ``{"error", "error_type"}``."""
         return json_reply({"error": message, "error_type": error_type(message)}, status)
 
+    def served(self, call: Call) -> FakeModel:
+        """The one model: the first installed; a server started without one answers 503."""
+        installed = call.state.installed()
+        if not installed:
+            raise ApiError(503, f"{OVERLOADED}: no model is loaded yet")
+        return installed[0]
+
     def info(self, call: Call) -> Response:
-        model = call.state.installed()[0]
+        model = self.served(call)
         info = {
             "model_id": model.name,
             "max_input_tokens": int(model.context_length * self.input_share),
@@ -87,7 +95,7 @@ class AcmeFace(Face):
         parameters = body.get("parameters", {}) if isinstance(body, dict) else None
         if not isinstance(inputs, str) or not isinstance(parameters, dict):
             return refusal(f"{VALIDATION}: expected inputs and parameters")
-        model = call.state.installed()[0]
+        model = self.served(call)
         total = model.context_length
         tokens = count_tokens(inputs)
         new = parameters.get("max_new_tokens", 20)
