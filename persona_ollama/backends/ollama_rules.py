@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from ..errors import ConfigurationError
-from .rules import AddressRules, Declaration
+from .rules import BOOL, INT, AddressRules, Declaration
 
 # Persona's name for the server comes first: it beats Ollama's own.
 BASE_URL_VAR = "OLLAMA_BASE_URL"
@@ -87,4 +87,20 @@ class OllamaNames:
 
 
 NAMES = OllamaNames()
-DECLARATION = Declaration(address=ADDRESS, speaks="Ollama's /api/chat", names=NAMES)
+# Ollama's own options beyond the common sampling ones (api/types.go Options and Runner;
+# draft_num_predict since v0.30): a wrong type is an error from the server, so it is checked
+# first; an unknown one is ignored silently (docs/reference/ollama-protocol.md, "Options").
+OPTIONS = {
+    "num_ctx": INT,
+    "num_predict": INT,
+    "num_keep": INT,
+    "num_batch": INT,
+    "num_gpu": INT,
+    "main_gpu": INT,
+    "num_thread": INT,
+    "draft_num_predict": INT,
+    "use_mmap": BOOL,
+}
+DECLARATION = Declaration(
+    address=ADDRESS, speaks="Ollama's /api/chat", names=NAMES, options=OPTIONS
+)

@@ -12,6 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+# The kinds of option values: how a message names the kind, and the Python types that pass.
+OptionType = tuple[str, tuple[type, ...]]
+INT: OptionType = ("an integer", (int,))
+NUMBER: OptionType = ("a number", (int, float))
+BOOL: OptionType = ("true or false", (bool,))
+STRINGS: OptionType = ("a list of strings", (list, tuple))
+
 # Above this many characters a model name is a pasted document, not a name; no server's
 # grammar that we know of allows more (the longest we know, a registry host plus path, is 512).
 MAX_NAME_LENGTH = 1024
@@ -75,9 +82,12 @@ class AnyName:
 
 @dataclass(frozen=True)
 class Declaration:
-    """Everything one backend declares: its address rules, its model names, and a phrase for
-    the API it speaks, used where the kernel lists the APIs (e.g. "the server's /chat route")."""
+    """Everything one backend declares: its address rules, a phrase for the API it speaks
+    (used where the kernel lists the APIs, e.g. "the server's /chat route"), its model names,
+    and the options its server knows beyond the common sampling ones (options.COMMON_OPTIONS),
+    each with the kind of value it takes."""
 
     address: AddressRules
     speaks: str
     names: NameRules = field(default_factory=AnyName)
+    options: Mapping[str, OptionType] = field(default_factory=dict)

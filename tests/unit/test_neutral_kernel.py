@@ -65,7 +65,6 @@ PENDING = frozenset(
         "errors.py",
         "model_info.py",
         "offload.py",
-        "options.py",
         "privacy.py",
         "provider.py",
         "request.py",
