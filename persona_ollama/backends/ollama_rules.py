@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from ..errors import ConfigurationError
-from .rules import BOOL, INT, AddressRules, Declaration
+from .rules import BOOL, INT, AddressRules, ContextWords, Declaration
 
 # Persona's name for the server comes first: it beats Ollama's own.
 BASE_URL_VAR = "OLLAMA_BASE_URL"
@@ -101,6 +101,16 @@ OPTIONS = {
     "draft_num_predict": INT,
     "use_mmap": BOOL,
 }
+# Before v0.12.6 Ollama cuts an over-long prompt to num_ctx tokens and still answers 200: its
+# runners ignore truncate=false and keep exactly num_ctx tokens, the first num_keep and the end
+# (runner/ollamarunner/runner.go NewSequence; docs/reference/ollama-protocol.md, "Context and
+# truncation"); from v0.12.6 they refuse instead.
+CONTEXT = ContextWords(
+    would_cut="Ollama would have silently dropped part of the input",
+    fills_window="an Ollama server older than 0.12.6 cuts a longer prompt to fit, so part of "
+    "the input was probably dropped. Pass a larger num_ctx, use a model with a longer context, "
+    "or update Ollama (0.12.6 and later refuse instead of cutting).",
+)
 DECLARATION = Declaration(
-    address=ADDRESS, speaks="Ollama's /api/chat", names=NAMES, options=OPTIONS
+    address=ADDRESS, speaks="Ollama's /api/chat", names=NAMES, options=OPTIONS, context=CONTEXT
 )

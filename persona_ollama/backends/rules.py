@@ -81,13 +81,30 @@ class AnyName:
 
 
 @dataclass(frozen=True)
+class ContextWords:
+    """What the server does with a prompt longer than its window, in the words of messages.
+
+    ``would_cut`` ends "Nothing was sent: ..." when a prompt cannot fit; ``fills_window``
+    follows a count of evaluated prompt tokens that filled the whole window, and says what
+    happened and what to do.
+    """
+
+    would_cut: str = "the server might have silently dropped part of the input"
+    fills_window: str = (
+        "the server probably cut a longer prompt to fit, so part of the input was dropped. "
+        "Pass a larger num_ctx or use a model with a longer context."
+    )
+
+
+@dataclass(frozen=True)
 class Declaration:
     """Everything one backend declares: its address rules, a phrase for the API it speaks
     (used where the kernel lists the APIs, e.g. "the server's /chat route"), its model names,
     and the options its server knows beyond the common sampling ones (options.COMMON_OPTIONS),
-    each with the kind of value it takes."""
+    each with the kind of value it takes, and what its server does with too long a prompt."""
 
     address: AddressRules
     speaks: str
     names: NameRules = field(default_factory=AnyName)
     options: Mapping[str, OptionType] = field(default_factory=dict)
+    context: ContextWords = ContextWords()
