@@ -103,8 +103,8 @@ OPTIONS = {
 }
 # Before v0.12.6 Ollama cuts an over-long prompt to num_ctx tokens and still answers 200: its
 # runners ignore truncate=false and keep exactly num_ctx tokens, the first num_keep and the end
-# (runner/ollamarunner/runner.go NewSequence; docs/reference/ollama-protocol.md, "Context and
-# truncation"); from v0.12.6 they refuse instead.
+# (runner/ollamarunner/runner.go NewSequence); from v0.12.6 they refuse instead
+# (docs/reference/ollama-protocol.md, "Context and truncation").
 CONTEXT = ContextWords(
     would_cut="Ollama would have silently dropped part of the input",
     fills_window="an Ollama server older than 0.12.6 cuts a longer prompt to fit, so part of "
