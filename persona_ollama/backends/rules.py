@@ -92,7 +92,7 @@ class ContextWords:
     would_cut: str = "the server might have silently dropped part of the input"
     fills_window: str = (
         "the server probably cut a longer prompt to fit, so part of the input was dropped. "
-        "Pass a larger num_ctx or use a model with a longer context."
+        "Ask for a larger context window, or use a model with a longer context."
     )
 
 
