@@ -8,12 +8,15 @@ server takes and which spellings name one model. Without rules, the default API'
 
 from __future__ import annotations
 
+import re
+
 from .backends.registry import declared
 from .backends.rules import MAX_NAME_LENGTH, NameRules
 from .errors import ConfigurationError
 from .settings import DEFAULT_API
 
 DEFAULT_RULES: NameRules = declared(DEFAULT_API).names
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1: never part of a name
 
 
 def canonical(name: str, rules: NameRules = DEFAULT_RULES) -> str:
@@ -34,8 +37,9 @@ def check_name(name: object, rules: NameRules = DEFAULT_RULES) -> str:
             hint="e.g. model='llama3.2:3b'; `persona-ollama models` lists installed models.",
         )
     stripped = name.strip()
-    bad = next((c for c in stripped if ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F), None)
-    if bad is not None:
+    found = _CONTROL.search(stripped)
+    if found is not None:
+        bad = found.group()
         raise ConfigurationError(
             f"The model name {stripped[:80]!r} contains a control character "
             f"({bad.encode('unicode_escape').decode()}); it was not sent.",
