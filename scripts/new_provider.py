@@ -116,6 +116,7 @@ class Names:
             (re.compile(r'return "ollama"'), f'return "{self.name}"'),
             (re.compile(r'registry: ``"ollama"``'), f'registry: ``"{self.name}"``'),
             # The example's names in scripts/template.
+            (re.compile(r"PERSONA_ACME_"), f"PERSONA_{upper}_"),
             (re.compile(r"\bACME_"), f"{upper}_"),
             (re.compile(r"persona_acme"), self.package),
             (re.compile(r"persona-acme"), self.distribution),
@@ -124,14 +125,17 @@ class Names:
         ]
 
 
-# The kernel's settings that name the server: set to the new provider's own.
-SETTINGS_SEAMS = (
-    (re.compile(r"^BASE_URL_VAR = .*$", re.MULTILINE), 'BASE_URL_VAR = PREFIX + "URL"'),
-    (re.compile(r"^HOST_VAR = .*$", re.MULTILINE), 'HOST_VAR = "{NAME}_HOST"'),
-    (re.compile(r"^APIS = .*$", re.MULTILINE), 'APIS = ("{name}",)  # backends/{name}.py'),
-    (re.compile(r"^DEFAULT_API = .*$", re.MULTILINE), 'DEFAULT_API = "{name}"'),
+# The kernel's seams that name the server's API: set to the new provider's one backend.
+# (file in the package, pattern, replacement); each pattern must match exactly once.
+SEAMS = (
+    ("settings.py", re.compile(r"^APIS = .*$", re.MULTILINE), 'APIS = ("{name}",)'),
+    ("settings.py", re.compile(r"^DEFAULT_API = .*$", re.MULTILINE), 'DEFAULT_API = "{name}"'),
+    (
+        "backends/registry.py",
+        re.compile(r"^BACKENDS = \{\n.*?^\}$", re.MULTILINE | re.DOTALL),
+        'BACKENDS = {{\n    "{name}": (".{name}_rules", ".{name}", "{display}Backend"),\n}}',
+    ),
 )
-
 
 # A block of this plugin's compatibility names (its users import them), marked in the kernel:
 # a new project has no users yet, so the block and every listing of its names are left out.
@@ -351,24 +355,24 @@ def generate(target: Path, names: Names, source: Path | None = None) -> list[str
         destination.write_text(rename_text(text, names), encoding="utf-8")
     package = target / names.package
     drop_compatibility_names(package)
-    apply_seams(package / "settings.py", names)
+    apply_seams(package, names)
     fill_pyproject(target / "pyproject.toml", dependencies(source, package), package, names)
     return leftovers(target)
 
 
-def apply_seams(settings: Path, names: Names) -> None:
-    """Point the kernel's settings at the new provider's API and variables."""
-    text = settings.read_text(encoding="utf-8")
-    for pattern, replacement in SETTINGS_SEAMS:
-        text, count = pattern.subn(
-            replacement.format(name=names.name, NAME=names.name.upper()), text
-        )
+def apply_seams(package: Path, names: Names) -> None:
+    """Point the kernel's seams (its settings, the backends' registry) at the new provider's
+    one backend."""
+    for relative, pattern, replacement in SEAMS:
+        path = package / relative
+        text = path.read_text(encoding="utf-8")
+        text, count = pattern.subn(replacement.format(name=names.name, display=names.display), text)
         if count != 1:
             raise GenerateError(
-                f"{settings.name} has {count} lines matching {pattern.pattern!r}, not one: "
-                "update SETTINGS_SEAMS in scripts/new_provider.py to the kernel's settings."
+                f"{relative} has {count} places matching {pattern.pattern!r}, not one: "
+                "update SEAMS in scripts/new_provider.py to the kernel's."
             )
-    settings.write_text(text, encoding="utf-8")
+        path.write_text(text, encoding="utf-8")
 
 
 def drop_compatibility_names(package: Path) -> None:

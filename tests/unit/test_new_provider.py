@@ -19,12 +19,12 @@ sys.modules["new_provider"] = new_provider
 SPEC.loader.exec_module(new_provider)
 
 ACME = new_provider.Names("acme", "Acme")
-SETTINGS = (
-    'PREFIX = "PERSONA_OLLAMA_"\n'
-    'BASE_URL_VAR = "OLLAMA_BASE_URL"\n'
-    'HOST_VAR = "OLLAMA_HOST"\n'
-    'APIS = ("native", "openai")\n'
-    'DEFAULT_API = "native"\n'
+SETTINGS = 'PREFIX = "PERSONA_OLLAMA_"\nAPIS = ("native", "openai")\nDEFAULT_API = "native"\n'
+REGISTRY = (
+    "BACKENDS = {\n"
+    '    "native": (".ollama_rules", ".ollama", "OllamaBackend"),\n'
+    '    "openai": (".openai_rules", ".openai", "OpenAIBackend"),\n'
+    "}\n"
 )
 # A small source tree shaped like the repository: what the generator reads of it.
 SOURCE = {
@@ -41,7 +41,8 @@ SOURCE = {
     "persona_ollama/choosing/catalogue.py": "def entries(name):\n    return [name]\n",
     "persona_ollama/choosing/data/models.json": "[]\n",
     "persona_ollama/cli/__init__.py": "import click\n",
-    "persona_ollama/backends/__init__.py": "from .ollama import Backend\n",
+    "persona_ollama/backends/__init__.py": "",
+    "persona_ollama/backends/registry.py": REGISTRY,
     "persona_ollama/backends/ollama.py": "class Backend:\n    pass\n",
     "tests/contract/conftest.py": "",
     "tests/contract/test_installed_plugin.py": "from persona_ollama import names\n",
@@ -69,7 +70,7 @@ TEMPLATE = {
     ),
     "CHANGELOG.md": "# Changelog\n\n## [Unreleased]\n- persona-acme, from the template.\n",
     "README.md": "# persona-acme\n\nSet ACME_HOST.\n",
-    "persona_acme/backends/__init__.py": "from .acme import AcmeBackend\n",
+    "persona_acme/backends/acme_rules.py": "ADDRESS = ('PERSONA_ACME_URL', 'ACME_HOST')\n",
     "persona_acme/backends/acme.py": "from ..names import check\n\n\nclass AcmeBackend: ...\n",
     "persona_acme/testing/__init__.py": "",
     "persona_acme/testing/acme.py": "class AcmeFace:\n    pass\n",
@@ -120,6 +121,7 @@ def test_the_project_holds_the_kernel_what_it_imports_the_skeleton_and_the_contr
         "persona_acme/choosing/catalogue.py",  # imported by the kernel, lazily
         "persona_acme/choosing/data/models.json",  # with its package's data
         "persona_acme/backends/acme.py",
+        "persona_acme/backends/acme_rules.py",
         "persona_acme/testing/acme.py",
         "tests/contract/test_installed_plugin.py",
         "tests/unit/test_names.py",
@@ -157,8 +159,13 @@ def test_everything_is_renamed_and_the_settings_name_the_new_server(source: Path
     assert "from .vllm import VllmFace" in read(project, "persona_vllm/testing/stand_in.py")
     settings = read(project, "persona_vllm/settings.py")
     assert 'PREFIX = "PERSONA_VLLM_"' in settings
-    assert 'HOST_VAR = "VLLM_HOST"' in settings
-    assert 'DEFAULT_API = "vllm"' in settings
+    assert 'APIS = ("vllm",)' in settings and 'DEFAULT_API = "vllm"' in settings
+    assert read(project, "persona_vllm/backends/registry.py") == (
+        'BACKENDS = {\n    "vllm": (".vllm_rules", ".vllm", "VllmBackend"),\n}\n'
+    )
+    assert "('PERSONA_VLLM_URL', 'VLLM_HOST')" in read(
+        project, "persona_vllm/backends/vllm_rules.py"
+    )
     pyproject = read(project, "pyproject.toml")
     assert 'name = "persona-vllm"' in pyproject
     assert 'vllm = "persona_vllm:VllmProvider"' in pyproject
@@ -266,12 +273,12 @@ def test_a_clean_project_is_announced_with_its_names(
     assert 'entry point acme = "persona_acme:AcmeProvider"' in capsys.readouterr().out
 
 
-def test_settings_of_another_shape_stop_the_generator_with_what_to_update(
+def test_a_seam_of_another_shape_stops_the_generator_with_what_to_update(
     source: Path, tmp_path: Path
 ):
-    (source / "persona_ollama" / "settings.py").write_text(SETTINGS.replace("HOST_VAR", "HOST"))
+    (source / "persona_ollama" / "settings.py").write_text(SETTINGS.replace("APIS", "API_NAMES"))
 
-    with pytest.raises(new_provider.GenerateError, match="update SETTINGS_SEAMS"):
+    with pytest.raises(new_provider.GenerateError, match="update SEAMS"):
         new_provider.generate(tmp_path / "out", ACME, source)
 
 
@@ -321,7 +328,11 @@ def test_the_repositorys_project_holds_its_kernel_and_no_cli_catalogue_command_o
     files = files_of(project)
     assert {"persona_acme/provider.py", "persona_acme/context.py", "persona_acme/py.typed"} <= files
     assert not [name for name in files if name.startswith("persona_acme/cli/")]
-    assert not [name for name in files if re.match(r"persona_acme/backends/(ollama|openai)", name)]
+    assert not [name for name in files if name.startswith("persona_acme/backends/openai")]
+    assert "persona_acme/backends/ollama.py" not in files
+    # Ollama's declarations come only with the catalogue, which still imports them.
+    if "persona_acme/backends/ollama_rules.py" in files:
+        assert "persona_acme/choosing/catalogue.py" in files
     assert "tests/contract/test_template.py" not in files
     assert not (project / "scripts").exists()
 
