@@ -78,6 +78,7 @@ DISTRIBUTIONS = {
 # paths; docs/writing-a-provider.md states their sizes).
 SKELETON = (
     "persona_acme/backends/acme.py",
+    "persona_acme/backends/acme_rules.py",
     "persona_acme/testing/acme.py",
     "tests/unit/test_backend_acme.py",
 )
