@@ -164,8 +164,8 @@ def test_concurrent_compatible_requests_share_one_load(fake_ollama_factory: Any)
 def test_a_different_window_waits_for_running_requests_then_reloads(
     fake_ollama_factory: Any,
 ) -> None:
-    fake = fake_ollama_factory(["llama3.2:3b"], load_time=0.2)
-    fake.latency(first_byte=0.3)
+    fake = fake_ollama_factory(["llama3.2:3b"], load_time=0.05)
+    fake.latency(first_byte=0.1)
     with ThreadPoolExecutor(2) as pool:
         first = pool.submit(chat, fake, options={"num_ctx": 8192})
         wait_until(lambda: fake.loads == 1)  # the first is loading, then generating

@@ -326,11 +326,12 @@ def test_probe_reads_an_nvidia_card_and_budgets_its_vram(tool_dir):
             "failed with exit status 9: NVIDIA-SMI has failed",
             id="driver-not-loaded",
         ),
-        pytest.param("time.sleep(30)", "did not answer within 0.3 s", id="hangs"),
+        pytest.param("time.sleep(30)", "did not answer within 0.1 s", id="hangs"),
     ],
 )
 def test_probe_never_raises_when_nvidia_smi_misbehaves(tool_dir, monkeypatch, body, note):
-    monkeypatch.setattr(hardware, "TOOL_TIMEOUT", 0.3)
+    # Only a tool that hangs waits this long: the others answer (or fail) well within it.
+    monkeypatch.setattr(hardware, "TOOL_TIMEOUT", 0.1 if "sleep" in body else 10.0)
     fake_tool(tool_dir, "nvidia-smi", body)
     profile = probe(environ={}, refresh=True)
     assert any(note in line for line in profile.notes), profile.notes
