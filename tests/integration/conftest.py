@@ -26,6 +26,12 @@ def server_version(request) -> str:
     return str(request.param)
 
 
+@pytest.fixture(params=["native", "openai"])
+def api(request) -> str:
+    """The server API a test runs against: Ollama's own, and its OpenAI-compatible /v1."""
+    return str(request.param)
+
+
 @pytest.fixture
 def fake() -> Iterator[FakeOllama]:
     """The double serving one model, llama3.2:3b, with its trained window of 131072 tokens

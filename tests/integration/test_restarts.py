@@ -35,11 +35,6 @@ def fake(fake):
     return fake
 
 
-@pytest.fixture(params=["native", "openai"])
-def api(request) -> str:
-    return str(request.param)
-
-
 @pytest.fixture
 def make(fake, api):
     made: list[OllamaProvider] = []
