@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ConfigurationError, ContextOverflowError
+from .errors import ConfigurationError, ContextOverflowError, overflow_before_sending
 
 LADDER = (4096, 8192, 16384, 32768, 65536, 131072, 262144, 524288, 1048576)
 # Rough, deliberately pessimistic: Llama 3 / Qwen tokenizers average ~4 characters per token
@@ -154,24 +154,14 @@ def overflow(
     explicit: bool = False,
 ) -> ContextOverflowError:
     """The error for a prompt that cannot fit, naming both sizes and longer-context models."""
-    hint_parts = []
-    if explicit:
-        hint_parts.append("Raise num_ctx or leave it unset.")
-    if alternatives:
-        hint_parts.append(
-            "Use an installed model with a longer context: " + ", ".join(alternatives) + "."
-        )
-    # A sentence that stands alone: "Or ..." only after another way out.
-    shorten = "shorten the input (fewer or shorter documents per run)."
-    hint_parts.append(f"Otherwise, {shorten}" if hint_parts else shorten.capitalize())
-    return ContextOverflowError(
-        f"The prompt needs about {prompt_tokens} tokens plus room for an answer, but "
-        f"{model} can take {window} ({limit_reason}). Nothing was sent: Ollama would have "
-        "silently dropped part of the input.",
+    return overflow_before_sending(
+        model,
         prompt_tokens=prompt_tokens,
-        context_length=window,
+        window=window,
+        limit_reason=limit_reason,
+        consequence="Nothing was sent: Ollama would have silently dropped part of the input.",
         alternatives=alternatives,
-        hint=" ".join(hint_parts),
+        set_by="num_ctx" if explicit else None,
     )
 
 
