@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 
@@ -58,7 +59,7 @@ class _VllmLike(BaseHTTPRequestHandler):
     """GET /v1/models as vLLM answers it (its max_model_len states the window); anything else
     is 404, and every request is recorded."""
 
-    seen: list[str] = []
+    seen: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
         self.seen.append(f"GET {self.path}")

@@ -201,8 +201,6 @@ TEXT_FIELDS = {"message", "hint", "what", "context"}
 # Modules of other owners that still edit an error's text; each to move to with_context() /
 # with_fields(). The test fails when one of them no longer does, so the list only shrinks.
 PENDING = {
-    "restart.py": "adds the on_token sentence and hint to a ConnectionBrokenError",
-    "balancer.py": "adds the balancer sentence and hint to a ContextOverflowError",
     "transport/redact.py": "replaces message and hint by their scrubbed text",
 }
 
