@@ -330,7 +330,7 @@ def is_out_of_memory(text: str) -> bool:
     return any(marker in lowered for marker in OUT_OF_MEMORY_MARKERS)
 
 
-MAX_SERVER_TEXT = 500  # characters of a server's error body kept in messages
+MAX_SERVER_TEXT = 500  # characters of a server's error body kept in messages, "..." included
 MAX_LISTED = 10  # served model names listed in a hint
 
 
@@ -354,9 +354,13 @@ def server_text_of(body: str) -> str:
                 text = error
                 if text.lstrip().startswith("{"):  # v0.30+: llama-server's body inside
                     text = server_text_of(text)
-    if len(text) > MAX_SERVER_TEXT:
-        text = text[:MAX_SERVER_TEXT] + "..."
-    return text
+    return shortened(text, MAX_SERVER_TEXT)
+
+
+def shortened(text: str, limit: int) -> str:
+    """``text``, or where it is longer than ``limit`` characters its start and "...", ``limit``
+    in all: a cut that says so."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def closest_models(model: str, installed: list[str], limit: int = 3) -> list[str]:
@@ -419,9 +423,7 @@ def wrong_shape(
 ) -> ServerResponseError:
     """The error for a server answer whose ``field`` is not ``expected``; ``hint``: a
     backend's own advice (which servers it speaks to)."""
-    shown = repr(value)
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
+    shown = shortened(repr(value), 60)
     return ServerResponseError(
         f"The server's answer has {field} = {shown} ({type(value).__name__}) where "
         f"{expected} was expected; the answer was discarded.",
