@@ -38,7 +38,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("persona_ollama")
 
 # Extra answer budget for a thinking model's reasoning, as a multiple of max_tokens: the
-# server counts thinking tokens against num_predict, so without it reasoning eats the answer.
+# server counts thinking tokens against the answer's token limit, so without it reasoning eats
+# the answer.
 THINKING_BUDGET = 1.0
 
 
