@@ -11,8 +11,8 @@ through, with :meth:`ServerError.with_context`). Code that learns more about an 
 field on a copy (:meth:`ServerError.with_fields`); it never edits the text, so a message can
 be neither cut nor doubled.
 
-The names are the server's kind, not its product: a backend's own names for them (this
-plugin's compatibility aliases) are kept in one marked block below.
+The names say what went wrong, not which server said it; the names of earlier releases, which
+named the first backend's server, are aliases of the same classes in one marked block below.
 """
 
 from __future__ import annotations
@@ -75,8 +75,8 @@ class ServerError(ProviderError):
         return self.with_fields(context=(*self.context, fact))
 
     def with_fields(self: _E, **fields: Any) -> _E:
-        """A copy of this error with ``fields`` (attribute names) set: the message and hint
-        are rendered from them, never rewritten."""
+        """A copy of this error with ``fields`` (attribute names) set; the message is rendered
+        from them, never rewritten."""
         unknown = sorted(set(fields) - set(vars(self)))
         if unknown:
             raise TypeError(f"{type(self).__name__} has no field {', '.join(unknown)}")
