@@ -14,7 +14,6 @@ from ._lazy import lazy_exports
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    # Among them errors.py's compatibility aliases (its marked block): the names users import.
     from .errors import (
         ConfigurationError,
         ConnectionBrokenError,
@@ -22,12 +21,7 @@ if TYPE_CHECKING:
         InsufficientMemoryError,
         LocalOnlyViolationError,
         ModelNotAvailableError,
-        ModelNotPulledError,
         ModelRunnerError,
-        OllamaError,
-        OllamaNotRunningError,
-        OllamaResponseError,
-        OllamaTimeoutError,
         ServerAuthenticationError,
         ServerBusyError,
         ServerError,
@@ -37,6 +31,14 @@ if TYPE_CHECKING:
         SignInRequiredError,
     )
     from .provider import OllamaProvider
+
+    # compatibility aliases: begin (errors.py's block, for type checkers)
+    ModelNotPulledError = ModelNotAvailableError
+    OllamaError = ServerError
+    OllamaNotRunningError = ServerNotRunningError
+    OllamaResponseError = ServerResponseError
+    OllamaTimeoutError = ServerTimeoutError
+    # compatibility aliases: end
 
 __all__ = [  # noqa: RUF022 - the aliases apart, in their marked block
     "ConfigurationError",
@@ -55,13 +57,13 @@ __all__ = [  # noqa: RUF022 - the aliases apart, in their marked block
     "ServerTimeoutError",
     "SignInRequiredError",
     "__version__",
-    # -- Compatibility aliases (errors.py's block): the names users import -----------------
+    # compatibility aliases: begin (errors.py's block: the names users import)
     "ModelNotPulledError",
     "OllamaError",
     "OllamaNotRunningError",
     "OllamaResponseError",
     "OllamaTimeoutError",
-    # -- end of the compatibility aliases ----------------------------------------------------
+    # compatibility aliases: end
 ]
 
 _LAZY = {

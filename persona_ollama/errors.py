@@ -252,38 +252,14 @@ class LocalOnlyViolationError(ConfigurationError):
     """Local-only mode refused a destination that would take data off this machine."""
 
 
-# -- Compatibility aliases: the names this plugin's users import (README, Persona's hosts) -----
-# The same classes under the names of the first backend, Ollama; the only place above the
-# backends that may name it (tests/unit/test_error_rendering.py). `except OllamaError` catches
-# everything the plugin raises, and pickles name the neutral class.
-OllamaError = ServerError
-OllamaNotRunningError = ServerNotRunningError
-OllamaTimeoutError = ServerTimeoutError
-OllamaResponseError = ServerResponseError
-OllamaAuthenticationError = ServerAuthenticationError
-CloudSignInRequiredError = SignInRequiredError
-ModelNotPulledError = ModelNotAvailableError
-#: Where Ollama is downloaded (backends/ollama_errors.py's hint names it).
-INSTALL_URL = "https://ollama.com/download"
-# -- end of the compatibility aliases ----------------------------------------------------------
-
-
-__all__ = [
-    "INSTALL_URL",
-    "CloudSignInRequiredError",
+__all__ = [  # noqa: RUF022 - the aliases apart, in their marked block
     "ConfigurationError",
     "ConnectionBrokenError",
     "ContextOverflowError",
     "InsufficientMemoryError",
     "LocalOnlyViolationError",
     "ModelNotAvailableError",
-    "ModelNotPulledError",
     "ModelRunnerError",
-    "OllamaAuthenticationError",
-    "OllamaError",
-    "OllamaNotRunningError",
-    "OllamaResponseError",
-    "OllamaTimeoutError",
     "ServerAuthenticationError",
     "ServerBusyError",
     "ServerError",
@@ -291,7 +267,31 @@ __all__ = [
     "ServerResponseError",
     "ServerTimeoutError",
     "SignInRequiredError",
+    # compatibility aliases: begin (the names of earlier releases, listed below)
+    "CloudSignInRequiredError",
+    "ModelNotPulledError",
+    "OllamaAuthenticationError",
+    "OllamaError",
+    "OllamaNotRunningError",
+    "OllamaResponseError",
+    "OllamaTimeoutError",
+    # compatibility aliases: end
 ]
+
+# compatibility aliases: begin
+# The names users import from earlier releases (README, Persona's hosts), which named the first
+# backend's server, Ollama: the same classes, so `except OllamaError` catches everything the
+# plugin raises, whichever name raised it, and a pickle names the neutral class. The only
+# place above the backends that may name a server (this block, and its copies in __all__ above
+# and in __init__.py).
+OllamaError = ServerError
+OllamaNotRunningError = ServerNotRunningError
+OllamaTimeoutError = ServerTimeoutError
+OllamaResponseError = ServerResponseError
+OllamaAuthenticationError = ServerAuthenticationError
+CloudSignInRequiredError = SignInRequiredError
+ModelNotPulledError = ModelNotAvailableError
+# compatibility aliases: end
 
 
 # Defined before Persona's provider package was imported (the CLI, or a script that imports

@@ -12,7 +12,6 @@ import re
 from typing import TYPE_CHECKING
 
 from ..errors import (
-    INSTALL_URL,
     MODEL_NOT_FOUND,
     REASON_REFUSED,
     ContextOverflowError,
@@ -68,6 +67,8 @@ _RUNNER_DIED = ("process has terminated", "process no longer running")
 _BUSY = "server busy"
 
 
+# Where Ollama is downloaded, for the hint of a server that is not running.
+INSTALL_URL = "https://ollama.com/download"
 # The request option that sets the model's window: the name messages give the window sent.
 WINDOW_OPTION = "num_ctx"
 
