@@ -1,6 +1,6 @@
-"""Incremental reader for newline-delimited JSON (Ollama's streaming format).
+"""Incremental reader for newline-delimited JSON, a streaming format of many servers.
 
-Ollama flushes one JSON object per line, and usually one line per HTTP chunk, so the fast
+Such servers flush one JSON object per line, and usually one line per HTTP chunk, so the fast
 path parses a chunk that holds exactly one whole line without copying it. Chunk boundaries
 may fall anywhere, though (proxies re-chunk), so partial lines are buffered.
 """
@@ -12,17 +12,21 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ..errors import OllamaResponseError
+from ..errors import ServerResponseError
 
 _NEWLINE = 0x0A  # b"\n"
-# No line of Ollama's is near this: the final line of a chat carries only counts. A larger one
-# comes from a broken or hostile server and would otherwise grow in memory without end.
-# Checked as the pieces of a line arrive (at most 64 KiB each, see transport/body.py), so a
-# longer line costs no more than this much memory. Ollama's longest line, the last of a chat,
-# is < 1 KiB.
+# The hints of a line that is not what a model server sends: the URL may name something else.
+_CHECK_URL = "Check that the URL points at the model server."
+_CHECK_URL_NOT_PROXY = (
+    "Check that the URL points at the model server and not at a proxy's error page."
+)
+# No line of a chat stream is near this: a line carries a token or two, the last one only
+# counts (< 1 KiB). A larger one comes from a broken or hostile server and would otherwise grow
+# in memory without end. Checked as the pieces of a line arrive (at most 64 KiB each, see
+# transport/body.py), so a longer line costs no more than this much memory.
 MAX_LINE_BYTES = 1024 * 1024
 # json.loads on bytes sniffs the encoding and matches whitespace with two regexes: a third of
-# the cost of a short line. Ollama's lines are UTF-8 objects without leading blanks, so they
+# the cost of a short line. Servers' lines are UTF-8 objects without leading blanks, so they
 # are decoded directly; any other line goes to json.loads, which judges it as before.
 _scan = json.JSONDecoder().raw_decode
 
@@ -47,7 +51,7 @@ def _loads(line: bytes) -> Any:
 
 
 def loads_strict(data: bytes) -> Any:
-    """A whole JSON document: as :func:`_loads`, with OllamaResponseError for bad text."""
+    """A whole JSON document: as :func:`_loads`, with ServerResponseError for bad text."""
     return _loads(data)
 
 
@@ -60,35 +64,35 @@ def _check_surrogates(value: Any) -> None:
     try:
         json.dumps(value, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
-        raise OllamaResponseError(
+        raise ServerResponseError(
             "The server sent text with a lone surrogate escape (not valid Unicode).",
-            hint="Check that the URL points at an Ollama server.",
+            hint=_CHECK_URL,
         ) from None
 
 
-def _not_utf8(line: bytes, error: UnicodeDecodeError) -> OllamaResponseError:
-    return OllamaResponseError(
+def _not_utf8(line: bytes, error: UnicodeDecodeError) -> ServerResponseError:
+    return ServerResponseError(
         f"The server sent a line that is not valid UTF-8 (byte {error.start}: "
         f"{line[error.start : error.start + 4]!r}).",
-        hint="Check that the URL points at an Ollama server and not at a proxy's error page.",
+        hint=_CHECK_URL_NOT_PROXY,
     )
 
 
 def _parse(line: bytes) -> dict[str, Any]:
     try:
         value = _loads(line)
-    except OllamaResponseError:
+    except ServerResponseError:
         raise
     except ValueError:
         text = line[:200].decode("utf-8", "replace")
-        raise OllamaResponseError(
+        raise ServerResponseError(
             f"The server sent a line that is not JSON: {text!r}",
-            hint="Check that the URL points at an Ollama server and not at a proxy's error page.",
+            hint=_CHECK_URL_NOT_PROXY,
         ) from None
     if not isinstance(value, dict):
-        raise OllamaResponseError(
+        raise ServerResponseError(
             f"The server sent a JSON {type(value).__name__} where an object was expected.",
-            hint="Check that the URL points at an Ollama server.",
+            hint=_CHECK_URL,
         )
     return value
 
@@ -97,7 +101,7 @@ def iter_ndjson(chunks: Iterable[bytes]) -> Iterator[dict[str, Any]]:
     """Yield one dict per JSON line of ``chunks``, whatever the chunk boundaries.
 
     Blank lines are skipped. A final line without a newline is still parsed. Malformed
-    JSON, or a line longer than MAX_LINE_BYTES, raises :class:`OllamaResponseError`.
+    JSON, or a line longer than MAX_LINE_BYTES, raises :class:`ServerResponseError`.
     """
     for line in iter_lines(chunks):
         if line and not line.isspace():
@@ -138,9 +142,9 @@ def iter_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
         yield b"".join(pieces)
 
 
-def _too_long() -> OllamaResponseError:
-    return OllamaResponseError(
+def _too_long() -> ServerResponseError:
+    return ServerResponseError(
         f"The server sent a line longer than {MAX_LINE_BYTES // (1024 * 1024)} MiB; "
         "stopped reading it.",
-        hint="Check that the URL points at an Ollama server.",
+        hint=_CHECK_URL,
     )

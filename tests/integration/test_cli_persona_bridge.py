@@ -319,6 +319,7 @@ def test_the_provider_name_the_bridge_speaks_of_is_the_entry_points():
         if entry_point.group == _host.GROUP
     ]
     assert ours == [_host.PROVIDER]
-    assert f"--provider {_host.PROVIDER}" in _host.HostInfo(
-        True, "1.12.0", _host.PLUGIN, None, "python"
-    ).describe()
+    assert (
+        f"--provider {_host.PROVIDER}"
+        in _host.HostInfo(True, "1.12.0", _host.PLUGIN, None, "python").describe()
+    )
