@@ -229,7 +229,7 @@ class Preparation:
             try:
                 plan(prompt_tokens, budget, alternatives=longer, **sizes)
             except ContextOverflowError as error:
-                raise self._in_its_words(error, name) from None
+                raise self._in_its_words(error, name, facts.input_limit) from None
             raise AssertionError("plan() is a pure function") from None  # pragma: no cover
         shared = explicit_ctx is None and sets_window
         if shared:
@@ -251,11 +251,16 @@ class Preparation:
         )
         return Prepared(chat, context, shared_window=shared, may_cut=refuses is not True)
 
-    def _in_its_words(self, error: ContextOverflowError, model: str) -> ContextOverflowError:
+    def _in_its_words(
+        self, error: ContextOverflowError, model: str, input_limit: int | None
+    ) -> ContextOverflowError:
         """An overflow found before sending, told of a server with one fixed window (the
         context it states) rather than of a window set per request: the same sizes and
-        alternatives, the server's words."""
+        alternatives, the server's words. An overflow of the prompt's own budget
+        (``input_limit``) says so already."""
         if self.backend.sets_window or error.prompt_tokens is None or not error.context_length:
+            return error
+        if error.context_length == input_limit:
             return error
         label = self.backend.label
         return overflow_before_sending(

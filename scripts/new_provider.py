@@ -50,8 +50,10 @@ NOT_KERNEL = (
     "cli/*",
     "testing/*",
 )
-# The contract suite, copied as it is: it names no server.
-CONTRACT = (
+# The contract suite and the guard against real sleeps in unit tests, copied as they are: they
+# name no server.
+COPIED_TESTS = (
+    "tests/real_waits.py",
     "tests/contract/conftest.py",
     "tests/contract/test_installed_plugin.py",
     "tests/contract/reference_host/persona_host.py",
@@ -140,8 +142,10 @@ SEAMS = (
 
 # A block of this plugin's compatibility names (its users import them), marked in the kernel:
 # a new project has no users yet, so the block and every listing of its names are left out.
-ALIASES_START = re.compile(r"^\s*# -- Compatibility aliases")
-ALIASES_END = re.compile(r"^\s*# -- end of the compatibility aliases")
+ALIASES_START = re.compile(r"^\s*# (-- )?compatibility aliases(?!: end)", re.IGNORECASE)
+ALIASES_END = re.compile(
+    r"^\s*# (-- end of the compatibility aliases|compatibility aliases: end)", re.IGNORECASE
+)
 ALIAS = re.compile(r"^(\w+) = \w+$")
 
 
@@ -341,7 +345,7 @@ def generate(target: Path, names: Names, source: Path | None = None) -> list[str
                 if data.is_file():
                     files[data.relative_to(source).as_posix()] = data
     files[f"{PACKAGE}/py.typed"] = source / PACKAGE / "py.typed"
-    for relative in (*CONTRACT, *kernel_tests(source, modules, names)):
+    for relative in (*COPIED_TESTS, *kernel_tests(source, modules, names)):
         files[relative] = source / relative
     files.update(templates)  # the skeleton, its wiring, and the fresh project files
     target.mkdir(parents=True, exist_ok=True)

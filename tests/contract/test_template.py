@@ -36,9 +36,9 @@ pytestmark = [pytest.mark.contract, pytest.mark.once]
 
 REPO = Path(__file__).resolve().parents[2]
 COMMAND_TIMEOUT = 900  # seconds; a step installs and runs a whole test suite
-# The new project's suite: the kernel's unit tests, the backend's and the contract suite's; far
-# more than a suite that collected nothing, or one file, would report.
-MIN_PASSED = 100
+# The new project's suite: the kernel's unit tests, the backend's and the contract suite's (93
+# tests on 4 December 2026); far more than a suite that collected nothing, or one file, would.
+MIN_PASSED = 60
 # Files of the new project that still name Ollama on main, as the generator lists them: the
 # kernel modules the other parts of issue 24 are making neutral, and the modules the kernel
 # still imports (choosing/ for the default model and the window's memory cap, the double's
@@ -46,8 +46,6 @@ MIN_PASSED = 100
 PENDING = frozenset(
     {
         "persona_acme/__init__.py",
-        "persona_acme/_host.py",
-        "persona_acme/backends/acme.py",  # the error classes' Ollama names, until they are neutral
         "persona_acme/backends/base.py",
         "persona_acme/backends/ollama_rules.py",  # imported by choosing/catalogue.py
         "persona_acme/choosing/catalogue.py",
@@ -61,9 +59,7 @@ PENDING = frozenset(
         "persona_acme/offload.py",
         "persona_acme/privacy.py",
         "persona_acme/provider.py",
-        "persona_acme/request.py",
         "persona_acme/served.py",
-        "persona_acme/stream.py",
         "persona_acme/testing/checks.py",
         "persona_acme/testing/generation.py",
         "persona_acme/testing/go.py",
@@ -79,10 +75,7 @@ PENDING = frozenset(
         "persona_acme/timings.py",
         "persona_acme/transport/body.py",
         "persona_acme/transport/http.py",
-        "persona_acme/transport/ndjson.py",
-        "persona_acme/transport/redact.py",
         "persona_acme/windows.py",
-        "tests/unit/test_backend_acme.py",  # the error classes' Ollama names
     }
 )
 # The skeleton's files, whose sizes the guide states.

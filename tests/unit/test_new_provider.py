@@ -44,6 +44,7 @@ SOURCE = {
     "persona_ollama/backends/__init__.py": "",
     "persona_ollama/backends/registry.py": REGISTRY,
     "persona_ollama/backends/ollama.py": "class Backend:\n    pass\n",
+    "tests/real_waits.py": "",
     "tests/contract/conftest.py": "",
     "tests/contract/test_installed_plugin.py": "from persona_ollama import names\n",
     "tests/contract/reference_host/persona_host.py": "",
@@ -182,10 +183,11 @@ def test_the_compatibility_names_and_every_listing_of_them_are_left_out(
     package = source / "persona_ollama"
     (package / "errors.py").write_text(
         "class ServerError(Exception):\n    pass\n\n\n"
-        "# -- Compatibility aliases: the names users import\n"
+        "# compatibility aliases: begin (the names users import)\n"
         "OllamaError = ServerError\n"
-        "# -- end of the compatibility aliases\n"
-        '__all__ = [\n    "OllamaError",\n    "ServerError",\n]\n'
+        "# compatibility aliases: end\n"
+        '__all__ = [\n    "ServerError",\n    # compatibility aliases: begin\n'
+        '    "OllamaError",\n    # compatibility aliases: end\n]\n'
     )
     (package / "__init__.py").write_text(
         "from .names import check\n"

@@ -27,12 +27,12 @@ from typing import Any
 from ..errors import (
     ConfigurationError,
     ContextOverflowError,
-    ModelNotPulledError,
-    OllamaError,
-    OllamaNotRunningError,
-    OllamaResponseError,
-    OllamaTimeoutError,
+    ModelNotAvailableError,
     ServerBusyError,
+    ServerError,
+    ServerNotRunningError,
+    ServerResponseError,
+    ServerTimeoutError,
     server_text_of,
 )
 from ..model_info import ModelInfo
@@ -70,31 +70,31 @@ class AcmeBackend:
 
     # -- the transport's words: every failure in Acme's terms, with what to do ------------
 
-    def status_error(self, status: int, body: str, *, model: str | None) -> OllamaError:
+    def status_error(self, status: int, body: str, *, model: str | None) -> ServerError:
         """An HTTP error status (after the transport's retries of 429 and 503)."""
         text = server_text_of(body)
         where = f"The {self.label} at {self.url}"
         if status in (429, 503):
             return self.busy(text)
-        return OllamaResponseError(
+        return ServerResponseError(
             f"{where} answered HTTP {status}: {text or '(empty body)'}",
             server_text=text,
             status_code=status,
             url=self.url,
         )
 
-    def not_running(self, reason: str) -> OllamaError:
+    def not_running(self, reason: str) -> ServerError:
         """No connection: start the server, or point the plugin at it."""
-        return OllamaNotRunningError(
+        return ServerNotRunningError(
             f"Cannot reach the {self.label} at {self.url}: {reason}.",
             hint=f"Start it with `acme serve MODEL`, or set {HOST_VAR} (or base_url=) to "
             "its address.",
             url=self.url,
         )
 
-    def silent(self, seconds: float) -> OllamaTimeoutError:
+    def silent(self, seconds: float) -> ServerTimeoutError:
         """Nothing for ``seconds``: a model still loading, or a long queue."""
-        return OllamaTimeoutError(
+        return ServerTimeoutError(
             f"The {self.label} at {self.url} sent nothing for {seconds:g} s.",
             hint=f"Raise the timeout (timeout=600 or {TIMEOUT_VAR}=600).",
             url=self.url,
@@ -131,7 +131,7 @@ class AcmeBackend:
         info = self.info()
         model_id = info.get("model_id")
         if not isinstance(model_id, str) or not model_id:
-            raise OllamaResponseError(
+            raise ServerResponseError(
                 f"The {self.label} at {self.url} sent /info without a model_id: {info!r}",
                 url=self.url,
             )
@@ -145,7 +145,7 @@ class AcmeBackend:
         ]
 
     def describe(self, model: str, listed: ModelInfo | None = None) -> ModelInfo:
-        """The one model, if that is the one asked for; ModelNotPulledError otherwise."""
+        """The one model, if that is the one asked for; ModelNotAvailableError otherwise."""
         served = [listed] if listed is not None else self.models()
         for info in served:
             if info.name == model:
@@ -204,7 +204,7 @@ class AcmeBackend:
         token = event.get("token")
         text = token.get("text") if isinstance(token, Mapping) else None
         if not isinstance(text, str):
-            raise OllamaResponseError(
+            raise ServerResponseError(
                 f"The {self.label} sent an event without a token's text: {event!r}",
                 url=self.url,
             )
@@ -221,7 +221,7 @@ class AcmeBackend:
             raw=dict(event),
         )
 
-    def stream_error(self, text: str, kind: str) -> OllamaError:
+    def stream_error(self, text: str, kind: str) -> ServerError:
         """An error event inside the 200 stream, as the error class it means."""
         if kind == "overloaded":
             return self.busy(text)
@@ -237,7 +237,7 @@ class AcmeBackend:
                 f"The {self.label} at {self.url} refused the request: {text}",
                 hint="Check the options passed to generate().",
             )
-        return OllamaResponseError(
+        return ServerResponseError(
             f"The {self.label} at {self.url} stopped in the middle of the answer: {text}",
             hint="Retry; if it happens again, read the server's log.",
             server_text=text,
@@ -251,15 +251,15 @@ class AcmeBackend:
             hint=f"Start a server with `acme serve {model}`.",
         )
 
-    def not_found(self, model: str, served: list[str] | None) -> ModelNotPulledError:
+    def not_found(self, model: str, served: list[str] | None) -> ModelNotAvailableError:
         """Not the model served: name the one that is."""
         if served is None:
             try:
                 served = [info.name for info in self.models()]
-            except OllamaError:
+            except ServerError:
                 served = []
         listing = ", ".join(served) if served else "none"
-        return ModelNotPulledError(
+        return ModelNotAvailableError(
             f"The {self.label} at {self.url} does not serve '{model}': it serves {listing}.",
             model=model,
             suggestions=served,
@@ -284,7 +284,7 @@ def _event(data: bytes, url: str) -> Mapping[str, Any]:
     except ValueError:
         event = None
     if not isinstance(event, Mapping):
-        raise OllamaResponseError(
+        raise ServerResponseError(
             f"The Acme server at {url} sent an event that is not a JSON object: {data[:200]!r}",
             url=url,
         )

@@ -12,9 +12,9 @@ from persona_acme import AcmeProvider
 from persona_acme.errors import (
     ConfigurationError,
     ContextOverflowError,
-    ModelNotPulledError,
-    OllamaResponseError,
+    ModelNotAvailableError,
     ServerBusyError,
+    ServerResponseError,
 )
 from persona_acme.testing import AcmeFace, FakeModel, FakeServer
 
@@ -68,7 +68,7 @@ def test_sends_the_chat_as_one_prompt_in_the_models_template_and_no_model_name(a
 
 
 def test_asking_for_another_model_names_the_one_served_and_sends_nothing(acme: FakeServer):
-    with pytest.raises(ModelNotPulledError) as caught:
+    with pytest.raises(ModelNotAvailableError) as caught:
         provider(acme).generate("Hi", model="other-13b")
 
     assert "other-13b" in str(caught.value) and served(acme) in str(caught.value)
@@ -112,7 +112,7 @@ def test_the_answer_is_capped_to_what_the_window_leaves_after_the_prompt(acme: F
     [
         ("Model is overloaded", ServerBusyError),
         ("Input validation error: `inputs` must have less than 2048 tokens", ContextOverflowError),
-        ("Request failed during generation: CUDA error", OllamaResponseError),
+        ("Request failed during generation: CUDA error", ServerResponseError),
     ],
 )
 def test_an_error_event_inside_the_200_stream_raises_its_class_and_no_answer(
@@ -131,5 +131,5 @@ def test_a_stream_cut_before_its_final_event_is_not_passed_off_as_complete(acme:
     acme.reply_with("a long answer cut off half-way through")
     acme.end_stream_without_done_next()
 
-    with pytest.raises(OllamaResponseError):
+    with pytest.raises(ServerResponseError):
         provider(acme).generate("Hi", model=served(acme))
