@@ -50,9 +50,10 @@ NOT_KERNEL = (
     "cli/*",
     "testing/*",
 )
-# The contract suite and the guard against real sleeps in unit tests, copied as they are: they
-# name no server.
+# The contract suite, the guard against real sleeps in unit tests and the errors' bases
+# restored after each test, copied as they are: they name no server.
 COPIED_TESTS = (
+    "tests/error_bases.py",
     "tests/real_waits.py",
     "tests/contract/conftest.py",
     "tests/contract/test_installed_plugin.py",

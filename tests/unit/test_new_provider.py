@@ -44,6 +44,7 @@ SOURCE = {
     "persona_ollama/backends/__init__.py": "",
     "persona_ollama/backends/registry.py": REGISTRY,
     "persona_ollama/backends/ollama.py": "class Backend:\n    pass\n",
+    "tests/error_bases.py": "",
     "tests/real_waits.py": "",
     "tests/contract/conftest.py": "",
     "tests/contract/test_installed_plugin.py": "from persona_ollama import names\n",
