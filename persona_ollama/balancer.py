@@ -1,12 +1,13 @@
 """One address, several machines: what the provider says when they disagree.
 
-The provider treats one ``base_url`` as one server: it reads a model's facts (``/api/show``:
-trained context, capabilities) once per address and keeps them, and plans every prompt with
-them. Behind a balancer (docs/scaling.md) each request may reach another machine, so the rule
-is that every machine behind one address serves the same models, the same versions (digests).
+The provider treats one ``base_url`` as one server: it reads a model's facts (the backend's
+``describe``: trained context, capabilities) once per address and keeps them, and plans every
+prompt with them. Behind a balancer (docs/scaling.md) each request may reach another machine,
+so the rule is that every machine behind one address serves the same models, the same versions
+(digests).
 Where they do not, a request reaches a machine that contradicts the facts the provider holds;
 these functions turn the resulting error into one that says so, instead of "not installed, did
-you mean <the same name>?" or "pass a larger num_ctx" (which was passed).
+you mean <the same name>?" or "ask for a larger window" (which was asked for).
 """
 
 from __future__ import annotations
@@ -50,9 +51,9 @@ def shorter_on_a_machine(
     if used is None or used >= plan.num_ctx or trained is None or trained < plan.num_ctx:
         return error
     error.message += (
-        f" The request asked for num_ctx={plan.num_ctx}, and the model's facts from {url} say "
-        f"it was trained for {trained} tokens, but the machine that answered ran it with "
-        f"{used}: if that address is a balancer, its machines do not all have the same "
+        f" The request asked for a window of {plan.num_ctx} tokens, and the model's facts "
+        f"from {url} say it was trained for {trained} tokens, but the machine that answered "
+        f"ran it with {used}: if that address is a balancer, its machines do not all have the same "
         "version of the model."
     )
     error.hint = RULE_HINT

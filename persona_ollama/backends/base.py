@@ -3,8 +3,9 @@
 A backend is one kind of server's API: its URLs, request bodies, answer formats, error texts
 and advice. Everything above it (the provider, request preparation, context sizing, the
 stream, the CLI) speaks only the types below, so a second backend is a sibling, never a
-translation through the first. Two backends ship: ``ollama`` (Ollama's native /api) and
-``openai`` (any OpenAI-compatible /v1 server: Ollama's /v1, vLLM, llama.cpp, LM Studio).
+translation through the first. Each shipped backend is a module of ``backends/``, which
+``open_backend`` (``backends/__init__.py``) picks from; a new one follows
+docs/writing-a-provider.md.
 
 What a backend cannot do is a fact it states (:attr:`Backend.sets_window`), and the layer
 above tells the user; nothing is dropped without a word.
@@ -108,18 +109,18 @@ class PullProgress:
 
 
 class Backend(Protocol):
-    """One server API. Every method raises an :class:`~persona_ollama.errors.OllamaError`
-    subclass that says what to do; none returns a partial result."""
+    """One server API. Every method raises one of the errors of :mod:`persona_ollama.errors`
+    that says what to do; none returns a partial result."""
 
     @property
     def label(self) -> str:
-        """How messages name the server: "Ollama server", "llama.cpp server" ..."""
+        """How messages name the server, e.g. "llama.cpp server"."""
 
     @property
     def sets_window(self) -> bool:
-        """True when a request can set the context window (Ollama's num_ctx); False when the
-        server has one fixed window (a /v1 server): then only its stated length is planned,
-        and an explicit num_ctx is reported as not sent."""
+        """True when a request can set the context window (a per-request option of the
+        server's API); False when the server has one fixed window: then only its stated
+        length is planned, and an explicit window is reported as not sent."""
 
     @property
     def transport(self) -> Transport:
@@ -127,8 +128,8 @@ class Backend(Protocol):
 
     @property
     def reports_forwarding(self) -> bool:
-        """True when an answer says so if the server forwarded it elsewhere (Ollama's
-        ``remote_host`` in every line); False makes local-only mode check again, once the
+        """True when an answer says so if the server forwarded it elsewhere (a field in
+        every streamed line); False makes local-only mode check again, once the
         answer starts, that the model still runs on the server."""
 
     def version(self, *, timeout: float | None = None) -> str:

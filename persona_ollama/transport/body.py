@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # The most one read may return, and the most one inflation step may produce: a 64 KiB piece
-# holds hundreds of Ollama lines, so a fast stream costs one read per line as before.
+# holds hundreds of streamed lines, so a fast stream costs one read per line as before.
 PIECE_BYTES = 64 * 1024
 # After a stream's last line, the end of the body (the chunked terminator) is waited for this
 # long at most, so that the connection can be reused; a server that does not end the body in
