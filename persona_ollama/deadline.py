@@ -12,7 +12,9 @@ A deadline is a ``time.monotonic()`` instant, or None for none.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 
 
 def ends_at(seconds: float | None, *, within: float | None = None) -> float | None:
@@ -22,3 +24,10 @@ def ends_at(seconds: float | None, *, within: float | None = None) -> float | No
         return within
     end = time.monotonic() + seconds
     return end if within is None else min(end, within)
+
+
+@contextlib.contextmanager
+def call_deadline(seconds: float | None, *, within: float | None = None) -> Iterator[float | None]:
+    """:func:`ends_at` for the block that makes one call: it yields the instant, which the
+    block passes on; nothing is kept, and leaving the block changes nothing."""
+    yield ends_at(seconds, within=within)

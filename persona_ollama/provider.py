@@ -438,7 +438,7 @@ class OllamaProvider(LLMProvider):
         after pieces reached ``on_token``, only when ``on_restart`` (called with the error
         first) is given (restart.py).
         """
-        from .deadline import ends_at as deadline_of
+        from .deadline import call_deadline
         from .restart import generate_with_restarts
 
         on_token = kwargs.pop("on_token", None)
@@ -450,16 +450,18 @@ class OllamaProvider(LLMProvider):
                     f"{label} must be callable, got {type(callback).__name__}.",
                     hint=f"e.g. {label}=print, or leave it out.",
                 )
-        # One deadline over every attempt, passed to each.
-        ends_at = deadline_of(self.deadline)
-        return generate_with_restarts(
-            lambda: self.stream(prompt, model, max_tokens, temperature, _within=ends_at, **kwargs),
-            restarts=self.restarts,
-            on_token=on_token,
-            on_restart=on_restart,
-            ends_at=ends_at,
-            before_restart=self._forget_where_models_run if self.local_only else None,
-        )
+        # One deadline over every attempt: each stream() is given it (within=).
+        with call_deadline(self.deadline) as ends_at:
+            return generate_with_restarts(
+                lambda: self.stream(
+                    prompt, model, max_tokens, temperature, _within=ends_at, **kwargs
+                ),
+                restarts=self.restarts,
+                on_token=on_token,
+                on_restart=on_restart,
+                ends_at=ends_at,
+                before_restart=self._forget_where_models_run if self.local_only else None,
+            )
 
     def _forget_where_models_run(self) -> None:
         """Local-only mode, before a restart: behind a balancer it reaches another machine,
@@ -542,7 +544,7 @@ class OllamaProvider(LLMProvider):
         # Imported on the first generation, not with the entry point: Persona imports every
         # provider at start-up (docs/benchmarks.md).
         from .balancer import missing_on_a_machine, shorter_on_a_machine
-        from .deadline import ends_at as deadline_of
+        from .deadline import call_deadline
         from .request import Call, check_arguments
         from .stream import ChatStream, with_request_sizes
 
@@ -550,56 +552,55 @@ class OllamaProvider(LLMProvider):
         # refused anyway waits for none of that and is told what is wrong with it.
         check_arguments(Call(prompt, "", max_tokens, temperature, system=system, num_ctx=num_ctx))
         # The deadline covers everything the call does: choosing the default model (a model
-        # listing), model facts, waiting for the headers and every read of the answer; it is
-        # passed to each of them.
-        ends_at = deadline_of(self.deadline, within=within)
-        name = names.check_name(model) if model is not None else self._default_model(ends_at)
-        call = Call(
-            prompt,
-            name,
-            max_tokens,
-            temperature,
-            system=system,
-            format=format,
-            think=think,
-            keep_alive=keep_alive,
-            num_ctx=num_ctx,
-            options=request_options,
-            chosen=self._chosen(model, name),
-        )
-        # Opened (again) only now: a close() from another thread while the default
-        # model was chosen must not leave this call without a connection.
-        backend = self.backend
-        preparation = self._preparation
-        assert preparation is not None
-        # Before prepare(): the window it chooses is sent right after it, and probing the
-        # hardware in between (once per process) would let another call's window win.
-        machine = self._machine_for_estimate(prompt, system)
-        prepared = preparation.prepare(call, deadline=ends_at)
-        window = prepared.plan.num_ctx
-        url = str(self.endpoint)
-        facts = self.served.facts(name, deadline=ends_at)  # cached by prepare()
-        request = self._with_first_byte_wait(prepared.chat, facts, prepared.plan, machine)
-        try:
-            if prepared.shared_window:
-                # The window was chosen by windows.py: sent after smaller ones are answered.
-                # Waiting for a smaller window's answer counts against this call's deadline.
-                with WINDOWS.sending(url, name, window, until=ends_at):
-                    try:
-                        chunks = backend.chat(request, deadline=ends_at)
-                    except OllamaError:
-                        WINDOWS.failed(url, name, window)
-                        raise
-            else:
-                chunks = backend.chat(request, deadline=ends_at)
-        except ContextOverflowError as error:
-            if prepared.chat.window is None:
-                raise
-            sized = with_request_sizes(error, prepared.plan)
-            raise shorter_on_a_machine(sized, prepared.plan, url) from None
-        except ModelNotPulledError:
-            # Its facts were read a moment ago (prepare): one address, two answers.
-            raise missing_on_a_machine(name, url, seen="described") from None
+        # listing), model facts, waiting for the headers and every read of the answer.
+        with call_deadline(self.deadline, within=within) as ends_at:
+            name = names.check_name(model) if model is not None else self._default_model(ends_at)
+            call = Call(
+                prompt,
+                name,
+                max_tokens,
+                temperature,
+                system=system,
+                format=format,
+                think=think,
+                keep_alive=keep_alive,
+                num_ctx=num_ctx,
+                options=request_options,
+                chosen=self._chosen(model, name),
+            )
+            # Opened (again) only now: a close() from another thread while the default
+            # model was chosen must not leave this call without a connection.
+            backend = self.backend
+            preparation = self._preparation
+            assert preparation is not None
+            # Before prepare(): the window it chooses is sent right after it, and probing the
+            # hardware in between (once per process) would let another call's window win.
+            machine = self._machine_for_estimate(prompt, system)
+            prepared = preparation.prepare(call, deadline=ends_at)
+            window = prepared.plan.num_ctx
+            url = str(self.endpoint)
+            facts = self.served.facts(name, deadline=ends_at)  # cached by prepare()
+            request = self._with_first_byte_wait(prepared.chat, facts, prepared.plan, machine)
+            try:
+                if prepared.shared_window:
+                    # The window was chosen by windows.py: sent after smaller ones are answered.
+                    # Waiting for a smaller window's answer counts against this call's deadline.
+                    with WINDOWS.sending(url, name, window, until=ends_at):
+                        try:
+                            chunks = backend.chat(request, deadline=ends_at)
+                        except OllamaError:
+                            WINDOWS.failed(url, name, window)
+                            raise
+                else:
+                    chunks = backend.chat(request, deadline=ends_at)
+            except ContextOverflowError as error:
+                if prepared.chat.window is None:
+                    raise
+                sized = with_request_sizes(error, prepared.plan)
+                raise shorter_on_a_machine(sized, prepared.plan, url) from None
+            except ModelNotPulledError:
+                # Its facts were read a moment ago (prepare): one address, two answers.
+                raise missing_on_a_machine(name, url, seen="described") from None
         return ChatStream(
             chunks,
             prepared.plan,

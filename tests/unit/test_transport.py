@@ -16,7 +16,7 @@ import pytest
 import requests
 from shared_helpers import free_port, ndjson
 
-from persona_ollama.deadline import ends_at
+from persona_ollama.deadline import call_deadline, ends_at
 from persona_ollama.endpoint import resolve_endpoint
 from persona_ollama.errors import (
     ConfigurationError,
@@ -444,6 +444,8 @@ def test_a_call_ends_at_the_earlier_of_its_own_deadline_and_the_outer_one(
 ):
     monkeypatch.setattr("persona_ollama.deadline.time.monotonic", lambda: 100.0)
     assert ends_at(seconds, within=within) == expected
+    with call_deadline(seconds, within=within) as end:  # the block that makes the call
+        assert end == expected
 
 
 def test_a_full_pool_waits_pool_timeout_then_raises_without_sending(mocked):
