@@ -5,6 +5,7 @@ give the connection back for reuse."""
 
 from __future__ import annotations
 
+import http.client
 import time
 from typing import Any
 
@@ -117,6 +118,14 @@ def test_a_document_that_stalls_mid_body_times_out_within_the_read_timeout(
         assert provider.backend.connections_in_use() == 0
 
 
-def test_a_read_timeout_through_urllib3_comes_out_as_the_sockets() -> None:
-    error = urllib3.exceptions.ReadTimeoutError(None, "/x", "Read timed out.")  # type: ignore[arg-type]
-    assert isinstance(body._broken(error), TimeoutError)
+def test_urllib3s_read_errors_come_out_as_the_socket_or_http_client_raised_them() -> None:
+    timeout = urllib3.exceptions.ReadTimeoutError(None, "/x", "Read timed out.")  # type: ignore[arg-type]
+    assert isinstance(body._broken(timeout), TimeoutError)
+    reset = ConnectionResetError("reset by peer")
+    wrapped = urllib3.exceptions.ProtocolError("Connection broken", reset)
+    wrapped.__cause__ = reset  # as urllib3 raises it: ``from`` the socket's error
+    assert body._broken(wrapped) is reset
+    # Without a cause to give back, still an error the client maps to a broken connection.
+    assert isinstance(
+        body._broken(urllib3.exceptions.ProtocolError("?")), http.client.HTTPException
+    )
