@@ -12,12 +12,7 @@ you mean <the same name>?" or "ask for a larger window" (which was asked for).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from .errors import ContextOverflowError, ModelNotPulledError
-
-if TYPE_CHECKING:
-    from .context import ContextPlan
 
 RULE_HINT = (
     "Behind a balancer, every machine must serve the same models, the same versions (compare "
@@ -41,17 +36,16 @@ def missing_on_a_machine(model: str, url: str, *, seen: str) -> ModelNotPulledEr
 
 
 def shorter_on_a_machine(
-    error: ContextOverflowError, plan: ContextPlan, url: str
+    error: ContextOverflowError, *, window: int, trained: int | None, url: str
 ) -> ContextOverflowError:
-    """``error`` as is, unless the server refused with a context shorter than the window sent,
-    which the model's facts say it was trained for: then the machine that answered runs
-    another version of the model than the one described."""
+    """``error`` as is, unless the server refused with a context shorter than the ``window``
+    sent, which the model's facts say it was ``trained`` for: then the machine that answered
+    runs another version of the model than the one described."""
     used = error.context_length
-    trained = plan.context_length
-    if used is None or used >= plan.num_ctx or trained is None or trained < plan.num_ctx:
+    if used is None or used >= window or trained is None or trained < window:
         return error
     error.message += (
-        f" The request asked for a window of {plan.num_ctx} tokens, and the model's facts "
+        f" The request asked for a window of {window} tokens, and the model's facts "
         f"from {url} say it was trained for {trained} tokens, but the machine that answered "
         f"ran it with {used}: if that address is a balancer, its machines do not all have the same "
         "version of the model."

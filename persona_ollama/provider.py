@@ -127,14 +127,19 @@ class OllamaProvider(LLMProvider):
         Raises ConfigurationError for any bad value and LocalOnlyViolationError for a server
         local-only mode refuses; nothing is sent to the server (the client opens on first use).
         """
+        from .backends.registry import declared
         from .endpoint import resolve_endpoint, v1_endpoint
 
         env = os.environ if environ is None else environ
         self._environ = env
         settings = Settings.from_env(env)
-        self.endpoint: Endpoint = resolve_endpoint(base_url, env)
-        self._explicit_model = names.check_name(model) if model is not None else None
-        self._env_model = names.check_name(settings.model) if settings.model else None
+        # "native" or "openai" (settings.APIS); the backend declares its address and names.
+        self.api = check_api(api, "api") if api is not None else settings.api or DEFAULT_API
+        rules = declared(self.api)
+        self._name_rules = rules.names
+        self.endpoint: Endpoint = resolve_endpoint(base_url, env, rules=rules.address)
+        self._explicit_model = names.check_name(model, rules.names) if model is not None else None
+        self._env_model = names.check_name(settings.model, rules.names) if settings.model else None
         chosen = timeout if timeout is not None else settings.timeout or DEFAULT_TIMEOUT
         if isinstance(chosen, bool) or not isinstance(chosen, (int, float)) or not chosen > 0:
             raise ConfigurationError(
@@ -181,7 +186,6 @@ class OllamaProvider(LLMProvider):
         self.restarts = check_restarts(restarts)
         # "native" (/api/chat) or "openai" (/v1/chat/completions of vLLM, llama.cpp, LM Studio,
         # LiteLLM or Ollama); the /v1 form of the URL also keeps their cached facts apart.
-        self.api = check_api(api, "api") if api is not None else settings.api or DEFAULT_API
         if self.api == "openai":
             self.endpoint = v1_endpoint(self.endpoint, v1=True)
         self._client_args: dict[str, Any] = {
@@ -414,7 +418,7 @@ class OllamaProvider(LLMProvider):
 
         In local-only mode a ``:cloud``/``-cloud`` name is refused without a request: from
         v0.18 the server forwards even /api/show of such a name to ollama.com."""
-        model = names.check_name(name)
+        model = names.check_name(name, self._name_rules)
         if self.local_only:
             from .model_info import placement
 
@@ -554,7 +558,11 @@ class OllamaProvider(LLMProvider):
         # The deadline covers everything the call does: choosing the default model (a model
         # listing), model facts, waiting for the headers and every read of the answer.
         with call_deadline(self.deadline, within=within) as ends_at:
-            name = names.check_name(model) if model is not None else self._default_model(ends_at)
+            name = (
+                names.check_name(model, self._name_rules)
+                if model is not None
+                else self._default_model(ends_at)
+            )
             call = Call(
                 prompt,
                 name,
@@ -597,7 +605,8 @@ class OllamaProvider(LLMProvider):
                 if prepared.chat.window is None:
                     raise
                 sized = with_request_sizes(error, prepared.plan)
-                raise shorter_on_a_machine(sized, prepared.plan, url) from None
+                trained = prepared.plan.context_length
+                raise shorter_on_a_machine(sized, window=window, trained=trained, url=url) from None
             except ModelNotPulledError:
                 # Its facts were read a moment ago (prepare): one address, two answers.
                 raise missing_on_a_machine(name, url, seen="described") from None
