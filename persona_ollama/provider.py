@@ -626,7 +626,7 @@ class OllamaProvider(LLMProvider):
                 else functools.partial(self._done, facts, deadline=ends_at)
             ),
             confirm=(
-                functools.partial(preparation.confirm_local, name)
+                functools.partial(preparation.confirm_local, name, deadline=ends_at)
                 if self.local_only and not backend.reports_forwarding
                 else None
             ),

@@ -134,14 +134,15 @@ class Preparation:
             )
         check_destination(name, where, self.endpoint, local_only=self.local_only)
 
-    def confirm_local(self, model: str) -> None:
+    def confirm_local(self, model: str, *, deadline: float | None = None) -> None:
         """Local-only mode, once an answer that would not say it was forwarded has started:
-        ask the server again where ``model`` runs (a fresh listing and description), and
-        refuse the answer unless it is still established to run there."""
+        ask the server again where ``model`` runs (a fresh listing and description, by the
+        call's ``deadline``), and refuse the answer unless it is still established to run
+        there."""
         self.served.forget_listing(model)
         url = str(self.endpoint)
         try:
-            listed, facts = self.served.checked_facts(model, sent=True)
+            listed, facts = self.served.checked_facts(model, sent=True, deadline=deadline)
         except LocalOnlyViolationError:
             raise
         except OllamaError as error:  # gone, or no longer there: the answer is not trusted

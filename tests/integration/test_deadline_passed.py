@@ -68,3 +68,18 @@ def test_each_call_makes_its_own_deadline_and_none_without_one(fake: FakeOllama)
     seen = recording(untimed)
     untimed.generate("Hello", max_tokens=16)
     assert seen and {deadline for _, deadline in seen} == {None}, seen
+
+
+def test_local_only_asks_again_by_the_same_deadline_once_the_answer_starts(
+    fake: FakeOllama,
+) -> None:
+    # A /v1 answer does not say where it ran, so local-only mode asks the server again after
+    # the answer starts: still part of the call, by its deadline.
+    provider = OllamaProvider(
+        base_url=fake.url, model=MODEL, api="openai", local_only=True, deadline=60, environ={}
+    )
+    seen = recording(provider)
+    assert provider.generate("Hello", max_tokens=16).content
+    after_chat = [name for name, _ in seen[[n for n, _ in seen].index("chat") + 1 :]]
+    assert "models" in after_chat, seen  # the listing asked again once the answer started
+    assert len({deadline for _, deadline in seen}) == 1, seen
