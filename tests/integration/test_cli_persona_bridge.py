@@ -8,14 +8,13 @@ shape), entry point first (the change of docs/host-integration.md), or one nobod
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import socket
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from shared_helpers import load_module
 
 from persona_ollama import _host
 from persona_ollama.choosing import hardware
@@ -26,19 +25,7 @@ REFERENCE_HOST = Path(__file__).resolve().parents[1] / "contract" / "reference_h
 DATA = Path(__file__).resolve().parents[1] / "contract" / "data" / "interviews.csv"
 
 
-def _stand_in() -> ModuleType:
-    """tests/contract/reference_host/persona_1_11.py, loaded without putting its directory on
-    sys.path for the whole session."""
-    spec = importlib.util.spec_from_file_location(
-        "persona_1_11", REFERENCE_HOST / "persona_1_11.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-persona_1_11 = _stand_in()
+persona_1_11 = load_module("persona_1_11", REFERENCE_HOST / "persona_1_11.py")
 BUILTIN_FIRST: str = persona_1_11.BUILTIN_FIRST
 ENTRY_POINT_FIRST: str = persona_1_11.ENTRY_POINT_FIRST
 UNRECOGNISED: str = persona_1_11.UNRECOGNISED
