@@ -44,11 +44,9 @@ def shorter_on_a_machine(
     used = error.context_length
     if used is None or used >= window or trained is None or trained < window:
         return error
-    error.message += (
-        f" The request asked for a window of {window} tokens, and the model's facts "
-        f"from {url} say it was trained for {trained} tokens, but the machine that answered "
-        f"ran it with {used}: if that address is a balancer, its machines do not all have the same "
+    return error.with_context(
+        f"The request asked for a window of {window} tokens, and the model's facts from {url} "
+        f"say it was trained for {trained} tokens, but the machine that answered ran it with "
+        f"{used}: if that address is a balancer, its machines do not all have the same "
         "version of the model."
-    )
-    error.hint = RULE_HINT
-    return error
+    ).with_fields(hint=RULE_HINT)

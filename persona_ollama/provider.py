@@ -631,6 +631,7 @@ class OllamaProvider(LLMProvider):
                 else None
             ),
             redact=backend.transport.redactor.text,
+            label=backend.label,
         )
 
     # -- what a generation tells about this machine --------------------------------------

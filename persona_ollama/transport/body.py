@@ -12,7 +12,7 @@ and, when the caller has a deadline, shortens the socket's timeout so that no wa
 outlives it.
 
 Errors: a body over its budget, an unknown or corrupt ``Content-Encoding`` raise
-:class:`~persona_ollama.errors.OllamaResponseError`; a timeout comes out as
+:class:`~persona_ollama.errors.ServerResponseError`; a timeout comes out as
 ``socket.timeout`` (also when the deadline passes between two pieces), and a broken
 connection as ``OSError`` / ``http.client.HTTPException``: the client maps those.
 """
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import urllib3
 
-from ..errors import OllamaResponseError
+from ..errors import ServerResponseError
 
 if TYPE_CHECKING:
     import requests
@@ -83,7 +83,7 @@ def _decoder(encoding: str | None, url: str) -> Any:
     if name == "deflate":
         return _Deflate()
     shown = (encoding or "")[:40].encode("ascii", "backslashreplace").decode()
-    raise OllamaResponseError(
+    raise ServerResponseError(
         f"The server at {url} sent a body with Content-Encoding {shown!r}, which this client "
         f"cannot decode (it asks for {', '.join(ENCODINGS[:-1])} or deflate only).",
         hint="A proxy in front of the server may be re-encoding answers; check its settings.",
@@ -351,8 +351,8 @@ class BodyReader:
         if release is not None:
             release()
 
-    def _too_large(self) -> OllamaResponseError:
-        return OllamaResponseError(
+    def _too_large(self) -> ServerResponseError:
+        return ServerResponseError(
             f"The {self._what} from {self._url} is larger than {_size(self._limit or 0)}; "
             "stopped reading it and discarded it.",
             hint="A broken or hostile server sends more than any answer needs; check what "
@@ -361,8 +361,8 @@ class BodyReader:
             url=self._url,
         )
 
-    def _corrupt(self) -> OllamaResponseError:
-        return OllamaResponseError(
+    def _corrupt(self) -> ServerResponseError:
+        return ServerResponseError(
             f"The compressed {self._what} from {self._url} is corrupt or cut off.",
             hint="A proxy in front of the server may be breaking compressed answers.",
             url=self._url,

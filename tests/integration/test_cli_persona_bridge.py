@@ -295,3 +295,18 @@ def test_a_deeper_h_is_left_to_persona(cli_runner, site):
     assert result.exit_code == 0, (result.output, result.exception)
     assert "Persona's own help follows." not in result.stdout
     assert "--from FILE" in result.stdout  # argparse's own help of the stand-in's generate
+
+
+def test_the_provider_name_the_bridge_speaks_of_is_the_entry_points():
+    from importlib import metadata
+
+    ours = [
+        entry_point.name
+        for entry_point in metadata.distribution("persona-ollama").entry_points
+        if entry_point.group == _host.GROUP
+    ]
+    assert ours == [_host.PROVIDER]
+    assert (
+        f"--provider {_host.PROVIDER}"
+        in _host.HostInfo(True, "1.12.0", _host.PLUGIN, None, "python").describe()
+    )
