@@ -110,25 +110,32 @@ class AcmeBackend:
 
     # -- the backend -------------------------------------------------------------------
 
-    def info(self, *, timeout: float | None = None) -> dict[str, Any]:
+    def info(
+        self, *, timeout: float | None = None, deadline: float | None = None
+    ) -> dict[str, Any]:
         """GET /info: the one model and the server's limits."""
         limits = (timeout, timeout) if timeout else None
         response = self.transport.send(
-            "GET", INFO, stream=True, timeout=limits, retries=0 if limits else None
+            "GET",
+            INFO,
+            stream=True,
+            timeout=limits,
+            retries=0 if limits else None,
+            deadline=deadline,
         )
-        return self.transport.expect_dict(self.transport.json(response), INFO)
+        return self.transport.expect_dict(self.transport.json(response, deadline=deadline), INFO)
 
-    def version(self, *, timeout: float | None = None) -> str:
+    def version(self, *, timeout: float | None = None, deadline: float | None = None) -> str:
         """The server's version, from /info; no retries when probing."""
-        return f"Acme {self.info(timeout=timeout).get('version', 'unknown')}"
+        return f"Acme {self.info(timeout=timeout, deadline=deadline).get('version', 'unknown')}"
 
-    def refuses_overflow(self) -> bool | None:
+    def refuses_overflow(self, *, deadline: float | None = None) -> bool | None:
         """Acme refuses a prompt over its input limit (a validation event): it never cuts."""
         return True
 
-    def models(self) -> list[ModelInfo]:
+    def models(self, *, deadline: float | None = None) -> list[ModelInfo]:
         """The one model the server serves."""
-        info = self.info()
+        info = self.info(deadline=deadline)
         model_id = info.get("model_id")
         if not isinstance(model_id, str) or not model_id:
             raise ServerResponseError(
@@ -144,22 +151,24 @@ class AcmeBackend:
             )
         ]
 
-    def describe(self, model: str, listed: ModelInfo | None = None) -> ModelInfo:
+    def describe(
+        self, model: str, listed: ModelInfo | None = None, *, deadline: float | None = None
+    ) -> ModelInfo:
         """The one model, if that is the one asked for; ModelNotAvailableError otherwise."""
-        served = [listed] if listed is not None else self.models()
+        served = [listed] if listed is not None else self.models(deadline=deadline)
         for info in served:
             if info.name == model:
                 return info
         raise self.not_found(model, [info.name for info in served])
 
-    def loaded_windows(self) -> dict[str, int]:
+    def loaded_windows(self, *, deadline: float | None = None) -> dict[str, int]:
         """Always empty: the window is fixed, nothing to reuse."""
         return {}
 
-    def template(self) -> PromptTemplate:
+    def template(self, *, deadline: float | None = None) -> PromptTemplate:
         """How the served model wants a chat written; ConfigurationError when Acme does not
         say, or names a format this backend does not know, before anything is sent."""
-        name = self.info().get("prompt_format")
+        name = self.info(deadline=deadline).get("prompt_format")
         template = TEMPLATES.get(name) if isinstance(name, str) else None
         if template is None:
             said = f"names the prompt format {name!r}" if name else "names no prompt format"
@@ -170,9 +179,11 @@ class AcmeBackend:
             )
         return template
 
-    def chat(self, request: ChatRequest) -> Generator[Chunk, None, None]:
+    def chat(
+        self, request: ChatRequest, *, deadline: float | None = None
+    ) -> Generator[Chunk, None, None]:
         """Stream POST /generate_stream; an error event, a cut or no final event raise."""
-        template = self.template()
+        template = self.template(deadline=deadline)
         parameters: dict[str, Any] = {
             "max_new_tokens": request.max_tokens,
             "stop": list(template.stop),
@@ -184,7 +195,9 @@ class AcmeBackend:
         elif isinstance(stop, (list, tuple)):
             parameters["stop"].extend(str(text) for text in stop)
         body = {"inputs": template.render(request.messages), "parameters": parameters}
-        response = self.transport.send("POST", GENERATE, body, stream=True, model=request.model)
+        response = self.transport.send(
+            "POST", GENERATE, body, stream=True, model=request.model, deadline=deadline
+        )
 
         def decode(pieces: Iterator[bytes]) -> Iterator[Chunk]:
             for data in iter_sse_data(pieces):
@@ -196,6 +209,7 @@ class AcmeBackend:
             decode=decode,
             is_final=lambda chunk: chunk.done,
             limit=answer_budget(request.max_tokens),
+            deadline=deadline,
         )
 
     def _chunk(self, event: Mapping[str, Any], model: str) -> Chunk:
@@ -244,7 +258,9 @@ class AcmeBackend:
             url=self.url,
         )
 
-    def pull(self, model: str) -> Generator[PullProgress, None, None]:
+    def pull(
+        self, model: str, *, deadline: float | None = None
+    ) -> Generator[PullProgress, None, None]:
         """Refused: an Acme server is started with its one model."""
         raise ConfigurationError(
             f"Cannot pull '{model}': the {self.label} serves the one model it was started with.",
