@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from ._persona import AuthenticationError as _PersonaAuthenticationError
@@ -65,6 +65,19 @@ class ServerError(ProviderError):
     def _replace_text(self, text: str) -> None:
         self.what = text
         self.context = ()
+
+    # The fields that hold text the message or the hint shows (``context`` and ``args`` apart).
+    _TEXT_FIELDS: tuple[str, ...] = ("what", "hint", "server_text")
+
+    def scrub(self, clean: Callable[[str], str]) -> None:
+        """Pass every text this error shows through ``clean`` (a redaction), in place: each
+        field on its own, so that facts added later still render in their places."""
+        for name in self._TEXT_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, str):
+                setattr(self, name, clean(value))
+        self.context = tuple(clean(fact) for fact in self.context)
+        self.args = tuple(clean(a) if isinstance(a, str) else a for a in self.args)
 
     def _sentence(self) -> str:
         """The message before the added facts; subclasses with more fields extend it."""
@@ -149,6 +162,8 @@ class ContextOverflowError(ServerError):
         self.estimated = estimated
         self.window_name = window_name
         super().__init__(message, **kwargs)
+
+    _TEXT_FIELDS = (*ServerError._TEXT_FIELDS, "refusal")
 
     def _replace_text(self, text: str) -> None:
         super()._replace_text(text)
