@@ -112,5 +112,10 @@ CONTEXT = ContextWords(
     "or update Ollama (0.12.6 and later refuse instead of cutting).",
 )
 DECLARATION = Declaration(
-    address=ADDRESS, speaks="Ollama's /api/chat", names=NAMES, options=OPTIONS, context=CONTEXT
+    address=ADDRESS,
+    speaks="Ollama's /api/chat",
+    names=NAMES,
+    options=OPTIONS,
+    context=CONTEXT,
+    unknown_option="an Ollama server that does not know it ignores it silently",
 )

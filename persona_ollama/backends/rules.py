@@ -101,10 +101,13 @@ class Declaration:
     """Everything one backend declares: its address rules, a phrase for the API it speaks
     (used where the kernel lists the APIs, e.g. "the server's /chat route"), its model names,
     and the options its server knows beyond the common sampling ones (options.COMMON_OPTIONS),
-    each with the kind of value it takes, and what its server does with too long a prompt."""
+    each with the kind of value it takes, what its server does with an option it does not know
+    (``unknown_option``, words that end "it is sent as given, and ..."), and what its server
+    does with too long a prompt."""
 
     address: AddressRules
     speaks: str
     names: NameRules = field(default_factory=AnyName)
     options: Mapping[str, OptionType] = field(default_factory=dict)
     context: ContextWords = ContextWords()
+    unknown_option: str = "a server that does not know it may ignore it silently"
