@@ -61,6 +61,8 @@ class OllamaNames:
     """Ollama's model names: ``llama3``, ``llama3:latest``, ``library/llama3`` and
     ``registry.ollama.ai/library/llama3:latest`` name one model, looked up case-insensitively."""
 
+    example = "llama3.2:3b"
+
     def check(self, name: str) -> None:
         """Raise ConfigurationError when ``name`` breaks Ollama's grammar."""
         if not _NAME.match(name):

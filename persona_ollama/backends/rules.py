@@ -53,6 +53,11 @@ class AddressRules:
 class NameRules(Protocol):
     """A server's model-name grammar: which names it takes and which spellings are one model."""
 
+    @property
+    def example(self) -> str | None:
+        """A name its server takes, shown where a hint needs one; None where no name is
+        typical (a server whose ids are whatever it was started with)."""
+
     def check(self, name: str) -> None:
         """Raise ConfigurationError, naming the server and a good name, when the server would
         refuse ``name`` (already stripped, non-empty, without control characters)."""
@@ -66,6 +71,8 @@ class NameRules(Protocol):
 
 class AnyName:
     """The neutral default: any text is a name, compared exactly as written."""
+
+    example = None
 
     def check(self, name: str) -> None:
         """Take every name the kernel's own checks passed."""
