@@ -109,6 +109,13 @@ class ServerError(ProviderError):
 
 def _rebuild(cls: type[ServerError], state: dict[str, object]) -> ServerError:
     error = cls.__new__(cls)
+    if "what" not in state and "message" in state:
+        # Pickled by a release before the fields: its message was the whole text (an
+        # overflow's sizes included), with nothing added after it.
+        state = {"context": (), **state, "what": state["message"]}
+        del state["message"]
+        if issubclass(cls, ContextOverflowError):
+            state = {"refusal": None, "estimated": False, "window_name": None, **state}
     Exception.__init__(error, state.get("what", ""))
     error.__dict__.update(state)
     return error
