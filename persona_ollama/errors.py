@@ -95,6 +95,11 @@ class ServerError(ProviderError):
             raise TypeError(f"{type(self).__name__} has no field {', '.join(unknown)}")
         changed = copy.copy(self)
         vars(changed).update(fields)
+        # The same failure, told more fully: raised, it keeps where it happened and what
+        # caused it (a traceback and its cause are not fields, and copying drops them).
+        changed.__cause__ = self.__cause__
+        changed.__suppress_context__ = self.__suppress_context__
+        changed.__traceback__ = self.__traceback__
         return changed
 
     def __str__(self) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import pickle
 import re
+import traceback
 from pathlib import Path
 
 import pytest
@@ -153,6 +154,24 @@ def test_with_context_and_with_fields_return_copies():
     assert added.message == "Too slow. The model was loading."
     assert str(moved) == "Too slow. The model was loading.\nHint: Wait for the load."
     assert type(moved) is errors.ServerTimeoutError
+
+
+def test_a_copy_keeps_the_cause_and_the_traceback_of_the_original():
+    # restart.py raises broken.with_context(...): --debug and a host's log must still show
+    # the broken read that caused it, as when the text was edited in place.
+    def fail() -> None:
+        try:
+            raise OSError("IncompleteRead(3 bytes read)")
+        except OSError as cause:
+            raise errors.ConnectionBrokenError("The connection broke.") from cause
+
+    with pytest.raises(errors.ConnectionBrokenError) as caught:
+        fail()
+    original = caught.value
+    told = original.with_context("It was not asked again.").with_fields(hint="Pass on_restart=.")
+    assert isinstance(told.__cause__, OSError) and told.__suppress_context__
+    assert told.__traceback__ is original.__traceback__
+    assert "fail" in "".join(traceback.format_exception(type(told), told, told.__traceback__))
 
 
 def test_with_fields_refuses_a_field_the_error_does_not_have():
