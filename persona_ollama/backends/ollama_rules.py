@@ -61,6 +61,8 @@ class OllamaNames:
     """Ollama's model names: ``llama3``, ``llama3:latest``, ``library/llama3`` and
     ``registry.ollama.ai/library/llama3:latest`` name one model, looked up case-insensitively."""
 
+    example = "llama3.2:3b"
+
     def check(self, name: str) -> None:
         """Raise ConfigurationError when ``name`` breaks Ollama's grammar."""
         if not _NAME.match(name):
@@ -112,5 +114,10 @@ CONTEXT = ContextWords(
     "or update Ollama (0.12.6 and later refuse instead of cutting).",
 )
 DECLARATION = Declaration(
-    address=ADDRESS, speaks="Ollama's /api/chat", names=NAMES, options=OPTIONS, context=CONTEXT
+    address=ADDRESS,
+    speaks="Ollama's /api/chat",
+    names=NAMES,
+    options=OPTIONS,
+    context=CONTEXT,
+    unknown_option="an Ollama server that does not know it ignores it silently",
 )
