@@ -101,7 +101,7 @@ def _clients(url: str) -> dict[str, Callable[[str], Any]]:
 
 def run_batches(generations: int = GENERATIONS) -> list[BatchResult]:
     """Every client, sequential then concurrent, each from a cold server."""
-    from persona_ollama import windows
+    from persona_ollama.server_state import SERVERS
     from persona_ollama.testing import FakeModel, FakeOllama, count_prompt_tokens
 
     batch = prompts(generations)
@@ -113,7 +113,7 @@ def run_batches(generations: int = GENERATIONS) -> list[BatchResult]:
             for mode, workers in (("sequential", 1), (f"{CONCURRENCY} concurrent", CONCURRENCY)):
                 fake.reset()
                 fake.latency(first_byte=GENERATION_TIME, path="/api/chat")
-                windows.WINDOWS.clear()  # a new process: nothing known about the server
+                SERVERS.clear()  # a new process: nothing known about the server
                 errors = 0
                 started = time.perf_counter()
                 with ThreadPoolExecutor(workers) as pool:

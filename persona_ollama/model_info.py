@@ -1,11 +1,11 @@
 """One type for a model a server has (:class:`ModelInfo`), where it runs (:class:`Placement`),
-and the process-wide cache of those facts.
+and the cache of one server's facts.
 
 Backends fill :class:`ModelInfo` from their server's documents; everything above them reads
-only this type. Persona builds a new provider for every call, so the cache is shared by every
-provider in the process, keyed by server URL and canonical model name. An entry expires after
-FACTS_TTL and is dropped as soon as a fresh listing shows the model removed or re-pulled (a
-new digest).
+only this type. Each server's facts are cached in its
+:class:`~persona_ollama.server_state.ServerState` (shared by every provider for that server),
+by canonical model name. An entry expires after FACTS_TTL and is dropped as soon as a fresh
+listing shows the model removed or re-pulled (a new digest).
 """
 
 from __future__ import annotations
@@ -159,49 +159,43 @@ class ModelInfo:
 
 
 class FactsCache:
-    """Thread-safe (server URL, model) -> ModelInfo with expiry."""
+    """One server's model -> ModelInfo, with expiry (thread-safe); a part of its
+    :class:`~persona_ollama.server_state.ServerState`."""
 
     def __init__(self, ttl: float = FACTS_TTL) -> None:
         self.ttl = ttl
-        self._entries: dict[tuple[str, str], tuple[ModelInfo, float]] = {}
+        self._entries: dict[str, tuple[ModelInfo, float]] = {}
         self._lock = threading.Lock()
 
-    def get(self, url: str, model: str, *, since: float | None = None) -> ModelInfo | None:
-        """The cached facts of ``model`` on the server at ``url``, or None if absent, stale,
-        or (``since``, a time.monotonic() instant) learnt before ``since``."""
+    def get(self, model: str, *, since: float | None = None) -> ModelInfo | None:
+        """The cached facts of ``model``, or None if absent, stale, or (``since``, a
+        time.monotonic() instant) learnt before ``since``."""
         with self._lock:
-            entry = self._entries.get((url, names.canonical(model)))
+            entry = self._entries.get(names.canonical(model))
         if entry is None or time.monotonic() - entry[1] >= self.ttl:
             return None
         if since is not None and entry[1] < since:
             return None
         return entry[0]
 
-    def put(self, url: str, info: ModelInfo) -> None:
-        """Cache ``info`` for the server at ``url`` for ``ttl`` seconds."""
+    def put(self, info: ModelInfo) -> None:
+        """Cache ``info`` for ``ttl`` seconds."""
         with self._lock:
-            self._entries[(url, names.canonical(info.name))] = (info, time.monotonic())
+            self._entries[names.canonical(info.name)] = (info, time.monotonic())
 
-    def forget(self, url: str, model: str | None = None) -> None:
-        """Drop one model's facts, or every model's of that server."""
+    def forget(self, model: str | None = None) -> None:
+        """Drop one model's facts, or every model's."""
         with self._lock:
-            for key in [k for k in self._entries if k[0] == url]:
-                if model is None or key[1] == names.canonical(model):
-                    del self._entries[key]
+            if model is None:
+                self._entries.clear()
+            else:
+                self._entries.pop(names.canonical(model), None)
 
-    def reconcile(self, url: str, models: Iterable[ModelInfo]) -> None:
+    def reconcile(self, models: Iterable[ModelInfo]) -> None:
         """Drop facts of models that a fresh listing no longer has or has with a new digest."""
         digests = {names.canonical(model.name): model.digest for model in models}
         with self._lock:
-            for key in [k for k in self._entries if k[0] == url]:
+            for key in list(self._entries):
                 known = self._entries[key][0].digest
-                if key[1] not in digests or (known and known != digests[key[1]]):
+                if key not in digests or (known and known != digests[key]):
                     del self._entries[key]
-
-    def clear(self) -> None:
-        """Forget every server's facts."""
-        with self._lock:
-            self._entries.clear()
-
-
-FACTS = FactsCache()

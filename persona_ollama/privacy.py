@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import logging
-import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Callable
 
@@ -25,25 +23,21 @@ if TYPE_CHECKING:
 
 Resolver = Callable[[str, int], Sequence[str]]
 
-log = logging.getLogger("persona_ollama")
-
-_WARNED: set[str] = set()
-_WARNED_LOCK = threading.Lock()
-
 
 def warn_once(key: str, message: str) -> None:
-    """Log ``message`` at WARNING the first time ``key`` is seen in this process."""
-    with _WARNED_LOCK:
-        if key in _WARNED:
-            return
-        _WARNED.add(key)
-    log.warning(message)
+    """Log ``message`` at WARNING the first time ``key`` is seen in this process (a warning
+    about no one server; one about a server goes to its state's ``warnings``)."""
+    from .server_state import SERVERS  # on the first warning, not with the entry point
+
+    SERVERS.warnings.warn_once(key, message)
 
 
 def reset_warnings() -> None:
-    """Forget which warnings were given (for tests and long-running hosts)."""
-    with _WARNED_LOCK:
-        _WARNED.clear()
+    """Forget which warnings were given, about any server or none (for tests and
+    long-running hosts)."""
+    from .server_state import SERVERS
+
+    SERVERS.forget_warnings()
 
 
 def system_resolve(host: str, port: int) -> list[str]:
@@ -107,11 +101,11 @@ def _warn_if_elsewhere(endpoint: Endpoint, resolve: Resolver) -> None:
     """Warn once per name when a loopback-looking name (``*.localhost``) resolves to an
     address that is not loopback: it is connected to directly, never through a proxy,
     and it is not this machine. (Local-only mode refuses it instead: see _pin.)"""
+    from .server_state import SERVERS
+
     name = endpoint.host
-    with _WARNED_LOCK:
-        if f"resolved:{name}" in _WARNED:
-            return
-        _WARNED.add(f"resolved:{name}")
+    if not SERVERS.warnings.first(f"resolved:{name}"):
+        return
     try:
         addresses = list(resolve(name, endpoint.port))
     except (OSError, UnicodeError):

@@ -30,7 +30,6 @@ from .errors import (
 from .options import OPTION_TYPES, validate_keep_alive, validate_options
 from .privacy import check_destination, check_server, warn_once
 from .settings import API_KEY_VAR, DEFAULT_API, MODEL_VAR, TIMEOUT_VAR, Settings, check_api
-from .windows import WINDOWS
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +42,7 @@ if TYPE_CHECKING:
     from .model_info import ModelInfo
     from .request import Preparation
     from .served import ServedModels
+    from .server_state import ServerState
     from .stream import ChatStream
     from .timings import Speeds, TimingStore
     from .waits import Expectation
@@ -196,6 +196,11 @@ class OllamaProvider(LLMProvider):
             from .settings import check_ca_bundle
 
             check_ca_bundle(self._client_args["verify"])
+        from .server_state import SERVERS
+
+        # What this process knows of the server, shared with every provider for it
+        # (server_state.py): passed to the backend and the model listing when they open.
+        self._state: ServerState = SERVERS.state(str(self.endpoint))
         self._backend: Backend | None = None
         self._served: ServedModels | None = None
         self._preparation: Preparation | None = None
@@ -241,9 +246,14 @@ class OllamaProvider(LLMProvider):
             # The transport asks the deadline of the call in progress (deadline.py) as each
             # request starts; generate() and stream() set it.
             backend = open_backend(
-                self.api, self.endpoint, headers=headers, deadline=deadline.current, **args
+                self.api,
+                self.endpoint,
+                state=self._state,
+                headers=headers,
+                deadline=deadline.current,
+                **args,
             )
-            served = ServedModels(backend, str(self.endpoint))
+            served = ServedModels(backend, str(self.endpoint), self._state)
             self._preparation = Preparation(
                 backend,
                 served,
@@ -269,11 +279,9 @@ class OllamaProvider(LLMProvider):
             self._timings.flush()  # measured speeds still in memory (timings.WRITE_EVERY)
 
     def refresh(self) -> None:
-        """Forget cached model lists, model facts and the default model."""
-        from .model_info import FACTS
-
-        FACTS.forget(str(self.endpoint))
-        WINDOWS.forget(str(self.endpoint))
+        """Forget cached model lists, model facts, loaded windows and the default model."""
+        self._state.facts.forget()
+        self._state.windows.forget()
         with self._lock:
             served = self._served
             self._selection = None
@@ -575,17 +583,18 @@ class OllamaProvider(LLMProvider):
             prepared = preparation.prepare(call)
             window = prepared.plan.num_ctx
             url = str(self.endpoint)
+            windows = self._state.windows
             facts = self.served.facts(name)  # cached by prepare()
             request = self._with_first_byte_wait(prepared.chat, facts, prepared.plan, machine)
             try:
                 if prepared.shared_window:
                     # The window was chosen by windows.py: sent after smaller ones are answered.
                     # Waiting for a smaller window's answer counts against this call's deadline.
-                    with WINDOWS.sending(url, name, window, until=ends_at):
+                    with windows.sending(name, window, until=ends_at):
                         try:
                             chunks = backend.chat(request)
                         except OllamaError:
-                            WINDOWS.failed(url, name, window)
+                            windows.failed(name, window)
                             raise
                 else:
                     chunks = backend.chat(request)
@@ -781,7 +790,7 @@ class OllamaProvider(LLMProvider):
             return
         warning = partial_offload_warning(loaded, listing, server=str(self.endpoint))
         if warning is not None:
-            warn_once(f"offload:{self.endpoint}:{key}", warning)
+            self._state.warnings.warn_once(f"offload:{key}", warning)
 
     def _chosen(self, model: str | None, name: str) -> bool:
         """True when the model was chosen for the caller, not named: also when a host passes

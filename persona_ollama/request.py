@@ -27,7 +27,6 @@ from .model_info import Placement, placement
 from .options import validate_format, validate_keep_alive, validate_options, validate_think
 from .privacy import cannot_tell, check_destination, forwarded_after_check, warn_once
 from .settings import MODEL_VAR
-from .windows import WINDOWS
 
 if TYPE_CHECKING:
     from .backends.base import Backend
@@ -47,7 +46,8 @@ class Prepared:
 
     chat: ChatRequest
     plan: ContextPlan
-    #: The window was chosen here (not named by the caller) and shared through WINDOWS.
+    #: The window was chosen here (not named by the caller) and shared through the server's
+    #: windows (windows.py).
     shared_window: bool
     #: The server may cut a long prompt rather than refuse it: the answer's counts are checked.
     may_cut: bool
@@ -267,15 +267,12 @@ class Preparation:
     def _shared_window(self, model: str, context: ContextPlan, budget: int) -> int:
         """The window to send instead of the prompt's own rung, so that the loaded model is
         not reloaded for a smaller window (see windows.py)."""
-        url = str(self.endpoint)
-        return WINDOWS.choose(
-            url,
+        windows = self.served.state.windows
+        return windows.choose(
             model,
             needed=context.prompt_tokens + budget,
             rung=context.num_ctx,
-            loaded=lambda: WINDOWS.loaded(url, self.backend.loaded_windows).get(
-                names.canonical(model)
-            ),
+            loaded=lambda: windows.loaded(self.backend.loaded_windows).get(names.canonical(model)),
             limit=context.context_length,
             cap=lambda: self._window_cap(model),
         )
