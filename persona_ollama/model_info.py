@@ -19,7 +19,7 @@ from typing import Any
 
 from . import names
 
-FACTS_TTL = 600.0  # seconds; /api/show facts change only when a model is re-pulled
+FACTS_TTL = 600.0  # seconds; a model's described facts change only when it is re-pulled
 # Where Ollama forwards a cloud model's requests: the remote_host of every cloud stub since
 # v0.12.0, and the default of OLLAMA_CLOUD_BASE_URL (server/cloud_proxy.go,
 # defaultCloudProxyBaseURL) since v0.18.0, which forwards any ":cloud"/"-cloud" name.
@@ -41,7 +41,7 @@ def embedding_only(capabilities: Iterable[str] | None, name: str) -> bool:
 
 @dataclass(frozen=True)
 class Placement:
-    """Where a model runs: on the Ollama server itself, or elsewhere (``remote``).
+    """Where a model runs: on the server itself, or elsewhere (``remote``).
 
     ``host`` is the URL the server forwards prompts to (None when unknown or local),
     ``remote_model`` the name it asks for there, and ``evidence`` says how we know.
@@ -108,7 +108,7 @@ def placement(
     return LOCAL
 
 
-# "8.0B", "137M", "1.5T": the parameter sizes Ollama lists.
+# "8.0B", "137M", "1.5T": parameter sizes as servers list them.
 _PARAMETER_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMBT])\s*$", re.IGNORECASE)
 _SCALE = {"K": 1e-6, "M": 1e-3, "B": 1.0, "T": 1e3}
 

@@ -3,10 +3,11 @@ it runs on the CPU.
 
 A model that does not fit the GPU is split: the layers that fit run on the GPU, the rest on
 the CPU from system memory, and every token then waits for the slow part. The server says
-how the model was placed (Ollama: /api/ps ``size`` and ``size_vram``, read by the backend as
-:class:`~persona_ollama.backends.base.LoadedModel`); this module turns that into one warning
-per model and server, with the share on the CPU, the slowdown to expect and an installed
-model that fits. ``persona-ollama doctor`` shows the same shares for every loaded model.
+how the model was placed (the backend reads its list of loaded models into
+:class:`~persona_ollama.backends.base.LoadedModel`: the whole size and the part on GPUs);
+this module turns that into one warning per model and server, with the share on the CPU,
+the slowdown to expect and an installed model that fits. ``persona-ollama doctor`` shows
+the same shares for every loaded model.
 """
 
 from __future__ import annotations

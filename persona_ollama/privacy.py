@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable
 
 from . import names
 from .errors import LocalOnlyViolationError
-from .settings import LOCAL_ONLY_VAR
+from .settings import HOST_VAR, LOCAL_ONLY_VAR
 
 if TYPE_CHECKING:
     from .endpoint import Endpoint
@@ -88,7 +88,7 @@ def check_server(
         raise LocalOnlyViolationError(
             f"Local-only mode refuses the server at {endpoint}: it is not on this "
             "machine, so prompts would leave it.",
-            hint="Point OLLAMA_HOST at 127.0.0.1, or allow remote servers by unsetting "
+            hint=f"Point {HOST_VAR} at 127.0.0.1, or allow remote servers by unsetting "
             f"{LOCAL_ONLY_VAR} (local_only=False).",
             url=str(endpoint),
         )
@@ -126,7 +126,7 @@ def _pin(endpoint: Endpoint, resolve: Resolver) -> Endpoint:
     lead elsewhere, or is https (its certificate is for the name)."""
     name = endpoint.host
     hint = (
-        f"Use the address itself, e.g. OLLAMA_HOST=127.0.0.1:{endpoint.port}, or unset "
+        f"Use the address itself, e.g. {HOST_VAR}=127.0.0.1:{endpoint.port}, or unset "
         f"{LOCAL_ONLY_VAR} (local_only=False)."
     )
     try:
@@ -157,7 +157,8 @@ def _pin(endpoint: Endpoint, resolve: Resolver) -> Endpoint:
             "or plain http on loopback.",
             url=str(endpoint),
         )
-    # Ollama's default listens on 127.0.0.1, so an IPv4 answer goes first.
+    # A server listening on loopback by default listens on 127.0.0.1 more often than on ::1,
+    # so an IPv4 answer goes first.
     address = sorted(addresses, key=lambda a: ":" in a)[0].split("%", 1)[0]
     netloc = f"[{address}]:{endpoint.port}" if ":" in address else f"{address}:{endpoint.port}"
     return dataclasses.replace(
@@ -191,27 +192,31 @@ def cannot_tell(model: str, why: str, url: str, *, sent: bool = False) -> LocalO
     )
 
 
-def forwarded_after_check(model: str, host: str, url: str) -> LocalOnlyViolationError:
+def forwarded_after_check(
+    model: str, host: str, url: str, *, label: str
+) -> LocalOnlyViolationError:
     """Local-only mode's refusal of an answer the server forwarded although the checks
-    before sending found the model local: it was replaced in between."""
+    before sending found the model local: it was replaced in between. ``label``: how the
+    backend names its server (its ``label``)."""
     return LocalOnlyViolationError(
-        f"The Ollama server forwarded '{model}' to {host} although local-only mode had "
+        f"The {label} forwarded '{model}' to {host} although local-only mode had "
         "checked it: the model was replaced between that check and the request, so the "
         "prompt has left this machine. The answer was discarded.",
         hint="See what replaced it (`persona-ollama models` marks remote models) and remove "
-        "or rename it on the Ollama server.",
+        f"or rename it on the {label}.",
         url=url,
     )
 
 
 def check_destination(
-    model: str, where: Placement, endpoint: Endpoint, *, local_only: bool
+    model: str, where: Placement, endpoint: Endpoint, *, local_only: bool, label: str
 ) -> None:
     """Refuse (local-only) or warn once about a model or server that takes data elsewhere.
 
     ``where`` is the model's placement (facts.placement): a remote model is refused whatever
     its name, naming the host the server forwards to; in local-only mode, so is a model whose
-    placement the server could not tell (fail closed).
+    placement the server could not tell (fail closed). ``label``: how the backend names its
+    server, for the messages.
     """
     if local_only and not where.known:
         raise cannot_tell(model, where.evidence, str(endpoint))
@@ -219,14 +224,14 @@ def check_destination(
         if local_only:
             raise LocalOnlyViolationError(
                 f"Local-only mode refuses '{model}': it runs on {where.host_text}, not on "
-                f"the Ollama server ({where.evidence}), so the prompt would leave this machine.",
+                f"the {label} ({where.evidence}), so the prompt would leave this machine.",
                 hint="Pick a model that runs locally (`persona-ollama models` marks remote "
                 f"ones), or unset {LOCAL_ONLY_VAR} (local_only=False) to allow it.",
                 url=str(endpoint),
             )
         warn_once(
             f"remote:{names.canonical(model)}",
-            f"'{model}' runs on {where.host_text} ({where.evidence}): Ollama sends its "
+            f"'{model}' runs on {where.host_text} ({where.evidence}): the {label} sends its "
             f"prompts there, off this machine. Set {LOCAL_ONLY_VAR}=1 to refuse "
             "such models.",
         )

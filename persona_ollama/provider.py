@@ -29,7 +29,15 @@ from .errors import (
 )
 from .options import OPTION_TYPES, validate_keep_alive, validate_options
 from .privacy import check_destination, check_server, warn_once
-from .settings import API_KEY_VAR, DEFAULT_API, MODEL_VAR, TIMEOUT_VAR, Settings, check_api
+from .settings import (
+    API_KEY_VAR,
+    DEFAULT_API,
+    HOST_VAR,
+    MODEL_VAR,
+    TIMEOUT_VAR,
+    Settings,
+    check_api,
+)
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -60,6 +68,9 @@ SELECTION_TTL = 10.0  # seconds, like the model listing it is made from
 # asked where it put the model; a warm call's load_duration is a few milliseconds.
 LOADED_AFTER = 0.25
 _PROBING = threading.Lock()
+# This plugin's name in Persona's registry: its package's name without "persona_" (a copy of
+# the template renames the package, and the name follows).
+PLUGIN_NAME = __name__.split(".", 1)[0][len("persona_") :]
 
 
 @dataclass(frozen=True)
@@ -89,15 +100,17 @@ def _keyword_parameters(function: Any) -> list[str]:
 
 
 class OllamaProvider(LLMProvider):
-    """Persona provider for local models served by Ollama.
+    """Persona provider for local models, served by the server its backend speaks to (``api``).
 
-    ``base_url`` beats OLLAMA_BASE_URL, which beats OLLAMA_HOST (default
-    http://127.0.0.1:11434). ``model`` beats PERSONA_OLLAMA_MODEL, which beats the model
-    chosen from what is installed and what this machine can hold. ``**options`` are default
-    Ollama options (``top_p``, ``num_gpu`` ...) for every request.
+    ``base_url`` beats the address variables (settings.py: BASE_URL_VAR, then HOST_VAR; else
+    the default address). ``model`` beats PERSONA_OLLAMA_MODEL, which beats the model chosen
+    from what is installed and what this machine can hold. ``**options`` are default server
+    options (``top_p``, ``seed`` ...) for every request.
     """
 
-    __plugin_description__ = "Local models served by Ollama: research data stays on this machine"
+    __plugin_description__ = (
+        f"Local models served by {PLUGIN_NAME.capitalize()}: research data stays on this machine"
+    )
     __plugin_version__ = __version__
     __plugin_author__ = "persona-ollama contributors"
 
@@ -154,7 +167,7 @@ class OllamaProvider(LLMProvider):
                 f"OllamaProvider got unexpected keyword argument(s): {', '.join(sorted(unknown))}.",
                 hint="Accepted: "
                 + ", ".join(_keyword_parameters(type(self).__init__))
-                + ", and Ollama options: "
+                + ", and the server's options: "
                 + ", ".join(sorted(OPTION_TYPES))
                 + ".",
             )
@@ -179,8 +192,8 @@ class OllamaProvider(LLMProvider):
         if restarts is None:
             restarts = settings.restarts if settings.restarts is not None else RESTARTS
         self.restarts = check_restarts(restarts)
-        # "native" (/api/chat) or "openai" (/v1/chat/completions of vLLM, llama.cpp, LM Studio,
-        # LiteLLM or Ollama); the /v1 form of the URL also keeps their cached facts apart.
+        # "native" (the server's own API) or "openai" (any OpenAI-compatible /v1 server); the
+        # /v1 form of the URL also keeps their server states apart (server_state.py).
         self.api = check_api(api, "api") if api is not None else settings.api or DEFAULT_API
         if self.api == "openai":
             self.endpoint = v1_endpoint(self.endpoint, v1=True)
@@ -292,8 +305,8 @@ class OllamaProvider(LLMProvider):
 
     @property
     def name(self) -> str:
-        """The provider's name in Persona's registry: ``"ollama"``."""
-        return "ollama"
+        """The provider's name in Persona's registry (:data:`PLUGIN_NAME`)."""
+        return PLUGIN_NAME
 
     @property
     def default_model(self) -> str:
@@ -337,7 +350,8 @@ class OllamaProvider(LLMProvider):
             listing = []
             self._unlisted = True
         profile = probe(server_is_local=self.endpoint.is_loopback, environ=self._environ)
-        # Selection advises pulling on Ollama; another server is told to start with a model.
+        # Selection advises pulling where requests set the window (the server's own API, which
+        # pulls); another server is told to start with a model.
         server = None if self.backend.sets_window else self.backend.label
         choice = choose_default(
             listing,
@@ -357,7 +371,10 @@ class OllamaProvider(LLMProvider):
         try:
             return self.list_available_models()
         except OllamaError as error:
-            warn_once("available_models", f"Ollama model list unavailable: {error.message}")
+            warn_once(
+                "available_models",
+                f"The {self.backend.label}'s model list is unavailable: {error.message}",
+            )
             return []
 
     def list_available_models(self) -> list[str]:
@@ -377,11 +394,11 @@ class OllamaProvider(LLMProvider):
     def is_configured(self) -> bool:
         """True when the provider has a usable address; makes no request.
 
-        Ollama needs no key, and a malformed address was refused at construction
+        The server needs no key, and a malformed address was refused at construction
         (ConfigurationError), so this is True for every provider that exists. Whether a
         server answers is a different question, asked by ``health()``; ``generate()`` and
         ``list_available_models()`` raise with the reason and the fix. A host that stops on
-        False prints its own advice (Persona 1.11: "set OLLAMA_API_KEY"), which is wrong for
+        False prints its own advice (Persona 1.11: set an API key variable), which is wrong for
         a server that is down or at a wrong address."""
         return bool(self.endpoint.host)
 
@@ -413,20 +430,22 @@ class OllamaProvider(LLMProvider):
                 report["hint"] = (
                     "It accepts connections but does not answer a request that loads no "
                     "model: the server is stuck, or another program holds this port. Restart "
-                    "the server, or check the port in the address (OLLAMA_HOST)."
+                    f"the server, or check the port in the address ({HOST_VAR})."
                 )
         return report
 
     def model_info(self, name: str) -> ModelInfo:
         """Context length, parameter size, quantisation, capabilities... of an installed model.
 
-        In local-only mode a ``:cloud``/``-cloud`` name is refused without a request: from
-        v0.18 the server forwards even /api/show of such a name to ollama.com."""
+        In local-only mode a name that runs elsewhere by its form alone (model_info.placement)
+        is refused without a request: a server may forward even its description."""
         model = names.check_name(name)
         if self.local_only:
             from .model_info import placement
 
-            check_destination(model, placement(model), self.endpoint, local_only=True)
+            check_destination(
+                model, placement(model), self.endpoint, local_only=True, label=self.backend.label
+            )
         return self.served.facts(model)
 
     # -- generation --------------------------------------------------------------------
@@ -533,7 +552,7 @@ class OllamaProvider(LLMProvider):
         Everything is checked and the context planned before the request is sent; the
         returned :class:`ChatStream` carries the final :class:`LLMResponse` once exhausted.
         ``system_prompt`` is accepted as an alias of ``system`` (Persona passes it);
-        ``seed``, ``stop``, ``top_p`` and other Ollama option names go into ``options``.
+        ``seed``, ``stop``, ``top_p`` and the server's other option names go into ``options``.
         """
         alias = kwargs.pop("system_prompt", None)
         if system is None:
@@ -623,6 +642,7 @@ class OllamaProvider(LLMProvider):
                 else None
             ),
             redact=backend.transport.redactor.text,
+            label=backend.label,
         )
 
     # -- what a generation tells about this machine --------------------------------------

@@ -132,7 +132,9 @@ class Preparation:
                 "`persona-ollama models` marks remote ones.",
                 url=str(self.endpoint),
             )
-        check_destination(name, where, self.endpoint, local_only=self.local_only)
+        check_destination(
+            name, where, self.endpoint, local_only=self.local_only, label=self.backend.label
+        )
 
     def confirm_local(self, model: str) -> None:
         """Local-only mode, once an answer that would not say it was forwarded has started:
@@ -148,7 +150,7 @@ class Preparation:
             raise cannot_tell(model, error.message, url, sent=True) from None
         for where in (listed.placement if listed else facts.placement, facts.placement):
             if where.remote:
-                raise forwarded_after_check(model, where.host_text, url)
+                raise forwarded_after_check(model, where.host_text, url, label=self.backend.label)
             if not where.known:
                 raise cannot_tell(model, where.evidence, url, sent=True)
 

@@ -2,7 +2,7 @@
 
 The listing is one round trip that answers several questions (the default model, local-only
 checks, `persona-ollama models`), so a command or a generation asks it once. Facts come from
-the listing when it says enough (Ollama 0.30+), else from the backend's ``describe``, and are
+the listing when it says enough (complete entries), else from the backend's ``describe``, and are
 cached in the server's state (server_state.py), shared by every provider for that server.
 Unknown models get the backend's own "not found".
 """
@@ -28,7 +28,7 @@ log = logging.getLogger("persona_ollama")
 
 LISTING_TTL = 10.0  # seconds; keeps `available_models` cheap without hiding a fresh pull for long
 # At most this many descriptions to find longer-context models for an overflow's hint, on
-# servers whose listing does not state context lengths (Ollama before v0.30).
+# servers whose listing does not state context lengths.
 MAX_DESCRIBE_FOR_ALTERNATIVES = 12
 
 

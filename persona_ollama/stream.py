@@ -59,6 +59,7 @@ class ChatStream:
         on_done: Callable[[Chunk, float | None], None] | None = None,
         confirm: Callable[[], None] | None = None,
         redact: Callable[[str], str] = str,
+        label: str = "server",
     ) -> None:
         """``window_sent``: the server used ``plan.num_ctx`` (the backend sets windows);
         ``may_cut``: the server may cut a long prompt instead of refusing it, so the counts
@@ -66,7 +67,8 @@ class ChatStream:
         (its counts and timings: the measured speeds) and the seconds from the first chunk
         to the end by this process's clock; ``confirm``, called when the first chunk
         arrives, raises if the model turns out to have run elsewhere; ``redact`` scrubs the
-        configured secrets from what the answer says about where it ran."""
+        configured secrets from what the answer says about where it ran; ``label`` names the
+        server in messages (the backend's ``label``)."""
         self.response: LLMResponse | None = None
         self._chunks = chunks
         self._plan = plan
@@ -78,6 +80,7 @@ class ChatStream:
         self._on_done = on_done
         self._confirm = confirm
         self._redact = redact
+        self._label = label
         if ends_at is None and deadline is not None:
             ends_at = time.monotonic() + deadline
         self._pieces = self._read(deadline, ends_at)
@@ -195,10 +198,12 @@ class ChatStream:
         """
         host = self._redact(chunk.remote_host) if chunk.remote_host else None
         if self._local_only:
-            raise forwarded_after_check(self._model, host or "?", str(self._endpoint))
+            raise forwarded_after_check(
+                self._model, host or "?", str(self._endpoint), label=self._label
+            )
         upstream = self._redact(chunk.remote_model) if chunk.remote_model else None
         where = Placement(True, host, upstream, "the server's answer names remote_host")
-        check_destination(self._model, where, self._endpoint, local_only=False)
+        check_destination(self._model, where, self._endpoint, local_only=False, label=self._label)
 
     def _response(self, final: Chunk, content: str, thinking: str, wall: float) -> LLMResponse:
         """Persona's LLMResponse from the final chunk: counts, reason, timings and warnings."""

@@ -1,12 +1,12 @@
 """One context window per loaded model, so that a batch does not reload it.
 
-Ollama reloads a model whenever a request's runner options differ from the loaded runner's,
-``num_ctx`` included (``runnerRef.needsReload`` in server/sched.go, v0.12.6 to v0.32.15), and a
-load takes seconds for a 7B model, a minute for a 70B one. Sizing ``num_ctx`` per prompt from
-the ladder alone makes a batch whose prompts straddle a rung reload on every flip. So, unless
-the caller passes ``num_ctx``:
+A server whose requests set the context window (``Backend.sets_window``) may reload a model
+whenever a request's window differs from the loaded one (the backend's reference page says
+which releases do), and a load takes seconds for a 7B model, a minute for a 70B one. Sizing
+the window per prompt from the ladder alone makes a batch whose prompts straddle a rung reload
+on every flip. So, unless the caller names the window:
 
-- a window that is already loaded (``context_length`` in /api/ps, looked up at most every
+- a window that is already loaded (the backend's ``loaded_windows``, looked up at most every
   :data:`PS_TTL` seconds) or that this process sent for the model recently is reused when the
   prompt and its answer fit in it;
 - otherwise the window grows to the prompt's rung (never shrinks below a known window), and
@@ -32,9 +32,10 @@ from . import names
 
 __all__ = ["PS_TTL", "SENT_TTL", "Windows"]
 
-# /api/ps is a cheap local call, but one per generation is still one too many in a batch.
+# Asking what is loaded is a cheap local call, but one per generation is still one too many.
 PS_TTL = 2.0
-# How long a window this process sent is assumed to be loaded: OLLAMA_KEEP_ALIVE's default.
+# How long a window this process sent is assumed to be loaded: five minutes, the time a model
+# stays loaded after its last request by default (the backend's reference page gives the source).
 SENT_TTL = 300.0
 
 
@@ -90,7 +91,7 @@ class Windows:
     ) -> int:
         """The window to send: a known one when ``needed`` tokens fit in it, else ``rung``
         (or the known window, when larger). ``loaded`` is the server's loaded window, or a
-        callable that looks it up (/api/ps), called only when the window this process sent
+        callable that looks it up (``loaded``), called only when the window this process sent
         last does not hold ``needed``. ``limit`` is the model's trained context; ``cap``
         (called only when a known window is larger than ``rung``, and then remembered for
         SENT_TTL) the largest window that fits the memory budget, None when unknown."""
