@@ -109,11 +109,14 @@ def run_batches(generations: int = GENERATIONS) -> list[BatchResult]:
     results = []
     with FakeOllama([model], load_time=LOAD_TIME, parallel=PARALLEL) as fake:
         fake.latency(first_byte=GENERATION_TIME, path="/api/chat")
-        for name, call in _clients(fake.url).items():
+        for name in _clients(fake.url):
             for mode, workers in (("sequential", 1), (f"{CONCURRENCY} concurrent", CONCURRENCY)):
                 fake.reset()
                 fake.latency(first_byte=GENERATION_TIME, path="/api/chat")
-                SERVERS.clear()  # a new process: nothing known about the server
+                # A new process: nothing known about the server, and a new provider (one
+                # built before would keep the server's state it holds).
+                SERVERS.clear()
+                call = _clients(fake.url)[name]
                 errors = 0
                 started = time.perf_counter()
                 with ThreadPoolExecutor(workers) as pool:
