@@ -60,9 +60,6 @@ __all__ = ["OllamaProvider"]
 log = logging.getLogger("persona_ollama")
 
 DEFAULT_TIMEOUT = 300.0
-# Fallback when nothing is installed and no catalogue model fits: small enough for any laptop,
-# so generate() can say `persona-ollama pull` it.
-FALLBACK_MODEL = "llama3.2:3b"
 SELECTION_TTL = 10.0  # seconds, like the model listing it is made from
 # An answer whose load took this long followed a load from disk, after which the server is
 # asked where it put the model; a warm call's load_duration is a few milliseconds.
@@ -319,6 +316,8 @@ class OllamaProvider(LLMProvider):
         choice = self.selection()
         model: str | None = choice.model
         if model is None:
+            from .choosing.selection import FALLBACK_MODEL  # the catalogue's, loaded already
+
             # Hosts read default_model outside any try: name a small model instead of raising,
             # and generate() then says how to pull it, or (no model list) that the server
             # does not answer: a warning about fit would only come before that error.
