@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -113,3 +114,21 @@ def test_a_cleared_registry_starts_every_server_afresh(
     provider(current).generate(SMALL, max_tokens=1000)
     assert asked(current, "/api/show") == 2
     assert asked(current, "/api/version") == 2
+
+
+def test_concurrent_providers_for_one_server_agree_on_one_window(
+    two_servers: tuple[FakeOllama, FakeOllama],
+) -> None:
+    current, _ = two_servers
+    current.load_time = 0.2
+
+    def call(prompt: str) -> None:
+        provider(current).generate(prompt, max_tokens=1000)  # a provider per call, as Persona
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(call, [SMALL, MEDIUM] * 8))
+
+    # One load, plus at most one for the larger window a later call needed: the providers
+    # plan against one shared record of the server's windows.
+    assert current.loads <= 2
+    assert windows_sent(current)[-8:] == [8192] * 8
