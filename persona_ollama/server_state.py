@@ -84,7 +84,7 @@ class ServerState:
         "windows",
     )
 
-    def __init__(self, key: str = "") -> None:
+    def __init__(self, key: str) -> None:
         self.key = key
         self.facts = FactsCache()
         self.windows = Windows()
