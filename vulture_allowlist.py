@@ -15,6 +15,9 @@ _.generate_async
 _.total_tokens  # LLMResponse.total_tokens, read by Persona
 _.RateLimitError  # _persona.py re-exports Persona's errors
 
+# backends/registry.py opens each backend by module and class name (importlib.import_module).
+_.OllamaBackend
+
 # Hook implementations and specifications: pluggy calls them by name.
 _.persona_ollama_probe_accelerators
 _.persona_ollama_catalogue_entries

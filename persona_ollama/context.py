@@ -1,10 +1,10 @@
-"""Size ``num_ctx`` so that a prompt is never silently cut.
+"""Size the context window (``num_ctx``) so that a prompt is never silently cut.
 
-Before v0.12.6 Ollama cuts an over-long prompt to ``num_ctx`` tokens and still answers 200
-(docs/reference/ollama-protocol.md, "Context and truncation"), so the client estimates the
-prompt's size, picks a window from a fixed ladder (a changed ``num_ctx`` makes the server
-reload the model, so it should not drift between calls), and refuses before sending when the
-prompt cannot fit the model's trained context.
+Some servers cut an over-long prompt to the window and still answer 200 (the backend declares
+what its server does: backends/rules.py ``ContextWords``), so the client estimates the
+prompt's size, picks a window from a fixed ladder (a changed window makes the server reload
+the model, so it should not drift between calls), and refuses before sending when the prompt
+cannot fit the model's trained context.
 """
 
 from __future__ import annotations
@@ -14,8 +14,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .backends.registry import declared
+from .backends.rules import ContextWords
 from .errors import ConfigurationError, ContextOverflowError
+from .settings import DEFAULT_API
 
+# The default API's backend's words, for callers that name none.
+DEFAULT_WORDS = declared(DEFAULT_API).context
 LADDER = (4096, 8192, 16384, 32768, 65536, 131072, 262144, 524288, 1048576)
 # Rough, deliberately pessimistic: Llama 3 / Qwen tokenizers average ~4 characters per token
 # on English prose but nearer 3 on CSV, JSON, numbers and names, which is what research data
@@ -83,12 +88,13 @@ def plan(
     preferred: int | None = None,
     model: str = "the model",
     alternatives: Sequence[str] = (),
+    words: ContextWords = DEFAULT_WORDS,
 ) -> ContextPlan:
     """Choose ``num_ctx`` and ``num_predict`` for a prompt of ``prompt_tokens`` tokens.
 
     ``context_length`` is the model's trained window (None when unknown: then the ladder is
     not clamped). ``num_ctx`` is the caller's explicit window, which wins over the ladder;
-    ``preferred`` (a Modelfile's ``num_ctx``) is used when it is larger than the rung.
+    ``preferred`` (the model's own configured window) is used when it is larger than the rung.
     Raises :class:`ContextOverflowError` when the prompt cannot fit with room for a useful
     answer; ``alternatives`` names longer-context models for its hint. When the prompt fits
     but ``max_tokens`` does not, the answer budget is cut and a warning says so (the answer's
@@ -125,6 +131,7 @@ def plan(
             limit_reason=limit_reason,
             alternatives=alternatives,
             explicit=num_ctx is not None,
+            words=words,
         )
     warnings: list[str] = []
     num_predict = max_tokens
@@ -152,6 +159,7 @@ def overflow(
     limit_reason: str,
     alternatives: Sequence[str] = (),
     explicit: bool = False,
+    words: ContextWords = DEFAULT_WORDS,
 ) -> ContextOverflowError:
     """The error for a prompt that cannot fit, naming both sizes and longer-context models."""
     hint_parts = []
@@ -166,8 +174,7 @@ def overflow(
     hint_parts.append(f"Otherwise, {shorten}" if hint_parts else shorten.capitalize())
     return ContextOverflowError(
         f"The prompt needs about {prompt_tokens} tokens plus room for an answer, but "
-        f"{model} can take {window} ({limit_reason}). Nothing was sent: Ollama would have "
-        "silently dropped part of the input.",
+        f"{model} can take {window} ({limit_reason}). Nothing was sent: {words.would_cut}.",
         prompt_tokens=prompt_tokens,
         context_length=window,
         alternatives=alternatives,
@@ -176,28 +183,29 @@ def overflow(
 
 
 def truncation_warning(
-    estimated: int, prompt_eval_count: int, num_ctx: int, *, num_ctx_sent: bool = True
+    estimated: int,
+    prompt_eval_count: int,
+    num_ctx: int,
+    *,
+    num_ctx_sent: bool = True,
+    words: ContextWords = DEFAULT_WORDS,
 ) -> str | None:
     """A warning when the server evidently evaluated less of the prompt than was sent.
 
-    Two signs, one per way a server cuts a prompt. Ollama's runners before v0.12.6 ignore
-    ``truncate: false`` and keep exactly ``num_ctx`` tokens (the first ``num_keep`` and the
-    end: runner/ollamarunner/runner.go NewSequence), so a prompt that filled the whole window
-    was cut. A server that ignores ``num_ctx`` (Ollama's /v1) keeps its own, smaller window:
-    then the count drops far below the estimate. ``prompt_eval_count`` excludes cached prefix
-    tokens on some versions, so a drop counts only down to about half the window.
-    ``num_ctx_sent`` False (the /v1 mode): the server never got ``num_ctx``, so a count that
-    fills or passes it says nothing about a cut (vLLM and llama.cpp refuse instead).
+    Two signs, one per way a server cuts a prompt. A server that cuts to the window it was
+    sent keeps exactly that many tokens, so a prompt that filled the whole window was cut
+    (``words.fills_window`` says so in the server's terms). A server that ignores the window
+    sent keeps its own, smaller one: then the count drops far below the estimate. The count
+    excludes cached prefix tokens on some servers, so a drop counts only down to about half
+    the window. ``num_ctx_sent`` False (the /v1 mode): the server never got the window, so a
+    count that fills or passes it says nothing about a cut (vLLM and llama.cpp refuse instead).
     """
     if prompt_eval_count <= 0:
         return None
     if num_ctx_sent and prompt_eval_count >= num_ctx - FULL_WINDOW_SLACK:
         return (
             f"The server evaluated {prompt_eval_count} prompt tokens, the whole window "
-            f"(num_ctx={num_ctx}; our estimate was {estimated}): an Ollama server older than "
-            "0.12.6 cuts a longer prompt to fit, so part of the input was probably dropped. "
-            "Pass a larger num_ctx, use a model with a longer context, or update Ollama "
-            "(0.12.6 and later refuse instead of cutting)."
+            f"(num_ctx={num_ctx}; our estimate was {estimated}): {words.fills_window}"
         )
     if estimated <= num_ctx // 2:
         return None

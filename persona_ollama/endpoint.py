@@ -1,9 +1,12 @@
-"""Where the Ollama server is: an explicit URL, OLLAMA_BASE_URL or OLLAMA_HOST -> Endpoint.
+"""Where the server is: an explicit URL, or the variables the backend declares -> Endpoint.
 
-Values follow Ollama's own parsing rules (``envconfig.Host``), with two differences: a bind
-address (``0.0.0.0``, ``[::]``, ``:port``) is turned into loopback for connecting, and a value
-Ollama would quietly accept or repair (an unknown scheme, a bad port) is refused with a
-:class:`~persona_ollama.errors.ConfigurationError` that names the setting and shows a good value.
+The backend declares its variables, default port, name in messages and special spellings
+(:class:`~persona_ollama.backends.rules.AddressRules`); without one, the default API's backend
+rules. Values are ``host[:port]`` or ``http(s)://[user:password@]host[:port][/path]``, with the
+default scheme http; a bind address (``0.0.0.0``, ``[::]``, ``:port``) is turned into loopback
+for connecting, and a value a lenient server would quietly accept or repair (an unknown scheme,
+a bad port) is refused with a :class:`~persona_ollama.errors.ConfigurationError` that names the
+setting and shows a good value.
 """
 
 from __future__ import annotations
@@ -15,11 +18,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import unquote
 
+from .backends.registry import declared
+from .backends.rules import AddressRules
 from .errors import ConfigurationError
-from .settings import BASE_URL_VAR, HOST_VAR
+from .settings import DEFAULT_API
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 11434
+# The default API's rules, used when a caller names none; its host and port stay importable.
+DEFAULT_RULES = declared(DEFAULT_API).address
+DEFAULT_HOST = DEFAULT_RULES.default_host
+DEFAULT_PORT = DEFAULT_RULES.default_port
 
 _SCHEME_PORTS = {"http": 80, "https": 443}
 _SCHEME_NAME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
@@ -29,11 +36,6 @@ _HOST_PUNCTUATION = frozenset("-._")
 # RFC 3986 path characters, less "'" (it would be trimmed as a quote when re-read) and "@"
 # (it would be read as the end of credentials).
 _PATH_PUNCTUATION = frozenset("-._~/%!$&()*+,;=:")
-# What takes over when a bad environment variable is unset, for the error's hint.
-_FALLBACK = {
-    BASE_URL_VAR: f"{HOST_VAR} or the default http://{DEFAULT_HOST}:{DEFAULT_PORT}",
-    HOST_VAR: f"the default http://{DEFAULT_HOST}:{DEFAULT_PORT}",
-}
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class Endpoint:
     pinned_name: str | None = None
 
     def url(self, path: str) -> str:
-        """``path`` (e.g. ``"/api/chat"``) joined onto the base URL, keeping any path prefix."""
+        """``path`` (e.g. ``"/v1/models"``) joined onto the base URL, keeping any path prefix."""
         return f"{self.base_url}/{path.lstrip('/')}"
 
     def __str__(self) -> str:
@@ -66,33 +68,39 @@ class _Invalid(Exception):
     """Internal: why a value was refused; turned into a ConfigurationError by parse_host."""
 
 
-def parse_host(value: str, *, source: str = "argument") -> Endpoint:
-    """Parse ``value`` the way Ollama reads OLLAMA_HOST; ``source`` names the setting in errors.
+def parse_host(
+    value: str, *, source: str = "argument", rules: AddressRules = DEFAULT_RULES
+) -> Endpoint:
+    """Parse ``value`` with the backend's ``rules``; ``source`` names the setting in errors.
 
     Raises ConfigurationError for anything that is not ``host[:port]`` or
     ``http(s)://[user:password@]host[:port][/path]``.
     """
     try:
-        return _parse(value, source)
+        return _parse(value, source, rules)
     except _Invalid as invalid:
-        raise _configuration_error(value, source, str(invalid)) from None
+        raise _configuration_error(value, source, str(invalid), rules) from None
 
 
 def resolve_endpoint(
-    base_url: str | None = None, environ: Mapping[str, str] | None = None
+    base_url: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    rules: AddressRules = DEFAULT_RULES,
 ) -> Endpoint:
-    """The endpoint to use: ``base_url`` > OLLAMA_BASE_URL > OLLAMA_HOST > the default.
+    """The endpoint to use: ``base_url`` > the ``rules``' variables in order > the default.
 
     Empty or blank values count as unset. ``environ`` defaults to ``os.environ``.
     """
     if base_url is not None and _trim(base_url):
-        return parse_host(base_url, source="argument")
+        return parse_host(base_url, source="argument", rules=rules)
     env = os.environ if environ is None else environ
-    for name in (BASE_URL_VAR, HOST_VAR):
+    for name in rules.variables:
         value = env.get(name)
         if value is not None and _trim(value):
-            return parse_host(value, source=name)
-    return _endpoint("http", DEFAULT_HOST, DEFAULT_PORT, "", None, "default", "", mapped=False)
+            return parse_host(value, source=name, rules=rules)
+    host, port = rules.default_host, rules.default_port
+    return _endpoint("http", host, port, "", None, "default", "", mapped=False)
 
 
 def v1_endpoint(endpoint: Endpoint, *, v1: bool) -> Endpoint:
@@ -110,18 +118,18 @@ def v1_endpoint(endpoint: Endpoint, *, v1: bool) -> Endpoint:
 
 
 def _trim(value: str) -> str:
-    # Ollama trims spaces, then quotes; the second strip forgives "' host '" as well.
+    # Servers' own parsers trim spaces, then quotes; the second strip forgives "' host '" too.
     return value.strip().strip("\"'").strip()
 
 
-def _parse(value: str, source: str) -> Endpoint:
-    """``value`` read with the rules of Ollama's ``envconfig.Host`` (default scheme http, port
-    11434; a bind address mapped to loopback); raises _Invalid saying what is wrong."""
+def _parse(value: str, source: str, rules: AddressRules) -> Endpoint:
+    """``value`` read with ``rules`` (default scheme http, the rules' default port; a bind
+    address mapped to loopback); raises _Invalid saying what is wrong."""
     text = _trim(value)
     if not text:
         raise _Invalid("it is empty")
-    if text == "ollama.com":  # Ollama's own special case: the hosted service
-        text = "https://ollama.com:443"
+    text = rules.special.get(text, text)
+    default_host = rules.default_host
 
     separator = text.find("://")
     at = text.rfind("@")
@@ -130,17 +138,16 @@ def _parse(value: str, source: str) -> Endpoint:
     if separator < 0:
         if _BROKEN_SEPARATOR.match(text):
             raise _Invalid("the scheme separator is malformed; write http:// or https://")
-        scheme, rest, default_port = "http", text, DEFAULT_PORT
+        scheme, rest, default_port = "http", text, rules.default_port
     else:
         written, rest = text[:separator], text[separator + 3 :]
         scheme = written.lower()
         if scheme not in _SCHEME_PORTS:
             raise _Invalid(_scheme_problem(scheme))
-        # envconfig.Host (all tags from v0.11 to v0.33) picks port 80/443 only for a scheme
-        # written exactly "http"/"https"; "HTTP://host" keeps 11434, and Ollama's client then
-        # lowercases the scheme when it re-parses the URL (docs/reference/ollama-protocol.md,
-        # "Server address").
-        default_port = _SCHEME_PORTS[scheme] if written == scheme else DEFAULT_PORT
+        # Some servers pick port 80/443 only for a scheme written exactly "http"/"https"
+        # (AddressRules.exact_scheme_port); their clients then lowercase the scheme.
+        exact = written == scheme or not rules.exact_scheme_port
+        default_port = _SCHEME_PORTS[scheme] if exact else rules.default_port
 
     auth: tuple[str, str] | None = None
     at = rest.rfind("@")  # the last one: an unencoded "@" in a password is forgiven
@@ -157,19 +164,19 @@ def _parse(value: str, source: str) -> Endpoint:
         )
 
     hostport, slash, path = rest.partition("/")
-    host, port_text = _split_host_port(hostport)
+    host, port_text = _split_host_port(hostport, rules.default_port)
     port = default_port if port_text is None else _port(port_text)
     mapped = False
     if not host:
         if port_text is None:
             raise _Invalid("the host is missing")
-        host, mapped = DEFAULT_HOST, True  # ":1234" binds every interface
+        host, mapped = default_host, True  # ":1234" binds every interface
     elif ":" not in host:
         _check_host_name(host)
         host = _canonical_name(host)
     address = _ip(host)
     if address is not None and address.is_unspecified:
-        host, mapped = ("::1" if address.version == 6 else DEFAULT_HOST), True
+        host, mapped = ("::1" if address.version == 6 else default_host), True
     prefix = _path_prefix(slash + path)
     return _endpoint(scheme, host, port, prefix, auth, source, _mask(value), mapped=mapped)
 
@@ -182,7 +189,7 @@ def _scheme_problem(scheme: str) -> str:
     return "the scheme is malformed (only http and https are supported)"
 
 
-def _split_host_port(hostport: str) -> tuple[str, str | None]:
+def _split_host_port(hostport: str, default_port: int) -> tuple[str, str | None]:
     """``host`` and the port text (None when no port is written); IPv6 checked here."""
     if hostport.startswith("["):
         end = hostport.find("]")
@@ -196,22 +203,24 @@ def _split_host_port(hostport: str) -> tuple[str, str | None]:
             raise _Invalid(f"unexpected {after!r} after the IPv6 address")
         return host, after[1:]
     if hostport.count(":") > 1:  # a bare IPv6 address, which cannot carry a port
-        _check_ipv6(hostport, bare=True)
+        _check_ipv6(hostport, bare_port=default_port)
         return hostport, None
     host, colon, port_text = hostport.partition(":")
     return host, (port_text if colon else None)
 
 
-def _check_ipv6(host: str, *, bare: bool = False) -> None:
+def _check_ipv6(host: str, *, bare_port: int | None = None) -> None:
+    """Refuse ``host`` unless it is an IPv6 address; ``bare_port`` (the default port) is
+    given for an address written without brackets, for the example in the message."""
     if "%" in host:
         raise _Invalid("IPv6 zone identifiers ('%') are not supported")
     try:
         ipaddress.IPv6Address(host)
     except ValueError:
-        if bare:
+        if bare_port is not None:
             raise _Invalid(
                 f"{host!r} is not an IPv6 address; an IPv6 address with a port needs "
-                "brackets, e.g. [fe80::1]:11434"
+                f"brackets, e.g. [fe80::1]:{bare_port}"
             ) from None
         raise _Invalid(f"[{host}] is not an IPv6 address") from None
 
@@ -242,7 +251,7 @@ _NUMERIC = re.compile(r"[0-9][0-9a-fA-FxX.]*")
 def _canonical_name(host: str) -> str:
     """``host`` as the system would connect to it: an IPv4 address in a short or trailing-dot
     spelling (``127.1``, ``0x7f.1``, ``127.0.0.1.``) becomes its dotted quad, and a localhost
-    name loses its trailing dot (``localhost.``: hosts files and Ollama's Host check know
+    name loses its trailing dot (``localhost.``: hosts files and servers' Host checks know
     only the plain name)."""
     bare = host[:-1] if host.endswith(".") else host
     if _NUMERIC.fullmatch(bare):
@@ -269,7 +278,7 @@ def _check_host_name(host: str) -> None:
 
 
 def _port(text: str) -> int:
-    # Ollama falls back to the scheme's default port here; silently talking to port 80
+    # Lenient parsers fall back to the scheme's default port here; silently talking to port 80
     # instead of the one the user meant is the worse surprise, so refuse.
     if not text:
         raise _Invalid("the port after ':' is empty")
@@ -350,31 +359,36 @@ def _mask(value: str) -> str:
     return f"{value[:start]}{hidden}{value[at:]}"
 
 
-def _configuration_error(value: str, source: str, reason: str) -> ConfigurationError:
+def _configuration_error(
+    value: str, source: str, reason: str, rules: AddressRules
+) -> ConfigurationError:
+    local = f"{rules.default_host}:{rules.default_port}"
+    first, last = rules.variables[0], rules.variables[-1]
+    leave_out = f"{', '.join(rules.variables)} or the default {rules.default_url}"
     if source == "--host":  # the CLI's option: the message follows click's "Invalid value for"
         return ConfigurationError(
-            f"{_mask(value)!r} is not a valid Ollama address: {reason}. Expected host, "
-            "host:port or http(s)://host:port/path, e.g. --host 127.0.0.1:11434 or "
-            "--host https://gpu-box.example/ollama.",
-            hint="Correct --host, or leave it out to use OLLAMA_BASE_URL, OLLAMA_HOST or the "
-            f"default http://{DEFAULT_HOST}:{DEFAULT_PORT}.",
+            f"{_mask(value)!r} is not a valid {rules.label} address: {reason}. Expected host, "
+            f"host:port or http(s)://host:port/path, e.g. --host {local} or "
+            f"--host {rules.remote_example}.",
+            hint=f"Correct --host, or leave it out to use {leave_out}.",
         )
     if source == "argument":
         shown = f"base_url={_mask(value)!r}"
-        example = "base_url='http://127.0.0.1:11434' or base_url='https://gpu-box.example/ollama'"
-        hint = (
-            "Correct the base_url argument, or leave it out to use OLLAMA_BASE_URL, "
-            f"OLLAMA_HOST or the default http://{DEFAULT_HOST}:{DEFAULT_PORT}."
-        )
+        example = f"base_url='http://{local}' or base_url='{rules.remote_example}'"
+        hint = f"Correct the base_url argument, or leave it out to use {leave_out}."
     else:
         shown = f"{source}={_mask(value)!r}"
-        example = "OLLAMA_HOST=127.0.0.1:11434 or OLLAMA_BASE_URL=http://gpu-box:11434"
+        example = f"{last}={local} or {first}=http://gpu-box:{rules.default_port}"
         hint = f"Correct {source} in your environment"
-        if source in _FALLBACK:
-            hint += f", or unset it to use {_FALLBACK[source]}"
+        if source in rules.variables:
+            # What takes over when this variable is unset: the ones after it, then the default.
+            after = rules.variables[rules.variables.index(source) + 1 :]
+            hint += (
+                f", or unset it to use {' or '.join((*after, f'the default {rules.default_url}'))}"
+            )
         hint += "."
     return ConfigurationError(
-        f"{shown} is not a valid Ollama address: {reason}. Expected host, host:port or "
+        f"{shown} is not a valid {rules.label} address: {reason}. Expected host, host:port or "
         f"http(s)://host:port/path, e.g. {example}.",
         hint=hint,
     )
@@ -383,6 +397,7 @@ def _configuration_error(value: str, source: str, reason: str) -> ConfigurationE
 __all__ = [
     "DEFAULT_HOST",
     "DEFAULT_PORT",
+    "DEFAULT_RULES",
     "Endpoint",
     "parse_host",
     "resolve_endpoint",

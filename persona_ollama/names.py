@@ -1,69 +1,55 @@
-"""Ollama model names: the grammar, the canonical form, and the cloud suffixes.
+"""Model names: the checks every server's names pass, and the backend's own grammar.
 
-``llama3``, ``llama3:latest``, ``library/llama3`` and ``registry.ollama.ai/library/llama3:latest``
-name one model, looked up case-insensitively (docs/reference/ollama-protocol.md, "Model names").
+Above the backend a model name must be non-empty text of at most
+:data:`~persona_ollama.backends.rules.MAX_NAME_LENGTH` characters without control characters;
+the backend's :class:`~persona_ollama.backends.rules.NameRules` then decide which names its
+server takes and which spellings name one model. Without rules, the default API's backend's.
 """
 
 from __future__ import annotations
 
 import re
 
+from .backends.registry import declared
+from .backends.rules import MAX_NAME_LENGTH, NameRules
 from .errors import ConfigurationError
+from .settings import DEFAULT_API
 
-DEFAULT_REGISTRY = "registry.ollama.ai"
-DEFAULT_NAMESPACE = "library"
-DEFAULT_TAG = "latest"
-
-_PART = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,79}"
-_NAMESPACE = r"[A-Za-z0-9_][A-Za-z0-9_-]{0,79}"
-_HOST = r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,349}"
-_NAME = re.compile(rf"^(?:(?:{_HOST})/)?(?:(?:{_NAMESPACE})/)?{_PART}(?::{_PART})?$")
+DEFAULT_RULES: NameRules = declared(DEFAULT_API).names
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1: never part of a name
 
 
-def split(name: str) -> tuple[str, str, str, str]:
-    """(registry, namespace, model, tag) with Ollama's defaults filled in."""
-    tag = DEFAULT_TAG
-    slash = name.rfind("/")
-    colon = name.rfind(":")
-    if colon > slash:
-        name, tag = name[:colon], name[colon + 1 :]
-    parts = name.split("/")
-    if len(parts) >= 3:
-        return parts[0], "/".join(parts[1:-1]), parts[-1], tag
-    if len(parts) == 2:
-        return DEFAULT_REGISTRY, parts[0], parts[1], tag
-    return DEFAULT_REGISTRY, DEFAULT_NAMESPACE, parts[0], tag
+def canonical(name: str, rules: NameRules = DEFAULT_RULES) -> str:
+    """The key two spellings of one model share, in ``rules``: compare names by it."""
+    return rules.canonical(name)
 
 
-def canonical(name: str) -> str:
-    """The short display form, lower-cased, always tagged: the key to compare names by."""
-    registry, namespace, model, tag = split(name.strip())
-    prefix = ""
-    if registry.lower() != DEFAULT_REGISTRY:
-        prefix = f"{registry}/{namespace}/"
-    elif namespace.lower() != DEFAULT_NAMESPACE:
-        prefix = f"{namespace}/"
-    return f"{prefix}{model}:{tag}".lower()
+def is_cloud(name: str, rules: NameRules = DEFAULT_RULES) -> bool:
+    """True when the server forwards requests for ``name`` to a hosted service."""
+    return rules.is_remote(name)
 
 
-def is_cloud(name: str) -> bool:
-    """True when Ollama would forward requests for ``name`` to its hosted service."""
-    tag = split(name.strip())[3].lower()
-    return tag == "cloud" or tag.endswith("-cloud") or tag.endswith(":cloud")
-
-
-def check_name(name: object) -> str:
-    """Return ``name`` stripped, or raise ConfigurationError if Ollama would reject it."""
+def check_name(name: object, rules: NameRules = DEFAULT_RULES) -> str:
+    """Return ``name`` stripped, or raise ConfigurationError if the server would reject it."""
     if not isinstance(name, str) or not name.strip():
         raise ConfigurationError(
             f"A model name must be a non-empty string, got {name!r}.",
             hint="e.g. model='llama3.2:3b'; `persona-ollama models` lists installed models.",
         )
     stripped = name.strip()
-    if not _NAME.match(stripped):
+    found = _CONTROL.search(stripped)
+    if found is not None:
+        bad = found.group()
         raise ConfigurationError(
-            f"{stripped!r} is not a valid Ollama model name.",
-            hint="Names look like llama3.2:3b, namespace/model:tag or hf.co/org/repo:Q4_K_M "
-            "(letters, digits, '_', '-', '.'; no spaces).",
+            f"The model name {stripped[:80]!r} contains a control character "
+            f"({bad.encode('unicode_escape').decode()}); it was not sent.",
+            hint="`persona-ollama models` lists the server's models by name.",
         )
+    if len(stripped) > MAX_NAME_LENGTH:
+        raise ConfigurationError(
+            f"The model name {stripped[:80]!r}... is {len(stripped)} characters long, more than "
+            f"any server takes ({MAX_NAME_LENGTH}); it was not sent.",
+            hint="`persona-ollama models` lists the server's models by name.",
+        )
+    rules.check(stripped)
     return stripped

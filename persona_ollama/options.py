@@ -1,10 +1,10 @@
 """Check request options before they are sent.
 
-Ollama answers an error for a known option given a value of the wrong type, so types are
-checked here with a message that shows a good value. A name we do not know may be one a newer
-server accepts (``draft_num_predict`` arrived in v0.30; api/types.go Options and Runner): it
-is passed through with one warning, since an older server silently ignores it
-(docs/reference/ollama-protocol.md, "Options").
+A server may answer an error for a known option given a value of the wrong type, so types are
+checked here with a message that shows a good value: the common sampling options, and the
+options the backend declares (backends/rules.py ``Declaration.options``). A name we do not know
+may be one a newer server accepts: it is passed through with one warning, since a server that
+does not know it may ignore it silently.
 """
 
 from __future__ import annotations
@@ -13,43 +13,38 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from .backends.registry import declared
+from .backends.rules import BOOL, INT, NUMBER, STRINGS, OptionType
 from .errors import ConfigurationError
 from .privacy import warn_once
+from .settings import DEFAULT_API
 
-_INT = ("an integer", (int,))
-_NUMBER = ("a number", (int, float))
-_BOOL = ("true or false", (bool,))
-
-OPTION_TYPES: dict[str, tuple[str, tuple[type, ...]]] = {
-    "num_ctx": _INT,
-    "num_predict": _INT,
-    "num_keep": _INT,
-    "seed": _INT,
-    "top_k": _INT,
-    "repeat_last_n": _INT,
-    "num_batch": _INT,
-    "num_gpu": _INT,
-    "main_gpu": _INT,
-    "num_thread": _INT,
-    "draft_num_predict": _INT,
-    "temperature": _NUMBER,
-    "top_p": _NUMBER,
-    "min_p": _NUMBER,
-    "typical_p": _NUMBER,
-    "repeat_penalty": _NUMBER,
-    "presence_penalty": _NUMBER,
-    "frequency_penalty": _NUMBER,
-    "use_mmap": _BOOL,
-    "stop": ("a list of strings", (list, tuple)),
+# The sampling options llama.cpp-based servers share, under these names.
+COMMON_OPTIONS: dict[str, OptionType] = {
+    "seed": INT,
+    "top_k": INT,
+    "repeat_last_n": INT,
+    "temperature": NUMBER,
+    "top_p": NUMBER,
+    "min_p": NUMBER,
+    "typical_p": NUMBER,
+    "repeat_penalty": NUMBER,
+    "presence_penalty": NUMBER,
+    "frequency_penalty": NUMBER,
+    "stop": STRINGS,
 }
+# The options known for the default API's backend: the common ones and its own.
+OPTION_TYPES: dict[str, OptionType] = {**COMMON_OPTIONS, **declared(DEFAULT_API).options}
 THINK_LEVELS = ("low", "medium", "high", "max")
 _DURATION = re.compile(
     r"^-?(\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))*$"
 )
 
 
-def validate_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """Return a copy of ``options`` after checking the value type of every known name.
+def validate_options(
+    options: Mapping[str, Any], known: Mapping[str, OptionType] = OPTION_TYPES
+) -> dict[str, Any]:
+    """Return a copy of ``options`` after checking the value type of every ``known`` name.
 
     An unknown name is passed through with a once-per-process warning.
     """
@@ -57,16 +52,16 @@ def validate_options(options: Mapping[str, Any]) -> dict[str, Any]:
     for name, value in options.items():
         if not isinstance(name, str) or not name:
             raise ConfigurationError(f"Option names must be text, got {name!r}.")
-        expected = OPTION_TYPES.get(name)
+        expected = known.get(name)
         if expected is None:
             import difflib
 
-            close = difflib.get_close_matches(name, OPTION_TYPES, 1, 0.8)
+            close = difflib.get_close_matches(name, known, 1, 0.8)
             guess = f" Did you mean {close[0]!r}?" if close else ""
             warn_once(
                 f"option:{name}",
-                f"Option {name!r} is not one persona-ollama knows; it is sent as given, and an "
-                f"Ollama server that does not know it ignores it silently.{guess}",
+                f"Option {name!r} is not one persona-ollama knows; it is sent as given, and a "
+                f"server that does not know it may ignore it silently.{guess}",
             )
             checked[name] = value
             continue
@@ -78,15 +73,15 @@ def validate_options(options: Mapping[str, Any]) -> dict[str, Any]:
         if not ok:
             raise ConfigurationError(
                 f"Option {name!r} must be {label}, got {value!r} ({type(value).__name__}).",
-                hint=f"e.g. options={{{name!r}: {_example(name)}}}",
+                hint=f"e.g. options={{{name!r}: {_example(expected)}}}",
             )
         checked[name] = value
     return checked
 
 
-def _example(name: str) -> str:
-    examples = {"stop": '["\\n\\n"]', "use_mmap": "True", "temperature": "0.7"}
-    return examples.get(name, "1" if OPTION_TYPES[name] is not _INT else "8192")
+def _example(expected: OptionType) -> str:
+    examples = {STRINGS: '["\\n\\n"]', BOOL: "True", NUMBER: "0.7", INT: "8192"}
+    return examples.get(expected, "1")
 
 
 def validate_keep_alive(value: Any) -> float | int | str:
@@ -102,7 +97,8 @@ def validate_keep_alive(value: Any) -> float | int | str:
 
 
 def validate_think(value: Any) -> bool | str:
-    """``value`` as Ollama's ``think``: a bool or a level (lowercased); else ConfigurationError."""
+    """``value`` as the ``think`` setting: a bool or a level (lowercased); else
+    ConfigurationError."""
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.lower() in THINK_LEVELS:
@@ -114,7 +110,7 @@ def validate_think(value: Any) -> bool | str:
 
 
 def validate_format(value: Any) -> str | dict[str, Any]:
-    """``value`` as Ollama's ``format``: ``"json"`` or a JSON schema dict; else
+    """``value`` as the ``format`` setting: ``"json"`` or a JSON schema dict; else
     ConfigurationError."""
     if value == "json" or isinstance(value, dict):
         return value  # type: ignore[no-any-return]

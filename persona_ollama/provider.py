@@ -137,14 +137,19 @@ class OllamaProvider(LLMProvider):
         Raises ConfigurationError for any bad value and LocalOnlyViolationError for a server
         local-only mode refuses; nothing is sent to the server (the client opens on first use).
         """
+        from .backends.registry import declared
         from .endpoint import resolve_endpoint, v1_endpoint
 
         env = os.environ if environ is None else environ
         self._environ = env
         settings = Settings.from_env(env)
-        self.endpoint: Endpoint = resolve_endpoint(base_url, env)
-        self._explicit_model = names.check_name(model) if model is not None else None
-        self._env_model = names.check_name(settings.model) if settings.model else None
+        # "native" or "openai" (settings.APIS); the backend declares its address and names.
+        self.api = check_api(api, "api") if api is not None else settings.api or DEFAULT_API
+        rules = declared(self.api)
+        self._name_rules = rules.names
+        self.endpoint: Endpoint = resolve_endpoint(base_url, env, rules=rules.address)
+        self._explicit_model = names.check_name(model, rules.names) if model is not None else None
+        self._env_model = names.check_name(settings.model, rules.names) if settings.model else None
         chosen = timeout if timeout is not None else settings.timeout or DEFAULT_TIMEOUT
         if isinstance(chosen, bool) or not isinstance(chosen, (int, float)) or not chosen > 0:
             raise ConfigurationError(
@@ -189,9 +194,7 @@ class OllamaProvider(LLMProvider):
         if restarts is None:
             restarts = settings.restarts if settings.restarts is not None else RESTARTS
         self.restarts = check_restarts(restarts)
-        # "native" (the server's own API) or "openai" (any OpenAI-compatible /v1 server); the
-        # /v1 form of the URL also keeps their server states apart (server_state.py).
-        self.api = check_api(api, "api") if api is not None else settings.api or DEFAULT_API
+        # The /v1 form of the URL also keeps the two APIs' server states apart (server_state.py).
         if self.api == "openai":
             self.endpoint = v1_endpoint(self.endpoint, v1=True)
         self._client_args: dict[str, Any] = {
@@ -438,7 +441,7 @@ class OllamaProvider(LLMProvider):
 
         In local-only mode a name that runs elsewhere by its form alone (model_info.placement)
         is refused without a request: a server may forward even its description."""
-        model = names.check_name(name)
+        model = names.check_name(name, self._name_rules)
         if self.local_only:
             from .model_info import placement
 
@@ -576,7 +579,11 @@ class OllamaProvider(LLMProvider):
         # The deadline covers everything the call does: choosing the default model (a model
         # listing), model facts, waiting for the headers and every read of the answer.
         with call_deadline(self.deadline) as ends_at:
-            name = names.check_name(model) if model is not None else self.default_model
+            name = (
+                names.check_name(model, self._name_rules)
+                if model is not None
+                else self.default_model
+            )
             call = Call(
                 prompt,
                 name,

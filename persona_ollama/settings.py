@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .backends.registry import declared
 from .errors import ConfigurationError
 
 PREFIX = "PERSONA_OLLAMA_"
@@ -26,19 +27,24 @@ MEMORY_GB_VAR = PREFIX + "MEMORY_GB"  # read by hardware.memory_budget
 CATALOGUE_VAR = PREFIX + "CATALOGUE"  # read by catalogue.load_catalogue
 JOB_MINUTES_VAR = PREFIX + "JOB_MINUTES"  # read by selection.job_budget_seconds
 RECORD_TIMINGS_VAR = PREFIX + "RECORD_TIMINGS"  # read by timings.recording_enabled
-# Not ours, but read by us: Persona's name for the server, Ollama's own (parsed with Ollama's
-# rules in endpoint.py), and the colour conventions of https://no-color.org and
+# Not ours, but read by us: the colour conventions of https://no-color.org and
 # https://force-color.org (the CLI).
-BASE_URL_VAR = "OLLAMA_BASE_URL"
-HOST_VAR = "OLLAMA_HOST"
 NO_COLOR_VAR = "NO_COLOR"
 FORCE_COLOR_VAR = "FORCE_COLOR"
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
-APIS = ("native", "openai")  # Ollama's /api/chat; the OpenAI-compatible /v1/chat/completions
+# The server APIs the provider speaks, each a backend listed in backends/registry.py: the
+# server's native API, and the OpenAI-compatible /v1/chat/completions.
+APIS = ("native", "openai")
 # The API spoken when neither api= nor PERSONA_OLLAMA_API says: one place, so that a provider
 # built from this template (docs/writing-a-provider.md) changes its default here alone.
 DEFAULT_API = "native"
+# Also not ours: the variables that name the server are the backend's (AddressRules.variables,
+# read in endpoint.py). These two names stay importable, bound to the default backend's first
+# (the host's name for the server) and last (the server's own).
+_ADDRESS_VARIABLES = declared(DEFAULT_API).address.variables
+BASE_URL_VAR = _ADDRESS_VARIABLES[0]
+HOST_VAR = _ADDRESS_VARIABLES[-1]
 
 
 def _get(environ: Mapping[str, str], name: str) -> str | None:
@@ -109,9 +115,12 @@ def check_api(value: object, name: str) -> str:
     if lowered not in APIS:
         raise ConfigurationError(
             f"{name}={value!r} is not a known API; expected one of: {', '.join(APIS)}.",
-            hint="native (the default) talks to Ollama's /api/chat; openai talks to the "
-            "OpenAI-compatible /v1/chat/completions of vLLM, llama.cpp, LM Studio, LiteLLM or "
-            "Ollama (see docs/scaling.md).",
+            hint="; ".join(
+                f"{api}{' (the default)' if api == DEFAULT_API else ''} talks to "
+                f"{declared(api).speaks}"
+                for api in APIS
+            )
+            + ".",
         )
     return str(lowered)
 

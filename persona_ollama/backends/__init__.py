@@ -1,7 +1,8 @@
 """The server APIs the provider can speak, each a :class:`~.base.Backend`.
 
-``ollama`` is Ollama's native /api, ``openai`` any OpenAI-compatible /v1 server. A provider
-for another kind of server adds a module here and opens it in :func:`open_backend`.
+Each API (settings.APIS) is listed in :mod:`.registry` with the module that declares its rules
+(addresses, model names: :mod:`.rules`) and the backend class. A provider for another kind of
+server adds a backend module and lists it there.
 """
 
 from __future__ import annotations
@@ -19,10 +20,7 @@ def open_backend(api: str, endpoint: Endpoint, **transport: Any) -> Backend:
 
     Imported here, on first use: requests loads with the backend, not with the package.
     """
-    if api == "openai":
-        from .openai import OpenAIBackend
+    from .registry import backend_class
 
-        return OpenAIBackend(endpoint, **transport)
-    from .ollama import OllamaBackend
-
-    return OllamaBackend(endpoint, **transport)
+    backend: Backend = backend_class(api)(endpoint, **transport)
+    return backend

@@ -335,7 +335,9 @@ def _spec_from_entry(entry: Any, base: ModelSpec | None, where: str = "") -> Mod
     missing = [key for key in _REQUIRED if key not in fields]
     if missing:
         raise ValueError(f"a new model needs {', '.join(missing)}")
-    fields.setdefault("family", names.split(fields["name"])[2])
+    from ..backends.ollama_rules import split  # the catalogue lists Ollama's names
+
+    fields.setdefault("family", split(fields["name"])[2])
     if "download_bytes" not in fields:
         fields["download_bytes"] = estimated_download_bytes(
             fields["parameters_b"], fields.get("quantization", "Q4_K_M")

@@ -69,21 +69,21 @@ POOL_SIZE = 32
 RETRIES = 3
 BACKOFF = 0.5  # seconds before the first retry, doubled for each next one
 MAX_RETRY_AFTER = 30.0
-MAX_JSON_BODY = 16 * 1024 * 1024  # a /api/tags listing is < 1 MiB even with hundreds of models
+MAX_JSON_BODY = 16 * 1024 * 1024  # a model listing is < 1 MiB even with hundreds of models
 MAX_ERROR_BODY = 64 * 1024
 # The byte budget of one streamed answer (decoded): ANSWER_BASE_BYTES plus
-# ANSWER_BYTES_PER_TOKEN for every token num_predict allows. An Ollama line per token is about
+# ANSWER_BYTES_PER_TOKEN for every token the answer may hold. An NDJSON line per token is about
 # 150 bytes and an OpenAI-compatible event about 400, so this is ten times what a real server
 # sends (9 MiB for max_tokens=4096), and a hostile one cannot fill memory.
 ANSWER_BASE_BYTES = 1024 * 1024
 ANSWER_BYTES_PER_TOKEN = 2048
 # How long a call waits for one of the pool_size connections when all are in use, before it
-# raises OllamaTimeoutError (a deadline shortens it).
+# raises the timeout error (a deadline shortens it).
 POOL_TIMEOUT = 600.0
 # After a request got no byte for a whole read timeout, the next requests of the same client
 # within this many seconds fail at once instead of waiting again: one call (a default model
-# chosen from /api/tags, then /api/show) or one CLI command never waits twice for a silent
-# server.
+# chosen from the model listing, then the model's facts) or one CLI command never waits twice
+# for a silent server.
 SILENT_MEMORY = 10.0
 
 _RETRY_STATUSES = frozenset({429, 503})
@@ -243,7 +243,7 @@ class Wording(Protocol):
 
     @property
     def label(self) -> str:
-        """How messages name the server: "Ollama server", "llama.cpp server" ..."""
+        """How messages name the server, e.g. "llama.cpp server"."""
 
     def status_error(self, status: int, body: str, *, model: str | None) -> OllamaError:
         """The error for an HTTP error ``status`` with the server's ``body`` text."""
@@ -327,7 +327,7 @@ class Transport:
         if endpoint.pinned_name:  # connect to the checked address; the name stays the Host
             name = endpoint.pinned_name.rstrip(".")
             self._session.headers["Host"] = f"{name}:{endpoint.port}"
-        elif endpoint.host.endswith("."):  # "gpu.example.": Ollama's Host check refuses the dot
+        elif endpoint.host.endswith("."):  # "gpu.example.": some servers' Host checks refuse it
             self._session.headers["Host"] = f"{endpoint.host.rstrip('.')}:{endpoint.port}"
         # Passed with every request too: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE
         # override the session's setting, even verify=False or an explicit bundle.
@@ -572,7 +572,7 @@ class Transport:
             return OllamaResponseError(
                 f"The server at {self.endpoint} redirected to {target}; the request was not "
                 "repeated there, so the prompt did not follow the redirect.",
-                hint="Set OLLAMA_BASE_URL to the final address if you trust it.",
+                hint=_use_final_address(self.endpoint.source),
                 status_code=response.status_code,
                 url=str(self.endpoint),
             )
@@ -831,3 +831,11 @@ def _encode(body: Mapping[str, Any]) -> bytes:
             hint="Options, format and messages must hold only JSON values: text, finite "
             "numbers, true/false, null, lists and dicts (no sets, bytes or NaN).",
         ) from None
+
+
+def _use_final_address(source: str) -> str:
+    """The hint after a redirect: put the final address where this one came from
+    (Endpoint.source: the base_url argument, the default, or the variable that named it)."""
+    if source in ("argument", "default"):
+        return "Pass the final address as base_url if you trust it."
+    return f"Set {source} to the final address if you trust it."

@@ -1,6 +1,6 @@
-"""Incremental reader for newline-delimited JSON (Ollama's streaming format).
+"""Incremental reader for newline-delimited JSON, a streaming format of many servers.
 
-Ollama flushes one JSON object per line, and usually one line per HTTP chunk, so the fast
+Such servers flush one JSON object per line, and usually one line per HTTP chunk, so the fast
 path parses a chunk that holds exactly one whole line without copying it. Chunk boundaries
 may fall anywhere, though (proxies re-chunk), so partial lines are buffered.
 """
@@ -15,14 +15,18 @@ from typing import Any
 from ..errors import OllamaResponseError
 
 _NEWLINE = 0x0A  # b"\n"
-# No line of Ollama's is near this: the final line of a chat carries only counts. A larger one
-# comes from a broken or hostile server and would otherwise grow in memory without end.
-# Checked as the pieces of a line arrive (at most 64 KiB each, see transport/body.py), so a
-# longer line costs no more than this much memory. Ollama's longest line, the last of a chat,
-# is < 1 KiB.
+# The hints of a line that is not what a model server sends: the URL may name something else.
+_CHECK_URL = "Check that the URL points at the model server."
+_CHECK_URL_NOT_PROXY = (
+    "Check that the URL points at the model server and not at a proxy's error page."
+)
+# No line of a chat stream is near this: a line carries a token or two, the last one only
+# counts (< 1 KiB). A larger one comes from a broken or hostile server and would otherwise grow
+# in memory without end. Checked as the pieces of a line arrive (at most 64 KiB each, see
+# transport/body.py), so a longer line costs no more than this much memory.
 MAX_LINE_BYTES = 1024 * 1024
 # json.loads on bytes sniffs the encoding and matches whitespace with two regexes: a third of
-# the cost of a short line. Ollama's lines are UTF-8 objects without leading blanks, so they
+# the cost of a short line. Servers' lines are UTF-8 objects without leading blanks, so they
 # are decoded directly; any other line goes to json.loads, which judges it as before.
 _scan = json.JSONDecoder().raw_decode
 
@@ -62,7 +66,7 @@ def _check_surrogates(value: Any) -> None:
     except UnicodeEncodeError:
         raise OllamaResponseError(
             "The server sent text with a lone surrogate escape (not valid Unicode).",
-            hint="Check that the URL points at an Ollama server.",
+            hint=_CHECK_URL,
         ) from None
 
 
@@ -70,7 +74,7 @@ def _not_utf8(line: bytes, error: UnicodeDecodeError) -> OllamaResponseError:
     return OllamaResponseError(
         f"The server sent a line that is not valid UTF-8 (byte {error.start}: "
         f"{line[error.start : error.start + 4]!r}).",
-        hint="Check that the URL points at an Ollama server and not at a proxy's error page.",
+        hint=_CHECK_URL_NOT_PROXY,
     )
 
 
@@ -83,12 +87,12 @@ def _parse(line: bytes) -> dict[str, Any]:
         text = line[:200].decode("utf-8", "replace")
         raise OllamaResponseError(
             f"The server sent a line that is not JSON: {text!r}",
-            hint="Check that the URL points at an Ollama server and not at a proxy's error page.",
+            hint=_CHECK_URL_NOT_PROXY,
         ) from None
     if not isinstance(value, dict):
         raise OllamaResponseError(
             f"The server sent a JSON {type(value).__name__} where an object was expected.",
-            hint="Check that the URL points at an Ollama server.",
+            hint=_CHECK_URL,
         )
     return value
 
@@ -142,5 +146,5 @@ def _too_long() -> OllamaResponseError:
     return OllamaResponseError(
         f"The server sent a line longer than {MAX_LINE_BYTES // (1024 * 1024)} MiB; "
         "stopped reading it.",
-        hint="Check that the URL points at an Ollama server.",
+        hint=_CHECK_URL,
     )

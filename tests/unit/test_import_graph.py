@@ -155,6 +155,11 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("transport",),  # session, retries, deadlines, bounded NDJSON/SSE reading
     (  # the vocabulary every layer shares
         "backends.base",
+        # what each backend declares to the layers above (addresses, model names), and where
+        "backends.rules",
+        "backends.registry",
+        "backends.ollama_rules",
+        "backends.openai_rules",
         "server_state",  # what the process knows of each server (facts, windows, ...)
         "windows",
         "model_info",

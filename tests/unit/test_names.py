@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from persona_ollama.backends.ollama_rules import split
 from persona_ollama.errors import ConfigurationError
-from persona_ollama.names import canonical, check_name, is_cloud, split
+from persona_ollama.names import canonical, check_name, is_cloud
 
 
 @pytest.mark.parametrize(

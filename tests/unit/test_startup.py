@@ -109,6 +109,11 @@ def test_inside_persona_the_entry_point_is_persona_s_provider(standin: str, tmp_
         "persona_ollama._persona",
         "persona_ollama.context",
         "persona_ollama.errors",
+        # the default backend's declarations (its address variables, model names): no requests
+        "persona_ollama.backends",
+        "persona_ollama.backends.ollama_rules",
+        "persona_ollama.backends.registry",
+        "persona_ollama.backends.rules",
         "persona_ollama.stream",
         "persona_ollama.names",
         "persona_ollama.options",

@@ -251,6 +251,24 @@ def test_redirect_is_not_followed(transport, mocked):
     assert transport.connections_in_use() == 0
 
 
+@pytest.mark.parametrize(
+    ("url", "environ", "hint"),
+    [
+        (BASE, {}, "Pass the final address as base_url if you trust it."),
+        (None, {"OLLAMA_HOST": BASE}, "Set OLLAMA_HOST to the final address if you trust it."),
+        (None, {}, "Pass the final address as base_url if you trust it."),
+    ],
+)
+def test_a_redirect_hint_says_where_to_put_the_final_address(mocked, url, environ, hint):
+    endpoint = resolve_endpoint(url, environ)
+    mocked.get(endpoint.url("/x"), status=301, headers={"Location": "http://elsewhere/x"})
+    transport = Transport(endpoint, Words(), backoff=0)
+    with pytest.raises(OllamaResponseError) as caught:
+        transport.get_json("/x")
+    assert caught.value.hint == hint
+    transport.close()
+
+
 def test_bearer_token_wins_over_basic_auth_from_the_url(mocked):
     route = mocked.get("http://127.0.0.1:11434/x", json={})
     endpoint = resolve_endpoint("http://alice:s3cret@127.0.0.1:11434", {})
