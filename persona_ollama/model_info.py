@@ -15,15 +15,14 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import names
 
+if TYPE_CHECKING:
+    from .backends.rules import NameRules
+
 FACTS_TTL = 600.0  # seconds; a model's described facts change only when it is re-pulled
-# Where Ollama forwards a cloud model's requests: the remote_host of every cloud stub since
-# v0.12.0, and the default of OLLAMA_CLOUD_BASE_URL (server/cloud_proxy.go,
-# defaultCloudProxyBaseURL) since v0.18.0, which forwards any ":cloud"/"-cloud" name.
-CLOUD_HOST = "https://ollama.com:443"
 # A model whose files on the server total less than this holds no weights: it is a stub whose
 # requests go elsewhere (a cloud stub is a few hundred bytes; the smallest real GGUF is ~50 MB).
 STUB_MAX_BYTES = 1 << 20
@@ -71,16 +70,17 @@ def placement(
     remote_model: Any = None,
     size: Any = None,
     unknown: str | None = None,
+    rules: NameRules | None = None,
 ) -> Placement:
     """Where ``name`` runs, from everything the server says about it.
 
     ``unknown``, when set, says why the server's remote fields could not be read: a model
     not otherwise shown to be remote is then of unknown placement.
-    ``remote_host``/``remote_model`` are the fields of /api/tags and /api/show (v0.12.0+:
-    api/types.go ListModelResponse and ShowResponse; the server forwards chat to a model that
-    has them, server/routes.go ChatHandler). A ``:cloud``/``-cloud`` name is forwarded to
-    ollama.com whatever the server lists (v0.18.0+ proxies it even with no stub installed).
-    ``size`` (from /api/tags) below STUB_MAX_BYTES means no weights are on the server.
+    ``remote_host``/``remote_model`` are what the server's listing or description says of
+    where it forwards the model (the backend reads them). A name that ``rules`` (the backend's
+    model-name rules; default: the default API's) say is forwarded by its form alone runs on
+    their ``remote_host`` whatever the server lists. ``size`` (the listing's) below
+    STUB_MAX_BYTES means no weights are on the server.
     """
     host = remote_host.strip() if isinstance(remote_host, str) else ""
     upstream = remote_model.strip() if isinstance(remote_model, str) else ""
@@ -92,10 +92,9 @@ def placement(
             # know may forward the model all the same.
             kind = type(value).__name__
             return Placement(True, None, None, f"the server reports {field} (as a {kind})")
-    if names.is_cloud(name):
-        return Placement(
-            True, CLOUD_HOST, None, "Ollama forwards ':cloud' and '-cloud' models to ollama.com"
-        )
+    rules = names.DEFAULT_RULES if rules is None else rules
+    if rules.is_remote(name):
+        return Placement(True, rules.remote_host, None, rules.remote_evidence)
     if isinstance(size, (int, float)) and not isinstance(size, bool) and 0 < size < STUB_MAX_BYTES:
         return Placement(True, None, None, f"the server holds only {size} bytes for it, no weights")
     if (size is not None and not isinstance(size, (int, float))) or isinstance(size, bool):

@@ -57,9 +57,19 @@ def split(name: str) -> tuple[str, str, str, str]:
     return DEFAULT_REGISTRY, DEFAULT_NAMESPACE, parts[0], tag
 
 
+# Where Ollama forwards a cloud model's requests: the remote_host of every cloud stub since
+# v0.12.0, and the default of OLLAMA_CLOUD_BASE_URL (server/cloud_proxy.go,
+# defaultCloudProxyBaseURL) since v0.18.0, which forwards any ":cloud"/"-cloud" name even with
+# no stub installed.
+CLOUD_HOST = "https://ollama.com:443"
+
+
 class OllamaNames:
     """Ollama's model names: ``llama3``, ``llama3:latest``, ``library/llama3`` and
     ``registry.ollama.ai/library/llama3:latest`` name one model, looked up case-insensitively."""
+
+    remote_host: str | None = CLOUD_HOST
+    remote_evidence = "Ollama forwards ':cloud' and '-cloud' models to ollama.com"
 
     def check(self, name: str) -> None:
         """Raise ConfigurationError when ``name`` breaks Ollama's grammar."""

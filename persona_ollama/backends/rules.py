@@ -63,9 +63,17 @@ class NameRules(Protocol):
     def is_remote(self, name: str) -> bool:
         """True when the server forwards requests for ``name`` to another service."""
 
+    #: Where the server forwards a name ``is_remote`` says it forwards (None: it does not say),
+    #: and how we know, for messages.
+    remote_host: str | None
+    remote_evidence: str
+
 
 class AnyName:
     """The neutral default: any text is a name, compared exactly as written."""
+
+    remote_host: str | None = None
+    remote_evidence = "the server forwards it by its name"
 
     def check(self, name: str) -> None:
         """Take every name the kernel's own checks passed."""

@@ -27,6 +27,7 @@ from persona_ollama.backends.ollama import (
     modelfile_num_ctx,
     trained_context_length,
 )
+from persona_ollama.backends.ollama_rules import CLOUD_HOST
 from persona_ollama.endpoint import resolve_endpoint
 from persona_ollama.errors import (
     ConfigurationError,
@@ -40,7 +41,6 @@ from persona_ollama.errors import (
     OllamaTimeoutError,
     ServerBusyError,
 )
-from persona_ollama.model_info import CLOUD_HOST
 from persona_ollama.server_state import ServerState
 
 BASE = "http://127.0.0.1:11434"
