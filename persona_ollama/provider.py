@@ -814,7 +814,10 @@ class OllamaProvider(LLMProvider):
             return
         if loaded is None:
             return
-        warning = partial_offload_warning(loaded, listing, server=str(self.endpoint))
+        from .backends.registry import declared
+
+        words = declared(self.api).context
+        warning = partial_offload_warning(loaded, listing, server=str(self.endpoint), words=words)
         if warning is not None:
             self._state.warnings.warn_once(f"offload:{key}", warning)
 

@@ -120,6 +120,7 @@ CONTEXT = ContextWords(
     fills_window="an Ollama server older than 0.12.6 cuts a longer prompt to fit, so part of "
     "the input was probably dropped. Pass a larger num_ctx, use a model with a longer context, "
     "or update Ollama (0.12.6 and later refuse instead of cutting).",
+    smaller_window="a smaller num_ctx",
 )
 DECLARATION = Declaration(
     address=ADDRESS, speaks="Ollama's /api/chat", names=NAMES, options=OPTIONS, context=CONTEXT

@@ -94,7 +94,8 @@ class ContextWords:
 
     ``would_cut`` ends "Nothing was sent: ..." when a prompt cannot fit; ``fills_window``
     follows a count of evaluated prompt tokens that filled the whole window, and says what
-    happened and what to do.
+    happened and what to do; ``smaller_window`` names a smaller window in advice ("... or
+    <it>, would fit the GPU").
     """
 
     would_cut: str = "the server might have silently dropped part of the input"
@@ -102,6 +103,7 @@ class ContextWords:
         "the server probably cut a longer prompt to fit, so part of the input was dropped. "
         "Ask for a larger context window, or use a model with a longer context."
     )
+    smaller_window: str = "a smaller context window"
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,6 @@ PENDING = frozenset(
         "balancer.py",
         "context.py",
         "errors.py",
-        "offload.py",
         "provider.py",
         "request.py",
         "served.py",
