@@ -101,6 +101,7 @@ def _clients(url: str) -> dict[str, Callable[[str], Any]]:
 
 def run_batches(generations: int = GENERATIONS) -> list[BatchResult]:
     """Every client, sequential then concurrent, each from a cold server."""
+    from persona_ollama.endpoint import resolve_endpoint
     from persona_ollama.server_state import SERVERS
     from persona_ollama.testing import FakeModel, FakeOllama, count_prompt_tokens
 
@@ -109,14 +110,13 @@ def run_batches(generations: int = GENERATIONS) -> list[BatchResult]:
     results = []
     with FakeOllama([model], load_time=LOAD_TIME, parallel=PARALLEL) as fake:
         fake.latency(first_byte=GENERATION_TIME, path="/api/chat")
-        for name in _clients(fake.url):
+        # What the process knows of the server: the provider below shares it.
+        server = SERVERS.state(str(resolve_endpoint(fake.url, {})))
+        for name, call in _clients(fake.url).items():
             for mode, workers in (("sequential", 1), (f"{CONCURRENCY} concurrent", CONCURRENCY)):
                 fake.reset()
                 fake.latency(first_byte=GENERATION_TIME, path="/api/chat")
-                # A new process: nothing known about the server, and a new provider (one
-                # built before would keep the server's state it holds).
-                SERVERS.clear()
-                call = _clients(fake.url)[name]
+                server.windows.forget()  # a new process: no window known about the server
                 errors = 0
                 started = time.perf_counter()
                 with ThreadPoolExecutor(workers) as pool:
