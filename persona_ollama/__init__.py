@@ -1,4 +1,4 @@
-"""persona-ollama: Persona's provider for local models served by Ollama.
+"""persona-ollama: Persona's provider for models on a local model server.
 
 Persona imports every provider entry point when it starts, so this module stays cheap:
 ``OllamaProvider`` and the errors load on first access, and nothing here imports
@@ -20,49 +20,56 @@ if TYPE_CHECKING:
         ContextOverflowError,
         InsufficientMemoryError,
         LocalOnlyViolationError,
-        ModelNotPulledError,
+        ModelNotAvailableError,
         ModelRunnerError,
-        OllamaError,
-        OllamaNotRunningError,
-        OllamaResponseError,
-        OllamaTimeoutError,
+        ServerAuthenticationError,
         ServerBusyError,
+        ServerError,
+        ServerNotRunningError,
+        ServerResponseError,
+        ServerTimeoutError,
+        SignInRequiredError,
     )
     from .provider import OllamaProvider
 
-_LAZY = {
-    "OllamaProvider": "provider",
-    "ConfigurationError": "errors",
-    "ConnectionBrokenError": "errors",
-    "ContextOverflowError": "errors",
-    "InsufficientMemoryError": "errors",
-    "LocalOnlyViolationError": "errors",
-    "ModelNotPulledError": "errors",
-    "ModelRunnerError": "errors",
-    "OllamaError": "errors",
-    "OllamaNotRunningError": "errors",
-    "OllamaResponseError": "errors",
-    "OllamaTimeoutError": "errors",
-    "ServerBusyError": "errors",
-}
+    # compatibility aliases: begin (errors.py's block, for type checkers)
+    ModelNotPulledError = ModelNotAvailableError
+    OllamaError = ServerError
+    OllamaNotRunningError = ServerNotRunningError
+    OllamaResponseError = ServerResponseError
+    OllamaTimeoutError = ServerTimeoutError
+    # compatibility aliases: end
 
-
-__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
-
-
-__all__ = [
+__all__ = [  # noqa: RUF022 - the aliases apart, in their marked block
     "ConfigurationError",
     "ConnectionBrokenError",
     "ContextOverflowError",
     "InsufficientMemoryError",
     "LocalOnlyViolationError",
-    "ModelNotPulledError",
+    "ModelNotAvailableError",
     "ModelRunnerError",
+    "OllamaProvider",
+    "ServerAuthenticationError",
+    "ServerBusyError",
+    "ServerError",
+    "ServerNotRunningError",
+    "ServerResponseError",
+    "ServerTimeoutError",
+    "SignInRequiredError",
+    "__version__",
+    # compatibility aliases: begin (errors.py's block: the names users import)
+    "ModelNotPulledError",
     "OllamaError",
     "OllamaNotRunningError",
-    "OllamaProvider",
     "OllamaResponseError",
     "OllamaTimeoutError",
-    "ServerBusyError",
-    "__version__",
+    # compatibility aliases: end
 ]
+
+_LAZY = {
+    "OllamaProvider": "provider",
+    **{name: "errors" for name in __all__ if name.endswith("Error")},
+}
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

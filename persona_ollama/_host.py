@@ -1,5 +1,5 @@
-"""Which provider the installed Persona runs for ``--provider ollama``, and the bridge that makes
-it run this plugin without editing Persona.
+"""Which provider the installed Persona runs for this plugin's name (``--provider`` PROVIDER),
+and the bridge that makes it run this plugin without editing Persona.
 
 Detection reads Persona's metadata and the *text* of its provider factory (parsed with ``ast``,
 never imported): importing ``persona.core.providers`` loads every built-in provider and their
@@ -7,13 +7,13 @@ SDKs, which `persona-ollama doctor` should not pay for. The bridge (`persona-oll
 does import it, since it runs Persona's own command line in this process.
 
 Persona 1.11's ``ProviderFactory.create`` (persona/core/providers/factory.py) looks the name up
-in ``BUILTIN_PROVIDERS`` first, so ``ollama`` means its built-in class even with this plugin
-installed. docs/host-integration.md shows the upstream change: look the ``persona.providers``
-entry point up first. The bridge applies exactly that change at run time, only to a factory of
-the shape it recognises, and leaves a factory that already resolves entry points alone. It
-also gives Persona's non-interactive progress display the ``error`` method that its generate
-command calls (see :func:`report_errors_off_a_terminal`), so that the plugin's message is
-printed when the output goes to a pipe.
+in ``BUILTIN_PROVIDERS`` first, so a name it has built in means its built-in class even with
+this plugin installed. docs/host-integration.md shows the upstream change: look the
+``persona.providers`` entry point up first. The bridge applies exactly that change at run time,
+only to a factory of the shape it recognises, and leaves a factory that already resolves entry
+points alone. It also gives Persona's non-interactive progress display the ``error`` method that
+its generate command calls (see :func:`report_errors_off_a_terminal`), so that the plugin's
+message is printed when the output goes to a pipe.
 """
 
 from __future__ import annotations
@@ -32,10 +32,13 @@ FACTORY_MODULE = "persona.core.providers.factory"
 PROGRESS_MODULE = "persona.ui.streaming"
 GROUP = "persona.providers"
 INSTALL = 'pip install "git+https://github.com/REPPL/Persona.git"'
+# This plugin's name in Persona's registry: the package's (persona_<name>), which its
+# persona.providers entry point repeats (pyproject.toml; scripts/new_provider.py renames both).
+PROVIDER = __name__.split(".")[0].partition("_")[2]
 
-# What ``--provider ollama`` resolves to.
+# What ``--provider`` PROVIDER resolves to.
 PLUGIN = "plugin"  # the factory looks the entry point up first: this plugin
-BUILT_IN = "built-in"  # the factory's built-in table first: Persona's own Ollama provider
+BUILT_IN = "built-in"  # the factory's built-in table first: Persona's own provider of the name
 UNKNOWN = "unknown"  # a factory this module does not recognise
 MISSING = "not installed"
 
@@ -52,13 +55,13 @@ class HostInfo:
 
     @property
     def next_step(self) -> str:
-        """What to do so that ``--provider ollama`` generates through this plugin."""
+        """What to do so that ``--provider`` PROVIDER generates through this plugin."""
         if self.resolution == PLUGIN:
-            return "Nothing: `persona generate --provider ollama` uses this plugin."
+            return f"Nothing: `persona generate --provider {PROVIDER}` uses this plugin."
         if self.resolution == BUILT_IN:
             return (
                 "Run Persona through the bridge, which makes its factory use this plugin: "
-                "`persona-ollama persona generate --from data.csv --provider ollama "
+                f"`persona-ollama persona generate --from data.csv --provider {PROVIDER} "
                 "--model <model>`. Or apply the factory change of docs/host-integration.md."
             )
         if self.resolution == UNKNOWN:
@@ -74,12 +77,12 @@ class HostInfo:
             return f"not installed in this environment ({self.python})."
         version = f"Persona {self.version}"
         if self.resolution == PLUGIN:
-            return f"{version}: `--provider ollama` uses this plugin."
+            return f"{version}: `--provider {PROVIDER}` uses this plugin."
         if self.resolution == BUILT_IN:
             return (
-                f"{version}: `--provider ollama` uses Persona's built-in Ollama provider, not "
-                "this plugin (it sends no num_ctx, so a server cuts long input to its default "
-                "window, and it reads OLLAMA_BASE_URL only)."
+                f"{version}: `--provider {PROVIDER}` uses Persona's built-in provider of that "
+                "name, not this plugin (it sets no context window, so the server cuts long "
+                "input to its default one, and it reads only Persona's own address variable)."
             )
         return f"{version}: its provider factory ({self.factory}) is not one this plugin knows."
 
@@ -88,7 +91,7 @@ class HostInfo:
         return {
             "installed": self.installed,
             "version": self.version,
-            "provider_for_ollama": self.resolution,
+            f"provider_for_{PROVIDER}": self.resolution,
             "factory": self.factory,
             "python": self.python,
             "next_step": self.next_step,
@@ -300,7 +303,7 @@ def run_persona(
     if host.resolution == UNKNOWN:
         raise BridgeError(
             f"Persona {host.version}'s provider factory ({host.factory or 'not found'}) is not "
-            "one the bridge recognises, so it will not change it: `--provider ollama` might "
+            f"one the bridge recognises, so it will not change it: `--provider {PROVIDER}` might "
             "not mean this plugin.",
             hint=host.next_step,
         )

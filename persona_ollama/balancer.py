@@ -49,11 +49,9 @@ def shorter_on_a_machine(
     trained = plan.context_length
     if used is None or used >= plan.num_ctx or trained is None or trained < plan.num_ctx:
         return error
-    error.message += (
-        f" The request asked for num_ctx={plan.num_ctx}, and the model's facts from {url} say "
+    return error.with_context(
+        f"The request asked for num_ctx={plan.num_ctx}, and the model's facts from {url} say "
         f"it was trained for {trained} tokens, but the machine that answered ran it with "
         f"{used}: if that address is a balancer, its machines do not all have the same "
         "version of the model."
-    )
-    error.hint = RULE_HINT
-    return error
+    ).with_fields(hint=RULE_HINT)

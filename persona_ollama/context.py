@@ -16,7 +16,7 @@ from typing import Any
 
 from .backends.registry import declared
 from .backends.rules import ContextWords
-from .errors import ConfigurationError, ContextOverflowError
+from .errors import ConfigurationError, ContextOverflowError, overflow_before_sending
 from .settings import DEFAULT_API
 
 # The default API's backend's words, for callers that name none.
@@ -162,23 +162,14 @@ def overflow(
     words: ContextWords = DEFAULT_WORDS,
 ) -> ContextOverflowError:
     """The error for a prompt that cannot fit, naming both sizes and longer-context models."""
-    hint_parts = []
-    if explicit:
-        hint_parts.append("Raise num_ctx or leave it unset.")
-    if alternatives:
-        hint_parts.append(
-            "Use an installed model with a longer context: " + ", ".join(alternatives) + "."
-        )
-    # A sentence that stands alone: "Or ..." only after another way out.
-    shorten = "shorten the input (fewer or shorter documents per run)."
-    hint_parts.append(f"Otherwise, {shorten}" if hint_parts else shorten.capitalize())
-    return ContextOverflowError(
-        f"The prompt needs about {prompt_tokens} tokens plus room for an answer, but "
-        f"{model} can take {window} ({limit_reason}). Nothing was sent: {words.would_cut}.",
+    return overflow_before_sending(
+        model,
         prompt_tokens=prompt_tokens,
-        context_length=window,
+        window=window,
+        limit_reason=limit_reason,
+        consequence=f"Nothing was sent: {words.would_cut}.",
         alternatives=alternatives,
-        hint=" ".join(hint_parts),
+        set_by="num_ctx" if explicit else None,
     )
 
 

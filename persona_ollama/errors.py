@@ -1,25 +1,35 @@
-"""The persona-ollama exception hierarchy.
+"""The persona-ollama exception hierarchy: neutral names, messages rendered from fields.
 
 Every error derives from Persona's ``ProviderError`` (or the shape-identical fallback) and
 carries a ``hint`` that names the command or setting that fixes it, the server's own text
 (``server_text``) and HTTP ``status_code`` where there is one. ``str(error)`` includes the
 hint, so a host that only prints the exception still shows the user what to do.
+
+A message is rendered once, here, from the error's fields: ``what`` (the sentence its raiser
+wrote), the sizes of a context overflow, and ``context`` (facts added by the layers it passed
+through, with :meth:`ServerError.with_context`). Code that learns more about an error sets a
+field on a copy (:meth:`ServerError.with_fields`); it never edits the text, so a message can
+be neither cut nor doubled.
+
+The names say what went wrong, not which server said it; the names of earlier releases, which
+named the first backend's server, are aliases of the same classes in one marked block below.
 """
 
 from __future__ import annotations
 
+import copy
 import re
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
 
 from ._persona import AuthenticationError as _PersonaAuthenticationError
 from ._persona import ModelNotFoundError as _PersonaModelNotFoundError
 from ._persona import ProviderError, adopt_errors_when_loaded
 
-INSTALL_URL = "https://ollama.com/download"
+_E = TypeVar("_E", bound="ServerError")
 
 
-class OllamaError(ProviderError):
+class ServerError(ProviderError):
     """Base class of every error this plugin raises."""
 
     def __init__(
@@ -30,13 +40,49 @@ class OllamaError(ProviderError):
         server_text: str | None = None,
         status_code: int | None = None,
         url: str | None = None,
+        context: Iterable[str] = (),
     ) -> None:
-        self.message = message
+        """``message``: what went wrong, in a sentence or more (kept as ``what``);
+        ``context``: facts that follow it, each a sentence."""
+        self.what = message
+        self.context: tuple[str, ...] = tuple(context)
         self.hint = hint
         self.server_text = server_text
         self.status_code = status_code
         self.url = url
         super().__init__(message)
+
+    @property
+    def message(self) -> str:
+        """The message without the hint, rendered from the fields."""
+        return " ".join([self._sentence(), *self.context])
+
+    @message.setter
+    def message(self, text: str) -> None:
+        # Code that replaces the whole text (redacting a secret out of it) gets exactly it.
+        self._replace_text(text)
+
+    def _replace_text(self, text: str) -> None:
+        self.what = text
+        self.context = ()
+
+    def _sentence(self) -> str:
+        """The message before the added facts; subclasses with more fields extend it."""
+        return self.what
+
+    def with_context(self: _E, fact: str) -> _E:
+        """A copy of this error with ``fact`` (a sentence) added after its message."""
+        return self.with_fields(context=(*self.context, fact))
+
+    def with_fields(self: _E, **fields: Any) -> _E:
+        """A copy of this error with ``fields`` (attribute names) set; the message is rendered
+        from them, never rewritten."""
+        unknown = sorted(set(fields) - set(vars(self)))
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no field {', '.join(unknown)}")
+        changed = copy.copy(self)
+        vars(changed).update(fields)
+        return changed
 
     def __str__(self) -> str:
         if self.hint:
@@ -44,23 +90,24 @@ class OllamaError(ProviderError):
         return self.message
 
     def __reduce__(self) -> tuple[object, ...]:
-        # Keep keyword-only state across pickling (multiprocessing, pytest-xdist).
+        # Keep keyword-only state across pickling (multiprocessing, pytest-xdist) and copying.
         return (_rebuild, (type(self), self.__dict__.copy()))
 
 
-def _rebuild(cls: type[OllamaError], state: dict[str, object]) -> OllamaError:
+def _rebuild(cls: type[ServerError], state: dict[str, object]) -> ServerError:
     error = cls.__new__(cls)
-    Exception.__init__(error, state.get("message", ""))
+    Exception.__init__(error, state.get("what", ""))
     error.__dict__.update(state)
     return error
 
 
-class OllamaNotRunningError(OllamaError):
+class ServerNotRunningError(ServerError):
     """Nothing answers at the server URL (refused, unresolvable, unreachable)."""
 
 
-class ModelNotPulledError(OllamaError, _PersonaModelNotFoundError):
-    """The model is not installed on the server; ``persona-ollama pull`` fixes it."""
+class ModelNotAvailableError(ServerError, _PersonaModelNotFoundError):
+    """The server does not have the model; the hint names the closest it has, or how to get
+    it."""
 
     def __init__(
         self,
@@ -68,15 +115,20 @@ class ModelNotPulledError(OllamaError, _PersonaModelNotFoundError):
         *,
         model: str,
         suggestions: Sequence[str] = (),
-        **kwargs: object,
+        **kwargs: Any,
     ) -> None:
         self.model = model
         self.suggestions = list(suggestions)
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        super().__init__(message, **kwargs)
 
 
-class ContextOverflowError(OllamaError):
-    """The prompt (plus room for an answer) does not fit the model's context window."""
+class ContextOverflowError(ServerError):
+    """The prompt (plus room for an answer) does not fit the model's context window.
+
+    A server's refusal is told as ``what`` + the sizes + ``refusal`` ("...; it refused the
+    request ..."): the sizes come from the server's text, or, where it gave none, from the
+    request (``estimated``: our estimate of the prompt and the window that was sent, called
+    ``window_name`` where the backend names it)."""
 
     def __init__(
         self,
@@ -85,54 +137,114 @@ class ContextOverflowError(OllamaError):
         prompt_tokens: int | None = None,
         context_length: int | None = None,
         alternatives: Sequence[str] = (),
-        **kwargs: object,
+        refusal: str | None = None,
+        estimated: bool = False,
+        window_name: str | None = None,
+        **kwargs: Any,
     ) -> None:
         self.prompt_tokens = prompt_tokens
         self.context_length = context_length
         self.alternatives = list(alternatives)
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.refusal = refusal
+        self.estimated = estimated
+        self.window_name = window_name
+        super().__init__(message, **kwargs)
+
+    def _replace_text(self, text: str) -> None:
+        super()._replace_text(text)
+        self.refusal = None
+
+    def _sentence(self) -> str:
+        if self.refusal is None:
+            return self.what
+        return f"{self.what}{self._sizes()}; {self.refusal}"
+
+    def _sizes(self) -> str:
+        if self.prompt_tokens is None or self.context_length is None:
+            return ""
+        if not self.estimated:
+            return f" ({self.prompt_tokens} prompt tokens, context of {self.context_length})"
+        window = f"{self.window_name}=" if self.window_name else "a window of "
+        return (
+            f" (about {self.prompt_tokens} prompt tokens by our estimate, "
+            f"{window}{self.context_length})"
+        )
 
 
-class InsufficientMemoryError(OllamaError):
+def overflow_before_sending(
+    model: str,
+    *,
+    prompt_tokens: int,
+    window: int,
+    limit_reason: str,
+    consequence: str,
+    alternatives: Sequence[str] = (),
+    set_by: str | None = None,
+    a_model: str = "an installed model",
+) -> ContextOverflowError:
+    """The error for a prompt found too long before anything was sent: both sizes, why the
+    window is what it is (``limit_reason``), what sending it would have done
+    (``consequence``), and the ways out: a larger window where the caller's setting
+    ``set_by`` chose it, one of the longer-context ``alternatives`` (each ``a_model``: "an
+    installed model", "a served model"), a shorter input."""
+    ways_out = []
+    if set_by:
+        ways_out.append(f"Raise {set_by} or leave it unset.")
+    if alternatives:
+        ways_out.append(f"Use {a_model} with a longer context: " + ", ".join(alternatives) + ".")
+    # A sentence that stands alone: "Otherwise ..." only after another way out.
+    shorten = "shorten the input (fewer or shorter documents per run)."
+    ways_out.append(f"Otherwise, {shorten}" if ways_out else shorten.capitalize())
+    return ContextOverflowError(
+        f"The prompt needs about {prompt_tokens} tokens plus room for an answer, but "
+        f"{model} can take {window} ({limit_reason}). {consequence}",
+        prompt_tokens=prompt_tokens,
+        context_length=window,
+        alternatives=alternatives,
+        hint=" ".join(ways_out),
+    )
+
+
+class InsufficientMemoryError(ServerError):
     """The server could not load the model into the memory it has."""
 
 
-class ServerBusyError(OllamaError):
+class ServerBusyError(ServerError):
     """The server's queue stayed full (HTTP 503) through every retry."""
 
 
-class OllamaTimeoutError(OllamaError):
-    """No byte arrived within the read timeout."""
+class ServerTimeoutError(ServerError):
+    """No byte arrived within the read timeout, or no complete answer within the deadline."""
 
 
-class OllamaResponseError(OllamaError):
+class ServerResponseError(ServerError):
     """Any other server failure: an unexpected status, malformed JSON, a cut-off stream."""
 
 
-class ConnectionBrokenError(OllamaResponseError):
+class ConnectionBrokenError(ServerResponseError):
     """The connection broke in the middle of an answer (the server or a balancer's upstream
     died, a network cut): no error line, no deadline. ``generate()`` asks again on a fresh
     connection (``restarts=``, docs/scaling.md); the partial answer is never returned."""
 
 
-class ModelRunnerError(OllamaResponseError):
+class ModelRunnerError(ServerResponseError):
     """The server's model runner crashed before answering or failed in the middle of it."""
 
 
-class OllamaAuthenticationError(OllamaError, _PersonaAuthenticationError):
-    """A reverse proxy in front of Ollama refused the credentials (HTTP 401/403)."""
+class ServerAuthenticationError(ServerError, _PersonaAuthenticationError):
+    """The server, or a reverse proxy in front of it, refused the credentials (HTTP 401/403)."""
 
 
-class CloudSignInRequiredError(OllamaAuthenticationError):
-    """A cloud (remote) model was asked for while the Ollama server is signed out of ollama.com
-    (HTTP 401 ``unauthorized``); ``signin_url`` is the link the server gave, if any."""
+class SignInRequiredError(ServerAuthenticationError):
+    """A model that runs on the server's remote service was asked for while the server is
+    signed out of it (HTTP 401); ``signin_url`` is the link the server gave, if any."""
 
-    def __init__(self, message: str, *, signin_url: str | None = None, **kwargs: object) -> None:
+    def __init__(self, message: str, *, signin_url: str | None = None, **kwargs: Any) -> None:
         self.signin_url = signin_url
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        super().__init__(message, **kwargs)
 
 
-class ConfigurationError(OllamaError, ValueError):
+class ConfigurationError(ServerError, ValueError):
     """A bad URL, option or setting, reported when it is given, before anything is sent."""
 
 
@@ -140,22 +252,46 @@ class LocalOnlyViolationError(ConfigurationError):
     """Local-only mode refused a destination that would take data off this machine."""
 
 
-__all__ = [
-    "INSTALL_URL",
-    "CloudSignInRequiredError",
+__all__ = [  # noqa: RUF022 - the aliases apart, in their marked block
     "ConfigurationError",
+    "ConnectionBrokenError",
     "ContextOverflowError",
     "InsufficientMemoryError",
     "LocalOnlyViolationError",
-    "ModelNotPulledError",
+    "ModelNotAvailableError",
     "ModelRunnerError",
+    "ServerAuthenticationError",
+    "ServerBusyError",
+    "ServerError",
+    "ServerNotRunningError",
+    "ServerResponseError",
+    "ServerTimeoutError",
+    "SignInRequiredError",
+    # compatibility aliases: begin (the names of earlier releases, listed below)
+    "CloudSignInRequiredError",
+    "ModelNotPulledError",
     "OllamaAuthenticationError",
     "OllamaError",
     "OllamaNotRunningError",
     "OllamaResponseError",
     "OllamaTimeoutError",
-    "ServerBusyError",
+    # compatibility aliases: end
 ]
+
+# compatibility aliases: begin
+# The names users import from earlier releases (README, Persona's hosts), which named the first
+# backend's server, Ollama: the same classes, so `except OllamaError` catches everything the
+# plugin raises, whichever name raised it, and a pickle names the neutral class. The only
+# place above the backends that may name a server (this block, and its copies in __all__ above
+# and in __init__.py).
+OllamaError = ServerError
+OllamaNotRunningError = ServerNotRunningError
+OllamaTimeoutError = ServerTimeoutError
+OllamaResponseError = ServerResponseError
+OllamaAuthenticationError = ServerAuthenticationError
+CloudSignInRequiredError = SignInRequiredError
+ModelNotPulledError = ModelNotAvailableError
+# compatibility aliases: end
 
 
 # Defined before Persona's provider package was imported (the CLI, or a script that imports
@@ -169,12 +305,14 @@ REASON_REFUSED = "connection refused"
 REASON_UNREACHABLE = "the network or host is unreachable"
 
 
-# "model 'llama3' not found" (Ollama 0.12+ and its /v1), 'model "llama3" not found, try pulling
-# it first' (Ollama <= 0.11), "The model `llama3` does not exist." (vLLM).
+# How servers say a model is missing: "model 'llama3' not found", 'model "llama3" not found, try
+# pulling it first', "The model `llama3` does not exist." (vLLM). Which server and version says
+# which: the backends' error modules and docs/reference/.
 MODEL_NOT_FOUND = re.compile(r"""model\s+['"`]([^'"`]*)['"`]\s+(?:not found|does not exist)""")
-# Texts by which servers say a model did not fit in memory: Ollama's scheduler and runner
-# ("requires more system memory" v0.11-v0.24; v0.30+ "llama-server reported out-of-memory"),
-# llama.cpp ("failed to allocate"), CUDA and PyTorch under vLLM ("CUDA out of memory").
+# Texts by which servers say a model did not fit in memory: schedulers that measure first
+# ("requires more system memory"), a runner that passes llama-server's word on
+# ("llama-server reported out-of-memory"), llama.cpp ("failed to allocate"), CUDA and PyTorch
+# under vLLM ("CUDA out of memory"). Versions: the backends' error modules and docs/reference/.
 OUT_OF_MEMORY_MARKERS = (
     "out-of-memory",
     "out of memory",
@@ -192,7 +330,7 @@ def is_out_of_memory(text: str) -> bool:
     return any(marker in lowered for marker in OUT_OF_MEMORY_MARKERS)
 
 
-MAX_SERVER_TEXT = 500  # characters of a server's error body kept in messages
+MAX_SERVER_TEXT = 500  # characters of a server's error body kept in messages, "..." included
 MAX_LISTED = 10  # served model names listed in a hint
 
 
@@ -216,9 +354,13 @@ def server_text_of(body: str) -> str:
                 text = error
                 if text.lstrip().startswith("{"):  # v0.30+: llama-server's body inside
                     text = server_text_of(text)
-    if len(text) > MAX_SERVER_TEXT:
-        text = text[:MAX_SERVER_TEXT] + "..."
-    return text
+    return shortened(text, MAX_SERVER_TEXT)
+
+
+def shortened(text: str, limit: int) -> str:
+    """``text``, or where it is longer than ``limit`` characters its start and "...", ``limit``
+    in all: a cut that says so."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def closest_models(model: str, installed: list[str], limit: int = 3) -> list[str]:
@@ -270,15 +412,21 @@ def _edits(a: str, b: str) -> int:
     return min(previous[-1], 2)
 
 
-def wrong_shape(field: str, expected: str, value: Any, url: str = "") -> OllamaResponseError:
-    """The error for a server answer whose ``field`` is not ``expected``."""
-    shown = repr(value)
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
-    return OllamaResponseError(
+WRONG_SHAPE_HINT = (
+    "Check that the URL points at the kind of server the provider's `api` setting names, and "
+    "that the server is up to date."
+)
+
+
+def wrong_shape(
+    field: str, expected: str, value: Any, url: str = "", *, hint: str = WRONG_SHAPE_HINT
+) -> ServerResponseError:
+    """The error for a server answer whose ``field`` is not ``expected``; ``hint``: a
+    backend's own advice (which servers it speaks to)."""
+    shown = shortened(repr(value), 60)
+    return ServerResponseError(
         f"The server's answer has {field} = {shown} ({type(value).__name__}) where "
         f"{expected} was expected; the answer was discarded.",
-        hint="Check that the URL points at an Ollama server (or an OpenAI-compatible one with "
-        "api='openai'), and that it is up to date.",
+        hint=hint,
         url=url or None,
     )

@@ -21,7 +21,8 @@ from .errors import (
     ConfigurationError,
     ContextOverflowError,
     LocalOnlyViolationError,
-    OllamaError,
+    ServerError,
+    overflow_before_sending,
 )
 from .model_info import Placement, placement
 from .options import validate_format, validate_keep_alive, validate_options, validate_think
@@ -36,7 +37,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("persona_ollama")
 
 # Extra answer budget for a thinking model's reasoning, as a multiple of max_tokens: the
-# server counts thinking tokens against num_predict, so without it reasoning eats the answer.
+# server counts thinking tokens against the answer's token limit, so without it reasoning eats
+# the answer.
 THINKING_BUDGET = 1.0
 
 
@@ -125,9 +127,9 @@ class Preparation:
             # Selection skips remote models; should one get through anyway (a listing
             # without remote fields, a stale cache), it is refused, not used with a warning.
             raise ConfigurationError(
-                f"The default model '{name}' runs on {where.host_text}, not on the Ollama "
-                f"server ({where.evidence}), so it was not used: a remote model is used "
-                "only when you name it.",
+                f"The default model '{name}' runs on {where.host_text}, not on the "
+                f"{self.backend.label} ({where.evidence}), so it was not used: a remote model "
+                "is used only when you name it.",
                 hint=f"Name a local model (model=... or {MODEL_VAR}); "
                 "`persona-ollama models` marks remote ones.",
                 url=str(self.endpoint),
@@ -146,7 +148,7 @@ class Preparation:
             listed, facts = self.served.checked_facts(model, sent=True)
         except LocalOnlyViolationError:
             raise
-        except OllamaError as error:  # gone, or no longer there: the answer is not trusted
+        except ServerError as error:  # gone, or no longer there: the answer is not trusted
             raise cannot_tell(model, error.message, url, sent=True) from None
         for where in (listed.placement if listed else facts.placement, facts.placement):
             if where.remote:
@@ -163,8 +165,8 @@ class Preparation:
         """
         check_arguments(call)
         name = call.model
-        # The name alone first: from Ollama 0.18 even /api/show of a cloud name goes to
-        # ollama.com.
+        # The name alone first: on some servers even the description of a remote model's name
+        # is asked of the remote service.
         self.check_place(call, placement(name))
         checked = validate_options(call.options or {})
         refuses = self.backend.refuses_overflow()
@@ -173,7 +175,7 @@ class Preparation:
             max_tokens = checked.pop("num_predict")
         if self.local_only:
             # Listed even when facts are cached: those are process-wide for minutes and may
-            # predate `ollama create NAME` FROM a cloud model over a local model of that name.
+            # predate a model of that name being replaced by one that runs elsewhere.
             # The listing (one round trip per provider, cached a few seconds) says where the
             # model runs now, and its size tells a stub on a server that lists no remote_host;
             # the facts are no older than it. A listing that fails refuses the call.
@@ -228,7 +230,7 @@ class Preparation:
             try:
                 plan(prompt_tokens, budget, alternatives=longer, **sizes)
             except ContextOverflowError as error:
-                raise self._in_its_words(error) from None
+                raise self._in_its_words(error, name) from None
             raise AssertionError("plan() is a pure function") from None  # pragma: no cover
         shared = explicit_ctx is None and sets_window
         if shared:
@@ -250,21 +252,22 @@ class Preparation:
         )
         return Prepared(chat, context, shared_window=shared, may_cut=refuses is not True)
 
-    def _in_its_words(self, error: ContextOverflowError) -> ContextOverflowError:
-        """An overflow found before sending, told of a server with one fixed window (its
-        stated context) rather than of Ollama's per-request num_ctx."""
-        if self.backend.sets_window:
+    def _in_its_words(self, error: ContextOverflowError, model: str) -> ContextOverflowError:
+        """An overflow found before sending, told of a server with one fixed window (the
+        context it states) rather than of a window set per request: the same sizes and
+        alternatives, the server's words."""
+        if self.backend.sets_window or error.prompt_tokens is None or not error.context_length:
             return error
         label = self.backend.label
-        error.message = error.message.replace(
-            "its trained context of", f"the context the {label} states:"
-        ).replace(
-            "Nothing was sent: Ollama would have silently dropped part of the input.",
-            f"Nothing was sent to the {label}.",
+        return overflow_before_sending(
+            model,
+            prompt_tokens=error.prompt_tokens,
+            window=error.context_length,
+            limit_reason=f"the context the {label} states: {error.context_length} tokens",
+            consequence=f"Nothing was sent to the {label}.",
+            alternatives=error.alternatives,
+            a_model="a served model",
         )
-        if error.hint:
-            error.hint = error.hint.replace("Installed models", "Served models")
-        return error
 
     def _shared_window(self, model: str, context: ContextPlan, budget: int) -> int:
         """The window to send instead of the prompt's own rung, so that the loaded model is
@@ -297,7 +300,7 @@ class Preparation:
             return None
         try:
             self.served.listing()
-        except OllamaError:
+        except ServerError:
             return None
         listed = self.served.listed(model)
         if budget.memory_budget_bytes is None or listed is None:

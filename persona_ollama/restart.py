@@ -95,15 +95,13 @@ def generate_with_restarts(
         if attempt >= restarts:
             raise broken
         if delivered and on_restart is None:
-            broken.message += (
-                f" {delivered} piece(s) of it had reached on_token, so it was not asked "
+            raise broken.with_context(
+                f"{delivered} piece(s) of it had reached on_token, so it was not asked "
                 "again (the caller would see them twice)."
-            )
-            broken.hint = (
-                "Pass on_restart= to generate() to be told and receive the whole answer "
+            ).with_fields(
+                hint="Pass on_restart= to generate() to be told and receive the whole answer "
                 "again, or leave out on_token."
             )
-            raise broken
         attempt += 1
         # A moment for a balancer or proxy to notice the machine is down, doubling up to a
         # bound: restarts=20 must not wait for days.

@@ -18,8 +18,8 @@ from ._persona import LLMResponse
 from .context import ContextPlan, truncation_warning
 from .errors import (
     ContextOverflowError,
-    OllamaResponseError,
-    OllamaTimeoutError,
+    ServerResponseError,
+    ServerTimeoutError,
 )
 from .model_info import Placement
 from .privacy import check_destination, forwarded_after_check
@@ -67,8 +67,8 @@ class ChatStream:
         (its counts and timings: the measured speeds) and the seconds from the first chunk
         to the end by this process's clock; ``confirm``, called when the first chunk
         arrives, raises if the model turns out to have run elsewhere; ``redact`` scrubs the
-        configured secrets from what the answer says about where it ran; ``label`` names the
-        server in messages (the backend's ``label``)."""
+        configured secrets from what the answer says about where it ran; ``label`` is what
+        the backend calls its server (``backend.label``), for the hints."""
         self.response: LLMResponse | None = None
         self._chunks = chunks
         self._plan = plan
@@ -120,7 +120,7 @@ class ChatStream:
         self, deadline: float | None, ends_at: float | None
     ) -> Generator[str, None, None]:
         """The answer's text pieces (thinking split off), then ``self.response`` set from the
-        final chunk; raises OllamaError for a server streaming past its limit, the deadline
+        final chunk; raises ServerError for a server streaming past its limit, the deadline
         passing, or an answer forwarded elsewhere in local-only mode."""
         url = str(self._endpoint)
         splitter = ThinkSplitter()
@@ -134,8 +134,8 @@ class ChatStream:
         forwarded = False
         for count, chunk in enumerate(self._chunks, 1):
             if chunk.remote_host and not forwarded:
-                # Ollama names the host in every line of a forwarded answer; one that says so
-                # only later is refused (or warned about) as soon as it does.
+                # A server that forwards names the host in every line of the answer; one that
+                # says so only later is refused (or warned about) as soon as it does.
                 forwarded = True
                 self._forwarded(chunk)
             if count == 1:
@@ -145,14 +145,15 @@ class ChatStream:
                     # asks the server again, before any of it is passed on.
                     self._confirm()
             if count > limit:
-                raise OllamaResponseError(
+                raise ServerResponseError(
                     f"The server kept streaming past num_predict={plan.num_predict} "
                     f"({count} chunks); the answer was discarded.",
-                    hint="The server ignores num_predict: check it is Ollama and up to date.",
+                    hint=f"The server ignores num_predict: check that the URL points at the "
+                    f"{self._label} you meant and that it is up to date.",
                     url=url,
                 )
             if ends_at is not None and time.monotonic() > ends_at:
-                raise OllamaTimeoutError(
+                raise ServerTimeoutError(
                     f"No complete answer within the deadline of {deadline:g} s; the partial "
                     "answer was discarded.",
                     hint="Raise deadline=, lower max_tokens, or use a faster model.",
@@ -176,7 +177,7 @@ class ChatStream:
             content.append(answer)
             yield answer
         if final is None:  # a backend ends its stream with a done chunk or raises
-            raise OllamaResponseError(
+            raise ServerResponseError(
                 f"The answer from {url} ended before the server said it was done; the "
                 "partial answer was discarded.",
                 url=url,
@@ -188,11 +189,11 @@ class ChatStream:
             self._on_done(final, None if first_at is None else time.perf_counter() - first_at)
 
     def _forwarded(self, chunk: Chunk) -> None:
-        """The first chunk says the server forwarded the request (``remote_host``, in every
-        line of a forwarded answer: api/types.go ChatResponse, v0.12+).
+        """The first chunk says the server forwarded the request (``remote_host``, which a
+        backend reads from every line of a forwarded answer).
 
-        The checks before sending cannot close every gap: a model replaced (``ollama create``
-        FROM a cloud model) after they ran, or within the few seconds the model list is
+        The checks before sending cannot close every gap: a model replaced by one that runs
+        elsewhere after they ran, or within the few seconds the model list is
         cached, is forwarded anyway. Then the prompt has left; local-only mode refuses the
         answer and says so, and otherwise the once-per-process warning names the host.
         """
@@ -275,15 +276,10 @@ def _close(chunks: Iterator[Any]) -> None:
 
 
 def with_request_sizes(error: ContextOverflowError, plan: ContextPlan) -> ContextOverflowError:
-    """Fill in the sizes a server's overflow refusal left out (Ollama 0.12.6 to 0.24 give
-    none): our estimate of the prompt and the window we sent."""
-    if error.prompt_tokens is None and error.context_length is None:
-        error.prompt_tokens = plan.prompt_tokens
-        error.context_length = plan.num_ctx
-        error.message = error.message.replace(
-            "; it refused",
-            f" (about {plan.prompt_tokens} prompt tokens by our estimate, "
-            f"num_ctx={plan.num_ctx}); it refused",
-            1,
-        )
-    return error
+    """The refusal with the sizes a server left out (some releases give none) filled in from
+    the request: our estimate of the prompt and the window that was sent."""
+    if error.prompt_tokens is not None or error.context_length is not None:
+        return error
+    return error.with_fields(
+        prompt_tokens=plan.prompt_tokens, context_length=plan.num_ctx, estimated=True
+    )

@@ -1,12 +1,17 @@
-"""Helpers several test files share: Ollama's NDJSON answers, written for a mock and read back.
+"""Helpers several test files share: Ollama's NDJSON answers, written for a mock and read back;
+free loopback ports; a module loaded from a file; a Linux PC with stub tools on its PATH.
 
 Import them like transport_doubles (``from shared_helpers import ndjson``): tests/ is on the path.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import socket
+import sys
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -72,3 +77,34 @@ def feed_all(pieces: list[str]) -> tuple[str, str]:
         answer, thought = answer + a, thought + t
     a, t = splitter.finish()
     return answer + a, thought + t
+
+
+def load_module(name: str, path: Path) -> ModuleType:
+    """The Python file at ``path`` imported as ``name``, without putting its folder on
+    sys.path for the rest of the session."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def linux_pc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A Linux x86_64 PC, wherever the tests run (on a Mac the Apple silicon probe would set
+    the budget), whose PATH is only the folder returned: empty until the test writes tools."""
+    from persona_ollama.choosing import hardware  # only the tests that probe load the catalogue
+
+    directory = tmp_path / "bin"
+    directory.mkdir()
+    monkeypatch.setenv("PATH", str(directory))
+    monkeypatch.setattr(hardware.platform, "system", lambda: "Linux")
+    monkeypatch.setattr(hardware.platform, "machine", lambda: "x86_64")
+    return directory
+
+
+def write_tool(directory: Path, name: str, body: str) -> None:
+    """An executable ``name`` in ``directory`` that runs ``body`` (Python, with ``sys`` and
+    ``time`` imported) with this interpreter."""
+    script = directory / name
+    script.write_text(f"#!{sys.executable}\nimport sys, time\n{body}\n")
+    script.chmod(0o755)

@@ -20,7 +20,7 @@ import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 
 import trustme
 
@@ -66,7 +66,33 @@ def _pipe(a: socket.socket, b: socket.socket) -> None:
             (b if source is a else a).sendall(data)
 
 
-class LoopbackProxy(ThreadingHTTPServer):
+_Server = TypeVar("_Server", bound="_LoopbackServer")
+
+
+class _LoopbackServer(ThreadingHTTPServer):
+    """A threaded HTTP server on 127.0.0.1 that serves from ``with`` until its end."""
+
+    daemon_threads = True
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(("127.0.0.1", 0), handler)
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.01})
+        self._thread.daemon = True
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def __enter__(self: _Server) -> _Server:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+class LoopbackProxy(_LoopbackServer):
     """A forwarding HTTP proxy on 127.0.0.1 that sends every request to ``target``.
 
     ``seen`` records the targets clients asked for (``"ollama.test:443"`` for a tunnel,
@@ -75,27 +101,11 @@ class LoopbackProxy(ThreadingHTTPServer):
     headers, as some misconfigured proxies do.
     """
 
-    daemon_threads = True
-
     def __init__(self, target: tuple[str, int], *, echo_status: int | None = None) -> None:
         self.target = target
         self.echo_status = echo_status
         self.seen: list[str] = []
-        super().__init__(("127.0.0.1", 0), _ProxyHandler)
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.01})
-        self._thread.daemon = True
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def __enter__(self) -> LoopbackProxy:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.shutdown()
-        self.server_close()
+        super().__init__(_ProxyHandler)
 
 
 class _ProxyHandler(BaseHTTPRequestHandler):
@@ -147,29 +157,13 @@ def echo_headers(handler: BaseHTTPRequestHandler, status: int) -> None:
     handler.wfile.write(data)
 
 
-class EchoingServer(ThreadingHTTPServer):
+class EchoingServer(_LoopbackServer):
     """A server on loopback that answers every request with ``status`` and the request's
     headers in its error text (``{"error": "..."}``), as a debugging reverse proxy might."""
 
-    daemon_threads = True
-
     def __init__(self, status: int = 401) -> None:
         self.status = status
-        super().__init__(("127.0.0.1", 0), _EchoHandler)
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.01})
-        self._thread.daemon = True
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def __enter__(self) -> EchoingServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.shutdown()
-        self.server_close()
+        super().__init__(_EchoHandler)
 
 
 class _EchoHandler(BaseHTTPRequestHandler):

@@ -17,7 +17,7 @@ from itertools import repeat
 from typing import Any
 
 from .. import names
-from ..errors import ModelNotPulledError, OllamaError, OllamaTimeoutError, wrong_shape
+from ..errors import ModelNotPulledError, OllamaError, OllamaTimeoutError
 from ..model_info import ModelInfo, placement
 from ..server_state import ServerState
 from ..settings import TIMEOUT_VAR
@@ -30,6 +30,7 @@ from .ollama_errors import (
     error_from_stream_line,
     model_not_pulled,
     not_running,
+    wrong_shape,
 )
 
 log = logging.getLogger("persona_ollama")

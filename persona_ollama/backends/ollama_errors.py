@@ -12,23 +12,25 @@ import re
 from typing import TYPE_CHECKING
 
 from ..errors import (
-    INSTALL_URL,
     MODEL_NOT_FOUND,
     REASON_REFUSED,
-    CloudSignInRequiredError,
     ContextOverflowError,
     InsufficientMemoryError,
-    ModelNotPulledError,
+    ModelNotAvailableError,
     ModelRunnerError,
-    OllamaAuthenticationError,
-    OllamaError,
-    OllamaNotRunningError,
-    OllamaResponseError,
+    ServerAuthenticationError,
     ServerBusyError,
+    ServerError,
+    ServerNotRunningError,
+    ServerResponseError,
+    SignInRequiredError,
     closest_models,
     is_out_of_memory,
     misspells,
     server_text_of,
+)
+from ..errors import (
+    wrong_shape as generic_wrong_shape,
 )
 from ..names import is_cloud
 
@@ -65,6 +67,24 @@ _RUNNER_DIED = ("process has terminated", "process no longer running")
 _BUSY = "server busy"
 
 
+# Where Ollama is downloaded, for the hint of a server that is not running.
+INSTALL_URL = "https://ollama.com/download"
+# The request option that sets the model's window: the name messages give the window sent.
+WINDOW_OPTION = "num_ctx"
+
+
+def wrong_shape(field: str, expected: str, value: object, url: str = "") -> ServerResponseError:
+    """The kernel's error for an answer field of the wrong type, with Ollama's advice."""
+    return generic_wrong_shape(
+        field,
+        expected,
+        value,
+        url,
+        hint="Check that the URL points at an Ollama server (or an OpenAI-compatible one with "
+        "api='openai'), and that it is up to date.",
+    )
+
+
 def pull_hint(model: str) -> str:
     """The one pull command the plugin advises everywhere: ours, which shows progress."""
     return f"Run `persona-ollama pull {model}` to download it, then try again."
@@ -77,7 +97,7 @@ def model_not_pulled(
     server_text: str | None = None,
     status_code: int | None = None,
     installed: list[str] | None = None,
-) -> ModelNotPulledError:
+) -> ModelNotAvailableError:
     """The error for a missing model: the closest installed names first (a typo is likelier
     than a model never pulled), then the closest catalogue names, then the pull command.
 
@@ -116,7 +136,7 @@ def model_not_pulled(
     if installed == []:
         hint += " No model is installed yet: `persona-ollama recommend` suggests one."
     where = f" on the Ollama server at {url}" if url else ""
-    return ModelNotPulledError(
+    return ModelNotAvailableError(
         f"Model '{model}' is not installed{where}.",
         model=model,
         suggestions=suggestions,
@@ -134,7 +154,7 @@ def _packaged_catalogue() -> Catalogue | None:
 
     try:
         return load_catalogue({})
-    except OllamaError:
+    except ServerError:
         return None
 
 
@@ -191,12 +211,10 @@ def context_overflow_from_server(
 ) -> ContextOverflowError:
     """The error for a prompt the server refused for length, with both sizes when it gave them."""
     prompt_tokens, context_length = overflow_sizes(body if body is not None else server_text)
-    sizes = ""
-    if prompt_tokens is not None and context_length is not None:
-        sizes = f" ({prompt_tokens} prompt tokens, context of {context_length})"
     return ContextOverflowError(
-        "The prompt is longer than the context the server made available to the model"
-        f"{sizes}; it refused the request rather than cut the input.",
+        "The prompt is longer than the context the server made available to the model",
+        refusal="it refused the request rather than cut the input.",
+        window_name=WINDOW_OPTION,
         prompt_tokens=prompt_tokens,
         context_length=context_length,
         hint="Use a model with a longer context, pass a larger num_ctx, or shorten the input.",
@@ -226,7 +244,7 @@ def runner_failed(
     )
 
 
-def error_from_status(status: int, body: str, *, url: str, model: str | None = None) -> OllamaError:
+def error_from_status(status: int, body: str, *, url: str, model: str | None = None) -> ServerError:
     """Map an HTTP error status and body onto the hierarchy in :mod:`persona_ollama.errors`."""
     text = server_text_of(body)
     lowered = text.lower()
@@ -253,7 +271,7 @@ def error_from_status(status: int, body: str, *, url: str, model: str | None = N
     if cloud is not None:
         return cloud
     if status in (401, 403):
-        return OllamaAuthenticationError(
+        return ServerAuthenticationError(
             f"The server at {url} refused the request (HTTP {status})"
             + (f": {text}" if text else "."),
             hint=f"If a reverse proxy guards the server, set {API_KEY_VAR} (bearer token) "
@@ -283,7 +301,7 @@ def error_from_status(status: int, body: str, *, url: str, model: str | None = N
                 f"The address ends in {path}, the OpenAI-compatible API: drop {path} to use "
                 f"Ollama's native API, or {openai} api='openai' ({API_VAR}=openai)."
             )
-        return OllamaResponseError(
+        return ServerResponseError(
             f"{url} answered HTTP {status} ({text or 'no body'}): it does not look like an Ollama "
             "server, or it is too old for this endpoint.",
             hint=address_hint,
@@ -298,7 +316,7 @@ def error_from_status(status: int, body: str, *, url: str, model: str | None = N
         hint = "This model has no tool support; pick one that lists 'tools' in its capabilities."
     elif "invalid model name" in lowered:
         hint = "Model names look like llama3.2:3b or namespace/model:tag."
-    return OllamaResponseError(
+    return ServerResponseError(
         f"The Ollama server at {url} answered HTTP {status}: {text or '(empty body)'}",
         hint=hint,
         **common,  # type: ignore[arg-type]
@@ -307,7 +325,7 @@ def error_from_status(status: int, body: str, *, url: str, model: str | None = N
 
 def cloud_refusal(
     status: int, body: str, text: str, *, url: str, model: str | None
-) -> OllamaError | None:
+) -> ServerError | None:
     """The server refused to forward to ollama.com: signed out, or cloud turned off.
 
     Signed out, Ollama answers 401 ``{"error": "unauthorized", "signin_url": ...}`` (v0.12.1+,
@@ -319,7 +337,7 @@ def cloud_refusal(
     subject = f"Model '{model}'" if model else "The model"
     common = {"server_text": text, "status_code": status, "url": url}
     if status == 403 and text.startswith("ollama cloud is disabled"):
-        return OllamaAuthenticationError(
+        return ServerAuthenticationError(
             f"The Ollama server at {url} refused {name}: {text}. It is a cloud model, and "
             "cloud models are turned off on that server.",
             hint="Pick a local model (`persona-ollama models`).",
@@ -342,7 +360,7 @@ def cloud_refusal(
     hint = "Run `ollama signin` on the machine where Ollama runs"
     hint += f" (or open {signin_url})" if signin_url else ""
     hint += ", or pick a local model (`persona-ollama models`)."
-    return CloudSignInRequiredError(
+    return SignInRequiredError(
         f"{subject} runs on ollama.com, and the Ollama server "
         f"at {url} is not signed in to it (HTTP 401).",
         signin_url=signin_url,
@@ -351,7 +369,7 @@ def cloud_refusal(
     )
 
 
-def error_from_stream_line(text: str, *, url: str, model: str | None) -> OllamaError:
+def error_from_stream_line(text: str, *, url: str, model: str | None) -> ServerError:
     """An ``{"error": ...}`` line after output had started (the status stayed 200).
 
     A runner that stops mid-answer crashed or failed; only an explicit memory message means
@@ -368,7 +386,7 @@ def error_from_stream_line(text: str, *, url: str, model: str | None) -> OllamaE
         # generated: servers before 0.12.6 send it as a 200 stream's only line.
         started = _RUNNER_STOPPED not in lowered
         return runner_failed(readable, model=model, status_code=200, url=url, started=started)
-    return OllamaResponseError(
+    return ServerResponseError(
         f"The server stopped with an error in the middle of the answer: {readable}",
         hint="The partial answer was discarded. Retry; if it repeats, check the server log "
         "(`ollama serve` output or ~/.ollama/logs/server.log).",
@@ -378,7 +396,7 @@ def error_from_stream_line(text: str, *, url: str, model: str | None) -> OllamaE
     )
 
 
-def error_from_pull_line(text: str, *, url: str, model: str | None) -> OllamaError:
+def error_from_pull_line(text: str, *, url: str, model: str | None) -> ServerError:
     """An ``{"error": ...}`` line in a pull's progress stream."""
     name = model or "the model"
     hint = "Retry: a pull resumes where it stopped. Check the server's disk space and network."
@@ -390,7 +408,7 @@ def error_from_pull_line(text: str, *, url: str, model: str | None) -> OllamaErr
         like = catalogue_names_like(model, _packaged_catalogue()) if model else []
         if like:
             hint = f"The registry has no model named '{name}'. " + did_you_mean_catalogue(like)
-    return OllamaResponseError(
+    return ServerResponseError(
         f"Pulling '{name}' failed: {text}",
         hint=hint,
         server_text=text,
@@ -416,7 +434,7 @@ def out_of_memory(
 
 def not_running(
     url: str, reason: str, *, bind_address_mapped: bool = False
-) -> OllamaNotRunningError:
+) -> ServerNotRunningError:
     """Nothing answers at ``url``: name the URL and lead with the likeliest fix for ``reason``.
 
     A refused connection reached the machine, so Ollama is not running there; an unreachable
@@ -441,6 +459,6 @@ def not_running(
             " OLLAMA_HOST holds a bind address (0.0.0.0 or [::]); it was read as this "
             "machine's loopback address for connecting."
         )
-    return OllamaNotRunningError(
+    return ServerNotRunningError(
         f"Cannot reach the Ollama server at {url}: {reason}.", hint=hint, url=url
     )

@@ -13,18 +13,18 @@ from typing import Any
 from .. import names
 from ..errors import (
     MAX_LISTED,
-    CloudSignInRequiredError,
     ConnectionBrokenError,
     ContextOverflowError,
     InsufficientMemoryError,
-    ModelNotPulledError,
+    ModelNotAvailableError,
     ModelRunnerError,
-    OllamaAuthenticationError,
-    OllamaError,
-    OllamaNotRunningError,
-    OllamaResponseError,
-    OllamaTimeoutError,
+    ServerAuthenticationError,
     ServerBusyError,
+    ServerError,
+    ServerNotRunningError,
+    ServerResponseError,
+    ServerTimeoutError,
+    SignInRequiredError,
     closest_models,
     is_out_of_memory,
     misspells,
@@ -129,7 +129,7 @@ def without_paths(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", _FRAME.sub("", text)).strip()
 
 
-def status_error(status: int, text: str, *, model: str | None, url: str, kind: str) -> OllamaError:
+def status_error(status: int, text: str, *, model: str | None, url: str, kind: str) -> ServerError:
     """An HTTP error status of the ``kind`` server at ``url`` (``text``: its words, without
     traceback frames), except a model not served, which the backend names with the list."""
     label = server_label(kind)
@@ -167,7 +167,7 @@ def status_error(status: int, text: str, *, model: str | None, url: str, kind: s
             **common,
         )
     if status in (401, 403):
-        return OllamaAuthenticationError(
+        return ServerAuthenticationError(
             f"The {label} at {url} refused the request (HTTP {status})"
             + (f": {text}" if text else "."),
             hint=f"Pass the server's API key (api_key=... or {API_KEY_VAR}).",
@@ -184,7 +184,7 @@ def status_error(status: int, text: str, *, model: str | None, url: str, kind: s
             "Check the address: it should be the server's root or its /v1 "
             "(`persona-ollama doctor --api openai`), not a proxy's error page."
         )
-    return OllamaResponseError(
+    return ServerResponseError(
         f"The {label} at {url} answered HTTP {status}: {text or '(empty body)'}",
         hint=hint,
         **common,
@@ -193,7 +193,7 @@ def status_error(status: int, text: str, *, model: str | None, url: str, kind: s
 
 def cloud_refusal(
     status: int, text: str, model: str | None, *, url: str, kind: str
-) -> OllamaAuthenticationError | None:
+) -> ServerAuthenticationError | None:
     """Ollama's refusal to forward to ollama.com, as its /v1 says it (the native body's
     signin_url is lost there: middleware/openai.go writeError keeps the message only):
     401 "unauthorized" when signed out, 403 "ollama cloud is disabled" with OLLAMA_NO_CLOUD
@@ -201,7 +201,7 @@ def cloud_refusal(
     common: dict[str, Any] = {"server_text": text, "status_code": status, "url": url}
     name = f"'{model}'" if model else "the model"
     if status == 403 and text.lower().startswith("ollama cloud is disabled"):
-        return OllamaAuthenticationError(
+        return ServerAuthenticationError(
             f"The {server_label(kind)} at {url} refused {name}: {text}. It is a cloud "
             "model, and cloud models are turned off on that server.",
             hint="Pick a local model (`persona-ollama models`).",
@@ -211,7 +211,7 @@ def cloud_refusal(
     ollama = kind == "Ollama" or (kind == GENERIC and bool(model and names.is_cloud(model)))
     if status != 401 or text.strip().lower() != "unauthorized" or not ollama:
         return None
-    return CloudSignInRequiredError(
+    return SignInRequiredError(
         f"Model {name} runs on ollama.com, and the Ollama server at {url} is not "
         "signed in to it (HTTP 401).",
         hint="Run `ollama signin` on the machine where Ollama runs, or pick a local model "
@@ -251,7 +251,7 @@ def overflow(text: str, status: int, *, url: str, kind: str) -> ContextOverflowE
     )
 
 
-def error_event(text: str, *, url: str, kind: str, kind_seen: str, model: str) -> OllamaError:
+def error_event(text: str, *, url: str, kind: str, kind_seen: str, model: str) -> ServerError:
     """An error event in the middle of a 200 stream (``text``: its words, without traceback
     frames); the partial answer is discarded."""
     label = server_label(kind)
@@ -270,7 +270,7 @@ def error_event(text: str, *, url: str, kind: str, kind_seen: str, model: str) -
             status_code=200,
             url=url,
         )
-    return OllamaResponseError(
+    return ServerResponseError(
         f"The {label} stopped with an error in the middle of the answer: {text}",
         hint="The partial answer (if any) was discarded. Retry; if it repeats, "
         f"{read_the_log(kind)}.",
@@ -280,9 +280,9 @@ def error_event(text: str, *, url: str, kind: str, kind_seen: str, model: str) -
     )
 
 
-def interrupted(*, url: str, kind: str) -> OllamaResponseError:
+def interrupted(*, url: str, kind: str) -> ServerResponseError:
     """[DONE] before any finish reason: the answer was interrupted."""
-    return OllamaResponseError(
+    return ServerResponseError(
         f"The {server_label(kind)} at {url} ended the answer with [DONE] before it was "
         "finished (no finish reason): it was interrupted, and the partial answer was "
         "discarded.",
@@ -299,7 +299,7 @@ def not_served(
     kind: str,
     server_text: str | None = None,
     status_code: int | None = None,
-) -> ModelNotPulledError:
+) -> ModelNotAvailableError:
     """The error for a model the server does not serve (``listed``: the ids it serves, None
     when unknown): the names it serves, and how to start this kind of server with it."""
     suggestions = closest_models(model, listed or [])
@@ -323,7 +323,7 @@ def not_served(
         remedy = f"Did you mean {suggestions[0]}? It is served and has a similar name"
         if not untagged and not misspells(model, listed or []):
             remedy += f"; to use '{model}' itself, {start_advice(kind, model)}"
-    return ModelNotPulledError(
+    return ModelNotAvailableError(
         f"Model '{model}' is not served by the {label} at {url}.",
         model=model,
         suggestions=suggestions,
@@ -334,9 +334,9 @@ def not_served(
     )
 
 
-def not_running(reason: str, *, url: str, kind: str) -> OllamaNotRunningError:
+def not_running(reason: str, *, url: str, kind: str) -> ServerNotRunningError:
     """No connection: start the server, or fix the address."""
-    return OllamaNotRunningError(
+    return ServerNotRunningError(
         f"Cannot reach the {server_label(kind)} at {url}: {reason}.",
         hint="Start the server (e.g. `vllm serve <model>`, `llama-server -m <file.gguf>`, "
         "LM Studio's server or `ollama serve`), or correct base_url / OLLAMA_HOST: "
@@ -345,9 +345,9 @@ def not_running(reason: str, *, url: str, kind: str) -> OllamaNotRunningError:
     )
 
 
-def silent(seconds: float, *, url: str, kind: str) -> OllamaTimeoutError:
+def silent(seconds: float, *, url: str, kind: str) -> ServerTimeoutError:
     """Nothing for ``seconds``: loading, or a long queue."""
-    return OllamaTimeoutError(
+    return ServerTimeoutError(
         f"The {server_label(kind)} at {url} sent nothing for {seconds:g} s.",
         hint="The server may be loading the model or working through a queue: raise the "
         f"timeout (timeout=600 or {TIMEOUT_VAR}=600), or send fewer requests at "

@@ -172,9 +172,7 @@ def text_field(value: Any, field: str) -> str:
     """A string field of an event: "" when absent; any other type is a malformed event."""
     if value is None or isinstance(value, str):
         return value or ""
-    error = wrong_shape(field, "text", value)
-    error.hint = NOT_AN_EVENT_STREAM  # the shared hint speaks of Ollama servers
-    raise error
+    raise wrong_shape(field, "text", value, hint=NOT_AN_EVENT_STREAM)
 
 
 def as_mapping(value: Any) -> Mapping[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .hookspecs import GPU, AcceleratorReport, hookimpl
@@ -123,16 +123,23 @@ def _int(value: Any) -> int | None:
         return None
 
 
+def _listed_by(
+    tool: str, args: Sequence[str], parse: Callable[[str], AcceleratorReport], timeout: float
+) -> AcceleratorReport:
+    """The GPUs ``tool`` lists, read by ``parse``, or a note saying why it could not be asked."""
+    try:
+        return parse(run_tool(tool, args, timeout))
+    except ToolFailed as failure:
+        return AcceleratorReport(notes=(str(failure),))
+
+
 class NvidiaProbe:
     """NVIDIA GPUs, through nvidia-smi."""
 
     @hookimpl
     def persona_ollama_probe_accelerators(self, timeout: float) -> AcceleratorReport:
-        """The GPUs the tool lists, or a note saying why it could not be asked."""
-        try:
-            return parse_nvidia_smi(run_tool("nvidia-smi", NVIDIA_ARGS, timeout))
-        except ToolFailed as failure:
-            return AcceleratorReport(notes=(str(failure),))
+        """The GPUs nvidia-smi lists, or a note saying why it could not be asked."""
+        return _listed_by("nvidia-smi", NVIDIA_ARGS, parse_nvidia_smi, timeout)
 
 
 class AmdProbe:
@@ -140,11 +147,8 @@ class AmdProbe:
 
     @hookimpl
     def persona_ollama_probe_accelerators(self, timeout: float) -> AcceleratorReport:
-        """The GPUs the tool lists, or a note saying why it could not be asked."""
-        try:
-            return parse_rocm_smi(run_tool("rocm-smi", ROCM_ARGS, timeout))
-        except ToolFailed as failure:
-            return AcceleratorReport(notes=(str(failure),))
+        """The GPUs rocm-smi lists, or a note saying why it could not be asked."""
+        return _listed_by("rocm-smi", ROCM_ARGS, parse_rocm_smi, timeout)
 
 
 class AppleSiliconProbe:

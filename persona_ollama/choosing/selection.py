@@ -441,7 +441,8 @@ def choose_default(
         return Selection(best.name, True, tuple(reasons), (), tuple(ranked))
     if chat:
         smallest = min(chat, key=lambda c: (c.memory_bytes or math.inf, c.name))
-        pick = _best_from_catalogue(catalogue, budget, context_tokens, cpu_only, remote, plan)
+        pulls = _catalogue_candidates(catalogue, budget, context_tokens, cpu_only, remote, plan)
+        pick = next((c for c in pulls if c.fits is not False), None)
         advice = f" `persona-ollama pull {pick.name}` gets one that fits." if pick else ""
         warning = (
             f"No installed model fits {format_gib(budget or 0)}; using the smallest, "
@@ -503,18 +504,6 @@ def _catalogue_candidates(
         and not placement(spec.name).remote
         and canonical(spec.name) not in taken
     )
-
-
-def _best_from_catalogue(
-    catalogue: Catalogue,
-    budget: int | None,
-    context_tokens: int,
-    cpu_only: bool,
-    taken: frozenset[str] = frozenset(),
-    plan: Plan | None = None,
-) -> Candidate | None:
-    candidates = _catalogue_candidates(catalogue, budget, context_tokens, cpu_only, taken, plan)
-    return next((c for c in candidates if c.fits is not False), None)
 
 
 def _pull_suggestion(

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from .. import __version__
-from ..errors import OllamaError
+from ..errors import MAX_SERVER_TEXT, OllamaError, shortened
 from ..settings import API_KEY_VAR, APIS, FORCE_COLOR_VAR, NO_COLOR_VAR
 from ..terminal import printable
 
@@ -155,7 +155,7 @@ class _Group(click.Group):
         except Exception as error:
             if ctx.meta.get("persona_ollama.debug"):
                 raise
-            text = redact(str(error))[:500]
+            text = shortened(redact(str(error)), MAX_SERVER_TEXT)
             report_error(
                 ctx,
                 f"unexpected {type(error).__name__}: {text}",

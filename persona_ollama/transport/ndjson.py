@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ..errors import OllamaResponseError
+from ..errors import ServerResponseError
 
 _NEWLINE = 0x0A  # b"\n"
 # The hints of a line that is not what a model server sends: the URL may name something else.
@@ -51,7 +51,7 @@ def _loads(line: bytes) -> Any:
 
 
 def loads_strict(data: bytes) -> Any:
-    """A whole JSON document: as :func:`_loads`, with OllamaResponseError for bad text."""
+    """A whole JSON document: as :func:`_loads`, with ServerResponseError for bad text."""
     return _loads(data)
 
 
@@ -64,14 +64,14 @@ def _check_surrogates(value: Any) -> None:
     try:
         json.dumps(value, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
-        raise OllamaResponseError(
+        raise ServerResponseError(
             "The server sent text with a lone surrogate escape (not valid Unicode).",
             hint=_CHECK_URL,
         ) from None
 
 
-def _not_utf8(line: bytes, error: UnicodeDecodeError) -> OllamaResponseError:
-    return OllamaResponseError(
+def _not_utf8(line: bytes, error: UnicodeDecodeError) -> ServerResponseError:
+    return ServerResponseError(
         f"The server sent a line that is not valid UTF-8 (byte {error.start}: "
         f"{line[error.start : error.start + 4]!r}).",
         hint=_CHECK_URL_NOT_PROXY,
@@ -81,16 +81,16 @@ def _not_utf8(line: bytes, error: UnicodeDecodeError) -> OllamaResponseError:
 def _parse(line: bytes) -> dict[str, Any]:
     try:
         value = _loads(line)
-    except OllamaResponseError:
+    except ServerResponseError:
         raise
     except ValueError:
         text = line[:200].decode("utf-8", "replace")
-        raise OllamaResponseError(
+        raise ServerResponseError(
             f"The server sent a line that is not JSON: {text!r}",
             hint=_CHECK_URL_NOT_PROXY,
         ) from None
     if not isinstance(value, dict):
-        raise OllamaResponseError(
+        raise ServerResponseError(
             f"The server sent a JSON {type(value).__name__} where an object was expected.",
             hint=_CHECK_URL,
         )
@@ -101,7 +101,7 @@ def iter_ndjson(chunks: Iterable[bytes]) -> Iterator[dict[str, Any]]:
     """Yield one dict per JSON line of ``chunks``, whatever the chunk boundaries.
 
     Blank lines are skipped. A final line without a newline is still parsed. Malformed
-    JSON, or a line longer than MAX_LINE_BYTES, raises :class:`OllamaResponseError`.
+    JSON, or a line longer than MAX_LINE_BYTES, raises :class:`ServerResponseError`.
     """
     for line in iter_lines(chunks):
         if line and not line.isspace():
@@ -142,8 +142,8 @@ def iter_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
         yield b"".join(pieces)
 
 
-def _too_long() -> OllamaResponseError:
-    return OllamaResponseError(
+def _too_long() -> ServerResponseError:
+    return ServerResponseError(
         f"The server sent a line longer than {MAX_LINE_BYTES // (1024 * 1024)} MiB; "
         "stopped reading it.",
         hint=_CHECK_URL,

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-from ..errors import OllamaError
+from ..errors import ServerError
 
 REDACTED = "[redacted]"
 # Shorter values are not scrubbed: replacing every "ab" would garble the text and hides little.
@@ -154,7 +154,7 @@ class Redactor:
             }
         return value
 
-    def error(self, error: OllamaError) -> OllamaError:
+    def error(self, error: ServerError) -> ServerError:
         """``error`` with its message, hint and server text scrubbed (in place); returned."""
         if not self._forms:
             return error

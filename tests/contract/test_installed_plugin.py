@@ -313,24 +313,30 @@ def test_console_script_is_installed_and_reports_the_version(installed_plugin: I
 # -- the reference host, end to end against the loopback double ---------------------------------
 
 
-def generate_from_the_csv(
-    plugin: InstalledPlugin, server: FakeServer, tmp_path: Path
+def host_generate(
+    plugin: InstalledPlugin, server_url: str, tmp_path: Path, *options: str, output: str = "out"
 ) -> subprocess.CompletedProcess[str]:
-    server.reply_with(personas_from_request)
+    """The host's ``generate`` from the interviews CSV with this plugin, into tmp_path/output."""
     return plugin.host(
         "generate",
         "--from",
         INTERVIEWS,
         "--provider",
         PROVIDER,
-        "--model",
-        "llama3.2:3b",
-        "--count",
-        "3",
+        *options,
         "--output",
-        tmp_path / "personas",
-        server_url=server.url,
+        tmp_path / output,
+        server_url=server_url,
         cwd=tmp_path,
+    )
+
+
+def generate_from_the_csv(
+    plugin: InstalledPlugin, server: FakeServer, tmp_path: Path
+) -> subprocess.CompletedProcess[str]:
+    server.reply_with(personas_from_request)
+    return host_generate(
+        plugin, server.url, tmp_path, "--model", "llama3.2:3b", "--count", "3", output="personas"
     )
 
 
@@ -378,19 +384,7 @@ def test_host_without_model_uses_the_plugins_default_model(
     with stand_in([FakeModel(name="llama3.2:3b", context_length=131072)]) as fake:
         fake.reply_with(personas_from_request)
 
-        result = installed_plugin.host(
-            "generate",
-            "--from",
-            INTERVIEWS,
-            "--provider",
-            PROVIDER,
-            "--count",
-            "2",
-            "--output",
-            tmp_path / "out",
-            server_url=fake.url,
-            cwd=tmp_path,
-        )
+        result = host_generate(installed_plugin, fake.url, tmp_path, "--count", "2")
         chats = [request.json["model"] for request in fake.generations]
 
     assert result.returncode == 0, result.stderr
@@ -403,17 +397,7 @@ def test_host_reports_the_plugins_hint_when_nothing_listens(
 ):
     url = f"http://127.0.0.1:{free_loopback_port()}"
 
-    result = installed_plugin.host(
-        "generate",
-        "--from",
-        INTERVIEWS,
-        "--provider",
-        PROVIDER,
-        "--output",
-        tmp_path / "out",
-        server_url=url,
-        cwd=tmp_path,
-    )
+    result = host_generate(installed_plugin, url, tmp_path)
 
     assert result.returncode == 1
     assert result.stderr.startswith("Error: ")
@@ -429,19 +413,7 @@ def test_host_reports_the_plugins_hint_when_nothing_listens(
 def test_host_reports_a_missing_model_with_advice_and_sends_nothing(
     installed_plugin: InstalledPlugin, server_with_models: FakeServer, tmp_path: Path
 ):
-    result = installed_plugin.host(
-        "generate",
-        "--from",
-        INTERVIEWS,
-        "--provider",
-        PROVIDER,
-        "--model",
-        "nope:1b",
-        "--output",
-        tmp_path / "out",
-        server_url=server_with_models.url,
-        cwd=tmp_path,
-    )
+    result = host_generate(installed_plugin, server_with_models.url, tmp_path, "--model", "nope:1b")
 
     assert result.returncode == 1
     assert result.stderr.startswith("Error: ")

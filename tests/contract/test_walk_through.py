@@ -15,7 +15,6 @@ only the contract suite (``-m contract``), which names no server.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import subprocess
@@ -23,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from shared_helpers import load_module
 from test_installed_plugin import (
     HOST_DIR,
     INTERVIEWS,
@@ -42,15 +42,7 @@ pytestmark = pytest.mark.once
 ESC = b"\x1b["
 
 
-def _persona_1_11():
-    spec = importlib.util.spec_from_file_location("persona_1_11", HOST_DIR / "persona_1_11.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-persona_1_11 = _persona_1_11()
+persona_1_11 = load_module("persona_1_11", HOST_DIR / "persona_1_11.py")
 
 
 def persona_beside_the_plugin(tmp_path_factory: pytest.TempPathFactory, factory: str) -> Path:

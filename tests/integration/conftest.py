@@ -10,10 +10,11 @@ them fall on both sides of every wire change.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
-from persona_ollama.testing import PROFILES
+from persona_ollama.testing import PROFILES, FakeModel, FakeOllama
 
 RUN_PROFILES = (
     (PROFILES[0], PROFILES[-1]) if os.environ.get("PERSONA_OLLAMA_TEST_SAMPLE") == "1" else PROFILES
@@ -23,3 +24,17 @@ RUN_PROFILES = (
 @pytest.fixture(params=RUN_PROFILES, ids=[f"ollama-{v}" for v in RUN_PROFILES])
 def server_version(request) -> str:
     return str(request.param)
+
+
+@pytest.fixture(params=["native", "openai"])
+def api(request) -> str:
+    """The server API a test runs against: Ollama's own, and its OpenAI-compatible /v1."""
+    return str(request.param)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOllama]:
+    """The double serving one model, llama3.2:3b, with its trained window of 131072 tokens
+    (files that need another server define their own ``fake``)."""
+    with FakeOllama([FakeModel("llama3.2:3b", context_length=131072)]) as server:
+        yield server

@@ -9,15 +9,9 @@ import pytest
 
 from persona_ollama import OllamaProvider
 from persona_ollama.errors import ContextOverflowError, ModelNotPulledError
-from persona_ollama.testing import FakeModel, FakeOllama
+from persona_ollama.testing import FakeModel
 
 MODEL = "llama3.2:3b"
-
-
-@pytest.fixture
-def fake():
-    with FakeOllama([FakeModel(MODEL, context_length=131072)]) as server:
-        yield server
 
 
 @pytest.fixture

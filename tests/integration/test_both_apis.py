@@ -56,11 +56,6 @@ def fake(server_version):
         yield server
 
 
-@pytest.fixture(params=["native", "openai"])
-def api(request) -> str:
-    return str(request.param)
-
-
 @pytest.fixture
 def chat_path(api) -> str:
     return CHAT_PATH[api]

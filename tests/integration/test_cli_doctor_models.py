@@ -470,3 +470,18 @@ def test_json_before_the_command_still_gets_a_json_usage_error(runner, args):
 )
 def test_doctor_calls_only_a_release_number_ollama(version: str, names_its_server: bool):
     assert doctor_module._v1({"version": version}) is names_its_server
+
+
+def test_an_unexpected_error_with_a_long_text_is_shown_cut_with_a_mark(runner, fake, monkeypatch):
+    def broken() -> None:
+        raise RuntimeError("x" * 2000)
+
+    monkeypatch.setattr(doctor_module, "host_section", broken)
+
+    result = runner.invoke(main, ["doctor", "--host", fake.url])
+
+    assert result.exit_code == 1, result.output
+    line = next(ln for ln in result.stderr.splitlines() if ln.startswith("Error: "))
+    assert line.startswith("Error: unexpected RuntimeError: xxx")
+    assert line.endswith("x...")  # the cut says so
+    assert len(line) == len("Error: unexpected RuntimeError: ") + 500

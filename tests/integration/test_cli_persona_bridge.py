@@ -8,14 +8,13 @@ shape), entry point first (the change of docs/host-integration.md), or one nobod
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import socket
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from shared_helpers import load_module
 
 from persona_ollama import _host
 from persona_ollama.choosing import hardware
@@ -26,19 +25,7 @@ REFERENCE_HOST = Path(__file__).resolve().parents[1] / "contract" / "reference_h
 DATA = Path(__file__).resolve().parents[1] / "contract" / "data" / "interviews.csv"
 
 
-def _stand_in() -> ModuleType:
-    """tests/contract/reference_host/persona_1_11.py, loaded without putting its directory on
-    sys.path for the whole session."""
-    spec = importlib.util.spec_from_file_location(
-        "persona_1_11", REFERENCE_HOST / "persona_1_11.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-persona_1_11 = _stand_in()
+persona_1_11 = load_module("persona_1_11", REFERENCE_HOST / "persona_1_11.py")
 BUILTIN_FIRST: str = persona_1_11.BUILTIN_FIRST
 ENTRY_POINT_FIRST: str = persona_1_11.ENTRY_POINT_FIRST
 UNRECOGNISED: str = persona_1_11.UNRECOGNISED
@@ -308,3 +295,18 @@ def test_a_deeper_h_is_left_to_persona(cli_runner, site):
     assert result.exit_code == 0, (result.output, result.exception)
     assert "Persona's own help follows." not in result.stdout
     assert "--from FILE" in result.stdout  # argparse's own help of the stand-in's generate
+
+
+def test_the_provider_name_the_bridge_speaks_of_is_the_entry_points():
+    from importlib import metadata
+
+    ours = [
+        entry_point.name
+        for entry_point in metadata.distribution("persona-ollama").entry_points
+        if entry_point.group == _host.GROUP
+    ]
+    assert ours == [_host.PROVIDER]
+    assert (
+        f"--provider {_host.PROVIDER}"
+        in _host.HostInfo(True, "1.12.0", _host.PLUGIN, None, "python").describe()
+    )

@@ -21,11 +21,6 @@ MODEL = "notes:latest"
 CLOUD = "gpt-oss:120b-cloud"
 
 
-@pytest.fixture(params=["native", "openai"])
-def api(request) -> str:
-    return str(request.param)
-
-
 def provider_for(fake: FakeOllama, api: str) -> OllamaProvider:
     provider = OllamaProvider(base_url=fake.url, model=MODEL, api=api, local_only=True, environ={})
     provider.backend.transport.backoff = 0

@@ -16,7 +16,6 @@ from persona_ollama.errors import (
     OllamaResponseError,
     OllamaTimeoutError,
 )
-from persona_ollama.testing import FakeModel, FakeOllama
 
 MODEL = "llama3.2:3b"
 ANSWER = "one two three four five six seven eight"
@@ -30,15 +29,10 @@ def no_pause(monkeypatch):
 
 
 @pytest.fixture
-def fake():
-    with FakeOllama([FakeModel(MODEL, context_length=131072)]) as server:
-        server.reply_with(ANSWER)
-        yield server
-
-
-@pytest.fixture(params=["native", "openai"])
-def api(request) -> str:
-    return str(request.param)
+def fake(fake):
+    """tests/integration/conftest.py's double, answering ANSWER."""
+    fake.reply_with(ANSWER)
+    return fake
 
 
 @pytest.fixture

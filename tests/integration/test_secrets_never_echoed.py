@@ -24,8 +24,12 @@ MODEL = "llama3.2:3b"
 # Letters, digits and the punctuation a token or password may hold, "%", "@", ":" and "/"
 # included (they are percent-encoded in the URL).
 _CHARS = string.ascii_letters + string.digits + "-._~!$&'()*+,;=:@/%#?[] "
-secret_text = st.text(_CHARS, min_size=8, max_size=32).filter(
-    lambda s: s.strip() == s and sum(c.isalpha() for c in s) >= 3 and not s.isalnum()
+# Each starts with "Zx": hypothesis also tries string constants of the code under test, and
+# one of those (say "no GPU f", a piece of doctor's "no GPU found") is in the output anyway.
+secret_text = (
+    st.text(_CHARS, min_size=6, max_size=30)
+    .map(lambda s: "Zx" + s)
+    .filter(lambda s: s.strip() == s and sum(c.isalpha() for c in s) >= 3 and not s.isalnum())
 )
 
 

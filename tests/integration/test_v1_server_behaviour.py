@@ -15,15 +15,8 @@ from persona_ollama.errors import (
     ModelNotPulledError,
     OllamaResponseError,
 )
-from persona_ollama.testing import FakeModel, FakeOllama
 
 MODEL = "llama3.2:3b"
-
-
-@pytest.fixture
-def fake():
-    with FakeOllama([FakeModel(MODEL, context_length=131072)]) as server:
-        yield server
 
 
 @pytest.fixture

@@ -218,16 +218,7 @@ class Machine:
             sys.executable, "-m", "persona_ollama.testing",
             "--port", str(self.port), "--log", *self.arguments,
         ]  # fmt: skip
-        with open(log, "wb") as output:
-            self.process = subprocess.Popen(
-                command,
-                # The double stops when this pipe closes, as it does when pytest dies. Not
-                # PR_SET_PDEATHSIG: that fires when the *thread* that started it ends, and
-                # the tests start machines again from a side thread.
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=output,
-            )
+        self._spawn(command, log, "wb")
         for _ in range(3):
             try:
                 wait_for_port(self.port, self.process, f"the double {self.name}", log)
@@ -237,14 +228,20 @@ class Machine:
                 if "cannot listen" not in log.read_text(errors="replace"):
                     raise
                 time.sleep(0.3)
-                with open(log, "ab") as output:
-                    self.process = subprocess.Popen(
-                        command,
-                        stdin=subprocess.PIPE,
-                        stdout=subprocess.DEVNULL,
-                        stderr=output,
-                    )
+                self._spawn(command, log, "ab")
         raise RuntimeError(f"the double {self.name} could not listen on {self.port}")
+
+    def _spawn(self, command: list[str], log: Path, mode: str) -> None:
+        with open(log, mode) as output:
+            self.process = subprocess.Popen(
+                command,
+                # The double stops when this pipe closes, as it does when pytest dies. Not
+                # PR_SET_PDEATHSIG: that fires when the *thread* that started it ends, and
+                # the tests start machines again from a side thread.
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=output,
+            )
 
     def kill(self) -> None:
         assert self.process is not None

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import requests
+from real_waits import wait_until
 from shared_helpers import json_lines
 
 from persona_ollama.testing import (
@@ -300,7 +301,7 @@ def test_stop_interrupts_simulated_latency() -> None:
 
     client = threading.Thread(target=slow_request)
     client.start()
-    time.sleep(0.1)
+    wait_until(lambda: fake.request_count("/api/chat") == 1)  # it is in its first-byte wait
     started = time.monotonic()
     fake.stop()
     client.join(5)

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 import requests
+from real_waits import wait_until
 
-from persona_ollama.testing import FakeOllama
+from persona_ollama.testing import FakeOllama, scheduler
 
 
 def chat(fake: FakeOllama, model: str = "llama3.2:3b", **body: Any) -> requests.Response:
@@ -116,12 +117,25 @@ def test_automatic_windows_never_reload_each_other_since_0_30(fake_ollama_factor
     assert fake.loads == 3
 
 
+class _WallClock:
+    """Stands for the time module in the double's scheduler: wall time that the test moves on."""
+
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def time(self) -> float:
+        return self.now
+
+
 def test_keep_alive_expiry_unloads_and_the_next_request_loads_again(
-    fake_ollama: FakeOllama,
+    fake_ollama: FakeOllama, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    clock = _WallClock()
+    monkeypatch.setattr(scheduler, "time", clock)
     chat(fake_ollama, keep_alive="300ms")
+    clock.now += 0.29
     assert ps(fake_ollama) == {"llama3.2:3b": 4096}
-    time.sleep(0.5)
+    clock.now += 0.02
     assert ps(fake_ollama) == {}
     chat(fake_ollama)
     assert fake_ollama.loads == 2
@@ -150,11 +164,11 @@ def test_concurrent_compatible_requests_share_one_load(fake_ollama_factory: Any)
 def test_a_different_window_waits_for_running_requests_then_reloads(
     fake_ollama_factory: Any,
 ) -> None:
-    fake = fake_ollama_factory(["llama3.2:3b"], load_time=0.2)
-    fake.latency(first_byte=0.3)
+    fake = fake_ollama_factory(["llama3.2:3b"], load_time=0.05)
+    fake.latency(first_byte=0.1)
     with ThreadPoolExecutor(2) as pool:
         first = pool.submit(chat, fake, options={"num_ctx": 8192})
-        time.sleep(0.35)  # the first is loaded and generating
+        wait_until(lambda: fake.loads == 1)  # the first is loading, then generating
         second = pool.submit(chat, fake, options={"num_ctx": 16384})
         first.result()
         second.result()

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 import responses
+from real_waits import no_real_sleep  # noqa: F401  (autouse: no real sleeps in unit tests)
 
 
 @pytest.fixture

@@ -708,19 +708,7 @@ def test_pull_that_ends_before_success_is_not_done(backend, mocked):
         list(backend.pull("m"))
 
 
-def test_pull_of_unknown_model_raises_with_servers_reason(backend, mocked):
-    mocked.post(
-        f"{BASE}/api/pull",
-        body=ndjson(
-            {"status": "pulling manifest"}, {"error": "pull model manifest: file does not exist"}
-        ),
-    )
-    with pytest.raises(OllamaResponseError) as caught:
-        list(backend.pull("nope"))
-    assert caught.value.server_text == "pull model manifest: file does not exist"
-
-
-def test_pull_of_a_name_the_registry_lacks_says_so(backend, mocked):
+def test_pull_of_a_name_the_registry_lacks_says_so_with_the_servers_reason(backend, mocked):
     mocked.post(
         f"{BASE}/api/pull",
         body=ndjson(
@@ -729,6 +717,7 @@ def test_pull_of_a_name_the_registry_lacks_says_so(backend, mocked):
     )
     with pytest.raises(OllamaResponseError) as caught:
         list(backend.pull("llama9:1b"))
+    assert caught.value.server_text == "pull model manifest: file does not exist"
     assert caught.value.message == (
         "Pulling 'llama9:1b' failed: pull model manifest: file does not exist"
     )

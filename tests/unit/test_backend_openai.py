@@ -630,31 +630,33 @@ def test_not_found_with_an_unknown_or_empty_listing_says_so(backend, mocked):
     assert unknown.status_code == 404 and unknown.model == "llama3"
 
 
-def test_context_overflow_reported_by_vllm_maps_to_context_overflow(backend, mocked):
-    text = (
-        "This model's maximum context length is 8192 tokens. However, you requested 9000 "
-        "tokens (5000 in the messages, 4000 in the completion)."
-    )
+@pytest.mark.parametrize(
+    ("text", "sizes"),
+    [
+        pytest.param(
+            "This model's maximum context length is 8192 tokens. However, you requested 9000 "
+            "tokens (5000 in the messages, 4000 in the completion).",
+            (5000, 8192),
+            id="older-words",
+        ),
+        pytest.param(
+            "This model's maximum context length is 32768 tokens. However, your request has "
+            "40000 input tokens. Please reduce the length of the input messages.",
+            (40000, 32768),
+            id="newer-words",
+        ),
+    ],
+)
+def test_context_overflow_reported_by_vllm_maps_to_context_overflow_with_both_sizes(
+    backend, mocked, text, sizes
+):
     mocked.post(CHAT, json={"error": {"message": text, "type": "BadRequestError"}}, status=400)
 
     with pytest.raises(ContextOverflowError) as caught:
         list(backend.chat(ask()))
 
-    assert (caught.value.prompt_tokens, caught.value.context_length) == (5000, 8192)
+    assert (caught.value.prompt_tokens, caught.value.context_length) == sizes
     assert caught.value.server_text == text
-
-
-def test_context_overflow_in_newer_vllm_words_gives_both_sizes(backend, mocked):
-    text = (
-        "This model's maximum context length is 32768 tokens. However, your request has "
-        "40000 input tokens. Please reduce the length of the input messages."
-    )
-    mocked.post(CHAT, json={"error": {"message": text, "type": "BadRequestError"}}, status=400)
-
-    with pytest.raises(ContextOverflowError) as caught:
-        list(backend.chat(ask()))
-
-    assert (caught.value.prompt_tokens, caught.value.context_length) == (40000, 32768)
     assert "nothing was cut" in caught.value.message
 
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from shared_helpers import linux_pc, write_tool
 
 from persona_ollama.choosing import hardware, validation
 from persona_ollama.choosing.catalogue import load_catalogue
@@ -62,9 +63,7 @@ def _cpu_profile(total: int, cores: int) -> HardwareProfile:
 
 
 def _gpu_profile(directory: Path, line: str) -> HardwareProfile:
-    script = directory / "nvidia-smi"
-    script.write_text(f"#!{sys.executable}\nprint({line!r})\n")
-    script.chmod(0o755)
+    write_tool(directory, "nvidia-smi", f"print({line!r})")
     return hardware.probe(environ={}, refresh=True)
 
 
@@ -99,11 +98,7 @@ def _row(machine: str, profile: HardwareProfile) -> str:
 
 @posix_only
 def test_the_four_machines_table_in_the_docs_is_current(tmp_path, monkeypatch) -> None:
-    directory = tmp_path / "bin"
-    directory.mkdir()
-    monkeypatch.setenv("PATH", str(directory))
-    monkeypatch.setattr(hardware.platform, "system", lambda: "Linux")
-    monkeypatch.setattr(hardware.platform, "machine", lambda: "x86_64")
+    directory = linux_pc(tmp_path, monkeypatch)
     for name in ("PERSONA_OLLAMA_MEMORY_GB", "PERSONA_OLLAMA_CATALOGUE"):
         monkeypatch.delenv(name, raising=False)
     rows = [

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from shared_helpers import linux_pc, write_tool
 
 from persona_ollama import OllamaProvider
 from persona_ollama.choosing import hardware, speed
@@ -85,25 +86,15 @@ def test_a_model_unknown_to_the_catalogue_is_estimated_from_the_server(small):
 # -- the H200 of the issue, and the other machines, through the real probe --------------------
 
 
-def _stub_nvidia_smi(directory: Path, line: str) -> None:
-    script = directory / "nvidia-smi"
-    script.write_text(f"#!{sys.executable}\nprint({line!r})\n")
-    script.chmod(0o755)
-
-
 @pytest.fixture
 def gpu_box(tmp_path, monkeypatch):
     """A Linux PC whose PATH holds only a stub nvidia-smi; returns a function that sets what
     it reports. PERSONA_OLLAMA_MEMORY_GB unset: the probe decides."""
-    directory = tmp_path / "bin"
-    directory.mkdir()
-    monkeypatch.setenv("PATH", str(directory))
-    monkeypatch.setattr(hardware.platform, "system", lambda: "Linux")
-    monkeypatch.setattr(hardware.platform, "machine", lambda: "x86_64")
+    directory = linux_pc(tmp_path, monkeypatch)
     for name in ("PERSONA_OLLAMA_MEMORY_GB", "PERSONA_OLLAMA_CATALOGUE", "PERSONA_OLLAMA_MODEL"):
         monkeypatch.delenv(name, raising=False)
     hardware.clear_cache()
-    yield lambda line: _stub_nvidia_smi(directory, line)
+    yield lambda line: write_tool(directory, "nvidia-smi", f"print({line!r})")
     hardware.clear_cache()
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -169,6 +168,7 @@ assert store.flush()  # what OllamaProvider.close() does
 """
 
 
+@pytest.mark.real_wait("four processes contend for the file lock, which is polled")
 def test_concurrent_processes_lose_no_sample(store):
     # Separate interpreters (not forks of this multi-threaded test process), writing at once.
     code = f"SERVER = {SERVER!r}\n" + _RECORD_MANY
@@ -271,15 +271,35 @@ def test_samples_still_in_memory_are_written_when_the_interpreter_exits(store):
 
 
 def test_samples_waiting_in_memory_are_written_when_the_interval_is_over(store, monkeypatch):
-    monkeypatch.setattr(timings, "WRITE_EVERY", 0.2)
+    clock = [100.0]
+    monkeypatch.setattr(timings.time, "monotonic", lambda: clock[0])
+    timers: list[_HeldTimer] = []
+    monkeypatch.setattr(
+        timings.threading, "Timer", lambda *a: timers.append(_HeldTimer(*a)) or timers[-1]
+    )
     store.record(SERVER, "m:1b", "d", sample(at=1000.0))
+    clock[0] += 1.0
     store.record(SERVER, "m:1b", "d", sample(at=1001.0))
     reader = TimingStore(store.path)
     assert reader.speeds(SERVER, "m:1b", "d").runs == 1
-    ends = time.monotonic() + 10
-    while reader.speeds(SERVER, "m:1b", "d").runs < 2 and time.monotonic() < ends:
-        time.sleep(0.05)
-    assert reader.speeds(SERVER, "m:1b", "d").runs == 2  # by the timer, with no other call
+    [timer] = timers
+    assert timer.started and timer.interval == pytest.approx(timings.WRITE_EVERY - 1.0)
+    timer.fire()  # the interval is over: the timer writes, with no other call
+    assert reader.speeds(SERVER, "m:1b", "d").runs == 2
+
+
+class _HeldTimer:
+    """A threading.Timer that fires when the test says the interval is over."""
+
+    def __init__(self, interval: float, function) -> None:
+        self.interval, self.fire = interval, function
+        self.daemon = self.started = False
+
+    def start(self) -> None:
+        self.started = True
+
+    def cancel(self) -> None:
+        pass
 
 
 def test_samples_that_could_not_be_written_are_not_counted_afterwards(tmp_path):

@@ -4,20 +4,17 @@ a test suite's summary."""
 from __future__ import annotations
 
 import configparser
-import importlib.util
 import os
 from pathlib import Path
 from types import ModuleType
+
+from shared_helpers import load_module
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def toxfile() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("toxfile_under_test", REPO / "toxfile.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module("toxfile_under_test", REPO / "toxfile.py")
 
 
 def fake_pyenv(root: Path, versions: list[str]) -> Path:

@@ -216,26 +216,23 @@ def test_no_route_to_host_is_unreachable_not_refused(monkeypatch):
     assert transport.wording.reasons == ["the network or host is unreachable"]
 
 
-def test_tls_wrong_version_says_use_http(mocked):
-    mocked.get(
-        "https://127.0.0.1:11434/x",
-        body=requests.exceptions.SSLError("[SSL: WRONG_VERSION_NUMBER] wrong version number"),
-    )
+@pytest.mark.parametrize(
+    ("failure", "advice"),
+    [
+        pytest.param("[SSL: WRONG_VERSION_NUMBER] wrong version number", "http://", id="use-http"),
+        pytest.param(
+            "certificate verify failed: self-signed certificate",
+            "PERSONA_OLLAMA_CA_BUNDLE",
+            id="other-failures-point-at-the-ca-bundle",
+        ),
+    ],
+)
+def test_tls_failures_say_what_to_change(mocked, failure, advice):
+    mocked.get("https://127.0.0.1:11434/x", body=requests.exceptions.SSLError(failure))
     transport = open_transport("https://127.0.0.1:11434")
     with pytest.raises(ConfigurationError) as caught:
         transport.get_json("/x")
-    assert "http://" in caught.value.hint
-
-
-def test_other_tls_failures_point_at_the_ca_bundle(mocked):
-    mocked.get(
-        "https://127.0.0.1:11434/x",
-        body=requests.exceptions.SSLError("certificate verify failed: self-signed certificate"),
-    )
-    transport = open_transport("https://127.0.0.1:11434")
-    with pytest.raises(ConfigurationError) as caught:
-        transport.get_json("/x")
-    assert "PERSONA_OLLAMA_CA_BUNDLE" in caught.value.hint
+    assert advice in caught.value.hint
 
 
 # -- redirects, auth, proxies, TLS settings ------------------------------------------------

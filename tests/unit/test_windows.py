@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
+from typing import Any
 
 import pytest
 
@@ -86,8 +86,21 @@ def test_ps_is_fetched_once_per_ttl_and_a_failure_counts_as_nothing_loaded() -> 
     assert Windows().loaded(broken) == {}  # another server: nothing cached
 
 
+class _WatchedCondition(threading.Condition):
+    """A condition that says when a thread has started waiting on it."""
+
+    def __init__(self, lock: Any) -> None:
+        super().__init__(lock)
+        self.waiting = threading.Event()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waiting.set()
+        return super().wait(timeout)
+
+
 def test_a_grown_window_waits_until_smaller_ones_on_their_way_are_answered() -> None:
     w = Windows()
+    w._answered = watched = _WatchedCondition(w._lock)  # the lock it guards
     order: list[str] = []
     small_sent = threading.Event()
     release_small = threading.Event()
@@ -106,7 +119,7 @@ def test_a_grown_window_waits_until_smaller_ones_on_their_way_are_answered() -> 
     threads = [threading.Thread(target=small), threading.Thread(target=large)]
     for thread in threads:
         thread.start()
-    time.sleep(0.1)
+    assert watched.waiting.wait(5)
     assert order == []  # the large one is waiting
     release_small.set()
     for thread in threads:

@@ -1,0 +1,78 @@
+"""No real waiting in unit tests: a test whose calls to ``time.sleep`` (in any thread) ask for
+more than ``SLEEP_BUDGET_S`` seconds in all fails, unless it is marked ``real_wait``.
+
+Polls for a condition are not counted: ``wait_until`` below (it returns as soon as the
+condition holds, and fails the test at its timeout) and ``subprocess``'s own (``Popen.wait``
+with a timeout sleeps in steps while a real child process runs; nothing there could be injected).
+
+A unit test that needs time to pass injects a clock or a zero pause where the code offers one
+(``restart.RESTART_PAUSE``, the transport's backoff, a patched clock), waits on an event that the
+code under test sets, or polls with ``wait_until``. ``@pytest.mark.real_wait("why")`` is for
+the few that must see real time go by; the reason is required. tests/unit/conftest.py and
+tests/testing/conftest.py use the fixture; tests/integration and the other suites are not held
+to it.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+SLEEP_BUDGET_S = 0.05  # less than any fixed wait a test could rely on, on a loaded machine
+MARKER = "real_wait"
+_POLLERS = frozenset({"subprocess", __name__})  # modules whose sleeps are polls, not waits
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 5.0) -> None:
+    """Returns as soon as ``condition()`` is true (polled every millisecond); fails the test
+    when it is still false after ``timeout`` seconds."""
+    ends = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > ends:
+            pytest.fail(f"still false after {timeout} s: {condition.__qualname__}", pytrace=True)
+        time.sleep(0.001)
+
+
+def _reason(marker: pytest.Mark) -> str:
+    return str(marker.args[0]) if marker.args else str(marker.kwargs.get("reason", ""))
+
+
+@pytest.fixture(autouse=True)
+def no_real_sleep(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Counts what ``time.sleep`` is asked for during the test and fails it above the budget."""
+    marker = request.node.get_closest_marker(MARKER)
+    if marker is not None:
+        if not _reason(marker).strip():
+            pytest.fail(
+                f"@pytest.mark.{MARKER} needs a reason: why must this test wait in real time?"
+            )
+        yield
+        return
+    asked: list[float] = []
+    lock = threading.Lock()
+    real_sleep = time.sleep
+
+    def counted_sleep(seconds: float) -> None:
+        if sys._getframe(1).f_globals.get("__name__") not in _POLLERS:
+            with lock:
+                asked.append(seconds)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", counted_sleep)
+    yield
+    with lock:
+        total = sum(asked)
+        calls = len(asked)
+    if total > SLEEP_BUDGET_S:
+        pytest.fail(
+            f"slept {total:.2f} s in real time ({calls} call(s) of time.sleep), over the unit "
+            f"tests' budget of {SLEEP_BUDGET_S} s: inject a clock or a zero pause, wait on an "
+            f"event, or mark the test @pytest.mark.{MARKER}('why it must wait')",
+            pytrace=False,
+        )
