@@ -24,8 +24,8 @@ from .errors import (
     ConfigurationError,
     ContextOverflowError,
     ModelNotPulledError,
-    OllamaError,
-    OllamaTimeoutError,
+    ServerError,
+    ServerTimeoutError,
 )
 from .options import OPTION_TYPES, validate_keep_alive, validate_options
 from .privacy import check_destination, check_server, warn_once
@@ -347,7 +347,7 @@ class OllamaProvider(LLMProvider):
         try:
             listing = self.installed_models()
             self._unlisted = False
-        except OllamaError as error:
+        except ServerError as error:
             log.debug("model list unavailable for selection: %s", error.message)
             listing = []
             self._unlisted = True
@@ -372,7 +372,7 @@ class OllamaProvider(LLMProvider):
         """Installed chat-capable models; [] (with a logged warning) when the server is down."""
         try:
             return self.list_available_models()
-        except OllamaError as error:
+        except ServerError as error:
             warn_once(
                 "available_models",
                 f"The {self.backend.label}'s model list is unavailable: {error.message}",
@@ -423,10 +423,10 @@ class OllamaProvider(LLMProvider):
             report["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
             report["reachable"] = True
             report["model_count"] = len(self.list_available_models())
-        except OllamaError as error:
+        except ServerError as error:
             report["error"] = error.message
             report["hint"] = error.hint
-            if isinstance(error, OllamaTimeoutError) and not report["reachable"]:
+            if isinstance(error, ServerTimeoutError) and not report["reachable"]:
                 # The transport's hint is for a generation (a model loading, a queue); the
                 # version request loads no model and waits in no queue.
                 report["hint"] = (
@@ -618,7 +618,7 @@ class OllamaProvider(LLMProvider):
                     with windows.sending(name, window, until=ends_at):
                         try:
                             chunks = backend.chat(request)
-                        except OllamaError:
+                        except ServerError:
                             windows.failed(name, window)
                             raise
                 else:
@@ -809,7 +809,7 @@ class OllamaProvider(LLMProvider):
         try:
             loaded = next((m for m in loaded_models() if names.canonical(m.name) == key), None)
             listing = self.installed_models() if loaded is not None else []
-        except OllamaError as error:
+        except ServerError as error:
             log.debug("GPU share of %s unknown: %s", model, error.message)
             return
         if loaded is None:

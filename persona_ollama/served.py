@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from . import names
-from .errors import ModelNotPulledError, OllamaError, OllamaNotRunningError
+from .errors import ModelNotPulledError, ServerError, ServerNotRunningError
 from .model_info import ModelInfo
 from .privacy import cannot_tell
 
@@ -116,9 +116,9 @@ class ServedModels:
         only), not from the listing alone."""
         try:
             asked, models = self._dated_listing()
-        except OllamaNotRunningError:
+        except ServerNotRunningError:
             raise  # nothing can be sent anyway, and this error says how to start the server
-        except OllamaError as error:
+        except ServerError as error:
             why = f"the model list failed: {error.message}"
             raise cannot_tell(model, why, self.url, sent=sent) from None
         key = names.canonical(model)
@@ -129,9 +129,9 @@ class ServedModels:
                 info = self.backend.describe(model, listed)
             except ModelNotPulledError:
                 raise self.not_found(model) from None
-            except OllamaNotRunningError:
+            except ServerNotRunningError:
                 raise
-            except OllamaError as error:
+            except ServerError as error:
                 why = f"its description failed: {error.message}"
                 raise cannot_tell(model, why, self.url, sent=sent) from None
             self._facts.put(info)
@@ -144,7 +144,7 @@ class ServedModels:
             self._listing = None
         try:
             served: list[str] | None = self.chat_models()
-        except OllamaError:
+        except ServerError:
             served = None
         key = names.canonical(model)
         if served is not None and any(names.canonical(name) == key for name in served):
@@ -161,7 +161,7 @@ class ServedModels:
             return []
         try:
             listing = self.listing()
-        except OllamaError:
+        except ServerError:
             return []
         longer = []
         described = 0
@@ -174,7 +174,7 @@ class ServedModels:
                 described += 1
                 try:
                     facts = self.facts(entry.name)
-                except OllamaError:
+                except ServerError:
                     continue
                 length = facts.context_length if facts.can_chat else None
             fits = length is not None and length > context_length and length >= holds

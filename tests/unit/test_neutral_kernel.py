@@ -62,7 +62,6 @@ PENDING = frozenset(
         "context.py",
         "provider.py",
         "request.py",
-        "served.py",
         "stream.py",
         "transport/body.py",
         # Only the Ollama-named error classes they raise, until errors.py has neutral names.
