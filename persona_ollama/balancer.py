@@ -1,22 +1,18 @@
 """One address, several machines: what the provider says when they disagree.
 
-The provider treats one ``base_url`` as one server: it reads a model's facts (``/api/show``:
-trained context, capabilities) once per address and keeps them, and plans every prompt with
-them. Behind a balancer (docs/scaling.md) each request may reach another machine, so the rule
-is that every machine behind one address serves the same models, the same versions (digests).
+The provider treats one ``base_url`` as one server: it reads a model's facts (the backend's
+``describe``: trained context, capabilities) once per address and keeps them, and plans every
+prompt with them. Behind a balancer (docs/scaling.md) each request may reach another machine,
+so the rule is that every machine behind one address serves the same models, the same versions
+(digests).
 Where they do not, a request reaches a machine that contradicts the facts the provider holds;
 these functions turn the resulting error into one that says so, instead of "not installed, did
-you mean <the same name>?" or "pass a larger num_ctx" (which was passed).
+you mean <the same name>?" or "ask for a larger window" (which was asked for).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from .errors import ContextOverflowError, ModelNotPulledError
-
-if TYPE_CHECKING:
-    from .context import ContextPlan
 
 RULE_HINT = (
     "Behind a balancer, every machine must serve the same models, the same versions (compare "
@@ -40,18 +36,17 @@ def missing_on_a_machine(model: str, url: str, *, seen: str) -> ModelNotPulledEr
 
 
 def shorter_on_a_machine(
-    error: ContextOverflowError, plan: ContextPlan, url: str
+    error: ContextOverflowError, *, window: int, trained: int | None, url: str
 ) -> ContextOverflowError:
-    """``error`` as is, unless the server refused with a context shorter than the window sent,
-    which the model's facts say it was trained for: then the machine that answered runs
-    another version of the model than the one described."""
+    """``error`` as is, unless the server refused with a context shorter than the ``window``
+    sent, which the model's facts say it was ``trained`` for: then the machine that answered
+    runs another version of the model than the one described."""
     used = error.context_length
-    trained = plan.context_length
-    if used is None or used >= plan.num_ctx or trained is None or trained < plan.num_ctx:
+    if used is None or used >= window or trained is None or trained < window:
         return error
     return error.with_context(
-        f"The request asked for num_ctx={plan.num_ctx}, and the model's facts from {url} say "
-        f"it was trained for {trained} tokens, but the machine that answered ran it with "
+        f"The request asked for a window of {window} tokens, and the model's facts from {url} "
+        f"say it was trained for {trained} tokens, but the machine that answered ran it with "
         f"{used}: if that address is a balancer, its machines do not all have the same "
         "version of the model."
     ).with_fields(hint=RULE_HINT)

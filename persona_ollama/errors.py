@@ -59,7 +59,7 @@ class ServerError(ProviderError):
 
     @message.setter
     def message(self, text: str) -> None:
-        # Code that replaces the whole text (redacting a secret out of it) gets exactly it.
+        """Replace the whole text (redaction scrubbing a secret out of it) with exactly ``text``."""
         self._replace_text(text)
 
     def _replace_text(self, text: str) -> None:

@@ -249,22 +249,14 @@ class OllamaProvider(LLMProvider):
         with self._lock:
             if self._backend is not None:
                 return
-            from . import deadline
             from .backends import open_backend
             from .request import Preparation
             from .served import ServedModels
 
             headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
             args = {k: v for k, v in self._client_args.items() if v is not None}
-            # The transport asks the deadline of the call in progress (deadline.py) as each
-            # request starts; generate() and stream() set it.
             backend = open_backend(
-                self.api,
-                self.endpoint,
-                state=self._state,
-                headers=headers,
-                deadline=deadline.current,
-                **args,
+                self.api, self.endpoint, state=self._state, headers=headers, **args
             )
             served = ServedModels(backend, str(self.endpoint), self._state)
             self._preparation = Preparation(
@@ -312,11 +304,15 @@ class OllamaProvider(LLMProvider):
     def default_model(self) -> str:
         """Explicit model > PERSONA_OLLAMA_MODEL > best installed model that fits this machine
         > best catalogue model that fits (generate() then says which one to pull)."""
+        return self._default_model(None)
+
+    def _default_model(self, deadline: float | None) -> str:
+        """:attr:`default_model`, its model listing asked by ``deadline`` (deadline.py)."""
         if self._explicit_model:
             return self._explicit_model
         if self._env_model:
             return self._env_model
-        choice = self.selection()
+        choice = self.selection(deadline=deadline)
         model: str | None = choice.model
         if model is None:
             from .choosing.selection import FALLBACK_MODEL  # the catalogue's, loaded already
@@ -334,8 +330,9 @@ class OllamaProvider(LLMProvider):
         self._defaulted = model
         return model
 
-    def selection(self) -> Selection:
-        """The default-model decision with its reasons (cached with the model list)."""
+    def selection(self, *, deadline: float | None = None) -> Selection:
+        """The default-model decision with its reasons (cached with the model list);
+        ``deadline`` (a time.monotonic() instant) bounds asking for the model list."""
         with self._lock:
             cached = self._selection
         if cached is not None and time.monotonic() - cached.at < SELECTION_TTL:
@@ -345,7 +342,7 @@ class OllamaProvider(LLMProvider):
         from .choosing.selection import choose_default, plan_for
 
         try:
-            listing = self.installed_models()
+            listing = self.served.listing(deadline=deadline)
             self._unlisted = False
         except ServerError as error:
             log.debug("model list unavailable for selection: %s", error.message)
@@ -479,10 +476,12 @@ class OllamaProvider(LLMProvider):
                     f"{label} must be callable, got {type(callback).__name__}.",
                     hint=f"e.g. {label}=print, or leave it out.",
                 )
-        # One deadline over every attempt: stream() keeps the earlier end of the two.
+        # One deadline over every attempt: each stream() is given it (within=).
         with call_deadline(self.deadline) as ends_at:
             return generate_with_restarts(
-                lambda: self.stream(prompt, model, max_tokens, temperature, **kwargs),
+                lambda: self.stream(
+                    prompt, model, max_tokens, temperature, _within=ends_at, **kwargs
+                ),
                 restarts=self.restarts,
                 on_token=on_token,
                 on_restart=on_restart,
@@ -556,6 +555,8 @@ class OllamaProvider(LLMProvider):
         ``system_prompt`` is accepted as an alias of ``system`` (Persona passes it);
         ``seed``, ``stop``, ``top_p`` and the server's other option names go into ``options``.
         """
+        # generate()'s deadline over all its attempts (deadline.py); not for callers.
+        within: float | None = kwargs.pop("_within", None)
         alias = kwargs.pop("system_prompt", None)
         if system is None:
             system = alias
@@ -578,11 +579,11 @@ class OllamaProvider(LLMProvider):
         check_arguments(Call(prompt, "", max_tokens, temperature, system=system, num_ctx=num_ctx))
         # The deadline covers everything the call does: choosing the default model (a model
         # listing), model facts, waiting for the headers and every read of the answer.
-        with call_deadline(self.deadline) as ends_at:
+        with call_deadline(self.deadline, within=within) as ends_at:
             name = (
                 names.check_name(model, self._name_rules)
                 if model is not None
-                else self.default_model
+                else self._default_model(ends_at)
             )
             call = Call(
                 prompt,
@@ -605,11 +606,11 @@ class OllamaProvider(LLMProvider):
             # Before prepare(): the window it chooses is sent right after it, and probing the
             # hardware in between (once per process) would let another call's window win.
             machine = self._machine_for_estimate(prompt, system)
-            prepared = preparation.prepare(call)
+            prepared = preparation.prepare(call, deadline=ends_at)
             window = prepared.plan.num_ctx
             url = str(self.endpoint)
             windows = self._state.windows
-            facts = self.served.facts(name)  # cached by prepare()
+            facts = self.served.facts(name, deadline=ends_at)  # cached by prepare()
             request = self._with_first_byte_wait(prepared.chat, facts, prepared.plan, machine)
             try:
                 if prepared.shared_window:
@@ -617,17 +618,18 @@ class OllamaProvider(LLMProvider):
                     # Waiting for a smaller window's answer counts against this call's deadline.
                     with windows.sending(name, window, until=ends_at):
                         try:
-                            chunks = backend.chat(request)
+                            chunks = backend.chat(request, deadline=ends_at)
                         except ServerError:
                             windows.failed(name, window)
                             raise
                 else:
-                    chunks = backend.chat(request)
+                    chunks = backend.chat(request, deadline=ends_at)
             except ContextOverflowError as error:
                 if prepared.chat.window is None:
                     raise
                 sized = with_request_sizes(error, prepared.plan)
-                raise shorter_on_a_machine(sized, prepared.plan, url) from None
+                trained = prepared.plan.context_length
+                raise shorter_on_a_machine(sized, window=window, trained=trained, url=url) from None
             except ModelNotPulledError:
                 # Its facts were read a moment ago (prepare): one address, two answers.
                 raise missing_on_a_machine(name, url, seen="described") from None
@@ -641,9 +643,13 @@ class OllamaProvider(LLMProvider):
             local_only=self.local_only,
             deadline=self.deadline,
             ends_at=ends_at,
-            on_done=None if facts.placement.remote else functools.partial(self._done, facts),
+            on_done=(
+                None
+                if facts.placement.remote
+                else functools.partial(self._done, facts, deadline=ends_at)
+            ),
             confirm=(
-                functools.partial(preparation.confirm_local, name)
+                functools.partial(preparation.confirm_local, name, deadline=ends_at)
                 if self.local_only and not backend.reports_forwarding
                 else None
             ),
@@ -767,10 +773,18 @@ class OllamaProvider(LLMProvider):
             prompt_tokens, measured=measured, estimated_seconds=estimated
         )
 
-    def _done(self, facts: ModelInfo, final: Chunk, text_seconds: float | None) -> None:
+    def _done(
+        self,
+        facts: ModelInfo,
+        final: Chunk,
+        text_seconds: float | None,
+        *,
+        deadline: float | None = None,
+    ) -> None:
         """A complete local answer: record its timings, and after a load read where the
-        server put the model. Neither may fail the answer it follows. ``text_seconds``: the
-        answer's time by this process's clock, for a server that states no durations."""
+        server put the model (by the call's ``deadline``). Neither may fail the answer it
+        follows. ``text_seconds``: the answer's time by this process's clock, for a server
+        that states no durations."""
         if final.remote_host:
             return
         from .timings import Sample, client_answer_timing
@@ -790,7 +804,7 @@ class OllamaProvider(LLMProvider):
             digest = facts.digest or self._digest(facts.name)
             self.timings().record(str(self.endpoint), facts.name, digest, sample)
         if (final.load_seconds or 0.0) >= LOADED_AFTER:
-            self._check_placement(facts.name)
+            self._check_placement(facts.name, deadline)
 
     def _digest(self, model: str) -> str | None:
         """``model``'s digest from the listing already fetched (no request for it), which
@@ -798,7 +812,7 @@ class OllamaProvider(LLMProvider):
         listed = self.served.listed(model)
         return listed.digest if listed is not None else None
 
-    def _check_placement(self, model: str) -> None:
+    def _check_placement(self, model: str, deadline: float | None = None) -> None:
         """Warn once when the server put part of ``model`` on the CPU (offload.py)."""
         loaded_models = getattr(self.backend, "loaded_models", None)
         if loaded_models is None:
@@ -807,8 +821,11 @@ class OllamaProvider(LLMProvider):
 
         key = names.canonical(model)
         try:
-            loaded = next((m for m in loaded_models() if names.canonical(m.name) == key), None)
-            listing = self.installed_models() if loaded is not None else []
+            loaded = next(
+                (m for m in loaded_models(deadline=deadline) if names.canonical(m.name) == key),
+                None,
+            )
+            listing = self.served.listing(deadline=deadline) if loaded is not None else []
         except ServerError as error:
             log.debug("GPU share of %s unknown: %s", model, error.message)
             return

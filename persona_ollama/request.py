@@ -138,14 +138,15 @@ class Preparation:
             name, where, self.endpoint, local_only=self.local_only, label=self.backend.label
         )
 
-    def confirm_local(self, model: str) -> None:
+    def confirm_local(self, model: str, *, deadline: float | None = None) -> None:
         """Local-only mode, once an answer that would not say it was forwarded has started:
-        ask the server again where ``model`` runs (a fresh listing and description), and
-        refuse the answer unless it is still established to run there."""
+        ask the server again where ``model`` runs (a fresh listing and description, by the
+        call's ``deadline``), and refuse the answer unless it is still established to run
+        there."""
         self.served.forget_listing(model)
         url = str(self.endpoint)
         try:
-            listed, facts = self.served.checked_facts(model, sent=True)
+            listed, facts = self.served.checked_facts(model, sent=True, deadline=deadline)
         except LocalOnlyViolationError:
             raise
         except ServerError as error:  # gone, or no longer there: the answer is not trusted
@@ -156,8 +157,9 @@ class Preparation:
             if not where.known:
                 raise cannot_tell(model, where.evidence, url, sent=True)
 
-    def prepare(self, call: Call) -> Prepared:
-        """The checked, sized request for ``call``, built before a byte is sent.
+    def prepare(self, call: Call, *, deadline: float | None = None) -> Prepared:
+        """The checked, sized request for ``call``, built before a byte is sent; ``deadline``
+        (the call's, deadline.py) bounds each request made to the server meanwhile.
 
         Checks the arguments, where the model runs (local-only mode, remote default models),
         that it can chat, and plans the context window (ContextOverflowError when the prompt
@@ -169,7 +171,7 @@ class Preparation:
         # is asked of the remote service.
         self.check_place(call, placement(name))
         checked = validate_options(call.options or {})
-        refuses = self.backend.refuses_overflow()
+        refuses = self.backend.refuses_overflow(deadline=deadline)
         max_tokens = call.max_tokens
         if "num_predict" in checked:  # options={"num_predict": n} means max_tokens=n
             max_tokens = checked.pop("num_predict")
@@ -179,11 +181,11 @@ class Preparation:
             # The listing (one round trip per provider, cached a few seconds) says where the
             # model runs now, and its size tells a stub on a server that lists no remote_host;
             # the facts are no older than it. A listing that fails refuses the call.
-            listed, facts = self.served.checked_facts(name)
+            listed, facts = self.served.checked_facts(name, deadline=deadline)
             if listed is not None:
                 self.check_place(call, listed.placement)
         else:
-            facts = self.served.facts(name)
+            facts = self.served.facts(name, deadline=deadline)
         # Then what the server says (remote_host of an alias, a stub's size): still before
         # a byte of the prompt is sent.
         self.check_place(call, facts.placement)
@@ -226,7 +228,9 @@ class Preparation:
         except ContextOverflowError:
             # The error path only: planned again with the models that could hold the prompt
             # named in the hint (finding them may take a few requests).
-            longer = self.served.longer_context(facts.context_length, name, holds)
+            longer = self.served.longer_context(
+                facts.context_length, name, holds, deadline=deadline
+            )
             try:
                 plan(prompt_tokens, budget, alternatives=longer, **sizes)
             except ContextOverflowError as error:
@@ -234,7 +238,7 @@ class Preparation:
             raise AssertionError("plan() is a pure function") from None  # pragma: no cover
         shared = explicit_ctx is None and sets_window
         if shared:
-            window = self._shared_window(name, context, budget)
+            window = self._shared_window(name, context, budget, deadline)
             if window != context.num_ctx:
                 context = replace(context, num_ctx=window)
         for warning in context.warnings:
@@ -269,7 +273,9 @@ class Preparation:
             a_model="a served model",
         )
 
-    def _shared_window(self, model: str, context: ContextPlan, budget: int) -> int:
+    def _shared_window(
+        self, model: str, context: ContextPlan, budget: int, deadline: float | None
+    ) -> int:
         """The window to send instead of the prompt's own rung, so that the loaded model is
         not reloaded for a smaller window (see windows.py)."""
         windows = self.served.state.windows
@@ -277,12 +283,14 @@ class Preparation:
             model,
             needed=context.prompt_tokens + budget,
             rung=context.num_ctx,
-            loaded=lambda: windows.loaded(self.backend.loaded_windows).get(names.canonical(model)),
+            loaded=lambda: windows.loaded(
+                lambda: self.backend.loaded_windows(deadline=deadline)
+            ).get(names.canonical(model)),
             limit=context.context_length,
-            cap=lambda: self._window_cap(model),
+            cap=lambda: self._window_cap(model, deadline),
         )
 
-    def _window_cap(self, model: str) -> int | None:
+    def _window_cap(self, model: str, deadline: float | None) -> int | None:
         """The largest ladder window with which ``model`` fits the memory budget the default
         model selection uses; None when the budget or the model's size is unknown."""
         from .choosing.catalogue import load_catalogue
@@ -299,7 +307,7 @@ class Preparation:
             log.debug("memory check of the window skipped: %s", error.message)
             return None
         try:
-            self.served.listing()
+            self.served.listing(deadline=deadline)
         except ServerError:
             return None
         listed = self.served.listed(model)

@@ -56,26 +56,27 @@ class ServedModels:
         with self._lock:
             self._listing = None
 
-    def listing(self) -> list[ModelInfo]:
-        """Every model the server has (embedders and remote ones too), cached LISTING_TTL s."""
-        return self._dated_listing()[1]
+    def listing(self, *, deadline: float | None = None) -> list[ModelInfo]:
+        """Every model the server has (embedders and remote ones too), cached LISTING_TTL s;
+        ``deadline``: the call's (deadline.py), for a listing asked now."""
+        return self._dated_listing(deadline)[1]
 
-    def _dated_listing(self) -> tuple[float, list[ModelInfo]]:
+    def _dated_listing(self, deadline: float | None = None) -> tuple[float, list[ModelInfo]]:
         """The listing and the time.monotonic() instant it was asked for."""
         with self._lock:
             cached = self._listing
         if cached is not None and time.monotonic() - cached[0] < LISTING_TTL:
             return cached
         asked = time.monotonic()
-        models = self.backend.models()
+        models = self.backend.models(deadline=deadline)
         with self._lock:
             self._listing = (asked, models)
         self._facts.reconcile(models)  # drop facts of removed or re-pulled models
         return asked, models
 
-    def chat_models(self) -> list[str]:
+    def chat_models(self, *, deadline: float | None = None) -> list[str]:
         """The names of the models that can chat; raises when the server is down."""
-        return [model.name for model in self.listing() if model.can_chat]
+        return [model.name for model in self.listing(deadline=deadline) if model.can_chat]
 
     def listed(self, model: str, *, fresh: bool = False) -> ModelInfo | None:
         """``model``'s entry in the listing already fetched (none is fetched), or None.
@@ -87,7 +88,7 @@ class ServedModels:
         key = names.canonical(model)
         return next((m for m in cached[1] if names.canonical(m.name) == key), None)
 
-    def facts(self, model: str) -> ModelInfo:
+    def facts(self, model: str, *, deadline: float | None = None) -> ModelInfo:
         """Everything known about ``model``: cached, from a complete listing entry, or
         described by the backend; the backend's "not found" when the server lacks it."""
         info = self._facts.get(model)
@@ -100,14 +101,14 @@ class ServedModels:
             self._facts.put(info)
             return info
         try:
-            info = self.backend.describe(model, self.listed(model))
+            info = self.backend.describe(model, self.listed(model), deadline=deadline)
         except ModelNotPulledError:
-            raise self.not_found(model) from None
+            raise self.not_found(model, deadline=deadline) from None
         self._facts.put(info)
         return info
 
     def checked_facts(
-        self, model: str, *, sent: bool = False
+        self, model: str, *, sent: bool = False, deadline: float | None = None
     ) -> tuple[ModelInfo | None, ModelInfo]:
         """``model``'s listing entry and facts for local-only mode, which fails closed: a
         listing or description that fails or is malformed is a LocalOnlyViolationError
@@ -115,7 +116,7 @@ class ServedModels:
         and come from the server's description of the model (remote fields may be there
         only), not from the listing alone."""
         try:
-            asked, models = self._dated_listing()
+            asked, models = self._dated_listing(deadline)
         except ServerNotRunningError:
             raise  # nothing can be sent anyway, and this error says how to start the server
         except ServerError as error:
@@ -126,9 +127,9 @@ class ServedModels:
         info = self._facts.get(model, since=asked)
         if info is None:
             try:
-                info = self.backend.describe(model, listed)
+                info = self.backend.describe(model, listed, deadline=deadline)
             except ModelNotPulledError:
-                raise self.not_found(model) from None
+                raise self.not_found(model, deadline=deadline) from None
             except ServerNotRunningError:
                 raise
             except ServerError as error:
@@ -137,13 +138,13 @@ class ServedModels:
             self._facts.put(info)
         return listed, info
 
-    def not_found(self, model: str) -> ModelNotPulledError:
+    def not_found(self, model: str, *, deadline: float | None = None) -> ModelNotPulledError:
         """The backend's error for a model the server lacks, naming what it has instead."""
         self._facts.forget(model)
         with self._lock:
             self._listing = None
         try:
-            served: list[str] | None = self.chat_models()
+            served: list[str] | None = self.chat_models(deadline=deadline)
         except ServerError:
             served = None
         key = names.canonical(model)
@@ -154,13 +155,20 @@ class ServedModels:
             return missing_on_a_machine(model, self.url, seen="listed")
         return self.backend.not_found(model, served)
 
-    def longer_context(self, context_length: int | None, model: str, holds: int = 0) -> list[str]:
+    def longer_context(
+        self,
+        context_length: int | None,
+        model: str,
+        holds: int = 0,
+        *,
+        deadline: float | None = None,
+    ) -> list[str]:
         """Local models known to have a longer context than ``context_length``, of at least
         ``holds`` tokens (one still too short is no way out), longest first."""
         if context_length is None:
             return []
         try:
-            listing = self.listing()
+            listing = self.listing(deadline=deadline)
         except ServerError:
             return []
         longer = []
@@ -173,7 +181,7 @@ class ServedModels:
                 # A listing without context lengths: describe (on the error path only).
                 described += 1
                 try:
-                    facts = self.facts(entry.name)
+                    facts = self.facts(entry.name, deadline=deadline)
                 except ServerError:
                     continue
                 length = facts.context_length if facts.can_chat else None

@@ -3,8 +3,9 @@
 A backend is one kind of server's API: its URLs, request bodies, answer formats, error texts
 and advice. Everything above it (the provider, request preparation, context sizing, the
 stream, the CLI) speaks only the types below, so a second backend is a sibling, never a
-translation through the first. Two backends ship: ``ollama`` (Ollama's native /api) and
-``openai`` (any OpenAI-compatible /v1 server: Ollama's /v1, vLLM, llama.cpp, LM Studio).
+translation through the first. Each shipped backend is a module of ``backends/``, which
+``open_backend`` (``backends/__init__.py``) picks from; a new one follows
+docs/writing-a-provider.md.
 
 What a backend cannot do is a fact it states (:attr:`Backend.sets_window`), and the layer
 above tells the user; nothing is dropped without a word.
@@ -79,9 +80,9 @@ class LoadedModel(NamedTuple):
 
     ``size_bytes`` is all the memory the loaded model takes (weights, context cache and
     compute buffers) and ``gpu_bytes`` the part of it in GPU memory; None where the server
-    does not say. A backend whose server reports this defines ``loaded_models()`` returning
-    a list of these; the method is optional (the provider asks with ``getattr``), so a
-    backend for a server that does not say needs nothing.
+    does not say. A backend whose server reports this defines ``loaded_models(*,
+    deadline=None)`` returning a list of these; the method is optional (the provider asks
+    with ``getattr``), so a backend for a server that does not say needs nothing.
     """
 
     name: str
@@ -108,18 +109,24 @@ class PullProgress:
 
 
 class Backend(Protocol):
-    """One server API. Every method raises an :class:`~persona_ollama.errors.OllamaError`
-    subclass that says what to do; none returns a partial result."""
+    """One server API. Every method raises one of the errors of :mod:`persona_ollama.errors`
+    that says what to do; none returns a partial result.
+
+    A method that asks the server takes ``deadline``: the ``time.monotonic()`` instant the
+    provider's call must be over by (None: none), made by the provider for each call
+    (:mod:`persona_ollama.deadline`). The backend passes it to each request of its transport
+    (``send``, ``get_json``, ``post_json``, ``json``, ``stream``), which bounds every wait
+    with it; a request made without it has no deadline."""
 
     @property
     def label(self) -> str:
-        """How messages name the server: "Ollama server", "llama.cpp server" ..."""
+        """How messages name the server, e.g. "llama.cpp server"."""
 
     @property
     def sets_window(self) -> bool:
-        """True when a request can set the context window (Ollama's num_ctx); False when the
-        server has one fixed window (a /v1 server): then only its stated length is planned,
-        and an explicit num_ctx is reported as not sent."""
+        """True when a request can set the context window (a per-request option of the
+        server's API); False when the server has one fixed window: then only its stated
+        length is planned, and an explicit window is reported as not sent."""
 
     @property
     def transport(self) -> Transport:
@@ -127,34 +134,40 @@ class Backend(Protocol):
 
     @property
     def reports_forwarding(self) -> bool:
-        """True when an answer says so if the server forwarded it elsewhere (Ollama's
-        ``remote_host`` in every line); False makes local-only mode check again, once the
+        """True when an answer says so if the server forwarded it elsewhere (a field in
+        every streamed line); False makes local-only mode check again, once the
         answer starts, that the model still runs on the server."""
 
-    def version(self, *, timeout: float | None = None) -> str:
+    def version(self, *, timeout: float | None = None, deadline: float | None = None) -> str:
         """The server's version (or kind), asking at most ``timeout`` seconds."""
 
-    def refuses_overflow(self) -> bool | None:
+    def refuses_overflow(self, *, deadline: float | None = None) -> bool | None:
         """True when the server is known to refuse a prompt longer than the window rather
         than cut it; False or None (unknown) makes the stream check the counts for a cut."""
 
-    def models(self) -> list[ModelInfo]:
+    def models(self, *, deadline: float | None = None) -> list[ModelInfo]:
         """Every model the server has, embedders and remote ones included."""
 
-    def describe(self, model: str, listed: ModelInfo | None = None) -> ModelInfo:
+    def describe(
+        self, model: str, listed: ModelInfo | None = None, *, deadline: float | None = None
+    ) -> ModelInfo:
         """The full facts of one model (``listed``: its listing entry, when at hand);
         ModelNotPulledError when the server lacks it."""
 
-    def loaded_windows(self) -> dict[str, int]:
+    def loaded_windows(self, *, deadline: float | None = None) -> dict[str, int]:
         """Canonical model name -> the window it is loaded with now; {} when unknown."""
 
-    def chat(self, request: ChatRequest) -> Generator[Chunk, None, None]:
+    def chat(
+        self, request: ChatRequest, *, deadline: float | None = None
+    ) -> Generator[Chunk, None, None]:
         """Send ``request`` and stream the answer; the last chunk has ``done``.
 
         Nothing is read before the first ``next()``, and closing the iterator (or dropping
         it) gives the connection back."""
 
-    def pull(self, model: str) -> Generator[PullProgress, None, None]:
+    def pull(
+        self, model: str, *, deadline: float | None = None
+    ) -> Generator[PullProgress, None, None]:
         """Download ``model``, streaming progress; ConfigurationError where impossible."""
 
     def not_found(self, model: str, served: list[str] | None) -> ModelNotPulledError:

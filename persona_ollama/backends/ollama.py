@@ -104,20 +104,25 @@ class OllamaBackend:
 
     # -- the backend -------------------------------------------------------------------
 
-    def version(self, *, timeout: float | None = None) -> str:
+    def version(self, *, timeout: float | None = None, deadline: float | None = None) -> str:
         """The server's version string (GET /api/version); no retries when probing."""
         transport = self.transport
         if timeout:
             response = transport.send(
-                "GET", "/api/version", stream=True, timeout=(timeout, timeout), retries=0
+                "GET",
+                "/api/version",
+                stream=True,
+                timeout=(timeout, timeout),
+                retries=0,
+                deadline=deadline,
             )
-            data = transport.json(response)
+            data = transport.json(response, deadline=deadline)
         else:
-            data = transport.get_json("/api/version")
+            data = transport.get_json("/api/version", deadline=deadline)
         value = transport.expect_dict(data, "/api/version").get("version")
         return str(value) if value is not None else "unknown"
 
-    def refuses_overflow(self) -> bool | None:
+    def refuses_overflow(self, *, deadline: float | None = None) -> bool | None:
         """Whether this server refuses an over-long prompt (0.12.6+) rather than cutting it;
         None when its version is unknown. Asked once per server and process, and a server
         that still cuts prompts is warned about once."""
@@ -128,7 +133,7 @@ class OllamaBackend:
                 return None if seen is None else seen >= REFUSES_OVERFLOW_SINCE
             state.release_asked = True
         try:
-            version = self.version(timeout=PROBE_TIMEOUT)
+            version = self.version(timeout=PROBE_TIMEOUT, deadline=deadline)
         except OllamaError:
             return None  # the chat request itself will say what is wrong
         seen = release(version)
@@ -147,41 +152,50 @@ class OllamaBackend:
             return False
         return True
 
-    def models(self) -> list[ModelInfo]:
+    def models(self, *, deadline: float | None = None) -> list[ModelInfo]:
         """Every installed model, newest first (GET /api/tags)."""
         transport = self.transport
-        listing = transport.expect_dict(transport.get_json("/api/tags"), "/api/tags")
+        tags = transport.get_json("/api/tags", deadline=deadline)
+        listing = transport.expect_dict(tags, "/api/tags")
         entries = transport.expect_list(listing, "models", "/api/tags")
         return [listed_model(entry) for entry in entries if isinstance(entry, dict)]
 
-    def describe(self, model: str, listed: ModelInfo | None = None) -> ModelInfo:
+    def describe(
+        self, model: str, listed: ModelInfo | None = None, *, deadline: float | None = None
+    ) -> ModelInfo:
         """The full facts of ``model`` (POST /api/show); ``listed``, its /api/tags entry when
         known, adds the size and digest that /api/show leaves out."""
         transport = self.transport
         show = transport.expect_dict(
             transport.post_json(
-                "/api/show", {"model": model}, model=model, timeout=transport.quick
+                "/api/show",
+                {"model": model},
+                model=model,
+                timeout=transport.quick,
+                deadline=deadline,
             ),
             "/api/show",
         )
         return described_model(model, show, listed)
 
-    def loaded_windows(self) -> dict[str, int]:
+    def loaded_windows(self, *, deadline: float | None = None) -> dict[str, int]:
         """Loaded model -> the window it runs with (GET /api/ps ``context_length``; servers
         before 0.10 do not report it: nothing to reuse then)."""
         transport = self.transport
-        loaded = transport.expect_dict(transport.get_json("/api/ps"), "/api/ps")
+        loaded = transport.expect_dict(transport.get_json("/api/ps", deadline=deadline), "/api/ps")
         return loaded_windows_of(transport.expect_list(loaded, "models", "/api/ps"))
 
-    def loaded_models(self) -> list[LoadedModel]:
+    def loaded_models(self, *, deadline: float | None = None) -> list[LoadedModel]:
         """The loaded models with their memory: /api/ps ``size`` (everything the runner
         allocated) and ``size_vram`` (the part on GPUs); see docs/reference/ollama-protocol.md,
         "Loaded models"."""
         transport = self.transport
-        loaded = transport.expect_dict(transport.get_json("/api/ps"), "/api/ps")
+        loaded = transport.expect_dict(transport.get_json("/api/ps", deadline=deadline), "/api/ps")
         return loaded_models_of(transport.expect_list(loaded, "models", "/api/ps"))
 
-    def chat(self, request: ChatRequest) -> Generator[Chunk, None, None]:
+    def chat(
+        self, request: ChatRequest, *, deadline: float | None = None
+    ) -> Generator[Chunk, None, None]:
         """Stream POST /api/chat with ``truncate: false`` (refuse, never cut, a long prompt).
 
         An ``{"error": ...}`` line, a malformed line, a dropped connection or a stream that
@@ -209,7 +223,7 @@ class OllamaBackend:
         if request.first_byte_wait is not None:  # load + prompt time of this prompt (waits.py)
             timeout = (self.transport.timeout[0], request.first_byte_wait)
         response = self.transport.send(
-            "POST", "/api/chat", body, stream=True, model=model, timeout=timeout
+            "POST", "/api/chat", body, stream=True, model=model, timeout=timeout, deadline=deadline
         )
 
         def decode(pieces: Iterator[bytes]) -> Iterator[Chunk]:
@@ -224,13 +238,16 @@ class OllamaBackend:
             is_final=_DONE,
             ended_quietly=ENDED_QUIETLY,
             limit=answer_budget(request.max_tokens),
+            deadline=deadline,
         )
 
-    def pull(self, model: str) -> Generator[PullProgress, None, None]:
+    def pull(
+        self, model: str, *, deadline: float | None = None
+    ) -> Generator[PullProgress, None, None]:
         """Stream POST /api/pull progress until ``{"status": "success"}``."""
         transport = self.transport
         response = transport.send(
-            "POST", "/api/pull", {"model": model, "stream": True}, stream=True
+            "POST", "/api/pull", {"model": model, "stream": True}, stream=True, deadline=deadline
         )
 
         def decode(pieces: Iterator[bytes]) -> Iterator[PullProgress]:
@@ -246,7 +263,9 @@ class OllamaBackend:
                     done=status == "success",
                 )
 
-        return transport.stream(response, what="download", decode=decode, is_final=_DONE)
+        return transport.stream(
+            response, what="download", decode=decode, is_final=_DONE, deadline=deadline
+        )
 
     def not_found(self, model: str, served: list[str] | None) -> ModelNotPulledError:
         """Not installed: the similar installed names, then `persona-ollama pull`."""

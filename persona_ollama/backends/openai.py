@@ -172,15 +172,17 @@ class OpenAIBackend:
 
     # -- the backend -------------------------------------------------------------------
 
-    def version(self, *, timeout: float | None = None) -> str:
+    def version(self, *, timeout: float | None = None, deadline: float | None = None) -> str:
         """What answers GET /v1/models: the kind of server (:func:`server_kind`), e.g.
         "llama.cpp server (OpenAI-compatible API)"; a llama.cpp Server header also says it."""
         transport = self.transport
         limits = (timeout, timeout) if timeout else transport.quick
         retries = 0 if timeout else None
-        response = transport.send("GET", "/v1/models", stream=True, timeout=limits, retries=retries)
+        response = transport.send(
+            "GET", "/v1/models", stream=True, timeout=limits, retries=retries, deadline=deadline
+        )
         server = response.headers.get("Server") or ""
-        entries = entries_of(transport, transport.json(response))
+        entries = entries_of(transport, transport.json(response, deadline=deadline))
         kind = server_kind(entries[0]) if entries else GENERIC
         if kind == GENERIC and server.lower().startswith("llama.cpp"):
             kind = "llama.cpp"
@@ -189,15 +191,15 @@ class OpenAIBackend:
             return GENERIC
         return f"{server_label(kind)} (OpenAI-compatible API)"
 
-    def refuses_overflow(self) -> bool | None:
+    def refuses_overflow(self, *, deadline: float | None = None) -> bool | None:
         """Unknown: a /v1 server may cut (Ollama's /v1 does), so the counts are checked."""
         return None
 
-    def models(self) -> list[ModelInfo]:
+    def models(self, *, deadline: float | None = None) -> list[ModelInfo]:
         """The served models (GET /v1/models), with where each runs as the same server's
         native /api/tags says (Ollama's /v1 forwards cloud models: see _remote_fields)."""
-        entries = self._models()
-        remote, unknown = self._remote_fields()
+        entries = self._models(deadline)
+        remote, unknown = self._remote_fields(deadline)
         found = []
         for entry in entries:
             name = entry["id"]
@@ -213,30 +215,34 @@ class OpenAIBackend:
             )
         return found
 
-    def describe(self, model: str, listed: ModelInfo | None = None) -> ModelInfo:
+    def describe(
+        self, model: str, listed: ModelInfo | None = None, *, deadline: float | None = None
+    ) -> ModelInfo:
         """The context the server gives ``model`` where it says (llama.cpp's /props, LM
         Studio's REST API, /v1/models), else the catalogue's; ModelNotPulledError when the
         server does not serve it."""
-        entry = self._entry(model)
+        entry = self._entry(model, deadline)
         length = context_length_of(entry)
+        transport = self.transport
         if isinstance(entry.get("meta"), Mapping):  # llama.cpp's server
-            length = openai_models.slot_context(self.transport, self.url) or length
+            length = openai_models.slot_context(transport, self.url, deadline=deadline) or length
         elif server_kind(entry) == "LM Studio":
             length = (
-                openai_models.lm_studio_context(self.transport, self.url, entry["id"]) or length
+                openai_models.lm_studio_context(transport, self.url, entry["id"], deadline=deadline)
+                or length
             )
         from ..choosing.catalogue import load_catalogue  # pluggy loads with it, on first use
 
         spec = load_catalogue().get(entry["id"])  # known by its Ollama name, if at all
         if spec is not None:
             length = length or spec.context_length
-        remote, unknown = self._remote_fields()
+        remote, unknown = self._remote_fields(deadline)
         fields = remote.get(names.canonical(entry["id"]), {})
         if unknown is None and self.kind == "Ollama" and not names.is_cloud(model):
             # Ollama may put the remote fields in /api/show only; a cloud name is never
             # shown (from 0.18 its /api/show is itself forwarded to ollama.com).
             shown, unknown = openai_models.shown_remote_fields(
-                self.transport, self.url, entry["id"]
+                transport, self.url, entry["id"], deadline=deadline
             )
             fields = {**shown, **fields}
         return ModelInfo(
@@ -246,11 +252,13 @@ class OpenAIBackend:
             placement=placement(model, unknown=unknown, **fields),
         )
 
-    def loaded_windows(self) -> dict[str, int]:
+    def loaded_windows(self, *, deadline: float | None = None) -> dict[str, int]:
         """Always empty: the OpenAI-compatible API does not say what is loaded."""
         return {}
 
-    def chat(self, request: ChatRequest) -> Generator[Chunk, None, None]:
+    def chat(
+        self, request: ChatRequest, *, deadline: float | None = None
+    ) -> Generator[Chunk, None, None]:
         """Stream POST /v1/chat/completions; errors are raised as typed errors, in this
         server's terms, and the ends only a /v1 server has are checked (see _checked)."""
         model = request.model
@@ -272,7 +280,13 @@ class OpenAIBackend:
         if request.first_byte_wait is not None:  # load + prompt time of this prompt (waits.py)
             timeout = (transport.timeout[0], request.first_byte_wait)
         response = transport.send(
-            "POST", "/v1/chat/completions", body, stream=True, model=model, timeout=timeout
+            "POST",
+            "/v1/chat/completions",
+            body,
+            stream=True,
+            model=model,
+            timeout=timeout,
+            deadline=deadline,
         )
 
         answer = AnswerSoFar(served)
@@ -289,8 +303,9 @@ class OpenAIBackend:
             ended_quietly=f"The {server_label(kind)} ended the stream with neither a finish "
             f"reason nor [DONE]: retry; if every request ends like this, {read_the_log(kind)}.",
             limit=answer_budget(request.max_tokens),
+            deadline=deadline,
         )
-        checked = self._checked(stream, body, model=model, kind=kind)
+        checked = self._checked(stream, body, model=model, kind=kind, deadline=deadline)
         next(checked)  # primed, so that closing it closes the transport's stream
         return checked
 
@@ -301,6 +316,7 @@ class OpenAIBackend:
         *,
         model: str,
         kind: str,
+        deadline: float | None,
     ) -> Generator[Chunk, None, None]:
         """``stream``, with the ends that only a /v1 server has turned into typed errors:
         an error event, [DONE] without a finish reason, and an empty 200 stream (asked
@@ -324,18 +340,20 @@ class OpenAIBackend:
         except _Interrupted:
             raise openai_errors.interrupted(url=self.url, kind=kind) from None
         except _Empty:
-            yield from self._unstreamed(body, model=model, label=label)
+            yield from self._unstreamed(body, model=model, label=label, deadline=deadline)
         finally:
             stream.close()
 
-    def _unstreamed(self, body: dict[str, Any], *, model: str, label: str) -> Iterator[Chunk]:
+    def _unstreamed(
+        self, body: dict[str, Any], *, model: str, label: str, deadline: float | None
+    ) -> Iterator[Chunk]:
         """Ask again without streaming: llama-cpp-python answers an over-long prompt with an
         empty 200 stream, and only an unstreamed request gets its 400 (raised from here)."""
         transport = self.transport
         retry = {key: value for key, value in body.items() if key != "stream_options"}
         retry["stream"] = False
         answer = transport.expect_dict(
-            transport.post_json("/v1/chat/completions", retry, model=model),
+            transport.post_json("/v1/chat/completions", retry, model=model, deadline=deadline),
             "/v1/chat/completions",
         )
         listed = transport.expect_list(answer, "choices", "/v1/chat/completions")
@@ -397,7 +415,9 @@ class OpenAIBackend:
             return None
         return max(count - overhead, 0)  # the tokenizer adds its BOS token to both
 
-    def pull(self, model: str) -> Generator[PullProgress, None, None]:
+    def pull(
+        self, model: str, *, deadline: float | None = None
+    ) -> Generator[PullProgress, None, None]:
         """Refused: OpenAI-compatible servers load their models themselves."""
         raise ConfigurationError(
             f"Cannot pull '{model}': pull is only available with the native Ollama API.",
@@ -434,16 +454,17 @@ class OpenAIBackend:
             status_code=status_code,
         )
 
-    def _models(self) -> list[dict[str, Any]]:
+    def _models(self, deadline: float | None = None) -> list[dict[str, Any]]:
         """The entries of GET /v1/models that have an id (``data`` is null on an empty Ollama)."""
-        entries = entries_of(self.transport, self.transport.get_json("/v1/models"))
+        listing = self.transport.get_json("/v1/models", deadline=deadline)
+        entries = entries_of(self.transport, listing)
         if entries:
             self.state.kind = server_kind(entries[0])
         return entries
 
-    def _entry(self, model: str) -> Mapping[str, Any]:
+    def _entry(self, model: str, deadline: float | None = None) -> Mapping[str, Any]:
         """The /v1/models entry serving ``model``: the exact id, else the same Ollama name."""
-        entries = self._models()
+        entries = self._models(deadline)
         found = entry_serving(entries, model)
         if found is None:
             raise self._not_served(
@@ -452,10 +473,12 @@ class OpenAIBackend:
         self.state.served[names.canonical(model)] = found
         return found
 
-    def _remote_fields(self) -> tuple[dict[str, dict[str, Any]], str | None]:
+    def _remote_fields(
+        self, deadline: float | None = None
+    ) -> tuple[dict[str, dict[str, Any]], str | None]:
         """canonical name -> remote fields from the same server's native listing, and why
         they could not be read (openai_models.remote_fields)."""
-        return openai_models.remote_fields(self.transport, self.url, self.kind)
+        return openai_models.remote_fields(self.transport, self.url, self.kind, deadline=deadline)
 
     def connections_in_use(self) -> int:
         """Pooled connections checked out right now."""

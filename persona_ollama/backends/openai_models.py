@@ -84,7 +84,7 @@ def entry_serving(entries: list[dict[str, Any]], model: str) -> dict[str, Any] |
 
 
 def remote_fields(
-    transport: Transport, url: str, kind: str
+    transport: Transport, url: str, kind: str, *, deadline: float | None = None
 ) -> tuple[dict[str, dict[str, Any]], str | None]:
     """canonical name -> remote fields, from the same server's native GET /api/tags, and
     why they could not be read (None when they could, or when there is no such API).
@@ -99,9 +99,9 @@ def remote_fields(
     might_forward = kind in ("Ollama", GENERIC)
     try:
         response = transport.send(
-            "GET", "/api/tags", stream=True, retries=0, timeout=transport.quick
+            "GET", "/api/tags", stream=True, retries=0, timeout=transport.quick, deadline=deadline
         )
-        body = transport.json(response)
+        body = transport.json(response, deadline=deadline)
     except OllamaError as error:
         log.debug("no native /api/tags at %s: %s", url, error.message)
         # Ollama always has /api/tags: a 404 there is a proxy hiding where models run.
@@ -125,13 +125,15 @@ def remote_fields(
 
 
 def shown_remote_fields(
-    transport: Transport, url: str, model: str
+    transport: Transport, url: str, model: str, *, deadline: float | None = None
 ) -> tuple[dict[str, Any], str | None]:
     """The remote fields Ollama's POST /api/show gives ``model``, and why they could not
     be read (None when they could)."""
     try:
         show = transport.expect_dict(
-            transport.post_json("/api/show", {"model": model}, timeout=transport.quick),
+            transport.post_json(
+                "/api/show", {"model": model}, timeout=transport.quick, deadline=deadline
+            ),
             "/api/show",
         )
     except OllamaError as error:
@@ -140,10 +142,10 @@ def shown_remote_fields(
     return {k: show[k] for k in ("remote_host", "remote_model") if show.get(k)}, None
 
 
-def slot_context(transport: Transport, url: str) -> int | None:
+def slot_context(transport: Transport, url: str, *, deadline: float | None = None) -> int | None:
     """llama.cpp's context per slot (GET /props), which may be less than it was trained for."""
     try:
-        props = transport.expect_dict(transport.get_json("/props"), "/props")
+        props = transport.expect_dict(transport.get_json("/props", deadline=deadline), "/props")
     except OllamaError as error:
         log.debug("no /props from %s: %s", url, error.message)
         return None
@@ -151,12 +153,14 @@ def slot_context(transport: Transport, url: str) -> int | None:
     return positive_int(settings.get("n_ctx")) or positive_int(props.get("n_ctx"))
 
 
-def lm_studio_context(transport: Transport, url: str, model: str) -> int | None:
+def lm_studio_context(
+    transport: Transport, url: str, model: str, *, deadline: float | None = None
+) -> int | None:
     """LM Studio's context for ``model`` from its own REST API (GET /api/v0/models/<id>):
     the length it is loaded with, else the longest it can be loaded with."""
     try:
         path = "/api/v0/models/" + quote(model, safe="")
-        entry = transport.expect_dict(transport.get_json(path), path)
+        entry = transport.expect_dict(transport.get_json(path, deadline=deadline), path)
     except OllamaError as error:
         log.debug("no LM Studio model entry from %s: %s", url, error.message)
         return None

@@ -276,14 +276,12 @@ class Transport:
         headers: Mapping[str, str] | None = None,
         verify: bool | str = True,
         pool_timeout: float = POOL_TIMEOUT,
-        deadline: Callable[[], float | None] | None = None,
     ) -> None:
         """Check the settings and set up the pooled session; nothing is sent yet.
 
-        ``deadline``, given by the layer that owns the calls (the provider: its
-        ``persona_ollama.deadline.current``), says the time.monotonic() instant the current
-        call must end by, or None; it is asked once as each request starts, and that value
-        bounds every wait of the request. Without it no request has a deadline.
+        The transport keeps no deadline: each request is given its own (``deadline=``, a
+        time.monotonic() instant or None) by the caller, and it bounds every wait of that
+        request and of the reading of its answer.
 
         Raises ConfigurationError for a bad timeout, retry count, pool size, header value
         (never shown) or CA bundle.
@@ -306,7 +304,6 @@ class Transport:
         self.timeout = (connect_timeout, timeout)
         self.pool_timeout = pool_timeout
         self.pool_size = pool_size
-        self._call_deadline = deadline
         # One slot per pooled connection, held from the request until its response is closed:
         # urllib3's blocking pool would wait forever, this waits pool_timeout at most.
         self._slots = threading.BoundedSemaphore(pool_size)
@@ -380,10 +377,13 @@ class Transport:
         timeout: tuple[float, float] | None = None,
         retries: int | None = None,
         model: str | None = None,
+        deadline: float | None = None,
     ) -> requests.Response:
         """Send one request, retrying resets and busy answers; return a 2xx response.
 
-        The response holds one of the pool's slots until :meth:`_close` closes it.
+        ``deadline`` (a time.monotonic() instant; None: none) bounds every wait: the pool,
+        the connection, retries, the headers. The response holds one of the pool's slots
+        until :meth:`_close` closes it.
         """
         url = self.endpoint.url(path)
         data = None
@@ -392,7 +392,6 @@ class Transport:
             data = _encode(body)
             headers = {"Content-Type": "application/json"}
         self._check_silent()
-        deadline = self.deadline()  # asked once: every wait of this request ends by it
         attempts = 1 + (self.retries if retries is None else retries)
         for attempt in range(attempts):
             last = attempt == attempts - 1
@@ -480,11 +479,6 @@ class Transport:
             hint="Check the server address (`persona-ollama doctor`).",
             url=str(self.endpoint),
         )
-
-    def deadline(self) -> float | None:
-        """The time.monotonic() instant the current call must end by, as the transport's
-        owner says (None: no deadline)."""
-        return None if self._call_deadline is None else self._call_deadline()
 
     def _limits(self, timeout: tuple[float, float], deadline: float | None) -> tuple[float, float]:
         """(connect, read) timeouts, shortened to what is left of the call's deadline."""
@@ -624,10 +618,10 @@ class Transport:
             what=what,
         )
 
-    def json(self, response: requests.Response) -> Any:
-        """The JSON document of ``response`` (at most MAX_JSON_BODY bytes), released after
-        reading; a body cut off, too large or not JSON raises OllamaResponseError."""
-        deadline = self.deadline()
+    def json(self, response: requests.Response, *, deadline: float | None = None) -> Any:
+        """The JSON document of ``response`` (at most MAX_JSON_BODY bytes, read by
+        ``deadline``), released after reading; a body cut off, too large or not JSON raises
+        OllamaResponseError."""
         try:
             raw = self._reader(response, MAX_JSON_BODY, what="answer", deadline=deadline).read_all()
         except socket.timeout:
@@ -654,10 +648,19 @@ class Transport:
                 url=str(self.endpoint),
             ) from None
 
-    def get_json(self, path: str, *, timeout: tuple[float, float] | None = None) -> Any:
+    def get_json(
+        self,
+        path: str,
+        *,
+        timeout: tuple[float, float] | None = None,
+        deadline: float | None = None,
+    ) -> Any:
         """GET ``path`` and return its JSON document (see :meth:`json`); a GET loads no
         model, so it waits :attr:`quick` unless told otherwise."""
-        return self.json(self.send("GET", path, stream=True, timeout=timeout or self.quick))
+        response = self.send(
+            "GET", path, stream=True, timeout=timeout or self.quick, deadline=deadline
+        )
+        return self.json(response, deadline=deadline)
 
     def post_json(
         self,
@@ -666,11 +669,15 @@ class Transport:
         *,
         model: str | None = None,
         timeout: tuple[float, float] | None = None,
+        deadline: float | None = None,
     ) -> Any:
         """POST ``body`` to ``path`` and return the JSON answer; ``model`` names the model
         in the errors of a failed status; ``timeout`` (e.g. :attr:`quick`) replaces the
-        read timeout."""
-        return self.json(self.send("POST", path, body, stream=True, model=model, timeout=timeout))
+        read timeout; ``deadline`` bounds the request and the reading of its answer."""
+        response = self.send(
+            "POST", path, body, stream=True, model=model, timeout=timeout, deadline=deadline
+        )
+        return self.json(response, deadline=deadline)
 
     def expect_list(self, document: dict[str, Any], field: str, what: str) -> list[Any]:
         """``document[field]`` as a list: absent or null is empty, anything else is an error
@@ -701,9 +708,11 @@ class Transport:
         ended_quietly: str = "The server may have restarted mid-way; check its log and retry.",
         limit: int | None = None,
         salvage: Callable[[], T | None] | None = None,
+        deadline: float | None = None,
     ) -> Generator[T, None, None]:
         """Yield ``decode``'s items from ``response`` up to and including the one
-        ``is_final`` accepts; ``limit`` caps the decoded bytes of the whole body.
+        ``is_final`` accepts; ``limit`` caps the decoded bytes of the whole body, and
+        ``deadline`` (the request's) bounds each read.
         ``salvage``, asked when the connection breaks, gives the final item when what was
         read is already complete (a /v1 answer whose finish reason came before ``[DONE]``),
         or None: then the break raises.
@@ -714,8 +723,6 @@ class Transport:
         passed off as complete. The response (and its pool slot) is released however the
         stream ends: exhausted, raised, closed early, or dropped unread.
         """
-        # The deadline is asked now: the items are read later, outside the caller's call.
-        deadline = self.deadline()
         items = self._items(
             response, what, decode, is_final, ended_quietly, limit, deadline, salvage
         )

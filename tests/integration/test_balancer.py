@@ -73,11 +73,9 @@ def test_a_machine_running_a_shorter_version_of_the_model_is_named(provider, fak
 )
 def test_an_overflow_that_does_not_contradict_the_facts_is_left_as_it_is(used, trained):
     from persona_ollama.balancer import shorter_on_a_machine
-    from persona_ollama.context import ContextPlan
 
     error = ContextOverflowError("The prompt is too long.", context_length=used)
-    plan = ContextPlan(num_ctx=16384, num_predict=64, prompt_tokens=12000, context_length=trained)
 
-    same = shorter_on_a_machine(error, plan, "http://gateway:8080")
+    same = shorter_on_a_machine(error, window=16384, trained=trained, url="http://gateway:8080")
 
     assert same is error and same.message == "The prompt is too long." and same.hint is None

@@ -146,7 +146,7 @@ def test_a_default_that_turns_out_remote_is_refused_not_used(fake, monkeypatch, 
     # the caller did not name is not used once the server says it runs elsewhere; also when
     # the host reads default_model and passes it back as model= (Persona's judge does).
     astray = Selection(ALIAS, True, ("led astray",))
-    monkeypatch.setattr(OllamaProvider, "selection", lambda self: astray)
+    monkeypatch.setattr(OllamaProvider, "selection", lambda self, **deadline: astray)
     provider = provider_for(fake)
     with pytest.raises(ConfigurationError, match="only when you name it") as caught:
         provider.generate(PROMPT, model=provider.default_model if passed_back else None)

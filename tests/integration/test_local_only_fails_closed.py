@@ -112,8 +112,8 @@ def test_a_model_replaced_between_the_check_and_the_send_is_refused_in_both_apis
         preparation = provider._preparation
         prepare = preparation.prepare
 
-        def prepare_then_replace(call):
-            prepared = prepare(call)
+        def prepare_then_replace(call, **deadline):
+            prepared = prepare(call, **deadline)
             replace_with_cloud_alias(fake)  # after every check, before the request
             return prepared
 
@@ -146,8 +146,8 @@ def test_v1_answer_is_discarded_when_the_model_cannot_be_placed_after_sending():
         preparation = provider._preparation
         prepare = preparation.prepare
 
-        def prepare_then_break_the_listing(call):
-            prepared = prepare(call)
+        def prepare_then_break_the_listing(call, **deadline):
+            prepared = prepare(call, **deadline)
             fake.fail_next(3, status=500, error="boom", path="/api/tags")
             return prepared
 

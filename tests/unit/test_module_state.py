@@ -98,11 +98,6 @@ DOCUMENTED: dict[str, Owned] = {
         "OllamaProvider: one hardware probe at a time for the default model",
         "a lock: no size",
     ),
-    "persona_ollama.deadline:CALL_DEADLINE": Owned(
-        "OllamaProvider.generate()/stream() set it around a call; each backend's transport "
-        "is given deadline.current and asks it once per request",
-        "one value per context; reset when the call's block ends",
-    ),
     "persona_ollama.transport.http:_WATCHED": Owned(
         "Transport's _Watchdog: the connections the current thread's request took",
         "one list per thread, cleared when the request has its headers",

@@ -308,8 +308,8 @@ def test_a_close_while_the_default_model_is_chosen_does_not_break_the_call(mocke
     provider = OllamaProvider(base_url=BASE, environ={}, retries=0)
     choose = OllamaProvider.selection
 
-    def closing_meanwhile(self):
-        choice = choose(self)
+    def closing_meanwhile(self, **deadline):
+        choice = choose(self, **deadline)
         self.close()  # after the listing: nothing of this provider reopens it before the chat
         return choice
 

@@ -16,7 +16,7 @@ import pytest
 import requests
 from shared_helpers import free_port, ndjson
 
-from persona_ollama.deadline import call_deadline, current
+from persona_ollama.deadline import call_deadline, ends_at
 from persona_ollama.endpoint import resolve_endpoint
 from persona_ollama.errors import (
     ConfigurationError,
@@ -417,22 +417,20 @@ def test_a_stream_over_its_byte_budget_is_cut_off(transport, mocked):
 
 
 def test_a_deadline_already_passed_sends_nothing(mocked):
-    transport = open_transport(backoff=0, deadline=current)
-    with call_deadline(0.0), pytest.raises(OllamaTimeoutError, match="within the deadline"):
-        transport.get_json("/x")
+    transport = open_transport(backoff=0)
+    with pytest.raises(OllamaTimeoutError, match="within the deadline"):
+        transport.get_json("/x", deadline=ends_at(0.0))
     assert len(mocked.calls) == 0
     assert transport.connections_in_use() == 0
 
 
-def test_the_deadline_is_the_value_its_owner_gives(mocked):
-    """The transport asks the source it was given, not the context: without a source the
-    provider's deadline block does not reach it; with one, a deadline passed sends nothing."""
+def test_the_deadline_is_the_value_each_request_is_given(mocked):
+    """The transport keeps no deadline: one request's deadline does not reach the next."""
     mocked.get(f"{BASE}/x", json={"ok": True})
-    with call_deadline(0.0):
-        assert open_transport().get_json("/x") == {"ok": True}
-    passed = open_transport(deadline=lambda: time.monotonic() - 1.0)
+    transport = open_transport()
     with pytest.raises(OllamaTimeoutError, match="within the deadline"):
-        passed.get_json("/x")
+        transport.get_json("/x", deadline=time.monotonic() - 1.0)
+    assert transport.get_json("/x") == {"ok": True}
     assert len(mocked.calls) == 1
 
 
@@ -441,11 +439,28 @@ def test_retries_wait_no_longer_than_the_deadline(mocked, monkeypatch):
     monkeypatch.setattr("persona_ollama.transport.http.time.sleep", waits.append)
     mocked.get(f"{BASE}/x", status=503, body="", headers={"Retry-After": "20"})
     mocked.get(f"{BASE}/x", json={})
-    transport = open_transport(deadline=current)
-    with call_deadline(5.0):
-        transport.get_json("/x")
+    open_transport().get_json("/x", deadline=ends_at(5.0))
     assert len(waits) == 1
     assert 0 < waits[0] <= 5.0
+
+
+@pytest.mark.parametrize(
+    ("seconds", "within", "expected"),
+    [
+        (None, None, None),  # no deadline at all
+        (None, 50.0, 50.0),  # none of its own: the outer call's
+        (10.0, None, 110.0),  # its own, from now
+        (10.0, 105.0, 105.0),  # the outer call ends first
+        (10.0, 200.0, 110.0),  # its own ends first
+    ],
+)
+def test_a_call_ends_at_the_earlier_of_its_own_deadline_and_the_outer_one(
+    monkeypatch, seconds, within, expected
+):
+    monkeypatch.setattr("persona_ollama.deadline.time.monotonic", lambda: 100.0)
+    assert ends_at(seconds, within=within) == expected
+    with call_deadline(seconds, within=within) as end:  # the block that makes the call
+        assert end == expected
 
 
 def test_a_full_pool_waits_pool_timeout_then_raises_without_sending(mocked):
