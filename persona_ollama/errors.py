@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from ._persona import AuthenticationError as _PersonaAuthenticationError
@@ -66,6 +66,19 @@ class ServerError(ProviderError):
         self.what = text
         self.context = ()
 
+    # The fields that hold text the message or the hint shows (``context`` and ``args`` apart).
+    _TEXT_FIELDS: tuple[str, ...] = ("what", "hint", "server_text")
+
+    def scrub(self, clean: Callable[[str], str]) -> None:
+        """Pass every text this error shows through ``clean`` (a redaction), in place: each
+        field on its own, so that facts added later still render in their places."""
+        for name in self._TEXT_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, str):
+                setattr(self, name, clean(value))
+        self.context = tuple(clean(fact) for fact in self.context)
+        self.args = tuple(clean(a) if isinstance(a, str) else a for a in self.args)
+
     def _sentence(self) -> str:
         """The message before the added facts; subclasses with more fields extend it."""
         return self.what
@@ -82,6 +95,11 @@ class ServerError(ProviderError):
             raise TypeError(f"{type(self).__name__} has no field {', '.join(unknown)}")
         changed = copy.copy(self)
         vars(changed).update(fields)
+        # The same failure, told more fully: raised, it keeps where it happened and what
+        # caused it (a traceback and its cause are not fields, and copying drops them).
+        changed.__cause__ = self.__cause__
+        changed.__suppress_context__ = self.__suppress_context__
+        changed.__traceback__ = self.__traceback__
         return changed
 
     def __str__(self) -> str:
@@ -96,6 +114,13 @@ class ServerError(ProviderError):
 
 def _rebuild(cls: type[ServerError], state: dict[str, object]) -> ServerError:
     error = cls.__new__(cls)
+    if "what" not in state and "message" in state:
+        # Pickled by a release before the fields: its message was the whole text (an
+        # overflow's sizes included), with nothing added after it.
+        state = {"context": (), **state, "what": state["message"]}
+        del state["message"]
+        if issubclass(cls, ContextOverflowError):
+            state = {"refusal": None, "estimated": False, "window_name": None, **state}
     Exception.__init__(error, state.get("what", ""))
     error.__dict__.update(state)
     return error
@@ -149,6 +174,8 @@ class ContextOverflowError(ServerError):
         self.estimated = estimated
         self.window_name = window_name
         super().__init__(message, **kwargs)
+
+    _TEXT_FIELDS = (*ServerError._TEXT_FIELDS, "refusal")
 
     def _replace_text(self, text: str) -> None:
         super()._replace_text(text)

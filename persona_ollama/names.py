@@ -34,7 +34,9 @@ def check_name(name: object, rules: NameRules = DEFAULT_RULES) -> str:
     if not isinstance(name, str) or not name.strip():
         raise ConfigurationError(
             f"A model name must be a non-empty string, got {name!r}.",
-            hint="e.g. model='llama3.2:3b'; `persona-ollama models` lists installed models.",
+            hint=f"e.g. model={rules.example!r}; `persona-ollama models` lists installed models."
+            if rules.example
+            else "`persona-ollama models` lists the server's models by name.",
         )
     stripped = name.strip()
     found = _CONTROL.search(stripped)

@@ -35,6 +35,8 @@ COMMON_OPTIONS: dict[str, OptionType] = {
 }
 # The options known for the default API's backend: the common ones and its own.
 OPTION_TYPES: dict[str, OptionType] = {**COMMON_OPTIONS, **declared(DEFAULT_API).options}
+# What the default API's server does with an option it does not know, in a warning's words.
+UNKNOWN_OPTION = declared(DEFAULT_API).unknown_option
 THINK_LEVELS = ("low", "medium", "high", "max")
 _DURATION = re.compile(
     r"^-?(\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))*$"
@@ -42,11 +44,14 @@ _DURATION = re.compile(
 
 
 def validate_options(
-    options: Mapping[str, Any], known: Mapping[str, OptionType] = OPTION_TYPES
+    options: Mapping[str, Any],
+    known: Mapping[str, OptionType] = OPTION_TYPES,
+    unknown: str = UNKNOWN_OPTION,
 ) -> dict[str, Any]:
     """Return a copy of ``options`` after checking the value type of every ``known`` name.
 
-    An unknown name is passed through with a once-per-process warning.
+    An unknown name is passed through with a once-per-process warning that ends with
+    ``unknown`` (what the server does with it: ``Declaration.unknown_option``).
     """
     checked: dict[str, Any] = {}
     for name, value in options.items():
@@ -60,8 +65,8 @@ def validate_options(
             guess = f" Did you mean {close[0]!r}?" if close else ""
             warn_once(
                 f"option:{name}",
-                f"Option {name!r} is not one persona-ollama knows; it is sent as given, and a "
-                f"server that does not know it may ignore it silently.{guess}",
+                f"Option {name!r} is not one persona-ollama knows; it is sent as given, and "
+                f"{unknown}.{guess}",
             )
             checked[name] = value
             continue

@@ -68,6 +68,7 @@ class OllamaNames:
     """Ollama's model names: ``llama3``, ``llama3:latest``, ``library/llama3`` and
     ``registry.ollama.ai/library/llama3:latest`` name one model, looked up case-insensitively."""
 
+    example = "llama3.2:3b"
     remote_host: str | None = CLOUD_HOST
     remote_evidence = "Ollama forwards ':cloud' and '-cloud' models to ollama.com"
 
@@ -123,5 +124,10 @@ CONTEXT = ContextWords(
     smaller_window="a smaller num_ctx",
 )
 DECLARATION = Declaration(
-    address=ADDRESS, speaks="Ollama's /api/chat", names=NAMES, options=OPTIONS, context=CONTEXT
+    address=ADDRESS,
+    speaks="Ollama's /api/chat",
+    names=NAMES,
+    options=OPTIONS,
+    context=CONTEXT,
+    unknown_option="an Ollama server that does not know it ignores it silently",
 )

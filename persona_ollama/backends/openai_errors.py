@@ -8,6 +8,7 @@ the commands that work on that kind of server (openai_models.py says which kind 
 from __future__ import annotations
 
 import re
+import shlex
 from typing import Any
 
 from .. import names
@@ -112,12 +113,14 @@ def out_of_memory(
 
 
 def start_advice(kind: str, model: str) -> str:
-    """How to make a server of ``kind`` serve ``model``, in the commands that work there."""
+    """How to make a server of ``kind`` serve ``model``, in the commands that work there (the
+    name quoted for a shell where it needs it: a /v1 id may hold spaces)."""
+    arg = shlex.quote(model)
     return {
-        "vLLM": f"start it with that model: `vllm serve <repo> --served-model-name {model}`",
-        "llama.cpp": f"start it with that model: `llama-server -m <file.gguf> --alias {model}` "
+        "vLLM": f"start it with that model: `vllm serve <repo> --served-model-name {arg}`",
+        "llama.cpp": f"start it with that model: `llama-server -m <file.gguf> --alias {arg}` "
         f"(llama-cpp-python: `python -m llama_cpp.server --model <file.gguf> "
-        f"--model_alias {model}`)",
+        f"--model_alias {arg}`)",
         "LM Studio": "load that model in LM Studio (or `lms load <model>`)",
         "LiteLLM": f"add '{model}' to the proxy's model_list",
         "Ollama": f"run `ollama pull {model}` on that machine",

@@ -53,6 +53,11 @@ class AddressRules:
 class NameRules(Protocol):
     """A server's model-name grammar: which names it takes and which spellings are one model."""
 
+    @property
+    def example(self) -> str | None:
+        """A name its server takes, shown where a hint needs one; None where no name is
+        typical (a server whose ids are whatever it was started with)."""
+
     def check(self, name: str) -> None:
         """Raise ConfigurationError, naming the server and a good name, when the server would
         refuse ``name`` (already stripped, non-empty, without control characters)."""
@@ -72,6 +77,7 @@ class NameRules(Protocol):
 class AnyName:
     """The neutral default: any text is a name, compared exactly as written."""
 
+    example = None
     remote_host: str | None = None
     remote_evidence = "the server forwards it by its name"
 
@@ -111,10 +117,13 @@ class Declaration:
     """Everything one backend declares: its address rules, a phrase for the API it speaks
     (used where the kernel lists the APIs, e.g. "the server's /chat route"), its model names,
     and the options its server knows beyond the common sampling ones (options.COMMON_OPTIONS),
-    each with the kind of value it takes, and what its server does with too long a prompt."""
+    each with the kind of value it takes, what its server does with an option it does not know
+    (``unknown_option``, words that end "it is sent as given, and ..."), and what its server
+    does with too long a prompt."""
 
     address: AddressRules
     speaks: str
     names: NameRules = field(default_factory=AnyName)
     options: Mapping[str, OptionType] = field(default_factory=dict)
     context: ContextWords = ContextWords()
+    unknown_option: str = "a server that does not know it may ignore it silently"

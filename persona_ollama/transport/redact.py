@@ -155,13 +155,7 @@ class Redactor:
         return value
 
     def error(self, error: ServerError) -> ServerError:
-        """``error`` with its message, hint and server text scrubbed (in place); returned."""
-        if not self._forms:
-            return error
-        error.message = self.text(error.message)
-        if error.hint:
-            error.hint = self.text(error.hint)
-        if error.server_text:
-            error.server_text = self.text(error.server_text)
-        error.args = tuple(self.text(a) if isinstance(a, str) else a for a in error.args)
+        """``error`` with every text it shows scrubbed, field by field (in place); returned."""
+        if self._forms:
+            error.scrub(self.text)
         return error

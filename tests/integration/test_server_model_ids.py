@@ -8,6 +8,7 @@ model, served under the id it was started with: a Hugging Face id or a path), ov
 from __future__ import annotations
 
 import json
+import shlex
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 
 from persona_ollama import OllamaProvider
-from persona_ollama.errors import ConfigurationError
+from persona_ollama.errors import ConfigurationError, ModelNotPulledError
 from persona_ollama.testing import FakeModel, FakeOllama
 
 
@@ -133,3 +134,18 @@ def test_any_server_refuses_control_characters_and_pasted_documents(model_id, pr
     with pytest.raises(ConfigurationError, match=problem) as caught:
         OllamaProvider(model=model_id, api="openai", environ={})
     assert "\x1b" not in str(caught.value)
+
+
+def test_the_advice_for_a_missing_id_is_a_command_that_runs_as_shown(serve):
+    # Any id passes now, spaces and quotes too: the vLLM command that would serve it must
+    # take it as one argument when pasted into a shell.
+    server = serve("Qwen/Qwen2.5-0.5B-Instruct")
+    provider = OllamaProvider(base_url=server.url, api="openai", environ={})
+
+    with pytest.raises(ModelNotPulledError) as caught:
+        provider.generate("Hello", model="my model's v2", max_tokens=8)
+
+    provider.close()
+    command = (caught.value.hint or "").split("`")[1]
+    assert command.startswith("vllm serve <repo> --served-model-name ")
+    assert shlex.split(command)[-1] == "my model's v2"

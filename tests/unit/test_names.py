@@ -67,3 +67,25 @@ def test_invalid_names_are_refused_before_sending(bad):
 )
 def test_valid_names_pass(good):
     assert check_name(good) == good
+
+
+@pytest.mark.parametrize(
+    ("api", "hint"),
+    [
+        ("native", "e.g. model='llama3.2:3b'; `persona-ollama models` lists installed models."),
+        ("openai", "`persona-ollama models` lists the server's models by name."),
+    ],
+)
+def test_an_empty_name_is_refused_with_an_example_only_from_a_backend_that_has_one(api, hint):
+    # A /v1 server's ids are whatever it was started with (vLLM: Qwen/Qwen2.5-7B-Instruct):
+    # an Ollama tag is no example there. Ollama users read the hint they always did.
+    from persona_ollama import OllamaProvider
+
+    for bad in ("", "   "):
+        with pytest.raises(ConfigurationError) as caught:
+            OllamaProvider(base_url="http://127.0.0.1:9", api=api, model=bad, environ={})
+        assert caught.value.hint == hint
+        assert (
+            str(caught.value)
+            == f"A model name must be a non-empty string, got {bad!r}.\nHint: {hint}"
+        )

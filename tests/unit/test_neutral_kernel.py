@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 import persona_ollama
+from persona_ollama.backends.ollama_rules import OPTIONS as OLLAMA_OPTIONS
 
 ROOT = Path(persona_ollama.__file__).resolve().parent
 
@@ -37,13 +38,17 @@ OWN_NAMES = re.compile(r"persona_ollama|PERSONA_OLLAMA_|persona-ollama|OllamaPro
 FORBIDDEN = {
     "ollama": re.compile(r"(?i)ollama"),
     "default port": re.compile(r"11434"),
-    "route": re.compile(r"/api/[a-z]"),
-    "option": re.compile(r"\b(?:num_ctx|num_predict)\b|[\"']keep_alive[\"']"),
+    # A route written out, or built: f"/api/{name}", "/api/" + name.
+    "route": re.compile(r"/api/[a-z{]?"),
+    # Every option Ollama's backend declares (num_ctx, num_gpu ...), and its wire keep_alive.
+    "option": re.compile(r"\b(?:" + "|".join(sorted(OLLAMA_OPTIONS)) + r")\b|[\"']keep_alive[\"']"),
 }
 # A block of compatibility aliases for the Ollama-named public classes (errors.py) sits
 # between a line holding BEGIN and one holding END; what is inside is not scanned.
 BEGIN = "# compatibility aliases: begin"
 END = "# compatibility aliases: end"
+# The files that may hold such a block: the error classes, and the package's lazy exports.
+ALIAS_FILES = frozenset({"errors.py", "__init__.py"})
 
 # Kernel file -> the exact texts it may hold, and why.
 SEAM: dict[str, tuple[tuple[str, ...], str]] = {
@@ -82,11 +87,15 @@ def violations(relative: str, text: str) -> list[str]:
     allowed = SEAM.get(relative, ((), ""))[0]
     found = []
     inside = False
+    start = 0
     for number, line in enumerate(text.splitlines(), 1):
         if BEGIN in line:
             inside = True
+            if relative not in ALIAS_FILES:
+                found.append(f"{relative}:{number}: alias block outside {sorted(ALIAS_FILES)}")
         if inside:
             inside = END not in line
+            start = number if BEGIN in line else start
             continue
         for exact in allowed:
             line = line.replace(exact, "")
@@ -94,6 +103,8 @@ def violations(relative: str, text: str) -> list[str]:
         for what, pattern in FORBIDDEN.items():
             for match in pattern.finditer(line):
                 found.append(f"{relative}:{number}: {what} {match.group()!r}")
+    if inside:  # a block never closed would hide the rest of the file
+        found.append(f"{relative}:{start}: alias block without {END!r}")
     return found
 
 
@@ -159,6 +170,29 @@ def test_the_products_own_names_and_neutral_words_pass(line: str) -> None:
 def test_a_marked_block_of_compatibility_aliases_is_not_scanned() -> None:
     text = f"a = 1\n{BEGIN}\nOllamaError = ProviderError\n{END}\nb = 'ollama'\n"
     assert violations("errors.py", text) == ["errors.py:5: ollama 'ollama'"]
+
+
+@pytest.mark.parametrize(
+    ("line", "token"),
+    [
+        ('url = endpoint.url(f"/api/{route}")', "route '/api/{'"),
+        ('url = endpoint.url("/api/" + route)', "route '/api/'"),
+        ('options["num_gpu"] = 0', "option 'num_gpu'"),
+        ("body = {'use_mmap': False}", "option 'use_mmap'"),
+    ],
+)
+def test_the_scan_sees_built_routes_and_every_declared_ollama_option(line, token) -> None:
+    assert violations("x.py", f"{line}\n") == [f"x.py:1: {token}"]
+
+
+def test_an_alias_block_hides_nothing_outside_its_files_or_its_end() -> None:
+    # Another module's block, and errors.py's block left open, would each hide what follows.
+    assert violations("settings.py", f"{BEGIN}\nHOST = 'OLLAMA_HOST'\n{END}\n") == [
+        "settings.py:1: alias block outside ['__init__.py', 'errors.py']"
+    ]
+    assert violations("errors.py", f"{BEGIN}\nOllamaError = ServerError\nx = 'ollama'\n") == [
+        f"errors.py:1: alias block without {END!r}"
+    ]
 
 
 def test_a_seam_allows_only_its_exact_text() -> None:

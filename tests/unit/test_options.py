@@ -49,6 +49,26 @@ def test_unknown_option_is_sent_with_one_warning(caplog):
     assert any("Did you mean 'num_ctx'?" in m for m in messages)
 
 
+def test_the_unknown_option_warning_reads_as_before_for_an_ollama_user(caplog):
+    # The provider checks its options with the default backend's words: Ollama's, the text
+    # docs/troubleshooting.md quotes. Another backend's declaration brings its own.
+    from persona_ollama import OllamaProvider
+    from persona_ollama.backends.rules import Declaration
+    from persona_ollama.privacy import reset_warnings
+
+    reset_warnings()
+    with caplog.at_level("WARNING", logger="persona_ollama"):
+        OllamaProvider(base_url="http://127.0.0.1:9", options={"nm_ctx": 5}, environ={})
+        validate_options({"mirostat_eta": 1.0}, unknown=Declaration.unknown_option)
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == [
+        "Option 'nm_ctx' is not one persona-ollama knows; it is sent as given, and an Ollama "
+        "server that does not know it ignores it silently. Did you mean 'num_ctx'?",
+        "Option 'mirostat_eta' is not one persona-ollama knows; it is sent as given, and a "
+        "server that does not know it may ignore it silently.",
+    ]
+
+
 def test_newer_server_option_is_known_and_type_checked():
     # draft_num_predict: api/types.go Runner since v0.30
     assert validate_options({"draft_num_predict": 4}) == {"draft_num_predict": 4}
