@@ -12,8 +12,7 @@ import pytest
 from click.testing import CliRunner
 from error_bases import error_bases  # noqa: F401  (autouse: the errors' bases restored)
 
-from persona_ollama import model_info, privacy, windows
-from persona_ollama.backends import ollama, openai
+from persona_ollama.server_state import SERVERS
 
 # The CLI honours FORCE_COLOR and TERM=dumb (cli/app.py use_color): a CI that sets either would
 # colour, or uncolour, outputs the tests compare. The tests that need them set them themselves.
@@ -40,21 +39,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(autouse=True)
 def _fresh_process_state():
-    """Model facts, /v1 model ids and once-per-process warnings are shared by every provider in
-    a process (Persona builds one per call); tests must not see each other's."""
-    resets = (
-        model_info.FACTS.clear,
-        privacy.reset_warnings,
-        openai._SERVED.clear,
-        windows.WINDOWS.clear,
-        ollama._VERSIONS_SEEN.clear,
-        openai._KINDS.clear,
-    )
-    for reset in resets:
-        reset()
+    """What the process knows of each server (model facts, windows, versions, /v1 kinds) and
+    the warnings already given are shared by every provider in a process (Persona builds one
+    per call): one registry holds them all, and tests must not see each other's."""
+    SERVERS.clear()
     yield
-    for reset in resets:
-        reset()
+    SERVERS.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -68,11 +68,18 @@ class NameRules(Protocol):
     def is_remote(self, name: str) -> bool:
         """True when the server forwards requests for ``name`` to another service."""
 
+    #: Where the server forwards a name ``is_remote`` says it forwards (None: it does not say),
+    #: and how we know, for messages.
+    remote_host: str | None
+    remote_evidence: str
+
 
 class AnyName:
     """The neutral default: any text is a name, compared exactly as written."""
 
     example = None
+    remote_host: str | None = None
+    remote_evidence = "the server forwards it by its name"
 
     def check(self, name: str) -> None:
         """Take every name the kernel's own checks passed."""
@@ -93,7 +100,8 @@ class ContextWords:
 
     ``would_cut`` ends "Nothing was sent: ..." when a prompt cannot fit; ``fills_window``
     follows a count of evaluated prompt tokens that filled the whole window, and says what
-    happened and what to do.
+    happened and what to do; ``smaller_window`` names a smaller window in advice ("... or
+    <it>, would fit the GPU").
     """
 
     would_cut: str = "the server might have silently dropped part of the input"
@@ -101,6 +109,7 @@ class ContextWords:
         "the server probably cut a longer prompt to fit, so part of the input was dropped. "
         "Ask for a larger context window, or use a model with a longer context."
     )
+    smaller_window: str = "a smaller context window"
 
 
 @dataclass(frozen=True)

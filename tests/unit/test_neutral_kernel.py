@@ -63,17 +63,11 @@ SEAM: dict[str, tuple[tuple[str, ...], str]] = {
 PENDING = frozenset(
     {
         "context.py",
-        "model_info.py",
-        "offload.py",
-        "privacy.py",
         "provider.py",
         "request.py",
-        "served.py",
         "stream.py",
-        "timings.py",
         # Only the Ollama-named error classes they raise, until errors.py has neutral names.
         "transport/http.py",
-        "windows.py",
     }
 )
 

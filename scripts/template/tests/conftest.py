@@ -5,19 +5,17 @@ from __future__ import annotations
 import pytest
 from error_bases import error_bases  # noqa: F401  (autouse: the errors' bases restored)
 
-from persona_acme import model_info, privacy, windows
+from persona_acme.server_state import SERVERS
 
 
 @pytest.fixture(autouse=True)
 def _fresh_process_state():
-    """Model facts, loaded windows and once-per-process warnings are shared by every provider
-    in a process (Persona builds one per call); tests must not see each other's."""
-    resets = (model_info.FACTS.clear, privacy.reset_warnings, windows.WINDOWS.clear)
-    for reset in resets:
-        reset()
+    """What the process knows of each server and the warnings already given are shared by
+    every provider in a process (Persona builds one per call): one registry holds them all,
+    and tests must not see each other's."""
+    SERVERS.clear()
     yield
-    for reset in resets:
-        reset()
+    SERVERS.clear()
 
 
 @pytest.fixture(autouse=True)

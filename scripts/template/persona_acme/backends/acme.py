@@ -36,6 +36,7 @@ from ..errors import (
     server_text_of,
 )
 from ..model_info import ModelInfo
+from ..server_state import ServerState
 from ..settings import HOST_VAR, TIMEOUT_VAR
 from ..transport.http import Transport, answer_budget
 from ..transport.sse import iter_sse_data
@@ -63,9 +64,14 @@ class AcmeBackend:
     sets_window = False  # the window is the server's max_total_tokens, fixed at its start
     reports_forwarding = False  # answers never say where they ran: local-only checks again
 
-    def __init__(self, endpoint: Any, **transport: Any) -> None:
-        """``transport``: the :class:`Transport` settings (timeouts, pool, headers, verify)."""
+    def __init__(
+        self, endpoint: Any, *, state: ServerState | None = None, **transport: Any
+    ) -> None:
+        """``state``: what this process knows of the server, shared by every provider for it
+        (server_state.py); ``transport``: the :class:`Transport` settings (timeouts, pool,
+        headers, verify)."""
         self.url = str(endpoint)
+        self.state = state if state is not None else ServerState(self.url)
         self.transport = Transport(endpoint, self, **transport)
 
     # -- the transport's words: every failure in Acme's terms, with what to do ------------
