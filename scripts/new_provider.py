@@ -148,6 +148,8 @@ ALIASES_END = re.compile(
     r"^\s*# (-- end of the compatibility aliases|compatibility aliases: end)", re.IGNORECASE
 )
 ALIAS = re.compile(r"^(\w+) = \w+$")
+# A lint exemption that only the block needed ("the aliases apart", unsorted in __all__).
+ALIASES_NOQA = re.compile(r"  # noqa: [A-Z0-9, ]+ - [^\n]*\balias[^\n]*", re.IGNORECASE)
 
 
 def check_names(names: Names, target: Path) -> None:
@@ -405,12 +407,13 @@ def drop_compatibility_names(package: Path) -> None:
         return
     names = "|".join(sorted(aliases))
     listed = re.compile(rf'^\s*"?({names})"?(: "[\w.]+")?,\s*\n', re.MULTILINE)
-    dropped = {path: listed.sub("", text) for path, text in dropped.items()}
+    dropped = {path: ALIASES_NOQA.sub("", listed.sub("", text)) for path, text in dropped.items()}
     if any(re.search(rf"\b({names})\b", text) for text in dropped.values()):
         return  # still used: the check lists every line that names them
     for path, text in dropped.items():
         if text != texts[path]:
-            path.write_text(text, encoding="utf-8")
+            # Where a block was, at most the two blank lines that separate top-level code.
+            path.write_text(re.sub(r"\n{4,}", "\n\n\n", text), encoding="utf-8")
 
 
 def fill_pyproject(pyproject: Path, requirements: list[str], package: Path, names: Names) -> None:

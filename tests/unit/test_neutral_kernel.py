@@ -66,8 +66,6 @@ PENDING = frozenset(
         "provider.py",
         "request.py",
         "stream.py",
-        # Only the Ollama-named error classes they raise, until errors.py has neutral names.
-        "transport/http.py",
     }
 )
 
