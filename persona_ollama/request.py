@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import names
 from .backends.base import ChatRequest
+from .catalogue_seam import HAS_CATALOGUE
 from .context import LADDER, MIN_USEFUL_ANSWER, ContextPlan, estimate_messages, plan
 from .errors import (
     ConfigurationError,
@@ -299,6 +300,8 @@ class Preparation:
     def _window_cap(self, model: str, deadline: float | None) -> int | None:
         """The largest ladder window with which ``model`` fits the memory budget the default
         model selection uses; None when the budget or the model's size is unknown."""
+        if not HAS_CATALOGUE:
+            return None
         from .choosing.catalogue import load_catalogue
         from .choosing.hardware import probe
         from .choosing.selection import estimate_memory_bytes, fits

@@ -50,6 +50,9 @@ NOT_KERNEL = (
     "cli/*",
     "testing/*",
 )
+# Subpackages the kernel may import only where it has asked whether they are there
+# (catalogue_seam.HAS_CATALOGUE): the generator does not follow imports into them.
+OPTIONAL = ("choosing",)
 # The contract suite, the guard against real sleeps in unit tests and the errors' bases
 # restored after each test, copied as they are: they name no server.
 COPIED_TESTS = (
@@ -63,11 +66,13 @@ COPIED_TESTS = (
 # The fixtures the copy's tests/conftest.py (scripts/template) does not define: a unit test
 # that takes one of them tests the template's server, not the kernel.
 REPO_ONLY_FIXTURES = ("mocked", "cli_runner", "terminal", "fake_ollama", "fake_ollama_factory")
-# Unit tests of kernel modules whose cases are facts of the template's server under other
-# words: they test what the default backend declares, which in a new project is its own.
+# Unit tests of the kernel whose cases are facts of the template itself under other words:
+# what its default backend declares, or its own modules' list, which a new project replaces.
 SERVER_FACT_TESTS = {
     "tests/unit/test_options.py": "its cases are the default backend's options (num_ctx, "
     "num_predict, use_mmap ...): the template's server's",
+    "tests/unit/test_module_state.py": "its list is of the template's modules, choosing/ and "
+    "the template's backends among them; a new project starts its own",
 }
 # Third-party imports of the copy -> the requirement in the template's pyproject.toml.
 DISTRIBUTIONS = {
@@ -235,6 +240,8 @@ def kernel_closure(source: Path, generated: Iterable[str]) -> set[str]:
         parts = module.split(".")
         parents = {".".join(parts[:n]) for n in range(1, len(parts))}
         for found in sorted(imports | parents):
+            if any(found.startswith(f"{PACKAGE}.{name}") for name in OPTIONAL):
+                continue
             if found not in wanted and (module_file(source, found) or found in generated):
                 wanted.add(found)
                 todo.append(found)

@@ -34,11 +34,15 @@ SOURCE = {
     "persona_ollama/settings.py": SETTINGS,
     "persona_ollama/names.py": (
         "import requests\n\n\ndef check(name):\n"
-        "    from .choosing.catalogue import entries  # lazy: still comes along\n"
-        "    return entries(name)\n"
+        "    from .store.words import entries  # lazy: still comes along\n"
+        "    from .choosing.catalogue import ranked  # optional: left out\n"
+        "    return ranked(entries(name))\n"
     ),
+    "persona_ollama/store/__init__.py": "",
+    "persona_ollama/store/words.py": "def entries(name):\n    return [name]\n",
+    "persona_ollama/store/data/words.json": "[]\n",
     "persona_ollama/choosing/__init__.py": "",
-    "persona_ollama/choosing/catalogue.py": "def entries(name):\n    return [name]\n",
+    "persona_ollama/choosing/catalogue.py": "def ranked(names):\n    return names\n",
     "persona_ollama/choosing/data/models.json": "[]\n",
     "persona_ollama/cli/__init__.py": "import click\n",
     "persona_ollama/backends/__init__.py": "",
@@ -120,8 +124,8 @@ def test_the_project_holds_the_kernel_what_it_imports_the_skeleton_and_the_contr
         "persona_acme/__init__.py",
         "persona_acme/names.py",
         "persona_acme/py.typed",
-        "persona_acme/choosing/catalogue.py",  # imported by the kernel, lazily
-        "persona_acme/choosing/data/models.json",  # with its package's data
+        "persona_acme/store/words.py",  # imported by the kernel, lazily
+        "persona_acme/store/data/words.json",  # with its package's data
         "persona_acme/backends/acme.py",
         "persona_acme/backends/acme_rules.py",
         "persona_acme/testing/acme.py",
@@ -132,6 +136,8 @@ def test_the_project_holds_the_kernel_what_it_imports_the_skeleton_and_the_contr
         "README.md",
     } <= files
     assert not [name for name in files if name.startswith("persona_acme/cli/")]
+    # The catalogue is optional: the kernel asks whether it is there (catalogue_seam).
+    assert not [name for name in files if name.startswith("persona_acme/choosing/")]
     assert "persona_acme/backends/ollama.py" not in files
     assert "tests/contract/test_product_contract.py" not in files
 
@@ -174,7 +180,7 @@ def test_everything_is_renamed_and_the_settings_name_the_new_server(source: Path
     assert 'persona_vllm = "persona_vllm.testing.pytest_plugin"' in pyproject
     # What the package imports, and nothing else (cli/ and its click are left out).
     assert '    "requests>=2.28",\n]' in pyproject and "click" not in pyproject
-    assert '"persona_vllm.choosing" = ["data/*"]' in pyproject
+    assert '"persona_vllm.store" = ["data/*"]' in pyproject and "choosing" not in pyproject
     assert "from persona_vllm import names" in read(project, "tests/unit/test_names.py")
 
 
@@ -251,7 +257,7 @@ def test_a_line_naming_the_templates_server_in_any_case_is_listed_and_fails_the_
 
     found = new_provider.generate(project, ACME, source)
 
-    assert found == ["persona_acme/names.py:7: # as OLLAMA does"]
+    assert found == ["persona_acme/names.py:8: # as OLLAMA does"]
     assert (project / "persona_acme" / "names.py").is_file()  # left in place to read
 
 
@@ -322,7 +328,7 @@ def test_a_target_that_is_not_empty_or_inside_the_template_is_refused(
 # -- the real repository ---------------------------------------------------------------------
 
 
-def test_the_repositorys_project_holds_its_kernel_and_no_cli_catalogue_command_or_ollama_backend(
+def test_the_repositorys_project_holds_its_kernel_and_no_cli_catalogue_or_ollama_backend(
     tmp_path: Path,
 ):
     project = tmp_path / "persona-acme"
@@ -332,11 +338,8 @@ def test_the_repositorys_project_holds_its_kernel_and_no_cli_catalogue_command_o
     files = files_of(project)
     assert {"persona_acme/provider.py", "persona_acme/context.py", "persona_acme/py.typed"} <= files
     assert not [name for name in files if name.startswith("persona_acme/cli/")]
-    assert not [name for name in files if name.startswith("persona_acme/backends/openai")]
-    assert "persona_acme/backends/ollama.py" not in files
-    # Ollama's declarations come only with the catalogue, which still imports them.
-    if "persona_acme/backends/ollama_rules.py" in files:
-        assert "persona_acme/choosing/catalogue.py" in files
+    assert not [name for name in files if re.match(r"persona_acme/backends/(ollama|openai)", name)]
+    assert not [name for name in files if name.startswith("persona_acme/choosing/")]
     assert "tests/contract/test_template.py" not in files
     assert not (project / "scripts").exists()
 
