@@ -554,7 +554,7 @@ class OllamaProvider(LLMProvider):
 
         # Before the default model is chosen (a model listing, a hardware probe): a call
         # refused anyway waits for none of that and is told what is wrong with it.
-        check_arguments(Call(prompt, "", max_tokens, temperature, system=system, num_ctx=num_ctx))
+        check_arguments(Call(prompt, "", max_tokens, temperature, system=system, window=num_ctx))
         # The deadline covers everything the call does: choosing the default model (a model
         # listing), model facts, waiting for the headers and every read of the answer.
         with call_deadline(self.deadline, within=within) as ends_at:
@@ -572,7 +572,7 @@ class OllamaProvider(LLMProvider):
                 format=format,
                 think=think,
                 keep_alive=keep_alive,
-                num_ctx=num_ctx,
+                window=num_ctx,
                 options=request_options,
                 chosen=self._chosen(model, name),
             )
@@ -585,7 +585,7 @@ class OllamaProvider(LLMProvider):
             # hardware in between (once per process) would let another call's window win.
             machine = self._machine_for_estimate(prompt, system)
             prepared = preparation.prepare(call, deadline=ends_at)
-            window = prepared.plan.num_ctx
+            window = prepared.plan.window
             url = str(self.endpoint)
             facts = self.served.facts(name, deadline=ends_at)  # cached by prepare()
             request = self._with_first_byte_wait(prepared.chat, facts, prepared.plan, machine)
