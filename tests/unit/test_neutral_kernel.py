@@ -68,8 +68,6 @@ PENDING = frozenset(
         "provider.py",
         "served.py",
         "timings.py",
-        # Only the Ollama-named error classes they raise, until errors.py has neutral names.
-        "transport/http.py",
         "windows.py",
     }
 )
