@@ -22,7 +22,6 @@ import operator
 from collections.abc import Generator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .. import names
 from ..endpoint import v1_endpoint
 from ..errors import (
     MODEL_NOT_FOUND,
@@ -57,6 +56,8 @@ from .openai_models import (
     context_length_of,
     entries_of,
     entry_serving,
+    names_of,
+    native_key,
     server_kind,
     server_label,
 )
@@ -77,6 +78,7 @@ from .openai_sse import (
 
 if TYPE_CHECKING:
     from ..endpoint import Endpoint
+    from .rules import NameRules
 
 # The names this module had before it was split, kept importable from here.
 __all__ = [
@@ -140,6 +142,12 @@ class OpenAIBackend:
         return _KINDS.get(self.url, GENERIC)
 
     @property
+    def names(self) -> NameRules:
+        """The model-name rules of the server as /v1/models last said what it is
+        (openai_models.names_of), without asking."""
+        return names_of(self.kind_seen)
+
+    @property
     def label(self) -> str:
         """How messages name the server: "llama.cpp server", "vLLM server" ..."""
         return server_label(self.kind_seen)
@@ -151,7 +159,7 @@ class OpenAIBackend:
         frames (file paths on the server) are left out."""
         text = without_paths(server_text_of(body))
         if status == 404 and MODEL_NOT_FOUND.search(text) and model is not None:
-            _SERVED.pop((self.url, names.canonical(model)), None)
+            _SERVED.pop((self.url, self.names.canonical(model)), None)
             return self._not_served(model, server_text=text, status_code=404)
         return openai_errors.status_error(
             status, text, model=model, url=self.url, kind=self.kind_seen
@@ -198,7 +206,7 @@ class OpenAIBackend:
         found = []
         for entry in entries:
             name = entry["id"]
-            fields = remote.get(names.canonical(name), {})
+            fields = remote.get(native_key(name), {})
             found.append(
                 ModelInfo(
                     name=name,
@@ -232,8 +240,8 @@ class OpenAIBackend:
         if spec is not None:
             length = length or spec.context_length
         remote, unknown = self._remote_fields(deadline)
-        fields = remote.get(names.canonical(entry["id"]), {})
-        if unknown is None and self.kind == "Ollama" and not names.is_cloud(model):
+        fields = remote.get(native_key(entry["id"]), {})
+        if unknown is None and self.kind == "Ollama" and not self.names.is_remote(model):
             # Ollama may put the remote fields in /api/show only; a cloud name is never
             # shown (from 0.18 its /api/show is itself forwarded to ollama.com).
             shown, unknown = openai_models.shown_remote_fields(
@@ -257,7 +265,7 @@ class OpenAIBackend:
         """Stream POST /v1/chat/completions; errors are raised as typed errors, in this
         server's terms, and the ends only a /v1 server has are checked (see _checked)."""
         model = request.model
-        entry = _SERVED.get((self.url, names.canonical(model)), {})
+        entry = _SERVED.get((self.url, self.names.canonical(model)), {})
         served = str(entry.get("id") or model)
         owner = entry.get("owned_by")
         kind = server_kind(entry) if entry else self.kind
@@ -453,14 +461,15 @@ class OpenAIBackend:
         return entries_of(self.transport, self.url, listing)
 
     def _entry(self, model: str, deadline: float | None = None) -> Mapping[str, Any]:
-        """The /v1/models entry serving ``model``: the exact id, else the same Ollama name."""
+        """The /v1/models entry serving ``model``: the exact id, else the same name by the
+        server's rules (:attr:`names`)."""
         entries = self._models(deadline)
         found = entry_serving(entries, model)
         if found is None:
             raise self._not_served(
                 model, served=[entry["id"] for entry in entries], status_code=404
             )
-        _SERVED[(self.url, names.canonical(model))] = found
+        _SERVED[(self.url, self.names.canonical(model))] = found
         return found
 
     def _remote_fields(
