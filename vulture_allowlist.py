@@ -60,3 +60,7 @@ _.size_bytes
 
 # bench's Run fields, printed through vars() in `persona-ollama bench --json` "details".
 _.wall_seconds
+
+# choosing/validation.py's table(): tests/unit/test_generated_docs.py writes the validation
+# table of docs/models-and-hardware.md with it (vulture saw the name only as a loop variable).
+_.table

@@ -101,7 +101,8 @@ def _clients(url: str) -> dict[str, Callable[[str], Any]]:
 
 def run_batches(generations: int = GENERATIONS) -> list[BatchResult]:
     """Every client, sequential then concurrent, each from a cold server."""
-    from persona_ollama import windows
+    from persona_ollama.endpoint import resolve_endpoint
+    from persona_ollama.server_state import SERVERS
     from persona_ollama.testing import FakeModel, FakeOllama, count_prompt_tokens
 
     batch = prompts(generations)
@@ -109,11 +110,13 @@ def run_batches(generations: int = GENERATIONS) -> list[BatchResult]:
     results = []
     with FakeOllama([model], load_time=LOAD_TIME, parallel=PARALLEL) as fake:
         fake.latency(first_byte=GENERATION_TIME, path="/api/chat")
+        # What the process knows of the server: the provider below shares it.
+        server = SERVERS.state(str(resolve_endpoint(fake.url, {})))
         for name, call in _clients(fake.url).items():
             for mode, workers in (("sequential", 1), (f"{CONCURRENCY} concurrent", CONCURRENCY)):
                 fake.reset()
                 fake.latency(first_byte=GENERATION_TIME, path="/api/chat")
-                windows.WINDOWS.clear()  # a new process: nothing known about the server
+                server.windows.forget()  # a new process: no window known about the server
                 errors = 0
                 started = time.perf_counter()
                 with ThreadPoolExecutor(workers) as pool:

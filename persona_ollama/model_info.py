@@ -1,11 +1,11 @@
 """One type for a model a server has (:class:`ModelInfo`), where it runs (:class:`Placement`),
-and the process-wide cache of those facts.
+and the cache of one server's facts.
 
 Backends fill :class:`ModelInfo` from their server's documents; everything above them reads
-only this type. Persona builds a new provider for every call, so the cache is shared by every
-provider in the process, keyed by server URL and canonical model name. An entry expires after
-FACTS_TTL and is dropped as soon as a fresh listing shows the model removed or re-pulled (a
-new digest).
+only this type. Each server's facts are cached in its
+:class:`~persona_ollama.server_state.ServerState` (shared by every provider for that server),
+by canonical model name. An entry expires after FACTS_TTL and is dropped as soon as a fresh
+listing shows the model removed or re-pulled (a new digest).
 """
 
 from __future__ import annotations
@@ -15,15 +15,14 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import names
 
-FACTS_TTL = 600.0  # seconds; /api/show facts change only when a model is re-pulled
-# Where Ollama forwards a cloud model's requests: the remote_host of every cloud stub since
-# v0.12.0, and the default of OLLAMA_CLOUD_BASE_URL (server/cloud_proxy.go,
-# defaultCloudProxyBaseURL) since v0.18.0, which forwards any ":cloud"/"-cloud" name.
-CLOUD_HOST = "https://ollama.com:443"
+if TYPE_CHECKING:
+    from .backends.rules import NameRules
+
+FACTS_TTL = 600.0  # seconds; a model's described facts change only when it is re-pulled
 # A model whose files on the server total less than this holds no weights: it is a stub whose
 # requests go elsewhere (a cloud stub is a few hundred bytes; the smallest real GGUF is ~50 MB).
 STUB_MAX_BYTES = 1 << 20
@@ -41,7 +40,7 @@ def embedding_only(capabilities: Iterable[str] | None, name: str) -> bool:
 
 @dataclass(frozen=True)
 class Placement:
-    """Where a model runs: on the Ollama server itself, or elsewhere (``remote``).
+    """Where a model runs: on the server itself, or elsewhere (``remote``).
 
     ``host`` is the URL the server forwards prompts to (None when unknown or local),
     ``remote_model`` the name it asks for there, and ``evidence`` says how we know.
@@ -71,16 +70,17 @@ def placement(
     remote_model: Any = None,
     size: Any = None,
     unknown: str | None = None,
+    rules: NameRules | None = None,
 ) -> Placement:
     """Where ``name`` runs, from everything the server says about it.
 
     ``unknown``, when set, says why the server's remote fields could not be read: a model
     not otherwise shown to be remote is then of unknown placement.
-    ``remote_host``/``remote_model`` are the fields of /api/tags and /api/show (v0.12.0+:
-    api/types.go ListModelResponse and ShowResponse; the server forwards chat to a model that
-    has them, server/routes.go ChatHandler). A ``:cloud``/``-cloud`` name is forwarded to
-    ollama.com whatever the server lists (v0.18.0+ proxies it even with no stub installed).
-    ``size`` (from /api/tags) below STUB_MAX_BYTES means no weights are on the server.
+    ``remote_host``/``remote_model`` are what the server's listing or description says of
+    where it forwards the model (the backend reads them). A name that ``rules`` (the backend's
+    model-name rules; default: the default API's) say is forwarded by its form alone runs on
+    their ``remote_host`` whatever the server lists. ``size`` (the listing's) below
+    STUB_MAX_BYTES means no weights are on the server.
     """
     host = remote_host.strip() if isinstance(remote_host, str) else ""
     upstream = remote_model.strip() if isinstance(remote_model, str) else ""
@@ -92,10 +92,9 @@ def placement(
             # know may forward the model all the same.
             kind = type(value).__name__
             return Placement(True, None, None, f"the server reports {field} (as a {kind})")
-    if names.is_cloud(name):
-        return Placement(
-            True, CLOUD_HOST, None, "Ollama forwards ':cloud' and '-cloud' models to ollama.com"
-        )
+    rules = names.DEFAULT_RULES if rules is None else rules
+    if rules.is_remote(name):
+        return Placement(True, rules.remote_host, None, rules.remote_evidence)
     if isinstance(size, (int, float)) and not isinstance(size, bool) and 0 < size < STUB_MAX_BYTES:
         return Placement(True, None, None, f"the server holds only {size} bytes for it, no weights")
     if (size is not None and not isinstance(size, (int, float))) or isinstance(size, bool):
@@ -108,7 +107,7 @@ def placement(
     return LOCAL
 
 
-# "8.0B", "137M", "1.5T": the parameter sizes Ollama lists.
+# "8.0B", "137M", "1.5T": parameter sizes as servers list them.
 _PARAMETER_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMBT])\s*$", re.IGNORECASE)
 _SCALE = {"K": 1e-6, "M": 1e-3, "B": 1.0, "T": 1e3}
 
@@ -159,49 +158,43 @@ class ModelInfo:
 
 
 class FactsCache:
-    """Thread-safe (server URL, model) -> ModelInfo with expiry."""
+    """One server's model -> ModelInfo, with expiry (thread-safe); a part of its
+    :class:`~persona_ollama.server_state.ServerState`."""
 
     def __init__(self, ttl: float = FACTS_TTL) -> None:
         self.ttl = ttl
-        self._entries: dict[tuple[str, str], tuple[ModelInfo, float]] = {}
+        self._entries: dict[str, tuple[ModelInfo, float]] = {}
         self._lock = threading.Lock()
 
-    def get(self, url: str, model: str, *, since: float | None = None) -> ModelInfo | None:
-        """The cached facts of ``model`` on the server at ``url``, or None if absent, stale,
-        or (``since``, a time.monotonic() instant) learnt before ``since``."""
+    def get(self, model: str, *, since: float | None = None) -> ModelInfo | None:
+        """The cached facts of ``model``, or None if absent, stale, or (``since``, a
+        time.monotonic() instant) learnt before ``since``."""
         with self._lock:
-            entry = self._entries.get((url, names.canonical(model)))
+            entry = self._entries.get(names.canonical(model))
         if entry is None or time.monotonic() - entry[1] >= self.ttl:
             return None
         if since is not None and entry[1] < since:
             return None
         return entry[0]
 
-    def put(self, url: str, info: ModelInfo) -> None:
-        """Cache ``info`` for the server at ``url`` for ``ttl`` seconds."""
+    def put(self, info: ModelInfo) -> None:
+        """Cache ``info`` for ``ttl`` seconds."""
         with self._lock:
-            self._entries[(url, names.canonical(info.name))] = (info, time.monotonic())
+            self._entries[names.canonical(info.name)] = (info, time.monotonic())
 
-    def forget(self, url: str, model: str | None = None) -> None:
-        """Drop one model's facts, or every model's of that server."""
+    def forget(self, model: str | None = None) -> None:
+        """Drop one model's facts, or every model's."""
         with self._lock:
-            for key in [k for k in self._entries if k[0] == url]:
-                if model is None or key[1] == names.canonical(model):
-                    del self._entries[key]
+            if model is None:
+                self._entries.clear()
+            else:
+                self._entries.pop(names.canonical(model), None)
 
-    def reconcile(self, url: str, models: Iterable[ModelInfo]) -> None:
+    def reconcile(self, models: Iterable[ModelInfo]) -> None:
         """Drop facts of models that a fresh listing no longer has or has with a new digest."""
         digests = {names.canonical(model.name): model.digest for model in models}
         with self._lock:
-            for key in [k for k in self._entries if k[0] == url]:
+            for key in list(self._entries):
                 known = self._entries[key][0].digest
-                if key[1] not in digests or (known and known != digests[key[1]]):
+                if key not in digests or (known and known != digests[key]):
                     del self._entries[key]
-
-    def clear(self) -> None:
-        """Forget every server's facts."""
-        with self._lock:
-            self._entries.clear()
-
-
-FACTS = FactsCache()

@@ -3,10 +3,11 @@ it runs on the CPU.
 
 A model that does not fit the GPU is split: the layers that fit run on the GPU, the rest on
 the CPU from system memory, and every token then waits for the slow part. The server says
-how the model was placed (Ollama: /api/ps ``size`` and ``size_vram``, read by the backend as
-:class:`~persona_ollama.backends.base.LoadedModel`); this module turns that into one warning
-per model and server, with the share on the CPU, the slowdown to expect and an installed
-model that fits. ``persona-ollama doctor`` shows the same shares for every loaded model.
+how the model was placed (the backend reads its list of loaded models into
+:class:`~persona_ollama.backends.base.LoadedModel`: the whole size and the part on GPUs);
+this module turns that into one warning per model and server, with the share on the CPU,
+the slowdown to expect and an installed model that fits. ``persona-ollama doctor`` shows
+the same shares for every loaded model.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from . import names
 
 if TYPE_CHECKING:
     from .backends.base import LoadedModel
+    from .backends.rules import ContextWords
     from .model_info import ModelInfo
 
 # How much slower the CPU's memory is than the GPU's: decoding reads every weight once per
@@ -58,10 +60,15 @@ def fitting_alternative(
 
 
 def partial_offload_warning(
-    loaded: LoadedModel, listing: Sequence[ModelInfo], *, server: str
+    loaded: LoadedModel,
+    listing: Sequence[ModelInfo],
+    *,
+    server: str,
+    words: ContextWords | None = None,
 ) -> str | None:
     """The warning for a model partly on the CPU; None when it is wholly on the GPU, wholly on
-    the CPU (a machine without a GPU: nothing better to do) or the server does not say."""
+    the CPU (a machine without a GPU: nothing better to do) or the server does not say.
+    ``words``: the backend's words for its window (default: the default API's)."""
     share = loaded.gpu_share
     if share is None or share <= 0.0 or share >= 1.0:
         return None
@@ -75,7 +82,8 @@ def partial_offload_warning(
     advice = (
         f"{alternative.name} ({_gib(alternative.size_bytes or 0)}) would fit the GPU memory it got."
         if alternative is not None
-        else "A smaller model or quantisation, or a smaller num_ctx, would fit the GPU."
+        else "A smaller model or quantisation, or "
+        f"{(words or _default_words()).smaller_window}, would fit the GPU."
     )
     return (
         f"{loaded.name} runs {cpu_share:.0%} on the CPU: the server at {server} put "
@@ -84,6 +92,13 @@ def partial_offload_warning(
         f"(decoding speed follows memory bandwidth; the CPU's is about "
         f"{GPU_TO_CPU_BANDWIDTH:.0f}x lower). {advice}"
     )
+
+
+def _default_words() -> ContextWords:
+    from .backends.registry import declared
+    from .settings import DEFAULT_API
+
+    return declared(DEFAULT_API).context
 
 
 def _gib(value: int) -> str:

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import logging
-import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Callable
 
 from . import names
 from .errors import LocalOnlyViolationError
-from .settings import LOCAL_ONLY_VAR
+from .settings import HOST_VAR, LOCAL_ONLY_VAR
 
 if TYPE_CHECKING:
     from .endpoint import Endpoint
@@ -25,25 +23,21 @@ if TYPE_CHECKING:
 
 Resolver = Callable[[str, int], Sequence[str]]
 
-log = logging.getLogger("persona_ollama")
-
-_WARNED: set[str] = set()
-_WARNED_LOCK = threading.Lock()
-
 
 def warn_once(key: str, message: str) -> None:
-    """Log ``message`` at WARNING the first time ``key`` is seen in this process."""
-    with _WARNED_LOCK:
-        if key in _WARNED:
-            return
-        _WARNED.add(key)
-    log.warning(message)
+    """Log ``message`` at WARNING the first time ``key`` is seen in this process (a warning
+    about no one server; one about a server goes to its state's ``warnings``)."""
+    from .server_state import SERVERS  # on the first warning, not with the entry point
+
+    SERVERS.warnings.warn_once(key, message)
 
 
 def reset_warnings() -> None:
-    """Forget which warnings were given (for tests and long-running hosts)."""
-    with _WARNED_LOCK:
-        _WARNED.clear()
+    """Forget which warnings were given, about any server or none (for tests and
+    long-running hosts)."""
+    from .server_state import SERVERS
+
+    SERVERS.forget_warnings()
 
 
 def system_resolve(host: str, port: int) -> list[str]:
@@ -94,7 +88,7 @@ def check_server(
         raise LocalOnlyViolationError(
             f"Local-only mode refuses the server at {endpoint}: it is not on this "
             "machine, so prompts would leave it.",
-            hint="Point OLLAMA_HOST at 127.0.0.1, or allow remote servers by unsetting "
+            hint=f"Point {HOST_VAR} at 127.0.0.1, or allow remote servers by unsetting "
             f"{LOCAL_ONLY_VAR} (local_only=False).",
             url=str(endpoint),
         )
@@ -107,11 +101,11 @@ def _warn_if_elsewhere(endpoint: Endpoint, resolve: Resolver) -> None:
     """Warn once per name when a loopback-looking name (``*.localhost``) resolves to an
     address that is not loopback: it is connected to directly, never through a proxy,
     and it is not this machine. (Local-only mode refuses it instead: see _pin.)"""
+    from .server_state import SERVERS
+
     name = endpoint.host
-    with _WARNED_LOCK:
-        if f"resolved:{name}" in _WARNED:
-            return
-        _WARNED.add(f"resolved:{name}")
+    if not SERVERS.warnings.first(f"resolved:{name}"):
+        return
     try:
         addresses = list(resolve(name, endpoint.port))
     except (OSError, UnicodeError):
@@ -132,7 +126,7 @@ def _pin(endpoint: Endpoint, resolve: Resolver) -> Endpoint:
     lead elsewhere, or is https (its certificate is for the name)."""
     name = endpoint.host
     hint = (
-        f"Use the address itself, e.g. OLLAMA_HOST=127.0.0.1:{endpoint.port}, or unset "
+        f"Use the address itself, e.g. {HOST_VAR}=127.0.0.1:{endpoint.port}, or unset "
         f"{LOCAL_ONLY_VAR} (local_only=False)."
     )
     try:
@@ -163,7 +157,8 @@ def _pin(endpoint: Endpoint, resolve: Resolver) -> Endpoint:
             "or plain http on loopback.",
             url=str(endpoint),
         )
-    # Ollama's default listens on 127.0.0.1, so an IPv4 answer goes first.
+    # A server listening on loopback by default listens on 127.0.0.1 more often than on ::1,
+    # so an IPv4 answer goes first.
     address = sorted(addresses, key=lambda a: ":" in a)[0].split("%", 1)[0]
     netloc = f"[{address}]:{endpoint.port}" if ":" in address else f"{address}:{endpoint.port}"
     return dataclasses.replace(
@@ -197,27 +192,31 @@ def cannot_tell(model: str, why: str, url: str, *, sent: bool = False) -> LocalO
     )
 
 
-def forwarded_after_check(model: str, host: str, url: str) -> LocalOnlyViolationError:
+def forwarded_after_check(
+    model: str, host: str, url: str, *, label: str
+) -> LocalOnlyViolationError:
     """Local-only mode's refusal of an answer the server forwarded although the checks
-    before sending found the model local: it was replaced in between."""
+    before sending found the model local: it was replaced in between. ``label``: how the
+    backend names its server (its ``label``)."""
     return LocalOnlyViolationError(
-        f"The Ollama server forwarded '{model}' to {host} although local-only mode had "
+        f"The {label} forwarded '{model}' to {host} although local-only mode had "
         "checked it: the model was replaced between that check and the request, so the "
         "prompt has left this machine. The answer was discarded.",
         hint="See what replaced it (`persona-ollama models` marks remote models) and remove "
-        "or rename it on the Ollama server.",
+        f"or rename it on the {label}.",
         url=url,
     )
 
 
 def check_destination(
-    model: str, where: Placement, endpoint: Endpoint, *, local_only: bool
+    model: str, where: Placement, endpoint: Endpoint, *, local_only: bool, label: str
 ) -> None:
     """Refuse (local-only) or warn once about a model or server that takes data elsewhere.
 
     ``where`` is the model's placement (facts.placement): a remote model is refused whatever
     its name, naming the host the server forwards to; in local-only mode, so is a model whose
-    placement the server could not tell (fail closed).
+    placement the server could not tell (fail closed). ``label``: how the backend names its
+    server, for the messages.
     """
     if local_only and not where.known:
         raise cannot_tell(model, where.evidence, str(endpoint))
@@ -225,14 +224,14 @@ def check_destination(
         if local_only:
             raise LocalOnlyViolationError(
                 f"Local-only mode refuses '{model}': it runs on {where.host_text}, not on "
-                f"the Ollama server ({where.evidence}), so the prompt would leave this machine.",
+                f"the {label} ({where.evidence}), so the prompt would leave this machine.",
                 hint="Pick a model that runs locally (`persona-ollama models` marks remote "
                 f"ones), or unset {LOCAL_ONLY_VAR} (local_only=False) to allow it.",
                 url=str(endpoint),
             )
         warn_once(
             f"remote:{names.canonical(model)}",
-            f"'{model}' runs on {where.host_text} ({where.evidence}): Ollama sends its "
+            f"'{model}' runs on {where.host_text} ({where.evidence}): the {label} sends its "
             f"prompts there, off this machine. Set {LOCAL_ONLY_VAR}=1 to refuse "
             "such models.",
         )

@@ -24,13 +24,20 @@ from .errors import (
     ConfigurationError,
     ContextOverflowError,
     ModelNotPulledError,
-    OllamaError,
-    OllamaTimeoutError,
+    ServerError,
+    ServerTimeoutError,
 )
 from .options import OPTION_TYPES, validate_keep_alive, validate_options
 from .privacy import check_destination, check_server, warn_once
-from .settings import API_KEY_VAR, DEFAULT_API, MODEL_VAR, TIMEOUT_VAR, Settings, check_api
-from .windows import WINDOWS
+from .settings import (
+    API_KEY_VAR,
+    DEFAULT_API,
+    HOST_VAR,
+    MODEL_VAR,
+    TIMEOUT_VAR,
+    Settings,
+    check_api,
+)
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +50,7 @@ if TYPE_CHECKING:
     from .model_info import ModelInfo
     from .request import Preparation
     from .served import ServedModels
+    from .server_state import ServerState
     from .stream import ChatStream
     from .timings import Speeds, TimingStore
     from .waits import Expectation
@@ -52,14 +60,14 @@ __all__ = ["OllamaProvider"]
 log = logging.getLogger("persona_ollama")
 
 DEFAULT_TIMEOUT = 300.0
-# Fallback when nothing is installed and no catalogue model fits: small enough for any laptop,
-# so generate() can say `persona-ollama pull` it.
-FALLBACK_MODEL = "llama3.2:3b"
 SELECTION_TTL = 10.0  # seconds, like the model listing it is made from
 # An answer whose load took this long followed a load from disk, after which the server is
 # asked where it put the model; a warm call's load_duration is a few milliseconds.
 LOADED_AFTER = 0.25
 _PROBING = threading.Lock()
+# This plugin's name in Persona's registry: its package's name without "persona_" (a copy of
+# the template renames the package, and the name follows).
+PLUGIN_NAME = __name__.split(".", 1)[0][len("persona_") :]
 
 
 @dataclass(frozen=True)
@@ -89,15 +97,17 @@ def _keyword_parameters(function: Any) -> list[str]:
 
 
 class OllamaProvider(LLMProvider):
-    """Persona provider for local models served by Ollama.
+    """Persona provider for local models, served by the server its backend speaks to (``api``).
 
-    ``base_url`` beats OLLAMA_BASE_URL, which beats OLLAMA_HOST (default
-    http://127.0.0.1:11434). ``model`` beats PERSONA_OLLAMA_MODEL, which beats the model
-    chosen from what is installed and what this machine can hold. ``**options`` are default
-    Ollama options (``top_p``, ``num_gpu`` ...) for every request.
+    ``base_url`` beats the address variables (settings.py: BASE_URL_VAR, then HOST_VAR; else
+    the default address). ``model`` beats PERSONA_OLLAMA_MODEL, which beats the model chosen
+    from what is installed and what this machine can hold. ``**options`` are default server
+    options (``top_p``, ``seed`` ...) for every request.
     """
 
-    __plugin_description__ = "Local models served by Ollama: research data stays on this machine"
+    __plugin_description__ = (
+        f"Local models served by {PLUGIN_NAME.capitalize()}: research data stays on this machine"
+    )
     __plugin_version__ = __version__
     __plugin_author__ = "persona-ollama contributors"
 
@@ -159,7 +169,7 @@ class OllamaProvider(LLMProvider):
                 f"OllamaProvider got unexpected keyword argument(s): {', '.join(sorted(unknown))}.",
                 hint="Accepted: "
                 + ", ".join(_keyword_parameters(type(self).__init__))
-                + ", and Ollama options: "
+                + ", and the server's options: "
                 + ", ".join(sorted(OPTION_TYPES))
                 + ".",
             )
@@ -184,8 +194,7 @@ class OllamaProvider(LLMProvider):
         if restarts is None:
             restarts = settings.restarts if settings.restarts is not None else RESTARTS
         self.restarts = check_restarts(restarts)
-        # "native" (/api/chat) or "openai" (/v1/chat/completions of vLLM, llama.cpp, LM Studio,
-        # LiteLLM or Ollama); the /v1 form of the URL also keeps their cached facts apart.
+        # The /v1 form of the URL also keeps the two APIs' server states apart (server_state.py).
         if self.api == "openai":
             self.endpoint = v1_endpoint(self.endpoint, v1=True)
         self._client_args: dict[str, Any] = {
@@ -200,6 +209,11 @@ class OllamaProvider(LLMProvider):
             from .settings import check_ca_bundle
 
             check_ca_bundle(self._client_args["verify"])
+        from .server_state import SERVERS
+
+        # What this process knows of the server, shared with every provider for it
+        # (server_state.py): passed to the backend and the model listing when they open.
+        self._state: ServerState = SERVERS.state(str(self.endpoint))
         self._backend: Backend | None = None
         self._served: ServedModels | None = None
         self._preparation: Preparation | None = None
@@ -241,8 +255,10 @@ class OllamaProvider(LLMProvider):
 
             headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
             args = {k: v for k, v in self._client_args.items() if v is not None}
-            backend = open_backend(self.api, self.endpoint, headers=headers, **args)
-            served = ServedModels(backend, str(self.endpoint))
+            backend = open_backend(
+                self.api, self.endpoint, state=self._state, headers=headers, **args
+            )
+            served = ServedModels(backend, str(self.endpoint), self._state)
             self._preparation = Preparation(
                 backend,
                 served,
@@ -268,11 +284,9 @@ class OllamaProvider(LLMProvider):
             self._timings.flush()  # measured speeds still in memory (timings.WRITE_EVERY)
 
     def refresh(self) -> None:
-        """Forget cached model lists, model facts and the default model."""
-        from .model_info import FACTS
-
-        FACTS.forget(str(self.endpoint))
-        WINDOWS.forget(str(self.endpoint))
+        """Forget cached model lists, model facts, loaded windows and the default model."""
+        self._state.facts.forget()
+        self._state.windows.forget()
         with self._lock:
             served = self._served
             self._selection = None
@@ -283,8 +297,8 @@ class OllamaProvider(LLMProvider):
 
     @property
     def name(self) -> str:
-        """The provider's name in Persona's registry: ``"ollama"``."""
-        return "ollama"
+        """The provider's name in Persona's registry (:data:`PLUGIN_NAME`)."""
+        return PLUGIN_NAME
 
     @property
     def default_model(self) -> str:
@@ -301,6 +315,8 @@ class OllamaProvider(LLMProvider):
         choice = self.selection(deadline=deadline)
         model: str | None = choice.model
         if model is None:
+            from .choosing.selection import FALLBACK_MODEL  # the catalogue's, loaded already
+
             # Hosts read default_model outside any try: name a small model instead of raising,
             # and generate() then says how to pull it, or (no model list) that the server
             # does not answer: a warning about fit would only come before that error.
@@ -328,12 +344,13 @@ class OllamaProvider(LLMProvider):
         try:
             listing = self.served.listing(deadline=deadline)
             self._unlisted = False
-        except OllamaError as error:
+        except ServerError as error:
             log.debug("model list unavailable for selection: %s", error.message)
             listing = []
             self._unlisted = True
         profile = probe(server_is_local=self.endpoint.is_loopback, environ=self._environ)
-        # Selection advises pulling on Ollama; another server is told to start with a model.
+        # Selection advises pulling where requests set the window (the server's own API, which
+        # pulls); another server is told to start with a model.
         server = None if self.backend.sets_window else self.backend.label
         choice = choose_default(
             listing,
@@ -352,8 +369,11 @@ class OllamaProvider(LLMProvider):
         """Installed chat-capable models; [] (with a logged warning) when the server is down."""
         try:
             return self.list_available_models()
-        except OllamaError as error:
-            warn_once("available_models", f"Ollama model list unavailable: {error.message}")
+        except ServerError as error:
+            warn_once(
+                "available_models",
+                f"The {self.backend.label}'s model list is unavailable: {error.message}",
+            )
             return []
 
     def list_available_models(self) -> list[str]:
@@ -373,11 +393,11 @@ class OllamaProvider(LLMProvider):
     def is_configured(self) -> bool:
         """True when the provider has a usable address; makes no request.
 
-        Ollama needs no key, and a malformed address was refused at construction
+        The server needs no key, and a malformed address was refused at construction
         (ConfigurationError), so this is True for every provider that exists. Whether a
         server answers is a different question, asked by ``health()``; ``generate()`` and
         ``list_available_models()`` raise with the reason and the fix. A host that stops on
-        False prints its own advice (Persona 1.11: "set OLLAMA_API_KEY"), which is wrong for
+        False prints its own advice (Persona 1.11: set an API key variable), which is wrong for
         a server that is down or at a wrong address."""
         return bool(self.endpoint.host)
 
@@ -400,29 +420,31 @@ class OllamaProvider(LLMProvider):
             report["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
             report["reachable"] = True
             report["model_count"] = len(self.list_available_models())
-        except OllamaError as error:
+        except ServerError as error:
             report["error"] = error.message
             report["hint"] = error.hint
-            if isinstance(error, OllamaTimeoutError) and not report["reachable"]:
+            if isinstance(error, ServerTimeoutError) and not report["reachable"]:
                 # The transport's hint is for a generation (a model loading, a queue); the
                 # version request loads no model and waits in no queue.
                 report["hint"] = (
                     "It accepts connections but does not answer a request that loads no "
                     "model: the server is stuck, or another program holds this port. Restart "
-                    "the server, or check the port in the address (OLLAMA_HOST)."
+                    f"the server, or check the port in the address ({HOST_VAR})."
                 )
         return report
 
     def model_info(self, name: str) -> ModelInfo:
         """Context length, parameter size, quantisation, capabilities... of an installed model.
 
-        In local-only mode a ``:cloud``/``-cloud`` name is refused without a request: from
-        v0.18 the server forwards even /api/show of such a name to ollama.com."""
+        In local-only mode a name that runs elsewhere by its form alone (model_info.placement)
+        is refused without a request: a server may forward even its description."""
         model = names.check_name(name, self._name_rules)
         if self.local_only:
             from .model_info import placement
 
-            check_destination(model, placement(model), self.endpoint, local_only=True)
+            check_destination(
+                model, placement(model), self.endpoint, local_only=True, label=self.backend.label
+            )
         return self.served.facts(model)
 
     # -- generation --------------------------------------------------------------------
@@ -531,7 +553,7 @@ class OllamaProvider(LLMProvider):
         Everything is checked and the context planned before the request is sent; the
         returned :class:`ChatStream` carries the final :class:`LLMResponse` once exhausted.
         ``system_prompt`` is accepted as an alias of ``system`` (Persona passes it);
-        ``seed``, ``stop``, ``top_p`` and other Ollama option names go into ``options``.
+        ``seed``, ``stop``, ``top_p`` and the server's other option names go into ``options``.
         """
         # generate()'s deadline over all its attempts (deadline.py); not for callers.
         within: float | None = kwargs.pop("_within", None)
@@ -587,17 +609,18 @@ class OllamaProvider(LLMProvider):
             prepared = preparation.prepare(call, deadline=ends_at)
             window = prepared.plan.window
             url = str(self.endpoint)
+            windows = self._state.windows
             facts = self.served.facts(name, deadline=ends_at)  # cached by prepare()
             request = self._with_first_byte_wait(prepared.chat, facts, prepared.plan, machine)
             try:
                 if prepared.shared_window:
                     # The window was chosen by windows.py: sent after smaller ones are answered.
                     # Waiting for a smaller window's answer counts against this call's deadline.
-                    with WINDOWS.sending(url, name, window, until=ends_at):
+                    with windows.sending(name, window, until=ends_at):
                         try:
                             chunks = backend.chat(request, deadline=ends_at)
-                        except OllamaError:
-                            WINDOWS.failed(url, name, window)
+                        except ServerError:
+                            windows.failed(name, window)
                             raise
                 else:
                     chunks = backend.chat(request, deadline=ends_at)
@@ -803,14 +826,17 @@ class OllamaProvider(LLMProvider):
                 None,
             )
             listing = self.served.listing(deadline=deadline) if loaded is not None else []
-        except OllamaError as error:
+        except ServerError as error:
             log.debug("GPU share of %s unknown: %s", model, error.message)
             return
         if loaded is None:
             return
-        warning = partial_offload_warning(loaded, listing, server=str(self.endpoint))
+        from .backends.registry import declared
+
+        words = declared(self.api).context
+        warning = partial_offload_warning(loaded, listing, server=str(self.endpoint), words=words)
         if warning is not None:
-            warn_once(f"offload:{self.endpoint}:{key}", warning)
+            self._state.warnings.warn_once(f"offload:{key}", warning)
 
     def _chosen(self, model: str | None, name: str) -> bool:
         """True when the model was chosen for the caller, not named: also when a host passes

@@ -35,7 +35,6 @@ from .model_info import Placement, placement
 from .options import validate_format, validate_keep_alive, validate_options, validate_think
 from .privacy import cannot_tell, check_destination, forwarded_after_check, warn_once
 from .settings import MODEL_VAR
-from .windows import WINDOWS
 
 if TYPE_CHECKING:
     from .backends.base import Backend
@@ -57,7 +56,8 @@ class Prepared:
 
     chat: ChatRequest
     plan: ContextPlan
-    #: The window was chosen here (not named by the caller) and shared through WINDOWS.
+    #: The window was chosen here (not named by the caller) and shared through the server's
+    #: windows (windows.py).
     shared_window: bool
     #: The server may cut a long prompt rather than refuse it: the answer's counts are checked.
     may_cut: bool
@@ -147,7 +147,9 @@ class Preparation:
                 "`persona-ollama models` marks remote ones.",
                 url=str(self.endpoint),
             )
-        check_destination(name, where, self.endpoint, local_only=self.local_only)
+        check_destination(
+            name, where, self.endpoint, local_only=self.local_only, label=self.backend.label
+        )
 
     def confirm_local(self, model: str, *, deadline: float | None = None) -> None:
         """Local-only mode, once an answer that would not say it was forwarded has started:
@@ -164,7 +166,7 @@ class Preparation:
             raise cannot_tell(model, error.message, url, sent=True) from None
         for where in (listed.placement if listed else facts.placement, facts.placement):
             if where.remote:
-                raise forwarded_after_check(model, where.host_text, url)
+                raise forwarded_after_check(model, where.host_text, url, label=self.backend.label)
             if not where.known:
                 raise cannot_tell(model, where.evidence, url, sent=True)
 
@@ -291,14 +293,13 @@ class Preparation:
     ) -> int:
         """The window to send instead of the prompt's own rung, so that the loaded model is
         not reloaded for a smaller window (see windows.py)."""
-        url = str(self.endpoint)
-        return WINDOWS.choose(
-            url,
+        windows = self.served.state.windows
+        return windows.choose(
             model,
             needed=context.prompt_tokens + budget,
             rung=context.window,
-            loaded=lambda: WINDOWS.loaded(
-                url, lambda: self.backend.loaded_windows(deadline=deadline)
+            loaded=lambda: windows.loaded(
+                lambda: self.backend.loaded_windows(deadline=deadline)
             ).get(names.canonical(model)),
             limit=context.context_length,
             cap=lambda: self._window_cap(model, deadline),

@@ -2,8 +2,9 @@
 
 The listing is one round trip that answers several questions (the default model, local-only
 checks, `persona-ollama models`), so a command or a generation asks it once. Facts come from
-the listing when it says enough (Ollama 0.30+), else from the backend's ``describe``, and are
-cached process-wide (model_info.FACTS). Unknown models get the backend's own "not found".
+the listing when it says enough (complete entries), else from the backend's ``describe``, and are
+cached in the server's state (server_state.py), shared by every provider for that server.
+Unknown models get the backend's own "not found".
 """
 
 from __future__ import annotations
@@ -15,39 +16,43 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from . import names
-from .errors import ModelNotPulledError, OllamaError, OllamaNotRunningError
-from .model_info import FACTS, ModelInfo
+from .errors import ModelNotPulledError, ServerError, ServerNotRunningError
+from .model_info import ModelInfo
 from .privacy import cannot_tell
 
 if TYPE_CHECKING:
     from .backends.base import Backend
+    from .server_state import ServerState
 
 log = logging.getLogger("persona_ollama")
 
 LISTING_TTL = 10.0  # seconds; keeps `available_models` cheap without hiding a fresh pull for long
 # At most this many descriptions to find longer-context models for an overflow's hint, on
-# servers whose listing does not state context lengths (Ollama before v0.30).
+# servers whose listing does not state context lengths.
 MAX_DESCRIBE_FOR_ALTERNATIVES = 12
 
 
 class ServedModels:
-    """The models of the server behind ``backend`` (thread-safe)."""
+    """The models of the server behind ``backend`` (thread-safe); their facts are kept in
+    ``state``, the server's state."""
 
-    def __init__(self, backend: Backend, url: str) -> None:
+    def __init__(self, backend: Backend, url: str, state: ServerState) -> None:
         self.backend = backend
         self.url = url
+        self.state = state
+        self._facts = state.facts
         self._lock = threading.Lock()
         self._listing: tuple[float, list[ModelInfo]] | None = None
 
     def forget(self) -> None:
         """Drop the cached listing and this server's cached facts."""
-        FACTS.forget(self.url)
+        self._facts.forget()
         with self._lock:
             self._listing = None
 
     def forget_listing(self, model: str) -> None:
         """Drop the cached listing and ``model``'s cached facts: the next call asks anew."""
-        FACTS.forget(self.url, model)
+        self._facts.forget(model)
         with self._lock:
             self._listing = None
 
@@ -66,7 +71,7 @@ class ServedModels:
         models = self.backend.models(deadline=deadline)
         with self._lock:
             self._listing = (asked, models)
-        FACTS.reconcile(self.url, models)  # drop facts of removed or re-pulled models
+        self._facts.reconcile(models)  # drop facts of removed or re-pulled models
         return asked, models
 
     def chat_models(self, *, deadline: float | None = None) -> list[str]:
@@ -86,20 +91,20 @@ class ServedModels:
     def facts(self, model: str, *, deadline: float | None = None) -> ModelInfo:
         """Everything known about ``model``: cached, from a complete listing entry, or
         described by the backend; the backend's "not found" when the server lacks it."""
-        info = FACTS.get(self.url, model)
+        info = self._facts.get(model)
         if info is not None:
             return info
         listed = self.listed(model, fresh=True)
         if listed is not None and listed.complete:  # no description needed
             # Named as asked, as a description is: "llama3.2", not the listing's ":latest".
             info = replace(listed, name=model)
-            FACTS.put(self.url, info)
+            self._facts.put(info)
             return info
         try:
             info = self.backend.describe(model, self.listed(model), deadline=deadline)
         except ModelNotPulledError:
             raise self.not_found(model, deadline=deadline) from None
-        FACTS.put(self.url, info)
+        self._facts.put(info)
         return info
 
     def checked_facts(
@@ -112,35 +117,35 @@ class ServedModels:
         only), not from the listing alone."""
         try:
             asked, models = self._dated_listing(deadline)
-        except OllamaNotRunningError:
+        except ServerNotRunningError:
             raise  # nothing can be sent anyway, and this error says how to start the server
-        except OllamaError as error:
+        except ServerError as error:
             why = f"the model list failed: {error.message}"
             raise cannot_tell(model, why, self.url, sent=sent) from None
         key = names.canonical(model)
         listed = next((m for m in models if names.canonical(m.name) == key), None)
-        info = FACTS.get(self.url, model, since=asked)
+        info = self._facts.get(model, since=asked)
         if info is None:
             try:
                 info = self.backend.describe(model, listed, deadline=deadline)
             except ModelNotPulledError:
                 raise self.not_found(model, deadline=deadline) from None
-            except OllamaNotRunningError:
+            except ServerNotRunningError:
                 raise
-            except OllamaError as error:
+            except ServerError as error:
                 why = f"its description failed: {error.message}"
                 raise cannot_tell(model, why, self.url, sent=sent) from None
-            FACTS.put(self.url, info)
+            self._facts.put(info)
         return listed, info
 
     def not_found(self, model: str, *, deadline: float | None = None) -> ModelNotPulledError:
         """The backend's error for a model the server lacks, naming what it has instead."""
-        FACTS.forget(self.url, model)
+        self._facts.forget(model)
         with self._lock:
             self._listing = None
         try:
             served: list[str] | None = self.chat_models(deadline=deadline)
-        except OllamaError:
+        except ServerError:
             served = None
         key = names.canonical(model)
         if served is not None and any(names.canonical(name) == key for name in served):
@@ -164,7 +169,7 @@ class ServedModels:
             return []
         try:
             listing = self.listing(deadline=deadline)
-        except OllamaError:
+        except ServerError:
             return []
         longer = []
         described = 0
@@ -177,7 +182,7 @@ class ServedModels:
                 described += 1
                 try:
                     facts = self.facts(entry.name, deadline=deadline)
-                except OllamaError:
+                except ServerError:
                     continue
                 length = facts.context_length if facts.can_chat else None
             fits = length is not None and length > context_length and length >= holds

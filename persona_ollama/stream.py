@@ -204,10 +204,12 @@ class ChatStream:
         """
         host = self._redact(chunk.remote_host) if chunk.remote_host else None
         if self._local_only:
-            raise forwarded_after_check(self._model, host or "?", str(self._endpoint))
+            raise forwarded_after_check(
+                self._model, host or "?", str(self._endpoint), label=self._label
+            )
         upstream = self._redact(chunk.remote_model) if chunk.remote_model else None
         where = Placement(True, host, upstream, "the server's answer names remote_host")
-        check_destination(self._model, where, self._endpoint, local_only=False)
+        check_destination(self._model, where, self._endpoint, local_only=False, label=self._label)
 
     def _response(self, final: Chunk, content: str, thinking: str, wall: float) -> LLMResponse:
         """Persona's LLMResponse from the final chunk: counts, reason, timings and warnings."""

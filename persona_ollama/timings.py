@@ -1,8 +1,8 @@
 """Measured speeds: the server's own timings of each generation, in a small local file.
 
-After each answer Ollama states how many prompt and answer tokens it processed and how long
-that took (``prompt_eval_count``/``prompt_eval_duration``, ``eval_count``/``eval_duration``,
-``load_duration``). Those numbers, and never any text of a prompt or an answer, are kept per
+After each answer the server states how many prompt and answer tokens it processed and how
+long that took (the backend reads them into the final chunk's counts and durations, and the
+load time). Those numbers, and never any text of a prompt or an answer, are kept per
 server and model digest, so that ``models``, ``doctor``, ``bench`` and the first-byte wait use
 this machine's real speeds rather than an estimate. What is stored, where, and how to turn it
 off (PERSONA_OLLAMA_RECORD_TIMINGS=0) is in docs/privacy.md and docs/configuration.md.

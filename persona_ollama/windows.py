@@ -1,12 +1,12 @@
 """One context window per loaded model, so that a batch does not reload it.
 
-Ollama reloads a model whenever a request's runner options differ from the loaded runner's,
-``num_ctx`` included (``runnerRef.needsReload`` in server/sched.go, v0.12.6 to v0.32.15), and a
-load takes seconds for a 7B model, a minute for a 70B one. Sizing ``num_ctx`` per prompt from
-the ladder alone makes a batch whose prompts straddle a rung reload on every flip. So, unless
-the caller passes ``num_ctx``:
+A server whose requests set the context window (``Backend.sets_window``) may reload a model
+whenever a request's window differs from the loaded one (the backend's reference page says
+which releases do), and a load takes seconds for a 7B model, a minute for a 70B one. Sizing
+the window per prompt from the ladder alone makes a batch whose prompts straddle a rung reload
+on every flip. So, unless the caller names the window:
 
-- a window that is already loaded (``context_length`` in /api/ps, looked up at most every
+- a window that is already loaded (the backend's ``loaded_windows``, looked up at most every
   :data:`PS_TTL` seconds) or that this process sent for the model recently is reused when the
   prompt and its answer fit in it;
 - otherwise the window grows to the prompt's rung (never shrinks below a known window), and
@@ -30,11 +30,12 @@ from dataclasses import dataclass
 
 from . import names
 
-__all__ = ["PS_TTL", "SENT_TTL", "WINDOWS", "Windows"]
+__all__ = ["PS_TTL", "SENT_TTL", "Windows"]
 
-# /api/ps is a cheap local call, but one per generation is still one too many in a batch.
+# Asking what is loaded is a cheap local call, but one per generation is still one too many.
 PS_TTL = 2.0
-# How long a window this process sent is assumed to be loaded: OLLAMA_KEEP_ALIVE's default.
+# How long a window this process sent is assumed to be loaded: five minutes, the time a model
+# stays loaded after its last request by default (the backend's reference page gives the source).
 SENT_TTL = 300.0
 
 
@@ -45,44 +46,41 @@ class _Seen:
 
 
 class Windows:
-    """Per (server, model): the loaded window (from /api/ps) and the window last sent."""
+    """One server's windows, per model: the loaded window (as the server says) and the window
+    last sent; a part of its :class:`~persona_ollama.server_state.ServerState`."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()  # _known() is also called with it held
         self._answered = threading.Condition(self._lock)
-        self._sending: dict[tuple[str, str], Counter[int]] = {}
-        self._fetch_locks: dict[str, threading.Lock] = {}
-        self._ps: dict[str, tuple[float, dict[str, int]]] = {}
-        self._sent: dict[tuple[str, str], _Seen] = {}
-        self._caps: dict[tuple[str, str], _Seen] = {}
+        self._sending: dict[str, Counter[int]] = {}
+        self._fetching = threading.Lock()
+        self._ps: tuple[float, dict[str, int]] | None = None
+        self._sent: dict[str, _Seen] = {}
+        self._caps: dict[str, _Seen] = {}
 
-    def loaded(self, url: str, fetch: Callable[[], dict[str, int]]) -> dict[str, int]:
+    def loaded(self, fetch: Callable[[], dict[str, int]]) -> dict[str, int]:
         """Loaded models -> their window, from ``fetch`` (the backend's
         ``loaded_windows``) at most every PS_TTL s.
 
         Concurrent callers share one fetch. A failing fetch counts as "nothing known".
         """
-        with self._lock:
-            cached = self._ps.get(url)
+        cached = self._ps  # one attribute read: atomic
+        if cached is not None and time.monotonic() - cached[0] < PS_TTL:
+            return cached[1]
+        with self._fetching:
+            cached = self._ps
             if cached is not None and time.monotonic() - cached[0] < PS_TTL:
                 return cached[1]
-            fetching = self._fetch_locks.setdefault(url, threading.Lock())
-        with fetching:
-            with self._lock:
-                cached = self._ps.get(url)
-                if cached is not None and time.monotonic() - cached[0] < PS_TTL:
-                    return cached[1]
             try:
                 windows = fetch()
             except Exception:  # noqa: BLE001 - a hint only; the generation reports real errors
                 windows = {}
             with self._lock:
-                self._ps[url] = (time.monotonic(), windows)
+                self._ps = (time.monotonic(), windows)
             return windows
 
     def choose(
         self,
-        url: str,
         model: str,
         *,
         needed: int,
@@ -93,11 +91,11 @@ class Windows:
     ) -> int:
         """The window to send: a known one when ``needed`` tokens fit in it, else ``rung``
         (or the known window, when larger). ``loaded`` is the server's loaded window, or a
-        callable that looks it up (/api/ps), called only when the window this process sent
+        callable that looks it up (``loaded``), called only when the window this process sent
         last does not hold ``needed``. ``limit`` is the model's trained context; ``cap``
         (called only when a known window is larger than ``rung``, and then remembered for
         SENT_TTL) the largest window that fits the memory budget, None when unknown."""
-        key = (url, _canonical(model))
+        key = _canonical(model)
         if callable(loaded):
             # The window sent last is most likely what is loaded: look only when it is too small.
             loaded = None if self._known(key, None, limit) >= needed else loaded()
@@ -112,14 +110,14 @@ class Windows:
             self._sent[key] = _Seen(window, time.monotonic())
             return window
 
-    def _known(self, key: tuple[str, str], loaded: int | None, limit: int | None) -> int:
+    def _known(self, key: str, loaded: int | None, limit: int | None) -> int:
         """The largest window known to be loaded (0: none), within the trained context."""
         sent = self._sent.get(key)  # one dict read: atomic, no lock needed
         recent = sent.window if sent is not None and time.monotonic() - sent.at < SENT_TTL else 0
         known = max(loaded or 0, recent)
         return 0 if limit is not None and known > limit else known
 
-    def _cap(self, key: tuple[str, str], cap: Callable[[], int | None]) -> int | None:
+    def _cap(self, key: str, cap: Callable[[], int | None]) -> int | None:
         """``cap()``, remembered per model: the budget and the model's size rarely change."""
         cached = self._caps.get(key)
         if cached is not None and time.monotonic() - cached.at < SENT_TTL:
@@ -128,38 +126,30 @@ class Windows:
         self._caps[key] = _Seen(-1 if value is None else value, time.monotonic())
         return value
 
-    def sending(self, url: str, model: str, window: int, until: float | None = None) -> _Sending:
+    def sending(self, model: str, window: int, until: float | None = None) -> _Sending:
         """A context manager around sending a request with ``window`` until the server starts
         answering: it waits while requests with a smaller window for the same model are still
         unanswered, but not past ``until`` (a time.monotonic() instant, the call's deadline):
         then it goes on, and the request itself fails with the deadline's error."""
-        return _Sending(self, (url, _canonical(model)), window, until)
+        return _Sending(self, _canonical(model), window, until)
 
-    def failed(self, url: str, model: str, window: int) -> None:
+    def failed(self, model: str, window: int) -> None:
         """A request sent with ``window`` failed before the server answered: the window may
         never have loaded (out of memory, a crashed runner), so it is no longer assumed loaded;
         reused for smaller prompts, it would fail them too for SENT_TTL."""
-        key = (url, _canonical(model))
+        key = _canonical(model)
         with self._lock:
             sent = self._sent.get(key)
             if sent is not None and sent.window == window:
                 del self._sent[key]
-            self._ps.pop(url, None)
+            self._ps = None
 
-    def clear(self) -> None:
-        """Forget everything (tests)."""
+    def forget(self) -> None:
+        """Forget what is known of the server's windows (``OllamaProvider.refresh``)."""
         with self._lock:
-            self._ps.clear()
+            self._ps = None
             self._sent.clear()
             self._caps.clear()
-
-    def forget(self, url: str) -> None:
-        """Forget what is known about one server (``OllamaProvider.refresh``)."""
-        with self._lock:
-            self._ps.pop(url, None)
-            for table in (self._sent, self._caps):
-                for key in [key for key in table if key[0] == url]:
-                    del table[key]
 
 
 class _Sending:
@@ -167,9 +157,7 @@ class _Sending:
 
     __slots__ = ("_key", "_owner", "_until", "_window")
 
-    def __init__(
-        self, owner: Windows, key: tuple[str, str], window: int, until: float | None
-    ) -> None:
+    def __init__(self, owner: Windows, key: str, window: int, until: float | None) -> None:
         self._owner, self._key, self._window, self._until = owner, key, window, until
 
     def __enter__(self) -> None:
@@ -197,5 +185,3 @@ class _Sending:
 
 
 _canonical = functools.lru_cache(maxsize=256)(names.canonical)
-
-WINDOWS = Windows()

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import pytest
 from click.testing import CliRunner
 
-from persona_ollama import _persona, model_info, privacy, windows
-from persona_ollama.backends import ollama, openai
+from persona_ollama import _persona
+from persona_ollama.server_state import SERVERS
 
 if sys.version_info < (3, 10):
     # On import, the importlib_metadata backport appends its distribution finder to
@@ -47,21 +47,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(autouse=True)
 def _fresh_process_state():
-    """Model facts, /v1 model ids and once-per-process warnings are shared by every provider in
-    a process (Persona builds one per call); tests must not see each other's."""
-    resets = (
-        model_info.FACTS.clear,
-        privacy.reset_warnings,
-        openai._SERVED.clear,
-        windows.WINDOWS.clear,
-        ollama._VERSIONS_SEEN.clear,
-        openai._KINDS.clear,
-    )
-    for reset in resets:
-        reset()
+    """What the process knows of each server (model facts, windows, versions, /v1 kinds) and
+    the warnings already given are shared by every provider in a process (Persona builds one
+    per call): one registry holds them all, and tests must not see each other's."""
+    SERVERS.clear()
     yield
-    for reset in resets:
-        reset()
+    SERVERS.clear()
 
 
 @pytest.fixture(autouse=True)

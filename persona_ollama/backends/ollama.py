@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import math
 import operator
-import threading
 from collections.abc import Generator, Iterator, Mapping
 from itertools import repeat
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 from .. import names
 from ..errors import ModelNotPulledError, OllamaError, OllamaTimeoutError
 from ..model_info import ModelInfo, placement
-from ..privacy import warn_once
+from ..server_state import ServerState
 from ..settings import TIMEOUT_VAR
 from ..transport.http import PROBE_TIMEOUT, Transport, answer_budget
 from ..transport.ndjson import iter_ndjson
@@ -39,9 +38,6 @@ log = logging.getLogger("persona_ollama")
 # Before 0.12.6 the runner ignores truncate=false and keeps num_ctx tokens of a longer prompt
 # (docs/reference/ollama-protocol.md, "Context and truncation"): only the estimate protects.
 REFUSES_OVERFLOW_SINCE = (0, 12, 6)
-# Server URL -> its release, None when /api/version failed or was unreadable.
-_VERSIONS_SEEN: dict[str, tuple[int, ...] | None] = {}
-_VERSIONS_LOCK = threading.Lock()
 
 # A clean end without a done line and without an error is how Ollama aborts a generation
 # that repeats one token more than 30 times (llm/server.go and llm/llama_server.go,
@@ -75,10 +71,15 @@ class OllamaBackend:
     sets_window = True
     reports_forwarding = True  # remote_host in every line of a forwarded answer
 
-    def __init__(self, endpoint: Any, **transport: Any) -> None:
-        """``transport``: the :class:`Transport` settings (timeouts, pool, headers, verify)."""
+    def __init__(
+        self, endpoint: Any, *, state: ServerState | None = None, **transport: Any
+    ) -> None:
+        """``state``: what this process knows of the server (the provider's; a backend built
+        on its own has its own). ``transport``: the :class:`Transport` settings (timeouts,
+        pool, headers, verify)."""
         self.endpoint = endpoint
         self.url = str(endpoint)
+        self.state = state if state is not None else ServerState(self.url)
         self.transport = Transport(endpoint, self, **transport)
 
     # -- the transport's words ---------------------------------------------------------
@@ -125,23 +126,24 @@ class OllamaBackend:
         """Whether this server refuses an over-long prompt (0.12.6+) rather than cutting it;
         None when its version is unknown. Asked once per server and process, and a server
         that still cuts prompts is warned about once."""
-        with _VERSIONS_LOCK:
-            if self.url in _VERSIONS_SEEN:
-                seen = _VERSIONS_SEEN[self.url]
+        state = self.state
+        with state.lock:
+            if state.release_asked:
+                seen = state.release
                 return None if seen is None else seen >= REFUSES_OVERFLOW_SINCE
-            _VERSIONS_SEEN[self.url] = None
+            state.release_asked = True
         try:
             version = self.version(timeout=PROBE_TIMEOUT, deadline=deadline)
         except OllamaError:
             return None  # the chat request itself will say what is wrong
         seen = release(version)
-        with _VERSIONS_LOCK:
-            _VERSIONS_SEEN[self.url] = seen
+        with state.lock:
+            state.release = seen
         if seen is None:
             return None
         if seen < REFUSES_OVERFLOW_SINCE:
-            warn_once(
-                f"cuts-prompts:{self.url}",
+            state.warnings.warn_once(
+                "cuts-prompts",
                 f"The Ollama server at {self.url} is version {version}: before 0.12.6 Ollama "
                 "silently cuts a prompt longer than num_ctx instead of refusing it, so only "
                 "persona-ollama's size estimate protects your input. Update Ollama to 0.12.6 "

@@ -57,11 +57,20 @@ def split(name: str) -> tuple[str, str, str, str]:
     return DEFAULT_REGISTRY, DEFAULT_NAMESPACE, parts[0], tag
 
 
+# Where Ollama forwards a cloud model's requests: the remote_host of every cloud stub since
+# v0.12.0, and the default of OLLAMA_CLOUD_BASE_URL (server/cloud_proxy.go,
+# defaultCloudProxyBaseURL) since v0.18.0, which forwards any ":cloud"/"-cloud" name even with
+# no stub installed.
+CLOUD_HOST = "https://ollama.com:443"
+
+
 class OllamaNames:
     """Ollama's model names: ``llama3``, ``llama3:latest``, ``library/llama3`` and
     ``registry.ollama.ai/library/llama3:latest`` name one model, looked up case-insensitively."""
 
     example = "llama3.2:3b"
+    remote_host: str | None = CLOUD_HOST
+    remote_evidence = "Ollama forwards ':cloud' and '-cloud' models to ollama.com"
 
     def check(self, name: str) -> None:
         """Raise ConfigurationError when ``name`` breaks Ollama's grammar."""
@@ -115,6 +124,7 @@ CONTEXT = ContextWords(
     # Ollama's option names, which this provider's callers also use with the /v1 backend.
     window_name="num_ctx",
     answer_name="num_predict",
+    smaller_window="a smaller num_ctx",
 )
 DECLARATION = Declaration(
     address=ADDRESS,

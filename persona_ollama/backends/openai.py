@@ -34,6 +34,7 @@ from ..errors import (
 )
 from ..model_info import ModelInfo, placement
 from ..privacy import warn_once
+from ..server_state import ServerState
 from ..settings import API_VAR
 from ..transport.http import Transport, answer_budget
 from . import openai_errors, openai_models
@@ -48,8 +49,6 @@ from .openai_errors import (
     without_paths,
 )
 from .openai_models import (
-    _KINDS,
-    _SERVED,
     CONTEXT_KEYS,
     GENERIC,
     KINDS,
@@ -120,16 +119,22 @@ class OpenAIBackend:
     sets_window = False
     reports_forwarding = False  # /v1 chunks carry no remote_host
 
-    def __init__(self, endpoint: Endpoint, **transport: Any) -> None:
-        """``transport``: the :class:`Transport` settings (timeouts, pool, headers, verify)."""
+    def __init__(
+        self, endpoint: Endpoint, *, state: ServerState | None = None, **transport: Any
+    ) -> None:
+        """``state``: what this process knows of the server (the provider's; a backend built
+        on its own has its own). ``transport``: the :class:`Transport` settings (timeouts,
+        pool, headers, verify)."""
         self.endpoint = v1_endpoint(endpoint, v1=False)
         self.url = str(self.endpoint)
+        self.state = state if state is not None else ServerState(self.url)
         self.transport = Transport(self.endpoint, self, **transport)
 
     @property
     def kind(self) -> str:
-        """The kind of server (:func:`server_kind`), asked of /v1/models once per process."""
-        if self.url not in _KINDS:
+        """The kind of server (:func:`server_kind`), asked of /v1/models once per server
+        and process."""
+        if self.state.kind is None:
             try:
                 self._models()
             except OllamaError:
@@ -139,7 +144,7 @@ class OpenAIBackend:
     @property
     def kind_seen(self) -> str:
         """The kind of server as /v1/models last said it, without asking (the errors' words)."""
-        return _KINDS.get(self.url, GENERIC)
+        return self.state.kind or GENERIC
 
     @property
     def names(self) -> NameRules:
@@ -159,7 +164,7 @@ class OpenAIBackend:
         frames (file paths on the server) are left out."""
         text = without_paths(server_text_of(body))
         if status == 404 and MODEL_NOT_FOUND.search(text) and model is not None:
-            _SERVED.pop((self.url, self.names.canonical(model)), None)
+            self.state.served.pop(self.names.canonical(model), None)
             return self._not_served(model, server_text=text, status_code=404)
         return openai_errors.status_error(
             status, text, model=model, url=self.url, kind=self.kind_seen
@@ -185,11 +190,11 @@ class OpenAIBackend:
             "GET", "/v1/models", stream=True, timeout=limits, retries=retries, deadline=deadline
         )
         server = response.headers.get("Server") or ""
-        entries = entries_of(transport, self.url, transport.json(response, deadline=deadline))
-        kind = self.kind_seen if entries else GENERIC
+        entries = entries_of(transport, transport.json(response, deadline=deadline))
+        kind = server_kind(entries[0]) if entries else GENERIC
         if kind == GENERIC and server.lower().startswith("llama.cpp"):
             kind = "llama.cpp"
-        _KINDS[self.url] = kind
+        self.state.kind = kind
         if kind == GENERIC:
             return GENERIC
         return f"{server_label(kind)} (OpenAI-compatible API)"
@@ -265,7 +270,7 @@ class OpenAIBackend:
         """Stream POST /v1/chat/completions; errors are raised as typed errors, in this
         server's terms, and the ends only a /v1 server has are checked (see _checked)."""
         model = request.model
-        entry = _SERVED.get((self.url, self.names.canonical(model)), {})
+        entry = self.state.served.get(self.names.canonical(model), {})
         served = str(entry.get("id") or model)
         owner = entry.get("owned_by")
         kind = server_kind(entry) if entry else self.kind
@@ -337,7 +342,9 @@ class OpenAIBackend:
                 yield chunk
         except _StreamError as error:
             text = without_paths(str(error))
-            raise openai_errors.error_event(text, url=self.url, kind=kind, model=model) from None
+            raise openai_errors.error_event(
+                text, url=self.url, kind=kind, kind_seen=self.kind_seen, model=model
+            ) from None
         except _Interrupted:
             raise openai_errors.interrupted(url=self.url, kind=kind) from None
         except _Empty:
@@ -458,7 +465,10 @@ class OpenAIBackend:
     def _models(self, deadline: float | None = None) -> list[dict[str, Any]]:
         """The entries of GET /v1/models that have an id (``data`` is null on an empty Ollama)."""
         listing = self.transport.get_json("/v1/models", deadline=deadline)
-        return entries_of(self.transport, self.url, listing)
+        entries = entries_of(self.transport, listing)
+        if entries:
+            self.state.kind = server_kind(entries[0])
+        return entries
 
     def _entry(self, model: str, deadline: float | None = None) -> Mapping[str, Any]:
         """The /v1/models entry serving ``model``: the exact id, else the same name by the
@@ -469,7 +479,7 @@ class OpenAIBackend:
             raise self._not_served(
                 model, served=[entry["id"] for entry in entries], status_code=404
             )
-        _SERVED[(self.url, self.names.canonical(model))] = found
+        self.state.served[self.names.canonical(model)] = found
         return found
 
     def _remote_fields(

@@ -30,7 +30,7 @@ from ..errors import (
     misspells,
 )
 from ..settings import API_KEY_VAR, TIMEOUT_VAR
-from .openai_models import _KINDS, GENERIC, OLLAMA_NAMES, server_label
+from .openai_models import GENERIC, OLLAMA_NAMES, server_label
 
 # The sizes in a context_length_exceeded error: llama-cpp-python, older vLLM and OpenAI say
 # "you requested N tokens (P in the messages, ...)", vLLM since about 0.10 "your request has
@@ -253,7 +253,7 @@ def overflow(text: str, status: int, *, url: str, kind: str) -> ContextOverflowE
     )
 
 
-def error_event(text: str, *, url: str, kind: str, model: str) -> ServerError:
+def error_event(text: str, *, url: str, kind: str, kind_seen: str, model: str) -> ServerError:
     """An error event in the middle of a 200 stream (``text``: its words, without traceback
     frames); the partial answer is discarded."""
     label = server_label(kind)
@@ -261,7 +261,7 @@ def error_event(text: str, *, url: str, kind: str, model: str) -> ServerError:
         return out_of_memory(text, label=label, url=url, status=200, model=model)
     if any(marker in text.lower() for marker in _OVERFLOW_MARKERS):
         # Named as /v1/models named the server, like a refusal by status.
-        return overflow(text, 200, url=url, kind=_KINDS.get(url, GENERIC))
+        return overflow(text, 200, url=url, kind=kind_seen)
     if any(marker in text.lower() for marker in _UPSTREAM_BROKE_MARKERS):
         return ConnectionBrokenError(
             f"The {label} says its connection to the machine behind it broke in the "

@@ -43,13 +43,6 @@ KINDS = {
     "litellm": "LiteLLM",
 }
 
-# (server root, canonical name asked for) -> the /v1/models entry serving it: vLLM needs its
-# exact id, and owned_by says which server it is. Process-wide, like the provider's model
-# facts, because Persona builds a new provider (and client) for every call.
-_SERVED: dict[tuple[str, str], Mapping[str, Any]] = {}
-# server root -> server_kind() of its /v1/models entries, for the same reason.
-_KINDS: dict[str, str] = {}
-
 
 def server_label(kind: str) -> str:
     """How messages name a server of ``kind``: "the llama.cpp server", "the vLLM server"."""
@@ -78,15 +71,12 @@ def context_length_of(entry: Mapping[str, Any]) -> int | None:
     return positive_int(as_mapping(entry.get("meta")).get("n_ctx_train"))
 
 
-def entries_of(transport: Transport, url: str, document: Any) -> list[dict[str, Any]]:
+def entries_of(transport: Transport, document: Any) -> list[dict[str, Any]]:
     """The one reading of a /v1/models document: its entries that have an id (``data`` is
-    null on an empty Ollama); the first says which kind of server is at ``url``."""
+    null on an empty Ollama); the first says which kind of server this is."""
     listing = transport.expect_dict(document, "/v1/models")
     data = transport.expect_list(listing, "data", "/v1/models")
-    entries = [e for e in data if isinstance(e, dict) and isinstance(e.get("id"), str)]
-    if entries:
-        _KINDS[url] = server_kind(entries[0])
-    return entries
+    return [e for e in data if isinstance(e, dict) and isinstance(e.get("id"), str)]
 
 
 def names_of(kind: str) -> NameRules:

@@ -68,11 +68,18 @@ class NameRules(Protocol):
     def is_remote(self, name: str) -> bool:
         """True when the server forwards requests for ``name`` to another service."""
 
+    #: Where the server forwards a name ``is_remote`` says it forwards (None: it does not say),
+    #: and how we know, for messages.
+    remote_host: str | None
+    remote_evidence: str
+
 
 class AnyName:
     """The neutral default: any text is a name, compared exactly as written."""
 
     example = None
+    remote_host: str | None = None
+    remote_evidence = "the server forwards it by its name"
 
     def check(self, name: str) -> None:
         """Take every name the kernel's own checks passed."""
@@ -95,7 +102,8 @@ class ContextWords:
     follows a count of evaluated prompt tokens that filled the whole window, and says what
     happened and what to do. ``window_name`` and ``answer_name`` are how callers spell the
     window and the answer's token budget: the provider's keyword, the keys of ``options``
-    and of an answer's ``raw_response``, and the names in messages.
+    and of an answer's ``raw_response``, and the names in messages;
+    ``smaller_window`` names a smaller window in advice ("... or <it>, would fit the GPU").
     """
 
     would_cut: str = "the server might have silently dropped part of the input"
@@ -105,6 +113,7 @@ class ContextWords:
     )
     window_name: str = "context_window"
     answer_name: str = "answer_tokens"
+    smaller_window: str = "a smaller context window"
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,9 @@ CPU_FAST_ACTIVE_B = 15.0
 # When the server's memory is unknown and nothing is installed, suggest a model that runs on
 # most machines rather than the best one in the catalogue.
 UNKNOWN_BUDGET = 8 << 30
+# The provider's default when nothing is installed and no catalogue model fits: small enough
+# for any laptop, so generate() can say `persona-ollama pull` it.
+FALLBACK_MODEL = "llama3.2:3b"
 # Names of embedding models, used only when the server does not list capabilities (< v0.30).
 
 

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from persona_ollama import OllamaProvider, privacy
-from persona_ollama import model_info as facts
+from persona_ollama import OllamaProvider
 from persona_ollama.choosing import hardware
 from persona_ollama.errors import LocalOnlyViolationError, ModelNotPulledError
+from persona_ollama.server_state import SERVERS
 from persona_ollama.testing import FakeModel, FakeOllama
 from persona_ollama.testing.models import cloud_stub, remote_alias
 
@@ -70,8 +70,7 @@ def test_local_only_never_lets_prompt_text_reach_a_remote_model(server, installe
     # Before v0.12 no remote models existed; the double's stubs there are known by their size,
     # which only the native listing gives.
     assume(api == "native" or server.version != "0.11.4")
-    facts.FACTS.clear()
-    privacy.reset_warnings()
+    SERVERS.clear()  # what is known of the server and the warnings given
     hardware.clear_cache()
     server.reset()
     for model in models:

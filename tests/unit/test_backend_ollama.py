@@ -18,7 +18,6 @@ import requests
 from responses import matchers
 from shared_helpers import chat_done, chat_piece, free_port, ndjson
 
-from persona_ollama.backends import ollama as ollama_module
 from persona_ollama.backends.base import ChatRequest, Chunk, PullProgress
 from persona_ollama.backends.ollama import (
     OllamaBackend,
@@ -28,6 +27,7 @@ from persona_ollama.backends.ollama import (
     modelfile_num_ctx,
     trained_context_length,
 )
+from persona_ollama.backends.ollama_rules import CLOUD_HOST
 from persona_ollama.endpoint import resolve_endpoint
 from persona_ollama.errors import (
     ConfigurationError,
@@ -41,8 +41,7 @@ from persona_ollama.errors import (
     OllamaTimeoutError,
     ServerBusyError,
 )
-from persona_ollama.model_info import CLOUD_HOST
-from persona_ollama.privacy import reset_warnings
+from persona_ollama.server_state import ServerState
 
 BASE = "http://127.0.0.1:11434"
 BUSY = "server busy, please try again.  maximum pending requests exceeded"
@@ -624,20 +623,11 @@ def test_version(backend, mocked):
 # -- the version rule: which servers refuse an over-long prompt ------------------------------
 
 
-@pytest.fixture
-def versions(monkeypatch):
-    """A process that has asked no server for its version yet."""
-    monkeypatch.setattr(ollama_module, "_VERSIONS_SEEN", {})
-    reset_warnings()
-    yield
-    reset_warnings()
-
-
 @pytest.mark.parametrize(
     ("version", "refuses"),
     [("0.12.6", True), ("0.33.0-rc2", True), ("v0.13.0", True), ("0.12.5", False)],
 )
-def test_refuses_overflow_from_0_12_6(backend, mocked, versions, caplog, version, refuses):
+def test_refuses_overflow_from_0_12_6(backend, mocked, caplog, version, refuses):
     route = mocked.get(f"{BASE}/api/version", json={"version": version})
     with caplog.at_level(logging.WARNING, logger="persona_ollama"):
         assert backend.refuses_overflow() is refuses
@@ -650,12 +640,31 @@ def test_refuses_overflow_from_0_12_6(backend, mocked, versions, caplog, version
 
 
 @pytest.mark.parametrize("answer", [{"version": "dev"}, {}, {"version": "0.x"}])
-def test_an_unreadable_version_is_unknown(backend, mocked, versions, answer):
+def test_an_unreadable_version_is_unknown(backend, mocked, answer):
     mocked.get(f"{BASE}/api/version", json=answer)
     assert backend.refuses_overflow() is None
 
 
-def test_a_version_that_cannot_be_asked_is_unknown_and_not_retried(versions):
+def test_backends_given_one_server_state_ask_its_version_once_and_warn_once(mocked, caplog):
+    route = mocked.get(f"{BASE}/api/version", json={"version": "0.12.5"})
+    state = ServerState(BASE)
+    first, second = open_backend(state=state), open_backend(state=state)
+    with caplog.at_level(logging.WARNING, logger="persona_ollama"):
+        assert first.refuses_overflow() is False
+        assert second.refuses_overflow() is False
+    assert route.call_count == 1
+    assert state.release == (0, 12, 5)
+    assert len([r for r in caplog.records if "silently cuts a prompt" in r.getMessage()]) == 1
+
+
+def test_a_backend_built_on_its_own_has_a_state_of_its_own(mocked):
+    route = mocked.get(f"{BASE}/api/version", json={"version": "0.13.0"})
+    assert open_backend().refuses_overflow() is True
+    assert open_backend().refuses_overflow() is True
+    assert route.call_count == 2
+
+
+def test_a_version_that_cannot_be_asked_is_unknown_and_not_retried():
     backend = open_backend(f"http://127.0.0.1:{free_port()}", backoff=0)
     assert backend.refuses_overflow() is None
     assert backend.refuses_overflow() is None

@@ -146,7 +146,7 @@ def test_find_cycle(graph, cycle):
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("cli", "testing", "_host"),  # the commands and the double: users of everything below
     ("provider", "deadline"),  # Persona's contract; the deadline of its call
-    ("request", "windows"),  # checks + context plan (a window shared) -> one ChatRequest
+    ("request",),  # checks + context plan (a window shared) -> one ChatRequest
     # the server's models; the answer (asked again if cut); what answers measure (speeds,
     # waits, GPU share)
     ("served", "stream", "restart", "timings", "waits", "offload"),
@@ -160,6 +160,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "backends.registry",
         "backends.ollama_rules",
         "backends.openai_rules",
+        "server_state",  # what the process knows of each server (facts, windows, ...)
+        "windows",
         "model_info",
         "context",
         "privacy",

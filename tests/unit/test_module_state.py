@@ -87,26 +87,13 @@ DOCUMENTED: dict[str, Owned] = {
         "_persona's import hook: the Persona classes seen before the base module loaded",
         "one entry per provider class defined before Persona's base; emptied on adoption",
     ),
-    "persona_ollama.backends.ollama:_VERSIONS_SEEN": Owned(
-        "OllamaBackend.version(), under _VERSIONS_LOCK: each server's release, asked once",
-        "one entry per server URL the process talks to",
+    "persona_ollama.server_state:SERVERS": Owned(
+        "OllamaProvider takes its server's ServerState from it once, when built, and passes it "
+        "to its backend and served models: each server's model facts, loaded windows, "
+        "release, /v1 kind and served entries, and the warnings already given (per server, "
+        "and the process-wide ones); tests reset it with SERVERS.clear()",
+        "the MAX_SERVERS servers used last, plus those a live provider holds (weakly)",
     ),
-    "persona_ollama.backends.ollama:_VERSIONS_LOCK": Owned(
-        "guards _VERSIONS_SEEN", "a lock: no size"
-    ),
-    "persona_ollama.backends.openai_models:_SERVED": Owned(
-        "OpenAIBackend: the /v1/models entry serving each (server, model) asked for",
-        "one entry per (server root, model name) asked for",
-    ),
-    "persona_ollama.backends.openai_models:_KINDS": Owned(
-        "OpenAIBackend: the server kind (vLLM, llama.cpp, ...) of each /v1 server",
-        "one entry per server root",
-    ),
-    "persona_ollama.privacy:_WARNED": Owned(
-        "privacy.warn_once(), under _WARNED_LOCK: the warnings already given",
-        "one key per distinct warning (a fixed set of kinds times the names passed)",
-    ),
-    "persona_ollama.privacy:_WARNED_LOCK": Owned("guards _WARNED", "a lock: no size"),
     "persona_ollama.provider:_PROBING": Owned(
         "OllamaProvider: one hardware probe at a time for the default model",
         "a lock: no size",
@@ -114,15 +101,6 @@ DOCUMENTED: dict[str, Owned] = {
     "persona_ollama.transport.http:_WATCHED": Owned(
         "Transport's _Watchdog: the connections the current thread's request took",
         "one list per thread, cleared when the request has its headers",
-    ),
-    "persona_ollama.model_info:FACTS": Owned(
-        "FactsCache: the provider's and the backends' model facts per (server, model)",
-        "one entry per (server URL, model); stale after FACTS_TTL, dropped on reconcile",
-    ),
-    "persona_ollama.windows:WINDOWS": Owned(
-        "Windows: the context window each server has loaded per model (the provider plans "
-        "against it)",
-        "one entry per (server, model) loaded",
     ),
     "persona_ollama.windows:_canonical": Owned(
         "windows.py: canonical model names, memoised", "lru_cache(maxsize=256)"

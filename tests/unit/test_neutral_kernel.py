@@ -62,13 +62,7 @@ SEAM: dict[str, tuple[tuple[str, ...], str]] = {
 # each off as its branch lands (a file listed here that is clean fails the test).
 PENDING = frozenset(
     {
-        "model_info.py",
-        "offload.py",
-        "privacy.py",
         "provider.py",
-        "served.py",
-        "timings.py",
-        "windows.py",
     }
 )
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from persona_ollama.backends.ollama import described_model, listed_model
 from persona_ollama.backends.ollama_errors import error_from_status
+from persona_ollama.backends.ollama_rules import CLOUD_HOST
 from persona_ollama.choosing.catalogue import load_catalogue
 from persona_ollama.choosing.selection import choose_default, recommend
 from persona_ollama.endpoint import parse_host
@@ -18,7 +19,7 @@ from persona_ollama.errors import (
     LocalOnlyViolationError,
     OllamaAuthenticationError,
 )
-from persona_ollama.model_info import CLOUD_HOST, placement
+from persona_ollama.model_info import placement
 from persona_ollama.privacy import check_server
 
 URL = "http://127.0.0.1:11434"

@@ -13,13 +13,13 @@ from shared_helpers import free_url
 
 from persona_ollama import OllamaProvider
 from persona_ollama._persona import LLMResponse, ModelNotFoundError, ProviderError
+from persona_ollama.choosing.selection import FALLBACK_MODEL
 from persona_ollama.errors import (
     ConfigurationError,
     ContextOverflowError,
     ModelNotPulledError,
     OllamaNotRunningError,
 )
-from persona_ollama.provider import FALLBACK_MODEL
 from persona_ollama.testing import FakeOllama
 
 BASE = "http://127.0.0.1:11434"

@@ -12,13 +12,11 @@ from persona_ollama import windows
 from persona_ollama.backends.ollama import loaded_windows_of
 from persona_ollama.windows import Windows
 
-URL = "http://127.0.0.1:11434"
-
 
 def choose(w: Windows, needed: int, rung: int, **kwargs: object) -> int:
     args: dict[str, object] = {"loaded": None, "limit": 131072, "cap": lambda: None}
     args.update(kwargs)
-    return w.choose(URL, "qwen3:8b", needed=needed, rung=rung, **args)  # type: ignore[arg-type]
+    return w.choose("qwen3:8b", needed=needed, rung=rung, **args)  # type: ignore[arg-type]
 
 
 def test_first_call_gets_its_rung_then_smaller_prompts_reuse_it() -> None:
@@ -38,10 +36,8 @@ def test_a_loaded_window_large_enough_is_reused_and_a_small_one_grows() -> None:
 
 def test_names_are_compared_as_the_server_does() -> None:
     w = Windows()
-    w.choose(URL, "qwen3:8b", needed=9000, rung=16384, loaded=None, limit=None, cap=lambda: None)
-    again = w.choose(
-        URL, "QWEN3:8b", needed=100, rung=4096, loaded=None, limit=None, cap=lambda: None
-    )
+    w.choose("qwen3:8b", needed=9000, rung=16384, loaded=None, limit=None, cap=lambda: None)
+    again = w.choose("QWEN3:8b", needed=100, rung=4096, loaded=None, limit=None, cap=lambda: None)
     assert again == 16384
 
 
@@ -80,14 +76,14 @@ def test_ps_is_fetched_once_per_ttl_and_a_failure_counts_as_nothing_loaded() -> 
         fetched.append(1)
         return [{"name": "qwen3:8b", "context_length": 8192}, {"name": "old:1b"}]
 
-    assert w.loaded(URL, lambda: loaded_windows_of(fetch())) == {"qwen3:8b": 8192}
-    assert w.loaded(URL, lambda: loaded_windows_of(fetch())) == {"qwen3:8b": 8192}
+    assert w.loaded(lambda: loaded_windows_of(fetch())) == {"qwen3:8b": 8192}
+    assert w.loaded(lambda: loaded_windows_of(fetch())) == {"qwen3:8b": 8192}
     assert len(fetched) == 1
 
     def broken() -> list[dict[str, object]]:
         raise OSError("down")
 
-    assert w.loaded("http://127.0.0.1:1", broken) == {}
+    assert Windows().loaded(broken) == {}  # another server: nothing cached
 
 
 class _WatchedCondition(threading.Condition):
@@ -110,14 +106,14 @@ def test_a_grown_window_waits_until_smaller_ones_on_their_way_are_answered() -> 
     release_small = threading.Event()
 
     def small() -> None:
-        with w.sending(URL, "qwen3:8b", 8192):
+        with w.sending("qwen3:8b", 8192):
             small_sent.set()
             release_small.wait(5)
             order.append("small answered")
 
     def large() -> None:
         small_sent.wait(5)
-        with w.sending(URL, "qwen3:8b", 16384):
+        with w.sending("qwen3:8b", 16384):
             order.append("large sent")
 
     threads = [threading.Thread(target=small), threading.Thread(target=large)]
@@ -135,15 +131,15 @@ def test_equal_or_smaller_windows_do_not_wait() -> None:
     w = Windows()
     with contextlib.ExitStack() as stack:  # would block forever if any of these waited
         for model, window in (("qwen3:8b", 16384), ("qwen3:8b", 16384), ("qwen3:8b", 8192)):
-            stack.enter_context(w.sending(URL, model, window))
-        stack.enter_context(w.sending(URL, "other:1b", 65536))
+            stack.enter_context(w.sending(model, window))
+        stack.enter_context(w.sending("other:1b", 65536))
 
 
 def test_a_failed_window_is_forgotten_but_not_a_newer_one() -> None:
     w = Windows()
     assert choose(w, 10000, 16384) == 16384
-    w.failed(URL, "qwen3:8b", 16384)  # e.g. out of memory while loading it
+    w.failed("qwen3:8b", 16384)  # e.g. out of memory while loading it
     assert choose(w, 3000, 4096) == 4096
     assert choose(w, 20000, 32768) == 32768
-    w.failed(URL, "qwen3:8b", 4096)  # an older, smaller request failing keeps the newer window
+    w.failed("qwen3:8b", 4096)  # an older, smaller request failing keeps the newer window
     assert choose(w, 3000, 4096) == 32768

@@ -16,7 +16,6 @@ from persona_ollama.backends.ollama import loaded_windows_of
 from persona_ollama.context import LADDER, plan
 from persona_ollama.windows import Windows
 
-URL = "http://127.0.0.1:11434"
 MODEL = "qwen3:8b"
 
 sizes = st.integers(min_value=1, max_value=300_000)
@@ -70,13 +69,12 @@ def test_the_sent_window_always_holds_what_was_planned(
             context = plan(prompt_tokens, budget, context_length=limit, preferred=preferred)
         except Exception:  # noqa: BLE001 - an overflow is refused before any window is chosen
             continue
-        w._ps.clear()  # every request sees this request's /api/ps answer
+        w._ps = None  # every request sees this request's /api/ps answer
         window = w.choose(
-            URL,
             MODEL,
             needed=context.prompt_tokens + budget,
             rung=context.window,
-            loaded=lambda a=answer: w.loaded(URL, _fetch(a)).get(MODEL),
+            loaded=lambda a=answer: w.loaded(_fetch(a)).get(MODEL),
             limit=limit,
             cap=lambda: cap,
         )
@@ -107,7 +105,6 @@ def test_a_sequential_batch_loads_once_per_larger_window(
         context = plan(needed - 50, 50, context_length=131072)
         sent.append(
             w.choose(
-                URL,
                 MODEL,
                 needed=needed,
                 rung=context.window,
