@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from . import names
 from .backends.base import ChatRequest
 from .context import (
     DEFAULT_WORDS,
@@ -300,7 +299,7 @@ class Preparation:
             rung=context.window,
             loaded=lambda: windows.loaded(
                 lambda: self.backend.loaded_windows(deadline=deadline)
-            ).get(names.canonical(model)),
+            ).get(self.served.state.names.canonical(model)),
             limit=context.context_length,
             cap=lambda: self._window_cap(model, deadline),
         )

@@ -128,6 +128,7 @@ class OpenAIBackend:
         self.endpoint = v1_endpoint(endpoint, v1=False)
         self.url = str(self.endpoint)
         self.state = state if state is not None else ServerState(self.url)
+        self.state.names = names_of(self.kind_seen)
         self.transport = Transport(self.endpoint, self, **transport)
 
     @property
@@ -150,7 +151,7 @@ class OpenAIBackend:
     def names(self) -> NameRules:
         """The model-name rules of the server as /v1/models last said what it is
         (openai_models.names_of), without asking."""
-        return names_of(self.kind_seen)
+        return self.state.names
 
     @property
     def label(self) -> str:
@@ -194,7 +195,7 @@ class OpenAIBackend:
         kind = server_kind(entries[0]) if entries else GENERIC
         if kind == GENERIC and server.lower().startswith("llama.cpp"):
             kind = "llama.cpp"
-        self.state.kind = kind
+        self._found(kind)
         if kind == GENERIC:
             return GENERIC
         return f"{server_label(kind)} (OpenAI-compatible API)"
@@ -467,8 +468,13 @@ class OpenAIBackend:
         listing = self.transport.get_json("/v1/models", deadline=deadline)
         entries = entries_of(self.transport, listing)
         if entries:
-            self.state.kind = server_kind(entries[0])
+            self._found(server_kind(entries[0]))
         return entries
+
+    def _found(self, kind: str) -> None:
+        """Keep the ``kind`` of server /v1/models says this is, and its name rules."""
+        self.state.kind = kind
+        self.state.names = names_of(kind)
 
     def _entry(self, model: str, deadline: float | None = None) -> Mapping[str, Any]:
         """The /v1/models entry serving ``model``: the exact id, else the same name by the

@@ -970,6 +970,8 @@ def test_a_served_id_is_matched_by_the_rules_of_the_server_that_lists_it(backend
     list(backend.chat(ask("LIBRARY/Mistral")))
 
     assert sent_body(mocked)["model"] == "library/mistral"
+    # The server's state (its facts, its listing) compares names by the same rules.
+    assert backend.state.names.canonical("LIBRARY/Mistral") == "library/mistral"
     # The Ollama model in the same listing (a proxy) keeps Ollama's rules: a tag is a name.
     assert entry_serving(cards, "library/llama3:8B") == ollama_card("llama3:8b")
 
