@@ -23,7 +23,7 @@ from ._persona import LLMProvider, LLMResponse, register_when_loaded
 from .errors import (
     ConfigurationError,
     ContextOverflowError,
-    ModelNotPulledError,
+    ModelNotAvailableError,
     ServerError,
     ServerTimeoutError,
 )
@@ -630,7 +630,7 @@ class OllamaProvider(LLMProvider):
                 sized = with_request_sizes(error, prepared.plan)
                 trained = prepared.plan.context_length
                 raise shorter_on_a_machine(sized, window=window, trained=trained, url=url) from None
-            except ModelNotPulledError:
+            except ModelNotAvailableError:
                 # Its facts were read a moment ago (prepare): one address, two answers.
                 raise missing_on_a_machine(name, url, seen="described") from None
         return ChatStream(

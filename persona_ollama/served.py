@@ -15,7 +15,7 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from .errors import ModelNotPulledError, ServerError, ServerNotRunningError
+from .errors import ModelNotAvailableError, ServerError, ServerNotRunningError
 from .model_info import ModelInfo
 from .privacy import cannot_tell
 
@@ -102,7 +102,7 @@ class ServedModels:
             return info
         try:
             info = self.backend.describe(model, self.listed(model), deadline=deadline)
-        except ModelNotPulledError:
+        except ModelNotAvailableError:
             raise self.not_found(model, deadline=deadline) from None
         self._facts.put(info)
         return info
@@ -129,7 +129,7 @@ class ServedModels:
         if info is None:
             try:
                 info = self.backend.describe(model, listed, deadline=deadline)
-            except ModelNotPulledError:
+            except ModelNotAvailableError:
                 raise self.not_found(model, deadline=deadline) from None
             except ServerNotRunningError:
                 raise
@@ -139,7 +139,7 @@ class ServedModels:
             self._facts.put(info)
         return listed, info
 
-    def not_found(self, model: str, *, deadline: float | None = None) -> ModelNotPulledError:
+    def not_found(self, model: str, *, deadline: float | None = None) -> ModelNotAvailableError:
         """The backend's error for a model the server lacks, naming what it has instead."""
         self._facts.forget(model)
         with self._lock:
