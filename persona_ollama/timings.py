@@ -283,11 +283,14 @@ class TimingStore:
                 grew = parsed is not None and (
                     rows == len(parsed) + 1 or rows == len(parsed) == MAX_SAMPLES
                 )
-                if parsed is not None and grew and by_name not in self._parsed:
+                # Without a digest the entry is the name's own (key == by_name): nothing merged.
+                merged = by_name != key and by_name in self._parsed
+                if parsed is not None and grew and not merged:
                     self._parsed[key] = [*parsed, sample][-MAX_SAMPLES:]
                 else:  # merged, dropped and added again, or never read: read its rows anew
                     self._parsed.pop(key, None)
-                self._parsed.pop(by_name, None)
+                if by_name != key:
+                    self._parsed.pop(by_name, None)
             wait = self._written_at + WRITE_EVERY - time.monotonic()
             if wait > 0 and self._timer is None:
                 self._timer = threading.Timer(wait, self.flush)

@@ -206,6 +206,24 @@ def test_runs_kept_by_name_join_the_digest_once_it_is_known(store):
     assert len(store.all()) == 1
 
 
+@pytest.mark.parametrize("digest", ["sha256:aa", None])
+def test_each_row_is_read_once_while_samples_join_the_entry(store, monkeypatch, digest):
+    # Every generate asks for the model's speeds (its first-byte wait) and then records one
+    # more sample: the rows already read must not be read again, with a digest or (a model
+    # whose facts came from /api/show alone) without one.
+    read = []
+    from_row = Sample.from_row
+    monkeypatch.setattr(
+        Sample, "from_row", staticmethod(lambda row: read.append(row) or from_row(row))
+    )
+    for n in range(1, 6):
+        store.record(SERVER, "qwen3:8b", digest, sample(answer=(100 * n, 1.0)))
+        assert store.speeds(SERVER, "qwen3:8b", digest).runs == n
+
+    assert len(read) == 1  # the first reading; each later sample joined the list read
+    assert store.speeds(SERVER, "qwen3:8b", digest).answer_tokens_per_second == 300.0
+
+
 @pytest.mark.parametrize(
     ("tokens", "seconds", "expected"),
     [
