@@ -387,8 +387,10 @@ class OllamaProvider(LLMProvider):
 
     def validate_model(self, model: str) -> bool:
         """True when ``model`` is installed, comparing names the way the server does."""
-        key = names.canonical(model)
-        return any(names.canonical(name) == key for name in self.available_models)
+        available = self.available_models  # first: it opens the backend, which sets the rules
+        canonical = self._state.names.canonical
+        key = canonical(model)
+        return any(canonical(name) == key for name in available)
 
     def is_configured(self) -> bool:
         """True when the provider has a usable address; makes no request.
@@ -819,10 +821,11 @@ class OllamaProvider(LLMProvider):
             return  # the server does not say where models sit
         from .offload import partial_offload_warning
 
-        key = names.canonical(model)
+        canonical = self._state.names.canonical
+        key = canonical(model)
         try:
             loaded = next(
-                (m for m in loaded_models(deadline=deadline) if names.canonical(m.name) == key),
+                (m for m in loaded_models(deadline=deadline) if canonical(m.name) == key),
                 None,
             )
             listing = self.served.listing(deadline=deadline) if loaded is not None else []
@@ -846,7 +849,7 @@ class OllamaProvider(LLMProvider):
             return False
         return model is None or (
             self._defaulted is not None
-            and names.canonical(name) == names.canonical(self._defaulted)
+            and self._state.names.canonical(name) == self._state.names.canonical(self._defaulted)
         )
 
 

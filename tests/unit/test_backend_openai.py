@@ -1061,6 +1061,14 @@ def vllm_provider(**kwargs: Any) -> OllamaProvider:
     return provider
 
 
+def test_validate_model_compares_ids_by_the_rules_of_the_server(mocked):
+    mocked.get(MODELS, json=models_list(vllm_card("qwen3:latest")))
+    provider = vllm_provider()
+
+    assert provider.validate_model("QWEN3:latest")  # the case only
+    assert not provider.validate_model("qwen3")  # a tag is part of a vLLM id, not implied
+
+
 def test_a_new_provider_per_call_still_sends_the_served_id(mocked):
     # Persona builds a provider for every call; model facts are cached per process, so the
     # second provider does not ask /v1/models again and must still know vLLM's exact id.
