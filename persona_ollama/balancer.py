@@ -12,7 +12,7 @@ you mean <the same name>?" or "ask for a larger window" (which was asked for).
 
 from __future__ import annotations
 
-from .errors import ContextOverflowError, ModelNotPulledError
+from .errors import ContextOverflowError, ModelNotAvailableError
 
 RULE_HINT = (
     "Behind a balancer, every machine must serve the same models, the same versions (compare "
@@ -21,10 +21,10 @@ RULE_HINT = (
 )
 
 
-def missing_on_a_machine(model: str, url: str, *, seen: str) -> ModelNotPulledError:
+def missing_on_a_machine(model: str, url: str, *, seen: str) -> ModelNotAvailableError:
     """``model`` was ``seen`` ("listed", "described") by the server at ``url``, which then
     said it is not installed: a machine behind a balancer lacks it (or it was just removed)."""
-    return ModelNotPulledError(
+    return ModelNotAvailableError(
         f"The server at {url} {seen} '{model}' and then answered that it is not installed: "
         "if that address is a balancer, not every machine behind it has the model (or it "
         "was removed just now).",

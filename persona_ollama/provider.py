@@ -23,7 +23,7 @@ from ._persona import LLMProvider, LLMResponse, register_when_loaded
 from .errors import (
     ConfigurationError,
     ContextOverflowError,
-    ModelNotPulledError,
+    ModelNotAvailableError,
     ServerError,
     ServerTimeoutError,
 )
@@ -387,8 +387,10 @@ class OllamaProvider(LLMProvider):
 
     def validate_model(self, model: str) -> bool:
         """True when ``model`` is installed, comparing names the way the server does."""
-        key = names.canonical(model)
-        return any(names.canonical(name) == key for name in self.available_models)
+        available = self.available_models  # first: it opens the backend, which sets the rules
+        canonical = self._state.names.canonical
+        key = canonical(model)
+        return any(canonical(name) == key for name in available)
 
     def is_configured(self) -> bool:
         """True when the provider has a usable address; makes no request.
@@ -576,7 +578,7 @@ class OllamaProvider(LLMProvider):
 
         # Before the default model is chosen (a model listing, a hardware probe): a call
         # refused anyway waits for none of that and is told what is wrong with it.
-        check_arguments(Call(prompt, "", max_tokens, temperature, system=system, num_ctx=num_ctx))
+        check_arguments(Call(prompt, "", max_tokens, temperature, system=system, window=num_ctx))
         # The deadline covers everything the call does: choosing the default model (a model
         # listing), model facts, waiting for the headers and every read of the answer.
         with call_deadline(self.deadline, within=within) as ends_at:
@@ -594,7 +596,7 @@ class OllamaProvider(LLMProvider):
                 format=format,
                 think=think,
                 keep_alive=keep_alive,
-                num_ctx=num_ctx,
+                window=num_ctx,
                 options=request_options,
                 chosen=self._chosen(model, name),
             )
@@ -607,7 +609,7 @@ class OllamaProvider(LLMProvider):
             # hardware in between (once per process) would let another call's window win.
             machine = self._machine_for_estimate(prompt, system)
             prepared = preparation.prepare(call, deadline=ends_at)
-            window = prepared.plan.num_ctx
+            window = prepared.plan.window
             url = str(self.endpoint)
             windows = self._state.windows
             facts = self.served.facts(name, deadline=ends_at)  # cached by prepare()
@@ -630,7 +632,7 @@ class OllamaProvider(LLMProvider):
                 sized = with_request_sizes(error, prepared.plan)
                 trained = prepared.plan.context_length
                 raise shorter_on_a_machine(sized, window=window, trained=trained, url=url) from None
-            except ModelNotPulledError:
+            except ModelNotAvailableError:
                 # Its facts were read a moment ago (prepare): one address, two answers.
                 raise missing_on_a_machine(name, url, seen="described") from None
         return ChatStream(
@@ -819,10 +821,11 @@ class OllamaProvider(LLMProvider):
             return  # the server does not say where models sit
         from .offload import partial_offload_warning
 
-        key = names.canonical(model)
+        canonical = self._state.names.canonical
+        key = canonical(model)
         try:
             loaded = next(
-                (m for m in loaded_models(deadline=deadline) if names.canonical(m.name) == key),
+                (m for m in loaded_models(deadline=deadline) if canonical(m.name) == key),
                 None,
             )
             listing = self.served.listing(deadline=deadline) if loaded is not None else []
@@ -846,7 +849,7 @@ class OllamaProvider(LLMProvider):
             return False
         return model is None or (
             self._defaulted is not None
-            and names.canonical(name) == names.canonical(self._defaulted)
+            and self._state.names.canonical(name) == self._state.names.canonical(self._defaulted)
         )
 
 

@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
-    from ..errors import ModelNotPulledError
+    from ..errors import ModelNotAvailableError
     from ..model_info import ModelInfo
     from ..transport.http import Transport
 
@@ -152,7 +152,7 @@ class Backend(Protocol):
         self, model: str, listed: ModelInfo | None = None, *, deadline: float | None = None
     ) -> ModelInfo:
         """The full facts of one model (``listed``: its listing entry, when at hand);
-        ModelNotPulledError when the server lacks it."""
+        ModelNotAvailableError when the server lacks it."""
 
     def loaded_windows(self, *, deadline: float | None = None) -> dict[str, int]:
         """Canonical model name -> the window it is loaded with now; {} when unknown."""
@@ -170,7 +170,7 @@ class Backend(Protocol):
     ) -> Generator[PullProgress, None, None]:
         """Download ``model``, streaming progress; ConfigurationError where impossible."""
 
-    def not_found(self, model: str, served: list[str] | None) -> ModelNotPulledError:
+    def not_found(self, model: str, served: list[str] | None) -> ModelNotAvailableError:
         """The error for a model the server lacks, with advice that works on this server."""
 
     def connections_in_use(self) -> int:

@@ -34,9 +34,9 @@ from ..errors import (
     REASON_UNREACHABLE,
     ConfigurationError,
     ConnectionBrokenError,
-    OllamaError,
-    OllamaResponseError,
-    OllamaTimeoutError,
+    ServerError,
+    ServerResponseError,
+    ServerTimeoutError,
     wrong_shape,
 )
 from ..privacy import on_this_machine
@@ -245,13 +245,13 @@ class Wording(Protocol):
     def label(self) -> str:
         """How messages name the server, e.g. "llama.cpp server"."""
 
-    def status_error(self, status: int, body: str, *, model: str | None) -> OllamaError:
+    def status_error(self, status: int, body: str, *, model: str | None) -> ServerError:
         """The error for an HTTP error ``status`` with the server's ``body`` text."""
 
-    def not_running(self, reason: str) -> OllamaError:
+    def not_running(self, reason: str) -> ServerError:
         """The error when no connection could be made (``reason``: refused, unreachable...)."""
 
-    def silent(self, seconds: float) -> OllamaTimeoutError:
+    def silent(self, seconds: float) -> ServerTimeoutError:
         """The error when the server sent nothing for ``seconds``."""
 
 
@@ -442,7 +442,7 @@ class Transport:
         limits: tuple[float, float],
         last: bool,
         deadline: float | None,
-    ) -> OllamaError | None:
+    ) -> ServerError | None:
         """The error to raise for a failed request; None when it is worth another try."""
         if _past(deadline):  # the watchdog cut the connection, or a wait ran out
             return self._deadline_error()
@@ -450,7 +450,7 @@ class Transport:
             if _past(deadline):
                 return self._deadline_error()
             if _HANDSHAKE_STALLED in str(error):
-                return OllamaTimeoutError(
+                return ServerTimeoutError(
                     f"{self.endpoint} accepted the connection, but {_HANDSHAKE_STALLED} "
                     f"within {limits[0]:g} s.",
                     hint="Check that the server speaks https on this port, and that nothing in "
@@ -467,14 +467,14 @@ class Transport:
             if reason is not None:
                 return self.wording.not_running(reason)
             if last:
-                return OllamaResponseError(
+                return ServerResponseError(
                     f"The connection to {self.endpoint} broke before an answer arrived "
                     f"({type(error).__name__}).",
                     hint="The server may have crashed or restarted; check its log.",
                     url=str(self.endpoint),
                 )
             return None
-        return OllamaResponseError(
+        return ServerResponseError(
             f"The request to {self.endpoint} failed ({type(error).__name__}).",
             hint="Check the server address (`persona-ollama doctor`).",
             url=str(self.endpoint),
@@ -497,7 +497,7 @@ class Transport:
         if deadline is not None:
             wait = max(0.0, min(wait, deadline - time.monotonic()))
         if not self._slots.acquire(timeout=wait):
-            raise OllamaTimeoutError(
+            raise ServerTimeoutError(
                 f"All {self.pool_size} connections to {self.endpoint} stayed in use for "
                 f"{wait:g} s; the request was not sent.",
                 hint="Too many calls at once for the pool: raise pool_size, or run fewer "
@@ -520,7 +520,7 @@ class Transport:
     def _check_silent(self) -> None:
         silent = self._silent_at
         if silent is not None and time.monotonic() - silent < SILENT_MEMORY:
-            raise OllamaTimeoutError(
+            raise ServerTimeoutError(
                 f"The {self.wording.label} at {self.endpoint} sent nothing for "
                 f"{self._silent_for:g} s "
                 "to the previous request, a moment ago; not waiting for it again.",
@@ -530,7 +530,7 @@ class Transport:
                 url=str(self.endpoint),
             )
 
-    def _timed_out(self, limits: tuple[float, float], deadline: float | None) -> OllamaTimeoutError:
+    def _timed_out(self, limits: tuple[float, float], deadline: float | None) -> ServerTimeoutError:
         """The error for a read that timed out: the deadline's, or the read timeout's."""
         if _past(deadline):
             return self._deadline_error()
@@ -538,8 +538,8 @@ class Transport:
         self._silent_for = limits[1]
         return self.wording.silent(limits[1])
 
-    def _deadline_error(self) -> OllamaTimeoutError:
-        return OllamaTimeoutError(
+    def _deadline_error(self) -> ServerTimeoutError:
+        return ServerTimeoutError(
             f"No complete answer from {self.endpoint} within the deadline; the partial "
             "answer, if any, was discarded.",
             hint="Raise deadline=, lower max_tokens, or use a faster model.",
@@ -559,11 +559,11 @@ class Transport:
 
     def _status_error(
         self, response: requests.Response, *, model: str | None, deadline: float | None
-    ) -> OllamaError:
+    ) -> ServerError:
         if 300 <= response.status_code < 400:
             target = printable(self.redactor.text(response.headers.get("Location", "?"))[:500])
             self.release(response)
-            return OllamaResponseError(
+            return ServerResponseError(
                 f"The server at {self.endpoint} redirected to {target}; the request was not "
                 "repeated there, so the prompt did not follow the redirect.",
                 hint=_use_final_address(self.endpoint.source),
@@ -573,7 +573,7 @@ class Transport:
         try:
             reader = self._reader(response, MAX_ERROR_BODY + 1, what="error", deadline=deadline)
             raw = reader.read_upto(MAX_ERROR_BODY)
-        except (OSError, ValueError, http.client.HTTPException, OllamaError):
+        except (OSError, ValueError, http.client.HTTPException, ServerError):
             raw = b""
         finally:
             self.release(response)
@@ -581,7 +581,7 @@ class Transport:
         error = self.wording.status_error(response.status_code, body, model=model)
         return self.redactor.error(error)
 
-    def _tls_error(self, error: Exception) -> OllamaError:
+    def _tls_error(self, error: Exception) -> ServerError:
         text = str(error)
         hint = (
             f"Check the certificate, or point {CA_BUNDLE_VAR} at your CA bundle "
@@ -621,13 +621,13 @@ class Transport:
     def json(self, response: requests.Response, *, deadline: float | None = None) -> Any:
         """The JSON document of ``response`` (at most MAX_JSON_BODY bytes, read by
         ``deadline``), released after reading; a body cut off, too large or not JSON raises
-        OllamaResponseError."""
+        ServerResponseError."""
         try:
             raw = self._reader(response, MAX_JSON_BODY, what="answer", deadline=deadline).read_all()
         except socket.timeout:
             raise self._timed_out(self.timeout, deadline) from None
         except (OSError, ValueError, http.client.HTTPException) as error:
-            raise OllamaResponseError(
+            raise ServerResponseError(
                 f"The answer from {self.endpoint} was cut off ({type(error).__name__}).",
                 url=str(self.endpoint),
             ) from None
@@ -635,12 +635,12 @@ class Transport:
             self.release(response)
         try:
             return self.redactor.data(loads_strict(raw))
-        except OllamaResponseError as error:
+        except ServerResponseError as error:
             error.url = str(self.endpoint)
             raise self.redactor.error(error) from None
         except ValueError:
             snippet = self.redactor.text(raw[:200].decode("utf-8", "replace"))
-            raise OllamaResponseError(
+            raise ServerResponseError(
                 f"The server at {self.endpoint} answered with something that is not JSON: "
                 f"{snippet!r}",
                 hint=f"Check that the URL points at the {self.wording.label} "
@@ -693,7 +693,7 @@ class Transport:
     def expect_dict(self, value: Any, what: str) -> dict[str, Any]:
         """``value`` as a JSON object; anything else is an error naming ``what``."""
         if not isinstance(value, dict):
-            raise OllamaResponseError(
+            raise ServerResponseError(
                 f"{what} from {self.endpoint} is not a JSON object.", url=str(self.endpoint)
             )
         return value
@@ -719,7 +719,7 @@ class Transport:
 
         ``decode`` raises the server's own errors (an error line, a malformed event). A
         timeout, a broken connection, or a stream that ends before its final item (then
-        ``ended_quietly`` is the hint) raise an OllamaError: a partial result is never
+        ``ended_quietly`` is the hint) raise an ServerError: a partial result is never
         passed off as complete. The response (and its pool slot) is released however the
         stream ends: exhausted, raised, closed early, or dropped unread.
         """
@@ -788,7 +788,7 @@ class Transport:
             OSError,
         ) as error:
             broken = error
-        except OllamaError as error:  # the server's own error line, in the decoder's words
+        except ServerError as error:  # the server's own error line, in the decoder's words
             self.redactor.error(error)
             raise
         finally:
@@ -799,7 +799,7 @@ class Transport:
                 raise self._cut_off(what, broken) from None
             yield final  # the answer was whole: only its closing marker was lost
             return
-        raise OllamaResponseError(
+        raise ServerResponseError(
             f"The {what} from {url} ended before the server said it was done, without an "
             "error; the partial result was discarded.",
             hint=ended_quietly,
