@@ -1,4 +1,4 @@
-"""Size the context window (``num_ctx``) so that a prompt is never silently cut.
+"""Size the context window so that a prompt is never silently cut.
 
 Some servers cut an over-long prompt to the window and still answer 200 (the backend declares
 what its server does: backends/rules.py ``ContextWords``), so the client estimates the
@@ -33,7 +33,7 @@ TOKENS_PER_PROMPT = 32
 MIN_USEFUL_ANSWER = 256
 # Below this share of the estimate, prompt_eval_count means the server dropped input.
 TRUNCATION_RATIO = 0.5
-# A prompt_eval_count this close to num_ctx means the prompt filled the whole window: the
+# A prompt_eval_count this close to the window means the prompt filled the whole window: the
 # plan always leaves room for an answer, so a prompt that really fitted cannot do that.
 FULL_WINDOW_SLACK = 1
 
@@ -70,10 +70,10 @@ def ladder_size(tokens: int, ladder: Sequence[int] = LADDER) -> int:
 
 @dataclass(frozen=True)
 class ContextPlan:
-    """What to send: the window, the answer budget, and why."""
+    """What to send: the window, the answer's token budget, and why."""
 
-    num_ctx: int
-    num_predict: int
+    window: int
+    max_tokens: int
     prompt_tokens: int
     context_length: int | None
     warnings: tuple[str, ...] = field(default=())
@@ -84,46 +84,49 @@ def plan(
     max_tokens: int,
     *,
     context_length: int | None,
-    num_ctx: int | None = None,
+    window: int | None = None,
     preferred: int | None = None,
     model: str = "the model",
     alternatives: Sequence[str] = (),
     input_limit: int | None = None,
     words: ContextWords = DEFAULT_WORDS,
 ) -> ContextPlan:
-    """Choose ``num_ctx`` and ``num_predict`` for a prompt of ``prompt_tokens`` tokens.
+    """Choose the window and the answer's budget for a prompt of ``prompt_tokens`` tokens.
 
     ``context_length`` is the model's trained window (None when unknown: then the ladder is
-    not clamped). ``num_ctx`` is the caller's explicit window, which wins over the ladder;
+    not clamped). ``window`` is the caller's explicit window, which wins over the ladder;
     ``preferred`` (the model's own configured window) is used when it is larger than the rung.
     Raises :class:`ContextOverflowError` when the prompt cannot fit with room for a useful
     answer; ``alternatives`` names longer-context models for its hint. When the prompt fits
     but ``max_tokens`` does not, the answer budget is cut and a warning says so (the answer's
-    finish_reason is then "length" if it runs out). ``input_limit`` is a budget for the prompt
-    alone that some servers state beside the window: a prompt over it is refused before
-    sending too, and the answer still gets only what the window leaves (window - prompt).
+    finish_reason is then "length" if it runs out). ``words`` name the window in messages.
+    ``input_limit`` is a budget for the prompt alone that some servers state beside the window:
+    a prompt over it is refused before sending too, and the answer still gets only what the
+    window leaves (window - prompt).
     """
     if max_tokens < 1:
         raise ConfigurationError(
             f"max_tokens must be a positive number of tokens, got {max_tokens!r}.",
             hint="Pass e.g. max_tokens=4096.",
         )
-    if num_ctx is not None and num_ctx < 1:
+    name = words.window_name
+    explicit = window
+    if explicit is not None and explicit < 1:
         raise ConfigurationError(
-            f"num_ctx must be a positive number of tokens, got {num_ctx!r}.",
-            hint="Leave num_ctx unset to let persona-ollama size it, or pass e.g. 16384.",
+            f"{name} must be a positive number of tokens, got {explicit!r}.",
+            hint=f"Leave {name} unset to let persona-ollama size it, or pass e.g. 16384.",
         )
     needed = prompt_tokens + max_tokens
-    if num_ctx is not None:
-        window = num_ctx
-        limit_reason = f"num_ctx={num_ctx} (set by the caller)"
+    if explicit is not None:
+        window = explicit
+        limit_reason = f"{name}={explicit} (set by the caller)"
     else:
         window = max(ladder_size(needed), preferred or 0)
         limit_reason = f"its trained context of {context_length} tokens"
         if context_length is not None:
             window = min(window, context_length)
-    if context_length is not None and num_ctx is not None and num_ctx > context_length:
-        limit_reason = f"num_ctx={num_ctx} (above its trained context of {context_length})"
+    if context_length is not None and explicit is not None and explicit > context_length:
+        limit_reason = f"{name}={explicit} (above its trained context of {context_length})"
 
     if input_limit is not None and prompt_tokens > input_limit:
         raise overflow(
@@ -142,21 +145,21 @@ def plan(
             window=window,
             limit_reason=limit_reason,
             alternatives=alternatives,
-            explicit=num_ctx is not None,
+            explicit=explicit is not None,
             words=words,
         )
     warnings: list[str] = []
-    num_predict = max_tokens
+    budget = max_tokens
     if needed > window:
-        num_predict = window - prompt_tokens
+        budget = window - prompt_tokens
         warnings.append(
-            f"The prompt (~{prompt_tokens} tokens) leaves room for {num_predict} answer tokens "
+            f"The prompt (~{prompt_tokens} tokens) leaves room for {budget} answer tokens "
             f"in {model}'s window of {window}, fewer than max_tokens={max_tokens}; the answer "
             "is capped there and finish_reason will be 'length' if it runs out."
         )
     return ContextPlan(
-        num_ctx=window,
-        num_predict=num_predict,
+        window=window,
+        max_tokens=budget,
         prompt_tokens=prompt_tokens,
         context_length=context_length,
         warnings=tuple(warnings),
@@ -181,16 +184,16 @@ def overflow(
         limit_reason=limit_reason,
         consequence=f"Nothing was sent: {words.would_cut}.",
         alternatives=alternatives,
-        set_by="num_ctx" if explicit else None,
+        set_by=words.window_name if explicit else None,
     )
 
 
 def truncation_warning(
     estimated: int,
     prompt_eval_count: int,
-    num_ctx: int,
+    window: int,
     *,
-    num_ctx_sent: bool = True,
+    window_sent: bool = True,
     words: ContextWords = DEFAULT_WORDS,
 ) -> str | None:
     """A warning when the server evidently evaluated less of the prompt than was sent.
@@ -200,22 +203,23 @@ def truncation_warning(
     (``words.fills_window`` says so in the server's terms). A server that ignores the window
     sent keeps its own, smaller one: then the count drops far below the estimate. The count
     excludes cached prefix tokens on some servers, so a drop counts only down to about half
-    the window. ``num_ctx_sent`` False (the /v1 mode): the server never got the window, so a
+    the window. ``window_sent`` False (the /v1 mode): the server never got the window, so a
     count that fills or passes it says nothing about a cut (vLLM and llama.cpp refuse instead).
     """
     if prompt_eval_count <= 0:
         return None
-    if num_ctx_sent and prompt_eval_count >= num_ctx - FULL_WINDOW_SLACK:
+    name = words.window_name
+    if window_sent and prompt_eval_count >= window - FULL_WINDOW_SLACK:
         return (
             f"The server evaluated {prompt_eval_count} prompt tokens, the whole window "
-            f"(num_ctx={num_ctx}; our estimate was {estimated}): {words.fills_window}"
+            f"({name}={window}; our estimate was {estimated}): {words.fills_window}"
         )
-    if estimated <= num_ctx // 2:
+    if estimated <= window // 2:
         return None
-    if prompt_eval_count < estimated * TRUNCATION_RATIO and prompt_eval_count <= num_ctx // 2 + 64:
+    if prompt_eval_count < estimated * TRUNCATION_RATIO and prompt_eval_count <= window // 2 + 64:
         return (
             f"The server evaluated only {prompt_eval_count} prompt tokens of an estimated "
-            f"{estimated} (num_ctx={num_ctx}): it probably dropped part of the input. "
-            "Use a model with a longer context or pass a larger num_ctx."
+            f"{estimated} ({name}={window}): it probably dropped part of the input. "
+            f"Use a model with a longer context or pass a larger {name}."
         )
     return None

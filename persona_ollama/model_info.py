@@ -164,10 +164,12 @@ class ModelInfo:
 
 class FactsCache:
     """One server's model -> ModelInfo, with expiry (thread-safe); a part of its
-    :class:`~persona_ollama.server_state.ServerState`."""
+    :class:`~persona_ollama.server_state.ServerState`. Two spellings of one model share an
+    entry by ``names``, the server's model-name rules (ServerState.names)."""
 
-    def __init__(self, ttl: float = FACTS_TTL) -> None:
+    def __init__(self, ttl: float = FACTS_TTL, rules: NameRules = names.DEFAULT_RULES) -> None:
         self.ttl = ttl
+        self.names = rules
         self._entries: dict[str, tuple[ModelInfo, float]] = {}
         self._lock = threading.Lock()
 
@@ -175,7 +177,7 @@ class FactsCache:
         """The cached facts of ``model``, or None if absent, stale, or (``since``, a
         time.monotonic() instant) learnt before ``since``."""
         with self._lock:
-            entry = self._entries.get(names.canonical(model))
+            entry = self._entries.get(self.names.canonical(model))
         if entry is None or time.monotonic() - entry[1] >= self.ttl:
             return None
         if since is not None and entry[1] < since:
@@ -185,7 +187,7 @@ class FactsCache:
     def put(self, info: ModelInfo) -> None:
         """Cache ``info`` for ``ttl`` seconds."""
         with self._lock:
-            self._entries[names.canonical(info.name)] = (info, time.monotonic())
+            self._entries[self.names.canonical(info.name)] = (info, time.monotonic())
 
     def forget(self, model: str | None = None) -> None:
         """Drop one model's facts, or every model's."""
@@ -193,11 +195,12 @@ class FactsCache:
             if model is None:
                 self._entries.clear()
             else:
-                self._entries.pop(names.canonical(model), None)
+                self._entries.pop(self.names.canonical(model), None)
 
     def reconcile(self, models: Iterable[ModelInfo]) -> None:
         """Drop facts of models that a fresh listing no longer has or has with a new digest."""
-        digests = {names.canonical(model.name): model.digest for model in models}
+        canonical = self.names.canonical
+        digests = {canonical(model.name): model.digest for model in models}
         with self._lock:
             for key in list(self._entries):
                 known = self._entries[key][0].digest

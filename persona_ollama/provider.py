@@ -401,8 +401,10 @@ class OllamaProvider(LLMProvider):
 
     def validate_model(self, model: str) -> bool:
         """True when ``model`` is installed, comparing names the way the server does."""
-        key = names.canonical(model)
-        return any(names.canonical(name) == key for name in self.available_models)
+        available = self.available_models  # first: it opens the backend, which sets the rules
+        canonical = self._state.names.canonical
+        key = canonical(model)
+        return any(canonical(name) == key for name in available)
 
     def is_configured(self) -> bool:
         """True when the provider has a usable address; makes no request.
@@ -590,7 +592,7 @@ class OllamaProvider(LLMProvider):
 
         # Before the default model is chosen (a model listing, a hardware probe): a call
         # refused anyway waits for none of that and is told what is wrong with it.
-        check_arguments(Call(prompt, "", max_tokens, temperature, system=system, num_ctx=num_ctx))
+        check_arguments(Call(prompt, "", max_tokens, temperature, system=system, window=num_ctx))
         # The deadline covers everything the call does: choosing the default model (a model
         # listing), model facts, waiting for the headers and every read of the answer.
         with call_deadline(self.deadline, within=within) as ends_at:
@@ -608,7 +610,7 @@ class OllamaProvider(LLMProvider):
                 format=format,
                 think=think,
                 keep_alive=keep_alive,
-                num_ctx=num_ctx,
+                window=num_ctx,
                 options=request_options,
                 chosen=self._chosen(model, name),
             )
@@ -621,7 +623,7 @@ class OllamaProvider(LLMProvider):
             # hardware in between (once per process) would let another call's window win.
             machine = self._machine_for_estimate(prompt, system)
             prepared = preparation.prepare(call, deadline=ends_at)
-            window = prepared.plan.num_ctx
+            window = prepared.plan.window
             url = str(self.endpoint)
             windows = self._state.windows
             facts = self.served.facts(name, deadline=ends_at)  # cached by prepare()
@@ -833,10 +835,11 @@ class OllamaProvider(LLMProvider):
             return  # the server does not say where models sit
         from .offload import partial_offload_warning
 
-        key = names.canonical(model)
+        canonical = self._state.names.canonical
+        key = canonical(model)
         try:
             loaded = next(
-                (m for m in loaded_models(deadline=deadline) if names.canonical(m.name) == key),
+                (m for m in loaded_models(deadline=deadline) if canonical(m.name) == key),
                 None,
             )
             listing = self.served.listing(deadline=deadline) if loaded is not None else []
@@ -860,7 +863,7 @@ class OllamaProvider(LLMProvider):
             return False
         return model is None or (
             self._defaulted is not None
-            and names.canonical(name) == names.canonical(self._defaulted)
+            and self._state.names.canonical(name) == self._state.names.canonical(self._defaulted)
         )
 
 

@@ -14,10 +14,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from . import names
 from .backends.base import ChatRequest
 from .catalogue_seam import HAS_CATALOGUE
-from .context import LADDER, MIN_USEFUL_ANSWER, ContextPlan, estimate_messages, plan
+from .context import (
+    DEFAULT_WORDS,
+    LADDER,
+    MIN_USEFUL_ANSWER,
+    ContextPlan,
+    estimate_messages,
+    plan,
+)
 from .errors import (
     ConfigurationError,
     ContextOverflowError,
@@ -32,6 +38,7 @@ from .settings import MODEL_VAR
 
 if TYPE_CHECKING:
     from .backends.base import Backend
+    from .backends.rules import ContextWords
     from .endpoint import Endpoint
     from .served import ServedModels
 
@@ -68,14 +75,16 @@ class Call:
     format: Any = None
     think: Any = None
     keep_alive: Any = None
-    num_ctx: Any = None
+    #: The caller's explicit context window (the provider's keyword, ContextWords.window_name).
+    window: Any = None
     options: Mapping[str, Any] | None = None
     #: True when the provider chose the model (not named by the caller or the environment).
     chosen: bool = False
 
 
-def check_arguments(call: Call) -> None:
-    """ConfigurationError, with the fix, for an argument of the wrong type or value."""
+def check_arguments(call: Call, words: ContextWords = DEFAULT_WORDS) -> None:
+    """ConfigurationError, with the fix, for an argument of the wrong type or value
+    (``words`` name the window argument)."""
     if not isinstance(call.prompt, str):
         raise ConfigurationError(
             f"prompt must be text (str), got {type(call.prompt).__name__}.",
@@ -83,7 +92,7 @@ def check_arguments(call: Call) -> None:
         )
     if call.system is not None and not isinstance(call.system, str):
         raise ConfigurationError(f"system must be text (str), got {type(call.system).__name__}.")
-    for label, value in (("max_tokens", call.max_tokens), ("num_ctx", call.num_ctx)):
+    for label, value in (("max_tokens", call.max_tokens), (words.window_name, call.window)):
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
             raise ConfigurationError(f"{label} must be an integer, got {value!r}.")
     temperature = call.temperature
@@ -111,8 +120,11 @@ class Preparation:
         local_only: bool,
         keep_alive: Any,
         environ: Mapping[str, str],
+        words: ContextWords = DEFAULT_WORDS,
     ) -> None:
-        """``environ``: where the memory budget and the catalogue settings are read."""
+        """``environ``: where the memory budget and the catalogue settings are read;
+        ``words``: how callers spell the window and the answer's budget (options, messages)."""
+        self.words = words
         self.backend = backend
         self.served = served
         self.endpoint = endpoint
@@ -166,16 +178,17 @@ class Preparation:
         that it can chat, and plans the context window (ContextOverflowError when the prompt
         cannot fit); raises ConfigurationError for bad input.
         """
-        check_arguments(call)
+        check_arguments(call, self.words)
         name = call.model
+        window_name, answer_name = self.words.window_name, self.words.answer_name
         # The name alone first: on some servers even the description of a remote model's name
         # is asked of the remote service.
         self.check_place(call, placement(name))
         checked = validate_options(call.options or {})
         refuses = self.backend.refuses_overflow(deadline=deadline)
         max_tokens = call.max_tokens
-        if "num_predict" in checked:  # options={"num_predict": n} means max_tokens=n
-            max_tokens = checked.pop("num_predict")
+        if answer_name in checked:  # options={answer_name: n} means max_tokens=n
+            max_tokens = checked.pop(answer_name)
         if self.local_only:
             # Listed even when facts are cached: those are process-wide for minutes and may
             # predate a model of that name being replaced by one that runs elsewhere.
@@ -204,26 +217,27 @@ class Preparation:
         messages.append({"role": "user", "content": call.prompt})
         thinks = facts.thinks and call.think is not False
         budget = max_tokens + (int(max_tokens * THINKING_BUDGET) if thinks else 0)
-        explicit_ctx = call.num_ctx if call.num_ctx is not None else checked.pop("num_ctx", None)
+        explicit = call.window if call.window is not None else checked.pop(window_name, None)
         sets_window = self.backend.sets_window
-        if explicit_ctx is not None and not sets_window:
+        if explicit is not None and not sets_window:
             warn_once(
-                "num_ctx-not-sent",
-                f"The {self.backend.label} has no per-request context size: num_ctx="
-                f"{explicit_ctx} was not sent, and the context the server states is planned "
+                f"{window_name}-not-sent",
+                f"The {self.backend.label} has no per-request context size: {window_name}="
+                f"{explicit} was not sent, and the context the server states is planned "
                 "for instead (set it where the server starts, e.g. llama.cpp's -c, vLLM's "
                 "--max-model-len).",
             )
-            explicit_ctx = None
+            explicit = None
         prompt_tokens = estimate_messages(messages)
         # A model the overflow hint names must hold what plan() requires of this one.
         holds = prompt_tokens + min(budget, MIN_USEFUL_ANSWER)
         sizes = {
             "context_length": facts.context_length,
-            "num_ctx": explicit_ctx,
+            "window": explicit,
             "preferred": facts.modelfile_num_ctx if sets_window else None,
             "model": name,
             "input_limit": facts.input_limit,
+            "words": self.words,
         }
         try:
             context = plan(prompt_tokens, budget, **sizes)
@@ -238,19 +252,19 @@ class Preparation:
             except ContextOverflowError as error:
                 raise self._in_its_words(error, name, facts.input_limit) from None
             raise AssertionError("plan() is a pure function") from None  # pragma: no cover
-        shared = explicit_ctx is None and sets_window
+        shared = explicit is None and sets_window
         if shared:
             window = self._shared_window(name, context, budget, deadline)
-            if window != context.num_ctx:
-                context = replace(context, num_ctx=window)
+            if window != context.window:
+                context = replace(context, window=window)
         for warning in context.warnings:
             log.warning(warning)
         keep_alive = call.keep_alive if call.keep_alive is not None else self.keep_alive
         chat = ChatRequest(
             model=name,
             messages=tuple(messages),
-            max_tokens=context.num_predict,
-            window=context.num_ctx if sets_window else None,
+            max_tokens=context.max_tokens,
+            window=context.window if sets_window else None,
             options=checked,
             format=validate_format(call.format) if call.format is not None else None,
             think=validate_think(call.think) if call.think is not None else None,
@@ -289,10 +303,10 @@ class Preparation:
         return windows.choose(
             model,
             needed=context.prompt_tokens + budget,
-            rung=context.num_ctx,
+            rung=context.window,
             loaded=lambda: windows.loaded(
                 lambda: self.backend.loaded_windows(deadline=deadline)
-            ).get(names.canonical(model)),
+            ).get(self.served.state.names.canonical(model)),
             limit=context.context_length,
             cap=lambda: self._window_cap(model, deadline),
         )

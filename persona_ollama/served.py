@@ -15,7 +15,6 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from . import names
 from .errors import ModelNotAvailableError, ServerError, ServerNotRunningError
 from .model_info import ModelInfo
 from .privacy import cannot_tell
@@ -85,8 +84,9 @@ class ServedModels:
             cached = self._listing
         if cached is None or (fresh and time.monotonic() - cached[0] >= LISTING_TTL):
             return None
-        key = names.canonical(model)
-        return next((m for m in cached[1] if names.canonical(m.name) == key), None)
+        canonical = self.state.names.canonical
+        key = canonical(model)
+        return next((m for m in cached[1] if canonical(m.name) == key), None)
 
     def facts(self, model: str, *, deadline: float | None = None) -> ModelInfo:
         """Everything known about ``model``: cached, from a complete listing entry, or
@@ -122,8 +122,9 @@ class ServedModels:
         except ServerError as error:
             why = f"the model list failed: {error.message}"
             raise cannot_tell(model, why, self.url, sent=sent) from None
-        key = names.canonical(model)
-        listed = next((m for m in models if names.canonical(m.name) == key), None)
+        canonical = self.state.names.canonical
+        key = canonical(model)
+        listed = next((m for m in models if canonical(m.name) == key), None)
         info = self._facts.get(model, since=asked)
         if info is None:
             try:
@@ -147,8 +148,9 @@ class ServedModels:
             served: list[str] | None = self.chat_models(deadline=deadline)
         except ServerError:
             served = None
-        key = names.canonical(model)
-        if served is not None and any(names.canonical(name) == key for name in served):
+        canonical = self.state.names.canonical
+        key = canonical(model)
+        if served is not None and any(canonical(name) == key for name in served):
             # Listed, and not found: one address, several machines (balancer.py).
             from .balancer import missing_on_a_machine
 

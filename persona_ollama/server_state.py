@@ -23,10 +23,13 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .model_info import FactsCache
 from .windows import Windows
+
+if TYPE_CHECKING:
+    from .backends.rules import NameRules
 
 __all__ = ["MAX_SERVERS", "SERVERS", "ServerState", "Servers", "Warnings"]
 
@@ -101,6 +104,21 @@ class ServerState:
 
     def __repr__(self) -> str:
         return f"ServerState({self.key!r})"
+
+    @property
+    def names(self) -> NameRules:
+        """The server's model-name rules: which spellings name one model, for its facts and
+        its listing. The default API's backend's until a backend says otherwise (the /v1
+        backend, once it knows which kind of server it talks to)."""
+        return self.facts.names
+
+    @names.setter
+    def names(self, rules: NameRules) -> None:
+        """Compare this server's names by ``rules`` from now on; facts keyed by other rules
+        are forgotten (asked again), so that one model never has two entries."""
+        if rules is not self.facts.names:
+            self.facts.forget()
+            self.facts.names = rules
 
 
 class Servers:

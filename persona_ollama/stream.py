@@ -15,7 +15,7 @@ from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ._persona import LLMResponse
-from .context import ContextPlan, truncation_warning
+from .context import DEFAULT_WORDS, ContextPlan, truncation_warning
 from .errors import (
     ContextOverflowError,
     ServerResponseError,
@@ -27,6 +27,7 @@ from .thinking import ThinkSplitter
 
 if TYPE_CHECKING:
     from .backends.base import Chunk
+    from .backends.rules import ContextWords
     from .endpoint import Endpoint
 
 log = logging.getLogger("persona_ollama")
@@ -40,7 +41,7 @@ class ChatStream:
     """Iterator of answer pieces; ``response`` holds the full LLMResponse once it is done.
 
     Reading it drives the stream: each piece of the answer is yielded as it arrives, with
-    thinking kept apart; a stream that runs past ``num_predict`` or past its deadline is cut
+    thinking kept apart; a stream that runs past its token budget or past its deadline is cut
     off with an error, and a partial answer is never passed off as complete.
     """
 
@@ -60,15 +61,18 @@ class ChatStream:
         confirm: Callable[[], None] | None = None,
         redact: Callable[[str], str] = str,
         label: str = "server",
+        words: ContextWords = DEFAULT_WORDS,
     ) -> None:
-        """``window_sent``: the server used ``plan.num_ctx`` (the backend sets windows);
+        """``window_sent``: the server used ``plan.window`` (the backend sets windows);
         ``may_cut``: the server may cut a long prompt instead of refusing it, so the counts
         are checked for a cut; ``on_done`` is given the final chunk of a complete answer
         (its counts and timings: the measured speeds) and the seconds from the first chunk
         to the end by this process's clock; ``confirm``, called when the first chunk
         arrives, raises if the model turns out to have run elsewhere; ``redact`` scrubs the
         configured secrets from what the answer says about where it ran; ``label`` is what
-        the backend calls its server (``backend.label``), for the hints."""
+        the backend calls its server (``backend.label``), for the hints; ``words`` how callers
+        spell the window and the answer's budget (messages, ``raw_response`` keys)."""
+        self._words = words
         self.response: LLMResponse | None = None
         self._chunks = chunks
         self._plan = plan
@@ -130,7 +134,7 @@ class ChatStream:
         started = time.perf_counter()
         first_at: float | None = None
         plan = self._plan
-        limit = plan.num_predict + plan.num_predict // 10 + RUNAWAY_MARGIN
+        limit = plan.max_tokens + plan.max_tokens // 10 + RUNAWAY_MARGIN
         forwarded = False
         for count, chunk in enumerate(self._chunks, 1):
             if chunk.remote_host and not forwarded:
@@ -145,10 +149,11 @@ class ChatStream:
                     # asks the server again, before any of it is passed on.
                     self._confirm()
             if count > limit:
+                answer = self._words.answer_name
                 raise ServerResponseError(
-                    f"The server kept streaming past num_predict={plan.num_predict} "
+                    f"The server kept streaming past {answer}={plan.max_tokens} "
                     f"({count} chunks); the answer was discarded.",
-                    hint=f"The server ignores num_predict: check that the URL points at the "
+                    hint=f"The server ignores {answer}: check that the URL points at the "
                     f"{self._label} you meant and that it is up to date.",
                     url=url,
                 )
@@ -215,7 +220,11 @@ class ChatStream:
         truncated = None
         if self._may_cut:
             truncated = truncation_warning(
-                plan.prompt_tokens, prompt_tokens, plan.num_ctx, num_ctx_sent=self._window_sent
+                plan.prompt_tokens,
+                prompt_tokens,
+                plan.window,
+                window_sent=self._window_sent,
+                words=self._words,
             )
         if truncated:
             log.warning(truncated)
@@ -231,7 +240,8 @@ class ChatStream:
             warnings.append(empty)
         if final.reason == "length":
             stopped = (
-                f"The answer stopped at the token limit (num_predict={plan.num_predict}) "
+                f"The answer stopped at the token limit ({self._words.answer_name}="
+                f"{plan.max_tokens}) "
                 "and may be cut off: raise max_tokens."
             )
             log.warning(stopped)
@@ -240,8 +250,8 @@ class ChatStream:
         raw.update(
             {
                 "thinking": thinking or None,
-                "num_ctx": plan.num_ctx,
-                "num_predict": plan.num_predict,
+                self._words.window_name: plan.window,
+                self._words.answer_name: plan.max_tokens,
                 "estimated_prompt_tokens": plan.prompt_tokens,
                 "tokens_per_second": _rate(output_tokens, final.answer_seconds),
                 "prompt_tokens_per_second": _rate(prompt_tokens, final.prompt_seconds),
@@ -281,5 +291,5 @@ def with_request_sizes(error: ContextOverflowError, plan: ContextPlan) -> Contex
     if error.prompt_tokens is not None or error.context_length is not None:
         return error
     return error.with_fields(
-        prompt_tokens=plan.prompt_tokens, context_length=plan.num_ctx, estimated=True
+        prompt_tokens=plan.prompt_tokens, context_length=plan.window, estimated=True
     )

@@ -121,6 +121,9 @@ CONTEXT = ContextWords(
     fills_window="an Ollama server older than 0.12.6 cuts a longer prompt to fit, so part of "
     "the input was probably dropped. Pass a larger num_ctx, use a model with a longer context, "
     "or update Ollama (0.12.6 and later refuse instead of cutting).",
+    # Ollama's option names, which this provider's callers also use with the /v1 backend.
+    window_name="num_ctx",
+    answer_name="num_predict",
     smaller_window="a smaller num_ctx",
 )
 DECLARATION = Declaration(

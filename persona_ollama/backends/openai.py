@@ -22,7 +22,6 @@ import operator
 from collections.abc import Generator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .. import names
 from ..endpoint import v1_endpoint
 from ..errors import (
     MODEL_NOT_FOUND,
@@ -56,6 +55,8 @@ from .openai_models import (
     context_length_of,
     entries_of,
     entry_serving,
+    names_of,
+    native_key,
     server_kind,
     server_label,
 )
@@ -76,6 +77,7 @@ from .openai_sse import (
 
 if TYPE_CHECKING:
     from ..endpoint import Endpoint
+    from .rules import NameRules
 
 # The names this module had before it was split, kept importable from here.
 __all__ = [
@@ -126,6 +128,7 @@ class OpenAIBackend:
         self.endpoint = v1_endpoint(endpoint, v1=False)
         self.url = str(self.endpoint)
         self.state = state if state is not None else ServerState(self.url)
+        self.state.names = names_of(self.kind_seen)
         self.transport = Transport(self.endpoint, self, **transport)
 
     @property
@@ -145,6 +148,12 @@ class OpenAIBackend:
         return self.state.kind or GENERIC
 
     @property
+    def names(self) -> NameRules:
+        """The model-name rules of the server as /v1/models last said what it is
+        (openai_models.names_of), without asking."""
+        return self.state.names
+
+    @property
     def label(self) -> str:
         """How messages name the server: "llama.cpp server", "vLLM server" ..."""
         return server_label(self.kind_seen)
@@ -156,7 +165,7 @@ class OpenAIBackend:
         frames (file paths on the server) are left out."""
         text = without_paths(server_text_of(body))
         if status == 404 and MODEL_NOT_FOUND.search(text) and model is not None:
-            self.state.served.pop(names.canonical(model), None)
+            self.state.served.pop(self.names.canonical(model), None)
             return self._not_served(model, server_text=text, status_code=404)
         return openai_errors.status_error(
             status, text, model=model, url=self.url, kind=self.kind_seen
@@ -186,7 +195,7 @@ class OpenAIBackend:
         kind = server_kind(entries[0]) if entries else GENERIC
         if kind == GENERIC and server.lower().startswith("llama.cpp"):
             kind = "llama.cpp"
-        self.state.kind = kind
+        self._found(kind)
         if kind == GENERIC:
             return GENERIC
         return f"{server_label(kind)} (OpenAI-compatible API)"
@@ -203,7 +212,7 @@ class OpenAIBackend:
         found = []
         for entry in entries:
             name = entry["id"]
-            fields = remote.get(names.canonical(name), {})
+            fields = remote.get(native_key(name), {})
             found.append(
                 ModelInfo(
                     name=name,
@@ -237,8 +246,8 @@ class OpenAIBackend:
         if spec is not None:
             length = length or spec.context_length
         remote, unknown = self._remote_fields(deadline)
-        fields = remote.get(names.canonical(entry["id"]), {})
-        if unknown is None and self.kind == "Ollama" and not names.is_cloud(model):
+        fields = remote.get(native_key(entry["id"]), {})
+        if unknown is None and self.kind == "Ollama" and not self.names.is_remote(model):
             # Ollama may put the remote fields in /api/show only; a cloud name is never
             # shown (from 0.18 its /api/show is itself forwarded to ollama.com).
             shown, unknown = openai_models.shown_remote_fields(
@@ -262,7 +271,7 @@ class OpenAIBackend:
         """Stream POST /v1/chat/completions; errors are raised as typed errors, in this
         server's terms, and the ends only a /v1 server has are checked (see _checked)."""
         model = request.model
-        entry = self.state.served.get(names.canonical(model), {})
+        entry = self.state.served.get(self.names.canonical(model), {})
         served = str(entry.get("id") or model)
         owner = entry.get("owned_by")
         kind = server_kind(entry) if entry else self.kind
@@ -459,18 +468,24 @@ class OpenAIBackend:
         listing = self.transport.get_json("/v1/models", deadline=deadline)
         entries = entries_of(self.transport, listing)
         if entries:
-            self.state.kind = server_kind(entries[0])
+            self._found(server_kind(entries[0]))
         return entries
 
+    def _found(self, kind: str) -> None:
+        """Keep the ``kind`` of server /v1/models says this is, and its name rules."""
+        self.state.kind = kind
+        self.state.names = names_of(kind)
+
     def _entry(self, model: str, deadline: float | None = None) -> Mapping[str, Any]:
-        """The /v1/models entry serving ``model``: the exact id, else the same Ollama name."""
+        """The /v1/models entry serving ``model``: the exact id, else the same name by the
+        server's rules (:attr:`names`)."""
         entries = self._models(deadline)
         found = entry_serving(entries, model)
         if found is None:
             raise self._not_served(
                 model, served=[entry["id"] for entry in entries], status_code=404
             )
-        self.state.served[names.canonical(model)] = found
+        self.state.served[self.names.canonical(model)] = found
         return found
 
     def _remote_fields(

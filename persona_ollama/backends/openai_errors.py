@@ -11,7 +11,6 @@ import re
 import shlex
 from typing import Any
 
-from .. import names
 from ..errors import (
     MAX_LISTED,
     ConnectionBrokenError,
@@ -31,7 +30,7 @@ from ..errors import (
     misspells,
 )
 from ..settings import API_KEY_VAR, TIMEOUT_VAR
-from .openai_models import GENERIC, server_label
+from .openai_models import GENERIC, OLLAMA_NAMES, server_label
 
 # The sizes in a context_length_exceeded error: llama-cpp-python, older vLLM and OpenAI say
 # "you requested N tokens (P in the messages, ...)", vLLM since about 0.10 "your request has
@@ -211,7 +210,7 @@ def cloud_refusal(
             **common,
         )
     # Ollama by its /v1/models, or a server of unknown kind asked for a cloud name.
-    ollama = kind == "Ollama" or (kind == GENERIC and bool(model and names.is_cloud(model)))
+    ollama = kind == "Ollama" or (kind == GENERIC and bool(model and OLLAMA_NAMES.is_remote(model)))
     if status != 401 or text.strip().lower() != "unauthorized" or not ollama:
         return None
     return SignInRequiredError(

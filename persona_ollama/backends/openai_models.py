@@ -13,14 +13,18 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from .. import names
 from ..errors import OllamaError
+from .openai_rules import DECLARATION
 from .openai_sse import as_mapping, positive_int
+from .registry import declared
 
 if TYPE_CHECKING:
     from ..transport.http import Transport
+    from .rules import NameRules
 
 log = logging.getLogger(__name__)
+# Ollama's model names (the native backend's rules): its /v1 and its /api/tags take them.
+OLLAMA_NAMES = declared("native").names
 
 # Keys of a /v1/models entry that give the served context length: vLLM's max_model_len, a
 # generic context_length; llama.cpp's entry has meta.n_ctx_train instead.
@@ -75,12 +79,33 @@ def entries_of(transport: Transport, document: Any) -> list[dict[str, Any]]:
     return [e for e in data if isinstance(e, dict) and isinstance(e.get("id"), str)]
 
 
+def names_of(kind: str) -> NameRules:
+    """The model-name rules of a ``kind`` of /v1 server: Ollama's on Ollama (its /v1 takes its
+    own names, so "llama3.2" is "llama3.2:latest"), else the /v1 backend's declared ones
+    (other servers match their ids as listed: vLLM's "Org/Model" or a path is not lower-cased
+    or tagged)."""
+    return OLLAMA_NAMES if kind == "Ollama" else DECLARATION.names
+
+
+def native_key(name: str) -> str:
+    """The key of ``name`` in :func:`remote_fields`: a native /api/tags lists Ollama names."""
+    return OLLAMA_NAMES.canonical(name)
+
+
 def entry_serving(entries: list[dict[str, Any]], model: str) -> dict[str, Any] | None:
-    """The entry serving ``model``: the exact id, else the same Ollama name; None if none."""
-    key = names.canonical(model)
-    return next((e for e in entries if e["id"] == model), None) or next(
-        (e for e in entries if names.canonical(e["id"]) == key), None
-    )
+    """The entry serving ``model``: the exact id, else the same name by the rules of the
+    kind of server that lists it (:func:`names_of`); None if none."""
+    exact = next((e for e in entries if e["id"] == model), None)
+    if exact is not None:
+        return exact
+    # Each entry by its own kind's rules: a proxy may list Ollama's models beside others.
+    return next((e for e in entries if same_name(model, e["id"], server_kind(e))), None)
+
+
+def same_name(model: str, served: str, kind: str) -> bool:
+    """True when ``model`` names the id ``served`` by a ``kind`` of server (:func:`names_of`)."""
+    rules = names_of(kind)
+    return rules.canonical(model) == rules.canonical(served)
 
 
 def remote_fields(
@@ -120,7 +145,7 @@ def remote_fields(
         keys = ("remote_host", "remote_model", "size") if kind == "Ollama" else ()
         fields = {k: model[k] for k in keys or ("remote_host", "remote_model") if model.get(k)}
         if fields:
-            found[names.canonical(model["name"])] = fields
+            found[native_key(model["name"])] = fields
     return found, None
 
 

@@ -12,10 +12,21 @@ from __future__ import annotations
 from .registry import declared
 from .rules import AnyName, Declaration
 
+
+class ServedIds(AnyName):
+    """Any id passes; two spellings that differ only in case name one served model. The
+    backend sends the id as the server lists it, so "qwen/qwen3-8b" finds vLLM's
+    "Qwen/Qwen3-8B" (an exact id is preferred where the server lists both)."""
+
+    def canonical(self, name: str) -> str:
+        """``name`` without surrounding spaces, lower-cased."""
+        return name.strip().lower()
+
+
 DECLARATION = Declaration(
     # The native backend's: the same server, reached by the same variables.
     address=declared("native").address,
     speaks="the OpenAI-compatible /v1/chat/completions of vLLM, llama.cpp, LM Studio, LiteLLM "
     "or Ollama (see docs/scaling.md)",
-    names=AnyName(),
+    names=ServedIds(),
 )

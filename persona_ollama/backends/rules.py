@@ -100,8 +100,10 @@ class ContextWords:
 
     ``would_cut`` ends "Nothing was sent: ..." when a prompt cannot fit; ``fills_window``
     follows a count of evaluated prompt tokens that filled the whole window, and says what
-    happened and what to do; ``smaller_window`` names a smaller window in advice ("... or
-    <it>, would fit the GPU").
+    happened and what to do. ``window_name`` and ``answer_name`` are how callers spell the
+    window and the answer's token budget: the provider's keyword, the keys of ``options``
+    and of an answer's ``raw_response``, and the names in messages;
+    ``smaller_window`` names a smaller window in advice ("... or <it>, would fit the GPU").
     """
 
     would_cut: str = "the server might have silently dropped part of the input"
@@ -109,6 +111,8 @@ class ContextWords:
         "the server probably cut a longer prompt to fit, so part of the input was dropped. "
         "Ask for a larger context window, or use a model with a longer context."
     )
+    window_name: str = "context_window"
+    answer_name: str = "answer_tokens"
     smaller_window: str = "a smaller context window"
 
 

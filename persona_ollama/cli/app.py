@@ -17,7 +17,7 @@ import click
 
 from .. import __version__
 from ..errors import MAX_SERVER_TEXT, OllamaError, shortened
-from ..settings import API_KEY_VAR, APIS, FORCE_COLOR_VAR, NO_COLOR_VAR
+from ..settings import API_KEY_VAR, API_VAR, APIS, DEFAULT_API, FORCE_COLOR_VAR, NO_COLOR_VAR
 from ..terminal import printable
 
 if TYPE_CHECKING:
@@ -192,15 +192,25 @@ def _set_api(ctx: click.Context, _param: click.Parameter, value: str | None) -> 
     return value
 
 
-def _check_host(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+def _api_of(ctx: click.Context) -> str:
+    """The API of this command line: --api (eager, so read before --host wherever it is
+    written), else PERSONA_OLLAMA_API, else the default; an unknown value in the environment
+    is the provider's to report, so the default's rules read --host meanwhile."""
+    api = ctx.meta.get("persona_ollama.api") or os.environ.get(API_VAR, "").strip()
+    return api if api in APIS else DEFAULT_API
+
+
+def _check_host(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
     """A malformed --host is a bad option value (exit 2, click's "Invalid value for '--host'"),
-    worded for the option the user typed, not the Python API's ``base_url=``."""
+    worded for the option the user typed, not the Python API's ``base_url=``, by the address
+    rules of the backend of the selected API (the provider reads it by the same rules)."""
     if value is None or not value.strip():
-        return value  # blank counts as unset, as for OLLAMA_HOST
+        return value  # blank counts as unset, as for the address variables
+    from ..backends.registry import declared
     from ..endpoint import parse_host
 
     try:
-        parse_host(value, source="--host")
+        parse_host(value, source="--host", rules=declared(_api_of(ctx)).address)
     except OllamaError as error:
         raise click.BadParameter(error.message) from None
     return value
@@ -213,6 +223,7 @@ def common_options(func: F) -> F:
         type=click.Choice(APIS),
         metavar="API",
         expose_value=False,
+        is_eager=True,  # before --host, which is read by the selected API's rules
         callback=_set_api,
         help="native (Ollama's /api) or openai (a /v1 server: vLLM, llama.cpp, LM Studio, "
         "LiteLLM) (default: PERSONA_OLLAMA_API, then native).",

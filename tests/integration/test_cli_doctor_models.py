@@ -176,6 +176,33 @@ def test_a_malformed_host_is_named_as_the_option_the_user_typed(runner, command)
     assert "s3cret" not in result.stdout + result.stderr
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--api", "openai", "--host", "http://gpu box"],
+        ["--host", "http://gpu box", "--api", "openai"],  # --api is read first wherever it is
+        ["--host", "http://gpu box"],  # with PERSONA_OLLAMA_API=openai
+    ],
+)
+def test_host_is_read_by_the_address_rules_of_the_selected_api(runner, monkeypatch, args):
+    from persona_ollama.backends import registry
+    from persona_ollama.backends.rules import AddressRules
+
+    real = registry.declared
+    rules = AddressRules(label="vLLM server", variables=("VLLM_URL",), default_port=8000)
+    other = dataclasses.replace(real("openai"), address=rules)
+    monkeypatch.setattr(registry, "declared", lambda api: other if api == "openai" else real(api))
+    if "--api" not in args:
+        monkeypatch.setenv("PERSONA_OLLAMA_API", "openai")
+
+    result = runner.invoke(main, ["models", "--json", *args])
+
+    assert result.exit_code == 2
+    error = json.loads(result.stdout)["error"]
+    assert "'http://gpu box' is not a valid vLLM server address" in error
+    assert "--host 127.0.0.1:8000" in error
+
+
 def test_models_lists_chat_models_with_fit_and_default_marker(runner, fake):
     result = runner.invoke(main, ["models", "--host", fake.url])
     assert result.exit_code == 0, result.output

@@ -18,6 +18,7 @@ from persona_ollama.backends.ollama import OllamaBackend
 from persona_ollama.backends.openai import (
     OpenAIBackend,
     completion_request,
+    entry_serving,
     final_chunk,
     server_kind,
     sse_chunks,
@@ -955,6 +956,26 @@ def test_a_name_spelled_differently_is_sent_as_the_served_id(backend, mocked):
     assert sent_body(mocked, 1)["model"] == "llama3:latest"
 
 
+def test_a_served_id_is_matched_by_the_rules_of_the_server_that_lists_it(backend, mocked):
+    # "library/" and ":latest" mean something in Ollama's names only: on vLLM, "mistral" is
+    # not the model served as "library/mistral" (Ollama's rules once sent that one instead).
+    cards = (vllm_card("library/mistral"), vllm_card("qwen3:latest"), ollama_card("llama3:8b"))
+    mocked.get(MODELS, json=models_list(*cards))
+    stream_reply(mocked, chunk("x", finish="stop"), "[DONE]")
+
+    for asked in ("mistral", "qwen3"):
+        with pytest.raises(ModelNotPulledError, match="not served by the vLLM server"):
+            backend.describe(asked)
+    backend.describe("LIBRARY/Mistral")  # the case only: the same vLLM id
+    list(backend.chat(ask("LIBRARY/Mistral")))
+
+    assert sent_body(mocked)["model"] == "library/mistral"
+    # The server's state (its facts, its listing) compares names by the same rules.
+    assert backend.state.names.canonical("LIBRARY/Mistral") == "library/mistral"
+    # The Ollama model in the same listing (a proxy) keeps Ollama's rules: a tag is a name.
+    assert entry_serving(cards, "library/llama3:8B") == ollama_card("llama3:8b")
+
+
 def test_models_lists_served_models_as_model_info(backend, mocked):
     mocked.get(MODELS, json=models_list(vllm_card(), ollama_card("llama3:8b")))
 
@@ -1038,6 +1059,14 @@ def vllm_provider(**kwargs: Any) -> OllamaProvider:
     )
     provider.backend.transport.backoff = 0
     return provider
+
+
+def test_validate_model_compares_ids_by_the_rules_of_the_server(mocked):
+    mocked.get(MODELS, json=models_list(vllm_card("qwen3:latest")))
+    provider = vllm_provider()
+
+    assert provider.validate_model("QWEN3:latest")  # the case only
+    assert not provider.validate_model("qwen3")  # a tag is part of a vLLM id, not implied
 
 
 def test_a_new_provider_per_call_still_sends_the_served_id(mocked):

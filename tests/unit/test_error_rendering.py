@@ -206,7 +206,7 @@ def test_a_refusal_with_the_servers_sizes_names_them():
 
 
 def test_request_sizes_fill_a_refusal_once_and_leave_the_original_alone():
-    plan = ContextPlan(num_ctx=4096, num_predict=512, prompt_tokens=3900, context_length=32768)
+    plan = ContextPlan(window=4096, max_tokens=512, prompt_tokens=3900, context_length=32768)
     bare = _refusal()
     sized = with_request_sizes(with_request_sizes(bare, plan), plan)
     assert sized.message.count("by our estimate") == 1
@@ -216,13 +216,13 @@ def test_request_sizes_fill_a_refusal_once_and_leave_the_original_alone():
 
 
 def test_request_sizes_never_replace_the_servers_own():
-    plan = ContextPlan(num_ctx=4096, num_predict=512, prompt_tokens=3900, context_length=32768)
+    plan = ContextPlan(window=4096, max_tokens=512, prompt_tokens=3900, context_length=32768)
     error = _refusal(prompt_tokens=5000, context_length=4096)
     assert with_request_sizes(error, plan) is error
 
 
 def test_scrubbing_cleans_every_field_and_keeps_them_fields():
-    plan = ContextPlan(num_ctx=4096, num_predict=512, prompt_tokens=3900, context_length=32768)
+    plan = ContextPlan(window=4096, max_tokens=512, prompt_tokens=3900, context_length=32768)
     error = errors.ContextOverflowError(
         "Too long for SECRET",
         refusal="it refused SECRET.",
@@ -399,8 +399,7 @@ def test_the_module_names_no_server_outside_the_alias_block(module):
 
 @pytest.mark.parametrize("module", ["request.py", "stream.py"])
 def test_the_module_says_ollama_nowhere(module):
-    # They still speak of num_ctx and num_predict (the plan's fields and the public
-    # arguments, whose neutral names come with the context module's).
+    # The window's and the budget's names come from the backend's ContextWords.
     text = OWN_NAMES.sub("", (ROOT / module).read_text(encoding="utf-8"))
     assert "ollama" not in text.lower()
 

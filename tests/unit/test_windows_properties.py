@@ -73,20 +73,20 @@ def test_the_sent_window_always_holds_what_was_planned(
         window = w.choose(
             MODEL,
             needed=context.prompt_tokens + budget,
-            rung=context.num_ctx,
+            rung=context.window,
             loaded=lambda a=answer: w.loaded(_fetch(a)).get(MODEL),
             limit=limit,
             cap=lambda: cap,
         )
         # No truncation: the prompt and the planned answer fit the window sent.
-        assert context.prompt_tokens + context.num_predict <= window
-        assert window >= context.num_ctx or window >= prompt_tokens + budget
+        assert context.prompt_tokens + context.max_tokens <= window
+        assert window >= context.window or window >= prompt_tokens + budget
         # Never above the trained context (the server would clamp it below what we think).
         if limit is not None:
             assert window <= limit
         # Memory: a reused window larger than the prompt's own rung fits the budget.
         if cap is not None:
-            assert window <= max(context.num_ctx, cap)
+            assert window <= max(context.window, cap)
 
 
 @settings(max_examples=200, deadline=None)
@@ -107,13 +107,13 @@ def test_a_sequential_batch_loads_once_per_larger_window(
             w.choose(
                 MODEL,
                 needed=needed,
-                rung=context.num_ctx,
+                rung=context.window,
                 loaded=loaded,
                 limit=131072,
                 cap=lambda: None,
             )
         )
     assert sent == sorted(sent)  # never shrinks, so never reloads a smaller window
-    rungs_reached = {plan(n - 50, 50, context_length=131072).num_ctx for n in needs}
+    rungs_reached = {plan(n - 50, 50, context_length=131072).window for n in needs}
     changes = sum(1 for a, b in zip(sent, sent[1:]) if a != b)
     assert changes <= len(rungs_reached)
