@@ -24,20 +24,20 @@ def test_a_prompt_over_the_input_limit_is_refused_before_sending_though_the_wind
 def test_a_prompt_at_the_input_limit_is_planned_with_the_whole_answer():
     p = plan(4096, 1024, context_length=16384, input_limit=4096)
 
-    assert p.num_predict == 1024
-    assert p.num_ctx >= 4096 + 1024
+    assert p.max_tokens == 1024
+    assert p.window >= 4096 + 1024
 
 
 def test_the_answer_is_capped_to_the_total_minus_the_prompt_not_minus_the_input_limit():
     p = plan(4000, 8192, context_length=8192, input_limit=6000)
 
-    assert p.num_ctx == 8192
-    assert p.num_predict == 8192 - 4000
+    assert p.window == 8192
+    assert p.max_tokens == 8192 - 4000
     assert str(8192 - 4000) in p.warnings[0]
 
 
 def test_no_input_limit_leaves_the_window_the_only_limit():
-    assert plan(5000, 1024, context_length=16384).num_predict == 1024
+    assert plan(5000, 1024, context_length=16384).max_tokens == 1024
 
 
 def test_model_info_states_no_input_limit_unless_the_server_does():
