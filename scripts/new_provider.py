@@ -475,7 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if found:
         print(
             f"Error: {args.target} still names the template's server on {len(found)} lines "
-            "(the kernel must not; see docs/writing-a-provider.md):",
+            "(a new project must not; see docs/writing-a-provider.md):",
             file=sys.stderr,
         )
         print("\n".join(f"  {line}" for line in found), file=sys.stderr)
