@@ -213,7 +213,7 @@ class OllamaProvider(LLMProvider):
 
         # What this process knows of the server, shared with every provider for it
         # (server_state.py): passed to the backend and the model listing when they open.
-        self._state: ServerState = SERVERS.state(str(self.endpoint))
+        self._state: ServerState = SERVERS.state(self.endpoint.server_key)
         self._backend: Backend | None = None
         self._served: ServedModels | None = None
         self._preparation: Preparation | None = None

@@ -132,3 +132,26 @@ def test_concurrent_providers_for_one_server_agree_on_one_window(
     # plan against one shared record of the server's windows.
     assert current.loads <= 2
     assert windows_sent(current)[-8:] == [8192] * 8
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("http://localhost:{port}", "HTTP://LOCALHOST:{port}/"),
+        ("http://[::1]:{port}", "http://[0:0:0:0:0:0:0:1]:{port}"),
+    ],
+)
+def test_two_spellings_of_one_server_share_its_state(first: str, second: str) -> None:
+    """A host name's case and an IPv6 address's spelling do not make another server: the
+    second provider asks nothing the first already learnt (before, each spelling had a state
+    of its own: facts asked again, warnings given twice, windows not shared)."""
+    family = "::1" if "::1" in first or "0:0:0" in first else "127.0.0.1"
+    model = FakeModel(MODEL, context_length=131072, size=2_000_000_000)
+    with FakeOllama([model], host=family) as fake:
+        one = OllamaProvider(base_url=first.format(port=fake.port), model=MODEL, environ={})
+        two = OllamaProvider(base_url=second.format(port=fake.port), model=MODEL, environ={})
+        assert one.generate("hi").content
+        shows = asked(fake, "/api/show")
+        assert two.generate("hi").content
+        assert asked(fake, "/api/show") == shows
+        assert one._state is two._state
