@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -155,3 +157,30 @@ def test_two_spellings_of_one_server_share_its_state(first: str, second: str) ->
         assert two.generate("hi").content
         assert asked(fake, "/api/show") == shows
         assert one._state is two._state
+
+
+def test_a_server_restarted_with_another_release_is_judged_by_it_once_its_facts_expire(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The release was asked once per process and trusted forever, unlike the models' facts
+    (asked again after their ttl): a server downgraded to a release that silently cuts
+    long prompts was still taken for one that refuses them, and no warning came."""
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    url = f"http://127.0.0.1:{port}"
+    model = FakeModel(MODEL, context_length=131072, size=2_000_000_000)
+    with FakeOllama([model], version="0.33.0", port=port):
+        first = OllamaProvider(base_url=url, model=MODEL, environ={})
+        first.generate("hi")
+    state = first._state
+    assert state.release == (0, 33, 0)
+    state.facts.ttl = 0.2  # the facts' ttl (600 s) made short: the restart comes after it
+    time.sleep(0.3)
+    restarted = FakeOllama([model], version="0.12.5", port=port)
+    with restarted, caplog.at_level(logging.WARNING, logger="persona_ollama"):
+        OllamaProvider(base_url=url, model=MODEL, environ={}).generate("hi")
+    assert asked(restarted, "/api/version") == 1
+    assert state.release == (0, 12, 5)
+    assert [r for r in caplog.records if "silently cuts a prompt" in r.getMessage()]
