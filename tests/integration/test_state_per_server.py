@@ -184,3 +184,16 @@ def test_a_server_restarted_with_another_release_is_judged_by_it_once_its_facts_
     assert asked(restarted, "/api/version") == 1
     assert state.release == (0, 12, 5)
     assert [r for r in caplog.records if "silently cuts a prompt" in r.getMessage()]
+
+
+def test_speeds_measured_under_one_spelling_of_a_server_are_read_under_another() -> None:
+    """The measured speeds are keyed by the server as the registry keys it: a host name's
+    case made another server, whose models had no measurement."""
+    model = FakeModel(MODEL, context_length=131072, size=2_000_000_000)
+    with FakeOllama([model]) as fake:
+        lower = OllamaProvider(base_url=f"http://localhost:{fake.port}", model=MODEL, environ={})
+        lower.generate("Say hello at some length, please.")
+        facts = lower.model_info(MODEL)
+        assert lower.measured(facts) is not None
+        upper = OllamaProvider(base_url=f"http://LOCALHOST:{fake.port}", model=MODEL, environ={})
+        assert upper.measured(facts) == lower.measured(facts)
