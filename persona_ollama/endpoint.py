@@ -56,6 +56,22 @@ class Endpoint:
     # (privacy.check_server) and sends the name as the Host header.
     pinned_name: str | None = None
 
+    @property
+    def server_key(self) -> str:
+        """The server this address names, one spelling for all of its spellings: the base
+        URL with the host name in lower case (RFC 3986 3.2.2: its case is no part of it) and
+        an IPv6 address in its compressed form (``[0:0::1]`` is ``[::1]``). What the process
+        knows of a server is kept under it (server_state.py); the address shown and sent
+        stays as written."""
+        host = self.host.lower() if self.host.isascii() else self.host
+        address = _ip(host)
+        if isinstance(address, ipaddress.IPv6Address):
+            # A mapped IPv4 address keeps its dotted quad (Python before 3.13 writes hex).
+            mapped = address.ipv4_mapped
+            host = str(address) if mapped is None else f"::ffff:{mapped}"
+        netloc = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+        return f"{self.scheme}://{netloc}{self.path_prefix}"
+
     def url(self, path: str) -> str:
         """``path`` (e.g. ``"/v1/models"``) joined onto the base URL, keeping any path prefix."""
         return f"{self.base_url}/{path.lstrip('/')}"

@@ -82,6 +82,7 @@ class ServerState:
         "lock",
         "release",
         "release_asked",
+        "release_at",
         "served",
         "warnings",
         "windows",
@@ -93,10 +94,11 @@ class ServerState:
         self.windows = Windows()
         self.warnings = Warnings()
         self.lock = threading.Lock()
-        # The server's release as its backend reads it; None when unreadable. Asked once:
-        # ``release_asked`` is set before the question goes out.
+        # The server's release as its backend reads it; None when unreadable. Asked once per
+        # facts.ttl: ``release_asked`` and ``release_at`` are set before the question goes out.
         self.release: tuple[int, ...] | None = None
         self.release_asked = False
+        self.release_at = 0.0  # when it was asked (time.monotonic()); asked again after facts.ttl
         # The kind of server as its model list last said it (None: not asked yet), and
         # canonical model name -> the model list's entry serving it.
         self.kind: str | None = None

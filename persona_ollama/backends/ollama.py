@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import operator
+import time
 from collections.abc import Generator, Iterator, Mapping
 from itertools import repeat
 from typing import Any
@@ -124,14 +125,18 @@ class OllamaBackend:
 
     def refuses_overflow(self, *, deadline: float | None = None) -> bool | None:
         """Whether this server refuses an over-long prompt (0.12.6+) rather than cutting it;
-        None when its version is unknown. Asked once per server and process, and a server
-        that still cuts prompts is warned about once."""
+        None when its version is unknown. Asked once per server for as long as its models'
+        facts are trusted (FactsCache.ttl), then again: a server restarted with another
+        release (an update, a downgrade) or unreadable the first time is not judged by what
+        was seen once. A server that still cuts prompts is warned about once."""
         state = self.state
         with state.lock:
-            if state.release_asked:
+            fresh = time.monotonic() - state.release_at < state.facts.ttl
+            if state.release_asked and fresh:
                 seen = state.release
                 return None if seen is None else seen >= REFUSES_OVERFLOW_SINCE
             state.release_asked = True
+            state.release_at = time.monotonic()
         try:
             version = self.version(timeout=PROBE_TIMEOUT, deadline=deadline)
         except OllamaError:

@@ -196,8 +196,8 @@ def _api_of(ctx: click.Context) -> str:
     """The API of this command line: --api (eager, so read before --host wherever it is
     written), else PERSONA_OLLAMA_API, else the default; an unknown value in the environment
     is the provider's to report, so the default's rules read --host meanwhile."""
-    api = ctx.meta.get("persona_ollama.api") or os.environ.get(API_VAR, "").strip()
-    return api if api in APIS else DEFAULT_API
+    api = ctx.meta.get("persona_ollama.api") or os.environ.get(API_VAR, "").strip().lower()
+    return api if api in APIS else DEFAULT_API  # any case, as settings.check_api reads it
 
 
 def _check_host(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:

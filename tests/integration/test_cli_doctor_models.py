@@ -182,6 +182,7 @@ def test_a_malformed_host_is_named_as_the_option_the_user_typed(runner, command)
         ["--api", "openai", "--host", "http://gpu box"],
         ["--host", "http://gpu box", "--api", "openai"],  # --api is read first wherever it is
         ["--host", "http://gpu box"],  # with PERSONA_OLLAMA_API=openai
+        ["--host", "http://gpu box", "OpenAI"],  # the variable in any case, as the provider
     ],
 )
 def test_host_is_read_by_the_address_rules_of_the_selected_api(runner, monkeypatch, args):
@@ -193,7 +194,8 @@ def test_host_is_read_by_the_address_rules_of_the_selected_api(runner, monkeypat
     other = dataclasses.replace(real("openai"), address=rules)
     monkeypatch.setattr(registry, "declared", lambda api: other if api == "openai" else real(api))
     if "--api" not in args:
-        monkeypatch.setenv("PERSONA_OLLAMA_API", "openai")
+        spelt, args = (args[-1], args[:-1]) if len(args) == 3 else ("openai", args)
+        monkeypatch.setenv("PERSONA_OLLAMA_API", spelt)
 
     result = runner.invoke(main, ["models", "--json", *args])
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -132,3 +134,66 @@ def test_concurrent_providers_for_one_server_agree_on_one_window(
     # plan against one shared record of the server's windows.
     assert current.loads <= 2
     assert windows_sent(current)[-8:] == [8192] * 8
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("http://localhost:{port}", "HTTP://LOCALHOST:{port}/"),
+        ("http://[::1]:{port}", "http://[0:0:0:0:0:0:0:1]:{port}"),
+    ],
+)
+def test_two_spellings_of_one_server_share_its_state(first: str, second: str) -> None:
+    """A host name's case and an IPv6 address's spelling do not make another server: the
+    second provider asks nothing the first already learnt (before, each spelling had a state
+    of its own: facts asked again, warnings given twice, windows not shared)."""
+    family = "::1" if "::1" in first or "0:0:0" in first else "127.0.0.1"
+    model = FakeModel(MODEL, context_length=131072, size=2_000_000_000)
+    with FakeOllama([model], host=family) as fake:
+        one = OllamaProvider(base_url=first.format(port=fake.port), model=MODEL, environ={})
+        two = OllamaProvider(base_url=second.format(port=fake.port), model=MODEL, environ={})
+        assert one.generate("hi").content
+        shows = asked(fake, "/api/show")
+        assert two.generate("hi").content
+        assert asked(fake, "/api/show") == shows
+        assert one._state is two._state
+
+
+def test_a_server_restarted_with_another_release_is_judged_by_it_once_its_facts_expire(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The release was asked once per process and trusted forever, unlike the models' facts
+    (asked again after their ttl): a server downgraded to a release that silently cuts
+    long prompts was still taken for one that refuses them, and no warning came."""
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    url = f"http://127.0.0.1:{port}"
+    model = FakeModel(MODEL, context_length=131072, size=2_000_000_000)
+    with FakeOllama([model], version="0.33.0", port=port):
+        first = OllamaProvider(base_url=url, model=MODEL, environ={})
+        first.generate("hi")
+    state = first._state
+    assert state.release == (0, 33, 0)
+    state.facts.ttl = 0.2  # the facts' ttl (600 s) made short: the restart comes after it
+    time.sleep(0.3)
+    restarted = FakeOllama([model], version="0.12.5", port=port)
+    with restarted, caplog.at_level(logging.WARNING, logger="persona_ollama"):
+        OllamaProvider(base_url=url, model=MODEL, environ={}).generate("hi")
+    assert asked(restarted, "/api/version") == 1
+    assert state.release == (0, 12, 5)
+    assert [r for r in caplog.records if "silently cuts a prompt" in r.getMessage()]
+
+
+def test_speeds_measured_under_one_spelling_of_a_server_are_read_under_another() -> None:
+    """The measured speeds are keyed by the server as the registry keys it: a host name's
+    case made another server, whose models had no measurement."""
+    model = FakeModel(MODEL, context_length=131072, size=2_000_000_000)
+    with FakeOllama([model]) as fake:
+        lower = OllamaProvider(base_url=f"http://localhost:{fake.port}", model=MODEL, environ={})
+        lower.generate("Say hello at some length, please.")
+        facts = lower.model_info(MODEL)
+        assert lower.measured(facts) is not None
+        upper = OllamaProvider(base_url=f"http://LOCALHOST:{fake.port}", model=MODEL, environ={})
+        assert upper.measured(facts) == lower.measured(facts)

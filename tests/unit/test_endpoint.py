@@ -454,3 +454,39 @@ def test_parse_host_round_trips_or_raises_configuration_error(value: str) -> Non
     assert location(again) == location(endpoint)
     assert again.auth is None
     assert again.bind_address_mapped is False
+
+
+@pytest.mark.parametrize(
+    ("spellings", "key"),
+    [
+        (
+            ["http://localhost:8080", "HTTP://LOCALHOST:8080/", "http://LocalHost:8080"],
+            "http://localhost:8080",
+        ),
+        (
+            ["http://[::1]:8080", "http://[0:0:0:0:0:0:0:1]:8080", "http://[0::1]:8080"],
+            "http://[::1]:8080",
+        ),
+        (
+            ["http://[::ffff:127.0.0.1]:8080", "http://[::FFFF:7f00:1]:8080"],
+            "http://[::ffff:127.0.0.1]:8080",
+        ),
+        (
+            ["https://Example.com:8443/ollama/", "https://EXAMPLE.COM:8443/ollama"],
+            "https://example.com:8443/ollama",
+        ),
+    ],
+)
+def test_every_spelling_of_one_server_has_one_server_key(spellings: list[str], key: str) -> None:
+    endpoints = [parse_host(text) for text in spellings]
+    assert {endpoint.server_key for endpoint in endpoints} == {key}
+    # The address shown and sent stays as the user wrote it.
+    assert endpoints[-1].base_url != key
+
+
+def test_a_path_prefix_and_a_scheme_still_make_another_server() -> None:
+    keys = {
+        parse_host(text).server_key
+        for text in ("http://h:1/a", "http://h:1/A", "https://h:1/a", "http://h:1")
+    }
+    assert len(keys) == 4
