@@ -61,6 +61,10 @@ _.size_bytes
 # bench's Run fields, printed through vars() in `persona-ollama bench --json` "details".
 _.wall_seconds
 
+# Part of the backend protocol for servers that take a prompt string: the template's skeleton
+# backend (scripts/template, a generated project's backends/) writes its chats with it.
+_.PromptTemplate
+
 # choosing/validation.py's table(): tests/unit/test_generated_docs.py writes the validation
 # table of docs/models-and-hardware.md with it (vulture saw the name only as a loop variable).
 _.table

@@ -88,6 +88,7 @@ def plan(
     preferred: int | None = None,
     model: str = "the model",
     alternatives: Sequence[str] = (),
+    input_limit: int | None = None,
     words: ContextWords = DEFAULT_WORDS,
 ) -> ContextPlan:
     """Choose the window and the answer's budget for a prompt of ``prompt_tokens`` tokens.
@@ -99,6 +100,9 @@ def plan(
     answer; ``alternatives`` names longer-context models for its hint. When the prompt fits
     but ``max_tokens`` does not, the answer budget is cut and a warning says so (the answer's
     finish_reason is then "length" if it runs out). ``words`` name the window in messages.
+    ``input_limit`` is a budget for the prompt alone that some servers state beside the window:
+    a prompt over it is refused before sending too, and the answer still gets only what the
+    window leaves (window - prompt).
     """
     if max_tokens < 1:
         raise ConfigurationError(
@@ -124,6 +128,15 @@ def plan(
     if context_length is not None and explicit is not None and explicit > context_length:
         limit_reason = f"{name}={explicit} (above its trained context of {context_length})"
 
+    if input_limit is not None and prompt_tokens > input_limit:
+        raise overflow(
+            model,
+            prompt_tokens=prompt_tokens,
+            window=input_limit,
+            limit_reason=f"its input limit, the most the prompt alone may take; the window "
+            f"is {context_length or window}",
+            alternatives=alternatives,
+        )
     useful = min(max_tokens, MIN_USEFUL_ANSWER)
     if prompt_tokens + useful > window:
         raise overflow(

@@ -119,6 +119,10 @@ class ModelInfo:
     ``complete`` is False for an entry of a listing that lacks what a full description
     gives (the context length, the capabilities): the provider then asks the backend to
     describe the model before planning a request for it.
+
+    ``context_length`` is the window the prompt and the answer share (a server's "max total
+    tokens"). ``input_limit`` is a separate, smaller budget for the prompt alone, for a
+    server that states one (a "max input tokens"); None where the window is the only limit.
     """
 
     name: str
@@ -132,6 +136,7 @@ class ModelInfo:
     digest: str | None = None
     placement: Placement = LOCAL
     complete: bool = True
+    input_limit: int | None = None
 
     @property
     def thinks(self) -> bool:

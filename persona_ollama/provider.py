@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__, names
 from ._persona import LLMProvider, LLMResponse, register_when_loaded
+from .catalogue_seam import HAS_CATALOGUE, first_chat_model
 from .errors import (
     ConfigurationError,
     ContextOverflowError,
@@ -312,6 +313,8 @@ class OllamaProvider(LLMProvider):
             return self._explicit_model
         if self._env_model:
             return self._env_model
+        if not HAS_CATALOGUE:
+            return self._first_chat_model(deadline)
         choice = self.selection(deadline=deadline)
         model: str | None = choice.model
         if model is None:
@@ -330,13 +333,24 @@ class OllamaProvider(LLMProvider):
         self._defaulted = model
         return model
 
+    def _first_chat_model(self, deadline: float | None) -> str:
+        """The default model without a catalogue (catalogue_seam.py): the server's first chat
+        model; when it lists none, or cannot be asked, NO_MODEL, and generate() says why."""
+        try:
+            listing = self.served.listing(deadline=deadline)
+        except ServerError as error:
+            log.debug("model list unavailable for the default model: %s", error.message)
+            listing = []
+        return first_chat_model(listing)
+
     def selection(self, *, deadline: float | None = None) -> Selection:
         """The default-model decision with its reasons (cached with the model list);
         ``deadline`` (a time.monotonic() instant) bounds asking for the model list."""
         with self._lock:
             cached = self._selection
         if cached is not None and time.monotonic() - cached.at < SELECTION_TTL:
-            return cached.value  # type: ignore[no-any-return]
+            kept: Selection = cached.value
+            return kept
         from .choosing.catalogue import load_catalogue
         from .choosing.hardware import probe
         from .choosing.selection import choose_default, plan_for
@@ -709,7 +723,7 @@ class OllamaProvider(LLMProvider):
         from .context import estimate_messages
 
         messages = [{"content": text} for text in (system, prompt) if isinstance(text, str)]
-        if estimate_messages(messages) < ESTIMATE_FROM_TOKENS:
+        if estimate_messages(messages) < ESTIMATE_FROM_TOKENS or not HAS_CATALOGUE:
             return None
         from .choosing.catalogue import load_catalogue
         from .choosing.hardware import probe

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .backends.base import ChatRequest
+from .catalogue_seam import HAS_CATALOGUE
 from .context import (
     DEFAULT_WORDS,
     LADDER,
@@ -235,6 +236,7 @@ class Preparation:
             "window": explicit,
             "preferred": facts.modelfile_num_ctx if sets_window else None,
             "model": name,
+            "input_limit": facts.input_limit,
             "words": self.words,
         }
         try:
@@ -248,7 +250,7 @@ class Preparation:
             try:
                 plan(prompt_tokens, budget, alternatives=longer, **sizes)
             except ContextOverflowError as error:
-                raise self._in_its_words(error, name) from None
+                raise self._in_its_words(error, name, facts.input_limit) from None
             raise AssertionError("plan() is a pure function") from None  # pragma: no cover
         shared = explicit is None and sets_window
         if shared:
@@ -270,11 +272,16 @@ class Preparation:
         )
         return Prepared(chat, context, shared_window=shared, may_cut=refuses is not True)
 
-    def _in_its_words(self, error: ContextOverflowError, model: str) -> ContextOverflowError:
+    def _in_its_words(
+        self, error: ContextOverflowError, model: str, input_limit: int | None
+    ) -> ContextOverflowError:
         """An overflow found before sending, told of a server with one fixed window (the
         context it states) rather than of a window set per request: the same sizes and
-        alternatives, the server's words."""
+        alternatives, the server's words. An overflow of the prompt's own budget
+        (``input_limit``) says so already."""
         if self.backend.sets_window or error.prompt_tokens is None or not error.context_length:
+            return error
+        if error.context_length == input_limit:
             return error
         label = self.backend.label
         return overflow_before_sending(
@@ -307,6 +314,8 @@ class Preparation:
     def _window_cap(self, model: str, deadline: float | None) -> int | None:
         """The largest ladder window with which ``model`` fits the memory budget the default
         model selection uses; None when the budget or the model's size is unknown."""
+        if not HAS_CATALOGUE:
+            return None
         from .choosing.catalogue import load_catalogue
         from .choosing.hardware import probe
         from .choosing.selection import estimate_memory_bytes, fits

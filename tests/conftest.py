@@ -10,17 +10,9 @@ from dataclasses import dataclass
 
 import pytest
 from click.testing import CliRunner
+from error_bases import error_bases  # noqa: F401  (autouse: the errors' bases restored)
 
-from persona_ollama import _persona
 from persona_ollama.server_state import SERVERS
-
-if sys.version_info < (3, 10):
-    # On import, the importlib_metadata backport appends its distribution finder to
-    # sys.meta_path and deletes the stdlib PathFinder's find_distributions. Import it before any
-    # test snapshots sys.meta_path (_error_bases below, pytester): restoring a snapshot taken
-    # before that import drops the backport's finder, and then neither importlib.metadata nor
-    # the backport finds any distribution or entry point for the rest of the session.
-    import importlib_metadata  # noqa: F401
 
 # The CLI honours FORCE_COLOR and TERM=dumb (cli/app.py use_color): a CI that sets either would
 # colour, or uncolour, outputs the tests compare. The tests that need them set them themselves.
@@ -69,25 +61,6 @@ def cli_runner() -> CliRunner:
     if "mix_stderr" in inspect.signature(CliRunner.__init__).parameters:
         return CliRunner(mix_stderr=False)  # type: ignore[call-arg]
     return CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def _error_bases():
-    """A test that imports a Persona-shaped package after the errors were defined moves them
-    onto its classes (_persona._adopt); later tests must see the stand-in bases again."""
-    stand_ins = (
-        _persona._ProviderError,
-        _persona._AuthenticationError,
-        _persona._RateLimitError,
-        _persona._ModelNotFoundError,
-    )
-    saved = {cls: cls.__bases__ for base in stand_ins for cls in base.__subclasses__()}
-    meta_path = list(sys.meta_path)
-    yield
-    for cls, bases in saved.items():
-        if cls.__bases__ != bases:
-            cls.__bases__ = bases
-    sys.meta_path[:] = meta_path
 
 
 @dataclass(frozen=True)

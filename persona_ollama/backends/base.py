@@ -9,11 +9,23 @@ docs/writing-a-provider.md.
 
 What a backend cannot do is a fact it states (:attr:`Backend.sets_window`), and the layer
 above tells the user; nothing is dropped without a word.
+
+The protocol also fits servers unlike those two:
+
+- a server that serves exactly one model: ``models()`` lists it, ``chat`` may leave the name
+  out of the body, and ``describe``/``not_found`` name the one served when asked for another;
+- a server that takes one prompt string instead of messages: the backend writes the messages
+  with the model's :class:`PromptTemplate`, or, where it knows none, raises a
+  ConfigurationError that says which template it needs before sending anything;
+- a server that sends errors as events inside a 200 stream: ``chat`` raises the error class
+  the event means (a bad request, an overloaded server ...), never a partial answer as done;
+- a server that states a budget for the prompt alone beside the window: ``ModelInfo``'s
+  ``input_limit``, which context sizing refuses a longer prompt by.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
@@ -73,6 +85,31 @@ class Chunk(NamedTuple):
     remote_host: str | None = None
     remote_model: str | None = None
     raw: Mapping[str, Any] = _NO_FIELDS
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """How a model that reads one prompt string wants a chat written out.
+
+    ``turn`` is one message, with ``{role}`` and ``{content}`` where they go; ``reply`` opens
+    the assistant's turn that the model then writes; ``stop`` are the texts that end a turn
+    (a backend sends them as stop sequences, so the answer ends where the model's turn does).
+    A message's own braces are never read as placeholders.
+    """
+
+    turn: str
+    reply: str
+    stop: tuple[str, ...] = ()
+
+    def render(self, messages: Iterable[Mapping[str, str]]) -> str:
+        """The prompt string: every message written with ``turn``, then ``reply``."""
+        written = [
+            self.turn.replace("{role}", str(message.get("role", "user"))).replace(
+                "{content}", str(message.get("content", ""))
+            )
+            for message in messages
+        ]
+        return "".join(written) + self.reply
 
 
 class LoadedModel(NamedTuple):

@@ -58,9 +58,10 @@ class Route:
 
 
 class Face:
-    """One API a double serves: its routes and its error shape (subclass and set ``routes``)."""
+    """One API a double serves: its routes and its error shape (subclass and set ``routes``,
+    in the class body, or in ``__init__`` when the handlers read the face's own settings)."""
 
-    routes: ClassVar[Sequence[Route]] = ()
+    routes: Sequence[Route] = ()
     not_implemented: ClassVar[frozenset[str]] = frozenset()
     """Paths the real server has and the double does not: a clear 501 beats a misleading 404."""
 

@@ -7,9 +7,12 @@ tests drive the reference host (reference_host/persona_host.py) against the loop
 
 The suite names no server: the provider's registry name comes from the provider, the double
 from ``testing.stand_in`` (the server of ``settings.DEFAULT_API``), the chat requests from the
-double's generation routes. So it runs unchanged against a provider built from this repository
-(docs/writing-a-provider.md; tests/contract/test_template.py proves it); the few checks of
-Ollama's own API are marked ``native_only``.
+double's generation routes, the models served from the double. Nor does it assume what a server
+may do differently: the double may serve one model of those it is given (a one-model server),
+a request may carry the prompt as one string and no model name, and an error may come as an
+event inside a 200 stream. So it runs unchanged against a provider built from this repository
+(docs/writing-a-provider.md; tests/contract/test_template.py proves it). The checks of this
+plugin's own server, console script and catalogue are in test_product_contract.py.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ import subprocess
 import sys
 import textwrap
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +36,7 @@ from typing import Any
 import pytest
 
 from persona_ollama import OllamaProvider, __version__
-from persona_ollama.settings import BASE_URL_VAR, DEFAULT_API, HOST_VAR, PREFIX
+from persona_ollama.settings import BASE_URL_VAR, HOST_VAR, PREFIX
 from persona_ollama.testing import FakeModel, FakeServer, stand_in
 
 pytestmark = pytest.mark.contract
@@ -46,9 +48,6 @@ INTERVIEWS = HERE / "data" / "interviews.csv"
 WHEEL_VARIABLE = PREFIX + "CONTRACT_WHEEL"
 # The name a host asks for (--provider NAME): the provider's own, which the entry point must use.
 PROVIDER = OllamaProvider(api_key=None, environ={}).name
-native_only = pytest.mark.skipif(
-    DEFAULT_API != "native", reason=f"Ollama's native API; the default API here is {DEFAULT_API}"
-)
 HEAVY_MODULES = ("requests", "psutil", "click", "pluggy")
 PERSONA_FIELDS = ("id", "name", "demographics", "goals", "pain_points", "behaviours", "quotes")
 SUBPROCESS_TIMEOUT = 120  # seconds; pip installs and wheel builds are the slow parts
@@ -162,16 +161,18 @@ def install_plugin(tmp_path_factory: pytest.TempPathFactory) -> InstalledPlugin:
     return plugin
 
 
-@pytest.fixture
-def server_with_models() -> Iterator[FakeServer]:
-    """Two chat models and an embedding model, which a chat host must not be offered."""
-    models = [
-        FakeModel(name="llama3.2:3b", context_length=131072),
-        FakeModel(name="qwen2.5:7b", context_length=32768),
-        FakeModel(name="nomic-embed-text:latest", context_length=2048, capabilities=["embedding"]),
-    ]
-    with stand_in(models) as fake:
-        yield fake
+def chat_models(server: FakeServer) -> set[str]:
+    """The names of the models the double serves that can chat."""
+    return {model.name for model in server.models if not model.has("embedding")}
+
+
+def model_asked(server: FakeServer, body: Any) -> str:
+    """The model a chat request asked for: the body's ``model``, or, on a server that serves
+    one model and takes no name, that one."""
+    if isinstance(body, dict) and "model" in body:
+        return str(body["model"])
+    (only,) = [model.name for model in server.models]
+    return only
 
 
 def prompt_of(body: Any) -> str:
@@ -287,36 +288,21 @@ print(json.dumps(sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules)))
     assert loaded == []
 
 
-def test_wheel_ships_type_marker_and_model_catalogue(installed_plugin: InstalledPlugin):
+def test_wheel_ships_the_type_marker_and_no_tests(installed_plugin: InstalledPlugin):
     with zipfile.ZipFile(installed_plugin.wheel) as wheel:
         names = set(wheel.namelist())
 
     assert "persona_ollama/py.typed" in names
-    assert "persona_ollama/choosing/data/models.json" in names
     assert not [name for name in names if name.startswith("tests/")]
-
-
-def test_console_script_is_installed_and_reports_the_version(installed_plugin: InstalledPlugin):
-    script = installed_plugin.bin_dir / (
-        "persona-ollama.exe" if os.name == "nt" else "persona-ollama"
-    )
-    assert script.is_file()
-
-    result = installed_plugin.run(script, "--version")
-
-    if result.returncode == 2 and "no such option" in result.stderr.lower():
-        pytest.xfail("the persona-ollama CLI does not take --version yet")
-    assert result.returncode == 0, result.stderr
-    assert __version__ in result.stdout
 
 
 # -- the reference host, end to end against the loopback double ---------------------------------
 
 
 def host_generate(
-    plugin: InstalledPlugin, server_url: str, tmp_path: Path, *options: str, output: str = "out"
+    plugin: InstalledPlugin, server_url: str, tmp_path: Path, *options: str
 ) -> subprocess.CompletedProcess[str]:
-    """The host's ``generate`` from the interviews CSV with this plugin, into tmp_path/output."""
+    """The host's ``generate`` from the interviews CSV into ``tmp_path/out``, with ``options``."""
     return plugin.host(
         "generate",
         "--from",
@@ -325,7 +311,7 @@ def host_generate(
         PROVIDER,
         *options,
         "--output",
-        tmp_path / output,
+        tmp_path / "out",
         server_url=server_url,
         cwd=tmp_path,
     )
@@ -334,10 +320,9 @@ def host_generate(
 def generate_from_the_csv(
     plugin: InstalledPlugin, server: FakeServer, tmp_path: Path
 ) -> subprocess.CompletedProcess[str]:
+    """Three personas from the whole CSV, written to ``tmp_path/out``."""
     server.reply_with(personas_from_request)
-    return host_generate(
-        plugin, server.url, tmp_path, "--model", "llama3.2:3b", "--count", "3", output="personas"
-    )
+    return host_generate(plugin, server.url, tmp_path, "--model", "llama3.2:3b", "--count", "3")
 
 
 def input_tokens_of(result: subprocess.CompletedProcess[str]) -> int:
@@ -352,30 +337,31 @@ def test_host_generates_personas_from_the_whole_csv(
     result = generate_from_the_csv(installed_plugin, server_with_models, tmp_path)
 
     assert result.returncode == 0, result.stderr
-    written = sorted((tmp_path / "personas").glob("*.json"))
+    written = sorted((tmp_path / "out").glob("*.json"))
     assert len(written) == 3
     for path in written:
         persona = json.loads(path.read_text(encoding="utf-8"))
         assert set(PERSONA_FIELDS) <= set(persona)
         assert all(quote in csv_text for quote in persona["quotes"])
     (chat,) = server_with_models.generations
-    assert chat.json["model"] == "llama3.2:3b"
+    assert model_asked(server_with_models, chat.json) == "llama3.2:3b"
     assert csv_text in prompt_of(chat.json)
     assert input_tokens_of(result) > len(csv_text) // 4  # the double counts four bytes a token
 
 
-@native_only
-def test_host_gets_an_ollama_context_that_fits_the_whole_csv(
+def test_host_reports_an_error_sent_inside_the_answer_and_writes_nothing(
     installed_plugin: InstalledPlugin, server_with_models: FakeServer, tmp_path: Path
 ):
+    # Whether the server sends it as a line, an event or a frame, inside a 200 stream.
+    server_with_models.error_mid_stream_next("the model failed half-way", after_chunks=1)
+
     result = generate_from_the_csv(installed_plugin, server_with_models, tmp_path)
 
-    assert result.returncode == 0, result.stderr
-    (chat,) = server_with_models.generations
-    assert chat.json["truncate"] is False
-    options = chat.json["options"]
-    assert options["num_ctx"] >= input_tokens_of(result) + options["num_predict"]
-    assert options["num_predict"] >= 4096
+    assert result.returncode == 1, result.stdout
+    assert result.stderr.startswith("Error: ")
+    assert "the model failed half-way" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list((tmp_path / "out").glob("*.json"))  # no partial answer as personas
 
 
 def test_host_without_model_uses_the_plugins_default_model(
@@ -385,7 +371,7 @@ def test_host_without_model_uses_the_plugins_default_model(
         fake.reply_with(personas_from_request)
 
         result = host_generate(installed_plugin, fake.url, tmp_path, "--count", "2")
-        chats = [request.json["model"] for request in fake.generations]
+        chats = [model_asked(fake, request.json) for request in fake.generations]
 
     assert result.returncode == 0, result.stderr
     assert chats == ["llama3.2:3b"]
@@ -406,8 +392,6 @@ def test_host_reports_the_plugins_hint_when_nothing_listens(
     assert "Traceback" not in result.stderr
     assert "API_KEY" not in result.stderr  # the host's advice for a provider "not configured"
     assert not (tmp_path / "out").exists()
-    if DEFAULT_API == "native":
-        assert "ollama serve" in result.stderr
 
 
 def test_host_reports_a_missing_model_with_advice_and_sends_nothing(
@@ -421,8 +405,8 @@ def test_host_reports_a_missing_model_with_advice_and_sends_nothing(
     assert "\nHint: " in result.stderr
     assert "Traceback" not in result.stderr
     assert not server_with_models.generations
-    if DEFAULT_API == "native":
-        assert "ollama pull nope:1b" in result.stderr
+    if len(server_with_models.models) == 1:  # a one-model server: the error names the one
+        assert server_with_models.models[0].name in result.stderr
 
 
 def test_host_lists_the_installed_chat_models(
@@ -433,4 +417,5 @@ def test_host_lists_the_installed_chat_models(
     )
 
     assert result.returncode == 0, result.stderr
-    assert set(result.stdout.split()) == {"llama3.2:3b", "qwen2.5:7b"}
+    assert set(result.stdout.split()) == chat_models(server_with_models)
+    assert "nomic-embed-text:latest" not in result.stdout

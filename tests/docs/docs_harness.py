@@ -222,43 +222,16 @@ def _explain(segment: Sequence[str], actual: Sequence[str], position: int) -> st
 # -- template steps (docs/writing-a-provider.md) ----------------------------------------------
 
 TEMPLATE_GUIDE = "docs/writing-a-provider.md"
-TEMPLATE_ACTIONS = ("copy", "run", "write", "replace")
+TEMPLATE_ACTIONS = ("generate", "run")
 
 
 def template_steps(repo: Path = REPO) -> list[Block]:
     """The blocks of the provider guide marked ``<!-- docs-test: template=ACTION ... -->``, in
-    order: what tests/contract/test_template.py applies to a copy of the repository."""
+    order: what tests/contract/test_template.py applies (``generate`` runs the generator
+    here, ``run`` each command in the new project)."""
     steps = [b for b in read_blocks(repo / TEMPLATE_GUIDE, repo) if "template" in b.options]
     for block in steps:
         action = block.options["template"]
         if action not in TEMPLATE_ACTIONS:
             raise ValueError(f"{block.id}: template={action} is not one of {TEMPLATE_ACTIONS}")
-        if action in ("write", "replace") and "path" not in block.options:
-            raise ValueError(f"{block.id}: template={action} needs path=FILE")
     return steps
-
-
-def diff_sides(text: str) -> tuple[str, str]:
-    """The old and the new text of a ```diff block: lines starting with ``-`` are old only,
-    ``+`` new only, a space both (an empty line counts as an empty context line)."""
-    old: list[str] = []
-    new: list[str] = []
-    for line in text.splitlines():
-        mark, rest = line[:1], line[1:]
-        if mark in ("-", " ", ""):
-            old.append(rest)
-        if mark in ("+", " ", ""):
-            new.append(rest)
-        if mark not in ("-", "+", " ", ""):
-            raise ValueError(f"a diff line starts with -, + or a space: {line!r}")
-    return "\n".join(old) + "\n", "\n".join(new) + "\n"
-
-
-def replace_once(text: str, old: str, new: str, where: str) -> str:
-    """``text`` with ``old`` replaced by ``new``; ValueError unless ``old`` occurs exactly once."""
-    # Whole lines only: a leading newline anchors the first line at a line start.
-    count = ("\n" + text).count("\n" + old)
-    if count != 1:
-        found = "is not" if count == 0 else f"occurs {count} times"
-        raise ValueError(f"{where}: the diff's old text {found} in the file:\n{old}")
-    return ("\n" + text).replace("\n" + old, "\n" + new)[1:]

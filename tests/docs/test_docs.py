@@ -41,14 +41,11 @@ from docs_harness import (
     Block,
     Step,
     console_steps,
-    diff_sides,
     doc_files,
     is_output,
     mismatch,
     normalise,
     read_blocks,
-    replace_once,
-    template_steps,
 )
 
 from persona_ollama import privacy
@@ -364,39 +361,10 @@ def anchors(page: Path) -> set[str]:
 
 
 def check_template_step(block: Block) -> None:
-    """A step of the provider guide. tests/contract/test_template.py applies it to a copy of
-    the repository (slow, in the contract group); here, fast: its code compiles, and its diff
-    still applies to this repository as step 2's rename leaves it."""
-    if block.lang == "python":
-        compile(block.text, block.path, "exec")
-    elif block.lang == "diff":
-        if not (REPO / "scripts" / "new_provider.py").is_file():
-            pytest.skip("a copy built from the template: its rename tool was deleted (step 2)")
-        name, _display, rules = template_rename()
-        path = block.options["path"].replace(f"persona_{name}", "persona_ollama", 1)
-        text = (REPO / path).read_text(encoding="utf-8")
-        for pattern, replacement in rules:
-            text = pattern.sub(replacement, text)
-        replace_once(text, *diff_sides(block.text), where=block.id)
-    else:
-        assert block.lang == "console", f"{block.id}: a template step is python, diff or console"
-
-
-def template_rename() -> tuple[str, str, list[tuple[re.Pattern[str], str]]]:
-    """The guide's rename command's NAME and DISPLAY, and the renames the tool applies."""
-    (command,) = [
-        step.command
-        for block in template_steps()
-        if block.lang == "console"
-        for step in console_steps(block)
-        if "new_provider.py" in step.command
-    ]
-    name, display = shlex.split(command)[-2:]
-    spec = importlib.util.spec_from_file_location("new_provider", REPO / "scripts/new_provider.py")
-    assert spec is not None and spec.loader is not None
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return name, display, tool.replacements(name, display)
+    """A step of the provider guide: tests/contract/test_template.py runs it (slow, in the
+    contract group); here, fast: each is a console block of commands."""
+    assert block.lang == "console", f"{block.id}: a template step is a console block"
+    assert console_steps(block), f"{block.id}: a template step has commands"
 
 
 # -- python ----------------------------------------------------------------------------------

@@ -161,6 +161,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "backends.ollama_rules",
         "backends.openai_rules",
         "server_state",  # what the process knows of each server (facts, windows, ...)
+        "catalogue_seam",  # whether choosing/ is here, and the plain default model without it
         "windows",
         "model_info",
         "context",

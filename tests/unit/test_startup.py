@@ -107,6 +107,7 @@ def test_inside_persona_the_entry_point_is_persona_s_provider(standin: str, tmp_
         "persona_ollama",
         "persona_ollama._lazy",
         "persona_ollama._persona",
+        "persona_ollama.catalogue_seam",  # whether choosing/ is here: a path lookup, no import
         "persona_ollama.context",
         "persona_ollama.errors",
         # the default backend's declarations (its address variables, model names): no requests

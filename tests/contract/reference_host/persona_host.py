@@ -5,9 +5,9 @@ name through the ``persona.providers`` entry point, builds it as ``cls(api_key=N
 the generate path renders one prompt that embeds the whole data file, calls ``generate``,
 parses personas from the answer and writes one JSON file per persona. Standard library only.
 
-    python -m persona_host generate --from data.csv --provider ollama \
+    python -m persona_host generate --from data.csv --provider NAME \
         [--model M] [--count N] --output DIR
-    python -m persona_host models --provider ollama
+    python -m persona_host models --provider NAME
 """
 
 from __future__ import annotations
