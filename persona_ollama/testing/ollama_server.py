@@ -4,6 +4,14 @@
 the neutral :class:`~persona_ollama.testing.server.FakeServer`; both faces follow the wire rules
 of wire.py. It lives apart from the core so that the core imports no face: a double of another
 server (scripts/template's Acme face) takes the core without Ollama's parts.
+
+The core's neutral modules follow Ollama where they say "the server"; the names they leave out:
+the scheduler (scheduler.py) is Ollama's server/sched.go; memory is not modelled, so
+OLLAMA_MAX_LOADED_MODELS has no effect; ``parallel`` is OLLAMA_NUM_PARALLEL;
+``state.DEFAULT_KEEP_ALIVE_S`` is OLLAMA_KEEP_ALIVE's default (5m); the runner that keeps
+exactly num_ctx tokens before v0.12.6 (generation.py) is runner/ollamarunner/runner.go
+NewSequence at v0.11.11; the protocol reference the core cites is
+docs/reference/ollama-protocol.md; a remote model's host is ollama.com.
 """
 
 from __future__ import annotations

@@ -309,9 +309,8 @@ class RequestHandler(BaseHTTPRequestHandler):
                 self._send_reply(record, response)
 
     def _host_allowed(self) -> bool:
-        """The server's Host check (FakeOllama: server/routes.go allowedHostsMiddleware, the same
-        from v0.11 to v0.33): a server listening on loopback answers 403, empty, to a Host
-        header the check refuses."""
+        """The server's Host check (``host_check``; the default server's is in host_check.py): a
+        server listening on loopback answers 403, empty, to a Host header the check refuses."""
         check = self.server.host_check
         address = ipaddress.ip_address(str(self.server.server_address[0]))
         if check is None or not address.is_loopback:
@@ -423,10 +422,10 @@ class FakeServer:
 
     Use it as a context manager (``with FakeServer(faces) as fake:``) or call start()/stop().
     ``models`` are installed at the start; ``settings`` and ``load_time`` are the engine's (see
-    :class:`FakeOllama`). ``host_check`` is the server's check of the Host header when it
-    listens on loopback (None: every Host is accepted). ``tls``, a server-side
-    :class:`ssl.SSLContext` holding a certificate, makes it serve https (``url`` says so), as
-    Ollama does behind a TLS reverse proxy.
+    the default server's double, ``stand_in()``). ``host_check`` is the server's check of the
+    Host header when it listens on loopback (None: every Host is accepted). ``tls``, a
+    server-side :class:`ssl.SSLContext` holding a certificate, makes it serve https (``url``
+    says so), as a server does behind a TLS reverse proxy.
 
     The scripting methods (``reply_with``, ``fail_next`` ...) take a ``path``: None means the
     routes the faces mark ``generation=True``, ``"*"`` any path.
@@ -449,6 +448,7 @@ class FakeServer:
         self._tls = tls
         self._routing = Routing(faces)
         self._state = ServerState(settings or Settings(), self._routing.generation_paths)
+        self._state.label = type(self).__name__
         self._state.scheduler.load_time_s = load_time
         for model in models:
             self._state.install(model)
@@ -512,8 +512,8 @@ class FakeServer:
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:PORT`` (``https://`` when serving TLS): what a client takes as
-        OLLAMA_HOST."""
+        """``http://127.0.0.1:PORT`` (``https://`` when serving TLS): the server's address for a
+        client."""
         host = self._address[0]
         scheme = "http" if self._tls is None else "https"
         return f"{scheme}://{f'[{host}]' if ':' in host else host}:{self.port}"
@@ -676,8 +676,8 @@ class FakeServer:
 
     @property
     def forwarded_requests(self) -> list[RecordedRequest]:
-        """Requests the real server would have sent on to a remote model's host (ollama.com or
-        another Ollama), oldest first: a privacy test asserts this stays empty."""
+        """Requests the real server would have sent on to a remote model's host (a hosted
+        service or another server), oldest first: a privacy test asserts this stays empty."""
         return self._state.forwarded()
 
     def reset(self) -> None:
