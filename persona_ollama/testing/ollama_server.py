@@ -30,7 +30,10 @@ from .script import EMPTY, INTERRUPTED, NO_USAGE, UNSTREAMED_STATUS, Fault
 from .server import FakeServer, _index, _positive
 from .state import Settings
 
-__all__ = ["FakeOllama"]
+__all__ = ["DOUBLE_HEADER", "FakeOllama"]
+
+DOUBLE_HEADER = "X-Fake-Ollama"
+"""A response header the real server never sends: the live tests skip when they see it."""
 
 
 class FakeOllama(FakeServer):
@@ -69,6 +72,8 @@ class FakeOllama(FakeServer):
     The scripting methods (``reply_with``, ``fail_next`` ...) take a ``path``: None means the
     generation endpoints (/api/chat, /api/generate, /v1/chat/completions), ``"*"`` any path.
     """
+
+    double_header = DOUBLE_HEADER
 
     def __init__(
         self,

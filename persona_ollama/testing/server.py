@@ -62,7 +62,7 @@ from urllib.parse import urlsplit
 from .face import Call, Face, Route
 from .model_names import parse_name
 from .models import Answer, FakeModel
-from .profiles import OOM_LLAMA_SERVER, OOM_SCHEDULER, PROFILES, Profile
+from .profiles import OOM_LLAMA_SERVER, OOM_SCHEDULER, PROFILES, RUNNER_STOPPED, Profile
 from .responses import ApiError, Reply, Response, RunnerError, Stream, text_reply
 from .script import (
     DROP,
@@ -82,7 +82,6 @@ from .state import RecordedRequest, ServerState, Settings
 
 __all__ = [
     "BUSY",
-    "DOUBLE_HEADER",
     "OUT_OF_MEMORY",
     "PROFILES",
     "RUNNER_FAILED",
@@ -98,13 +97,6 @@ OUT_OF_MEMORY = OOM_LLAMA_SERVER
 OUT_OF_MEMORY_BEFORE_0_30 = OOM_SCHEDULER
 # The error line of a runner that fails mid-answer (llm/server.go, llm/llama_server.go).
 RUNNER_FAILED = Profile.runner_failed_text()
-# A runner that died before answering (the same files: the request to it failed).
-RUNNER_STOPPED = (
-    "model runner has unexpectedly stopped, this may be due to resource limitations or an "
-    "internal error, check ollama server logs for details"
-)
-DOUBLE_HEADER = "X-Fake-Ollama"
-"""A response header the real server never sends: the live tests skip when they see it."""
 DOUBLE_NAME = "persona_ollama.testing"
 _STOP_TIMEOUT_S = 5.0
 # A TLS client gets this long to finish its handshake (a test's client does it in milliseconds).
@@ -166,6 +158,7 @@ class HTTPServer(ThreadingHTTPServer):
         routing: Routing,
         *,
         label: str,
+        header: str,
         host_check: Callable[[str], bool] | None,
         tls: ssl.SSLContext | None = None,
     ) -> None:
@@ -175,6 +168,7 @@ class HTTPServer(ThreadingHTTPServer):
         self.state = state
         self.routing = routing
         self.label = label  # names the double in its own error texts
+        self.header = header  # names the double in every response
         self.host_check = host_check
         self._lock = threading.Lock()
         self._open_connections: set[socket.socket] = set()
@@ -244,7 +238,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         # user) can tell it from a real server.
         self.send_response_only(code, message)
         self.send_header("Date", self.date_time_string())
-        self.send_header(DOUBLE_HEADER, DOUBLE_NAME)
+        self.send_header(self.server.header, DOUBLE_NAME)
 
     def do_GET(self) -> None:
         self._dispatch()
@@ -431,6 +425,10 @@ class FakeServer:
     routes the faces mark ``generation=True``, ``"*"`` any path.
     """
 
+    double_header = "X-Fake-Server"
+    """A response header the real server never sends, on every response (its value: this
+    package's name), so that a client can tell the double from a real server."""
+
     def __init__(
         self,
         faces: Sequence[Face],
@@ -469,6 +467,7 @@ class FakeServer:
             self._state,
             self._routing,
             label=name,
+            header=self.double_header,
             host_check=self._host_check,
             tls=self._tls,
         )
@@ -690,11 +689,12 @@ class FakeServer:
         return f"<{name} {where} version={self.version} models={len(self.models)}>"
 
 
-# compatibility aliases: begin (FakeOllama moved to ollama_server.py; earlier releases had it here)
+# compatibility aliases: begin (FakeOllama and DOUBLE_HEADER moved to ollama_server.py)
 def __getattr__(name: str) -> object:
-    """``persona_ollama.testing.server.FakeOllama`` still works, imported when asked for, so
-    that the core imports none of that server's faces (scripts/new_provider.py follows imports)."""
-    if name == "FakeOllama":
+    """``persona_ollama.testing.server.FakeOllama`` (and ``DOUBLE_HEADER``) still work, imported
+    when asked for, so that the core imports none of that server's faces (scripts/new_provider.py
+    follows imports)."""
+    if name in ("FakeOllama", "DOUBLE_HEADER"):
         import importlib
 
         return getattr(importlib.import_module(f"{__package__}.ollama_server"), name)

@@ -164,5 +164,16 @@ def test_fake_ollama_is_still_importable_from_the_core_module() -> None:
     from persona_ollama.testing import ollama_server, server
 
     assert server.FakeOllama is ollama_server.FakeOllama is FakeOllama
+    assert server.DOUBLE_HEADER == ollama_server.DOUBLE_HEADER == "X-Fake-Ollama"
     with pytest.raises(AttributeError, match="no attribute 'FakeNothing'"):
         _ = server.FakeNothing  # type: ignore[attr-defined]
+
+
+def test_each_double_names_itself_in_a_header_of_its_own(acme: FakeServer) -> None:
+    headers = requests.get(acme.url + "/health", timeout=5).headers
+    assert headers["X-Fake-Server"] == "persona_ollama.testing"
+    assert "X-Fake-Ollama" not in headers
+    with FakeOllama() as fake:
+        headers = requests.get(fake.url + "/api/version", timeout=5).headers
+    assert headers["X-Fake-Ollama"] == "persona_ollama.testing"
+    assert "X-Fake-Server" not in headers
