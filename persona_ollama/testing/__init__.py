@@ -11,7 +11,8 @@ installing persona-ollama) gives a started one::
         ...
 
 Standard library only; ``python -m persona_ollama.testing`` runs one as a separate process.
-The modules: server.py (the core: ``FakeServer``, HTTP dispatch to faces, ``FakeOllama``),
+The modules: server.py (the core: ``FakeServer``, HTTP dispatch to faces, no face),
+ollama_server.py (``FakeOllama``: the core with the native and /v1 faces),
 engine.py (gathers face.py, tokens.py, script.py, scheduler.py, state.py and generation.py: the
 face interface, tokens, script, scheduler, state, generation), native.py and openai.py (the two
 faces), wire.py (gathers the Go source's wire rules, release by release: go.py, model_names.py,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from .checks import PROMPT_TOO_LONG
     from .models import DEFAULT_MODELS, LIBRARY, FakeModel
     from .native import GENERATION_PATHS, PULL_NOT_FOUND
+    from .ollama_server import FakeOllama
     from .profiles import PROFILES, Profile
     from .script import ANY_PATH
     from .server import (
@@ -41,7 +43,6 @@ if TYPE_CHECKING:
         RUNNER_STOPPED,
         Call,
         Face,
-        FakeOllama,
         FakeServer,
         Route,
     )
@@ -65,7 +66,7 @@ _LAZY = {
     "Call": "server",
     "Face": "server",
     "FakeModel": "models",
-    "FakeOllama": "server",
+    "FakeOllama": "ollama_server",
     "FakeServer": "server",
     "Profile": "profiles",
     "RecordedRequest": "state",

@@ -1,7 +1,7 @@
-"""Request checks, with the Ollama server's status codes and texts.
+"""Request checks, with the default server's status codes and texts.
 
-See "Routing and error bodies", "Chat requests" and "Context and truncation" in
-docs/reference/ollama-protocol.md: each check raises ApiError with what the server answers.
+See "Routing and error bodies", "Chat requests" and "Context and truncation" in the server's
+protocol reference (docs/reference): each check raises ApiError with what the server answers.
 """
 
 from __future__ import annotations

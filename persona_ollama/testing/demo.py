@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .models import FakeModel, as_model
-from .server import FakeOllama
+from .ollama_server import FakeOllama
 
 __all__ = [
     "DEMO_MODELS",

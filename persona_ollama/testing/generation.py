@@ -44,7 +44,7 @@ COLD_LOAD_NS = 750_000_000
 WARM_LOAD_NS = 15_000_000
 PROMPT_EVAL_NS_PER_TOKEN = 250_000  # 4,000 tokens/s
 EVAL_NS_PER_TOKEN = 25_000_000  # 40 tokens/s
-OPEN_ENDED_FACTOR = 10  # num_predict < 0 is capped at 10 x num_ctx (Ollama HEAD)
+OPEN_ENDED_FACTOR = 10  # num_predict < 0 is capped at 10 x num_ctx (the server's HEAD)
 
 
 @dataclass
@@ -140,12 +140,12 @@ def _context_shift(req: GenerationRequest) -> bool:
 
 
 def _prompt_tokens(req: GenerationRequest, num_ctx: int, profile: Profile) -> int:
-    """Tokens evaluated, after Ollama's two silent truncation stages
-    (docs/reference/ollama-protocol.md, "Context and truncation")."""
+    """Tokens evaluated, after the server's two silent truncation stages (its protocol
+    reference in docs/reference, "Context and truncation")."""
     messages = list(req.messages)
     tokens = count_prompt_tokens(messages, req.tools)
     # llama-server needs one free position: it refuses a prompt that fills the slot
-    # (n_tokens >= n_ctx), and Ollama truncates to num_ctx - 1 for it (llm/llama_server.go
+    # (n_tokens >= n_ctx), and the server truncates to num_ctx - 1 for it (llm/llama_server.go
     # completionPromptForRequest, v0.30+). The runners before keep up to num_ctx.
     limit = num_ctx - 1 if profile.has(LLAMA_SERVER) else num_ctx
     if tokens <= limit:
@@ -165,7 +165,7 @@ def _prompt_tokens(req: GenerationRequest, num_ctx: int, profile: Profile) -> in
         return tokens
     if not refuses:
         # Before v0.12.6 the runner keeps exactly num_ctx tokens, whatever truncate says
-        # (runner/ollamarunner/runner.go NewSequence at v0.11.11).
+        # (NewSequence in the server's Go runner, runner.go, at v0.11.11).
         return num_ctx
     # Stage 2, truncate=true: the runner keeps the first num_keep tokens and the end, num_ctx
     # in all (NewSequence, v0.12.6-v0.24); llama-server needs one token of room, so num_ctx - 1
@@ -200,7 +200,7 @@ def _answer(
     model = req.model
     rule = state.script.take_reply(model.key)
     answer = rule.answer if rule else model.reply
-    text = _call(answer, req.raw) if callable(answer) else answer
+    text = _call(answer, req.raw, state.label) if callable(answer) else answer
     if text is None:
         text = (
             f"Fake answer from {model.name}: the prompt had {prompt_tokens} tokens "
@@ -236,20 +236,20 @@ def _answer(
         last_in_done=bool(rule and rule.last_in_done),
         thinking=split_chunks(kept_thinking, size),
         content=split_chunks(content, size),
-        # Ollama leaves out every metric that is zero.
+        # The server leaves out every metric that is zero.
         metrics={
             key: value for key, value in {"total_duration": total, **metrics}.items() if value
         },
     )
 
 
-def _call(answer: Callable[[Any], str], request: Any) -> str:
+def _call(answer: Callable[[Any], str], request: Any, label: str) -> str:
     try:
         return answer(request)
     except Exception as exc:
         # A bug in a test's reply function should reach the test as a readable server error,
         # not as a connection the double closed without answering.
-        raise ApiError(500, f"FakeOllama: the reply function raised {exc!r}") from exc
+        raise ApiError(500, f"{label}: the reply function raised {exc!r}") from exc
 
 
 def _plural(count: int, noun: str) -> str:

@@ -1,10 +1,11 @@
-"""Go details: Ollama is a Go program, and the double reproduces how Go encodes and decodes.
+"""Go details: the default server is a Go program, and the double reproduces how Go encodes
+and decodes.
 
 Its JSON is encoded by ``encoding/json`` (compact, ``<>&`` escaped), its decoder errors are Go's,
 ``keep_alive`` strings are parsed by ``time.ParseDuration`` and times are RFC 3339 with
 nanoseconds. A client that works against the double should work against the server, so the double
 reproduces these details, not Python's. Each rule cites where in the server's Go source it was
-read; docs/reference/ollama-protocol.md describes each behaviour in prose.
+read; the server's protocol reference (docs/reference) describes each behaviour in prose.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""The Host check of an Ollama server listening on loopback (:func:`host_is_local`)."""
+"""The Host check of an Ollama server listening on loopback (:func:`host_is_local`).
+
+server/routes.go allowedHostsMiddleware, the same from v0.11 to v0.33: a server on loopback
+answers 403, empty, to a Host header it refuses (the core's ``FakeServer`` applies the check).
+"""
 
 from __future__ import annotations
 

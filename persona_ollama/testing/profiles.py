@@ -161,6 +161,12 @@ OOM_LLAMA_SERVER = (
     "llama-server reported out-of-memory during startup: cudaMalloc failed: out of memory"
 )
 OOM_SCHEDULER = "model requires more system memory (5.6 GiB) than is available (3.1 GiB)"
+# A runner that died before answering (llm/server.go, llm/llama_server.go: the request to it
+# failed).
+RUNNER_STOPPED = (
+    "model runner has unexpectedly stopped, this may be due to resource limitations or an "
+    "internal error, check ollama server logs for details"
+)
 GIB = 1024**3
 
 

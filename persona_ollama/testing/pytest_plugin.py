@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any, Callable
 import pytest
 
 if TYPE_CHECKING:
-    from .server import FakeOllama
+    from .ollama_server import FakeOllama
 
 
 @pytest.fixture
 def fake_ollama() -> Iterator[FakeOllama]:
     """A started FakeOllama with DEFAULT_MODELS installed (llama3.2:3b, qwen3:8b,
     nomic-embed-text:latest); stopped after the test. Point a client at ``fake_ollama.url``."""
-    from .server import FakeOllama
+    from .ollama_server import FakeOllama
 
     with FakeOllama() as fake:
         yield fake
@@ -29,7 +29,7 @@ def fake_ollama() -> Iterator[FakeOllama]:
 def fake_ollama_factory() -> Iterator[Callable[..., FakeOllama]]:
     """Build started FakeOllama servers with your own arguments, e.g.
     ``fake_ollama_factory(["qwen3:0.6b"], version="0.11.0")``; all are stopped after the test."""
-    from .server import FakeOllama
+    from .ollama_server import FakeOllama
 
     started: list[FakeOllama] = []
 

@@ -80,7 +80,8 @@ class Scheduler:
     """Thread-safe runner table with a load counter; ``load_time_s`` is how long a load takes.
 
     One runner per model, reloaded when runner options change.
-    It follows Ollama's server/sched.go (read at v0.12.6 and v0.32.15):
+    It follows the default server's scheduler, server/sched.go in its source (read at v0.12.6
+    and v0.32.15):
 
     - ``getRunner`` uses the loaded runner at once when ``runnerRef.needsReload`` says it can serve
       the request; otherwise the request joins the pending queue, which ``processPending`` serves
@@ -102,9 +103,10 @@ class Scheduler:
     - /api/ps lists loaded runners (not one that is still loading) with the window they were
       loaded with (``PsHandler`` in server/routes.go reports it as ``context_length``).
 
-    Not modelled: memory, so different models never evict each other (OLLAMA_MAX_LOADED_MODELS),
-    and the automatic VRAM-tier num_ctx (the double's ``default_num_ctx`` stands for it).
-    OLLAMA_NUM_PARALLEL slots are the server's ``parallel`` setting (``ServerState.slot``).
+    Not modelled: memory, so different models never evict each other (the server's limit on
+    loaded models), and the automatic VRAM-tier num_ctx (the double's ``default_num_ctx`` stands
+    for it). The server's limit on parallel requests is the double's ``parallel`` setting
+    (``ServerState.slot``).
     """
 
     def __init__(self, stopping: threading.Event, *, load_time_s: float = 0.0) -> None:

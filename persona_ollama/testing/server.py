@@ -5,11 +5,9 @@ how it frames an answer. The core knows none of that. It owns the sockets (HTTP/
 chunked streams), the state every face answers against (state.py: models, loads, recorded
 requests, settings), the fault script (``fail_next``, ``drop_connection_mid_stream_next``,
 ``malformed_json_next``, ``latency`` ...) and the public API tests use (``requests``,
-``last_request``, ``reset`` ...). ``FakeOllama`` is the core with two faces: the native /api
-(native.py) and the OpenAI-compatible /v1 (openai.py); both follow the wire rules of wire.py
-(which gathers go.py, model_names.py, profiles.py, responses.py, checks.py and host_check.py).
-Only ``FakeOllama``, at the end of this module, names those faces; ``FakeServer`` serves the
-faces it is given.
+``last_request``, ``reset`` ...). ``FakeServer`` serves the faces it is given and imports
+none: the double of this plugin's default server, the core with that server's faces, is a
+module of its own (``stand_in()`` builds it).
 
 The face interface (:class:`Face`, defined in face.py): ``routes``, a list of :class:`Route`
 (method, path, handler, whether it runs a model); ``not_implemented``, paths answered 501;
@@ -43,8 +41,7 @@ module on the same core, with the same faults, records and pytest fixture::
         fake.fail_next(path="/chat")  # the next /chat gets a 503
         ...  # point the client at fake.url; assert on fake.requests
 
-(``FakeOllama(faces=[AcmeFace()])`` gives the same, and so does the ``fake_ollama_factory``
-fixture.) tests/testing/test_fake_ollama_core.py builds such a double.
+tests/testing's core tests build such a double.
 """
 
 from __future__ import annotations
@@ -63,13 +60,9 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from .face import Call, Face, Route
-from .host_check import host_is_local
 from .model_names import parse_name
-from .models import DEFAULT_MODELS, Answer, FakeModel, as_model, cloud_stub, remote_alias
-from .native import NativeFace
-from .openai import CHAT_PATH as V1_CHAT
-from .openai import OpenAIFace
-from .profiles import OOM_LLAMA_SERVER, OOM_SCHEDULER, PROFILES, Profile
+from .models import Answer, FakeModel
+from .profiles import OOM_LLAMA_SERVER, OOM_SCHEDULER, PROFILES, RUNNER_STOPPED, Profile
 from .responses import ApiError, Reply, Response, RunnerError, Stream, text_reply
 from .script import (
     DROP,
@@ -78,11 +71,9 @@ from .script import (
     INTERRUPTED,
     MALFORMED,
     NO_DONE,
-    NO_USAGE,
     RUNNER,
     STATUS,
     STREAM_KINDS,
-    UNSTREAMED_STATUS,
     Fault,
     Latency,
     ReplyRule,
@@ -91,14 +82,12 @@ from .state import RecordedRequest, ServerState, Settings
 
 __all__ = [
     "BUSY",
-    "DOUBLE_HEADER",
     "OUT_OF_MEMORY",
     "PROFILES",
     "RUNNER_FAILED",
     "RUNNER_STOPPED",
     "Call",
     "Face",
-    "FakeOllama",
     "FakeServer",
     "Route",
 ]
@@ -108,13 +97,6 @@ OUT_OF_MEMORY = OOM_LLAMA_SERVER
 OUT_OF_MEMORY_BEFORE_0_30 = OOM_SCHEDULER
 # The error line of a runner that fails mid-answer (llm/server.go, llm/llama_server.go).
 RUNNER_FAILED = Profile.runner_failed_text()
-# A runner that died before answering (the same files: the request to it failed).
-RUNNER_STOPPED = (
-    "model runner has unexpectedly stopped, this may be due to resource limitations or an "
-    "internal error, check ollama server logs for details"
-)
-DOUBLE_HEADER = "X-Fake-Ollama"
-"""A response header the real server never sends: the live tests skip when they see it."""
 DOUBLE_NAME = "persona_ollama.testing"
 _STOP_TIMEOUT_S = 5.0
 # A TLS client gets this long to finish its handshake (a test's client does it in milliseconds).
@@ -176,6 +158,7 @@ class HTTPServer(ThreadingHTTPServer):
         routing: Routing,
         *,
         label: str,
+        header: str,
         host_check: Callable[[str], bool] | None,
         tls: ssl.SSLContext | None = None,
     ) -> None:
@@ -185,6 +168,7 @@ class HTTPServer(ThreadingHTTPServer):
         self.state = state
         self.routing = routing
         self.label = label  # names the double in its own error texts
+        self.header = header  # names the double in every response
         self.host_check = host_check
         self._lock = threading.Lock()
         self._open_connections: set[socket.socket] = set()
@@ -254,7 +238,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         # user) can tell it from a real server.
         self.send_response_only(code, message)
         self.send_header("Date", self.date_time_string())
-        self.send_header(DOUBLE_HEADER, DOUBLE_NAME)
+        self.send_header(self.server.header, DOUBLE_NAME)
 
     def do_GET(self) -> None:
         self._dispatch()
@@ -319,9 +303,8 @@ class RequestHandler(BaseHTTPRequestHandler):
                 self._send_reply(record, response)
 
     def _host_allowed(self) -> bool:
-        """The server's Host check (FakeOllama: server/routes.go allowedHostsMiddleware, the same
-        from v0.11 to v0.33): a server listening on loopback answers 403, empty, to a Host
-        header the check refuses."""
+        """The server's Host check (``host_check``; the default server's is in host_check.py): a
+        server listening on loopback answers 403, empty, to a Host header the check refuses."""
         check = self.server.host_check
         address = ipaddress.ip_address(str(self.server.server_address[0]))
         if check is None or not address.is_loopback:
@@ -433,14 +416,18 @@ class FakeServer:
 
     Use it as a context manager (``with FakeServer(faces) as fake:``) or call start()/stop().
     ``models`` are installed at the start; ``settings`` and ``load_time`` are the engine's (see
-    :class:`FakeOllama`). ``host_check`` is the server's check of the Host header when it
-    listens on loopback (None: every Host is accepted). ``tls``, a server-side
-    :class:`ssl.SSLContext` holding a certificate, makes it serve https (``url`` says so), as
-    Ollama does behind a TLS reverse proxy.
+    the default server's double, ``stand_in()``). ``host_check`` is the server's check of the
+    Host header when it listens on loopback (None: every Host is accepted). ``tls``, a
+    server-side :class:`ssl.SSLContext` holding a certificate, makes it serve https (``url``
+    says so), as a server does behind a TLS reverse proxy.
 
     The scripting methods (``reply_with``, ``fail_next`` ...) take a ``path``: None means the
     routes the faces mark ``generation=True``, ``"*"`` any path.
     """
+
+    double_header = "X-Fake-Server"
+    """A response header the real server never sends, on every response (its value: this
+    package's name), so that a client can tell the double from a real server."""
 
     def __init__(
         self,
@@ -459,6 +446,7 @@ class FakeServer:
         self._tls = tls
         self._routing = Routing(faces)
         self._state = ServerState(settings or Settings(), self._routing.generation_paths)
+        self._state.label = type(self).__name__
         self._state.scheduler.load_time_s = load_time
         for model in models:
             self._state.install(model)
@@ -479,6 +467,7 @@ class FakeServer:
             self._state,
             self._routing,
             label=name,
+            header=self.double_header,
             host_check=self._host_check,
             tls=self._tls,
         )
@@ -522,8 +511,8 @@ class FakeServer:
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:PORT`` (``https://`` when serving TLS): what a client takes as
-        OLLAMA_HOST."""
+        """``http://127.0.0.1:PORT`` (``https://`` when serving TLS): the server's address for a
+        client."""
         host = self._address[0]
         scheme = "http" if self._tls is None else "https"
         return f"{scheme}://{f'[{host}]' if ':' in host else host}:{self.port}"
@@ -686,8 +675,8 @@ class FakeServer:
 
     @property
     def forwarded_requests(self) -> list[RecordedRequest]:
-        """Requests the real server would have sent on to a remote model's host (ollama.com or
-        another Ollama), oldest first: a privacy test asserts this stays empty."""
+        """Requests the real server would have sent on to a remote model's host (a hosted
+        service or another server), oldest first: a privacy test asserts this stays empty."""
         return self._state.forwarded()
 
     def reset(self) -> None:
@@ -700,140 +689,19 @@ class FakeServer:
         return f"<{name} {where} version={self.version} models={len(self.models)}>"
 
 
-class FakeOllama(FakeServer):
-    """A started-on-demand fake Ollama server on ``host``:``port`` (0 picks a free port).
+# compatibility aliases: begin (FakeOllama and DOUBLE_HEADER moved to ollama_server.py)
+def __getattr__(name: str) -> object:
+    """``persona_ollama.testing.server.FakeOllama`` (and ``DOUBLE_HEADER``) still work, imported
+    when asked for, so that the core imports none of that server's faces (scripts/new_provider.py
+    follows imports)."""
+    if name in ("FakeOllama", "DOUBLE_HEADER"):
+        import importlib
 
-    It answers the endpoints a client uses (/, /api/version, /api/tags, /api/show, /api/ps,
-    /api/chat, /api/generate, /api/pull: native.py; /v1/chat/completions, /v1/models:
-    openai.py) with the status codes, texts, field names and units of the real server
-    (docs/reference/ollama-protocol.md), as the emulated release sends them, over real sockets,
-    and records every request.
+        return getattr(importlib.import_module(f"{__package__}.ollama_server"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-    Use it as a context manager (``with FakeOllama() as fake:``) or call start()/stop().
-    ``version`` is what /api/version reports, and the wire follows that release where it
-    changed (the rules and their sources are in :mod:`persona_ollama.testing.wire`;
-    ``PROFILES`` lists one release on each side of every change): /api/tags fields, the 404
-    text, overflow with ``truncate: false``, how a runner error is sent, the OOM text, the
-    done line's content, the default context, /v1 finish chunks.
-    ``default_num_ctx`` is OLLAMA_CONTEXT_LENGTH (None: the release's default, which since
-    0.15.5 depends on ``vram_gib``, the GPU memory the server sees; /api/ps reports a loaded
-    model's ``size_vram`` against it too: all of it when it fits, none when 0, the GPU's
-    size when it does not fit), ``chunk_size`` the
-    characters per streamed chunk (None: one word per chunk), ``parallel`` the generations served
-    at once, like OLLAMA_NUM_PARALLEL (None: unlimited; others wait, they never get a 503).
-    ``load_time`` is how many seconds loading a model takes: a generation whose runner options
-    (``num_ctx`` among them) differ from the loaded runner's waits for the running ones to finish
-    and then reloads, as Ollama's scheduler does (``loads`` counts loads; see
-    :class:`~persona_ollama.testing.scheduler.Scheduler`). ``faces`` replaces the native and
-    OpenAI faces (see :mod:`persona_ollama.testing.server`). ``tls`` (a server-side
-    :class:`ssl.SSLContext`) serves https, as behind a TLS reverse proxy.
 
-    Cloud models: a ``:cloud``/``-cloud`` name installs a stub (``add_cloud_model``), and
-    ``add_remote_alias`` a local name for one; generation requests for them are recorded in
-    ``forwarded_requests`` (what the real server would send to ollama.com) and answered, or
-    refused with the signed-out 401 when ``signed_in=False`` (``sign_out()``).
-
-    The scripting methods (``reply_with``, ``fail_next`` ...) take a ``path``: None means the
-    generation endpoints (/api/chat, /api/generate, /v1/chat/completions), ``"*"`` any path.
-    """
-
-    def __init__(
-        self,
-        models: Iterable[FakeModel | str] = DEFAULT_MODELS,
-        *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        version: str = "0.33.0",
-        default_num_ctx: int | None = None,
-        chunk_size: int | None = None,
-        parallel: int | None = None,
-        vram_gib: float = 0.0,
-        signed_in: bool = True,
-        load_time: float = 0.0,
-        faces: Sequence[Face] | None = None,
-        tls: ssl.SSLContext | None = None,
-    ) -> None:
-        if chunk_size is not None and chunk_size < 1:
-            raise ValueError(
-                f"chunk_size must be a positive number of characters, got {chunk_size}"
-            )
-        if parallel is not None and parallel < 1:
-            raise ValueError(f"parallel must be at least 1 (or None for unlimited), got {parallel}")
-        if load_time < 0:
-            raise ValueError(f"load_time must be 0 or more seconds, got {load_time}")
-        if default_num_ctx is not None and default_num_ctx < 1:
-            raise ValueError(f"default_num_ctx must be at least 1, got {default_num_ctx}")
-        num_ctx = Profile(version).default_num_ctx(default_num_ctx, int(vram_gib * 1024**3))
-        super().__init__(
-            [NativeFace(), OpenAIFace()] if faces is None else faces,
-            models,
-            host=host,
-            port=port,
-            settings=Settings(
-                version, num_ctx, chunk_size, parallel, signed_in, int(vram_gib * 1024**3)
-            ),
-            load_time=load_time,
-            host_check=host_is_local,
-            tls=tls,
-        )
-
-    # models -----------------------------------------------------------------------------------
-    def add_cloud_model(self, name: str, **facts: object) -> FakeModel:
-        """Install the stub ``ollama pull NAME`` leaves for a cloud model (``gpt-oss:120b-cloud``):
-        /api/tags and /api/show report its remote_host (v0.12+), and generation requests are
-        forwarded (see ``forwarded_requests``) instead of answered here."""
-        return self._state.install(cloud_stub(name, **facts))
-
-    def add_remote_alias(self, name: str, of: FakeModel | str, **facts: object) -> FakeModel:
-        """Install a model created ``FROM`` a remote one: a plain name, the same remote_host."""
-        source = self._state.find(of) if isinstance(of, str) else of
-        if source is None:
-            source = as_model(of) if isinstance(of, str) else of
-        return self._state.install(remote_alias(name, source, **facts))
-
-    def sign_out(self) -> None:
-        """Forwarding fails as when the server is signed out of ollama.com: HTTP 401
-        ``unauthorized`` with a ``signin_url`` (v0.12.1+) or a ``public_key`` (v0.12.0)."""
-        self._state.settings.signed_in = False
-
-    def sign_in(self) -> None:
-        self._state.settings.signed_in = True
-
-    def pullable(self, model: FakeModel | str) -> FakeModel:
-        """Let /api/pull find ``model`` (the built-in LIBRARY is pullable already)."""
-        return self._state.add_pullable(model)
-
-    # scripting --------------------------------------------------------------------------------
-    def out_of_memory_next(self, n: int = 1, *, path: str | None = None) -> None:
-        """The next ``n`` matching requests fail to load the model: a 500 with the OOM text."""
-        self.fail_next(n, 500, self._state.settings.profile.out_of_memory_text, path=path)
-
-    def repetition_abort_next(self, n: int = 1, *, path: str | None = None) -> None:
-        """The next ``n`` streams stop as the server stops a model repeating one token over and
-        over: the stream ends cleanly with neither a done line nor an error (llm/server.go
-        Completion, "token repeat limit"; every release)."""
-        self.end_stream_without_done_next(n, path=path)
-
-    def interrupt_stream_next(self, after_chunks: int = 2) -> None:
-        """The next /v1 stream sends ``after_chunks`` chunks, then ``[DONE]`` without a finish
-        reason: how llama-cpp-python's server ends a stream another request interrupted."""
-        self._fault(Fault(INTERRUPTED, 1, V1_CHAT, after_chunks=_index(after_chunks)))
-
-    def context_overflow_next(self, context_length: int = 512, prompt_tokens: int = 6000) -> None:
-        """The next streamed /v1 request gets an empty 200 stream, and the next unstreamed one
-        llama-cpp-python's 400 ``context_length_exceeded`` with both sizes."""
-        text = (
-            f"This model's maximum context length is {context_length} tokens. However, you "
-            f"requested {prompt_tokens + 10} tokens ({prompt_tokens} in the messages, 10 in the "
-            "completion). Please reduce the length of the messages or completion."
-        )
-        self._fault(Fault(EMPTY, 1, V1_CHAT))
-        self._fault(Fault(UNSTREAMED_STATUS, 1, V1_CHAT, status=400, error=text))
-
-    def omit_usage_next(self, n: int = 1) -> None:
-        """The next ``n`` /v1 streams have no usage event, whatever stream_options asks (as
-        llama-cpp-python's server)."""
-        self._fault(Fault(NO_USAGE, _positive(n), V1_CHAT))
+# compatibility aliases: end
 
 
 def _positive(n: int) -> int:

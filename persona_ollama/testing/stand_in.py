@@ -20,6 +20,6 @@ def stand_in(models: Iterable[FakeModel | str]) -> FakeServer:
     """A double (not started: use it in ``with``) of the server of ``settings.DEFAULT_API``,
     with ``models`` installed."""
     # Ollama, with its native and /v1 faces.
-    from .server import FakeOllama
+    from .ollama_server import FakeOllama
 
     return FakeOllama(models=models)

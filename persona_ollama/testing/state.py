@@ -31,7 +31,7 @@ __all__ = [
 
 
 # The state -------------------------------------------------------------------------------------
-DEFAULT_KEEP_ALIVE_S = 300.0  # OLLAMA_KEEP_ALIVE's default, 5m
+DEFAULT_KEEP_ALIVE_S = 300.0  # the server's keep-alive when none is configured: 5m
 
 
 @dataclass
@@ -68,7 +68,7 @@ class Settings:
     default_num_ctx: int = 4096
     chunk_size: int | None = None
     parallel: int | None = None
-    signed_in: bool = True  # to ollama.com: whether forwarding a remote model's request works
+    signed_in: bool = True  # to the remote models' host: whether forwarding to it works
     vram_bytes: int = 0  # the GPU memory the server sees: /api/ps size_vram (0: no GPU)
 
     def at_least(self, *version: int) -> bool:
@@ -86,6 +86,7 @@ class ServerState:
 
     def __init__(self, settings: Settings, generation_paths: Iterable[str] = ()) -> None:
         self.settings = settings
+        self.label = "FakeServer"  # the double's class, which its own error texts name
         self.script = Script(generation_paths)
         self.stopping = threading.Event()  # set by stop(): wakes simulated latency at once
         self._lock = threading.RLock()
@@ -253,7 +254,7 @@ class ServerState:
 
     @contextlib.contextmanager
     def slot(self) -> Iterator[None]:
-        """Hold one of ``parallel`` generation slots (OLLAMA_NUM_PARALLEL): wait, never 503."""
+        """Hold one of ``parallel`` generation slots (the parallel limit): wait, never 503."""
         if self._slots is None:
             yield
             return

@@ -30,7 +30,7 @@ def is_the_double(url: str) -> bool:
     """The double names itself in a response header that the real server never sends."""
     import requests
 
-    from persona_ollama.testing.server import DOUBLE_HEADER
+    from persona_ollama.testing.ollama_server import DOUBLE_HEADER
 
     return DOUBLE_HEADER in requests.get(url.rstrip("/") + "/api/version", timeout=5).headers
 

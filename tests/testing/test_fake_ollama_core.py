@@ -149,3 +149,31 @@ def test_the_pytest_plugin_defers_the_server_until_a_fixture_runs() -> None:
 
     assert "persona_ollama.testing.server" not in modules
     assert "http.server" not in modules
+
+
+def test_the_core_imports_no_face_of_the_default_server() -> None:
+    # scripts/new_provider.py copies the core and what it imports: Ollama's faces must not come.
+    modules = imported_after("import persona_ollama.testing.server")
+
+    assert "persona_ollama.testing.server" in modules
+    faces = {"ollama_server", "native", "openai", "host_check"}
+    assert not {f"persona_ollama.testing.{name}" for name in faces} & modules
+
+
+def test_fake_ollama_is_still_importable_from_the_core_module() -> None:
+    from persona_ollama.testing import ollama_server, server
+
+    assert server.FakeOllama is ollama_server.FakeOllama is FakeOllama
+    assert server.DOUBLE_HEADER == ollama_server.DOUBLE_HEADER == "X-Fake-Ollama"
+    with pytest.raises(AttributeError, match="no attribute 'FakeNothing'"):
+        _ = server.FakeNothing  # type: ignore[attr-defined]
+
+
+def test_each_double_names_itself_in_a_header_of_its_own(acme: FakeServer) -> None:
+    headers = requests.get(acme.url + "/health", timeout=5).headers
+    assert headers["X-Fake-Server"] == "persona_ollama.testing"
+    assert "X-Fake-Ollama" not in headers
+    with FakeOllama() as fake:
+        headers = requests.get(fake.url + "/api/version", timeout=5).headers
+    assert headers["X-Fake-Ollama"] == "persona_ollama.testing"
+    assert "X-Fake-Server" not in headers
