@@ -83,7 +83,7 @@ class FakeModel:
         parsed = parse_name(self.name.strip())
         if not parsed.is_valid:
             raise ValueError(
-                f"{self.name!r} is not a valid Ollama model name "
+                f"{self.name!r} is not a valid model name "
                 "(expected e.g. 'llama3.2:3b' or 'namespace/model:tag')"
             )
         self.name = parsed.display
@@ -93,7 +93,7 @@ class FakeModel:
         if not self.digest:
             self.digest = hashlib.sha256(f"fake-ollama:{self.name}".encode()).hexdigest()
         if is_cloud_name(self.name) and not self.remote_host:
-            # Whatever else it says, a ":cloud"/"-cloud" model runs on ollama.com.
+            # Whatever else it says, a ":cloud"/"-cloud" model runs on the cloud host.
             self.remote_host, self.remote_model = CLOUD_HOST, _cloud_base(self.name)
 
     @property
@@ -240,8 +240,8 @@ def _cloud_base(name: str) -> str:
 
 
 def cloud_stub(name: str, **facts: Any) -> FakeModel:
-    """What ``ollama pull NAME-cloud`` installs: a few hundred bytes whose requests the server
-    forwards to ollama.com (``remote_host``), asking there for ``remote_model``."""
+    """What pulling ``NAME-cloud`` installs: a few hundred bytes whose requests the server
+    forwards to the cloud host (``remote_host``), asking there for ``remote_model``."""
     defaults: dict[str, Any] = {
         "family": "gptoss",
         "parameter_size": "116.8B",
@@ -255,7 +255,7 @@ def cloud_stub(name: str, **facts: Any) -> FakeModel:
 
 
 def remote_alias(name: str, of: FakeModel, **facts: Any) -> FakeModel:
-    """A model created ``FROM`` a remote one (``ollama create notes-model`` with ``FROM
+    """A model created ``FROM`` a remote one (``notes-model`` created with ``FROM
     gpt-oss:120b-cloud``): no cloud suffix, the same remote_host (server/create.go)."""
     digest = hashlib.sha256(f"fake-ollama-remote:{name}".encode()).hexdigest()
     return replace(
@@ -290,7 +290,7 @@ def _library(*models: FakeModel) -> dict[str, FakeModel]:
     return {model.key: model for model in models}
 
 
-# Facts of a few real models, so that `FakeOllama(["qwen3:8b"])` behaves like that model.
+# Facts of a few real models, so that a double given ["qwen3:8b"] behaves like that model.
 LIBRARY: dict[str, FakeModel] = _library(
     FakeModel("llama3.2:3b", modified_at=1_746_405_464.706),
     FakeModel(
@@ -343,7 +343,7 @@ LIBRARY: dict[str, FakeModel] = _library(
 )
 
 DEFAULT_MODELS: tuple[str, ...] = ("llama3.2:3b", "qwen3:8b", "nomic-embed-text:latest")
-"""What ``FakeOllama()`` and the ``fake_ollama`` fixture install: a tool-capable chat model,
+"""What a double given no models installs (its pytest fixture too): a tool-capable chat model,
 a thinking model and an embedding-only model."""
 
 
