@@ -16,7 +16,8 @@ ollama_server.py (``FakeOllama``: the core with the native and /v1 faces),
 engine.py (gathers face.py, tokens.py, script.py, scheduler.py, state.py and generation.py: the
 face interface, tokens, script, scheduler, state, generation), native.py and openai.py (the two
 faces), wire.py (gathers the Go source's wire rules, release by release: go.py, model_names.py,
-profiles.py, responses.py, checks.py, host_check.py), models.py, hostile.py
+profiles.py, responses.py, checks.py, host_check.py), models.py (ollama_show.py: the native
+face's /api/show body and Modelfile), hostile.py
 (raw-socket misbehaviour), demo.py, pytest_plugin.py and stand_in.py (the double the contract
 tests start: the one function a provider built from this template points at its own face). A
 double of another server is one face on the same core: see :mod:`persona_ollama.testing.server`.

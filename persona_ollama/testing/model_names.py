@@ -46,7 +46,8 @@ class ModelName:
 
     @property
     def full(self) -> str:
-        """``registry.ollama.ai/library/llama3:latest``: the form capability errors quote."""
+        """``host/namespace/model:tag``, every default filled in: the form capability errors
+        quote."""
         return f"{self.host}/{self.namespace}/{self.model}:{self.tag}"
 
     @property

@@ -33,6 +33,7 @@ from .face import Call, Face, Route
 from .generation import Generation, GenerationRequest, run
 from .go import go_quote, local_rfc3339, rfc3339
 from .models import FakeModel, cloud_stub, is_cloud_name
+from .ollama_show import show_response
 from .profiles import (
     CHAT_NOT_FOUND_PLAIN,
     DONE_CARRIES_CONTENT,
@@ -129,8 +130,8 @@ def show(call: Call) -> Response:
         # v0.18+ hands the whole request to ollama.com (server/routes.go ShowHandler): what it
         # answers is not in Ollama's source; the double describes the model, no remote fields.
         call.state.forward(call.record)
-        return json_reply(model.show_response(remote_fields=False))
-    return json_reply(model.show_response(remote_fields=call.state.settings.at_least(0, 12)))
+        return json_reply(show_response(model, remote_fields=False))
+    return json_reply(show_response(model, remote_fields=call.state.settings.at_least(0, 12)))
 
 
 def _proxied_by_name(state: ServerState, model_arg: str) -> bool:

@@ -1,4 +1,4 @@
-"""Version profiles: ``FakeOllama(version=...)`` emulates one Ollama release.
+"""Version profiles: a double built with ``version=...`` emulates one release of the server.
 
 Where the real server's wire behaviour changed between releases, the change is one :class:`Rule`:
 the first release that has the newer behaviour, and where in the server's Go source (file,
@@ -49,7 +49,7 @@ class Rule:
 
     name: str
     since: tuple[int, ...]
-    source: str  # file and function in the Ollama source, and the tag read
+    source: str  # file and function in the server's source, and the tag read
     newer: str  # the behaviour from ``since`` on
     older: str  # the behaviour before
 
@@ -181,7 +181,8 @@ class Profile:
         return version_tuple(self.version) >= _BY_NAME[rule].since
 
     def default_num_ctx(self, context_length_env: int | None, vram_bytes: int) -> int:
-        """The server's default num_ctx: OLLAMA_CONTEXT_LENGTH, else by release and VRAM."""
+        """The server's default num_ctx: the context length set in its environment (the variable
+        VRAM_DEFAULT_CONTEXT's rule names), else by release and VRAM."""
         if context_length_env:
             return context_length_env
         if self.has(VRAM_DEFAULT_CONTEXT):
@@ -196,7 +197,7 @@ class Profile:
         """The error text for a prompt over num_ctx with truncate=false (REFUSES_OVERFLOW)."""
         if not self.has(LLAMA_SERVER):
             return INPUT_TOO_LONG
-        # Ollama passes llama-server's body through as the error string (statusErrorMessage).
+        # The server passes llama-server's body through as the error string (statusErrorMessage).
         return json.dumps(
             {
                 "error": {
