@@ -685,7 +685,7 @@ class OllamaProvider(LLMProvider):
         measured here, or speeds are not recorded."""
         if not self._record_timings:
             return None
-        return self.timings().speeds(self.endpoint.server_key, model.name, model.digest)
+        return self.timings().speeds(self._state.key, model.name, model.digest)
 
     def measured_speeds(self, models: Iterable[ModelInfo]) -> dict[str, Measured]:
         """The speeds measured on this server of ``models``, by name, for the ranking
@@ -818,7 +818,7 @@ class OllamaProvider(LLMProvider):
                 time.time(),
             )
             digest = facts.digest or self._digest(facts.name)
-            self.timings().record(self.endpoint.server_key, facts.name, digest, sample)
+            self.timings().record(self._state.key, facts.name, digest, sample)
         if (final.load_seconds or 0.0) >= LOADED_AFTER:
             self._check_placement(facts.name, deadline)
 
