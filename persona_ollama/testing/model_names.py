@@ -28,6 +28,9 @@ class Naming:
     """A model name taken as it is: valid when it is 1 to 512 printable characters with no
     whitespace, shown as given (trimmed) and compared exactly, case included."""
 
+    # What a derived digest hashes before the name: a double's digests stay as they were.
+    digest_seed = "fake-model"
+
     def is_valid(self, raw: str) -> bool:
         text = raw.strip()
         return 0 < len(text) <= MAX_NAME and all(
@@ -54,7 +57,7 @@ class Naming:
         if not self.is_valid(model.name):
             raise ValueError(f"{model.name!r} is not a valid model name for this server")
         name = self.display(model.name)
-        digest = model.digest or hashlib.sha256(f"fake-model:{name}".encode()).hexdigest()
+        digest = model.digest or hashlib.sha256(f"{self.digest_seed}:{name}".encode()).hexdigest()
         return replace(model, name=name, digest=digest)
 
     def model(self, name: str) -> FakeModel:

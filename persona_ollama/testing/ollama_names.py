@@ -141,6 +141,8 @@ def cloud_base(name: str) -> str:
 class OllamaNaming(Naming):
     """Ollama's names: the grammar above, case-insensitive lookups, cloud names remote."""
 
+    digest_seed = "fake-ollama"  # the double's digests since it had them
+
     def is_valid(self, raw: str) -> bool:
         return parse_name(raw.strip()).is_valid
 
