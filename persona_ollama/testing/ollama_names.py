@@ -10,7 +10,7 @@ client's bugs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from .model_names import Naming
@@ -164,7 +164,7 @@ class OllamaNaming(Naming):
             )
         adopted = super().adopt(model)
         if is_cloud_name(adopted.name) and not adopted.remote_host:
-            return replace(adopted, remote_host=CLOUD_HOST, remote_model=cloud_base(adopted.name))
+            adopted.remote_host, adopted.remote_model = CLOUD_HOST, cloud_base(adopted.name)
         return adopted
 
     def model(self, name: str) -> FakeModel:

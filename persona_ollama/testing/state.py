@@ -104,7 +104,7 @@ class ServerState:
         self._installed: dict[str, FakeModel] = {}
         self._library: dict[str, FakeModel] = {}
         for known in library:
-            self.add_pullable(known)
+            self.add_pullable(replace(known))  # the server's own copy: its installs change it
         self.scheduler = Scheduler(self.stopping, key=naming.key)
         self._leases = threading.local()  # the runners the current request thread holds
         self._records: list[RecordedRequest] = []
@@ -116,8 +116,9 @@ class ServerState:
 
     # models -----------------------------------------------------------------------------------
     def as_model(self, model: FakeModel | str) -> FakeModel:
-        """``model`` as this server lists it (Naming.adopt); a bare name the library knows takes
-        that model's facts. Raises ValueError for a name the server refuses."""
+        """``model`` as this server lists it (Naming.adopt: a FakeModel is changed in place); a
+        bare name the library knows takes a copy of that model's facts. Raises ValueError for a
+        name the server refuses."""
         if isinstance(model, str):
             with self._lock:
                 known = self._library.get(self.naming.key(model))
