@@ -50,3 +50,19 @@ def test_a_model_whose_name_the_server_refuses_is_left_as_it_was() -> None:
         assert fake.models == []
 
     assert (model.name, model.digest) == ("a/b/c/d", "")
+
+
+def test_a_remote_alias_of_a_name_the_server_refuses_is_refused() -> None:
+    with FakeOllama([]) as fake:
+        with pytest.raises(ValueError, match="'bad name' is not a valid model name"):
+            fake.add_remote_alias("notes", "bad name")
+        assert fake.models == []
+
+
+def test_a_remote_alias_of_a_cloud_model_built_by_the_test_is_remote() -> None:
+    with FakeOllama([]) as fake:
+        alias = fake.add_remote_alias("notes", FakeModel("gpt-oss:120b-cloud"))
+        (listed,) = requests.get(fake.url + "/api/tags", timeout=5).json()["models"]
+
+    assert alias.is_remote and alias.remote_model == "gpt-oss:120b"
+    assert (listed["name"], listed["remote_host"]) == ("notes:latest", "https://ollama.com:443")
