@@ -23,6 +23,7 @@ __all__ = [
     "LLAMA_SERVER",
     "PROMPT_EVAL_SKIPS_CACHE",
     "REFUSES_OVERFLOW",
+    "RELOAD_BY_EFFECTIVE_WINDOW",
     "SHIFT_OFF_REFUSES",
     "Profile",
     "Rule",
@@ -40,13 +41,16 @@ class Rule:
     older: str  # the behaviour before
 
 
-# The engine's switches (generation.py): how a prompt over the window is treated, what the done
-# line carries, what the prompt count includes.
+# The engine's switches (generation.py, scheduler.py): how a prompt over the window is treated,
+# what the done line carries, what the prompt count includes, when a loaded model is reused.
 REFUSES_OVERFLOW = "refuses_overflow"  # a prompt over the window with truncation off: refused
 LLAMA_SERVER = "llama_server"  # a llama.cpp server runs the model: one position kept free
 DONE_CARRIES_CONTENT = "done_carries_content"  # the done line may carry the answer's last piece
 PROMPT_EVAL_SKIPS_CACHE = "prompt_eval_skips_cache"  # the prompt count leaves out a cached prefix
 SHIFT_OFF_REFUSES = "shift_off_refuses"  # truncation with context shift off: refused
+# The scheduler's (scheduler.py): a loaded model is reused by the window it runs with (capped at
+# the trained context), its context shift and runner options; older: by the window asked for.
+RELOAD_BY_EFFECTIVE_WINDOW = "reload_by_effective_window"
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any
 from .go import version_tuple
 from .model_names import PLAIN, Naming
 from .models import FakeModel
-from .profiles import Profile
+from .profiles import RELOAD_BY_EFFECTIVE_WINDOW, Profile
 from .scheduler import Lease, Scheduler, runner_options
 from .script import Script
 
@@ -183,14 +183,16 @@ class ServerState:
         the model then.
         """
         keep = DEFAULT_KEEP_ALIVE_S if keep_alive_s is None else keep_alive_s
+        # The release's reload rule, not a version number: the core names no server's releases.
+        newer = self.settings.profile.has(RELOAD_BY_EFFECTIVE_WINDOW)
         lease = self.scheduler.acquire(
             model,
             num_ctx=num_ctx,
             requested_ctx=num_ctx if requested_ctx is None else requested_ctx,
             auto_ctx=auto_ctx,
-            options=runner_options(options or {}, v030=self.settings.at_least(0, 30)),
+            options=runner_options(options or {}, v030=newer),
             keep_alive_s=keep,
-            v030=self.settings.at_least(0, 30),
+            v030=newer,
             shift=shift,
         )
         held: list[Lease] | None = getattr(self._leases, "held", None)

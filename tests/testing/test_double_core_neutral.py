@@ -1,0 +1,44 @@
+"""The double's core with a face of another server: it follows that server's profile and
+naming, never a release number or a name rule of the default server's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import requests
+
+from persona_ollama.testing import Call, Face, FakeModel, FakeServer, Route
+from persona_ollama.testing.generation import GenerationRequest, run
+from persona_ollama.testing.state import Settings
+from persona_ollama.testing.wire import Reply, json_reply
+
+
+def generate(call: Call) -> Reply:
+    """A one-call generation endpoint: ``{"model", "options"}`` in, the answer's text out."""
+    body: dict[str, Any] = call.record.json or {}
+    model = call.state.find(str(body["model"]))
+    assert model is not None
+    messages = [{"role": "user", "content": "hi"}]
+    request = GenerationRequest("chat", body["model"], model, messages, body, body.get("options"))
+    return json_reply({"text": "".join(run(call.state, request, call.record).content)})
+
+
+class GenerateFace(Face):
+    routes = (Route("POST", "/generate", generate, generation=True),)
+
+
+@pytest.mark.parametrize("version", ["0.3.5", "2.1.0"])
+def test_a_servers_own_version_number_does_not_switch_the_schedulers_reload_rule(
+    version: str,
+) -> None:
+    """Two windows over the model's trained context are one runner on a profile without
+    release rules, whatever its version (0.3.5: a version like LM Studio's, below the release
+    of the default server where that rule changed)."""
+    model = FakeModel("m", context_length=8192)
+    with FakeServer([GenerateFace()], [model], settings=Settings(version=version)) as fake:
+        for num_ctx in (100_000, 200_000):
+            body = {"model": "m", "options": {"num_ctx": num_ctx}}
+            assert requests.post(fake.url + "/generate", json=body, timeout=5).status_code == 200
+
+        assert fake.loads == 1
