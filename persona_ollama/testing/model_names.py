@@ -24,17 +24,16 @@ MAX_NAME = 512
 
 
 class Naming:
-    """A model name taken as it is: valid when it is 1 to 512 printable characters with no
-    whitespace, shown as given (trimmed) and compared exactly, case included."""
+    """A model name taken as it is: valid when it is 1 to 512 printable characters (a space
+    inside it included, as in a local path; no control character), shown as given (trimmed)
+    and compared exactly, case included."""
 
     # What a derived digest hashes before the name: a double's digests stay as they were.
     digest_seed = "fake-model"
 
     def is_valid(self, raw: str) -> bool:
         text = raw.strip()
-        return 0 < len(text) <= MAX_NAME and all(
-            char.isprintable() and not char.isspace() for char in text
-        )
+        return 0 < len(text) <= MAX_NAME and text.isprintable()
 
     def display(self, raw: str) -> str:
         """The spelling the server lists for ``raw``."""

@@ -42,3 +42,20 @@ def test_a_servers_own_version_number_does_not_switch_the_schedulers_reload_rule
             assert requests.post(fake.url + "/generate", json=body, timeout=5).status_code == 200
 
         assert fake.loads == 1
+
+
+def test_the_core_serves_an_id_with_a_space_as_the_kernel_sends_it() -> None:
+    """A local path with a space is a model id a server started on it lists (vLLM's
+    ``--served-model-name`` defaults to ``--model``, a name or a path:
+    https://docs.vllm.ai/en/v0.8.5/serving/engine_args.html), and the kernel's neutral name
+    rules send it."""
+    from persona_ollama.backends.rules import AnyName
+    from persona_ollama.names import check_name
+
+    path = "/models/My Model/llama.gguf"
+    sent = check_name(path, AnyName())
+    with FakeServer([GenerateFace()], [path]) as fake:
+        answer = requests.post(fake.url + "/generate", json={"model": sent}, timeout=5)
+        (listed,) = fake.models
+
+    assert (answer.status_code, listed.name) == (200, path)
