@@ -21,6 +21,7 @@ from .go import version_tuple
 __all__ = [
     "DONE_CARRIES_CONTENT",
     "LLAMA_SERVER",
+    "NEWEST",
     "PROMPT_EVAL_SKIPS_CACHE",
     "REFUSES_OVERFLOW",
     "RELOAD_BY_EFFECTIVE_WINDOW",
@@ -53,6 +54,11 @@ SHIFT_OFF_REFUSES = "shift_off_refuses"  # truncation with context shift off: re
 RELOAD_BY_EFFECTIVE_WINDOW = "reload_by_effective_window"
 
 
+# The version of a double told no release: the newest, every rule in effect (no server's number,
+# which would put a profile's own rules on either side of it by chance).
+NEWEST = ""
+
+
 @dataclass(frozen=True)
 class Profile:
     """The wire rules in effect for one emulated ``version`` of a server, and its error texts."""
@@ -62,9 +68,9 @@ class Profile:
 
     def has(self, rule: str) -> bool:
         """Whether the emulated release has the newer behaviour of ``rule`` (a rule this
-        profile does not list: yes)."""
+        profile does not list, or the version :data:`NEWEST`: yes)."""
         since = next((known.since for known in self.rules if known.name == rule), None)
-        return since is None or version_tuple(self.version) >= since
+        return since is None or self.version == NEWEST or version_tuple(self.version) >= since
 
     def overflow_text(self, prompt_tokens: int, num_ctx: int) -> str:
         """The error text for a prompt over the window that the server refuses."""

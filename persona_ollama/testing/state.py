@@ -17,7 +17,7 @@ from typing import Any
 from .go import version_tuple
 from .model_names import PLAIN, Naming
 from .models import FakeModel
-from .profiles import RELOAD_BY_EFFECTIVE_WINDOW, Profile
+from .profiles import NEWEST, RELOAD_BY_EFFECTIVE_WINDOW, Profile
 from .scheduler import Lease, Scheduler, runner_options
 from .script import Script
 
@@ -64,7 +64,7 @@ class LoadedModel:
 
 @dataclass
 class Settings:
-    version: str = "0.33.0"
+    version: str = NEWEST  # the emulated release (NEWEST: every rule of the profile in effect)
     default_num_ctx: int = 4096
     chunk_size: int | None = None
     parallel: int | None = None
@@ -74,7 +74,7 @@ class Settings:
 
     def at_least(self, *version: int) -> bool:
         """Whether the emulated server is this version or newer (behaviour changed over time)."""
-        return version_tuple(self.version) >= version
+        return self.version == NEWEST or version_tuple(self.version) >= version
 
     @property
     def profile(self) -> Profile:

@@ -10,17 +10,27 @@ import requests
 
 from persona_ollama.testing import Call, Face, FakeModel, FakeServer, Route
 from persona_ollama.testing.generation import GenerationRequest, run
+from persona_ollama.testing.profiles import REFUSES_OVERFLOW, Profile, Rule
 from persona_ollama.testing.state import Settings
 from persona_ollama.testing.wire import Reply, json_reply
 
 
 def generate(call: Call) -> Reply:
-    """A one-call generation endpoint: ``{"model", "options"}`` in, the answer's text out."""
+    """A one-call generation endpoint: ``{"model", "options", "prompt", "truncate"}`` in, the
+    answer's text out."""
     body: dict[str, Any] = call.record.json or {}
     model = call.state.find(str(body["model"]))
     assert model is not None
-    messages = [{"role": "user", "content": "hi"}]
-    request = GenerationRequest("chat", body["model"], model, messages, body, body.get("options"))
+    messages = [{"role": "user", "content": body.get("prompt", "hi")}]
+    request = GenerationRequest(
+        "chat",
+        body["model"],
+        model,
+        messages,
+        body,
+        body.get("options"),
+        truncate=body.get("truncate", True),
+    )
     return json_reply({"text": "".join(run(call.state, request, call.record).content)})
 
 
@@ -59,3 +69,25 @@ def test_the_core_serves_an_id_with_a_space_as_the_kernel_sends_it() -> None:
         (listed,) = fake.models
 
     assert (answer.status_code, listed.name) == (200, path)
+
+
+class Acme2(Profile):
+    """A server whose 2.0 started refusing a prompt over the window instead of cutting it."""
+
+    rules = (Rule(REFUSES_OVERFLOW, (2, 0), "acme/server.py (v2.0)", "refused", "cut"),)
+
+
+@pytest.mark.parametrize(("version", "status"), [(None, 400), ("2.0.0", 400), ("1.4.0", 200)])
+def test_a_profile_with_rules_of_its_own_answers_as_its_newest_release_unless_told(
+    version: str | None, status: int
+) -> None:
+    """The core's default release is no server's number: without one, every rule of the
+    server's profile is in effect, as with the base profile."""
+    settings = (
+        Settings(profile_type=Acme2) if version is None else Settings(version, profile_type=Acme2)
+    )
+    body = {"model": "m", "prompt": "word " * 400, "truncate": False, "options": {"num_ctx": 64}}
+    with FakeServer([GenerateFace()], ["m"], settings=settings) as fake:
+        answer = requests.post(fake.url + "/generate", json=body, timeout=5)
+
+    assert answer.status_code == status
