@@ -54,12 +54,13 @@ from .openai_models import (
     KINDS,
     context_length_of,
     entries_of,
-    entry_serving,
+    entries_serving,
     names_of,
     native_key,
     server_kind,
     server_label,
 )
+from .openai_rules import folded
 from .openai_sse import (
     FINISH_REASONS,
     NOT_AN_EVENT_STREAM,
@@ -128,7 +129,8 @@ class OpenAIBackend:
         self.endpoint = v1_endpoint(endpoint, v1=False)
         self.url = str(self.endpoint)
         self.state = state if state is not None else ServerState(self.url)
-        self.state.names = names_of(self.kind_seen)
+        if self.state.kind is None:  # else the rules follow what the server last listed
+            self._use_names(names_of(GENERIC))
         self.transport = Transport(self.endpoint, self, **transport)
 
     @property
@@ -195,7 +197,7 @@ class OpenAIBackend:
         kind = server_kind(entries[0]) if entries else GENERIC
         if kind == GENERIC and server.lower().startswith("llama.cpp"):
             kind = "llama.cpp"
-        self._found(kind)
+        self._found(kind, entries)
         if kind == GENERIC:
             return GENERIC
         return f"{server_label(kind)} (OpenAI-compatible API)"
@@ -447,13 +449,19 @@ class OpenAIBackend:
         status_code: int | None = None,
     ) -> ModelNotPulledError:
         """The error for a model the server does not serve (``served``: its ids, None when
-        unknown, False to ask /v1/models)."""
+        unknown, False to ask /v1/models), or serves under several ids that
+        differ only in case."""
         if served is False:
             try:
                 served = [entry["id"] for entry in self._models()]
             except OllamaError:
                 served = None
         listed = served if isinstance(served, list) else None
+        alike = [name for name in listed or [] if folded(name) == folded(model)]
+        if len(alike) > 1 and model not in alike:
+            return openai_errors.same_but_case(
+                model, alike, url=self.url, kind=self.kind_seen, status_code=status_code
+            )
         return openai_errors.not_served(
             model,
             listed,
@@ -468,25 +476,38 @@ class OpenAIBackend:
         listing = self.transport.get_json("/v1/models", deadline=deadline)
         entries = entries_of(self.transport, listing)
         if entries:
-            self._found(server_kind(entries[0]))
+            self._found(server_kind(entries[0]), entries)
         return entries
 
-    def _found(self, kind: str) -> None:
-        """Keep the ``kind`` of server /v1/models says this is, and its name rules."""
+    def _found(self, kind: str, entries: list[dict[str, Any]]) -> None:
+        """Keep the ``kind`` of server /v1/models says this is, and its name rules for the
+        ids it lists (``entries``)."""
         self.state.kind = kind
-        self.state.names = names_of(kind)
+        self._use_names(names_of(kind, (entry["id"] for entry in entries)))
+
+    def _use_names(self, rules: NameRules) -> None:
+        """Compare the server's names by ``rules`` from now on, unless they are the rules in
+        use: new rules make the server's state forget its facts (ServerState.names)."""
+        if rules != self.state.names:
+            self.state.names = rules
 
     def _entry(self, model: str, deadline: float | None = None) -> Mapping[str, Any]:
         """The /v1/models entry serving ``model``: the exact id, else the same name by the
-        server's rules (:attr:`names`)."""
+        rules of the kind of server listing it (openai_models.entries_serving), if only one
+        entry has it."""
         entries = self._models(deadline)
-        found = entry_serving(entries, model)
-        if found is None:
+        found = entries_serving(entries, model)
+        if len(found) > 1:  # ids that differ only in case: "Qwen" and "qwen" for "QWEN"
+            ids = [entry["id"] for entry in found]
+            raise openai_errors.same_but_case(
+                model, ids, url=self.url, kind=self.kind_seen, status_code=404
+            )
+        if not found:
             raise self._not_served(
                 model, served=[entry["id"] for entry in entries], status_code=404
             )
-        self.state.served[self.names.canonical(model)] = found
-        return found
+        self.state.served[self.names.canonical(model)] = found[0]
+        return found[0]
 
     def _remote_fields(
         self, deadline: float | None = None
