@@ -137,9 +137,13 @@ class OpenAIBackend:
     def kind(self) -> str:
         """The kind of server (:func:`server_kind`), asked of /v1/models once per server
         and process."""
+        return self._kind()
+
+    def _kind(self, deadline: float | None = None) -> str:
+        """:attr:`kind`, its listing (if it must be asked) bounded by ``deadline`` too."""
         if self.state.kind is None:
             try:
-                self._models()
+                self._models(deadline)
             except OllamaError:
                 return GENERIC
         return self.kind_seen
@@ -162,13 +166,16 @@ class OpenAIBackend:
 
     # -- the transport's words ---------------------------------------------------------
 
-    def status_error(self, status: int, body: str, *, model: str | None) -> OllamaError:
+    def status_error(
+        self, status: int, body: str, *, model: str | None, deadline: float | None = None
+    ) -> OllamaError:
         """An HTTP error status in this server's terms (openai_errors.status_error); traceback
-        frames (file paths on the server) are left out."""
+        frames (file paths on the server) are left out. A model not found is told with the
+        ids the server serves, asked by the request's ``deadline``."""
         text = without_paths(server_text_of(body))
         if status == 404 and MODEL_NOT_FOUND.search(text) and model is not None:
             self.state.served.pop(self.names.canonical(model), None)
-            return self._not_served(model, server_text=text, status_code=404)
+            return self._not_served(model, server_text=text, status_code=404, deadline=deadline)
         return openai_errors.status_error(
             status, text, model=model, url=self.url, kind=self.kind_seen
         )
@@ -249,7 +256,7 @@ class OpenAIBackend:
             length = length or spec.context_length
         remote, unknown = self._remote_fields(deadline)
         fields = remote.get(native_key(entry["id"]), {})
-        if unknown is None and self.kind == "Ollama" and not self.names.is_remote(model):
+        if unknown is None and self._kind(deadline) == "Ollama" and not self.names.is_remote(model):
             # Ollama may put the remote fields in /api/show only; a cloud name is never
             # shown (from 0.18 its /api/show is itself forwarded to ollama.com).
             shown, unknown = openai_models.shown_remote_fields(
@@ -276,7 +283,7 @@ class OpenAIBackend:
         entry = self.state.served.get(self.names.canonical(model), {})
         served = str(entry.get("id") or model)
         owner = entry.get("owned_by")
-        kind = server_kind(entry) if entry else self.kind
+        kind = server_kind(entry) if entry else self._kind(deadline)
         body, dropped = completion_request(
             request, served=served, owner=owner if isinstance(owner, str) else None, kind=kind
         )
@@ -447,13 +454,14 @@ class OpenAIBackend:
         served: list[str] | bool | None = False,
         server_text: str | None = None,
         status_code: int | None = None,
+        deadline: float | None = None,
     ) -> ModelNotPulledError:
         """The error for a model the server does not serve (``served``: its ids, None when
-        unknown, False to ask /v1/models), or serves under several ids that
+        unknown, False to ask /v1/models by ``deadline``), or serves under several ids that
         differ only in case."""
         if served is False:
             try:
-                served = [entry["id"] for entry in self._models()]
+                served = [entry["id"] for entry in self._models(deadline)]
             except OllamaError:
                 served = None
         listed = served if isinstance(served, list) else None
@@ -514,7 +522,8 @@ class OpenAIBackend:
     ) -> tuple[dict[str, dict[str, Any]], str | None]:
         """canonical name -> remote fields from the same server's native listing, and why
         they could not be read (openai_models.remote_fields)."""
-        return openai_models.remote_fields(self.transport, self.url, self.kind, deadline=deadline)
+        kind = self._kind(deadline)
+        return openai_models.remote_fields(self.transport, self.url, kind, deadline=deadline)
 
     def connections_in_use(self) -> int:
         """Pooled connections checked out right now."""
