@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import logging
 import operator
+import time
 from collections.abc import Generator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -108,6 +109,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# Seconds of a call's deadline that counting an answer's tokens leaves to the answer itself, to
+# reach the caller whole (stream.py discards an answer finished after the deadline).
+COUNT_RESERVE = 0.1
 
 
 class OpenAIBackend:
@@ -346,7 +351,7 @@ class OpenAIBackend:
             yield Chunk()  # the priming step: nothing is read before the first next()
             for chunk in stream:
                 if chunk.done:
-                    chunk = self._with_counts(chunk, "".join(content), body, kind)
+                    chunk = self._with_counts(chunk, "".join(content), body, kind, deadline)
                 else:
                     content.append(chunk.content)
                 yield chunk
@@ -395,12 +400,20 @@ class OpenAIBackend:
             )
         yield Chunk(text)
         final = final_chunk(served, finish, as_mapping(answer.get("usage")), {})
-        yield self._with_counts(final, text, body, GENERIC)
+        yield self._with_counts(final, text, body, GENERIC, deadline)
 
-    def _with_counts(self, final: Chunk, content: str, body: Mapping[str, Any], kind: str) -> Chunk:
+    def _with_counts(
+        self,
+        final: Chunk,
+        content: str,
+        body: Mapping[str, Any],
+        kind: str,
+        deadline: float | None,
+    ) -> Chunk:
         """The final chunk, with the answer's token count when the server sent no usage but
         has a tokenizer endpoint (llama-cpp-python: /extras/tokenize/count); else unchanged:
-        an absent count is reported as unknown, never as 0."""
+        an absent count is reported as unknown, never as 0. The count is asked before the
+        call's ``deadline`` (see _count_tokens)."""
         if final.output_tokens is not None or not content or kind != "llama.cpp":
             return final
         limit = positive_int(body.get("max_tokens"))
@@ -409,20 +422,27 @@ class OpenAIBackend:
             # re-tokenised can count more (9 "out" of a max_tokens of 8, with random bytes).
             raw = {**final.raw, "output_tokens_source": "max_tokens"}
             return final._replace(output_tokens=limit, raw=raw)
-        counted = self._count_tokens(content, str(body.get("model") or ""))
+        counted = self._count_tokens(content, str(body.get("model") or ""), deadline)
         if counted is not None:
             counted = min(counted, limit) if limit else counted
             raw = {**final.raw, "output_tokens_source": "server tokenizer"}
             final = final._replace(output_tokens=counted, raw=raw)
         return final
 
-    def _count_tokens(self, text: str, model: str) -> int | None:
-        """Tokens in ``text`` by the server's own tokenizer, where it has one we know."""
+    def _count_tokens(self, text: str, model: str, deadline: float | None) -> int | None:
+        """Tokens in ``text`` by the server's own tokenizer, where it has one we know; None
+        (unknown) when it does not answer COUNT_RESERVE s before ``deadline``: the answer is
+        whole already, and a count that ran into the deadline would have it discarded."""
+        until = None if deadline is None else deadline - COUNT_RESERVE
+        if until is not None and time.monotonic() >= until:
+            return None
         transport = self.transport
-        ask = functools.partial(transport.post_json, "/extras/tokenize/count")
+        ask = functools.partial(
+            transport.post_json, "/extras/tokenize/count", timeout=transport.quick, deadline=until
+        )
         try:  # the model is loaded (it has just answered): the short read timeout is enough
-            whole = ask({"input": text, "model": model}, timeout=transport.quick)
-            empty = ask({"input": "", "model": model}, timeout=transport.quick)
+            whole = ask({"input": text, "model": model})
+            empty = ask({"input": "", "model": model})
         except OllamaError as error:
             log.debug("no token count from %s: %s", self.url, error.message)
             return None

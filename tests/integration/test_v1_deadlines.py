@@ -1,13 +1,16 @@
 """A call's ``deadline=`` also bounds what the /v1 backend asks on its own way: the listing
-that finds which kind of server it is, and the listing that names the served models after a
-404. Each would otherwise wait the short read timeout (30 s), past the deadline.
+that finds which kind of server it is, the listing that names the served models after a 404,
+and the count of the answer's tokens by llama-cpp-python's tokenizer. Each would otherwise
+wait the short read timeout (30 s), past the deadline.
 
-Over real sockets to the double, whose /v1/models is made slow with ``latency``; the waits
-are real and short (the deadline 0.3 s, the slow listing 0.9 s).
+Over real sockets to the double, whose /v1/models is made slow with ``latency``, and to a
+llama-cpp-python-shaped server (testing.hostile); the waits are real and short (the deadline
+0.3 s, a slow answer 0.9 s).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 
@@ -19,6 +22,7 @@ from persona_ollama.backends.openai import OpenAIBackend
 from persona_ollama.endpoint import resolve_endpoint
 from persona_ollama.errors import ModelNotAvailableError, ServerTimeoutError
 from persona_ollama.testing import FakeModel, FakeOllama
+from persona_ollama.testing.hostile import Conn, HostileServer, Request, respond
 
 MODEL = "llama3.2:3b"
 DEADLINE = 0.3  # seconds: the call's
@@ -91,3 +95,46 @@ def test_naming_the_served_models_after_a_404_stops_at_the_deadline(fake: FakeOl
     provider.close()
     assert took < DEADLINE + MARGIN, took
     assert fake.request_count("/v1/chat/completions") == 1
+
+
+def llama_cpp_python_with_a_slow_tokenizer() -> HostileServer:
+    """llama-cpp-python's server: no usage in its stream, and a tokenizer (to count the
+    answer) that answers only after SLOW seconds."""
+    answer = "".join(
+        f"data: {json.dumps(event)}\n\n"
+        for event in (
+            {"choices": [{"index": 0, "delta": {"content": "Hello there"}, "finish_reason": None}]},
+            {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+        )
+    )
+
+    def models(request: Request, conn: Conn) -> bool:
+        entry = {"id": "m", "object": "model", "owned_by": "me", "permissions": []}
+        return respond(conn, json.dumps({"object": "list", "data": [entry]}).encode())
+
+    def chat(request: Request, conn: Conn) -> bool:
+        body = (answer + "data: [DONE]\n\n").encode()
+        return respond(conn, body, headers={"Content-Type": "text/event-stream"})
+
+    def count(request: Request, conn: Conn) -> bool:
+        time.sleep(SLOW)
+        return respond(conn, json.dumps({"count": 3 if request.json()["input"] else 1}).encode())
+
+    routes = {"/v1/models": models, "/v1/chat/completions": chat, "/extras/tokenize/count": count}
+    return HostileServer(routes)
+
+
+def test_counting_the_answers_tokens_stops_at_the_deadline_and_leaves_the_count_unknown() -> None:
+    with llama_cpp_python_with_a_slow_tokenizer() as server:
+        provider = OllamaProvider(
+            base_url=server.url + "/v1", model="m", api="openai", deadline=DEADLINE, environ={}
+        )
+        started = time.monotonic()
+
+        answer = provider.generate("hi", max_tokens=64)
+
+        took = time.monotonic() - started
+        provider.close()
+    assert answer.content == "Hello there"  # the answer came whole, within the deadline
+    assert answer.raw_response["output_tokens"] is None  # unknown: never a guess, never 0
+    assert took < DEADLINE + MARGIN, took
