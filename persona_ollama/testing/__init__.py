@@ -14,13 +14,15 @@ Standard library only; ``python -m persona_ollama.testing`` runs one as a separa
 The modules: server.py (the core: ``FakeServer``, HTTP dispatch to faces, no face),
 ollama_server.py (``FakeOllama``: the core with the native and /v1 faces),
 engine.py (gathers face.py, tokens.py, script.py, scheduler.py, state.py and generation.py: the
-face interface, tokens, script, scheduler, state, generation), native.py and openai.py (the two
-faces), wire.py (gathers the Go source's wire rules, release by release: go.py, model_names.py,
-profiles.py, responses.py, checks.py, host_check.py), models.py (ollama_show.py: the native
-face's /api/show body and Modelfile), hostile.py
-(raw-socket misbehaviour), demo.py, pytest_plugin.py and stand_in.py (the double the contract
-tests start: the one function a provider built from this template points at its own face). A
-double of another server is one face on the same core: see :mod:`persona_ollama.testing.server`.
+face interface, tokens, script, scheduler, state, generation), models.py, model_names.py and
+profiles.py (what the core asks its server: a model's facts, how names are checked and compared,
+the release rules and error texts), native.py and openai.py (Ollama's two faces), wire.py
+(gathers Ollama's wire rules, release by release: go.py, ollama_names.py, ollama_profiles.py,
+responses.py, checks.py, host_check.py), ollama_models.py (the models Ollama's double knows by
+name), ollama_show.py (the native face's /api/show body and Modelfile), hostile.py (raw-socket
+misbehaviour), demo.py, pytest_plugin.py and stand_in.py (the double the contract tests start:
+the one function a provider built from this template points at its own face). A double of
+another server is one face on the same core: see :mod:`persona_ollama.testing.server`.
 The names below load on first access, so that pytest loading the plugin costs nothing.
 """
 
@@ -32,44 +34,50 @@ from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .checks import PROMPT_TOO_LONG
-    from .models import DEFAULT_MODELS, LIBRARY, FakeModel
+    from .model_names import PLAIN, Naming
+    from .models import FakeModel
     from .native import GENERATION_PATHS, PULL_NOT_FOUND
-    from .ollama_server import FakeOllama
-    from .profiles import PROFILES, Profile
-    from .script import ANY_PATH
-    from .server import (
+    from .ollama_models import DEFAULT_MODELS, LIBRARY
+    from .ollama_names import OLLAMA_NAMES
+    from .ollama_profiles import (
         BUSY,
         OUT_OF_MEMORY,
+        PROFILES,
         RUNNER_FAILED,
         RUNNER_STOPPED,
-        Call,
-        Face,
-        FakeServer,
-        Route,
+        OllamaProfile,
+        Profile,
     )
+    from .ollama_server import FakeOllama
+    from .script import ANY_PATH
+    from .server import Call, Face, FakeServer, Route
     from .stand_in import stand_in
     from .state import RecordedRequest
     from .tokens import MESSAGE_OVERHEAD_TOKENS, count_prompt_tokens, count_tokens
 
 _LAZY = {
     "ANY_PATH": "script",
-    "BUSY": "server",
-    "DEFAULT_MODELS": "models",
+    "BUSY": "ollama_profiles",
+    "DEFAULT_MODELS": "ollama_models",
     "GENERATION_PATHS": "native",
-    "LIBRARY": "models",
+    "LIBRARY": "ollama_models",
     "MESSAGE_OVERHEAD_TOKENS": "tokens",
-    "OUT_OF_MEMORY": "server",
-    "PROFILES": "profiles",
+    "OUT_OF_MEMORY": "ollama_profiles",
+    "PROFILES": "ollama_profiles",
     "PROMPT_TOO_LONG": "checks",
     "PULL_NOT_FOUND": "native",
-    "RUNNER_FAILED": "server",
-    "RUNNER_STOPPED": "server",
+    "RUNNER_FAILED": "ollama_profiles",
+    "RUNNER_STOPPED": "ollama_profiles",
     "Call": "server",
     "Face": "server",
     "FakeModel": "models",
     "FakeOllama": "ollama_server",
     "FakeServer": "server",
-    "Profile": "profiles",
+    "Naming": "model_names",
+    "OLLAMA_NAMES": "ollama_names",
+    "OllamaProfile": "ollama_profiles",
+    "PLAIN": "model_names",
+    "Profile": "ollama_profiles",
     "RecordedRequest": "state",
     "Route": "server",
     "count_prompt_tokens": "tokens",
@@ -89,7 +97,9 @@ __all__ = [
     "GENERATION_PATHS",
     "LIBRARY",
     "MESSAGE_OVERHEAD_TOKENS",
+    "OLLAMA_NAMES",
     "OUT_OF_MEMORY",
+    "PLAIN",
     "PROFILES",
     "PROMPT_TOO_LONG",
     "PULL_NOT_FOUND",
@@ -100,6 +110,8 @@ __all__ = [
     "FakeModel",
     "FakeOllama",
     "FakeServer",
+    "Naming",
+    "OllamaProfile",
     "Profile",
     "RecordedRequest",
     "Route",

@@ -30,22 +30,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.reply is not None and not args.reply.is_file():
         parser.error(f"--reply: {args.reply} is not a readable file")
     models = [name for name in args.models.split(",") if name.strip()]
-    fake = demo_server(
-        models,
-        reply_file=args.reply,
-        host=args.host,
-        port=args.port,
-        version=args.version,
-        default_num_ctx=args.default_num_ctx,
-        chunk_size=args.chunk_size,
-        parallel=args.parallel,
-        load_time=args.load_time,
-        vram_gib=args.vram_gib,
-        signed_in=not args.signed_out,
-    )
-    for alias in args.remote_alias:
-        name, _, source = alias.partition("=")
-        fake.add_remote_alias(name, source or "gpt-oss:120b-cloud")
+    try:
+        fake = demo_server(
+            models,
+            reply_file=args.reply,
+            host=args.host,
+            port=args.port,
+            version=args.version,
+            default_num_ctx=args.default_num_ctx,
+            chunk_size=args.chunk_size,
+            parallel=args.parallel,
+            load_time=args.load_time,
+            vram_gib=args.vram_gib,
+            signed_in=not args.signed_out,
+        )
+        for alias in args.remote_alias:
+            name, _, source = alias.partition("=")
+            fake.add_remote_alias(name, source or "gpt-oss:120b-cloud")
+    except ValueError as error:  # a model name the server would refuse
+        parser.error(str(error))
     if args.log:
         fake.on_request(_log)
     if args.first_byte or args.between_chunks:

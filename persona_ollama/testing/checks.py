@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .models import FakeModel
 from .go import DecodeError, decode_json, go_json, go_quote, parse_duration
-from .model_names import ModelName, parse_name
 from .responses import ApiError
 
 __all__ = [
@@ -26,7 +25,6 @@ __all__ = [
     "check_format",
     "decode_request",
     "parse_keep_alive",
-    "parse_model_name",
     "parse_think",
     "resolve_options",
 ]
@@ -158,17 +156,6 @@ def _kind(value: Any) -> str:
     if isinstance(value, str):
         return "string"
     return "array" if isinstance(value, list) else "object"
-
-
-def parse_model_name(raw: Any, *, empty_status: int, empty_message: str) -> ModelName:
-    """A valid model name, or the 400/404 the endpoint gives for an empty or malformed one."""
-    text = raw if isinstance(raw, str) else ""
-    if not text:
-        raise ApiError(empty_status, empty_message)
-    name = parse_name(text)
-    if not name.is_valid:
-        raise ApiError(400, "invalid model name")
-    return name
 
 
 def parse_think(value: Any) -> bool | str | None:

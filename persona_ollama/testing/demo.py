@@ -21,7 +21,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .models import FakeModel, as_model
+from .models import FakeModel
+from .ollama_models import as_model
 from .ollama_server import FakeOllama
 
 __all__ = [

@@ -108,7 +108,7 @@ def run(
     needed = (*req.capabilities, *(("tools",) if req.tools else ()))
     for capability in needed:
         if not model.has(capability):
-            raise ApiError(400, f"{model.parsed_name.full} does not support {capability}")
+            raise ApiError(400, f"{state.naming.full(model.name)} does not support {capability}")
     options = resolve_options(model, req.options)
     num_ctx = context_size(model, options, state.settings.default_num_ctx)
     record.num_ctx = num_ctx
@@ -198,7 +198,7 @@ def _answer(
     waited_s: float,
 ) -> Generation:
     model = req.model
-    rule = state.script.take_reply(model.key)
+    rule = state.script.take_reply(state.key(model.name))
     answer = rule.answer if rule else model.reply
     text = _call(answer, req.raw, state.label) if callable(answer) else answer
     if text is None:

@@ -1,93 +1,66 @@
-"""Model names as the Ollama server parses them (docs/reference/ollama-protocol.md, "Model names").
+"""How a double's server names its models: :class:`Naming`, given to ``FakeServer(naming=...)``.
 
-The double implements the grammar on its own rather than reusing ``persona_ollama.names``: a test
-double that shares the client's parser would agree with the client's bugs.
+A server decides three things about a model name: whether it is valid, the spelling it lists
+(its display form) and which spellings are the same model (the key its lookups compare). Servers
+disagree: one takes any id as it is (a Hub id like ``org/Model-7B``, or a local path), another
+has a registry grammar with defaults filled in and case folded. So the core asks the server's
+naming and never parses a name itself. :data:`PLAIN`, the default, is the first kind; a face of
+a server with a grammar of its own subclasses :class:`Naming` and its double passes it in.
+
+The double does not reuse the client's name rules: a test double that shares the client's parser
+would agree with the client's bugs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import replace
 
-__all__ = [
-    "DEFAULT_HOST",
-    "DEFAULT_NAMESPACE",
-    "DEFAULT_TAG",
-    "ModelName",
-    "parse_name",
-]
+from .models import FakeModel
 
+__all__ = ["PLAIN", "Naming"]
 
-# Model names -----------------------------------------------------------------------------------
-DEFAULT_HOST = "registry.ollama.ai"
-DEFAULT_NAMESPACE = "library"
-DEFAULT_TAG = "latest"
-_MISSING = "!MISSING!"  # a part that is present but empty, e.g. "/m"; never valid
+# A name longer than this is refused: no server takes a name of a kilobyte.
+MAX_NAME = 512
 
 
-@dataclass(frozen=True)
-class ModelName:
-    """``host/namespace/model:tag`` with the defaults filled in."""
+class Naming:
+    """A model name taken as it is: valid when it is 1 to 512 printable characters with no
+    whitespace, shown as given (trimmed) and compared exactly, case included."""
 
-    host: str
-    namespace: str
-    model: str
-    tag: str
-
-    @property
-    def display(self) -> str:
-        """The shortest form (Go ``DisplayShortest``): default host and namespace dropped."""
-        if self.host.lower() != DEFAULT_HOST:
-            prefix = f"{self.host}/{self.namespace}/"
-        elif self.namespace.lower() != DEFAULT_NAMESPACE:
-            prefix = f"{self.namespace}/"
-        else:
-            prefix = ""
-        return f"{prefix}{self.model}:{self.tag}"
-
-    @property
-    def full(self) -> str:
-        """``host/namespace/model:tag``, every default filled in: the form capability errors
-        quote."""
-        return f"{self.host}/{self.namespace}/{self.model}:{self.tag}"
-
-    @property
-    def key(self) -> str:
-        """What lookups compare: the full name, case-folded (lookup is case-insensitive)."""
-        return self.full.lower()
-
-    @property
-    def is_valid(self) -> bool:
-        return (
-            _valid_part(self.host, 350, extra=".:-_")
-            and _valid_part(self.namespace, 80, extra="-_")
-            and _valid_part(self.model, 80, extra=".-_")
-            and _valid_part(self.tag, 80, extra=".-_")
+    def is_valid(self, raw: str) -> bool:
+        text = raw.strip()
+        return 0 < len(text) <= MAX_NAME and all(
+            char.isprintable() and not char.isspace() for char in text
         )
 
+    def display(self, raw: str) -> str:
+        """The spelling the server lists for ``raw``."""
+        return raw.strip()
 
-def parse_name(raw: str) -> ModelName:
-    """Split ``raw`` like Go's ``model.ParseName``; check ``.is_valid`` before trusting it."""
-    rest, tag = raw, ""
-    if rest.rfind(":") > rest.rfind("/"):
-        rest, tag = _cut_last(rest, ":")
-    if "/" not in rest:
-        return ModelName(DEFAULT_HOST, DEFAULT_NAMESPACE, rest, tag or DEFAULT_TAG)
-    rest, model = _cut_last(rest, "/")
-    if "/" not in rest:
-        return ModelName(DEFAULT_HOST, rest or DEFAULT_NAMESPACE, model, tag or DEFAULT_TAG)
-    host, namespace = _cut_last(rest, "/")
-    host = host.split("://", 1)[-1]  # a scheme ("https://") is allowed and dropped
-    return ModelName(host, namespace, model, tag or DEFAULT_TAG)
+    def full(self, raw: str) -> str:
+        """The fully qualified form the server's error texts quote (by default the display)."""
+        return self.display(raw)
+
+    def key(self, raw: str) -> str:
+        """What lookups compare: two spellings of one model have the same key."""
+        return raw.strip()
+
+    def adopt(self, model: FakeModel) -> FakeModel:
+        """``model`` as the server lists it once installed: the name checked and shown in display
+        form, and a digest derived from it when none was given.
+
+        Raises ValueError for a name the server would refuse."""
+        if not self.is_valid(model.name):
+            raise ValueError(f"{model.name!r} is not a valid model name for this server")
+        name = self.display(model.name)
+        digest = model.digest or hashlib.sha256(f"fake-model:{name}".encode()).hexdigest()
+        return replace(model, name=name, digest=digest)
+
+    def model(self, name: str) -> FakeModel:
+        """The model a bare name the server's library does not know stands for."""
+        return FakeModel(name)
 
 
-def _cut_last(text: str, sep: str) -> tuple[str, str]:
-    before, _, after = text.rpartition(sep)
-    return before or _MISSING, after or _MISSING
-
-
-def _valid_part(part: str, max_len: int, *, extra: str) -> bool:
-    if not 1 <= len(part) <= max_len:
-        return False
-    if not (part[0].isascii() and (part[0].isalnum() or part[0] == "_")):
-        return False
-    return all(char.isascii() and (char.isalnum() or char in extra) for char in part[1:])
+PLAIN = Naming()
+"""Names taken as they are (the core's default)."""

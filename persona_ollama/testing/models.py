@@ -1,26 +1,21 @@
-"""FakeModel: the facts of one model and how the server describes it on each endpoint."""
+"""FakeModel: the facts of one model and how the server describes it on each endpoint.
+
+A FakeModel's name is what its author wrote; the server it is installed on checks it and shows
+it in its own form (model_names.py, ``Naming.adopt``).
+"""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Callable, Union
 
 from .go import go_float, go_quote, local_rfc3339
-from .model_names import ModelName, parse_name
 
 __all__ = [
-    "CLOUD_HOST",
-    "DEFAULT_MODELS",
-    "LIBRARY",
     "Answer",
     "FakeModel",
-    "as_model",
-    "cloud_stub",
-    "is_cloud_name",
-    "remote_alias",
 ]
 
 Answer = Union[str, Callable[[Any], str]]
@@ -37,10 +32,6 @@ CAPABILITIES = (
     "audio",
 )
 
-# A cloud stub's remote_host (server/create.go remoteURL turns "ollama.com" into this) and
-# its size in /api/tags: a config blob and a few small layers, no weights.
-CLOUD_HOST = "https://ollama.com:443"
-STUB_SIZE = 384
 _FILE_TYPES = {"F32": 0, "F16": 1, "Q4_0": 2, "Q8_0": 7, "Q4_K_M": 15, "Q5_K_M": 17, "Q6_K": 18}
 
 
@@ -48,11 +39,12 @@ _FILE_TYPES = {"F32": 0, "F16": 1, "Q4_0": 2, "Q8_0": 7, "Q4_K_M": 15, "Q5_K_M":
 class FakeModel:
     """One installed (or pullable) model.
 
-    ``name`` is normalised to the server's display form, always tagged (``"llama3"`` becomes
-    ``"llama3:latest"``). A ``context_length`` of 0 means the GGUF does not say: the field is then
-    left out of ``/api/show`` ``model_info`` and ``/api/tags`` details, and num_ctx is not capped.
-    ``reply`` and ``thinking`` are what the model answers when no ``reply_with`` rule applies;
-    ``parameters`` are Modelfile PARAMETERs, which sit between request options and server defaults.
+    ``name`` is what its author wrote; once installed it is checked and shown in the server's
+    display form (``Naming.adopt``, model_names.py). A ``context_length`` of 0 means the model
+    file does not say: the field is then left out of the server's model descriptions, and the
+    window is not capped. ``reply`` and ``thinking`` are what the model answers when no
+    ``reply_with`` rule applies; ``parameters`` are the model's own default options, which sit
+    between request options and server defaults.
     ``modified_at`` is a Unix time in seconds; /api/tags lists the newest first.
     """
 
@@ -76,35 +68,14 @@ class FakeModel:
     kv_bytes_per_token: int = 114_688
 
     def __post_init__(self) -> None:
-        parsed = parse_name(self.name.strip())
-        if not parsed.is_valid:
-            raise ValueError(
-                f"{self.name!r} is not a valid model name "
-                "(expected e.g. 'llama3.2:3b' or 'namespace/model:tag')"
-            )
-        self.name = parsed.display
         unknown = sorted(set(self.capabilities) - set(CAPABILITIES))
         if unknown:
             raise ValueError(f"unknown capabilities {unknown}; expected some of {CAPABILITIES}")
-        if not self.digest:
-            self.digest = hashlib.sha256(f"fake-ollama:{self.name}".encode()).hexdigest()
-        if is_cloud_name(self.name) and not self.remote_host:
-            # Whatever else it says, a ":cloud"/"-cloud" model runs on the cloud host.
-            self.remote_host, self.remote_model = CLOUD_HOST, _cloud_base(self.name)
 
     @property
     def is_remote(self) -> bool:
         """The server forwards this model's requests (server/routes.go ChatHandler)."""
         return bool(self.remote_host and self.remote_model)
-
-    @property
-    def parsed_name(self) -> ModelName:
-        return parse_name(self.name)
-
-    @property
-    def key(self) -> str:
-        """The case-insensitive lookup key shared by every spelling of this name."""
-        return self.parsed_name.key
 
     def has(self, capability: str) -> bool:
         return capability in self.capabilities
@@ -182,47 +153,6 @@ class FakeModel:
         return "\n".join(lines)
 
 
-def is_cloud_name(name: str) -> bool:
-    """A ``:cloud`` tag or one ending in ``-cloud`` (internal/modelref parseSourceSuffix)."""
-    tag = parse_name(name.strip()).tag.lower()
-    return tag == "cloud" or tag.endswith("-cloud")
-
-
-def _cloud_base(name: str) -> str:
-    parsed = parse_name(name.strip())
-    base = parsed.display.rsplit(":", 1)[0]
-    tag = parsed.tag.lower()
-    return base if tag == "cloud" else f"{base}:{parsed.tag[: -len('-cloud')]}"
-
-
-def cloud_stub(name: str, **facts: Any) -> FakeModel:
-    """What pulling ``NAME-cloud`` installs: a few hundred bytes whose requests the server
-    forwards to the cloud host (``remote_host``), asking there for ``remote_model``."""
-    defaults: dict[str, Any] = {
-        "family": "gptoss",
-        "parameter_size": "116.8B",
-        "quantization_level": "MXFP4",
-        "size": STUB_SIZE,
-        "capabilities": ["completion", "tools", "thinking"],
-        "remote_host": CLOUD_HOST,
-        "remote_model": _cloud_base(name),
-    }
-    return FakeModel(name, **{**defaults, **facts})
-
-
-def remote_alias(name: str, of: FakeModel, **facts: Any) -> FakeModel:
-    """A model created ``FROM`` a remote one (``notes-model`` created with ``FROM
-    gpt-oss:120b-cloud``): no cloud suffix, the same remote_host (server/create.go)."""
-    digest = hashlib.sha256(f"fake-ollama-remote:{name}".encode()).hexdigest()
-    return replace(
-        of,
-        name=name,
-        digest=digest,
-        remote_model=of.remote_model or _cloud_base(of.name),
-        **facts,
-    )
-
-
 def _go_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -240,74 +170,3 @@ def _parameter_count(size: str) -> int:
         return int(float(size.rstrip("KMBTkmbt")) * scale)
     except ValueError:
         return 0
-
-
-def _library(*models: FakeModel) -> dict[str, FakeModel]:
-    return {model.key: model for model in models}
-
-
-# Facts of a few real models, so that a double given ["qwen3:8b"] behaves like that model.
-LIBRARY: dict[str, FakeModel] = _library(
-    FakeModel("llama3.2:3b", modified_at=1_746_405_464.706),
-    FakeModel(
-        "llama3.2:1b",
-        parameter_size="1.2B",
-        quantization_level="Q8_0",
-        size=1_321_098_329,
-        modified_at=1_746_405_400.0,
-    ),
-    FakeModel(
-        "qwen3:8b",
-        family="qwen3",
-        parameter_size="8.2B",
-        context_length=40960,
-        size=5_225_388_164,
-        capabilities=["completion", "tools", "thinking"],
-        embedding_length=4096,
-        modified_at=1_746_405_300.0,
-    ),
-    FakeModel(
-        "qwen3:0.6b",
-        family="qwen3",
-        parameter_size="751.63M",
-        context_length=40960,
-        size=522_653_767,
-        capabilities=["completion", "tools", "thinking"],
-        embedding_length=1024,
-        modified_at=1_746_405_200.0,
-    ),
-    FakeModel(
-        "gemma3:4b",
-        family="gemma3",
-        parameter_size="4.3B",
-        size=3_338_801_804,
-        capabilities=["completion", "vision"],
-        embedding_length=2560,
-        modified_at=1_746_405_100.0,
-    ),
-    FakeModel(
-        "nomic-embed-text:latest",
-        family="nomic-bert",
-        parameter_size="137M",
-        quantization_level="F16",
-        context_length=2048,
-        size=274_302_450,
-        capabilities=["embedding"],
-        embedding_length=768,
-        modified_at=1_746_405_000.0,
-    ),
-)
-
-DEFAULT_MODELS: tuple[str, ...] = ("llama3.2:3b", "qwen3:8b", "nomic-embed-text:latest")
-"""What a double given no models installs (its pytest fixture too): a tool-capable chat model,
-a thinking model and an embedding-only model."""
-
-
-def as_model(model: FakeModel | str, library: dict[str, FakeModel] | None = None) -> FakeModel:
-    """A FakeModel from ``model``; a name found in ``library`` takes that model's facts."""
-    if isinstance(model, FakeModel):
-        return model
-    known = (LIBRARY if library is None else library).get(parse_name(model.strip()).key)
-    if known:
-        return replace(known)
-    return cloud_stub(model) if is_cloud_name(model) else FakeModel(model)

@@ -26,20 +26,20 @@ from .checks import (
     SHOW_FIELDS,
     decode_request,
     parse_keep_alive,
-    parse_model_name,
     parse_think,
 )
 from .face import Call, Face, Route
 from .generation import Generation, GenerationRequest, run
 from .go import go_quote, local_rfc3339, rfc3339
-from .models import FakeModel, cloud_stub, is_cloud_name
-from .ollama_show import show_response
-from .profiles import (
+from .models import FakeModel
+from .ollama_names import cloud_stub, is_cloud_name, parse_model_name
+from .ollama_profiles import (
     CHAT_NOT_FOUND_PLAIN,
     DONE_CARRIES_CONTENT,
     STREAM_ERROR_STATUS,
     TAGS_CONTEXT_LENGTH,
 )
+from .ollama_show import show_response
 from .responses import ApiError, Response, json_reply, ndjson_stream, runner_error_reply, text_reply
 from .state import ServerState
 
@@ -142,7 +142,8 @@ def _proxied_by_name(state: ServerState, model_arg: str) -> bool:
 def _find(state: ServerState, display: str, model_arg: str) -> FakeModel | None:
     model = state.find(display)
     if model is None and _proxied_by_name(state, model_arg):
-        model = cloud_stub(display)  # no stub needed: the name alone is forwarded
+        # No stub needed: the name alone is forwarded.
+        model = state.as_model(cloud_stub(display))
     return model
 
 

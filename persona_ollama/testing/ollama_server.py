@@ -21,11 +21,13 @@ from collections.abc import Iterable, Sequence
 
 from .face import Face
 from .host_check import host_is_local
-from .models import DEFAULT_MODELS, FakeModel, as_model, cloud_stub, remote_alias
+from .models import FakeModel
 from .native import NativeFace
+from .ollama_models import DEFAULT_MODELS, LIBRARY, as_model, remote_alias
+from .ollama_names import OLLAMA_NAMES, cloud_stub
+from .ollama_profiles import OllamaProfile
 from .openai import CHAT_PATH as V1_CHAT
 from .openai import OpenAIFace
-from .profiles import Profile
 from .script import EMPTY, INTERRUPTED, NO_USAGE, UNSTREAMED_STATUS, Fault
 from .server import FakeServer, _index, _positive
 from .state import Settings
@@ -101,18 +103,26 @@ class FakeOllama(FakeServer):
             raise ValueError(f"load_time must be 0 or more seconds, got {load_time}")
         if default_num_ctx is not None and default_num_ctx < 1:
             raise ValueError(f"default_num_ctx must be at least 1, got {default_num_ctx}")
-        num_ctx = Profile(version).default_num_ctx(default_num_ctx, int(vram_gib * 1024**3))
+        num_ctx = OllamaProfile(version).default_num_ctx(default_num_ctx, int(vram_gib * 1024**3))
         super().__init__(
             [NativeFace(), OpenAIFace()] if faces is None else faces,
             models,
             host=host,
             port=port,
             settings=Settings(
-                version, num_ctx, chunk_size, parallel, signed_in, int(vram_gib * 1024**3)
+                version,
+                num_ctx,
+                chunk_size,
+                parallel,
+                signed_in,
+                int(vram_gib * 1024**3),
+                profile_type=OllamaProfile,
             ),
             load_time=load_time,
             host_check=host_is_local,
             tls=tls,
+            naming=OLLAMA_NAMES,
+            library=LIBRARY.values(),
         )
 
     # models -----------------------------------------------------------------------------------

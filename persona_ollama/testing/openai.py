@@ -16,9 +16,9 @@ from .checks import decode_request
 from .face import Call, Face, Route
 from .generation import Generation, run
 from .go import go_json, go_quote
-from .model_names import parse_name
 from .native import chat_request, forward
-from .profiles import V1_OWN_FINISH_CHUNK
+from .ollama_names import parse_name
+from .ollama_profiles import V1_OWN_FINISH_CHUNK
 from .responses import ApiError, Reply, Response, Stream, json_reply
 from .script import NO_USAGE, UNSTREAMED_STATUS
 

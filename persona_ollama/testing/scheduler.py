@@ -6,7 +6,7 @@ import math
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,8 +109,16 @@ class Scheduler:
     (``ServerState.slot``).
     """
 
-    def __init__(self, stopping: threading.Event, *, load_time_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        stopping: threading.Event,
+        *,
+        load_time_s: float = 0.0,
+        key: Callable[[str], str] = str.strip,
+    ) -> None:
+        """``key``: the server's naming's (model_names.py): which model a runner is for."""
         self.load_time_s = load_time_s
+        self._key = key
         self._stopping = stopping
         self._cond = threading.Condition()
         self._pending = threading.Lock()  # processPending: one pending request at a time
@@ -125,7 +133,7 @@ class Scheduler:
             return sum(self._loads.values())
 
     def loads_of(self, model_key: str) -> int:
-        """Loads of one model (its parsed-name key)."""
+        """Loads of one model (its key in the server's naming)."""
         with self._cond:
             return self._loads[model_key]
 
@@ -159,18 +167,18 @@ class Scheduler:
                     lease = self._use_loaded(wanted, v030)
                     if lease is not None:
                         return lease
-                    current = self._live().get(model.key)
+                    current = self._live().get(self._key(model.name))
                     if current is not None:
                         # Expire it: it unloads when its requests have finished.
                         current.expiring = True
                         while current.refs > 0 and not self._stopping.is_set():
                             self._cond.wait(0.05)
-                        if self._runners.get(model.key) is current:
-                            del self._runners[model.key]
+                        if self._runners.get(self._key(model.name)) is current:
+                            del self._runners[self._key(model.name)]
                         continue
                     wanted.refs = 1
-                    self._runners[model.key] = wanted
-                    self._loads[model.key] += 1
+                    self._runners[self._key(model.name)] = wanted
+                    self._loads[self._key(model.name)] += 1
                 if self.load_time_s > 0:
                     self._stopping.wait(self.load_time_s)
                 with self._cond:
@@ -181,7 +189,7 @@ class Scheduler:
 
     def _use_loaded(self, wanted: Runner, v030: bool) -> Lease | None:
         with self._cond:
-            runner = self._live().get(wanted.model.key)
+            runner = self._live().get(self._key(wanted.model.name))
             if runner is None or self._needs_reload(runner, wanted, v030):
                 return None
             runner.refs += 1
@@ -215,8 +223,8 @@ class Scheduler:
             runner.refs -= 1
             if runner.refs <= 0:
                 if runner.expiring or runner.keep_alive_s <= 0:
-                    if self._runners.get(runner.model.key) is runner:
-                        del self._runners[runner.model.key]
+                    if self._runners.get(self._key(runner.model.name)) is runner:
+                        del self._runners[self._key(runner.model.name)]
                 else:
                     runner.expires_at = time.time() + runner.keep_alive_s
             self._cond.notify_all()
@@ -224,13 +232,13 @@ class Scheduler:
     def unload(self, model: FakeModel) -> None:
         """keep_alive 0 with no messages: unload now, or when the running requests finish."""
         with self._cond:
-            runner = self._runners.get(model.key)
+            runner = self._runners.get(self._key(model.name))
             if runner is None:
                 return
             if runner.refs > 0:
                 runner.expiring = True
             else:
-                del self._runners[model.key]
+                del self._runners[self._key(model.name)]
             self._cond.notify_all()
 
     def forget(self, model_key: str) -> None:

@@ -60,9 +60,8 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from .face import Call, Face, Route
-from .model_names import parse_name
+from .model_names import PLAIN, Naming
 from .models import Answer, FakeModel
-from .profiles import OOM_LLAMA_SERVER, OOM_SCHEDULER, PROFILES, RUNNER_STOPPED, Profile
 from .responses import ApiError, Reply, Response, RunnerError, Stream, text_reply
 from .script import (
     DROP,
@@ -81,22 +80,12 @@ from .script import (
 from .state import RecordedRequest, ServerState, Settings
 
 __all__ = [
-    "BUSY",
-    "OUT_OF_MEMORY",
-    "PROFILES",
-    "RUNNER_FAILED",
-    "RUNNER_STOPPED",
     "Call",
     "Face",
     "FakeServer",
     "Route",
 ]
 
-BUSY = "server busy, please try again.  maximum pending requests exceeded"  # two spaces, sic
-OUT_OF_MEMORY = OOM_LLAMA_SERVER
-OUT_OF_MEMORY_BEFORE_0_30 = OOM_SCHEDULER
-# The error line of a runner that fails mid-answer (llm/server.go, llm/llama_server.go).
-RUNNER_FAILED = Profile.runner_failed_text()
 DOUBLE_NAME = "persona_ollama.testing"
 _STOP_TIMEOUT_S = 5.0
 # A TLS client gets this long to finish its handshake (a test's client does it in milliseconds).
@@ -419,7 +408,10 @@ class FakeServer:
     the default server's double, ``stand_in()``). ``host_check`` is the server's check of the
     Host header when it listens on loopback (None: every Host is accepted). ``tls``, a
     server-side :class:`ssl.SSLContext` holding a certificate, makes it serve https (``url``
-    says so), as a server does behind a TLS reverse proxy.
+    says so), as a server does behind a TLS reverse proxy. ``naming`` is how the server spells,
+    checks and compares model names (model_names.py; by default names are taken as they are),
+    and ``library`` the models it knows by name: a bare name installs that model's facts, and it
+    can be pulled. ``settings.profile_type`` is its release rules and error texts (profiles.py).
 
     The scripting methods (``reply_with``, ``fail_next`` ...) take a ``path``: None means the
     routes the faces mark ``generation=True``, ``"*"`` any path.
@@ -440,12 +432,16 @@ class FakeServer:
         load_time: float = 0.0,
         host_check: Callable[[str], bool] | None = None,
         tls: ssl.SSLContext | None = None,
+        naming: Naming = PLAIN,
+        library: Iterable[FakeModel] = (),
     ) -> None:
         if load_time < 0:
             raise ValueError(f"load_time must be 0 or more seconds, got {load_time}")
         self._tls = tls
         self._routing = Routing(faces)
-        self._state = ServerState(settings or Settings(), self._routing.generation_paths)
+        self._state = ServerState(
+            settings or Settings(), self._routing.generation_paths, naming=naming, library=library
+        )
         self._state.label = type(self).__name__
         self._state.scheduler.load_time_s = load_time
         for model in models:
@@ -547,7 +543,7 @@ class FakeServer:
 
     def load_count(self, model: str) -> int:
         """Loads of one model so far."""
-        return self._state.scheduler.loads_of(parse_name(model.strip()).key)
+        return self._state.scheduler.loads_of(self._state.key(model))
 
     @property
     def load_time(self) -> float:
@@ -588,33 +584,36 @@ class FakeServer:
         parser's held-back text can since 0.13.3, and llama-server's final chunk since 0.30
         (wire.DONE_CARRIES_CONTENT; ignored before).
         """
-        key = parse_name(model.strip()).key if model is not None else None
+        key = self._state.key(model) if model is not None else None
         self._state.script.add_reply(
             ReplyRule(answer, key, thinking, done_reason, _count(times, "times"), last_in_done)
         )
 
     def fail_next(
-        self, n: int = 1, status: int = 503, error: str = BUSY, *, path: str | None = None
+        self, n: int = 1, status: int = 503, error: str | None = None, *, path: str | None = None
     ) -> None:
-        """The next ``n`` matching requests get ``status`` with the face's error body."""
-        self._fault(Fault(STATUS, _positive(n), path, status=status, error=error))
+        """The next ``n`` matching requests get ``status`` with the face's error body; the
+        default text is the emulated release's for a server turning requests away."""
+        text = self._state.settings.profile.busy_text if error is None else error
+        self._fault(Fault(STATUS, _positive(n), path, status=status, error=text))
 
     def runner_stopped_next(
-        self, n: int = 1, error: str = RUNNER_STOPPED, *, path: str | None = None
+        self, n: int = 1, error: str | None = None, *, path: str | None = None
     ) -> None:
-        """The next ``n`` matching requests find the model runner dead before any output: a
-        500 from 0.12.6 on, a 200 stream of one error line before (wire.STREAM_ERROR_STATUS)."""
-        self._fault(Fault(RUNNER, _positive(n), path, status=500, error=error))
+        """The next ``n`` matching requests find the model runner dead before any output; the
+        face decides how that is sent (``Face.runner_error``), and the default text is the
+        emulated release's."""
+        text = self._state.settings.profile.runner_stopped_text if error is None else error
+        self._fault(Fault(RUNNER, _positive(n), path, status=500, error=text))
 
     def error_mid_stream_next(
-        self, error: str = RUNNER_FAILED, after_chunks: int = 2, *, path: str | None = None
+        self, error: str | None = None, after_chunks: int = 2, *, path: str | None = None
     ) -> None:
         """The next stream sends ``after_chunks`` chunks, then ``{"error": ...}``, and no done.
 
-        The default text is the server's for a runner that fails mid-answer."""
-        self._fault(
-            Fault(ERROR_MID_STREAM, 1, path, error=error, after_chunks=_index(after_chunks))
-        )
+        The default text is the emulated release's for a runner that fails mid-answer."""
+        text = self._state.settings.profile.runner_failed_text() if error is None else error
+        self._fault(Fault(ERROR_MID_STREAM, 1, path, error=text, after_chunks=_index(after_chunks)))
 
     def drop_connection_mid_stream_next(
         self, after_chunks: int = 2, *, path: str | None = None

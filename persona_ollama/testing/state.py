@@ -10,13 +10,13 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.message import Message
 from typing import Any
 
 from .go import version_tuple
-from .model_names import parse_name
-from .models import LIBRARY, FakeModel, as_model
+from .model_names import PLAIN, Naming
+from .models import FakeModel
 from .profiles import Profile
 from .scheduler import Lease, Scheduler, runner_options
 from .script import Script
@@ -70,6 +70,7 @@ class Settings:
     parallel: int | None = None
     signed_in: bool = True  # to the remote models' host: whether forwarding to it works
     vram_bytes: int = 0  # the GPU memory the server sees: /api/ps size_vram (0: no GPU)
+    profile_type: type[Profile] = Profile  # the server's release rules and error texts
 
     def at_least(self, *version: int) -> bool:
         """Whether the emulated server is this version or newer (behaviour changed over time)."""
@@ -77,22 +78,34 @@ class Settings:
 
     @property
     def profile(self) -> Profile:
-        """The emulated release's wire rules (wire.py, "Version profiles")."""
-        return Profile(self.version)
+        """The emulated release's wire rules and error texts (profiles.py)."""
+        return self.profile_type(self.version)
 
 
 class ServerState:
     """Thread-safe state; the handlers read and change it only through these methods."""
 
-    def __init__(self, settings: Settings, generation_paths: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        generation_paths: Iterable[str] = (),
+        *,
+        naming: Naming = PLAIN,
+        library: Iterable[FakeModel] = (),
+    ) -> None:
+        """``naming``: how the server names models (model_names.py); ``library``: the models
+        it knows by name, whose facts a bare name installs and which it can pull."""
         self.settings = settings
+        self.naming = naming
         self.label = "FakeServer"  # the double's class, which its own error texts name
         self.script = Script(generation_paths)
         self.stopping = threading.Event()  # set by stop(): wakes simulated latency at once
         self._lock = threading.RLock()
         self._installed: dict[str, FakeModel] = {}
-        self._library: dict[str, FakeModel] = dict(LIBRARY)
-        self.scheduler = Scheduler(self.stopping)
+        self._library: dict[str, FakeModel] = {}
+        for known in library:
+            self.add_pullable(known)
+        self.scheduler = Scheduler(self.stopping, key=naming.key)
         self._leases = threading.local()  # the runners the current request thread holds
         self._records: list[RecordedRequest] = []
         self._forwarded: list[RecordedRequest] = []
@@ -102,14 +115,27 @@ class ServerState:
         )
 
     # models -----------------------------------------------------------------------------------
+    def as_model(self, model: FakeModel | str) -> FakeModel:
+        """``model`` as this server lists it (Naming.adopt); a bare name the library knows takes
+        that model's facts. Raises ValueError for a name the server refuses."""
+        if isinstance(model, str):
+            with self._lock:
+                known = self._library.get(self.naming.key(model))
+            model = replace(known) if known else self.naming.model(model)
+        return self.naming.adopt(model)
+
+    def key(self, name: str) -> str:
+        """The lookup key of ``name`` (every spelling of one model has the same)."""
+        return self.naming.key(name)
+
     def install(self, model: FakeModel | str) -> FakeModel:
-        installed = as_model(model, self._library)
+        installed = self.as_model(model)
         with self._lock:
-            self._installed[installed.key] = installed
+            self._installed[self.key(installed.name)] = installed
         return installed
 
     def uninstall(self, name: str) -> FakeModel:
-        key = parse_name(name.strip()).key
+        key = self.key(name)
         self.scheduler.forget(key)
         with self._lock:
             try:
@@ -119,7 +145,7 @@ class ServerState:
 
     def find(self, name: str) -> FakeModel | None:
         with self._lock:
-            return self._installed.get(parse_name(name).key)
+            return self._installed.get(self.key(name))
 
     def installed(self) -> list[FakeModel]:
         """Newest ``modified_at`` first, like /api/tags."""
@@ -128,14 +154,14 @@ class ServerState:
         return sorted(models, key=lambda model: model.modified_at, reverse=True)
 
     def add_pullable(self, model: FakeModel | str) -> FakeModel:
-        pullable = as_model(model, self._library)
+        pullable = self.as_model(model)
         with self._lock:
-            self._library[pullable.key] = pullable
+            self._library[self.key(pullable.name)] = pullable
         return pullable
 
     def find_pullable(self, name: str) -> FakeModel | None:
         with self._lock:
-            return self._library.get(parse_name(name).key)
+            return self._library.get(self.key(name))
 
     # loads ------------------------------------------------------------------------------------
     def load(
@@ -182,7 +208,10 @@ class ServerState:
         """How many leading items of ``prompt`` the current request's runner holds in its cache
         from its last prompt; ``prompt`` is cached in their place (a reload starts empty)."""
         held: list[Lease] = getattr(self._leases, "held", None) or []
-        runner = next((h.runner for h in reversed(held) if h.runner.model.key == model.key), None)
+        key = self.key(model.name)
+        runner = next(
+            (h.runner for h in reversed(held) if self.key(h.runner.model.name) == key), None
+        )
         if runner is None:
             return 0
         with self._lock:

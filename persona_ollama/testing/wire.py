@@ -6,8 +6,9 @@ themselves. docs/reference/ollama-protocol.md describes each behaviour in prose.
 concern; this one keeps the names importable from one place:
 
 - go.py: Go details (``encoding/json``, Go's decoder errors, ``time.ParseDuration``, RFC 3339);
-- model_names.py: model names as the server parses them;
-- profiles.py: version profiles, one :class:`Rule` per change between releases;
+- ollama_names.py: model names as the server parses them (its model_names.Naming);
+- ollama_profiles.py: version profiles, one :class:`Rule` per change between releases, and the
+  release's error texts;
 - responses.py: what a face answers with (the core's response types);
 - checks.py: request checks, with the server's status codes and texts;
 - host_check.py: the Host check of a server listening on loopback.
@@ -27,7 +28,6 @@ from .checks import (
     check_format,
     decode_request,
     parse_keep_alive,
-    parse_model_name,
     parse_think,
     resolve_options,
 )
@@ -44,8 +44,15 @@ from .go import (
     version_tuple,
 )
 from .host_check import host_is_local
-from .model_names import DEFAULT_HOST, DEFAULT_NAMESPACE, DEFAULT_TAG, ModelName, parse_name
-from .profiles import (
+from .ollama_names import (
+    DEFAULT_HOST,
+    DEFAULT_NAMESPACE,
+    DEFAULT_TAG,
+    ModelName,
+    parse_model_name,
+    parse_name,
+)
+from .ollama_profiles import (
     CHAT_NOT_FOUND_PLAIN,
     DONE_CARRIES_CONTENT,
     GIB,
@@ -63,6 +70,7 @@ from .profiles import (
     TAGS_CONTEXT_LENGTH,
     V1_OWN_FINISH_CHUNK,
     VRAM_DEFAULT_CONTEXT,
+    OllamaProfile,
     Profile,
     Rule,
 )
@@ -112,6 +120,7 @@ __all__ = [
     "ApiError",
     "DecodeError",
     "ModelName",
+    "OllamaProfile",
     "Profile",
     "Reply",
     "Response",

@@ -356,8 +356,12 @@ def test_doctor_warns_when_the_only_chat_models_are_remote(cli_runner):
 
 
 def test_a_fake_model_with_a_cloud_name_is_remote_whatever_else_it_says():
-    model = FakeModel("qwen3:cloud", size=5_000_000_000)
+    with FakeOllama([FakeModel("qwen3:cloud", size=5_000_000_000)]) as server:
+        (model,) = server.models
+        (listed,) = requests.get(f"{server.url}/api/tags", timeout=5).json()["models"]
+
     assert model.is_remote and model.remote_model == "qwen3"
+    assert (listed["remote_model"], listed["remote_host"]) == ("qwen3", "https://ollama.com:443")
 
 
 def test_doctor_in_local_only_mode_asks_nothing_about_a_configured_cloud_model(cli_runner):

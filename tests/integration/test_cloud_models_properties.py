@@ -18,7 +18,8 @@ from persona_ollama.choosing import hardware
 from persona_ollama.errors import LocalOnlyViolationError, ModelNotPulledError
 from persona_ollama.server_state import SERVERS
 from persona_ollama.testing import FakeModel, FakeOllama
-from persona_ollama.testing.models import cloud_stub, remote_alias
+from persona_ollama.testing.ollama_models import remote_alias
+from persona_ollama.testing.ollama_names import cloud_stub
 
 VERSIONS = ["0.11.4", "0.12.0", "0.18.0", "0.33.0"]
 

@@ -13,15 +13,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from persona_ollama.testing import (
+    BUSY,
     LIBRARY,
+    OLLAMA_NAMES,
+    OUT_OF_MEMORY,
+    RUNNER_STOPPED,
     Call,
     Face,
+    FakeModel,
     FakeOllama,
     FakeServer,
     Route,
     count_tokens,
     stand_in,
 )
+from persona_ollama.testing.profiles import Profile, Rule
+from persona_ollama.testing.state import Settings
 from persona_ollama.testing.wire import ApiError, Reply, Stream, json_reply, ndjson_stream
 
 
@@ -126,8 +133,9 @@ def test_count_tokens_is_the_utf8_length_over_four_rounded_up(text: str) -> None
 
 def test_library_models_are_internally_consistent() -> None:
     for key, model in LIBRARY.items():
-        assert model.key == key
-        assert model.capabilities
+        assert OLLAMA_NAMES.key(model.name) == key
+        assert OLLAMA_NAMES.display(model.name) == model.name  # listed as the server shows it
+        assert model.digest and model.capabilities
 
 
 def imported_after(statement: str) -> set[str]:
@@ -177,3 +185,89 @@ def test_each_double_names_itself_in_a_header_of_its_own(acme: FakeServer) -> No
         headers = requests.get(fake.url + "/api/version", timeout=5).headers
     assert headers["X-Fake-Ollama"] == "persona_ollama.testing"
     assert "X-Fake-Server" not in headers
+
+
+# -- what the core asks its server: names, releases, known models ------------------------------
+
+
+def test_the_core_takes_a_model_id_as_it_is_and_compares_it_exactly() -> None:
+    """A Hub id and a local path are served as given (no tag added, case kept); another
+    spelling is another model, as on servers that name a model by its id."""
+    with FakeServer([AcmeFace()], ["Org/Model-7B", "/models/llama.gguf"]) as fake:
+        assert {model.name for model in fake.models} == {"Org/Model-7B", "/models/llama.gguf"}
+        found = requests.post(fake.url + "/chat", json={"model": "Org/Model-7B"}, timeout=5)
+        other = requests.post(fake.url + "/chat", json={"model": "org/model-7b"}, timeout=5)
+        path = requests.post(fake.url + "/chat", json={"model": "/models/llama.gguf"}, timeout=5)
+
+    assert (found.status_code, other.status_code, path.status_code) == (200, 404, 200)
+
+
+@pytest.mark.parametrize("name", ["", "   ", "two words", "tab\there", "x" * 513])
+def test_the_core_refuses_a_name_no_server_takes_when_it_is_installed(name: str) -> None:
+    with pytest.raises(ValueError, match="not a valid model name"):
+        FakeServer([AcmeFace()], [name])
+
+
+def test_ollamas_double_folds_the_registry_spellings_of_a_name_into_one_model() -> None:
+    spellings = ["llama3.2:3b", "LLAMA3.2:3B", "library/llama3.2:3b"]
+    spellings.append("registry.ollama.ai/library/llama3.2:3b")
+    with FakeOllama(["llama3.2:3b", FakeModel("mine")]) as fake:
+        names = {model.name for model in fake.models}
+        shown = [
+            requests.post(fake.url + "/api/show", json={"model": name}, timeout=5).status_code
+            for name in [*spellings, "llama3.2:1b"]
+        ]
+
+    assert names == {"llama3.2:3b", "mine:latest"}  # Ollama's display form: always tagged
+    assert shown == [200, 200, 200, 200, 404]
+    with pytest.raises(ValueError, match="namespace/model:tag"):
+        FakeOllama(["a/b/c/d"])
+
+
+def test_a_name_the_servers_library_knows_installs_that_models_facts() -> None:
+    known = FakeModel("acme-7b", context_length=16384, family="acme")
+    with FakeServer([AcmeFace()], ["acme-7b", "other"], library=[known]) as fake:
+        by_name = {model.name: model for model in fake.models}
+
+    assert (by_name["acme-7b"].context_length, by_name["acme-7b"].family) == (16384, "acme")
+    assert by_name["other"].context_length == FakeModel("x").context_length
+    assert by_name["acme-7b"].digest != by_name["other"].digest  # each listed with its own
+
+
+class Release(Profile):
+    """A server whose 2.0 started refusing an over-long prompt, and whose busy text is its own."""
+
+    rules = (Rule("refuses_overflow", (2, 0), "acme/server.py (v2.0)", "refused", "cut"),)
+
+    @property
+    def busy_text(self) -> str:
+        return "Model is overloaded"
+
+
+def test_a_profile_answers_by_its_own_rules_and_the_faults_send_its_texts() -> None:
+    assert not Release("1.4.0").has("refuses_overflow")
+    assert Release("2.0.0").has("refuses_overflow")
+    assert Release("1.0.0").has("llama_server")  # a rule it does not list: always in effect
+    with FakeServer([AcmeFace()], ["m"], settings=Settings(profile_type=Release)) as fake:
+        fake.fail_next()
+        fake.error_mid_stream_next(after_chunks=1)
+        busy = requests.post(fake.url + "/chat", json={"model": "m"}, timeout=5)
+        cut = lines(requests.post(fake.url + "/chat", json={"model": "m"}, timeout=5))
+
+    assert (busy.status_code, busy.json()) == (503, {"problem": "Model is overloaded"})
+    assert b"the model failed while answering: unexpected EOF" in cut[-1]
+    assert "ollama" not in cut[-1].decode().lower()
+
+
+def test_ollamas_double_sends_the_servers_own_fault_texts() -> None:
+    with FakeOllama(["llama3.2:3b"]) as fake:
+        fake.fail_next()
+        fake.runner_stopped_next()
+        fake.out_of_memory_next()
+        body = {"model": "llama3.2:3b", "messages": [{"role": "user", "content": "hi"}]}
+        texts = [
+            requests.post(fake.url + "/api/chat", json=body, timeout=5).json()["error"]
+            for _ in range(3)
+        ]
+
+    assert texts == [BUSY, RUNNER_STOPPED, OUT_OF_MEMORY]

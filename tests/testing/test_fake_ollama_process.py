@@ -212,3 +212,15 @@ def test_the_demo_with_a_missing_reply_file_is_a_usage_error(tmp_path: Path, cap
         main(["--reply", str(tmp_path / "missing.json")])
     assert stopped.value.code == 2
     assert "--reply" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--models", "qwen3:8b,bad name"], ["--remote-alias", "a/b/c/d=gpt-oss:120b-cloud"]],
+)
+def test_the_demo_with_a_model_name_the_server_refuses_is_a_usage_error(args, capsys) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["--port", "0", *args])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "is not a valid model name" in err and "Traceback" not in err

@@ -333,9 +333,13 @@ def test_the_repositorys_project_holds_its_kernel_and_no_cli_catalogue_or_ollama
 ):
     project = tmp_path / "persona-acme"
 
-    new_provider.generate(project, ACME)
+    offences = new_provider.generate(project, ACME)
 
+    assert offences == []  # no line of the project names Ollama
     files = files_of(project)
+    # The double's core came along without Ollama's names, models, profiles or faces.
+    assert {"persona_acme/testing/model_names.py", "persona_acme/testing/profiles.py"} <= files
+    assert not [name for name in files if re.match(r"persona_acme/testing/(ollama|native)", name)]
     assert {"persona_acme/provider.py", "persona_acme/context.py", "persona_acme/py.typed"} <= files
     assert not [name for name in files if name.startswith("persona_acme/cli/")]
     assert not [name for name in files if re.match(r"persona_acme/backends/(ollama|openai)", name)]
