@@ -85,8 +85,11 @@ class OllamaBackend:
 
     # -- the transport's words ---------------------------------------------------------
 
-    def status_error(self, status: int, body: str, *, model: str | None) -> OllamaError:
-        """An HTTP error status, in Ollama's terms (ollama_errors.error_from_status)."""
+    def status_error(
+        self, status: int, body: str, *, model: str | None, deadline: float | None = None
+    ) -> OllamaError:
+        """An HTTP error status, in Ollama's terms (ollama_errors.error_from_status); asks
+        nothing more, so ``deadline`` is not needed."""
         return error_from_status(status, body, url=self.url, model=model)
 
     def not_running(self, reason: str) -> OllamaError:

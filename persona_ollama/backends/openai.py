@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import logging
 import operator
+import time
 from collections.abc import Generator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -54,12 +55,13 @@ from .openai_models import (
     KINDS,
     context_length_of,
     entries_of,
-    entry_serving,
+    entries_serving,
     names_of,
     native_key,
     server_kind,
     server_label,
 )
+from .openai_rules import folded
 from .openai_sse import (
     FINISH_REASONS,
     NOT_AN_EVENT_STREAM,
@@ -108,6 +110,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# Seconds of a call's deadline that counting an answer's tokens leaves to the answer itself, to
+# reach the caller whole (stream.py discards an answer finished after the deadline).
+COUNT_RESERVE = 0.1
+
 
 class OpenAIBackend:
     """An OpenAI-compatible server (vLLM, llama.cpp, LM Studio, LiteLLM, Ollama's /v1).
@@ -128,16 +134,21 @@ class OpenAIBackend:
         self.endpoint = v1_endpoint(endpoint, v1=False)
         self.url = str(self.endpoint)
         self.state = state if state is not None else ServerState(self.url)
-        self.state.names = names_of(self.kind_seen)
+        if self.state.kind is None:  # else the rules follow what the server last listed
+            self._use_names(names_of(GENERIC))
         self.transport = Transport(self.endpoint, self, **transport)
 
     @property
     def kind(self) -> str:
         """The kind of server (:func:`server_kind`), asked of /v1/models once per server
         and process."""
+        return self._kind()
+
+    def _kind(self, deadline: float | None = None) -> str:
+        """:attr:`kind`, its listing (if it must be asked) bounded by ``deadline`` too."""
         if self.state.kind is None:
             try:
-                self._models()
+                self._models(deadline)
             except OllamaError:
                 return GENERIC
         return self.kind_seen
@@ -160,13 +171,16 @@ class OpenAIBackend:
 
     # -- the transport's words ---------------------------------------------------------
 
-    def status_error(self, status: int, body: str, *, model: str | None) -> OllamaError:
+    def status_error(
+        self, status: int, body: str, *, model: str | None, deadline: float | None = None
+    ) -> OllamaError:
         """An HTTP error status in this server's terms (openai_errors.status_error); traceback
-        frames (file paths on the server) are left out."""
+        frames (file paths on the server) are left out. A model not found is told with the
+        ids the server serves, asked by the request's ``deadline``."""
         text = without_paths(server_text_of(body))
         if status == 404 and MODEL_NOT_FOUND.search(text) and model is not None:
             self.state.served.pop(self.names.canonical(model), None)
-            return self._not_served(model, server_text=text, status_code=404)
+            return self._not_served(model, server_text=text, status_code=404, deadline=deadline)
         return openai_errors.status_error(
             status, text, model=model, url=self.url, kind=self.kind_seen
         )
@@ -195,7 +209,7 @@ class OpenAIBackend:
         kind = server_kind(entries[0]) if entries else GENERIC
         if kind == GENERIC and server.lower().startswith("llama.cpp"):
             kind = "llama.cpp"
-        self._found(kind)
+        self._found(kind, entries)
         if kind == GENERIC:
             return GENERIC
         return f"{server_label(kind)} (OpenAI-compatible API)"
@@ -247,7 +261,7 @@ class OpenAIBackend:
             length = length or spec.context_length
         remote, unknown = self._remote_fields(deadline)
         fields = remote.get(native_key(entry["id"]), {})
-        if unknown is None and self.kind == "Ollama" and not self.names.is_remote(model):
+        if unknown is None and self._kind(deadline) == "Ollama" and not self.names.is_remote(model):
             # Ollama may put the remote fields in /api/show only; a cloud name is never
             # shown (from 0.18 its /api/show is itself forwarded to ollama.com).
             shown, unknown = openai_models.shown_remote_fields(
@@ -274,7 +288,7 @@ class OpenAIBackend:
         entry = self.state.served.get(self.names.canonical(model), {})
         served = str(entry.get("id") or model)
         owner = entry.get("owned_by")
-        kind = server_kind(entry) if entry else self.kind
+        kind = server_kind(entry) if entry else self._kind(deadline)
         body, dropped = completion_request(
             request, served=served, owner=owner if isinstance(owner, str) else None, kind=kind
         )
@@ -337,7 +351,7 @@ class OpenAIBackend:
             yield Chunk()  # the priming step: nothing is read before the first next()
             for chunk in stream:
                 if chunk.done:
-                    chunk = self._with_counts(chunk, "".join(content), body, kind)
+                    chunk = self._with_counts(chunk, "".join(content), body, kind, deadline)
                 else:
                     content.append(chunk.content)
                 yield chunk
@@ -386,12 +400,20 @@ class OpenAIBackend:
             )
         yield Chunk(text)
         final = final_chunk(served, finish, as_mapping(answer.get("usage")), {})
-        yield self._with_counts(final, text, body, GENERIC)
+        yield self._with_counts(final, text, body, GENERIC, deadline)
 
-    def _with_counts(self, final: Chunk, content: str, body: Mapping[str, Any], kind: str) -> Chunk:
+    def _with_counts(
+        self,
+        final: Chunk,
+        content: str,
+        body: Mapping[str, Any],
+        kind: str,
+        deadline: float | None,
+    ) -> Chunk:
         """The final chunk, with the answer's token count when the server sent no usage but
         has a tokenizer endpoint (llama-cpp-python: /extras/tokenize/count); else unchanged:
-        an absent count is reported as unknown, never as 0."""
+        an absent count is reported as unknown, never as 0. The count is asked before the
+        call's ``deadline`` (see _count_tokens)."""
         if final.output_tokens is not None or not content or kind != "llama.cpp":
             return final
         limit = positive_int(body.get("max_tokens"))
@@ -400,20 +422,27 @@ class OpenAIBackend:
             # re-tokenised can count more (9 "out" of a max_tokens of 8, with random bytes).
             raw = {**final.raw, "output_tokens_source": "max_tokens"}
             return final._replace(output_tokens=limit, raw=raw)
-        counted = self._count_tokens(content, str(body.get("model") or ""))
+        counted = self._count_tokens(content, str(body.get("model") or ""), deadline)
         if counted is not None:
             counted = min(counted, limit) if limit else counted
             raw = {**final.raw, "output_tokens_source": "server tokenizer"}
             final = final._replace(output_tokens=counted, raw=raw)
         return final
 
-    def _count_tokens(self, text: str, model: str) -> int | None:
-        """Tokens in ``text`` by the server's own tokenizer, where it has one we know."""
+    def _count_tokens(self, text: str, model: str, deadline: float | None) -> int | None:
+        """Tokens in ``text`` by the server's own tokenizer, where it has one we know; None
+        (unknown) when it does not answer COUNT_RESERVE s before ``deadline``: the answer is
+        whole already, and a count that ran into the deadline would have it discarded."""
+        until = None if deadline is None else deadline - COUNT_RESERVE
+        if until is not None and time.monotonic() >= until:
+            return None
         transport = self.transport
-        ask = functools.partial(transport.post_json, "/extras/tokenize/count")
+        ask = functools.partial(
+            transport.post_json, "/extras/tokenize/count", timeout=transport.quick, deadline=until
+        )
         try:  # the model is loaded (it has just answered): the short read timeout is enough
-            whole = ask({"input": text, "model": model}, timeout=transport.quick)
-            empty = ask({"input": "", "model": model}, timeout=transport.quick)
+            whole = ask({"input": text, "model": model})
+            empty = ask({"input": "", "model": model})
         except OllamaError as error:
             log.debug("no token count from %s: %s", self.url, error.message)
             return None
@@ -445,15 +474,22 @@ class OpenAIBackend:
         served: list[str] | bool | None = False,
         server_text: str | None = None,
         status_code: int | None = None,
+        deadline: float | None = None,
     ) -> ModelNotPulledError:
         """The error for a model the server does not serve (``served``: its ids, None when
-        unknown, False to ask /v1/models)."""
+        unknown, False to ask /v1/models by ``deadline``), or serves under several ids that
+        differ only in case."""
         if served is False:
             try:
-                served = [entry["id"] for entry in self._models()]
+                served = [entry["id"] for entry in self._models(deadline)]
             except OllamaError:
                 served = None
         listed = served if isinstance(served, list) else None
+        alike = [name for name in listed or [] if folded(name) == folded(model)]
+        if len(alike) > 1 and model not in alike:
+            return openai_errors.same_but_case(
+                model, alike, url=self.url, kind=self.kind_seen, status_code=status_code
+            )
         return openai_errors.not_served(
             model,
             listed,
@@ -468,32 +504,46 @@ class OpenAIBackend:
         listing = self.transport.get_json("/v1/models", deadline=deadline)
         entries = entries_of(self.transport, listing)
         if entries:
-            self._found(server_kind(entries[0]))
+            self._found(server_kind(entries[0]), entries)
         return entries
 
-    def _found(self, kind: str) -> None:
-        """Keep the ``kind`` of server /v1/models says this is, and its name rules."""
+    def _found(self, kind: str, entries: list[dict[str, Any]]) -> None:
+        """Keep the ``kind`` of server /v1/models says this is, and its name rules for the
+        ids it lists (``entries``)."""
         self.state.kind = kind
-        self.state.names = names_of(kind)
+        self._use_names(names_of(kind, (entry["id"] for entry in entries)))
+
+    def _use_names(self, rules: NameRules) -> None:
+        """Compare the server's names by ``rules`` from now on, unless they are the rules in
+        use: new rules make the server's state forget its facts (ServerState.names)."""
+        if rules != self.state.names:
+            self.state.names = rules
 
     def _entry(self, model: str, deadline: float | None = None) -> Mapping[str, Any]:
         """The /v1/models entry serving ``model``: the exact id, else the same name by the
-        server's rules (:attr:`names`)."""
+        rules of the kind of server listing it (openai_models.entries_serving), if only one
+        entry has it."""
         entries = self._models(deadline)
-        found = entry_serving(entries, model)
-        if found is None:
+        found = entries_serving(entries, model)
+        if len(found) > 1:  # ids that differ only in case: "Qwen" and "qwen" for "QWEN"
+            ids = [entry["id"] for entry in found]
+            raise openai_errors.same_but_case(
+                model, ids, url=self.url, kind=self.kind_seen, status_code=404
+            )
+        if not found:
             raise self._not_served(
                 model, served=[entry["id"] for entry in entries], status_code=404
             )
-        self.state.served[self.names.canonical(model)] = found
-        return found
+        self.state.served[self.names.canonical(model)] = found[0]
+        return found[0]
 
     def _remote_fields(
         self, deadline: float | None = None
     ) -> tuple[dict[str, dict[str, Any]], str | None]:
         """canonical name -> remote fields from the same server's native listing, and why
         they could not be read (openai_models.remote_fields)."""
-        return openai_models.remote_fields(self.transport, self.url, self.kind, deadline=deadline)
+        kind = self._kind(deadline)
+        return openai_models.remote_fields(self.transport, self.url, kind, deadline=deadline)
 
     def connections_in_use(self) -> int:
         """Pooled connections checked out right now."""

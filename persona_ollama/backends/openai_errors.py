@@ -336,6 +336,25 @@ def not_served(
     )
 
 
+def same_but_case(
+    model: str, ids: list[str], *, url: str, kind: str, status_code: int | None = None
+) -> ModelNotAvailableError:
+    """The error for a spelling that two or more served ``ids`` share but for case ("QWEN"
+    beside "Qwen" and "qwen"): each is a model of its own, so the model is named exactly."""
+    named = ", ".join(f"'{served}'" for served in ids[:-1]) + f" and '{ids[-1]}'"
+    label = server_label(kind)
+    return ModelNotAvailableError(
+        f"Model '{model}' could be any of {len(ids)} models served by the {label} at {url}: "
+        f"{named}, whose ids differ only in case; nothing was sent.",
+        model=model,
+        suggestions=ids,
+        hint=f"Pass the id of the one you mean exactly as the {label} lists it, "
+        f"e.g. model={ids[0]!r}.",
+        status_code=status_code,
+        url=url,
+    )
+
+
 def not_running(reason: str, *, url: str, kind: str) -> ServerNotRunningError:
     """No connection: start the server, or fix the address."""
     return ServerNotRunningError(

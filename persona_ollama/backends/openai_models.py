@@ -9,12 +9,12 @@ LM Studio's /api/v0/models.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ..errors import OllamaError
-from .openai_rules import DECLARATION
+from .openai_rules import ServedIds, folded
 from .openai_sse import as_mapping, positive_int
 from .registry import declared
 
@@ -79,12 +79,12 @@ def entries_of(transport: Transport, document: Any) -> list[dict[str, Any]]:
     return [e for e in data if isinstance(e, dict) and isinstance(e.get("id"), str)]
 
 
-def names_of(kind: str) -> NameRules:
-    """The model-name rules of a ``kind`` of /v1 server: Ollama's on Ollama (its /v1 takes its
-    own names, so "llama3.2" is "llama3.2:latest"), else the /v1 backend's declared ones
-    (other servers match their ids as listed: vLLM's "Org/Model" or a path is not lower-cased
-    or tagged)."""
-    return OLLAMA_NAMES if kind == "Ollama" else DECLARATION.names
+def names_of(kind: str, ids: Iterable[str] = ()) -> NameRules:
+    """The model-name rules of a ``kind`` of /v1 server listing ``ids``: Ollama's on Ollama
+    (its /v1 takes its own names, so "llama3.2" is "llama3.2:latest"), else the ids as listed,
+    a spelling that differs only in case naming the one id it folds to (ServedIds: vLLM's
+    "Org/Model" or a path is not lower-cased or tagged)."""
+    return OLLAMA_NAMES if kind == "Ollama" else ServedIds(ids)
 
 
 def native_key(name: str) -> str:
@@ -92,20 +92,23 @@ def native_key(name: str) -> str:
     return OLLAMA_NAMES.canonical(name)
 
 
-def entry_serving(entries: list[dict[str, Any]], model: str) -> dict[str, Any] | None:
-    """The entry serving ``model``: the exact id, else the same name by the rules of the
-    kind of server that lists it (:func:`names_of`); None if none."""
-    exact = next((e for e in entries if e["id"] == model), None)
-    if exact is not None:
-        return exact
+def entries_serving(entries: list[dict[str, Any]], model: str) -> list[dict[str, Any]]:
+    """The entries that ``model`` names: the one with the exact id, else every one whose id is
+    the same name by the rules of the kind of server that lists it (:func:`same_name`). Two or
+    more: ids that differ only in case ("Qwen" and "qwen"), which ``model`` cannot tell apart."""
+    exact = [e for e in entries if e["id"] == model]
+    if exact:
+        return exact[:1]
     # Each entry by its own kind's rules: a proxy may list Ollama's models beside others.
-    return next((e for e in entries if same_name(model, e["id"], server_kind(e))), None)
+    return [e for e in entries if same_name(model, e["id"], server_kind(e))]
 
 
 def same_name(model: str, served: str, kind: str) -> bool:
-    """True when ``model`` names the id ``served`` by a ``kind`` of server (:func:`names_of`)."""
-    rules = names_of(kind)
-    return rules.canonical(model) == rules.canonical(served)
+    """True when ``model`` names the id ``served`` by a ``kind`` of server: Ollama's rules on
+    Ollama, else the same id but for case (openai_rules.folded)."""
+    if kind == "Ollama":
+        return OLLAMA_NAMES.canonical(model) == OLLAMA_NAMES.canonical(served)
+    return folded(model) == folded(served)
 
 
 def remote_fields(

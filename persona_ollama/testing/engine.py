@@ -9,6 +9,8 @@ provider built from this template import them from here):
 - script.py: canned replies, injected failures and latency, matched per request;
 - scheduler.py: one runner per model, reloaded when runner options change;
 - state.py: the state shared by every request thread (:class:`ServerState`);
+- model_names.py: how the server checks, shows and compares model names (:class:`Naming`);
+- profiles.py: the emulated release's rules and error texts (:class:`Profile`, :class:`Rule`);
 - generation.py: running a fake model (:func:`run`).
 
 Nothing here knows a URL path: the faces (native.py, openai.py) do.
@@ -28,6 +30,8 @@ from .generation import (
     context_size,
     run,
 )
+from .model_names import PLAIN, Naming
+from .profiles import Profile, Rule
 from .scheduler import Lease, Runner, Scheduler, runner_options
 from .script import (
     ANY_PATH,
@@ -74,6 +78,7 @@ __all__ = [
     "NO_LATENCY",
     "NO_USAGE",
     "OPEN_ENDED_FACTOR",
+    "PLAIN",
     "PROMPT_EVAL_NS_PER_TOKEN",
     "RUNNER",
     "STATUS",
@@ -89,9 +94,12 @@ __all__ = [
     "Latency",
     "Lease",
     "LoadedModel",
+    "Naming",
+    "Profile",
     "RecordedRequest",
     "ReplyRule",
     "Route",
+    "Rule",
     "Runner",
     "Scheduler",
     "Script",

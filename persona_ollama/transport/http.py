@@ -245,8 +245,12 @@ class Wording(Protocol):
     def label(self) -> str:
         """How messages name the server, e.g. "llama.cpp server"."""
 
-    def status_error(self, status: int, body: str, *, model: str | None) -> ServerError:
-        """The error for an HTTP error ``status`` with the server's ``body`` text."""
+    def status_error(
+        self, status: int, body: str, *, model: str | None, deadline: float | None
+    ) -> ServerError:
+        """The error for an HTTP error ``status`` with the server's ``body`` text; a request it
+        makes to say more (the models a server has) is bounded by ``deadline``, the failed
+        request's."""
 
     def not_running(self, reason: str) -> ServerError:
         """The error when no connection could be made (``reason``: refused, unreachable...)."""
@@ -578,7 +582,9 @@ class Transport:
         finally:
             self.release(response)
         body = self.redactor.text(raw.decode("utf-8", "replace"))
-        error = self.wording.status_error(response.status_code, body, model=model)
+        error = self.wording.status_error(
+            response.status_code, body, model=model, deadline=deadline
+        )
         return self.redactor.error(error)
 
     def _tls_error(self, error: Exception) -> ServerError:

@@ -18,11 +18,12 @@ from persona_ollama.backends.ollama import OllamaBackend
 from persona_ollama.backends.openai import (
     OpenAIBackend,
     completion_request,
-    entry_serving,
+    entries_serving,
     final_chunk,
     server_kind,
     sse_chunks,
 )
+from persona_ollama.backends.openai_rules import ServedIds
 from persona_ollama.choosing import catalogue
 from persona_ollama.choosing.catalogue import Catalogue, GiB, ModelSpec
 from persona_ollama.endpoint import parse_host, v1_endpoint
@@ -973,7 +974,51 @@ def test_a_served_id_is_matched_by_the_rules_of_the_server_that_lists_it(backend
     # The server's state (its facts, its listing) compares names by the same rules.
     assert backend.state.names.canonical("LIBRARY/Mistral") == "library/mistral"
     # The Ollama model in the same listing (a proxy) keeps Ollama's rules: a tag is a name.
-    assert entry_serving(cards, "library/llama3:8B") == ollama_card("llama3:8b")
+    assert entries_serving(cards, "library/llama3:8B") == [ollama_card("llama3:8b")]
+
+
+@pytest.mark.parametrize(
+    ("listed", "asked", "key"),
+    [
+        (["Qwen/Qwen3-8B"], "qwen/qwen3-8b", "Qwen/Qwen3-8B"),  # the case only: that id
+        (["Qwen", "qwen"], "Qwen", "Qwen"),  # two ids, two models: each named exactly
+        (["Qwen", "qwen"], "qwen", "qwen"),
+        (["Qwen", "qwen"], "QWEN", "QWEN"),  # shared by both: names neither
+        (["Qwen"], " QWEN ", "Qwen"),
+        ([], "Qwen/Qwen3-8B", "Qwen/Qwen3-8B"),  # nothing listed: compared exactly
+    ],
+)
+def test_served_ids_key_a_spelling_by_the_one_listed_id_it_names(listed, asked, key):
+    assert ServedIds(listed).canonical(asked) == key
+    assert ServedIds(listed) == ServedIds(reversed(listed))  # the same rules: facts are kept
+
+
+def test_a_spelling_that_two_served_ids_share_is_refused_naming_both(backend, mocked):
+    cards = (vllm_card("Org/Model"), vllm_card("org/model"), vllm_card("Other"))
+    mocked.get(MODELS, json=models_list(*cards))
+
+    def serving(asked: str) -> list[str]:
+        return [entry["id"] for entry in entries_serving(list(cards), asked)]
+
+    assert serving("org/model") == ["org/model"]
+    assert serving("ORG/MODEL") == ["Org/Model", "org/model"]
+    with pytest.raises(ModelNotPulledError) as caught:
+        backend.describe("ORG/MODEL")
+
+    assert caught.value.suggestions == ["Org/Model", "org/model"]
+    assert caught.value.message == (
+        f"Model 'ORG/MODEL' could be any of 2 models served by the vLLM server at {BASE}: "
+        "'Org/Model' and 'org/model', whose ids differ only in case; nothing was sent."
+    )
+    assert caught.value.hint == (
+        "Pass the id of the one you mean exactly as the vLLM server lists it, "
+        "e.g. model='Org/Model'."
+    )
+    # The same words where the caller hands over the listing (served.py's "not found").
+    again = backend.not_found("ORG/MODEL", ["Other", "Org/Model", "org/model"])
+    assert (again.message, again.hint) == (caught.value.message, caught.value.hint)
+    assert backend.describe("org/model").name == "org/model"
+    assert not [c for c in mocked.calls if c.request.method == "POST"]
 
 
 def test_models_lists_served_models_as_model_info(backend, mocked):

@@ -100,16 +100,21 @@ def test_a_state_starts_knowing_nothing() -> None:
 
 
 def test_a_state_compares_model_names_by_its_servers_rules() -> None:
-    from persona_ollama.backends.registry import declared
+    from persona_ollama.backends.openai_rules import ServedIds
     from persona_ollama.model_info import ModelInfo
 
     state = ServerState(A)
     state.facts.put(ModelInfo(name="Org/Model"))
     # The default API's backend's rules (Ollama's): a tag is implied, case does not matter.
     assert state.facts.get("org/model:latest") is not None
-    state.names = declared("openai").names  # a /v1 server's ids: the case only
+    state.names = ServedIds(["Org/Model"])  # a /v1 server's ids as listed: the case only
     assert state.facts.names is state.names
     assert state.facts.get("Org/Model") is None  # keyed by the old rules: asked again
     state.facts.put(ModelInfo(name="Org/Model"))
     assert state.facts.get("org/model") is not None
     assert state.facts.get("org/model:latest") is None
+    # Listed beside "org/model", "Org/Model" is one model of two: its facts are its own.
+    state.names = ServedIds(["Org/Model", "org/model"])
+    state.facts.put(ModelInfo(name="Org/Model", context_length=4096))
+    assert state.facts.get("org/model") is None and state.facts.get("ORG/MODEL") is None
+    assert state.facts.get("Org/Model") == ModelInfo(name="Org/Model", context_length=4096)

@@ -38,11 +38,15 @@ class Words:
 
     def __init__(self) -> None:
         self.statuses: list[tuple[int, str, str | None]] = []
+        self.deadlines: list[float | None] = []
         self.reasons: list[str] = []
         self.silences: list[float] = []
 
-    def status_error(self, status: int, body: str, *, model: str | None) -> OllamaError:
+    def status_error(
+        self, status: int, body: str, *, model: str | None, deadline: float | None = None
+    ) -> OllamaError:
         self.statuses.append((status, body, model))
+        self.deadlines.append(deadline)
         return OllamaResponseError(f"HTTP {status}", server_text=body, status_code=status)
 
     def not_running(self, reason: str) -> OllamaError:
@@ -101,6 +105,18 @@ def test_client_errors_and_server_errors_are_not_retried(transport, mocked, stat
         transport.post_json("/x", {"model": "a b"}, model="a b")
     assert route.call_count == 1
     assert transport.wording.statuses == [(status, '{"error": "invalid model name"}', "a b")]
+
+
+def test_the_words_for_a_status_are_given_the_requests_deadline(transport, mocked):
+    # A backend may ask more to say what went wrong (a /v1 server's models after a 404):
+    # by the deadline of the request that failed, not by a timeout of its own.
+    mocked.get(f"{BASE}/x", status=404, json={"error": "model 'm' not found"})
+    deadline = time.monotonic() + 60
+    with pytest.raises(OllamaResponseError):
+        transport.get_json("/x", deadline=deadline)
+    with pytest.raises(OllamaResponseError):
+        transport.get_json("/x")
+    assert transport.wording.deadlines == [deadline, None]
 
 
 def test_retry_after_header_sets_the_wait(transport, mocked, monkeypatch):

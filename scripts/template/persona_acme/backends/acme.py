@@ -76,8 +76,11 @@ class AcmeBackend:
 
     # -- the transport's words: every failure in Acme's terms, with what to do ------------
 
-    def status_error(self, status: int, body: str, *, model: str | None) -> ServerError:
-        """An HTTP error status (after the transport's retries of 429 and 503)."""
+    def status_error(
+        self, status: int, body: str, *, model: str | None, deadline: float | None = None
+    ) -> ServerError:
+        """An HTTP error status (after the transport's retries of 429 and 503); asks nothing
+        more, so ``deadline`` (the failed request's) is not needed."""
         text = server_text_of(body)
         where = f"The {self.label} at {self.url}"
         if status in (429, 503):

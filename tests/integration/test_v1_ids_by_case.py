@@ -1,0 +1,74 @@
+"""Two /v1 model ids that differ only in case are two models: an exact id gets exactly its
+model, a spelling that ignores case is used only where it names one served id, and one that
+two ids share names neither and sends nothing.
+
+The server is tests/vllm_like.py, shaped like vLLM (it serves ids exactly as written), over
+real sockets; what reached it is read from its records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from vllm_like import VllmLike
+
+from persona_ollama import OllamaProvider
+from persona_ollama.errors import ModelNotAvailableError
+
+PAIRS = [("Org/Model", "org/model"), ("Qwen", "qwen")]
+
+
+@pytest.fixture(params=PAIRS, ids=["org-model", "qwen"])
+def twins(request: pytest.FixtureRequest) -> Iterator[VllmLike]:
+    """A vLLM-like server serving two ids that differ only in case, and a third model."""
+    with VllmLike(*request.param, "Other/Model-7B") as server:
+        yield server
+
+
+def provider_for(server: VllmLike) -> OllamaProvider:
+    return OllamaProvider(base_url=server.v1, api="openai", environ={})
+
+
+def test_each_exact_id_gets_exactly_its_model(twins: VllmLike) -> None:
+    provider = provider_for(twins)
+    first, second = twins.ids[:2]
+
+    # Both, in both orders: a model asked for first must not stand in for its twin later.
+    for model in (first, second, first, second):
+        assert provider.generate("Hello", model=model, max_tokens=8).model == model
+
+    provider.close()
+    assert [body["model"] for body in twins.bodies] == [first, second, first, second]
+    assert provider.validate_model(first) and provider.validate_model(second)
+
+
+def test_a_spelling_two_ids_share_is_refused_naming_both_and_nothing_is_sent(
+    twins: VllmLike,
+) -> None:
+    provider = provider_for(twins)
+    first, second = twins.ids[:2]
+    provider.generate("Hello", model=first, max_tokens=8)  # facts cached for one of the two
+    spelling = first.upper()
+
+    with pytest.raises(ModelNotAvailableError) as caught:
+        provider.generate("Hello", model=spelling, max_tokens=8)
+
+    provider.close()
+    error = caught.value
+    assert f"'{first}'" in str(error) and f"'{second}'" in str(error)
+    assert "differ only in case" in error.message
+    assert error.model == spelling and set(error.suggestions[:2]) == {first, second}
+    assert [body["model"] for body in twins.bodies] == [first]  # the refused call sent nothing
+    assert not provider.validate_model(spelling)
+
+
+def test_a_spelling_one_id_matches_ignoring_case_is_sent_as_that_id(twins: VllmLike) -> None:
+    provider = provider_for(twins)
+
+    response = provider.generate("Hello", model="other/model-7b", max_tokens=8)
+
+    provider.close()
+    assert response.content == "Hi"
+    assert [body["model"] for body in twins.bodies] == ["Other/Model-7B"]
+    assert provider.validate_model("OTHER/MODEL-7B")
