@@ -14,7 +14,6 @@ would agree with the client's bugs.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
 
 from .models import FakeModel
 
@@ -25,14 +24,16 @@ MAX_NAME = 512
 
 
 class Naming:
-    """A model name taken as it is: valid when it is 1 to 512 printable characters with no
-    whitespace, shown as given (trimmed) and compared exactly, case included."""
+    """A model name taken as it is: valid when it is 1 to 512 printable characters (a space
+    inside it included, as in a local path; no control character), shown as given (trimmed)
+    and compared exactly, case included."""
+
+    # What a derived digest hashes before the name: a double's digests stay as they were.
+    digest_seed = "fake-model"
 
     def is_valid(self, raw: str) -> bool:
         text = raw.strip()
-        return 0 < len(text) <= MAX_NAME and all(
-            char.isprintable() and not char.isspace() for char in text
-        )
+        return 0 < len(text) <= MAX_NAME and text.isprintable()
 
     def display(self, raw: str) -> str:
         """The spelling the server lists for ``raw``."""
@@ -47,15 +48,17 @@ class Naming:
         return raw.strip()
 
     def adopt(self, model: FakeModel) -> FakeModel:
-        """``model`` as the server lists it once installed: the name checked and shown in display
-        form, and a digest derived from it when none was given.
+        """``model``, changed in place to how the server lists it once installed: the name
+        checked and shown in display form, and a digest derived from it when none was given.
+        In place, so that the model a test installs is the one the server serves.
 
-        Raises ValueError for a name the server would refuse."""
+        Raises ValueError for a name the server would refuse, leaving ``model`` as it was."""
         if not self.is_valid(model.name):
             raise ValueError(f"{model.name!r} is not a valid model name for this server")
-        name = self.display(model.name)
-        digest = model.digest or hashlib.sha256(f"fake-model:{name}".encode()).hexdigest()
-        return replace(model, name=name, digest=digest)
+        model.name = self.display(model.name)
+        if not model.digest:
+            model.digest = hashlib.sha256(f"{self.digest_seed}:{model.name}".encode()).hexdigest()
+        return model
 
     def model(self, name: str) -> FakeModel:
         """The model a bare name the server's library does not know stands for."""

@@ -10,7 +10,7 @@ client's bugs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from .model_names import Naming
@@ -141,6 +141,8 @@ def cloud_base(name: str) -> str:
 class OllamaNaming(Naming):
     """Ollama's names: the grammar above, case-insensitive lookups, cloud names remote."""
 
+    digest_seed = "fake-ollama"  # the double's digests since it had them
+
     def is_valid(self, raw: str) -> bool:
         return parse_name(raw.strip()).is_valid
 
@@ -162,7 +164,7 @@ class OllamaNaming(Naming):
             )
         adopted = super().adopt(model)
         if is_cloud_name(adopted.name) and not adopted.remote_host:
-            return replace(adopted, remote_host=CLOUD_HOST, remote_model=cloud_base(adopted.name))
+            adopted.remote_host, adopted.remote_model = CLOUD_HOST, cloud_base(adopted.name)
         return adopted
 
     def model(self, name: str) -> FakeModel:

@@ -21,6 +21,7 @@ from .profiles import (
     LLAMA_SERVER,
     PROMPT_EVAL_SKIPS_CACHE,
     REFUSES_OVERFLOW,
+    RELOAD_BY_EFFECTIVE_WINDOW,
     SHIFT_OFF_REFUSES,
     Rule,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "PROFILES",
     "PROMPT_EVAL_SKIPS_CACHE",
     "REFUSES_OVERFLOW",
+    "RELOAD_BY_EFFECTIVE_WINDOW",
     "RULES",
     "RUNNER_FAILED",
     "RUNNER_FAILED_PREFIX",
@@ -136,6 +138,15 @@ RULES = (
         "(v0.30.0)",
         "prompt_eval_count leaves out the prefix reused from the previous request's cache",
         "prompt_eval_count is every prompt token the runner kept (NewSequence numPromptInputs)",
+    ),
+    Rule(
+        RELOAD_BY_EFFECTIVE_WINDOW,
+        (0, 30, 0),
+        "server/sched.go runnerRef.needsReload, effectiveContext (v0.30.0; absent from v0.24.0)",
+        "a loaded model is reused when the window it runs with (num_ctx capped at the trained "
+        "context; two automatic windows always match), its context shift and runner options "
+        "(draft_num_predict among them, main_gpu unset unless sent) match the request's",
+        "reused when the num_ctx asked for and the runner options match",
     ),
     Rule(
         SHIFT_OFF_REFUSES,

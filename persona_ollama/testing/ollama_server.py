@@ -23,7 +23,7 @@ from .face import Face
 from .host_check import host_is_local
 from .models import FakeModel
 from .native import NativeFace
-from .ollama_models import DEFAULT_MODELS, LIBRARY, as_model, remote_alias
+from .ollama_models import DEFAULT_MODELS, LIBRARY, remote_alias
 from .ollama_names import OLLAMA_NAMES, cloud_stub
 from .ollama_profiles import OllamaProfile
 from .openai import CHAT_PATH as V1_CHAT
@@ -134,9 +134,8 @@ class FakeOllama(FakeServer):
 
     def add_remote_alias(self, name: str, of: FakeModel | str, **facts: object) -> FakeModel:
         """Install a model created ``FROM`` a remote one: a plain name, the same remote_host."""
-        source = self._state.find(of) if isinstance(of, str) else of
-        if source is None:
-            source = as_model(of) if isinstance(of, str) else of
+        # The source as the server names it: a cloud name is remote, a bad one refused.
+        source = (self._state.find(of) if isinstance(of, str) else None) or self._state.as_model(of)
         return self._state.install(remote_alias(name, source, **facts))
 
     def sign_out(self) -> None:

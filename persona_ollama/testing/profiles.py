@@ -21,8 +21,10 @@ from .go import version_tuple
 __all__ = [
     "DONE_CARRIES_CONTENT",
     "LLAMA_SERVER",
+    "NEWEST",
     "PROMPT_EVAL_SKIPS_CACHE",
     "REFUSES_OVERFLOW",
+    "RELOAD_BY_EFFECTIVE_WINDOW",
     "SHIFT_OFF_REFUSES",
     "Profile",
     "Rule",
@@ -40,13 +42,21 @@ class Rule:
     older: str  # the behaviour before
 
 
-# The engine's switches (generation.py): how a prompt over the window is treated, what the done
-# line carries, what the prompt count includes.
+# The engine's switches (generation.py, scheduler.py): how a prompt over the window is treated,
+# what the done line carries, what the prompt count includes, when a loaded model is reused.
 REFUSES_OVERFLOW = "refuses_overflow"  # a prompt over the window with truncation off: refused
 LLAMA_SERVER = "llama_server"  # a llama.cpp server runs the model: one position kept free
 DONE_CARRIES_CONTENT = "done_carries_content"  # the done line may carry the answer's last piece
 PROMPT_EVAL_SKIPS_CACHE = "prompt_eval_skips_cache"  # the prompt count leaves out a cached prefix
 SHIFT_OFF_REFUSES = "shift_off_refuses"  # truncation with context shift off: refused
+# The scheduler's (scheduler.py): a loaded model is reused by the window it runs with (capped at
+# the trained context), its context shift and runner options; older: by the window asked for.
+RELOAD_BY_EFFECTIVE_WINDOW = "reload_by_effective_window"
+
+
+# The version of a double told no release: the newest, every rule in effect (no server's number,
+# which would put a profile's own rules on either side of it by chance).
+NEWEST = ""
 
 
 @dataclass(frozen=True)
@@ -58,9 +68,9 @@ class Profile:
 
     def has(self, rule: str) -> bool:
         """Whether the emulated release has the newer behaviour of ``rule`` (a rule this
-        profile does not list: yes)."""
+        profile does not list, or the version :data:`NEWEST`: yes)."""
         since = next((known.since for known in self.rules if known.name == rule), None)
-        return since is None or version_tuple(self.version) >= since
+        return since is None or self.version == NEWEST or version_tuple(self.version) >= since
 
     def overflow_text(self, prompt_tokens: int, num_ctx: int) -> str:
         """The error text for a prompt over the window that the server refuses."""

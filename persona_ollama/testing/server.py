@@ -515,6 +515,7 @@ class FakeServer:
 
     @property
     def version(self) -> str:
+        """The emulated release (``settings.version``; ``""`` when none was given: the newest)."""
         return self._state.settings.version
 
     # models -----------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Any
 from .go import version_tuple
 from .model_names import PLAIN, Naming
 from .models import FakeModel
-from .profiles import Profile
+from .profiles import NEWEST, RELOAD_BY_EFFECTIVE_WINDOW, Profile
 from .scheduler import Lease, Scheduler, runner_options
 from .script import Script
 
@@ -64,7 +64,7 @@ class LoadedModel:
 
 @dataclass
 class Settings:
-    version: str = "0.33.0"
+    version: str = NEWEST  # the emulated release (NEWEST: every rule of the profile in effect)
     default_num_ctx: int = 4096
     chunk_size: int | None = None
     parallel: int | None = None
@@ -74,7 +74,7 @@ class Settings:
 
     def at_least(self, *version: int) -> bool:
         """Whether the emulated server is this version or newer (behaviour changed over time)."""
-        return version_tuple(self.version) >= version
+        return self.version == NEWEST or version_tuple(self.version) >= version
 
     @property
     def profile(self) -> Profile:
@@ -104,7 +104,7 @@ class ServerState:
         self._installed: dict[str, FakeModel] = {}
         self._library: dict[str, FakeModel] = {}
         for known in library:
-            self.add_pullable(known)
+            self.add_pullable(replace(known))  # the server's own copy: its installs change it
         self.scheduler = Scheduler(self.stopping, key=naming.key)
         self._leases = threading.local()  # the runners the current request thread holds
         self._records: list[RecordedRequest] = []
@@ -116,8 +116,9 @@ class ServerState:
 
     # models -----------------------------------------------------------------------------------
     def as_model(self, model: FakeModel | str) -> FakeModel:
-        """``model`` as this server lists it (Naming.adopt); a bare name the library knows takes
-        that model's facts. Raises ValueError for a name the server refuses."""
+        """``model`` as this server lists it (Naming.adopt: a FakeModel is changed in place); a
+        bare name the library knows takes a copy of that model's facts. Raises ValueError for a
+        name the server refuses."""
         if isinstance(model, str):
             with self._lock:
                 known = self._library.get(self.naming.key(model))
@@ -182,14 +183,16 @@ class ServerState:
         the model then.
         """
         keep = DEFAULT_KEEP_ALIVE_S if keep_alive_s is None else keep_alive_s
+        # The release's reload rule, not a version number: the core names no server's releases.
+        newer = self.settings.profile.has(RELOAD_BY_EFFECTIVE_WINDOW)
         lease = self.scheduler.acquire(
             model,
             num_ctx=num_ctx,
             requested_ctx=num_ctx if requested_ctx is None else requested_ctx,
             auto_ctx=auto_ctx,
-            options=runner_options(options or {}, v030=self.settings.at_least(0, 30)),
+            options=runner_options(options or {}, v030=newer),
             keep_alive_s=keep,
-            v030=self.settings.at_least(0, 30),
+            v030=newer,
             shift=shift,
         )
         held: list[Lease] | None = getattr(self._leases, "held", None)

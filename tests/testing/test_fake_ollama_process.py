@@ -216,7 +216,11 @@ def test_the_demo_with_a_missing_reply_file_is_a_usage_error(tmp_path: Path, cap
 
 @pytest.mark.parametrize(
     "args",
-    [["--models", "qwen3:8b,bad name"], ["--remote-alias", "a/b/c/d=gpt-oss:120b-cloud"]],
+    [
+        ["--models", "qwen3:8b,bad name"],
+        ["--remote-alias", "a/b/c/d=gpt-oss:120b-cloud"],
+        ["--remote-alias", "notes=bad name"],
+    ],
 )
 def test_the_demo_with_a_model_name_the_server_refuses_is_a_usage_error(args, capsys) -> None:
     with pytest.raises(SystemExit) as stopped:
