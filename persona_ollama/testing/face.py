@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, ClassVar
 from .responses import Reply, Response, json_reply
 
 if TYPE_CHECKING:
+    from .model_names import Naming
+    from .profiles import Profile
     from .state import RecordedRequest, ServerState
 
 __all__ = [
@@ -64,6 +66,12 @@ class Face:
     routes: Sequence[Route] = ()
     not_implemented: ClassVar[frozenset[str]] = frozenset()
     """Paths the real server has and the double does not: a clear 501 beats a misleading 404."""
+    naming: ClassVar[Naming | None] = None
+    """How the face's server names models (model_names.py), when it has rules of its own: a
+    double serving the face uses them unless it is given ``naming=``."""
+    profile_type: ClassVar[type[Profile] | None] = None
+    """The face's server's release rules and error texts (profiles.py), when it has its own: a
+    double serving the face uses them unless its settings name a profile."""
 
     def error(self, status: int, message: str) -> Reply:
         """The body of an error answered before any output: ``{"error": message}``."""

@@ -32,12 +32,13 @@ from .face import Call, Face, Route
 from .generation import Generation, GenerationRequest, run
 from .go import go_quote, local_rfc3339, rfc3339
 from .models import FakeModel
-from .ollama_names import cloud_stub, is_cloud_name, parse_model_name
+from .ollama_names import OLLAMA_NAMES, cloud_stub, is_cloud_name, parse_model_name
 from .ollama_profiles import (
     CHAT_NOT_FOUND_PLAIN,
     DONE_CARRIES_CONTENT,
     STREAM_ERROR_STATUS,
     TAGS_CONTEXT_LENGTH,
+    OllamaProfile,
 )
 from .ollama_show import show_response
 from .responses import ApiError, Response, json_reply, ndjson_stream, runner_error_reply, text_reply
@@ -365,6 +366,9 @@ def _layers(model: FakeModel) -> list[tuple[str, int, int]]:
 # The face --------------------------------------------------------------------------------------
 class NativeFace(Face):
     """Ollama's native API: ``{"error": ...}`` bodies; a runner's error as the release sends it."""
+
+    naming = OLLAMA_NAMES
+    profile_type = OllamaProfile
 
     routes = (
         Route("GET", "/", root),

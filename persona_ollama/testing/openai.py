@@ -17,8 +17,8 @@ from .face import Call, Face, Route
 from .generation import Generation, run
 from .go import go_json, go_quote
 from .native import chat_request, forward
-from .ollama_names import parse_name
-from .ollama_profiles import V1_OWN_FINISH_CHUNK
+from .ollama_names import OLLAMA_NAMES, parse_name
+from .ollama_profiles import V1_OWN_FINISH_CHUNK, OllamaProfile
 from .responses import ApiError, Reply, Response, Stream, json_reply
 from .script import NO_USAGE, UNSTREAMED_STATUS
 
@@ -215,6 +215,9 @@ def _stream(
 # The face --------------------------------------------------------------------------------------
 class OpenAIFace(Face):
     """The /v1 layer: every error, a runner's included, in the OpenAI shape."""
+
+    naming = OLLAMA_NAMES
+    profile_type = OllamaProfile
 
     routes = (
         Route("POST", CHAT_PATH, chat_completions, generation=True),

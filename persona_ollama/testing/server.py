@@ -54,6 +54,7 @@ import ssl
 import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, TypeVar
@@ -400,6 +401,19 @@ def _json_or_none(body: bytes) -> Any:
 _Server = TypeVar("_Server", bound="FakeServer")
 
 
+def _declared(faces: Sequence[Face], attribute: str) -> Any:
+    """What the ``faces`` say of their server's ``attribute`` (``naming``, ``profile_type``):
+    None when none says; a ValueError when two say different things."""
+    said = [getattr(face, attribute) for face in faces if getattr(face, attribute) is not None]
+    if any(other is not said[0] for other in said[1:]):
+        names = ", ".join(type(face).__name__ for face in faces)
+        raise ValueError(
+            f"the faces ({names}) name different {attribute} rules for one server; "
+            f"pass {attribute}= to the double to say which it follows"
+        )
+    return said[0] if said else None
+
+
 class FakeServer:
     """A started-on-demand double on ``host``:``port`` (0 picks a free port) serving ``faces``.
 
@@ -409,9 +423,11 @@ class FakeServer:
     Host header when it listens on loopback (None: every Host is accepted). ``tls``, a
     server-side :class:`ssl.SSLContext` holding a certificate, makes it serve https (``url``
     says so), as a server does behind a TLS reverse proxy. ``naming`` is how the server spells,
-    checks and compares model names (model_names.py; by default names are taken as they are),
-    and ``library`` the models it knows by name: a bare name installs that model's facts, and it
-    can be pulled. ``settings.profile_type`` is its release rules and error texts (profiles.py).
+    checks and compares model names (model_names.py; by default the faces' ``naming``, else
+    names are taken as they are), and ``library`` the models it knows by name: a bare name
+    installs that model's facts, and it can be pulled. ``settings.profile_type`` is its release
+    rules and error texts (profiles.py; by default the faces' ``profile_type``, else the base
+    profile's).
 
     The scripting methods (``reply_with``, ``fail_next`` ...) take a ``path``: None means the
     routes the faces mark ``generation=True``, ``"*"`` any path.
@@ -432,15 +448,21 @@ class FakeServer:
         load_time: float = 0.0,
         host_check: Callable[[str], bool] | None = None,
         tls: ssl.SSLContext | None = None,
-        naming: Naming = PLAIN,
+        naming: Naming | None = None,
         library: Iterable[FakeModel] = (),
     ) -> None:
         if load_time < 0:
             raise ValueError(f"load_time must be 0 or more seconds, got {load_time}")
         self._tls = tls
         self._routing = Routing(faces)
+        settings = settings or Settings()
+        if settings.profile_type is None:
+            settings = replace(settings, profile_type=_declared(faces, "profile_type"))
         self._state = ServerState(
-            settings or Settings(), self._routing.generation_paths, naming=naming, library=library
+            settings,
+            self._routing.generation_paths,
+            naming=naming or _declared(faces, "naming") or PLAIN,
+            library=library,
         )
         self._state.label = type(self).__name__
         self._state.scheduler.load_time_s = load_time

@@ -70,7 +70,8 @@ class Settings:
     parallel: int | None = None
     signed_in: bool = True  # to the remote models' host: whether forwarding to it works
     vram_bytes: int = 0  # the GPU memory the server sees: /api/ps size_vram (0: no GPU)
-    profile_type: type[Profile] = Profile  # the server's release rules and error texts
+    # The server's release rules and error texts (None: its faces', else the base Profile's).
+    profile_type: type[Profile] | None = None
 
     def at_least(self, *version: int) -> bool:
         """Whether the emulated server is this version or newer (behaviour changed over time)."""
@@ -79,7 +80,7 @@ class Settings:
     @property
     def profile(self) -> Profile:
         """The emulated release's wire rules and error texts (profiles.py)."""
-        return self.profile_type(self.version)
+        return (self.profile_type or Profile)(self.version)
 
 
 class ServerState:

@@ -17,6 +17,7 @@ from persona_ollama.testing import (
     LIBRARY,
     OLLAMA_NAMES,
     OUT_OF_MEMORY,
+    PLAIN,
     RUNNER_STOPPED,
     Call,
     Face,
@@ -27,6 +28,7 @@ from persona_ollama.testing import (
     count_tokens,
     stand_in,
 )
+from persona_ollama.testing.native import NativeFace
 from persona_ollama.testing.profiles import Profile, Rule
 from persona_ollama.testing.state import Settings
 from persona_ollama.testing.wire import ApiError, Reply, Stream, json_reply, ndjson_stream
@@ -271,3 +273,28 @@ def test_ollamas_double_sends_the_servers_own_fault_texts() -> None:
         ]
 
     assert texts == [BUSY, RUNNER_STOPPED, OUT_OF_MEMORY]
+
+
+def test_a_double_of_ollamas_faces_follows_their_names_and_releases_without_being_told() -> None:
+    with FakeServer([NativeFace()], ["llama3"], settings=Settings("0.11.11")) as fake:
+        (model,) = fake.models
+        shown = requests.post(fake.url + "/api/show", json={"model": "LLAMA3"}, timeout=5)
+        (listed,) = requests.get(fake.url + "/api/tags", timeout=5).json()["models"]
+        fake.fail_next()
+        body = {"model": "llama3", "messages": [{"role": "user", "content": "hi"}]}
+        busy = requests.post(fake.url + "/api/chat", json=body, timeout=5)
+
+    assert model.name == "llama3:latest" and shown.status_code == 200  # Ollama's names
+    assert "context_length" not in listed["details"]  # 0.11.11's /api/tags, by Ollama's rules
+    assert busy.json() == {"error": BUSY}  # Ollama's texts
+
+
+def test_faces_that_name_different_rules_for_one_server_are_refused() -> None:
+    class Plain(AcmeFace):
+        naming = PLAIN
+
+    with pytest.raises(ValueError, match=r"different naming rules .* pass naming="):
+        FakeServer([NativeFace(), Plain()])
+    # Said outright, the double follows what it is told.
+    with FakeServer([NativeFace(), Plain()], ["Org/Model"], naming=PLAIN) as fake:
+        assert [model.name for model in fake.models] == ["Org/Model"]
