@@ -19,12 +19,14 @@ from .models import FakeModel
 
 __all__ = ["PLAIN", "Naming"]
 
-# A name longer than this is refused: no server takes a name of a kilobyte.
-MAX_NAME = 512
+# A name longer than this is refused. A server named by the path it loaded (vLLM's default
+# served name) cannot have a longer one: Linux's PATH_MAX is 4096 bytes, its terminating null
+# included (linux/limits.h).
+MAX_NAME = 4095
 
 
 class Naming:
-    """A model name taken as it is: valid when it is 1 to 512 printable characters (a space
+    """A model name taken as it is: valid when it is 1 to 4095 printable characters (a space
     inside it included, as in a local path; no control character), shown as given (trimmed)
     and compared exactly, case included."""
 

@@ -204,7 +204,7 @@ def test_the_core_takes_a_model_id_as_it_is_and_compares_it_exactly() -> None:
     assert (found.status_code, other.status_code, path.status_code) == (200, 404, 200)
 
 
-@pytest.mark.parametrize("name", ["", "   ", "tab\there", "line\nbreak", "x" * 513])
+@pytest.mark.parametrize("name", ["", "   ", "tab\there", "line\nbreak", "x" * 4096])
 def test_the_core_refuses_a_name_no_server_takes_when_it_is_installed(name: str) -> None:
     with pytest.raises(ValueError, match="not a valid model name"):
         FakeServer([AcmeFace()], [name])
@@ -298,3 +298,15 @@ def test_faces_that_name_different_rules_for_one_server_are_refused() -> None:
     # Said outright, the double follows what it is told.
     with FakeServer([NativeFace(), Plain()], ["Org/Model"], naming=PLAIN) as fake:
         assert [model.name for model in fake.models] == ["Org/Model"]
+
+
+def test_the_core_serves_any_name_the_client_may_send() -> None:
+    """The kernel's neutral rules let a name of up to 1024 characters through; the double's
+    plain naming serves it (and a path as long as Linux allows) rather than refuse it first."""
+    from persona_ollama.backends.rules import MAX_NAME_LENGTH
+
+    longest = "/models/" + "m" * (MAX_NAME_LENGTH - len("/models/"))
+    with FakeServer([AcmeFace()], [longest, "/" + "p" * 4094]) as fake:
+        reply = requests.post(fake.url + "/chat", json={"model": longest}, timeout=5)
+
+    assert reply.status_code == 200
