@@ -1,5 +1,7 @@
 """No real waiting in unit tests: a test whose calls to ``time.sleep`` (in any thread) ask for
-more than ``SLEEP_BUDGET_S`` seconds in all fails, unless it is marked ``real_wait``.
+more than ``SLEEP_BUDGET_S`` seconds in all fails, unless it is marked ``real_wait``. Waits on a
+``threading.Event`` or ``Condition`` that run out their timeout count too (the time they
+took): a wait that the code ends early, by setting the event, is a signal, not a pause.
 
 Polls for a condition are not counted: ``wait_until`` below (it returns as soon as the
 condition holds, and fails the test at its timeout) and ``subprocess``'s own (``Popen.wait``
@@ -25,6 +27,9 @@ import pytest
 SLEEP_BUDGET_S = 0.05  # less than any fixed wait a test could rely on, on a loaded machine
 MARKER = "real_wait"
 _POLLERS = frozenset({"subprocess", __name__})  # modules whose sleeps are polls, not waits
+# Modules whose timed-out waits are their own polls (threading: Event.wait on a Condition;
+# the others: pytest's and xdist's machinery, and the HTTP server's serve_forever loop).
+_WAIT_POLLERS = frozenset({"threading", "execnet.gateway_base", "socketserver", "queue"})
 
 
 def wait_until(condition: Callable[[], object], timeout: float = 5.0) -> None:
@@ -64,14 +69,32 @@ def no_real_sleep(
                 asked.append(seconds)
         real_sleep(seconds)
 
+    def timed_out(wait: Callable[..., bool]) -> Callable[..., bool]:
+        """``wait``, counting the time of each call that ran out its timeout (a real wait);
+        a wait that something ended early is the code's own signal, not a pause."""
+
+        def counted_wait(self: object, timeout: float | None = None) -> bool:
+            started = time.monotonic()
+            done = wait(self, timeout)
+            caller = sys._getframe(1).f_globals.get("__name__")
+            if not done and timeout and caller not in _WAIT_POLLERS:
+                with lock:
+                    asked.append(time.monotonic() - started)
+            return done
+
+        return counted_wait
+
     monkeypatch.setattr(time, "sleep", counted_sleep)
+    monkeypatch.setattr(threading.Event, "wait", timed_out(threading.Event.wait))
+    monkeypatch.setattr(threading.Condition, "wait", timed_out(threading.Condition.wait))
     yield
     with lock:
         total = sum(asked)
         calls = len(asked)
     if total > SLEEP_BUDGET_S:
         pytest.fail(
-            f"slept {total:.2f} s in real time ({calls} call(s) of time.sleep), over the unit "
+            f"slept {total:.2f} s in real time ({calls} call(s) of time.sleep or timed-out "
+            "waits), over the unit "
             f"tests' budget of {SLEEP_BUDGET_S} s: inject a clock or a zero pause, wait on an "
             f"event, or mark the test @pytest.mark.{MARKER}('why it must wait')",
             pytrace=False,

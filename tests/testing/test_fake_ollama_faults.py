@@ -175,6 +175,7 @@ def test_scripting_rejects_nonsense_counts(method: str, args: tuple[Any, ...]) -
 # --- latency -----------------------------------------------------------------------------------
 
 
+@pytest.mark.real_wait("the scripted first-byte latency must delay the answer in real time")
 def test_first_byte_latency_delays_the_answer_and_shows_in_load_duration(
     fake_ollama: FakeOllama,
 ) -> None:
@@ -191,6 +192,7 @@ def test_first_byte_latency_delays_the_answer_and_shows_in_load_duration(
     assert body["load_duration"] >= 200_000_000
 
 
+@pytest.mark.real_wait("it checks that the scripted latency paces the chunks in real time")
 def test_between_chunks_latency_paces_the_stream(fake_ollama_factory) -> None:
     fake = fake_ollama_factory(chunk_size=1)
     fake.reply_with("abcd")
@@ -258,6 +260,7 @@ def test_models_can_be_added_and_removed_while_running(fake_ollama: FakeOllama) 
 # --- concurrency and lifecycle -----------------------------------------------------------------
 
 
+@pytest.mark.real_wait("generations held by latency show how many run at once")
 def test_parallel_limits_how_many_generations_run_at_once(fake_ollama_factory) -> None:
     fake = fake_ollama_factory(parallel=2)
     fake.latency(first_byte=0.15)

@@ -141,6 +141,7 @@ def test_keep_alive_expiry_unloads_and_the_next_request_loads_again(
     assert fake_ollama.loads == 2
 
 
+@pytest.mark.real_wait("it checks that the scripted load time is waited once, in real time")
 def test_load_time_is_paid_once_and_reported_in_metrics(fake_ollama_factory: Any) -> None:
     fake = fake_ollama_factory(["llama3.2:3b"], load_time=0.3)
     started = time.monotonic()
@@ -151,6 +152,7 @@ def test_load_time_is_paid_once_and_reported_in_metrics(fake_ollama_factory: Any
     assert fake.loads == 1
 
 
+@pytest.mark.real_wait("concurrent requests wait for one real load")
 def test_concurrent_compatible_requests_share_one_load(fake_ollama_factory: Any) -> None:
     fake = fake_ollama_factory(["llama3.2:3b"], load_time=0.3)
     started = time.monotonic()
@@ -161,6 +163,7 @@ def test_concurrent_compatible_requests_share_one_load(fake_ollama_factory: Any)
     assert elapsed < 2 * 0.3  # all waited for the one load, none loaded again
 
 
+@pytest.mark.real_wait("a reload waits for running requests held by a real load time")
 def test_a_different_window_waits_for_running_requests_then_reloads(
     fake_ollama_factory: Any,
 ) -> None:

@@ -16,6 +16,7 @@ def pytest_configure(config):
 TESTS = """
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -54,6 +55,22 @@ def test_polls_that_time_out_fail():
     wait_until(lambda: False, timeout=0.01)
 
 
+def test_an_event_that_times_out():
+    assert not threading.Event().wait(0.06)
+
+
+def test_a_condition_that_times_out():
+    condition = threading.Condition()
+    with condition:
+        assert not condition.wait(0.06)
+
+
+def test_an_event_set_by_another_thread():
+    event = threading.Event()
+    threading.Timer(0.06, event.set).start()  # the Timer's own wait is the code's: not counted
+    assert event.wait(5)
+
+
 def test_waits_for_a_child_process():
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.2)"])
     assert child.wait(timeout=30) == 0
@@ -83,11 +100,14 @@ def test_the_guard_fails_unit_tests_that_sleep_and_lets_marked_ones_and_polls_pa
         "test_polls_until_a_condition_holds": "passed",
         "test_polls_that_time_out_fail": "failed",
         "test_waits_for_a_child_process": "passed",
+        "test_an_event_that_times_out": "failed",
+        "test_a_condition_that_times_out": "failed",
+        "test_an_event_set_by_another_thread": "passed",
     }
     result.stdout.fnmatch_lines(
         [
-            "*slept 0.06 s in real time (1 call(s) of time.sleep)*budget of 0.05 s*real_wait*",
-            "*slept 0.08 s in real time (4 call(s) of time.sleep)*",
+            "*slept 0.06 s in real time (1 call(s) of time.sleep*)*budget of 0.05 s*real_wait*",
+            "*slept 0.08 s in real time (4 call(s) of time.sleep*",
             "*real_wait needs a reason*",
             "*still false after 0.01 s*",
         ],
