@@ -79,12 +79,18 @@ def entries_of(transport: Transport, document: Any) -> list[dict[str, Any]]:
     return [e for e in data if isinstance(e, dict) and isinstance(e.get("id"), str)]
 
 
-def names_of(kind: str, ids: Iterable[str] = ()) -> NameRules:
-    """The model-name rules of a ``kind`` of /v1 server listing ``ids``: Ollama's on Ollama
-    (its /v1 takes its own names, so "llama3.2" is "llama3.2:latest"), else the ids as listed,
-    a spelling that differs only in case naming the one id it folds to (ServedIds: vLLM's
-    "Org/Model" or a path is not lower-cased or tagged)."""
-    return OLLAMA_NAMES if kind == "Ollama" else ServedIds(ids)
+def names_of(kind: str, entries: Iterable[Mapping[str, Any]] = ()) -> NameRules:
+    """The model-name rules of a ``kind`` of /v1 server listing ``entries``: Ollama's on
+    Ollama (its /v1 takes its own names, so "llama3.2" is "llama3.2:latest"), else the ids as
+    listed, a spelling that differs only in case naming the one id it folds to (ServedIds:
+    vLLM's "Org/Model" or a path is not lower-cased or tagged). A proxy listing Ollama's
+    models beside others keeps each entry's own rules (see :func:`same_name`), whichever
+    entry comes first."""
+    listed = list(entries)
+    ollama = [entry["id"] for entry in listed if server_kind(entry) == "Ollama"]
+    if kind == "Ollama" and len(ollama) == len(listed):
+        return OLLAMA_NAMES
+    return ServedIds((entry["id"] for entry in listed), dict.fromkeys(ollama, OLLAMA_NAMES))
 
 
 def native_key(name: str) -> str:

@@ -72,3 +72,32 @@ def test_a_spelling_one_id_matches_ignoring_case_is_sent_as_that_id(twins: VllmL
     assert response.content == "Hi"
     assert [body["model"] for body in twins.bodies] == ["Other/Model-7B"]
     assert provider.validate_model("OTHER/MODEL-7B")
+
+
+@pytest.mark.parametrize(
+    "listed",
+    [
+        ("llama3.2:latest", "Org/Model", "org/model"),  # Ollama's model listed first
+        ("Org/Model", "org/model", "llama3.2:latest"),
+    ],
+    ids=["ollama-first", "vllm-first"],
+)
+def test_a_proxy_listing_ollama_models_keeps_case_twins_apart_whatever_comes_first(
+    listed: tuple[str, ...],
+) -> None:
+    # A proxy lists an Ollama model (owned_by "library") beside vLLM's: which entry comes
+    # first must not decide the rules for all of them (Ollama's ignore case).
+    with VllmLike(*listed, owners={"llama3.2:latest": "library"}) as server:
+        provider = provider_for(server)
+        for model in ("org/model", "Org/Model", "org/model"):
+            assert provider.generate("Hello", model=model, max_tokens=8).model == model
+        with pytest.raises(ModelNotAvailableError, match="differ only in case"):
+            provider.generate("Hello", model="ORG/MODEL", max_tokens=8)
+        # The Ollama model keeps Ollama's rules: its name without the tag, in any case.
+        assert provider.generate("Hello", model="LLAMA3.2", max_tokens=8).model == (
+            "llama3.2:latest"
+        )
+        provider.close()
+
+    sent = [body["model"] for body in server.bodies]
+    assert sent == ["org/model", "Org/Model", "org/model", "llama3.2:latest"]

@@ -23,6 +23,7 @@ from persona_ollama.backends.openai import (
     server_kind,
     sse_chunks,
 )
+from persona_ollama.backends.openai_models import names_of
 from persona_ollama.backends.openai_rules import ServedIds
 from persona_ollama.choosing import catalogue
 from persona_ollama.choosing.catalogue import Catalogue, GiB, ModelSpec
@@ -991,6 +992,22 @@ def test_a_served_id_is_matched_by_the_rules_of_the_server_that_lists_it(backend
 def test_served_ids_key_a_spelling_by_the_one_listed_id_it_names(listed, asked, key):
     assert ServedIds(listed).canonical(asked) == key
     assert ServedIds(listed) == ServedIds(reversed(listed))  # the same rules: facts are kept
+
+
+@pytest.mark.parametrize("ollama_first", [True, False], ids=["ollama-first", "vllm-first"])
+def test_a_proxy_listing_keeps_each_entrys_rules_whichever_comes_first(ollama_first):
+    cards = [vllm_card("Org/Model"), vllm_card("org/model"), ollama_card("gpt-oss:20b-cloud")]
+    if ollama_first:
+        cards.reverse()
+
+    rules = names_of(server_kind(cards[0]), cards)
+
+    assert rules.canonical("Org/Model") != rules.canonical("org/model")  # two models
+    assert rules.canonical("ORG/MODEL") == "ORG/MODEL"  # shared by both: names neither
+    assert rules.canonical("GPT-OSS:20B-cloud") == "gpt-oss:20b-cloud"  # Ollama's rules
+    assert rules.is_remote("gpt-oss:20b-cloud") and not rules.is_remote("Org/Model")
+    # A listing of Ollama's models only keeps Ollama's rules (its tags, its cloud names).
+    assert names_of("Ollama", [ollama_card("llama3:8b")]).canonical("LLAMA3:8b") == "llama3:8b"
 
 
 def test_a_spelling_that_two_served_ids_share_is_refused_naming_both(backend, mocked):
