@@ -1296,6 +1296,11 @@ def test_the_native_api_stays_the_default():
         ({"id": "m", "owned_by": "me", "permissions": []}, "llama.cpp"),  # llama-cpp-python
         ({"id": "m", "owned_by": "organization_owner"}, "LM Studio"),
         ({"id": "m", "owned_by": "library"}, "Ollama"),
+        # Ollama says a model's namespace as its owner, and lists every name with its tag.
+        ({"id": "myuser/notes:latest", "owned_by": "myuser"}, "Ollama"),
+        ({"id": "hf.co/bartowski/x-GGUF:Q4_K_M", "owned_by": "bartowski"}, "Ollama"),
+        ({"id": "myuser/notes", "owned_by": "myuser"}, "OpenAI-compatible server"),
+        ({"id": "myuser/notes:latest", "owned_by": "other"}, "OpenAI-compatible server"),
         ({"id": "m", "owned_by": "openai"}, "OpenAI-compatible server"),
         ({"id": "m"}, "OpenAI-compatible server"),
     ],
