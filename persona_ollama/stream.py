@@ -157,7 +157,9 @@ class ChatStream:
                     f"{self._label} you meant and that it is up to date.",
                     url=url,
                 )
-            if ends_at is not None and time.monotonic() > ends_at:
+            # The final chunk is never late: the transport read it within the deadline, or
+            # kept a whole answer whose closing marker alone missed it (a /v1 finish reason).
+            if ends_at is not None and not chunk.done and time.monotonic() > ends_at:
                 raise ServerTimeoutError(
                     f"No complete answer within the deadline of {deadline:g} s; the partial "
                     "answer was discarded.",

@@ -19,12 +19,15 @@ from transport_doubles import _LoopbackServer
 
 
 class VllmLike(_LoopbackServer):
-    """Serves ``ids`` (vLLM's ``--served-model-name``s); use it in ``with``. ``bodies`` holds
-    each chat request's JSON and ``paths`` each request's path, oldest first."""
+    """Serves ``ids`` (vLLM's ``--served-model-name``s); use it in ``with``. ``owners`` maps an
+    id to the ``owned_by`` its entry says (a proxy listing another server's models beside
+    vLLM's; else "vllm"). ``ids`` may be replaced while it runs (a model added or removed).
+    ``bodies`` holds each chat request's JSON and ``paths`` each request's path, oldest first."""
 
-    def __init__(self, *ids: str) -> None:
+    def __init__(self, *ids: str, owners: dict[str, str] | None = None) -> None:
         super().__init__(_Handler)
         self.ids = ids
+        self.owners = owners or {}
         self.bodies: list[dict[str, Any]] = []
         self.paths: list[str] = []
 
@@ -51,8 +54,14 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self.server.paths.append(self.path)
         if self.path == "/v1/models":
+            owners = self.server.owners
             data = [
-                {"id": model_id, "object": "model", "owned_by": "vllm", "max_model_len": 8192}
+                {
+                    "id": model_id,
+                    "object": "model",
+                    "owned_by": owners.get(model_id, "vllm"),
+                    "max_model_len": 8192,
+                }
                 for model_id in self.server.ids
             ]
             self._send(200, json.dumps({"object": "list", "data": data}).encode())

@@ -511,7 +511,7 @@ class OpenAIBackend:
         """Keep the ``kind`` of server /v1/models says this is, and its name rules for the
         ids it lists (``entries``)."""
         self.state.kind = kind
-        self._use_names(names_of(kind, (entry["id"] for entry in entries)))
+        self._use_names(names_of(kind, entries))
 
     def _use_names(self, rules: NameRules) -> None:
         """Compare the server's names by ``rules`` from now on, unless they are the rules in

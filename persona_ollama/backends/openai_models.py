@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ..errors import OllamaError
+from .ollama_rules import split as ollama_split
 from .openai_rules import ServedIds, folded
 from .openai_sse import as_mapping, positive_int
 from .registry import declared
@@ -55,11 +56,23 @@ def server_kind(entry: Mapping[str, Any]) -> str:
     owner = entry.get("owned_by")
     if isinstance(owner, str) and owner.lower() in KINDS:
         return KINDS[owner.lower()]
+    if isinstance(owner, str) and owner and _owned_as_ollama_says(entry["id"], owner):
+        return "Ollama"
     if isinstance(entry.get("meta"), Mapping):  # llama-server's GGUF metadata
         return "llama.cpp"
     if owner == "me" and entry.get("permissions") == []:  # llama-cpp-python's server
         return "llama.cpp"
     return GENERIC
+
+
+def _owned_as_ollama_says(model_id: str, owner: str) -> bool:
+    """True when ``owner`` is the namespace of the tagged name ``model_id``: Ollama's
+    /v1/models says each model's namespace as its owner (openai/openai.go ToListCompletion,
+    ``model.ParseName(m.Name).Namespace``), so "library" for a library model but "myuser"
+    for "myuser/notes:latest" and "bartowski" for "hf.co/bartowski/x-GGUF:Q4_K_M"; its
+    listing always names the tag."""
+    tagged = model_id.rfind(":") > model_id.rfind("/")
+    return tagged and ollama_split(model_id)[1] == owner
 
 
 def context_length_of(entry: Mapping[str, Any]) -> int | None:
@@ -79,12 +92,18 @@ def entries_of(transport: Transport, document: Any) -> list[dict[str, Any]]:
     return [e for e in data if isinstance(e, dict) and isinstance(e.get("id"), str)]
 
 
-def names_of(kind: str, ids: Iterable[str] = ()) -> NameRules:
-    """The model-name rules of a ``kind`` of /v1 server listing ``ids``: Ollama's on Ollama
-    (its /v1 takes its own names, so "llama3.2" is "llama3.2:latest"), else the ids as listed,
-    a spelling that differs only in case naming the one id it folds to (ServedIds: vLLM's
-    "Org/Model" or a path is not lower-cased or tagged)."""
-    return OLLAMA_NAMES if kind == "Ollama" else ServedIds(ids)
+def names_of(kind: str, entries: Iterable[Mapping[str, Any]] = ()) -> NameRules:
+    """The model-name rules of a ``kind`` of /v1 server listing ``entries``: Ollama's on
+    Ollama (its /v1 takes its own names, so "llama3.2" is "llama3.2:latest"), else the ids as
+    listed, a spelling that differs only in case naming the one id it folds to (ServedIds:
+    vLLM's "Org/Model" or a path is not lower-cased or tagged). A proxy listing Ollama's
+    models beside others keeps each entry's own rules (see :func:`same_name`), whichever
+    entry comes first."""
+    listed = list(entries)
+    ollama = [entry["id"] for entry in listed if server_kind(entry) == "Ollama"]
+    if kind == "Ollama" and len(ollama) == len(listed):
+        return OLLAMA_NAMES
+    return ServedIds((entry["id"] for entry in listed), dict.fromkeys(ollama, OLLAMA_NAMES))
 
 
 def native_key(name: str) -> str:

@@ -152,6 +152,10 @@ class _Group(click.Group):
             ctx.exit(EXIT_INTERRUPTED)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except BrokenPipeError:
+            # The reader went away (`| head -1`): nothing to report to it. Click's main exits
+            # 1 quietly, as it does for --help.
+            raise
         except Exception as error:
             if ctx.meta.get("persona_ollama.debug"):
                 raise

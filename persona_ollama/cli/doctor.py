@@ -113,9 +113,14 @@ def collect(host: str | None) -> dict[str, Any]:
             default["reasons"] = ["Set by PERSONA_OLLAMA_MODEL."]
             default["warnings"] = []
         else:
-            unknown = "No chat model is installed"
-            default["reasons"] = [r for r in default["reasons"] if not r.startswith(unknown)]
-            default["warnings"] = [w for w in default["warnings"] if not w.startswith(unknown)]
+            # The native selection's words, and a /v1 server's (selection._choose_served).
+            unknown = ("No chat model is installed", "serves no chat model")
+
+            def known(text: str) -> bool:
+                return not text.startswith(unknown[0]) and unknown[1] not in text
+
+            default["reasons"] = [r for r in default["reasons"] if known(r)]
+            default["warnings"] = [w for w in default["warnings"] if known(w)]
             default["reasons"].append(
                 "The server did not answer, so which models it has is unknown; with none "
                 f"installed, {provider.default_model} is the catalogue's best fit for this "

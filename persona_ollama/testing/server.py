@@ -401,15 +401,20 @@ def _json_or_none(body: bytes) -> Any:
 _Server = TypeVar("_Server", bound="FakeServer")
 
 
+# The argument of FakeServer that settles each thing faces may disagree on.
+_SETTLED_BY = {"naming": "naming=...", "profile_type": "settings=Settings(profile_type=...)"}
+
+
 def _declared(faces: Sequence[Face], attribute: str) -> Any:
     """What the ``faces`` say of their server's ``attribute`` (``naming``, ``profile_type``):
-    None when none says; a ValueError when two say different things."""
+    None when none says; a ValueError naming the argument that settles it when two say
+    different things."""
     said = [getattr(face, attribute) for face in faces if getattr(face, attribute) is not None]
     if any(other is not said[0] for other in said[1:]):
         names = ", ".join(type(face).__name__ for face in faces)
         raise ValueError(
             f"the faces ({names}) name different {attribute} rules for one server; "
-            f"pass {attribute}= to the double to say which it follows"
+            f"pass {_SETTLED_BY[attribute]} to the double to say which it follows"
         )
     return said[0] if said else None
 

@@ -757,6 +757,7 @@ class Transport:
         first_wait = response.__dict__.get("_persona_read_timeout", self.timeout[1])
         waiting = (self.timeout[0], first_wait)
         broken: Exception | None = None
+        late: ServerTimeoutError | None = None
         try:
             reader = BodyReader(
                 response,
@@ -782,12 +783,13 @@ class Transport:
                     return
                 yield item
         except socket.timeout:
-            raise self._timed_out(waiting, deadline) from None
+            late = self._timed_out(waiting, deadline)
         except requests.exceptions.ConnectionError as error:
             # requests wraps a read timeout between chunks in a ConnectionError.
             if error.args and isinstance(error.args[0], urllib3.exceptions.ReadTimeoutError):
-                raise self._timed_out(waiting, deadline) from None
-            broken = error
+                late = self._timed_out(waiting, deadline)
+            else:
+                broken = error
         except (
             requests.exceptions.ChunkedEncodingError,
             http.client.HTTPException,
@@ -799,11 +801,13 @@ class Transport:
             raise
         finally:
             self.release(response)
-        if broken is not None:
+        if broken is not None or late is not None:
+            # A whole answer (a /v1 finish reason came) whose closing marker was lost, or
+            # came too late for the read timeout or the deadline, is kept.
             final = salvage() if salvage is not None else None
             if final is None:
-                raise self._cut_off(what, broken) from None
-            yield final  # the answer was whole: only its closing marker was lost
+                raise late or self._cut_off(what, cast(Exception, broken))
+            yield final
             return
         raise ServerResponseError(
             f"The {what} from {url} ended before the server said it was done, without an "

@@ -97,6 +97,16 @@ def test_doctor_with_the_server_down_exits_1_with_the_next_step(runner):
     assert report["default_model"]["installed"] is None
 
 
+def test_doctor_with_a_v1_server_down_claims_nothing_about_what_it_serves(runner):
+    result = runner.invoke(main, ["doctor", "--api", "openai", "--host", free_url()])
+
+    assert result.exit_code == 1
+    assert "not reachable" in result.stdout and "Next step" in result.stdout
+    # The selection saw no model list: that is not a server serving no chat model.
+    assert "serves no chat model" not in result.stdout
+    assert "(unknown: the server did not answer)" in result.stdout
+
+
 def test_doctor_with_the_server_down_explains_a_configured_model_by_its_setting(
     runner, monkeypatch
 ):

@@ -22,7 +22,7 @@ from persona_ollama.backends.openai import OpenAIBackend
 from persona_ollama.endpoint import resolve_endpoint
 from persona_ollama.errors import ModelNotAvailableError, ServerTimeoutError
 from persona_ollama.testing import FakeModel, FakeOllama
-from persona_ollama.testing.hostile import Conn, HostileServer, Request, respond
+from persona_ollama.testing.hostile import Conn, HostileServer, Request, chunk, http_head, respond
 
 MODEL = "llama3.2:3b"
 DEADLINE = 0.3  # seconds: the call's
@@ -137,4 +137,54 @@ def test_counting_the_answers_tokens_stops_at_the_deadline_and_leaves_the_count_
         provider.close()
     assert answer.content == "Hello there"  # the answer came whole, within the deadline
     assert answer.raw_response["output_tokens"] is None  # unknown: never a guess, never 0
+    assert took < DEADLINE + MARGIN, took
+
+
+def vllm_whose_closing_events_come_late() -> HostileServer:
+    """A vLLM-shaped server that sends the whole answer, finish reason included, at once,
+    and its usage event and [DONE] only after SLOW seconds (a proxy holding the last bytes)."""
+    events = (
+        {"choices": [{"index": 0, "delta": {"content": "Hello there"}, "finish_reason": None}]},
+        {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+    )
+
+    def models(request: Request, conn: Conn) -> bool:
+        entry = {"id": "m", "object": "model", "owned_by": "vllm"}
+        return respond(conn, json.dumps({"object": "list", "data": [entry]}).encode())
+
+    def chat(request: Request, conn: Conn) -> bool:
+        head = {"Content-Type": "text/event-stream", "Transfer-Encoding": "chunked"}
+        conn.send(http_head(200, head))
+        for event in events:
+            conn.send(chunk(f"data: {json.dumps(event)}\n\n".encode()))
+        conn.hold(SLOW)
+        usage = {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2}}
+        conn.send(chunk(f"data: {json.dumps(usage)}\n\ndata: [DONE]\n\n".encode()))
+        conn.send(chunk(b""))
+        return False
+
+    routes = {"/v1/models": models, "/v1/chat/completions": chat}
+    return HostileServer(routes)
+
+
+@pytest.mark.parametrize("limit", ["deadline", "timeout"])
+def test_an_answer_whose_finish_reason_came_in_time_is_kept_when_only_done_is_late(
+    limit: str,
+) -> None:
+    # The finish reason says the answer is whole, as when the connection breaks before
+    # [DONE] (AnswerSoFar.final_if_whole): only the usage event and [DONE] missed the call's
+    # deadline (or the read timeout), so the answer is returned, its counts unknown.
+    with vllm_whose_closing_events_come_late() as server:
+        provider = OllamaProvider(
+            base_url=server.url + "/v1", model="m", api="openai", environ={}, **{limit: DEADLINE}
+        )
+        started = time.monotonic()
+
+        answer = provider.generate("hi", max_tokens=64)
+
+        took = time.monotonic() - started
+        provider.close()
+    assert answer.content == "Hello there"
+    assert answer.finish_reason == "stop"
+    assert answer.raw_response["output_tokens"] is None  # the usage event never came
     assert took < DEADLINE + MARGIN, took

@@ -310,3 +310,28 @@ def test_the_core_serves_any_name_the_client_may_send() -> None:
         reply = requests.post(fake.url + "/chat", json={"model": longest}, timeout=5)
 
     assert reply.status_code == 200
+
+
+def test_faces_that_name_different_releases_are_refused_naming_the_setting_that_says_which() -> (
+    None
+):
+    class Acme(Profile):
+        @property
+        def busy_text(self) -> str:
+            return "acme is busy"
+
+    class AcmeReleases(AcmeFace):
+        profile_type = Acme
+
+    # The advice is the argument the double takes: Settings(profile_type=...), not a keyword
+    # of its own (FakeServer has no profile_type=).
+    with pytest.raises(
+        ValueError, match=r"different profile_type rules .* settings=Settings\(profile_type="
+    ):
+        FakeServer([NativeFace(), AcmeReleases()])
+    settings = Settings(profile_type=Acme)
+    with FakeServer([AcmeReleases(), NativeFace()], settings=settings) as fake:
+        fake.fail_next(path="/health")
+        busy = requests.get(fake.url + "/health", timeout=5)
+
+    assert busy.json() == {"problem": "acme is busy"}  # the release rules it was told

@@ -23,6 +23,7 @@ from persona_ollama.backends.openai import (
     server_kind,
     sse_chunks,
 )
+from persona_ollama.backends.openai_models import names_of
 from persona_ollama.backends.openai_rules import ServedIds
 from persona_ollama.choosing import catalogue
 from persona_ollama.choosing.catalogue import Catalogue, GiB, ModelSpec
@@ -993,6 +994,22 @@ def test_served_ids_key_a_spelling_by_the_one_listed_id_it_names(listed, asked, 
     assert ServedIds(listed) == ServedIds(reversed(listed))  # the same rules: facts are kept
 
 
+@pytest.mark.parametrize("ollama_first", [True, False], ids=["ollama-first", "vllm-first"])
+def test_a_proxy_listing_keeps_each_entrys_rules_whichever_comes_first(ollama_first):
+    cards = [vllm_card("Org/Model"), vllm_card("org/model"), ollama_card("gpt-oss:20b-cloud")]
+    if ollama_first:
+        cards.reverse()
+
+    rules = names_of(server_kind(cards[0]), cards)
+
+    assert rules.canonical("Org/Model") != rules.canonical("org/model")  # two models
+    assert rules.canonical("ORG/MODEL") == "ORG/MODEL"  # shared by both: names neither
+    assert rules.canonical("GPT-OSS:20B-cloud") == "gpt-oss:20b-cloud"  # Ollama's rules
+    assert rules.is_remote("gpt-oss:20b-cloud") and not rules.is_remote("Org/Model")
+    # A listing of Ollama's models only keeps Ollama's rules (its tags, its cloud names).
+    assert names_of("Ollama", [ollama_card("llama3:8b")]).canonical("LLAMA3:8b") == "llama3:8b"
+
+
 def test_a_spelling_that_two_served_ids_share_is_refused_naming_both(backend, mocked):
     cards = (vllm_card("Org/Model"), vllm_card("org/model"), vllm_card("Other"))
     mocked.get(MODELS, json=models_list(*cards))
@@ -1279,6 +1296,11 @@ def test_the_native_api_stays_the_default():
         ({"id": "m", "owned_by": "me", "permissions": []}, "llama.cpp"),  # llama-cpp-python
         ({"id": "m", "owned_by": "organization_owner"}, "LM Studio"),
         ({"id": "m", "owned_by": "library"}, "Ollama"),
+        # Ollama says a model's namespace as its owner, and lists every name with its tag.
+        ({"id": "myuser/notes:latest", "owned_by": "myuser"}, "Ollama"),
+        ({"id": "hf.co/bartowski/x-GGUF:Q4_K_M", "owned_by": "bartowski"}, "Ollama"),
+        ({"id": "myuser/notes", "owned_by": "myuser"}, "OpenAI-compatible server"),
+        ({"id": "myuser/notes:latest", "owned_by": "other"}, "OpenAI-compatible server"),
         ({"id": "m", "owned_by": "openai"}, "OpenAI-compatible server"),
         ({"id": "m"}, "OpenAI-compatible server"),
     ],
