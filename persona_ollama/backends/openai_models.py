@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ..errors import OllamaError
-from .ollama_rules import split as ollama_split
 from .openai_rules import ServedIds, folded
 from .openai_sse import as_mapping, positive_int
 from .registry import declared
@@ -72,7 +71,9 @@ def _owned_as_ollama_says(model_id: str, owner: str) -> bool:
     for "myuser/notes:latest" and "bartowski" for "hf.co/bartowski/x-GGUF:Q4_K_M"; its
     listing always names the tag."""
     tagged = model_id.rfind(":") > model_id.rfind("/")
-    return tagged and ollama_split(model_id)[1] == owner
+    # Go's ParseName reads from the right: the model after the last "/", the namespace before.
+    before_model = model_id.rpartition("/")[0]
+    return tagged and bool(before_model) and before_model.rpartition("/")[2] == owner
 
 
 def context_length_of(entry: Mapping[str, Any]) -> int | None:
