@@ -1,5 +1,6 @@
 """Helpers several test files share: Ollama's NDJSON answers, written for a mock and read back;
-free loopback ports; a module loaded from a file; a Linux PC with stub tools on its PATH.
+free loopback ports; a module loaded from a file; a Linux PC with stub tools on its PATH;
+llama-cpp-python's server as a hostile server whose routes can be slowed or silenced.
 
 Import them like transport_doubles (``from shared_helpers import ndjson``): tests/ is on the path.
 """
@@ -10,6 +11,7 @@ import importlib.util
 import json
 import socket
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -17,6 +19,7 @@ from typing import Any
 import pytest
 import requests
 
+from persona_ollama.testing.hostile import HostileServer, Request, respond
 from persona_ollama.thinking import ThinkSplitter
 
 
@@ -108,3 +111,38 @@ def write_tool(directory: Path, name: str, body: str) -> None:
     script = directory / name
     script.write_text(f"#!{sys.executable}\nimport sys, time\n{body}\n")
     script.chmod(0o755)
+
+
+# llama-cpp-python's streamed answer: no usage event, so the provider counts the answer with
+# the server's tokenizer (/extras/tokenize/count).
+LLAMA_CPP_PYTHON_ANSWER = (
+    'data: {"id":"x","object":"chat.completion.chunk","choices":[{"index":0,'
+    '"delta":{"role":"assistant","content":"Hello there"},"finish_reason":null}]}\n\n'
+    'data: {"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},'
+    '"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n'
+)
+
+
+def llama_cpp_python(
+    silent: str | None = None, *, first_byte: float = 0.0, count_after: float = 0.0
+) -> HostileServer:
+    """llama-cpp-python's server serving model ``m``: its answer waits ``first_byte`` seconds,
+    its tokenizer ``count_after``; the ``silent`` route accepts the request and never answers."""
+
+    def models(request: Request, conn: Any) -> bool:
+        entry = {"id": "m", "object": "model", "owned_by": "me", "permissions": []}
+        return respond(conn, json.dumps({"object": "list", "data": [entry]}).encode())
+
+    def chat(request: Request, conn: Any) -> bool:
+        time.sleep(first_byte)
+        body = LLAMA_CPP_PYTHON_ANSWER.encode()
+        return respond(conn, body, headers={"Content-Type": "text/event-stream"})
+
+    def count(request: Request, conn: Any) -> bool:
+        time.sleep(count_after)
+        return respond(conn, json.dumps({"count": 3 if request.json()["input"] else 1}).encode())
+
+    routes = {"/v1/models": models, "/v1/chat/completions": chat, "/extras/tokenize/count": count}
+    if silent in routes:
+        routes[silent] = lambda request, conn: conn.hold()
+    return HostileServer(routes)

@@ -10,7 +10,7 @@ import json
 import time
 
 import pytest
-from shared_helpers import chat_done, chat_piece, ndjson
+from shared_helpers import chat_done, chat_piece, llama_cpp_python, ndjson
 
 from persona_ollama import OllamaProvider
 from persona_ollama.errors import OllamaError
@@ -19,38 +19,11 @@ from persona_ollama.transport import http
 
 QUICK = 0.3
 PATIENT = 8  # the read timeout the provider is given: far above QUICK
-ANSWER = (
-    'data: {"id":"x","object":"chat.completion.chunk","choices":[{"index":0,'
-    '"delta":{"role":"assistant","content":"Hello there"},"finish_reason":null}]}\n\n'
-    'data: {"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},'
-    '"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n'
-)
 
 
 @pytest.fixture(autouse=True)
 def quick(monkeypatch):
     monkeypatch.setattr(http, "QUICK_READ_TIMEOUT", QUICK)
-
-
-def llama_cpp_python(silent: str, first_byte: float = 0.0) -> HostileServer:
-    """llama-cpp-python's server (no usage in its stream, a tokenizer to count the answer),
-    whose ``silent`` route accepts the request and never answers."""
-
-    def models(request: Request, conn) -> bool:
-        entry = {"id": "m", "object": "model", "owned_by": "me", "permissions": []}
-        return respond(conn, json.dumps({"object": "list", "data": [entry]}).encode())
-
-    def chat(request: Request, conn) -> bool:
-        time.sleep(first_byte)
-        return respond(conn, ANSWER.encode(), headers={"Content-Type": "text/event-stream"})
-
-    def count(request: Request, conn) -> bool:
-        return respond(conn, json.dumps({"count": 3 if request.json()["input"] else 1}).encode())
-
-    routes = {"/v1/models": models, "/v1/chat/completions": chat, "/extras/tokenize/count": count}
-    if silent in routes:
-        routes[silent] = lambda request, conn: conn.hold()
-    return HostileServer(routes)
 
 
 def test_counting_the_answer_with_the_servers_tokenizer_waits_the_short_timeout():
@@ -69,7 +42,7 @@ def test_counting_the_answer_with_the_servers_tokenizer_waits_the_short_timeout(
 
 
 def test_a_generation_keeps_the_patient_read_timeout():
-    with llama_cpp_python("none", first_byte=3 * QUICK) as server:
+    with llama_cpp_python(first_byte=3 * QUICK) as server:
         provider = OllamaProvider(
             base_url=server.url + "/v1", model="m", api="openai", timeout=PATIENT, environ={}
         )

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from shared_helpers import llama_cpp_python
 
 from persona_ollama import OllamaProvider
 from persona_ollama.backends.base import ChatRequest
@@ -97,35 +98,8 @@ def test_naming_the_served_models_after_a_404_stops_at_the_deadline(fake: FakeOl
     assert fake.request_count("/v1/chat/completions") == 1
 
 
-def llama_cpp_python_with_a_slow_tokenizer() -> HostileServer:
-    """llama-cpp-python's server: no usage in its stream, and a tokenizer (to count the
-    answer) that answers only after SLOW seconds."""
-    answer = "".join(
-        f"data: {json.dumps(event)}\n\n"
-        for event in (
-            {"choices": [{"index": 0, "delta": {"content": "Hello there"}, "finish_reason": None}]},
-            {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
-        )
-    )
-
-    def models(request: Request, conn: Conn) -> bool:
-        entry = {"id": "m", "object": "model", "owned_by": "me", "permissions": []}
-        return respond(conn, json.dumps({"object": "list", "data": [entry]}).encode())
-
-    def chat(request: Request, conn: Conn) -> bool:
-        body = (answer + "data: [DONE]\n\n").encode()
-        return respond(conn, body, headers={"Content-Type": "text/event-stream"})
-
-    def count(request: Request, conn: Conn) -> bool:
-        time.sleep(SLOW)
-        return respond(conn, json.dumps({"count": 3 if request.json()["input"] else 1}).encode())
-
-    routes = {"/v1/models": models, "/v1/chat/completions": chat, "/extras/tokenize/count": count}
-    return HostileServer(routes)
-
-
 def test_counting_the_answers_tokens_stops_at_the_deadline_and_leaves_the_count_unknown() -> None:
-    with llama_cpp_python_with_a_slow_tokenizer() as server:
+    with llama_cpp_python(count_after=SLOW) as server:
         provider = OllamaProvider(
             base_url=server.url + "/v1", model="m", api="openai", deadline=DEADLINE, environ={}
         )
