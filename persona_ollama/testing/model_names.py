@@ -32,6 +32,8 @@ class Naming:
 
     # What a derived digest hashes before the name: a double's digests stay as they were.
     digest_seed = "fake-model"
+    # What the error for a name the server refuses says after "is not a valid model name".
+    invalid_hint = "for this server"
 
     def is_valid(self, raw: str) -> bool:
         text = raw.strip()
@@ -56,7 +58,7 @@ class Naming:
 
         Raises ValueError for a name the server would refuse, leaving ``model`` as it was."""
         if not self.is_valid(model.name):
-            raise ValueError(f"{model.name!r} is not a valid model name for this server")
+            raise ValueError(f"{model.name!r} is not a valid model name {self.invalid_hint}")
         model.name = self.display(model.name)
         if not model.digest:
             model.digest = hashlib.sha256(f"{self.digest_seed}:{model.name}".encode()).hexdigest()

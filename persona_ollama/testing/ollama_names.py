@@ -142,6 +142,7 @@ class OllamaNaming(Naming):
     """Ollama's names: the grammar above, case-insensitive lookups, cloud names remote."""
 
     digest_seed = "fake-ollama"  # the double's digests since it had them
+    invalid_hint = "(expected e.g. 'llama3.2:3b' or 'namespace/model:tag')"
 
     def is_valid(self, raw: str) -> bool:
         return parse_name(raw.strip()).is_valid
@@ -157,11 +158,6 @@ class OllamaNaming(Naming):
 
     def adopt(self, model: FakeModel) -> FakeModel:
         """Whatever else it says, a ``:cloud``/``-cloud`` model runs on the cloud host."""
-        if not self.is_valid(model.name):
-            raise ValueError(
-                f"{model.name!r} is not a valid model name "
-                "(expected e.g. 'llama3.2:3b' or 'namespace/model:tag')"
-            )
         adopted = super().adopt(model)
         if is_cloud_name(adopted.name) and not adopted.remote_host:
             adopted.remote_host, adopted.remote_model = CLOUD_HOST, cloud_base(adopted.name)
