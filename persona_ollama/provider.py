@@ -373,6 +373,7 @@ class OllamaProvider(LLMProvider):
             cpu_only=profile.cpu_only,
             server=server,
             plan=plan_for(profile, self._environ, self.measured_speeds(listing)),
+            listed=not self._unlisted,
         )
         with self._lock:
             self._selection = _Cached(choice, time.monotonic())

@@ -379,9 +379,14 @@ def choose_default(
     cpu_only: bool = False,
     server: str | None = None,
     plan: Plan | None = None,
+    listed: bool = True,
 ) -> Selection:
     """The best installed chat model that fits the budget; else the smallest installed chat
     model (with a warning); else the best catalogue model that fits, to be pulled.
+
+    ``listed``: ``installed`` is the server's listing. When it is not (the server did not
+    answer), which models it has is unknown, so no reason or warning says it has none: the
+    catalogue's pick stands, and an OpenAI-compatible server's default is unknown.
 
     ``plan`` gives the machine for the speed model and the time budget: models whose
     reference job would take longer rank after those within it, fastest first. Without a
@@ -391,7 +396,9 @@ def choose_default(
     memory check applies and nothing is suggested for pulling.
     """
     if server is not None:
-        return _choose_served(installed, catalogue, server)
+        return (
+            _choose_served(installed, catalogue, server) if listed else Selection(None, False, ())
+        )
     budget = profile_budget_bytes
     if budget is None:
         reasons = [
@@ -453,7 +460,9 @@ def choose_default(
         reasons.append(
             "Every installed chat model runs off this machine, so none counts as installed here."
         )
-    return _pull_suggestion(catalogue, budget, context_tokens, cpu_only, reasons, remote, plan)
+    return _pull_suggestion(
+        catalogue, budget, context_tokens, cpu_only, reasons, remote, plan, listed=listed
+    )
 
 
 def _choose_served(served: Sequence[ModelInfo], catalogue: Catalogue, server: str) -> Selection:
@@ -514,7 +523,11 @@ def _pull_suggestion(
     reasons: list[str],
     taken: frozenset[str] = frozenset(),
     plan: Plan | None = None,
+    *,
+    listed: bool = True,
 ) -> Selection:
+    """The best catalogue model that fits, to be pulled; ``listed``: whether "no chat model is
+    installed" is known (see choose_default)."""
     assumed = UNKNOWN_BUDGET if budget is None else budget
     if budget is None:
         reasons.append(
@@ -530,12 +543,14 @@ def _pull_suggestion(
         if candidates:
             smallest = min(candidates, key=lambda c: (c.memory_bytes or math.inf, c.name))
             warning += f"; the smallest, {smallest.describe(assumed, context_tokens)}"
-        return Selection(None, False, tuple(reasons), (warning + ".",), tuple(candidates))
-    reasons.append(
-        f"No chat model is installed; the best in the catalogue that fits is "
-        f"{best.describe(assumed, context_tokens)}{_why(best, plan)}. "
-        f"Run `persona-ollama pull {best.name}`."
-    )
+        warnings = (warning + ".",) if listed else ()
+        return Selection(None, False, tuple(reasons), warnings, tuple(candidates))
+    if listed:
+        reasons.append(
+            f"No chat model is installed; the best in the catalogue that fits is "
+            f"{best.describe(assumed, context_tokens)}{_why(best, plan)}. "
+            f"Run `persona-ollama pull {best.name}`."
+        )
     return Selection(best.name, False, tuple(reasons), (), tuple(candidates))
 
 

@@ -106,21 +106,15 @@ def collect(host: str | None) -> dict[str, Any]:
     report["default_model"] = default
     if not report["server"]["reachable"]:
         report["next_step"] = report["server"]["hint"]
-        # The selection saw no model list and reads that as "none installed"; say what is
-        # known instead, and no pull command for a server that does not answer.
+        # Which models the server has is unknown: no pull command for a server that does not
+        # answer.
         default["installed"] = None
         if configured:
             default["reasons"] = ["Set by PERSONA_OLLAMA_MODEL."]
             default["warnings"] = []
         else:
-            # The native selection's words, and a /v1 server's (selection._choose_served).
-            unknown = ("No chat model is installed", "serves no chat model")
-
-            def known(text: str) -> bool:
-                return not text.startswith(unknown[0]) and unknown[1] not in text
-
-            default["reasons"] = [r for r in default["reasons"] if known(r)]
-            default["warnings"] = [w for w in default["warnings"] if known(w)]
+            # The selection knew it had no list (choose_default's listed=False), so none of
+            # its reasons says the server has no model; say what is known.
             default["reasons"].append(
                 "The server did not answer, so which models it has is unknown; with none "
                 f"installed, {provider.default_model} is the catalogue's best fit for this "

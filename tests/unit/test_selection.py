@@ -509,3 +509,22 @@ def test_a_v1_server_serving_no_chat_model_gives_no_pull_advice(catalogue):
     assert selection.reasons == (
         "The vLLM server serves no chat model: start it with one (it cannot pull).",
     )
+
+
+@pytest.mark.parametrize("budget", [8 * GiB, GiB // 2, None])
+def test_without_the_servers_listing_nothing_says_it_has_no_model(catalogue, budget):
+    """The server did not answer: the catalogue's pick (if any) stands, but no reason or
+    warning claims that no chat model is installed, and none advises a pull."""
+    known = choose_default([], budget, catalogue)
+    unknown = choose_default([], budget, catalogue, listed=False)
+
+    assert (unknown.model, unknown.installed) == (known.model, False)
+    said = (*unknown.reasons, *unknown.warnings)
+    assert not any("No chat model is installed" in line or "pull" in line for line in said)
+    assert set(said) < set((*known.reasons, *known.warnings))  # only those claims are left out
+
+
+def test_a_v1_server_that_did_not_list_its_models_has_no_default_and_no_claim(catalogue):
+    selection = choose_default([], 8 * GiB, catalogue, server="vLLM server", listed=False)
+
+    assert (selection.model, selection.reasons, selection.warnings) == (None, (), ())
